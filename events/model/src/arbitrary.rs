@@ -1,0 +1,24 @@
+//! Proptest strategies for fields whose defaults would make round-trip tests meaningless
+//! (NaN is never equal to itself) or needlessly slow (long collections).
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use uuid::Uuid;
+
+/// A finite, non-negative amount such as cpus or a percentage.
+pub fn amount() -> impl Strategy<Value = f64> {
+    (0u32..1_000_000).prop_map(|n| f64::from(n) / 100.0)
+}
+
+pub fn uuid() -> impl Strategy<Value = Uuid> {
+    any::<u128>().prop_map(Uuid::from_u128)
+}
+
+pub fn names() -> impl Strategy<Value = BTreeSet<String>> {
+    proptest::collection::btree_set("[a-z]{1,8}", 0..4)
+}
+
+pub fn name_list() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec("[a-z/_]{1,8}", 0..4)
+}
