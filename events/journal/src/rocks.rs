@@ -1,0 +1,432 @@
+//! The durable journal on RocksDB.
+//!
+//! Column families:
+//! - `events`: big-endian seq → framed envelope ([`aurora_events::codec`]);
+//! - `time_index`: big-endian commit ms → big-endian last seq committed at that ms;
+//! - `checkpoints`: name, NUL, big-endian seq → opaque bytes;
+//! - `meta`: `format` and `cluster`.
+//!
+//! Group commit: one writer thread owns every append. It takes the first waiting request, then
+//! everything else already queued (up to [`MAX_BATCH_EVENTS`]), writes them as one `WriteBatch`
+//! with `sync` (one fsync), and only then answers the callers and publishes the new last seq.
+//! A `WriteBatch` is atomic in RocksDB's WAL, so after a crash either a whole batch is there or
+//! none of it: no torn appends, no gaps.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions};
+use tokio::sync::{oneshot, watch};
+
+use crate::follow::follow;
+use crate::{Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name};
+
+const CF_EVENTS: &str = "events";
+const CF_TIME_INDEX: &str = "time_index";
+const CF_CHECKPOINTS: &str = "checkpoints";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 4] = [CF_EVENTS, CF_TIME_INDEX, CF_CHECKPOINTS, CF_META];
+
+const META_FORMAT: &[u8] = b"format";
+const META_CLUSTER: &[u8] = b"cluster";
+/// On-disk layout version (the column families and key encodings above).
+const LAYOUT_VERSION: &[u8] = b"1";
+
+/// Most events one group commit carries; bounds the latency a large batch adds to its members.
+pub const MAX_BATCH_EVENTS: usize = 16_384;
+
+/// A handle on a RocksDB journal. Cheap to clone; the database closes when the last handle
+/// (and every subscription stream) is dropped.
+#[derive(Debug, Clone)]
+pub struct RocksJournal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<DB>,
+    path: PathBuf,
+    cluster: String,
+    committed: watch::Receiver<Seq>,
+    requests: Mutex<Option<std_mpsc::Sender<AppendRequest>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksJournal").field("path", &self.path).field("cluster", &self.cluster).finish()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the request channel ends the writer thread; joining it means the database is
+        // closed (its lock released) when the last handle is gone, so it can be reopened at once.
+        if let Ok(mut requests) = self.requests.lock() {
+            requests.take();
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct AppendRequest {
+    events: Vec<PendingEvent>,
+    reply: oneshot::Sender<Result<SeqRange, Error>>,
+}
+
+fn db_options(create: bool) -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(create);
+    opts.create_missing_column_families(create);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts
+}
+
+fn descriptors() -> Vec<ColumnFamilyDescriptor> {
+    COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, db_options(false))).collect()
+}
+
+fn location(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// True when `path` holds a RocksDB database (initialised or not).
+fn holds_database(path: &Path) -> bool {
+    path.join("CURRENT").is_file()
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, Error> {
+    db.cf_handle(name).ok_or_else(|| Error::Damaged(format!("column family {name} is missing")))
+}
+
+fn seq_key(seq: Seq) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+fn decode_seq(bytes: &[u8]) -> Result<Seq, Error> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| Error::Damaged(format!("a seq is {} bytes, not 8", bytes.len())))?;
+    Ok(Seq::from_be_bytes(array))
+}
+
+fn time_key(at: Timestamp) -> [u8; 8] {
+    at.unsigned_millis().to_be_bytes()
+}
+
+fn checkpoint_key(name: &str, seq: Seq) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 9);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+impl RocksJournal {
+    /// Creates a new cluster journal at `path` (creating the directory), committing
+    /// `ClusterInitialised` as seq 1. Fails if a journal is already there.
+    pub fn initialise(path: impl AsRef<Path>, cluster: &str, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        if holds_database(path) {
+            return Err(Error::AlreadyInitialised { location: location(path) });
+        }
+        std::fs::create_dir_all(path).map_err(|e| Error::Storage(format!("cannot create {}: {e}", path.display())))?;
+        let db = DB::open_cf_descriptors(&db_options(true), path, descriptors())?;
+        let mut batch = WriteBatch::default();
+        // Meta and seq 1 in one atomic batch: a crash leaves either a whole journal or nothing
+        // recognisable as one (open then reports it as not initialised).
+        batch.put_cf(cf(&db, CF_META)?, META_FORMAT, LAYOUT_VERSION);
+        batch.put_cf(cf(&db, CF_META)?, META_CLUSTER, cluster.as_bytes());
+        let at = clock.now();
+        let first = crate::initial_event(cluster).commit(1, at);
+        batch.put_cf(cf(&db, CF_EVENTS)?, seq_key(1), codec::encode(&first));
+        batch.put_cf(cf(&db, CF_TIME_INDEX)?, time_key(at), seq_key(1));
+        db.write_opt(batch, &synced())?;
+        drop(db);
+        Self::open(path, clock)
+    }
+
+    /// Opens the journal at `path`. A directory without an initialised journal is an error, never
+    /// silently started empty.
+    pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        if !holds_database(path) {
+            return Err(Error::NotInitialised { location: location(path) });
+        }
+        // A RocksDB directory without our column families is someone else's database.
+        let families = DB::list_cf(&Options::default(), path)?;
+        if !COLUMN_FAMILIES.iter().all(|name| families.iter().any(|f| f == name)) {
+            return Err(Error::NotInitialised { location: location(path) });
+        }
+        let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())?;
+        let meta = cf(&db, CF_META)?;
+        match db.get_cf(meta, META_FORMAT)? {
+            Some(format) if format == LAYOUT_VERSION => {}
+            Some(other) => {
+                return Err(Error::Damaged(format!(
+                    "journal layout version {:?} is not supported by this build",
+                    String::from_utf8_lossy(&other)
+                )));
+            }
+            None => return Err(Error::NotInitialised { location: location(path) }),
+        }
+        let cluster = db
+            .get_cf(meta, META_CLUSTER)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .ok_or_else(|| Error::NotInitialised { location: location(path) })?;
+        let last = last_envelope(&db)?
+            .ok_or_else(|| Error::Damaged(format!("journal at {} has meta but no events", location(path))))?;
+
+        let db = Arc::new(db);
+        let (committed_tx, committed) = watch::channel(last.seq);
+        let (requests, queue) = std_mpsc::channel();
+        let writer = Writer { db: Arc::clone(&db), clock, last_seq: last.seq, last_at: last.at, committed: committed_tx };
+        let handle = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| Error::Storage(format!("cannot start the journal writer thread: {e}")))?;
+        tracing::info!(path = %path.display(), %cluster, last_seq = last.seq, "journal opened");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_path_buf(),
+                cluster,
+                committed,
+                requests: Mutex::new(Some(requests)),
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Opens the journal at `path`, initialising a new one for `cluster` if the directory is
+    /// absent or empty. Anything else there that is not a journal is still an error.
+    pub fn open_or_initialise(path: impl AsRef<Path>, cluster: &str, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let empty = match std::fs::read_dir(path) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(Error::Storage(format!("cannot read {}: {e}", path.display()))),
+        };
+        if empty { Self::initialise(path, cluster, clock) } else { Self::open(path, clock) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn read_blocking(db: &DB, range: SeqRange) -> Result<Vec<Envelope>, Error> {
+        let events = cf(db, CF_EVENTS)?;
+        let mut opts = ReadOptions::default();
+        if let Some(bound) = range.last.checked_add(1) {
+            opts.set_iterate_upper_bound(seq_key(bound));
+        }
+        let mut out = Vec::new();
+        let start = seq_key(range.first);
+        let mut expected = range.first;
+        for item in db.iterator_cf_opt(events, opts, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            if seq != expected {
+                return Err(Error::Damaged(format!("seq {expected} is missing (found {seq} after it)")));
+            }
+            out.push(codec::decode(seq, &value)?);
+            expected += 1;
+        }
+        Ok(out)
+    }
+}
+
+fn synced() -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    opts
+}
+
+fn last_envelope(db: &DB) -> Result<Option<Envelope>, Error> {
+    let events = cf(db, CF_EVENTS)?;
+    match db.iterator_cf(events, IteratorMode::End).next() {
+        Some(item) => {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            Ok(Some(codec::decode(seq, &value)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The single owner of appends; see the module docs.
+struct Writer {
+    db: Arc<DB>,
+    clock: Arc<dyn Clock>,
+    last_seq: Seq,
+    last_at: Timestamp,
+    committed: watch::Sender<Seq>,
+}
+
+impl Writer {
+    fn run(mut self, queue: std_mpsc::Receiver<AppendRequest>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            let mut events = batch[0].events.len();
+            while events < MAX_BATCH_EVENTS {
+                match queue.try_recv() {
+                    Ok(request) => {
+                        events += request.events.len();
+                        batch.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, requests: Vec<AppendRequest>) {
+        let at = self.clock.now().max(self.last_at);
+        let mut ranges = Vec::with_capacity(requests.len());
+        let mut replies = Vec::with_capacity(requests.len());
+        let written = (|| -> Result<Seq, Error> {
+            let events_cf = cf(&self.db, CF_EVENTS)?;
+            let mut batch = WriteBatch::default();
+            let mut next = self.last_seq + 1;
+            for request in requests {
+                let first = next;
+                for pending in request.events {
+                    batch.put_cf(events_cf, seq_key(next), codec::encode(&pending.commit(next, at)));
+                    next += 1;
+                }
+                ranges.push(SeqRange::new(first, next - 1));
+                replies.push(request.reply);
+            }
+            let last = next - 1;
+            batch.put_cf(cf(&self.db, CF_TIME_INDEX)?, time_key(at), seq_key(last));
+            self.db.write_opt(batch, &synced())?;
+            Ok(last)
+        })();
+        match written {
+            Ok(last) => {
+                self.last_seq = last;
+                self.last_at = at;
+                self.committed.send_replace(last);
+                for (reply, range) in replies.into_iter().zip(ranges) {
+                    let _ = reply.send(Ok(range));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal write failed; the batch was not committed");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Storage(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Journal for RocksJournal {
+    async fn append(&self, events: Vec<PendingEvent>) -> Result<SeqRange, Error> {
+        if events.is_empty() {
+            return Err(Error::EmptyAppend);
+        }
+        let (reply, answer) = oneshot::channel();
+        {
+            let requests = self.inner.requests.lock().map_err(|_| Error::Closed)?;
+            let sender = requests.as_ref().ok_or(Error::Closed)?;
+            sender.send(AppendRequest { events, reply }).map_err(|_| Error::Closed)?;
+        }
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, Error> {
+        if range.first == 0 {
+            return Err(Error::InvalidRange { first: range.first, last: range.last });
+        }
+        // Only committed seqs are visible, even if a batch is being written right now.
+        let last = range.last.min(self.last_seq());
+        if last < range.first {
+            return Ok(Vec::new());
+        }
+        let db = Arc::clone(&self.inner.db);
+        tokio::task::spawn_blocking(move || Self::read_blocking(&db, SeqRange::new(range.first, last)))
+            .await
+            .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+    }
+
+    fn subscribe(&self, from: Seq) -> EventStream {
+        follow(self.clone(), self.inner.committed.clone(), from)
+    }
+
+    fn last_seq(&self) -> Seq {
+        *self.inner.committed.borrow()
+    }
+
+    fn cluster(&self) -> &str {
+        &self.inner.cluster
+    }
+
+    async fn seq_at(&self, at: Timestamp) -> Result<Option<Seq>, Error> {
+        if at.0 < 0 {
+            return Ok(None);
+        }
+        let db = Arc::clone(&self.inner.db);
+        tokio::task::spawn_blocking(move || -> Result<Option<Seq>, Error> {
+            let index = cf(&db, CF_TIME_INDEX)?;
+            let key = time_key(at);
+            match db.iterator_cf(index, IteratorMode::From(&key, Direction::Reverse)).next() {
+                Some(item) => {
+                    let (_, value) = item?;
+                    Ok(Some(decode_seq(&value)?))
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("time index task failed: {e}")))?
+    }
+
+    async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
+        validate_checkpoint_name(name)?;
+        let last = self.last_seq();
+        if seq == 0 || seq > last {
+            return Err(Error::CheckpointBeyondEnd { seq, last });
+        }
+        let db = Arc::clone(&self.inner.db);
+        let key = checkpoint_key(name, seq);
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            db.put_cf_opt(cf(&db, CF_CHECKPOINTS)?, key, bytes, &synced())?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("checkpoint task failed: {e}")))?
+    }
+
+    async fn checkpoint_at_or_before(&self, name: &str, seq: Seq) -> Result<Option<Checkpoint>, Error> {
+        validate_checkpoint_name(name)?;
+        let db = Arc::clone(&self.inner.db);
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || -> Result<Option<Checkpoint>, Error> {
+            let checkpoints = cf(&db, CF_CHECKPOINTS)?;
+            let key = checkpoint_key(&name, seq);
+            let prefix_len = name.len() + 1;
+            match db.iterator_cf(checkpoints, IteratorMode::From(&key, Direction::Reverse)).next() {
+                Some(item) => {
+                    let (found, bytes) = item?;
+                    if found.len() != prefix_len + 8 || found[..prefix_len] != key[..prefix_len] {
+                        return Ok(None);
+                    }
+                    let seq = decode_seq(&found[prefix_len..])?;
+                    Ok(Some(Checkpoint { name, seq, bytes: bytes.into_vec() }))
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("checkpoint task failed: {e}")))?
+    }
+}

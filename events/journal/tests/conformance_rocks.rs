@@ -1,0 +1,108 @@
+//! The RocksDB journal passes the behaviour suite, plus checks only a disk backend has.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aurora_journal::conformance::{Backend, marker};
+use aurora_journal::{Clock, Error, Journal, RocksJournal, SeqRange, SystemClock};
+use tempfile::TempDir;
+
+struct Rocks {
+    dir: TempDir,
+}
+
+impl Rocks {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("journal")
+    }
+}
+
+#[async_trait]
+impl Backend for Rocks {
+    type Journal = RocksJournal;
+
+    async fn initialise(&mut self, cluster: &str, clock: Arc<dyn Clock>) -> Result<RocksJournal, Error> {
+        RocksJournal::initialise(self.path(), cluster, clock)
+    }
+
+    async fn reopen(&mut self, clock: Arc<dyn Clock>) -> Result<RocksJournal, Error> {
+        RocksJournal::open(self.path(), clock)
+    }
+
+    async fn open_uninitialised(&mut self) -> Result<RocksJournal, Error> {
+        RocksJournal::open(self.dir.path().join("nothing-here"), Arc::new(SystemClock))
+    }
+}
+
+aurora_journal::conformance_tests!(Rocks::new);
+
+#[tokio::test]
+async fn an_empty_existing_directory_is_not_a_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = RocksJournal::open(dir.path(), Arc::new(SystemClock)).unwrap_err();
+    assert!(matches!(err, Error::NotInitialised { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&dir.path().display().to_string()), "names the directory: {message}");
+    assert!(message.contains("initialise"), "says what to do: {message}");
+}
+
+#[tokio::test]
+async fn a_rocksdb_directory_without_journal_meta_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        let db = rocksdb::DB::open(&opts, dir.path()).unwrap();
+        db.put(b"unrelated", b"data").unwrap();
+    }
+    let err = RocksJournal::open(dir.path(), Arc::new(SystemClock)).unwrap_err();
+    assert!(matches!(err, Error::NotInitialised { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn open_or_initialise_creates_then_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let journal = RocksJournal::open_or_initialise(&path, "devcluster", Arc::new(SystemClock)).unwrap();
+    journal.append(vec![marker(0, 0)]).await.unwrap();
+    drop(journal);
+    let journal = RocksJournal::open_or_initialise(&path, "ignored", Arc::new(SystemClock)).unwrap();
+    assert_eq!(journal.cluster(), "devcluster");
+    assert_eq!(journal.last_seq(), 2);
+    // A non-empty directory that is not a journal is not silently taken over.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    assert!(matches!(
+        RocksJournal::open_or_initialise(&other, "c", Arc::new(SystemClock)),
+        Err(Error::NotInitialised { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_damaged_record_is_reported_with_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let journal = RocksJournal::initialise(&path, "c", Arc::new(SystemClock)).unwrap();
+    journal.append((0..4).map(|n| marker(0, n)).collect()).await.unwrap();
+    drop(journal);
+    {
+        // Flip one byte of seq 3's record behind the journal's back.
+        let cfs = ["events", "time_index", "checkpoints", "meta"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, cfs).unwrap();
+        let events = db.cf_handle("events").unwrap();
+        let mut bytes = db.get_cf(events, 3u64.to_be_bytes()).unwrap().unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        db.put_cf(events, 3u64.to_be_bytes(), bytes).unwrap();
+    }
+    let journal = RocksJournal::open(&path, Arc::new(SystemClock)).unwrap();
+    let err = journal.read(SeqRange::new(1, 5)).await.unwrap_err();
+    assert!(err.to_string().contains("seq 3"), "{err}");
+    assert_eq!(journal.read(SeqRange::new(4, 5)).await.unwrap().len(), 2, "the rest stays readable");
+}
