@@ -2,6 +2,8 @@
 //! after each kill, reopen the journal and check that every acknowledged append is there,
 //! intact, in a gap-free sequence, and that no batch is visible only in part.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -86,28 +88,50 @@ async fn acknowledged_appends_survive_kill_9() {
         let acks = run_and_kill(&path, first_writer, run_for);
         total_acks += acks.len();
 
-        let journal = RocksJournal::open(&path, Arc::new(SystemClock)).expect("reopen after kill -9");
+        let journal =
+            RocksJournal::open(&path, Arc::new(SystemClock)).expect("reopen after kill -9");
         let last = journal.last_seq();
         // Reading checks every record's checksum and that seqs are gap-free.
-        let all = journal.read(SeqRange::new(1, last)).await.expect("every record intact");
-        assert_eq!(all.len() as u64, last, "kill {kill}: seqs 1..={last} all present");
+        let all = journal
+            .read(SeqRange::new(1, last))
+            .await
+            .expect("every record intact");
+        assert_eq!(
+            all.len() as u64,
+            last,
+            "kill {kill}: seqs 1..={last} all present"
+        );
         for (i, envelope) in all.iter().enumerate() {
             assert_eq!(envelope.seq, i as u64 + 1, "kill {kill}: gap-free");
         }
         for pair in all.windows(2) {
-            assert!(pair[0].at <= pair[1].at, "kill {kill}: time went backwards at {}", pair[1].seq);
+            assert!(
+                pair[0].at <= pair[1].at,
+                "kill {kill}: time went backwards at {}",
+                pair[1].seq
+            );
         }
 
         // Every acknowledged append is exactly where the child was told it is.
         for ack in &acks {
             let size = crash_batch_size(ack.writer, ack.batch);
-            assert_eq!(ack.last - ack.first + 1, u64::from(size), "kill {kill}: {ack:?}");
+            assert_eq!(
+                ack.last - ack.first + 1,
+                u64::from(size),
+                "kill {kill}: {ack:?}"
+            );
             for (i, seq) in (ack.first..=ack.last).enumerate() {
-                let envelope = all
-                    .get((seq - 1) as usize)
-                    .unwrap_or_else(|| panic!("kill {kill}: acknowledged seq {seq} is missing (journal ends at {last})"));
+                let envelope = all.get((seq - 1) as usize).unwrap_or_else(|| {
+                    panic!(
+                        "kill {kill}: acknowledged seq {seq} is missing (journal ends at {last})"
+                    )
+                });
                 let expected = (ack.writer, ack.batch * BATCH_STRIDE + i as u32);
-                assert_eq!(read_marker(envelope), Some(expected), "kill {kill}: acked seq {seq}");
+                assert_eq!(
+                    read_marker(envelope),
+                    Some(expected),
+                    "kill {kill}: acked seq {seq}"
+                );
             }
         }
 
@@ -116,22 +140,47 @@ async fn acknowledged_appends_survive_kill_9() {
         let mut batches: BTreeMap<(u32, u32), Vec<(u64, u32)>> = BTreeMap::new();
         for envelope in &all[1..] {
             let (writer, n) = read_marker(envelope).expect("only marker events after seq 1");
-            batches.entry((writer, n / BATCH_STRIDE)).or_default().push((envelope.seq, n % BATCH_STRIDE));
+            batches
+                .entry((writer, n / BATCH_STRIDE))
+                .or_default()
+                .push((envelope.seq, n % BATCH_STRIDE));
         }
         for ((writer, batch), members) in &batches {
             let size = crash_batch_size(*writer, *batch);
             let positions: Vec<u32> = members.iter().map(|(_, i)| *i).collect();
-            assert_eq!(positions, (0..size).collect::<Vec<_>>(), "kill {kill}: batch {batch} of writer {writer}");
+            assert_eq!(
+                positions,
+                (0..size).collect::<Vec<_>>(),
+                "kill {kill}: batch {batch} of writer {writer}"
+            );
             let seqs: Vec<u64> = members.iter().map(|(seq, _)| *seq).collect();
-            assert_eq!(seqs.last().unwrap() - seqs[0] + 1, u64::from(size), "kill {kill}: batch contiguous");
+            assert_eq!(
+                seqs.last().unwrap() - seqs[0] + 1,
+                u64::from(size),
+                "kill {kill}: batch contiguous"
+            );
         }
         // And each writer's batches are a prefix 0..k: nothing acknowledged later went missing.
         for writer in first_writer..first_writer + WRITERS_PER_RUN {
-            let seen: Vec<u32> = batches.keys().filter(|(w, _)| *w == writer).map(|(_, b)| *b).collect();
-            assert_eq!(seen, (0..seen.len() as u32).collect::<Vec<_>>(), "kill {kill}: writer {writer}");
+            let seen: Vec<u32> = batches
+                .keys()
+                .filter(|(w, _)| *w == writer)
+                .map(|(_, b)| *b)
+                .collect();
+            assert_eq!(
+                seen,
+                (0..seen.len() as u32).collect::<Vec<_>>(),
+                "kill {kill}: writer {writer}"
+            );
         }
         drop(journal);
     }
-    assert!(total_acks > KILLS as usize, "the children must have appended ({total_acks} acks)");
-    eprintln!("{KILLS} kills, {total_acks} acknowledged appends checked in {:?}", started.elapsed());
+    assert!(
+        total_acks > KILLS as usize,
+        "the children must have appended ({total_acks} acks)"
+    );
+    eprintln!(
+        "{KILLS} kills, {total_acks} acknowledged appends checked in {:?}",
+        started.elapsed()
+    );
 }

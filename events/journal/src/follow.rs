@@ -21,8 +21,18 @@ struct Follow<J> {
 }
 
 /// Streams `journal` from `from`, woken by `committed` (the last committed seq).
-pub(crate) fn follow<J: Journal + Clone>(journal: J, committed: watch::Receiver<Seq>, from: Seq) -> EventStream {
-    let state = Follow { journal, committed, next: from.max(1), buffer: VecDeque::new(), failed: false };
+pub(crate) fn follow<J: Journal + Clone>(
+    journal: J,
+    committed: watch::Receiver<Seq>,
+    from: Seq,
+) -> EventStream {
+    let state = Follow {
+        journal,
+        committed,
+        next: from.max(1),
+        buffer: VecDeque::new(),
+        failed: false,
+    };
     Box::pin(futures::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(envelope) = st.buffer.pop_front() {

@@ -56,7 +56,11 @@ impl SeqRange {
     }
 
     pub fn len(&self) -> u64 {
-        if self.last < self.first { 0 } else { self.last - self.first + 1 }
+        if self.last < self.first {
+            0
+        } else {
+            self.last - self.first + 1
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -107,7 +111,11 @@ pub trait Journal: Send + Sync + 'static {
     async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error>;
 
     /// The checkpoint `name` with the greatest seq ≤ `seq`.
-    async fn checkpoint_at_or_before(&self, name: &str, seq: Seq) -> Result<Option<Checkpoint>, Error>;
+    async fn checkpoint_at_or_before(
+        &self,
+        name: &str,
+        seq: Seq,
+    ) -> Result<Option<Checkpoint>, Error>;
 
     /// The newest checkpoint `name`.
     async fn latest_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, Error> {
@@ -119,7 +127,9 @@ pub trait Journal: Send + Sync + 'static {
 pub fn initial_event(cluster: &str) -> PendingEvent {
     PendingEvent::new(
         aurora_events::Actor::Scheduler,
-        aurora_events::Event::ClusterInitialised { cluster: cluster.to_string() },
+        aurora_events::Event::ClusterInitialised {
+            cluster: cluster.to_string(),
+        },
     )
 }
 

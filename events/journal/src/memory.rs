@@ -30,7 +30,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, StoreState> {
         // A panic while holding the lock cannot leave the state half-written: every mutation
         // below is a single push or insert. So a poisoned lock is still safe to use.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -50,14 +52,22 @@ struct Inner {
 
 impl MemoryJournal {
     /// Initialises a new cluster journal in an empty store.
-    pub fn initialise(store: MemoryStore, cluster: &str, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    pub fn initialise(
+        store: MemoryStore,
+        cluster: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
         {
             let mut state = store.lock();
             if !state.events.is_empty() {
-                return Err(Error::AlreadyInitialised { location: "memory store".into() });
+                return Err(Error::AlreadyInitialised {
+                    location: "memory store".into(),
+                });
             }
             let at = clock.now();
-            state.events.push(crate::initial_event(cluster).commit(1, at));
+            state
+                .events
+                .push(crate::initial_event(cluster).commit(1, at));
         }
         Self::open(store, clock)
     }
@@ -67,16 +77,33 @@ impl MemoryJournal {
         let (cluster, last) = {
             let state = store.lock();
             let cluster = match state.events.first() {
-                Some(Envelope { event: Event::ClusterInitialised { cluster }, .. }) => cluster.clone(),
+                Some(Envelope {
+                    event: Event::ClusterInitialised { cluster },
+                    ..
+                }) => cluster.clone(),
                 Some(other) => {
-                    return Err(Error::Damaged(format!("seq 1 is {}, not cluster_initialised", other.event.kind())));
+                    return Err(Error::Damaged(format!(
+                        "seq 1 is {}, not cluster_initialised",
+                        other.event.kind()
+                    )));
                 }
-                None => return Err(Error::NotInitialised { location: "memory store".into() }),
+                None => {
+                    return Err(Error::NotInitialised {
+                        location: "memory store".into(),
+                    });
+                }
             };
             (cluster, state.events.len() as Seq)
         };
         let (committed, _) = watch::channel(last);
-        Ok(Self { inner: Arc::new(Inner { store, clock, cluster, committed }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                cluster,
+                committed,
+            }),
+        })
     }
 
     /// A fresh store with an initialised journal: the usual start of a test.
@@ -110,12 +137,19 @@ impl Journal for MemoryJournal {
 
     async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, Error> {
         if range.first == 0 {
-            return Err(Error::InvalidRange { first: range.first, last: range.last });
+            return Err(Error::InvalidRange {
+                first: range.first,
+                last: range.last,
+            });
         }
         let state = self.inner.store.lock();
         let end = usize::try_from(range.last.min(state.events.len() as Seq)).unwrap_or(usize::MAX);
         let start = usize::try_from(range.first - 1).unwrap_or(usize::MAX);
-        Ok(state.events.get(start..end).map(<[Envelope]>::to_vec).unwrap_or_default())
+        Ok(state
+            .events
+            .get(start..end)
+            .map(<[Envelope]>::to_vec)
+            .unwrap_or_default())
     }
 
     fn subscribe(&self, from: Seq) -> EventStream {
@@ -148,14 +182,22 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
-    async fn checkpoint_at_or_before(&self, name: &str, seq: Seq) -> Result<Option<Checkpoint>, Error> {
+    async fn checkpoint_at_or_before(
+        &self,
+        name: &str,
+        seq: Seq,
+    ) -> Result<Option<Checkpoint>, Error> {
         validate_checkpoint_name(name)?;
         let state = self.inner.store.lock();
         let found = state
             .checkpoints
             .range((name.to_string(), 0)..=(name.to_string(), seq))
             .next_back()
-            .map(|((name, seq), bytes)| Checkpoint { name: name.clone(), seq: *seq, bytes: bytes.clone() });
+            .map(|((name, seq), bytes)| Checkpoint {
+                name: name.clone(),
+                seq: *seq,
+                bytes: bytes.clone(),
+            });
         Ok(found)
     }
 }

@@ -19,7 +19,10 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
-use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions,
+};
 use tokio::sync::{oneshot, watch};
 
 use crate::follow::follow;
@@ -57,7 +60,10 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksJournal").field("path", &self.path).field("cluster", &self.cluster).finish()
+        f.debug_struct("RocksJournal")
+            .field("path", &self.path)
+            .field("cluster", &self.cluster)
+            .finish()
     }
 }
 
@@ -90,7 +96,10 @@ fn db_options(create: bool) -> Options {
 }
 
 fn descriptors() -> Vec<ColumnFamilyDescriptor> {
-    COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, db_options(false))).collect()
+    COLUMN_FAMILIES
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, db_options(false)))
+        .collect()
 }
 
 fn location(path: &Path) -> String {
@@ -103,7 +112,8 @@ fn holds_database(path: &Path) -> bool {
 }
 
 fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, Error> {
-    db.cf_handle(name).ok_or_else(|| Error::Damaged(format!("column family {name} is missing")))
+    db.cf_handle(name)
+        .ok_or_else(|| Error::Damaged(format!("column family {name} is missing")))
 }
 
 fn seq_key(seq: Seq) -> [u8; 8] {
@@ -111,7 +121,9 @@ fn seq_key(seq: Seq) -> [u8; 8] {
 }
 
 fn decode_seq(bytes: &[u8]) -> Result<Seq, Error> {
-    let array: [u8; 8] = bytes.try_into().map_err(|_| Error::Damaged(format!("a seq is {} bytes, not 8", bytes.len())))?;
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::Damaged(format!("a seq is {} bytes, not 8", bytes.len())))?;
     Ok(Seq::from_be_bytes(array))
 }
 
@@ -130,12 +142,19 @@ fn checkpoint_key(name: &str, seq: Seq) -> Vec<u8> {
 impl RocksJournal {
     /// Creates a new cluster journal at `path` (creating the directory), committing
     /// `ClusterInitialised` as seq 1. Fails if a journal is already there.
-    pub fn initialise(path: impl AsRef<Path>, cluster: &str, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    pub fn initialise(
+        path: impl AsRef<Path>,
+        cluster: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
         let path = path.as_ref();
         if holds_database(path) {
-            return Err(Error::AlreadyInitialised { location: location(path) });
+            return Err(Error::AlreadyInitialised {
+                location: location(path),
+            });
         }
-        std::fs::create_dir_all(path).map_err(|e| Error::Storage(format!("cannot create {}: {e}", path.display())))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| Error::Storage(format!("cannot create {}: {e}", path.display())))?;
         let db = DB::open_cf_descriptors(&db_options(true), path, descriptors())?;
         let mut batch = WriteBatch::default();
         // Meta and seq 1 in one atomic batch: a crash leaves either a whole journal or nothing
@@ -156,12 +175,19 @@ impl RocksJournal {
     pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let path = path.as_ref();
         if !holds_database(path) {
-            return Err(Error::NotInitialised { location: location(path) });
+            return Err(Error::NotInitialised {
+                location: location(path),
+            });
         }
         // A RocksDB directory without our column families is someone else's database.
         let families = DB::list_cf(&Options::default(), path)?;
-        if !COLUMN_FAMILIES.iter().all(|name| families.iter().any(|f| f == name)) {
-            return Err(Error::NotInitialised { location: location(path) });
+        if !COLUMN_FAMILIES
+            .iter()
+            .all(|name| families.iter().any(|f| f == name))
+        {
+            return Err(Error::NotInitialised {
+                location: location(path),
+            });
         }
         let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())?;
         let meta = cf(&db, CF_META)?;
@@ -173,19 +199,35 @@ impl RocksJournal {
                     String::from_utf8_lossy(&other)
                 )));
             }
-            None => return Err(Error::NotInitialised { location: location(path) }),
+            None => {
+                return Err(Error::NotInitialised {
+                    location: location(path),
+                });
+            }
         }
         let cluster = db
             .get_cf(meta, META_CLUSTER)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .ok_or_else(|| Error::NotInitialised { location: location(path) })?;
-        let last = last_envelope(&db)?
-            .ok_or_else(|| Error::Damaged(format!("journal at {} has meta but no events", location(path))))?;
+            .ok_or_else(|| Error::NotInitialised {
+                location: location(path),
+            })?;
+        let last = last_envelope(&db)?.ok_or_else(|| {
+            Error::Damaged(format!(
+                "journal at {} has meta but no events",
+                location(path)
+            ))
+        })?;
 
         let db = Arc::new(db);
         let (committed_tx, committed) = watch::channel(last.seq);
         let (requests, queue) = std_mpsc::channel();
-        let writer = Writer { db: Arc::clone(&db), clock, last_seq: last.seq, last_at: last.at, committed: committed_tx };
+        let writer = Writer {
+            db: Arc::clone(&db),
+            clock,
+            last_seq: last.seq,
+            last_at: last.at,
+            committed: committed_tx,
+        };
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run(queue))
@@ -205,14 +247,27 @@ impl RocksJournal {
 
     /// Opens the journal at `path`, initialising a new one for `cluster` if the directory is
     /// absent or empty. Anything else there that is not a journal is still an error.
-    pub fn open_or_initialise(path: impl AsRef<Path>, cluster: &str, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    pub fn open_or_initialise(
+        path: impl AsRef<Path>,
+        cluster: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
         let path = path.as_ref();
         let empty = match std::fs::read_dir(path) {
             Ok(mut entries) => entries.next().is_none(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(Error::Storage(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::Storage(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
         };
-        if empty { Self::initialise(path, cluster, clock) } else { Self::open(path, clock) }
+        if empty {
+            Self::initialise(path, cluster, clock)
+        } else {
+            Self::open(path, clock)
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -227,15 +282,17 @@ impl RocksJournal {
         }
         let mut out = Vec::new();
         let start = seq_key(range.first);
-        let mut expected = range.first;
-        for item in db.iterator_cf_opt(events, opts, IteratorMode::From(&start, Direction::Forward)) {
+        let records =
+            db.iterator_cf_opt(events, opts, IteratorMode::From(&start, Direction::Forward));
+        for (expected, item) in (range.first..).zip(records) {
             let (key, value) = item?;
             let seq = decode_seq(&key)?;
             if seq != expected {
-                return Err(Error::Damaged(format!("seq {expected} is missing (found {seq} after it)")));
+                return Err(Error::Damaged(format!(
+                    "seq {expected} is missing (found {seq} after it)"
+                )));
             }
             out.push(codec::decode(seq, &value)?);
-            expected += 1;
         }
         Ok(out)
     }
@@ -297,7 +354,11 @@ impl Writer {
             for request in requests {
                 let first = next;
                 for pending in request.events {
-                    batch.put_cf(events_cf, seq_key(next), codec::encode(&pending.commit(next, at)));
+                    batch.put_cf(
+                        events_cf,
+                        seq_key(next),
+                        codec::encode(&pending.commit(next, at)),
+                    );
                     next += 1;
                 }
                 ranges.push(SeqRange::new(first, next - 1));
@@ -338,14 +399,19 @@ impl Journal for RocksJournal {
         {
             let requests = self.inner.requests.lock().map_err(|_| Error::Closed)?;
             let sender = requests.as_ref().ok_or(Error::Closed)?;
-            sender.send(AppendRequest { events, reply }).map_err(|_| Error::Closed)?;
+            sender
+                .send(AppendRequest { events, reply })
+                .map_err(|_| Error::Closed)?;
         }
         answer.await.map_err(|_| Error::Closed)?
     }
 
     async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, Error> {
         if range.first == 0 {
-            return Err(Error::InvalidRange { first: range.first, last: range.last });
+            return Err(Error::InvalidRange {
+                first: range.first,
+                last: range.last,
+            });
         }
         // Only committed seqs are visible, even if a batch is being written right now.
         let last = range.last.min(self.last_seq());
@@ -353,9 +419,11 @@ impl Journal for RocksJournal {
             return Ok(Vec::new());
         }
         let db = Arc::clone(&self.inner.db);
-        tokio::task::spawn_blocking(move || Self::read_blocking(&db, SeqRange::new(range.first, last)))
-            .await
-            .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            Self::read_blocking(&db, SeqRange::new(range.first, last))
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
     }
 
     fn subscribe(&self, from: Seq) -> EventStream {
@@ -378,7 +446,10 @@ impl Journal for RocksJournal {
         tokio::task::spawn_blocking(move || -> Result<Option<Seq>, Error> {
             let index = cf(&db, CF_TIME_INDEX)?;
             let key = time_key(at);
-            match db.iterator_cf(index, IteratorMode::From(&key, Direction::Reverse)).next() {
+            match db
+                .iterator_cf(index, IteratorMode::From(&key, Direction::Reverse))
+                .next()
+            {
                 Some(item) => {
                     let (_, value) = item?;
                     Ok(Some(decode_seq(&value)?))
@@ -406,7 +477,11 @@ impl Journal for RocksJournal {
         .map_err(|e| Error::Storage(format!("checkpoint task failed: {e}")))?
     }
 
-    async fn checkpoint_at_or_before(&self, name: &str, seq: Seq) -> Result<Option<Checkpoint>, Error> {
+    async fn checkpoint_at_or_before(
+        &self,
+        name: &str,
+        seq: Seq,
+    ) -> Result<Option<Checkpoint>, Error> {
         validate_checkpoint_name(name)?;
         let db = Arc::clone(&self.inner.db);
         let name = name.to_string();
@@ -414,14 +489,21 @@ impl Journal for RocksJournal {
             let checkpoints = cf(&db, CF_CHECKPOINTS)?;
             let key = checkpoint_key(&name, seq);
             let prefix_len = name.len() + 1;
-            match db.iterator_cf(checkpoints, IteratorMode::From(&key, Direction::Reverse)).next() {
+            match db
+                .iterator_cf(checkpoints, IteratorMode::From(&key, Direction::Reverse))
+                .next()
+            {
                 Some(item) => {
                     let (found, bytes) = item?;
                     if found.len() != prefix_len + 8 || found[..prefix_len] != key[..prefix_len] {
                         return Ok(None);
                     }
                     let seq = decode_seq(&found[prefix_len..])?;
-                    Ok(Some(Checkpoint { name, seq, bytes: bytes.into_vec() }))
+                    Ok(Some(Checkpoint {
+                        name,
+                        seq,
+                        bytes: bytes.into_vec(),
+                    }))
                 }
                 None => Ok(None),
             }

@@ -1,5 +1,7 @@
 //! The in-memory journal passes the behaviour suite.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,7 +16,11 @@ struct Memory {
 impl Backend for Memory {
     type Journal = MemoryJournal;
 
-    async fn initialise(&mut self, cluster: &str, clock: Arc<dyn Clock>) -> Result<MemoryJournal, Error> {
+    async fn initialise(
+        &mut self,
+        cluster: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<MemoryJournal, Error> {
         MemoryJournal::initialise(self.store.clone(), cluster, clock)
     }
 
@@ -27,4 +33,6 @@ impl Backend for Memory {
     }
 }
 
-aurora_journal::conformance_tests!(|| Memory { store: MemoryStore::new() });
+aurora_journal::conformance_tests!(|| Memory {
+    store: MemoryStore::new()
+});

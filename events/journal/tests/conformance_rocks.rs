@@ -1,5 +1,7 @@
 //! The RocksDB journal passes the behaviour suite, plus checks only a disk backend has.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,7 +16,9 @@ struct Rocks {
 
 impl Rocks {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     fn path(&self) -> PathBuf {
@@ -26,7 +30,11 @@ impl Rocks {
 impl Backend for Rocks {
     type Journal = RocksJournal;
 
-    async fn initialise(&mut self, cluster: &str, clock: Arc<dyn Clock>) -> Result<RocksJournal, Error> {
+    async fn initialise(
+        &mut self,
+        cluster: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RocksJournal, Error> {
         RocksJournal::initialise(self.path(), cluster, clock)
     }
 
@@ -47,7 +55,10 @@ async fn an_empty_existing_directory_is_not_a_journal() {
     let err = RocksJournal::open(dir.path(), Arc::new(SystemClock)).unwrap_err();
     assert!(matches!(err, Error::NotInitialised { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains(&dir.path().display().to_string()), "names the directory: {message}");
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "names the directory: {message}"
+    );
     assert!(message.contains("initialise"), "says what to do: {message}");
 }
 
@@ -68,10 +79,12 @@ async fn a_rocksdb_directory_without_journal_meta_is_refused() {
 async fn open_or_initialise_creates_then_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
-    let journal = RocksJournal::open_or_initialise(&path, "devcluster", Arc::new(SystemClock)).unwrap();
+    let journal =
+        RocksJournal::open_or_initialise(&path, "devcluster", Arc::new(SystemClock)).unwrap();
     journal.append(vec![marker(0, 0)]).await.unwrap();
     drop(journal);
-    let journal = RocksJournal::open_or_initialise(&path, "ignored", Arc::new(SystemClock)).unwrap();
+    let journal =
+        RocksJournal::open_or_initialise(&path, "ignored", Arc::new(SystemClock)).unwrap();
     assert_eq!(journal.cluster(), "devcluster");
     assert_eq!(journal.last_seq(), 2);
     // A non-empty directory that is not a journal is not silently taken over.
@@ -89,7 +102,10 @@ async fn a_damaged_record_is_reported_with_its_seq() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     let journal = RocksJournal::initialise(&path, "c", Arc::new(SystemClock)).unwrap();
-    journal.append((0..4).map(|n| marker(0, n)).collect()).await.unwrap();
+    journal
+        .append((0..4).map(|n| marker(0, n)).collect())
+        .await
+        .unwrap();
     drop(journal);
     {
         // Flip one byte of seq 3's record behind the journal's back.
@@ -104,5 +120,9 @@ async fn a_damaged_record_is_reported_with_its_seq() {
     let journal = RocksJournal::open(&path, Arc::new(SystemClock)).unwrap();
     let err = journal.read(SeqRange::new(1, 5)).await.unwrap_err();
     assert!(err.to_string().contains("seq 3"), "{err}");
-    assert_eq!(journal.read(SeqRange::new(4, 5)).await.unwrap().len(), 2, "the rest stays readable");
+    assert_eq!(
+        journal.read(SeqRange::new(4, 5)).await.unwrap().len(),
+        2,
+        "the rest stays readable"
+    );
 }

@@ -28,7 +28,9 @@ const DECODE_LIMIT: usize = 256 * 1024 * 1024;
 type PinnedConfig<L = NoLimit> = Configuration<LittleEndian, Varint, L>;
 
 fn config() -> PinnedConfig {
-    bincode::config::standard().with_little_endian().with_variable_int_encoding()
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
 }
 
 fn limited_config() -> PinnedConfig<Limit<DECODE_LIMIT>> {
@@ -49,7 +51,9 @@ pub enum DecodeProblem {
     Truncated { len: usize },
     #[error("unknown format version {0} (this build reads version {FORMAT_VERSION})")]
     UnknownVersion(u8),
-    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the record is damaged")]
+    #[error(
+        "checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the record is damaged"
+    )]
     Checksum { stored: u32, computed: u32 },
     #[error("payload does not decode: {0}")]
     Payload(String),
@@ -98,7 +102,9 @@ fn decode_inner(seq: Seq, bytes: &[u8]) -> Result<Envelope, DecodeProblem> {
     let payload = verify_frame(bytes)?;
     let envelope: Envelope = decode_value(payload)?;
     if envelope.seq != seq {
-        return Err(DecodeProblem::WrongSeq { found: envelope.seq });
+        return Err(DecodeProblem::WrongSeq {
+            found: envelope.seq,
+        });
     }
     Ok(envelope)
 }
@@ -147,13 +153,22 @@ mod tests {
         let mut flipped = good.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0x40;
-        assert!(matches!(decode(42, &flipped).unwrap_err().problem, DecodeProblem::Checksum { .. }));
+        assert!(matches!(
+            decode(42, &flipped).unwrap_err().problem,
+            DecodeProblem::Checksum { .. }
+        ));
 
         let mut version = good.clone();
         version[0] = 9;
-        assert_eq!(decode(42, &version).unwrap_err().problem, DecodeProblem::UnknownVersion(9));
+        assert_eq!(
+            decode(42, &version).unwrap_err().problem,
+            DecodeProblem::UnknownVersion(9)
+        );
 
-        assert_eq!(decode(41, &good).unwrap_err().problem, DecodeProblem::WrongSeq { found: 42 });
+        assert_eq!(
+            decode(41, &good).unwrap_err().problem,
+            DecodeProblem::WrongSeq { found: 42 }
+        );
     }
 
     #[test]

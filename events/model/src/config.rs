@@ -44,7 +44,9 @@ impl TaskConfig {
 
     /// A task is dedicated when it carries a `dedicated` constraint; dedicated tasks skip quota.
     pub fn is_dedicated(&self) -> bool {
-        self.constraints.iter().any(|c| c.name == DEDICATED_ATTRIBUTE)
+        self.constraints
+            .iter()
+            .any(|c| c.name == DEDICATED_ATTRIBUTE)
     }
 
     /// The content hash naming this config in the journal: SHA-256 of its canonical encoding.
@@ -59,8 +61,21 @@ pub const DEDICATED_ATTRIBUTE: &str = "dedicated";
 
 /// Aurora's default tiers. `production` = neither preemptible nor revocable.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-    strum::EnumIter, strum::Display, strum::EnumString, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -110,7 +125,10 @@ pub enum ConstraintKind {
     /// Satisfied when the host has any of `values` for the attribute (inverted when `negated`).
     Value {
         negated: bool,
-        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::name_list()"))]
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::arbitrary::name_list()")
+        )]
         values: Vec<String>,
     },
     /// At most `limit` active tasks of the job per distinct value of the attribute.
@@ -124,7 +142,9 @@ pub struct ThermosTask {
     pub name: String,
     #[cfg_attr(
         feature = "arbitrary",
-        proptest(strategy = "proptest::collection::vec(proptest::prelude::any::<Process>(), 0..3)")
+        proptest(
+            strategy = "proptest::collection::vec(proptest::prelude::any::<Process>(), 0..3)"
+        )
     )]
     pub processes: Vec<Process>,
     /// Ordering constraints: each list runs in sequence (`order(a, b)`; SequentialTask orders all).
@@ -172,7 +192,10 @@ pub struct Logger {
 
 impl Default for Logger {
     fn default() -> Self {
-        Self { destination: LogDestination::File, rotate: None }
+        Self {
+            destination: LogDestination::File,
+            rotate: None,
+        }
     }
 }
 
@@ -210,7 +233,11 @@ pub struct HealthCheck {
 pub enum HealthChecker {
     /// GET `endpoint` on the `health` port; healthy when the body equals `expected_response`
     /// (case-insensitive) and, if non-zero, the status equals `expected_response_code`.
-    Http { endpoint: String, expected_response: String, expected_response_code: u16 },
+    Http {
+        endpoint: String,
+        expected_response: String,
+        expected_response_code: u16,
+    },
     /// Healthy when the command exits 0.
     Shell { command: String },
 }
@@ -254,7 +281,10 @@ pub enum SlaPolicy {
         duration_secs: u64,
     },
     Percentage {
-        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::amount()"))]
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::arbitrary::amount()")
+        )]
         percentage: f64,
         duration_secs: u64,
     },

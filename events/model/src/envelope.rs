@@ -11,7 +11,9 @@ use crate::ids::{AgentId, EventId};
 pub type Seq = u64;
 
 /// Milliseconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub struct Timestamp(pub i64);
@@ -92,7 +94,12 @@ impl PendingEvent {
     /// A pending event with a fresh id from the system clock (runtimes and tests only; deciders
     /// build ids with [`EventId::from_parts`] from their seeded RNG).
     pub fn new(actor: Actor, event: Event) -> Self {
-        Self { id: EventId::now_v7(), actor, cause: None, event }
+        Self {
+            id: EventId::now_v7(),
+            actor,
+            cause: None,
+            event,
+        }
     }
 
     pub fn caused_by(mut self, cause: EventId) -> Self {
@@ -102,6 +109,13 @@ impl PendingEvent {
 
     /// Seals the event at its committed position.
     pub fn commit(self, seq: Seq, at: Timestamp) -> Envelope {
-        Envelope { seq, id: self.id, at, actor: self.actor, cause: self.cause, event: self.event }
+        Envelope {
+            seq,
+            id: self.id,
+            at,
+            actor: self.actor,
+            cause: self.cause,
+            event: self.event,
+        }
     }
 }

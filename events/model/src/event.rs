@@ -17,7 +17,9 @@ use crate::status::{InstanceUpdateAction, MaintenanceMode, ScheduleStatus, Updat
 use crate::update::UpdateInstructions;
 
 /// One fact, in the past tense. See the module docs for the evolution rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants, strum::IntoStaticStr,
+)]
 #[strum_discriminants(
     name(EventKind),
     derive(
@@ -43,12 +45,23 @@ pub enum Event {
     // ----- jobs and configs -----
     /// Produced before the first event that refers to a task config not yet stored: the config
     /// itself, once, under its content hash.
-    TaskConfigStored { hash: ConfigHash, config: Box<TaskConfig> },
+    TaskConfigStored {
+        hash: ConfigHash,
+        config: Box<TaskConfig>,
+    },
     /// Produced by `createJob`: the job exists with this config and instance count.
-    JobCreated { job: JobKey, config: ConfigHash, instances: u32 },
+    JobCreated {
+        job: JobKey,
+        config: ConfigHash,
+        instances: u32,
+    },
     /// Produced when a job's desired config or instance count changes (update finished,
     /// instances added).
-    JobConfigReplaced { job: JobKey, config: ConfigHash, instances: u32 },
+    JobConfigReplaced {
+        job: JobKey,
+        config: ConfigHash,
+        instances: u32,
+    },
     /// Produced when a job has no tasks left and is forgotten (kill + prune, cron deschedule).
     JobRemoved { job: JobKey },
 
@@ -114,13 +127,24 @@ pub enum Event {
 
     // ----- quota -----
     /// Produced by `setQuota` / `aurora-admin set_quota|increase_quota`: the role's new quota.
-    QuotaSet { role: Identifier, quota: ResourceAggregate },
+    QuotaSet {
+        role: Identifier,
+        quota: ResourceAggregate,
+    },
 
     // ----- hosts -----
     /// Produced when an agent registers or reports new attributes for its host.
-    HostAttributesChanged { host: String, agent: Option<AgentId>, attributes: Vec<Attribute> },
+    HostAttributesChanged {
+        host: String,
+        agent: Option<AgentId>,
+        attributes: Vec<Attribute>,
+    },
     /// Produced by maintenance commands and by a draining host becoming empty (→ DRAINED).
-    HostMaintenanceChanged { host: String, from: MaintenanceMode, to: MaintenanceMode },
+    HostMaintenanceChanged {
+        host: String,
+        from: MaintenanceMode,
+        to: MaintenanceMode,
+    },
 
     // ----- cron -----
     /// Produced by `scheduleCronJob`/`replaceCronTemplate`: the job's cron template.
@@ -151,7 +175,9 @@ pub enum Event {
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::Display, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::Display, strum::IntoStaticStr,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum Aggregate {
     Cluster,
@@ -259,13 +285,25 @@ impl EventKind {
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub struct Attribute {
     pub name: String,
-    #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::name_list()"))]
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::name_list()")
+    )]
     pub values: Vec<String>,
 }
 
 /// What a cron run does when the previous run's tasks are still active.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, strum::EnumIter, strum::Display,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::Display,
     strum::EnumString,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -282,7 +320,9 @@ pub enum CronCollisionPolicy {
 }
 
 /// What a cron trigger did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter, strum::Display)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter, strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
@@ -304,10 +344,16 @@ mod tests {
     fn every_kind_has_a_snake_case_name_and_an_aggregate() {
         for kind in EventKind::iter() {
             let name = kind.to_string();
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
             assert_eq!(name.parse::<EventKind>().unwrap(), kind);
             let _ = kind.aggregate();
         }
-        assert_eq!(EventKind::TaskStateChanged.to_string(), "task_state_changed");
+        assert_eq!(
+            EventKind::TaskStateChanged.to_string(),
+            "task_state_changed"
+        );
     }
 }

@@ -15,7 +15,9 @@ use crate::error::Error;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub struct Identifier(#[cfg_attr(feature = "arbitrary", proptest(regex = "[a-zA-Z0-9_.-]{1,12}"))] String);
+pub struct Identifier(
+    #[cfg_attr(feature = "arbitrary", proptest(regex = "[a-zA-Z0-9_.-]{1,12}"))] String,
+);
 
 /// Longest identifier accepted. Aurora has no explicit limit; this one keeps task ids and
 /// subjects of sane length.
@@ -26,12 +28,21 @@ impl Identifier {
     pub fn new(value: impl Into<String>) -> Result<Self, Error> {
         let value = value.into();
         if value.is_empty() {
-            return Err(Error::InvalidIdentifier { value, reason: "it is empty" });
+            return Err(Error::InvalidIdentifier {
+                value,
+                reason: "it is empty",
+            });
         }
         if value.len() > MAX_IDENTIFIER_LEN {
-            return Err(Error::InvalidIdentifier { value, reason: "it is longer than 255 bytes" });
+            return Err(Error::InvalidIdentifier {
+                value,
+                reason: "it is longer than 255 bytes",
+            });
         }
-        if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
             return Err(Error::InvalidIdentifier {
                 value,
                 reason: "only letters, digits, '_', '-' and '.' are allowed",
@@ -97,7 +108,9 @@ impl FromStr for JobKey {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
             [role, env, name] => Self::new(role, env, name),
-            _ => Err(Error::InvalidJobKey { value: s.to_string() }),
+            _ => Err(Error::InvalidJobKey {
+                value: s.to_string(),
+            }),
         }
     }
 }
@@ -116,11 +129,20 @@ impl TaskId {
     /// Makes the id of a new task of `job`'s `instance`; `uuid` comes from the caller so that
     /// deciders stay deterministic (a seeded RNG, never the clock).
     pub fn generate(job: &JobKey, instance: InstanceId, uuid: Uuid) -> Self {
-        let raw = format!("{}-{}-{}-{}-{}", job.role, job.environment, job.name, instance, uuid);
+        let raw = format!(
+            "{}-{}-{}-{}-{}",
+            job.role, job.environment, job.name, instance, uuid
+        );
         // Aurora replaces every character outside [\w-] so ids are safe in paths and URLs.
         let cleaned = raw
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         Self(cleaned)
     }
@@ -145,7 +167,9 @@ impl fmt::Display for TaskId {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub struct AgentId(#[cfg_attr(feature = "arbitrary", proptest(regex = "[a-z0-9-]{1,20}"))] pub String);
+pub struct AgentId(
+    #[cfg_attr(feature = "arbitrary", proptest(regex = "[a-z0-9-]{1,20}"))] pub String,
+);
 
 impl fmt::Display for AgentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -157,7 +181,9 @@ impl fmt::Display for AgentId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub struct EventId(#[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::uuid()"))] pub Uuid);
+pub struct EventId(
+    #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::uuid()"))] pub Uuid,
+);
 
 impl EventId {
     /// A v7 id from a millisecond timestamp and 80 caller-supplied random bits. Deciders pass a
@@ -279,7 +305,10 @@ mod tests {
     fn task_ids_replace_dots() {
         let key = JobKey::new("www-data", "prod", "hello.world").unwrap();
         let id = TaskId::generate(&key, 3, Uuid::nil());
-        assert_eq!(id.as_str(), "www-data-prod-hello-world-3-00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            id.as_str(),
+            "www-data-prod-hello-world-3-00000000-0000-0000-0000-000000000000"
+        );
     }
 
     #[test]

@@ -9,12 +9,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub struct Resources {
-    #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::amount()"))]
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::amount()")
+    )]
     pub cpus: f64,
     pub ram_mb: u64,
     pub disk_mb: u64,
     pub gpus: u32,
-    #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::names()"))]
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::names()")
+    )]
     pub ports: BTreeSet<String>,
 }
 
@@ -22,7 +28,10 @@ pub struct Resources {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub struct Capacity {
-    #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::amount()"))]
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::amount()")
+    )]
     pub cpus: f64,
     pub ram_mb: u64,
     pub disk_mb: u64,
@@ -36,18 +45,29 @@ pub struct Capacity {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub struct ResourceAggregate {
-    #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::amount()"))]
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::amount()")
+    )]
     pub cpus: f64,
     pub ram_mb: u64,
     pub disk_mb: u64,
 }
 
 impl ResourceAggregate {
-    pub const ZERO: Self = Self { cpus: 0.0, ram_mb: 0, disk_mb: 0 };
+    pub const ZERO: Self = Self {
+        cpus: 0.0,
+        ram_mb: 0,
+        disk_mb: 0,
+    };
 
     /// The quota-relevant part of one task's resources.
     pub fn of(resources: &Resources) -> Self {
-        Self { cpus: resources.cpus, ram_mb: resources.ram_mb, disk_mb: resources.disk_mb }
+        Self {
+            cpus: resources.cpus,
+            ram_mb: resources.ram_mb,
+            disk_mb: resources.disk_mb,
+        }
     }
 
     /// `self` scaled by a count of instances.
@@ -79,9 +99,20 @@ mod tests {
 
     #[test]
     fn aggregate_arithmetic() {
-        let one = ResourceAggregate { cpus: 0.5, ram_mb: 128, disk_mb: 256 };
+        let one = ResourceAggregate {
+            cpus: 0.5,
+            ram_mb: 128,
+            disk_mb: 256,
+        };
         let three = one.times(3);
-        assert_eq!(three, ResourceAggregate { cpus: 1.5, ram_mb: 384, disk_mb: 768 });
+        assert_eq!(
+            three,
+            ResourceAggregate {
+                cpus: 1.5,
+                ram_mb: 384,
+                disk_mb: 768
+            }
+        );
         assert!(three.fits_within(&three));
         assert!(!three.plus(one).fits_within(&three));
         assert!(ResourceAggregate::ZERO.fits_within(&one));

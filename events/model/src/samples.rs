@@ -18,11 +18,19 @@ fn ident(s: &str) -> Identifier {
 }
 
 pub fn job() -> JobKey {
-    JobKey { role: ident("www-data"), environment: ident("prod"), name: ident("hello") }
+    JobKey {
+        role: ident("www-data"),
+        environment: ident("prod"),
+        name: ident("hello"),
+    }
 }
 
 pub fn task_id(instance: u32) -> TaskId {
-    TaskId::generate(&job(), instance, Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + u128::from(instance)))
+    TaskId::generate(
+        &job(),
+        instance,
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + u128::from(instance)),
+    )
 }
 
 /// The tutorial's hello_world: one process, 1 cpu, 128 MiB RAM and disk, plus every optional
@@ -45,9 +53,15 @@ pub fn task_config() -> TaskConfig {
         constraints: vec![
             Constraint {
                 name: "rack".into(),
-                kind: ConstraintKind::Value { negated: true, values: vec!["r1".into(), "r2".into()] },
+                kind: ConstraintKind::Value {
+                    negated: true,
+                    values: vec!["r1".into(), "r2".into()],
+                },
             },
-            Constraint { name: "host".into(), kind: ConstraintKind::Limit { limit: 1 } },
+            Constraint {
+                name: "host".into(),
+                kind: ConstraintKind::Limit { limit: 1 },
+            },
         ],
         contact_email: Some("team@example.com".into()),
         metadata: BTreeMap::from([("team".to_string(), "web".to_string())]),
@@ -63,7 +77,10 @@ pub fn task_config() -> TaskConfig {
                 is_final: false,
                 logger: Logger {
                     destination: LogDestination::File,
-                    rotate: Some(LogRotation { log_size_mb: 100, backups: 5 }),
+                    rotate: Some(LogRotation {
+                        log_size_mb: 100,
+                        backups: 5,
+                    }),
                 },
             }],
             ordering: vec![vec!["hello".into()]],
@@ -95,13 +112,22 @@ pub fn task_config() -> TaskConfig {
             portmap: BTreeMap::from([("aurora".to_string(), "http".to_string())]),
             zk_path: None,
         }),
-        partition_policy: Some(PartitionPolicy { reschedule: true, delay_secs: 0 }),
-        sla_policy: Some(SlaPolicy::Percentage { percentage: 95.0, duration_secs: 1800 }),
+        partition_policy: Some(PartitionPolicy {
+            reschedule: true,
+            delay_secs: 0,
+        }),
+        sla_policy: Some(SlaPolicy::Percentage {
+            percentage: 95.0,
+            duration_secs: 1800,
+        }),
     }
 }
 
 pub fn update_key() -> UpdateKey {
-    UpdateKey { job: job(), id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00aa) }
+    UpdateKey {
+        job: job(),
+        id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00aa),
+    }
 }
 
 /// One sample of every event kind, in declaration order.
@@ -109,10 +135,23 @@ pub fn events() -> Vec<Event> {
     let config = task_config();
     let hash = config.hash();
     vec![
-        Event::ClusterInitialised { cluster: "devcluster".into() },
-        Event::TaskConfigStored { hash, config: Box::new(config) },
-        Event::JobCreated { job: job(), config: hash, instances: 3 },
-        Event::JobConfigReplaced { job: job(), config: hash, instances: 4 },
+        Event::ClusterInitialised {
+            cluster: "devcluster".into(),
+        },
+        Event::TaskConfigStored {
+            hash,
+            config: Box::new(config),
+        },
+        Event::JobCreated {
+            job: job(),
+            config: hash,
+            instances: 3,
+        },
+        Event::JobConfigReplaced {
+            job: job(),
+            config: hash,
+            instances: 4,
+        },
         Event::JobRemoved { job: job() },
         Event::TaskCreated {
             task: task_id(1),
@@ -138,7 +177,10 @@ pub fn events() -> Vec<Event> {
             to: ScheduleStatus::Killing,
             message: Some("Killed by alice: maintenance".into()),
         },
-        Event::TaskDeleted { task: task_id(1), job: job() },
+        Event::TaskDeleted {
+            task: task_id(1),
+            job: job(),
+        },
         Event::UpdateStarted {
             update: update_key(),
             user: "alice".into(),
@@ -182,17 +224,29 @@ pub fn events() -> Vec<Event> {
             action: InstanceUpdateAction::InstanceUpdating,
             message: None,
         },
-        Event::UpdatePulsed { update: update_key() },
+        Event::UpdatePulsed {
+            update: update_key(),
+        },
         Event::QuotaSet {
             role: ident("www-data"),
-            quota: ResourceAggregate { cpus: 10.5, ram_mb: 10_240, disk_mb: 40_960 },
+            quota: ResourceAggregate {
+                cpus: 10.5,
+                ram_mb: 10_240,
+                disk_mb: 40_960,
+            },
         },
         Event::HostAttributesChanged {
             host: "host-1.example.com".into(),
             agent: Some(AgentId("agent-1".into())),
             attributes: vec![
-                Attribute { name: "rack".into(), values: vec!["r1".into()] },
-                Attribute { name: "dedicated".into(), values: vec!["db_team/redis".into()] },
+                Attribute {
+                    name: "rack".into(),
+                    values: vec!["r1".into()],
+                },
+                Attribute {
+                    name: "dedicated".into(),
+                    values: vec!["db_team/redis".into()],
+                },
             ],
         },
         Event::HostMaintenanceChanged {
@@ -208,7 +262,10 @@ pub fn events() -> Vec<Event> {
             collision_policy: CronCollisionPolicy::KillExisting,
         },
         Event::CronDescheduled { job: job() },
-        Event::CronTriggered { job: job(), outcome: CronOutcome::KillingExisting },
+        Event::CronTriggered {
+            job: job(),
+            outcome: CronOutcome::KillingExisting,
+        },
         Event::AgentRegistered {
             agent: AgentId("agent-1".into()),
             host: "host-1.example.com".into(),
@@ -219,10 +276,16 @@ pub fn events() -> Vec<Event> {
                 gpus: 0,
                 port_ranges: vec![(31000, 32000)],
             },
-            attributes: vec![Attribute { name: "rack".into(), values: vec!["r1".into()] }],
+            attributes: vec![Attribute {
+                name: "rack".into(),
+                values: vec!["r1".into()],
+            }],
             endpoint: "http://host-1.example.com:1338".into(),
         },
-        Event::AgentLost { agent: AgentId("agent-1".into()), reason: "missed 3 heartbeats".into() },
+        Event::AgentLost {
+            agent: AgentId("agent-1".into()),
+            reason: "missed 3 heartbeats".into(),
+        },
     ]
 }
 

@@ -5,8 +5,20 @@ use serde::{Deserialize, Serialize};
 /// Aurora's 15 task states (`ScheduleStatus`). The transition table lives in scheduler-core;
 /// this type only names the states and the sets Aurora groups them in.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-    strum::EnumIter, strum::Display, strum::EnumString, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
@@ -119,8 +131,20 @@ impl ScheduleStatus {
 
 /// The 11 states of a job update (`JobUpdateStatus`).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-    strum::EnumIter, strum::Display, strum::EnumString, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
@@ -160,8 +184,20 @@ impl UpdateStatus {
 
 /// What happened to one instance during an update (`JobUpdateAction`).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-    strum::EnumIter, strum::Display, strum::EnumString, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
@@ -177,8 +213,21 @@ pub enum InstanceUpdateAction {
 
 /// A host's maintenance mode.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-    strum::EnumIter, strum::Display, strum::EnumString, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
@@ -202,8 +251,9 @@ mod tests {
 
     #[test]
     fn there_are_fifteen_states_with_distinct_aurora_ids() {
-        let ids: std::collections::BTreeSet<i32> =
-            ScheduleStatus::iter().map(ScheduleStatus::aurora_id).collect();
+        let ids: std::collections::BTreeSet<i32> = ScheduleStatus::iter()
+            .map(ScheduleStatus::aurora_id)
+            .collect();
         assert_eq!(ScheduleStatus::iter().count(), 15);
         assert_eq!(ids.len(), 15);
     }
@@ -237,9 +287,16 @@ mod tests {
     #[test]
     fn statuses_print_like_aurora() {
         assert_eq!(ScheduleStatus::Partitioned.to_string(), "PARTITIONED");
-        assert_eq!("ROLL_FORWARD_AWAITING_PULSE".parse::<UpdateStatus>().unwrap(),
-            UpdateStatus::RollForwardAwaitingPulse);
-        assert_eq!(serde_json::to_string(&MaintenanceMode::Drained).unwrap(), "\"DRAINED\"");
+        assert_eq!(
+            "ROLL_FORWARD_AWAITING_PULSE"
+                .parse::<UpdateStatus>()
+                .unwrap(),
+            UpdateStatus::RollForwardAwaitingPulse
+        );
+        assert_eq!(
+            serde_json::to_string(&MaintenanceMode::Drained).unwrap(),
+            "\"DRAINED\""
+        );
         assert_eq!(UpdateStatus::iter().filter(|s| s.is_terminal()).count(), 5);
     }
 }

@@ -26,9 +26,15 @@ pub enum UpdateStrategy {
     /// Keep up to `group_size` instances in flight continuously.
     Queue { group_size: u32 },
     /// Start a new group of `group_size` only when the previous group is done.
-    Batch { group_size: u32, autopause_after_batch: bool },
+    Batch {
+        group_size: u32,
+        autopause_after_batch: bool,
+    },
     /// Groups of the given sizes in order; the last size repeats.
-    VariableBatch { group_sizes: Vec<u32>, autopause_after_batch: bool },
+    VariableBatch {
+        group_sizes: Vec<u32>,
+        autopause_after_batch: bool,
+    },
 }
 
 /// Everything that governs one update's progress (DSL `UpdateConfig`).

@@ -5,6 +5,8 @@
 //! The file only grows: `AURORA_BLESS=1 cargo test -p aurora-events --test golden` appends
 //! entries for new samples and never rewrites an existing one.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -20,11 +22,14 @@ fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/encodings.txt")
 }
 
+/// Checks that pinned bytes decode back to the sample they were made from.
+type DecodesBack = Box<dyn Fn(&[u8]) -> Result<(), String>>;
+
 /// A sample's name, its encoding, and a check that decoding the pinned bytes gives it back.
 struct Sample {
     name: String,
     bytes: Vec<u8>,
-    decodes_back: Box<dyn Fn(&[u8]) -> Result<(), String>>,
+    decodes_back: DecodesBack,
 }
 
 fn envelope_samples() -> Vec<Sample> {
@@ -41,7 +46,11 @@ fn envelope_samples() -> Vec<Sample> {
                 bytes,
                 decodes_back: Box::new(move |pinned| {
                     let decoded = codec::decode(seq, pinned).map_err(|e| e.to_string())?;
-                    if decoded == envelope { Ok(()) } else { Err(format!("decoded to {decoded:?}")) }
+                    if decoded == envelope {
+                        Ok(())
+                    } else {
+                        Err(format!("decoded to {decoded:?}"))
+                    }
                 }),
             }
         })
@@ -50,11 +59,19 @@ fn envelope_samples() -> Vec<Sample> {
 
 fn enum_samples<T>(family: &str) -> Vec<Sample>
 where
-    T: IntoEnumIterator + serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + 'static,
+    T: IntoEnumIterator
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + PartialEq
+        + std::fmt::Debug
+        + 'static,
 {
     T::iter()
         .map(|value| {
-            let name = format!("{family}.{}", serde_json::to_value(&value).unwrap().as_str().unwrap());
+            let name = format!(
+                "{family}.{}",
+                serde_json::to_value(&value).unwrap().as_str().unwrap()
+            );
             let bytes = encode_value(&value);
             Sample {
                 name,
@@ -73,7 +90,9 @@ fn all_samples() -> Vec<Sample> {
     let mut all = envelope_samples();
     all.extend(enum_samples::<ScheduleStatus>("schedule_status"));
     all.extend(enum_samples::<UpdateStatus>("update_status"));
-    all.extend(enum_samples::<InstanceUpdateAction>("instance_update_action"));
+    all.extend(enum_samples::<InstanceUpdateAction>(
+        "instance_update_action",
+    ));
     all.extend(enum_samples::<MaintenanceMode>("maintenance_mode"));
     all.extend(enum_samples::<Tier>("tier"));
     all.extend(enum_samples::<CronCollisionPolicy>("cron_collision_policy"));
@@ -85,7 +104,10 @@ fn all_samples() -> Vec<Sample> {
 fn samples_cover_every_event_kind() {
     let sampled: BTreeSet<EventKind> = samples::events().iter().map(Event::kind).collect();
     let all: BTreeSet<EventKind> = EventKind::iter().collect();
-    assert_eq!(sampled, all, "add a sample of the new event kind to aurora_events::samples::events()");
+    assert_eq!(
+        sampled, all,
+        "add a sample of the new event kind to aurora_events::samples::events()"
+    );
     // In declaration order, so the seq of each golden sample never changes.
     let order: Vec<EventKind> = samples::events().iter().map(Event::kind).collect();
     assert_eq!(order, EventKind::iter().collect::<Vec<_>>());
@@ -95,7 +117,10 @@ fn samples_cover_every_event_kind() {
 fn encodings_match_the_golden_file() {
     let text = std::fs::read_to_string(golden_path()).unwrap_or_default();
     let mut pinned: Vec<(String, String)> = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let (name, hex) = line.split_once(' ').expect("golden lines are `name hex`");
         pinned.push((name.to_string(), hex.trim().to_string()));
     }
@@ -104,25 +129,33 @@ fn encodings_match_the_golden_file() {
 
     for (name, hex) in &pinned {
         let Some(sample) = samples.iter().find(|s| &s.name == name) else {
-            failures.push(format!("{name}: pinned but no longer sampled (a variant removed or renamed?)"));
+            failures.push(format!(
+                "{name}: pinned but no longer sampled (a variant removed or renamed?)"
+            ));
             continue;
         };
         let actual = hex::encode(&sample.bytes);
         if &actual != hex {
-            failures.push(format!("{name}: encoding changed\n  pinned {hex}\n  now    {actual}"));
+            failures.push(format!(
+                "{name}: encoding changed\n  pinned {hex}\n  now    {actual}"
+            ));
         }
         match hex::decode(hex) {
             Ok(bytes) => {
                 if let Err(e) = (sample.decodes_back)(&bytes) {
-                    failures.push(format!("{name}: pinned bytes no longer decode to the sample: {e}"));
+                    failures.push(format!(
+                        "{name}: pinned bytes no longer decode to the sample: {e}"
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{name}: golden file holds bad hex: {e}")),
         }
     }
 
-    let missing: Vec<&Sample> =
-        samples.iter().filter(|s| !pinned.iter().any(|(name, _)| name == &s.name)).collect();
+    let missing: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| !pinned.iter().any(|(name, _)| name == &s.name))
+        .collect();
     if !missing.is_empty() {
         if std::env::var_os("AURORA_BLESS").is_some() {
             let mut out = if text.is_empty() {
@@ -143,5 +176,9 @@ fn encodings_match_the_golden_file() {
             }
         }
     }
-    assert!(failures.is_empty(), "golden encodings differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden encodings differ:\n{}",
+        failures.join("\n")
+    );
 }

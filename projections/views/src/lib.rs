@@ -1,1 +1,114 @@
-//! placeholder
+//! # aurora-projections
+//!
+//! Read models folded from journaled events: the role, job, task, update, quota and host views
+//! behind the web UI and the CLI, and the cluster activity feed. A projection is a pure fold:
+//! [`Projection::apply`] takes one envelope and updates the view, with no I/O and no clock.
+//!
+//! The same folds run inside the scheduler process (fed from the journal) and in standalone
+//! read-side processes (fed from JetStream), where an event may be delivered twice: [`Folded`]
+//! makes any projection idempotent by seq.
+//!
+//! Must not depend on the journal, storage (`rocksdb`), messaging (`async-nats`), the scheduler
+//! or the web UI: only on `aurora-events`.
+
+use aurora_events::{Envelope, Seq};
+
+/// A view built by folding envelopes in seq order.
+pub trait Projection {
+    /// Folds one envelope into the view. Called with strictly increasing seqs.
+    fn apply(&mut self, envelope: &Envelope);
+}
+
+/// A projection together with the last seq folded into it. Redelivered or older envelopes are
+/// ignored, so feeding the same stream twice gives the same view.
+#[derive(Debug, Clone, Default)]
+pub struct Folded<P> {
+    view: P,
+    last_seq: Seq,
+}
+
+/// Whether [`Folded::apply`] used an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Folded,
+    /// Already folded (seq at or below the last one): ignored.
+    Duplicate,
+    /// Seq beyond the next expected one: an event was missed; the view is left unchanged and the
+    /// feeder must re-read from `expected`.
+    Gap {
+        expected: Seq,
+    },
+}
+
+impl<P: Projection> Folded<P> {
+    pub fn new(view: P) -> Self {
+        Self { view, last_seq: 0 }
+    }
+
+    /// Starts from a checkpointed view that includes every event up to `seq`.
+    pub fn resume(view: P, seq: Seq) -> Self {
+        Self {
+            view,
+            last_seq: seq,
+        }
+    }
+
+    pub fn apply(&mut self, envelope: &Envelope) -> Applied {
+        let expected = self.last_seq + 1;
+        if envelope.seq < expected {
+            return Applied::Duplicate;
+        }
+        if envelope.seq > expected {
+            return Applied::Gap { expected };
+        }
+        self.view.apply(envelope);
+        self.last_seq = envelope.seq;
+        Applied::Folded
+    }
+
+    pub fn view(&self) -> &P {
+        &self.view
+    }
+
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_events::samples;
+
+    /// Counts events by kind name, in arrival order.
+    #[derive(Default)]
+    struct Kinds(Vec<String>);
+
+    impl Projection for Kinds {
+        fn apply(&mut self, envelope: &Envelope) {
+            self.0.push(envelope.event.kind().to_string());
+        }
+    }
+
+    #[test]
+    fn redelivery_is_ignored_and_gaps_are_reported() {
+        let events = samples::events();
+        let envelopes: Vec<_> = events
+            .into_iter()
+            .take(3)
+            .enumerate()
+            .map(|(i, e)| samples::envelope(i as u64 + 1, e))
+            .collect();
+        let mut folded = Folded::new(Kinds::default());
+        assert_eq!(folded.apply(&envelopes[0]), Applied::Folded);
+        assert_eq!(folded.apply(&envelopes[0]), Applied::Duplicate);
+        assert_eq!(folded.apply(&envelopes[2]), Applied::Gap { expected: 2 });
+        assert_eq!(folded.apply(&envelopes[1]), Applied::Folded);
+        assert_eq!(folded.apply(&envelopes[2]), Applied::Folded);
+        assert_eq!(
+            folded.view().0,
+            vec!["cluster_initialised", "task_config_stored", "job_created"]
+        );
+        assert_eq!(folded.last_seq(), 3);
+    }
+}

@@ -1,1 +1,10 @@
-//! placeholder
+//! # aurora-agent
+//!
+//! The worker daemon on every host: registers with the leading scheduler (resources and
+//! attributes such as `host`, `rack`, `dedicated`), heartbeats, launches tasks in sandboxes with a
+//! Thermos-like executor (ordered, retried, daemon, ephemeral and final processes; health
+//! checks; graceful kill), reports every status change, and serves the observer (process list,
+//! logs, read-only sandbox browsing). A hollow mode simulates many agents in one process.
+//!
+//! Talks to the scheduler over its HTTP API only. Must not depend on the journal, storage
+//! (`rocksdb`), the scheduler's internals, the projections or the web UI.

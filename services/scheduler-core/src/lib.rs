@@ -1,1 +1,26 @@
-//! placeholder
+//! # aurora-scheduler-core
+//!
+//! The write side's brain, as pure code. Every decision is
+//! `decide(&ClusterState, &Command, &Ctx) -> Result<Vec<PendingEvent>, Rejection>`; state changes
+//! only by applying committed events. Commands (create job, kill, restart, quota, agents...), the
+//! 15-state task machine, placement, quota and preemption live here, one command per file.
+//!
+//! Purity rules: no I/O, no clock reads (time arrives as [`Ctx::now`]), no randomness but a
+//! seeded RNG derived from [`Ctx::seed`], no iteration over hash maps in decisions. That makes
+//! every decision replayable from the journal.
+//!
+//! Must not depend on tokio, the journal, storage (`rocksdb`), messaging (`async-nats`), the web
+//! UI or the CLI: only on `aurora-events`.
+
+use aurora_events::{Actor, Timestamp};
+
+/// Everything a decision may know besides the state and the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ctx {
+    /// The time the runtime read for this decision.
+    pub now: Timestamp,
+    /// Who asked; stamped on every event the decision makes.
+    pub actor: Actor,
+    /// Seed for any randomness (task ids, event ids, tie-breaks), recorded so replays agree.
+    pub seed: u64,
+}

@@ -1,1 +1,118 @@
-fn main() {}
+//! `aurora-scheduler`: the scheduler process.
+//!
+//! - `aurora-scheduler --dev`: everything in one process, journal in `./aurora-data` (created on
+//!   first use), HTTP on 127.0.0.1:8081.
+//! - `aurora-scheduler --init --data-dir DIR --cluster NAME`: initialise a new cluster's journal
+//!   explicitly, then exit.
+//! - `aurora-scheduler --data-dir DIR`: serve an initialised journal; refuses an empty directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aurora_journal::{Journal, RocksJournal, SystemClock};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "aurora-scheduler", version, about = "The aurora scheduler")]
+struct Args {
+    /// Run the embedded single-node cluster: create the journal on first use.
+    #[arg(long)]
+    dev: bool,
+    /// Initialise a new cluster's journal in --data-dir, then exit.
+    #[arg(long, conflicts_with = "dev")]
+    init: bool,
+    /// Where the journal lives.
+    #[arg(long, default_value = "./aurora-data")]
+    data_dir: PathBuf,
+    /// The cluster's name (used when initialising).
+    #[arg(long, default_value = "devcluster")]
+    cluster: String,
+    /// HTTP port for the API and the web UI.
+    #[arg(long, default_value_t = 8081)]
+    http_port: u16,
+    /// Address to bind the HTTP server to.
+    #[arg(long, default_value = "127.0.0.1")]
+    http_host: std::net::IpAddr,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let clock = Arc::new(SystemClock);
+
+    if args.init {
+        let journal = RocksJournal::initialise(&args.data_dir, &args.cluster, clock)
+            .with_context(|| format!("initialising a journal in {}", args.data_dir.display()))?;
+        println!(
+            "initialised cluster {} in {}",
+            journal.cluster(),
+            args.data_dir.display()
+        );
+        return Ok(());
+    }
+
+    let journal = if args.dev {
+        RocksJournal::open_or_initialise(&args.data_dir, &args.cluster, clock)
+    } else {
+        RocksJournal::open(&args.data_dir, clock)
+    }
+    .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
+    let cluster = journal.cluster().to_string();
+    let last_seq = journal.last_seq();
+    let journal: Arc<dyn Journal> = Arc::new(journal);
+
+    let app = aurora_web::app(aurora_web::WebState {
+        cluster: cluster.clone(),
+    })
+    .merge(aurora_scheduler::api::router(Arc::clone(&journal)));
+    let addr = SocketAddr::new(args.http_host, args.http_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let base = format!("http://{addr}");
+    println!(
+        "aurora-scheduler{} serving cluster {cluster}",
+        if args.dev { " (dev)" } else { "" }
+    );
+    println!(
+        "  journal: {} (last seq {last_seq})",
+        args.data_dir.display()
+    );
+    println!("  health:  {base}/health");
+    println!("  events:  {base}/api/v1/events?from=1");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

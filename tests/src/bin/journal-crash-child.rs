@@ -28,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             for batch in 0.. {
                 let size = crash_batch_size(writer, batch);
-                let events = (0..size).map(|i| marker(writer, batch * BATCH_STRIDE + i)).collect();
+                let events = (0..size)
+                    .map(|i| marker(writer, batch * BATCH_STRIDE + i))
+                    .collect();
                 let range = journal.append(events).await?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "ACK {} {} {writer} {batch}", range.first, range.last)?;

@@ -1,0 +1,161 @@
+//! Job keys as users type them: `CLUSTER/ROLE/ENV/NAME`, optionally followed by `/INSTANCES`
+//! with Aurora's syntax (`0-2`, `0,1-3,5`).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use aurora_events::{InstanceId, JobKey};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("{input:?} is not a job key: expected CLUSTER/ROLE/ENV/NAME")]
+    Shape { input: String },
+    #[error("{input:?}: {source}")]
+    Part {
+        input: String,
+        source: aurora_events::Error,
+    },
+    #[error("{input:?}: invalid instance spec {spec:?}: {reason}")]
+    Instances {
+        input: String,
+        spec: String,
+        reason: String,
+    },
+}
+
+/// A job in a named cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClusterJobKey {
+    pub cluster: String,
+    pub job: JobKey,
+}
+
+impl fmt::Display for ClusterJobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.job)
+    }
+}
+
+impl FromStr for ClusterJobKey {
+    type Err = KeyError;
+    fn from_str(input: &str) -> Result<Self, KeyError> {
+        let parts: Vec<&str> = input.split('/').collect();
+        let [cluster, role, env, name] = parts.as_slice() else {
+            return Err(KeyError::Shape {
+                input: input.to_string(),
+            });
+        };
+        if cluster.is_empty() {
+            return Err(KeyError::Shape {
+                input: input.to_string(),
+            });
+        }
+        let job = JobKey::new(role, env, name).map_err(|source| KeyError::Part {
+            input: input.to_string(),
+            source,
+        })?;
+        Ok(Self {
+            cluster: cluster.to_string(),
+            job,
+        })
+    }
+}
+
+/// A job key with an optional instance set: `None` means every instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    pub key: ClusterJobKey,
+    pub instances: Option<BTreeSet<InstanceId>>,
+}
+
+impl FromStr for InstanceSpec {
+    type Err = KeyError;
+    fn from_str(input: &str) -> Result<Self, KeyError> {
+        let parts: Vec<&str> = input.split('/').collect();
+        match parts.len() {
+            4 => Ok(Self {
+                key: input.parse()?,
+                instances: None,
+            }),
+            5 => {
+                let key = parts[..4].join("/").parse()?;
+                let instances =
+                    parse_instances(parts[4]).map_err(|reason| KeyError::Instances {
+                        input: input.to_string(),
+                        spec: parts[4].to_string(),
+                        reason,
+                    })?;
+                Ok(Self {
+                    key,
+                    instances: Some(instances),
+                })
+            }
+            _ => Err(KeyError::Shape {
+                input: input.to_string(),
+            }),
+        }
+    }
+}
+
+/// Parses `0`, `0-2`, `0,1-3,5` into a set of instance ids.
+pub fn parse_instances(spec: &str) -> Result<BTreeSet<InstanceId>, String> {
+    let mut out = BTreeSet::new();
+    for part in spec.split(',') {
+        let part = part.trim();
+        let number = |s: &str| {
+            s.trim()
+                .parse::<InstanceId>()
+                .map_err(|_| format!("{s:?} is not an instance number"))
+        };
+        match part.split_once('-') {
+            Some((first, last)) => {
+                let (first, last) = (number(first)?, number(last)?);
+                if first > last {
+                    return Err(format!("range {first}-{last} is backwards"));
+                }
+                if last - first >= 100_000 {
+                    return Err(format!("range {first}-{last} is too large"));
+                }
+                out.extend(first..=last);
+            }
+            None => {
+                out.insert(number(part)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_and_instances_like_aurora() {
+        let spec: InstanceSpec = "devcluster/www-data/prod/hello/0,1-3,5".parse().unwrap();
+        assert_eq!(spec.key.to_string(), "devcluster/www-data/prod/hello");
+        assert_eq!(spec.instances, Some(BTreeSet::from([0, 1, 2, 3, 5])));
+        let all: InstanceSpec = "devcluster/www-data/prod/hello".parse().unwrap();
+        assert_eq!(all.instances, None);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let shape = "devcluster/www-data/hello"
+            .parse::<ClusterJobKey>()
+            .unwrap_err();
+        assert!(
+            shape.to_string().contains("CLUSTER/ROLE/ENV/NAME"),
+            "{shape}"
+        );
+        let part = "c/www data/prod/hello"
+            .parse::<ClusterJobKey>()
+            .unwrap_err();
+        assert!(part.to_string().contains("www data"), "{part}");
+        let backwards = "c/r/prod/j/3-1".parse::<InstanceSpec>().unwrap_err();
+        assert!(backwards.to_string().contains("backwards"), "{backwards}");
+        let junk = "c/r/prod/j/1,x".parse::<InstanceSpec>().unwrap_err();
+        assert!(junk.to_string().contains("\"x\""), "{junk}");
+    }
+}
