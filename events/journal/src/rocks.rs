@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
+use aurora_events::codec::{self, PreEncoded};
+use aurora_events::{Envelope, PendingEvent, Seq, Timestamp};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
     WriteOptions,
@@ -83,7 +84,8 @@ impl Drop for Inner {
 }
 
 struct AppendRequest {
-    events: Vec<PendingEvent>,
+    /// Encoded by the caller, so the single writer only adds seq and time.
+    events: Vec<PreEncoded>,
     reply: oneshot::Sender<Result<SeqRange, Error>>,
 }
 
@@ -353,11 +355,11 @@ impl Writer {
             let mut next = self.last_seq + 1;
             for request in requests {
                 let first = next;
-                for pending in request.events {
+                for pre in &request.events {
                     batch.put_cf(
                         events_cf,
                         seq_key(next),
-                        codec::encode(&pending.commit(next, at)),
+                        codec::frame_committed(next, at, pre),
                     );
                     next += 1;
                 }
@@ -395,6 +397,7 @@ impl Journal for RocksJournal {
         if events.is_empty() {
             return Err(Error::EmptyAppend);
         }
+        let events = events.iter().map(PreEncoded::new).collect();
         let (reply, answer) = oneshot::channel();
         {
             let requests = self.inner.requests.lock().map_err(|_| Error::Closed)?;

@@ -49,6 +49,22 @@ fn envelopes_round_trip() {
 }
 
 #[test]
+fn pre_encoded_framing_matches_the_codec() {
+    check(256, any::<Envelope>, |envelope| {
+        let pending = aurora_events::PendingEvent {
+            id: envelope.id,
+            actor: envelope.actor.clone(),
+            cause: envelope.cause,
+            event: envelope.event.clone(),
+        };
+        let framed =
+            codec::frame_committed(envelope.seq, envelope.at, &codec::PreEncoded::new(&pending));
+        prop_assert_eq!(framed, codec::encode(&envelope));
+        Ok(())
+    });
+}
+
+#[test]
 fn a_flipped_bit_is_always_detected() {
     check(
         512,

@@ -1,0 +1,43 @@
+# Shared by the ops/ scripts: where builds go, and installing what the build needs.
+# shellcheck shell=bash
+
+# One cargo target directory shared by every checkout on this machine (CI clones included), so a
+# fresh clone reuses earlier builds. Override with CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora/target}"
+
+# Debian packages the build needs: RocksDB (linked, not compiled; see README "Which RocksDB")
+# and libclang for the bindings generator.
+AURORA_APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
+
+apt_missing() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  echo "${missing[@]}"
+}
+
+# Installs Debian packages that are missing, as root or through sudo.
+apt_install() {
+  local missing
+  missing=$(apt_missing "$@")
+  [ -z "$missing" ] && return 0
+  echo "installing Debian packages: $missing" >&2
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+      echo "error: missing packages ($missing) and not root; install them with apt-get" >&2
+      return 1
+    fi
+  fi
+  # shellcheck disable=SC2086
+  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq $missing >&2
+}
+
+install_build_deps() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found; install a Rust toolchain (https://rustup.rs) first" >&2
+    return 1
+  fi
+  apt_install "${AURORA_APT_PACKAGES[@]}"
+}
