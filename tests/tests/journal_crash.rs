@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_journal::conformance::read_marker;
+use aurora_journal::conformance::{assert_dense, read_marker};
 use aurora_journal::{Journal, RocksJournal, SeqRange, SystemClock};
 use aurora_system_tests::{BATCH_STRIDE, crash_batch_size};
 use rand::{Rng, SeedableRng};
@@ -101,16 +101,11 @@ async fn acknowledged_appends_survive_kill_9() {
             last,
             "kill {kill}: seqs 1..={last} all present"
         );
-        for (i, envelope) in all.iter().enumerate() {
-            assert_eq!(envelope.seq, i as u64 + 1, "kill {kill}: gap-free");
-        }
-        for pair in all.windows(2) {
-            assert!(
-                pair[0].at <= pair[1].at,
-                "kill {kill}: time went backwards at {}",
-                pair[1].seq
-            );
-        }
+        eprintln!(
+            "kill {kill}: journal ends at seq {last}, {} acks to check",
+            acks.len()
+        );
+        assert_dense(&all);
 
         // Every acknowledged append is exactly where the child was told it is.
         for ack in &acks {

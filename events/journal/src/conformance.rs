@@ -73,7 +73,8 @@ async fn read_all<J: Journal>(journal: &J) -> Vec<Envelope> {
         .expect("read everything")
 }
 
-fn assert_dense(envelopes: &[Envelope]) {
+/// Asserts the journal's shape: seqs dense from 1, commit times never decreasing.
+pub fn assert_dense(envelopes: &[Envelope]) {
     for (i, envelope) in envelopes.iter().enumerate() {
         assert_eq!(envelope.seq, i as Seq + 1, "seqs must be dense from 1");
     }

@@ -139,3 +139,12 @@ fn validate_checkpoint_name(name: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Checks a checkpoint to be put: a valid name, at a committed seq (1..=last).
+fn validate_new_checkpoint(name: &str, seq: Seq, last: Seq) -> Result<(), Error> {
+    validate_checkpoint_name(name)?;
+    if seq == 0 || seq > last {
+        return Err(Error::CheckpointBeyondEnd { seq, last });
+    }
+    Ok(())
+}

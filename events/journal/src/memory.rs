@@ -10,7 +10,10 @@ use aurora_events::{Envelope, Event, PendingEvent, Seq, Timestamp};
 use tokio::sync::watch;
 
 use crate::follow::follow;
-use crate::{Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name};
+use crate::{
+    Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name,
+    validate_new_checkpoint,
+};
 
 #[derive(Debug, Default)]
 struct StoreState {
@@ -172,12 +175,8 @@ impl Journal for MemoryJournal {
     }
 
     async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
-        validate_checkpoint_name(name)?;
         let mut state = self.inner.store.lock();
-        let last = state.events.len() as Seq;
-        if seq == 0 || seq > last {
-            return Err(Error::CheckpointBeyondEnd { seq, last });
-        }
+        validate_new_checkpoint(name, seq, state.events.len() as Seq)?;
         state.checkpoints.insert((name.to_string(), seq), bytes);
         Ok(())
     }

@@ -27,7 +27,10 @@ use rocksdb::{
 use tokio::sync::{oneshot, watch};
 
 use crate::follow::follow;
-use crate::{Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name};
+use crate::{
+    Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name,
+    validate_new_checkpoint,
+};
 
 const CF_EVENTS: &str = "events";
 const CF_TIME_INDEX: &str = "time_index";
@@ -465,11 +468,7 @@ impl Journal for RocksJournal {
     }
 
     async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
-        validate_checkpoint_name(name)?;
-        let last = self.last_seq();
-        if seq == 0 || seq > last {
-            return Err(Error::CheckpointBeyondEnd { seq, last });
-        }
+        validate_new_checkpoint(name, seq, self.last_seq())?;
         let db = Arc::clone(&self.inner.db);
         let key = checkpoint_key(name, seq);
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
