@@ -12,6 +12,9 @@
 //! Must not depend on tokio, the journal, storage (`rocksdb`), messaging (`async-nats`), the web
 //! UI or the CLI: only on `aurora-events`.
 
+pub mod placement;
+pub mod state_machine;
+
 use aurora_events::{Actor, Timestamp};
 
 /// Everything a decision may know besides the state and the command.
