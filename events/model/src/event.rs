@@ -78,6 +78,9 @@ pub enum Event {
         ancestor: Option<TaskId>,
         /// Failures carried over from the ancestor chain.
         failure_count: u32,
+        /// For a THROTTLED task, how long it is held back (flapping penalty) from this event's
+        /// time before it becomes PENDING; 0 otherwise.
+        penalty_ms: u64,
         message: Option<String>,
     },
     /// Produced by placement: PENDING → ASSIGNED on an agent, with the ports picked there.

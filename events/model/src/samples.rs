@@ -161,6 +161,7 @@ pub fn events() -> Vec<Event> {
             status: ScheduleStatus::Throttled,
             ancestor: Some(task_id(0)),
             failure_count: 2,
+            penalty_ms: 30_000,
             message: Some("Rescheduled, penalized for 30000 ms for flapping".into()),
         },
         Event::TaskAssigned {
