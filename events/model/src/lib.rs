@@ -34,3 +34,5 @@ pub use event::{Aggregate, Event, EventKind};
 pub use ids::{AgentId, ConfigHash, EventId, Identifier, InstanceId, JobKey, TaskId, UpdateKey};
 pub use resources::{Capacity, ResourceAggregate, Resources};
 pub use status::{InstanceUpdateAction, MaintenanceMode, ScheduleStatus, UpdateStatus};
+/// The UUID type used in ids, re-exported so that users need not depend on `uuid` themselves.
+pub use uuid::Uuid;

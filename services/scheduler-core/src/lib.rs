@@ -12,10 +12,23 @@
 //! Must not depend on tokio, the journal, storage (`rocksdb`), messaging (`async-nats`), the web
 //! UI or the CLI: only on `aurora-events`.
 
+pub mod commands;
+pub mod decision;
+pub mod ids;
+mod lifecycle;
 pub mod placement;
+pub mod quota;
+pub mod settings;
+pub mod state;
 pub mod state_machine;
+mod validation;
 
 use aurora_events::{Actor, Timestamp};
+
+pub use commands::{Command, decide};
+pub use decision::{Decision, Effect, Rejection};
+pub use settings::Settings;
+pub use state::ClusterState;
 
 /// Everything a decision may know besides the state and the command.
 #[derive(Debug, Clone, PartialEq, Eq)]

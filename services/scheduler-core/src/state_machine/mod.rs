@@ -1,7 +1,69 @@
 //! Aurora's task state machine: which (from, to) transitions are legal and which side effects
-//! each one has, in Aurora's order. Pure: a table, no state.
+//! each one has, in Aurora's order. Pure: a table, no state, no I/O. The table itself is in
+//! `table.rs`; this module holds the vocabulary.
 //!
-//! (Skeleton: the implementation is being written; the types are the contract.)
+//! Callers (the command deciders) ask [`transition`] for the task's current [`TaskState`], the
+//! requested one and the [`TransitionFacts`] of the task *before* the change, then carry out the
+//! returned [`SideEffect`]s in the order given. Legality never depends on the facts; only which
+//! effects a legal transition has does (RESCHEDULE after FINISHED/FAILED/LOST).
+//!
+//! # Lifecycle
+//!
+//! ```text
+//!  INIT ─▶ PENDING | THROTTLED          THROTTLED ─timer─▶ PENDING ─offer─▶ ASSIGNED
+//!  ASSIGNED ─▶ STARTING ─▶ RUNNING ◀──▶ PARTITIONED (agent unreachable; may come back)
+//!  on agent ─kill──────────────────────▶ KILLING ─dies─▶ terminal, no replacement
+//!  on agent ─restart / drain / preempt─▶ RESTARTING | DRAINING | PREEMPTING
+//!                                             └─dies─▶ terminal + replacement
+//!  on agent ─exits / dies / is lost────▶ FINISHED | FAILED | KILLED | LOST
+//!                                        (replacement: see the effects table in table.rs)
+//!  terminal | KILLING ─prune─▶ DELETED        PENDING | THROTTLED ─kill─▶ DELETED
+//! ```
+//!
+//! Legal targets per state (everything else is illegal; the same state is a no-op):
+//!
+//! ```text
+//!  INIT                         PENDING THROTTLED
+//!  PENDING                      ASSIGNED KILLING(=delete)
+//!  THROTTLED                    PENDING KILLING(=delete)
+//!  ASSIGNED                     STARTING RUNNING FINISHED FAILED KILLED LOST
+//!                               KILLING RESTARTING DRAINING PREEMPTING
+//!  STARTING                     RUNNING FINISHED FAILED KILLED LOST
+//!                               KILLING RESTARTING DRAINING PREEMPTING PARTITIONED
+//!  RUNNING                      FINISHED FAILED KILLED LOST
+//!                               KILLING RESTARTING DRAINING PREEMPTING PARTITIONED
+//!  PARTITIONED                  ASSIGNED STARTING RUNNING FINISHED FAILED LOST
+//!                               KILLING* RESTARTING* DRAINING* PREEMPTING*
+//!  RESTARTING DRAINING          FINISHED FAILED KILLED LOST KILLING PARTITIONED*
+//!  PREEMPTING
+//!  KILLING                      FINISHED FAILED KILLED LOST PARTITIONED* DELETED
+//!  FINISHED FAILED KILLED LOST  DELETED
+//!  DELETED                      (none)
+//!                               * saved, then immediately LOST
+//! ```
+//!
+//! A kill-like action (KILLING, RESTARTING, DRAINING, PREEMPTING) on a PARTITIONED task, or a
+//! kill-like task becoming PARTITIONED, is saved and then immediately turned into LOST
+//! ([`SideEffect::TransitionToLost`]): the agent is unreachable, so waiting for the kill could
+//! block an update, a restart or maintenance forever.
+//!
+//! A status update saying that a task we consider terminal, deleted or being killed (KILLING,
+//! RESTARTING, DRAINING, PREEMPTING) is ASSIGNED, STARTING or RUNNING is a zombie: illegal, but the
+//! task is killed again ([`Transition::Illegal`] with `kill: true`).
+//!
+//! # Glossary
+//!
+//! - PENDING vs THROTTLED: both wait for an agent and both are active (they hold the instance),
+//!   but only PENDING tasks are offered resources. THROTTLED is a replacement held back as a
+//!   penalty for flapping; a timer moves it to PENDING.
+//! - DELETED: not a [`ScheduleStatus`]; the task is absent from the store (pruned, or killed while
+//!   still waiting). Status updates about unknown tasks are judged from DELETED.
+//! - Reschedule: make a replacement task for the same instance (new id, `ancestor_id` = old id),
+//!   carrying the failure count over.
+
+mod table;
+
+pub use table::transition;
 
 use aurora_events::ScheduleStatus;
 
@@ -31,7 +93,8 @@ pub enum SideEffect {
     Delete,
 }
 
-/// What a task is like, as far as the transition table cares.
+/// What a task is like, as far as the transition table cares. All of it describes the task
+/// before the transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransitionFacts {
     pub is_service: bool,
@@ -54,10 +117,4 @@ pub enum Transition {
     /// Not allowed. Counted, never thrown. `kill` is set for a zombie: a status update saying a
     /// task we consider terminal (or deleted) is alive, which must be killed.
     Illegal { kill: bool },
-}
-
-/// The transition table. See Aurora's `TaskStateMachine`.
-pub fn transition(from: TaskState, to: TaskState, facts: &TransitionFacts) -> Transition {
-    let _ = (from, to, facts);
-    Transition::Illegal { kill: false }
 }

@@ -1,0 +1,30 @@
+//! `startMaintenance`: hosts go to SCHEDULED (still used, offered last). Unknown hosts are
+//! ignored, as in Aurora.
+
+use aurora_events::{Event, MaintenanceMode};
+
+use crate::decision::{Out, Rejection};
+use crate::state::ClusterState;
+
+pub(crate) fn decide(
+    state: &ClusterState,
+    out: &mut Out,
+    hosts: &[String],
+) -> Result<(), Rejection> {
+    for host in hosts {
+        let Some(record) = state.host(host) else {
+            continue;
+        };
+        if record.mode != MaintenanceMode::Scheduled {
+            out.emit(
+                Event::HostMaintenanceChanged {
+                    host: host.clone(),
+                    from: record.mode,
+                    to: MaintenanceMode::Scheduled,
+                },
+                None,
+            );
+        }
+    }
+    Ok(())
+}

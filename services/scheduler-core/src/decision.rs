@@ -1,0 +1,127 @@
+//! What a decider returns: the events to journal and the effects for the runtime to carry out
+//! once they are committed, or a rejection saying why nothing happened.
+
+use aurora_events::Event;
+use aurora_events::{
+    Actor, AgentId, EventId, JobKey, PendingEvent, ScheduleStatus, TaskId, Timestamp,
+};
+
+use crate::Ctx;
+use crate::ids::IdGen;
+
+/// An action on the world, carried out by the runtime after the decision's events are committed
+/// (and only by the leader). Effects are not journaled: the events say what was decided.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Effect {
+    /// Launch the task (its config and ports are in the state once the events are applied).
+    Launch { task: TaskId, agent: AgentId },
+    /// Kill the task on the agent.
+    Kill { task: TaskId, agent: AgentId },
+}
+
+/// A transition the state machine refused; counted by the runtime, never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IllegalTransition {
+    pub task: TaskId,
+    pub from: Option<ScheduleStatus>,
+    pub to: ScheduleStatus,
+}
+
+/// The outcome of one decision.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    pub events: Vec<PendingEvent>,
+    pub effects: Vec<Effect>,
+    pub illegal: Vec<IllegalTransition>,
+}
+
+impl Decision {
+    /// The events alone, without ids, actors or causes: what most tests compare.
+    pub fn facts(&self) -> Vec<Event> {
+        self.events.iter().map(|e| e.event.clone()).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.effects.is_empty() && self.illegal.is_empty()
+    }
+}
+
+/// Why a command was refused. Nothing was decided; the caller may fix the request and retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("job {0} already exists")]
+    JobExists(JobKey),
+    #[error("no such job: {0}")]
+    UnknownJob(JobKey),
+    #[error("no such task: {0}")]
+    UnknownTask(TaskId),
+    #[error("no such agent: {0}")]
+    UnknownAgent(AgentId),
+    #[error("Insufficient resource quota: {0}")]
+    InsufficientQuota(String),
+    #[error("job {0} has an update in progress")]
+    JobUpdating(JobKey),
+    #[error("task {task} cannot go from {from} to {to}")]
+    IllegalTransition {
+        task: TaskId,
+        from: ScheduleStatus,
+        to: ScheduleStatus,
+    },
+}
+
+/// Collects one decision's output, stamping every event with the actor and a fresh id.
+#[derive(Debug)]
+pub(crate) struct Out {
+    ids: IdGen,
+    actor: Actor,
+    pub(crate) now: Timestamp,
+    pub(crate) decision: Decision,
+}
+
+impl Out {
+    pub(crate) fn new(ctx: &Ctx) -> Self {
+        Self {
+            ids: IdGen::new(ctx.seed, ctx.now),
+            actor: ctx.actor.clone(),
+            now: ctx.now,
+            decision: Decision::default(),
+        }
+    }
+
+    /// Records an event and returns its id, for later events to name as their cause.
+    pub(crate) fn emit(&mut self, event: Event, cause: Option<EventId>) -> EventId {
+        let id = self.ids.event_id();
+        self.decision.events.push(PendingEvent {
+            id,
+            actor: self.actor.clone(),
+            cause,
+            event,
+        });
+        id
+    }
+
+    pub(crate) fn effect(&mut self, effect: Effect) {
+        self.decision.effects.push(effect);
+    }
+
+    pub(crate) fn illegal(
+        &mut self,
+        task: TaskId,
+        from: Option<ScheduleStatus>,
+        to: ScheduleStatus,
+    ) {
+        self.decision
+            .illegal
+            .push(IllegalTransition { task, from, to });
+    }
+
+    pub(crate) fn ids(&mut self) -> &mut IdGen {
+        &mut self.ids
+    }
+
+    pub(crate) fn finish(self) -> Decision {
+        self.decision
+    }
+}

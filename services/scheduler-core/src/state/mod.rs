@@ -1,0 +1,455 @@
+//! The write model: the minimal state the deciders need, folded from committed events by
+//! [`ClusterState::apply`] and by nothing else. Replaying a journal from seq 1 into a fresh
+//! state gives the same state, byte for byte ([`ClusterState::digest`]).
+
+mod records;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aurora_events::{
+    AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
+    ScheduleStatus, Seq, TaskConfig, TaskId, UpdateKey,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventRecord, Update};
+
+use crate::settings::Settings;
+use crate::state_machine::{self, SideEffect, TaskState, Transition};
+
+/// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterState {
+    #[serde(skip)]
+    settings: Settings,
+    cluster: String,
+    last_seq: Seq,
+    configs: BTreeMap<ConfigHash, TaskConfig>,
+    jobs: BTreeMap<JobKey, Job>,
+    tasks: BTreeMap<TaskId, Task>,
+    quotas: BTreeMap<Identifier, ResourceAggregate>,
+    hosts: BTreeMap<String, Host>,
+    agents: BTreeMap<AgentId, Agent>,
+    cron: BTreeMap<JobKey, CronJob>,
+    updates: BTreeMap<UpdateKey, Update>,
+    /// The active task of each instance (at most one, by the scheduler's invariant).
+    active: BTreeMap<(JobKey, InstanceId), TaskId>,
+    /// Every task of each job.
+    by_job: BTreeMap<JobKey, BTreeSet<TaskId>>,
+    /// Tasks holding resources on each agent (states placed on an agent).
+    on_agent: BTreeMap<AgentId, BTreeSet<TaskId>>,
+    /// Transitions applied that the state machine calls illegal (should stay 0).
+    illegal_transitions: u64,
+}
+
+impl ClusterState {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    pub fn configs(&self) -> &BTreeMap<ConfigHash, TaskConfig> {
+        &self.configs
+    }
+
+    pub fn config(&self, hash: &ConfigHash) -> Option<&TaskConfig> {
+        self.configs.get(hash)
+    }
+
+    pub fn job(&self, key: &JobKey) -> Option<&Job> {
+        self.jobs.get(key)
+    }
+
+    pub fn jobs(&self) -> &BTreeMap<JobKey, Job> {
+        &self.jobs
+    }
+
+    pub fn task(&self, id: &TaskId) -> Option<&Task> {
+        self.tasks.get(id)
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Every task of `job`, active or not, in id order.
+    pub fn tasks_of_job<'a>(&'a self, job: &'a JobKey) -> impl Iterator<Item = &'a Task> + 'a {
+        self.by_job
+            .get(job)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Jobs that have at least one task, in key order.
+    pub fn jobs_with_tasks(&self) -> impl Iterator<Item = &JobKey> {
+        self.by_job.keys()
+    }
+
+    /// The active task of each instance of `job`, by instance.
+    pub fn active_tasks_of_job<'a>(
+        &'a self,
+        job: &'a JobKey,
+    ) -> impl Iterator<Item = &'a Task> + 'a {
+        let start = (job.clone(), 0);
+        self.active
+            .range(start..)
+            .take_while(move |((j, _), _)| j == job)
+            .filter_map(|(_, id)| self.tasks.get(id))
+    }
+
+    pub fn active_task(&self, job: &JobKey, instance: InstanceId) -> Option<&Task> {
+        self.active
+            .get(&(job.clone(), instance))
+            .and_then(|id| self.tasks.get(id))
+    }
+
+    pub fn quota(&self, role: &Identifier) -> ResourceAggregate {
+        self.quotas
+            .get(role)
+            .copied()
+            .unwrap_or(ResourceAggregate::ZERO)
+    }
+
+    pub fn host(&self, host: &str) -> Option<&Host> {
+        self.hosts.get(host)
+    }
+
+    pub fn hosts(&self) -> &BTreeMap<String, Host> {
+        &self.hosts
+    }
+
+    pub fn agent(&self, agent: &AgentId) -> Option<&Agent> {
+        self.agents.get(agent)
+    }
+
+    pub fn agents(&self) -> &BTreeMap<AgentId, Agent> {
+        &self.agents
+    }
+
+    /// Tasks currently holding resources on `agent`.
+    pub fn tasks_on_agent(&self, agent: &AgentId) -> impl Iterator<Item = &Task> {
+        self.on_agent
+            .get(agent)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    pub fn cron_job(&self, job: &JobKey) -> Option<&CronJob> {
+        self.cron.get(job)
+    }
+
+    pub fn update(&self, key: &UpdateKey) -> Option<&Update> {
+        self.updates.get(key)
+    }
+
+    /// The job's update that is not yet terminal, if any (at most one).
+    pub fn active_update(&self, job: &JobKey) -> Option<(&UpdateKey, &Update)> {
+        self.updates
+            .iter()
+            .find(|(key, update)| &key.job == job && !update.status.is_terminal())
+    }
+
+    pub fn illegal_transitions(&self) -> u64 {
+        self.illegal_transitions
+    }
+
+    /// SHA-256 over the canonical encoding of the whole state: equal digests, equal states.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(aurora_events::codec::encode_value(self)).into()
+    }
+
+    /// Folds one committed envelope into the state.
+    pub fn apply(&mut self, envelope: &Envelope) {
+        self.last_seq = envelope.seq;
+        let at = envelope.at;
+        match &envelope.event {
+            Event::ClusterInitialised { cluster } => self.cluster = cluster.clone(),
+            Event::TaskConfigStored { hash, config } => {
+                self.configs.insert(*hash, (**config).clone());
+            }
+            Event::JobCreated {
+                job,
+                config,
+                instances,
+            }
+            | Event::JobConfigReplaced {
+                job,
+                config,
+                instances,
+            } => {
+                self.jobs.insert(
+                    job.clone(),
+                    Job {
+                        config: *config,
+                        instances: *instances,
+                    },
+                );
+            }
+            Event::JobRemoved { job } => {
+                self.jobs.remove(job);
+            }
+            Event::TaskCreated {
+                task,
+                job,
+                instance,
+                config,
+                status,
+                ancestor,
+                failure_count,
+                penalty_ms,
+                ..
+            } => {
+                self.active.insert((job.clone(), *instance), task.clone());
+                self.by_job
+                    .entry(job.clone())
+                    .or_default()
+                    .insert(task.clone());
+                self.tasks.insert(
+                    task.clone(),
+                    Task {
+                        id: task.clone(),
+                        job: job.clone(),
+                        instance: *instance,
+                        config: *config,
+                        status: *status,
+                        failure_count: *failure_count,
+                        ancestor: ancestor.clone(),
+                        assignment: None,
+                        history: vec![TaskEventRecord {
+                            at,
+                            status: *status,
+                        }],
+                        penalty_ms: *penalty_ms,
+                        last_event: envelope.id,
+                    },
+                );
+            }
+            Event::TaskAssigned {
+                task,
+                agent,
+                host,
+                ports,
+                ..
+            } => {
+                if let Some(record) = self.tasks.get_mut(task) {
+                    record.status = ScheduleStatus::Assigned;
+                    record.history.push(TaskEventRecord {
+                        at,
+                        status: ScheduleStatus::Assigned,
+                    });
+                    record.last_event = envelope.id;
+                    record.assignment = Some(TaskAssignment {
+                        agent: agent.clone(),
+                        host: host.clone(),
+                        ports: ports.clone(),
+                    });
+                    self.on_agent
+                        .entry(agent.clone())
+                        .or_default()
+                        .insert(task.clone());
+                }
+            }
+            Event::TaskStateChanged { task, from, to, .. } => {
+                self.apply_state_change(task, *from, *to, at, envelope.id)
+            }
+            Event::TaskDeleted { task, .. } => self.remove_task(task),
+            Event::UpdateStarted {
+                update,
+                instructions,
+                ..
+            } => {
+                self.updates.insert(
+                    update.clone(),
+                    Update {
+                        status: aurora_events::UpdateStatus::RollingForward,
+                        instructions: instructions.clone(),
+                        started_at: at,
+                        last_pulse: None,
+                        instance_actions: BTreeMap::new(),
+                    },
+                );
+            }
+            Event::UpdateStateChanged { update, to, .. } => {
+                if let Some(record) = self.updates.get_mut(update) {
+                    record.status = *to;
+                }
+            }
+            Event::UpdateInstanceActioned {
+                update,
+                instance,
+                action,
+                ..
+            } => {
+                if let Some(record) = self.updates.get_mut(update) {
+                    record
+                        .instance_actions
+                        .entry(*instance)
+                        .or_default()
+                        .push(*action);
+                }
+            }
+            Event::UpdatePulsed { update } => {
+                if let Some(record) = self.updates.get_mut(update) {
+                    record.last_pulse = Some(at);
+                }
+            }
+            Event::QuotaSet { role, quota } => {
+                self.quotas.insert(role.clone(), *quota);
+            }
+            Event::HostAttributesChanged {
+                host,
+                agent,
+                attributes,
+            } => {
+                let record = self.hosts.entry(host.clone()).or_default();
+                record.attributes = attributes.clone();
+                if agent.is_some() {
+                    record.agent = agent.clone();
+                }
+            }
+            Event::HostMaintenanceChanged { host, to, .. } => {
+                self.hosts.entry(host.clone()).or_default().mode = *to;
+            }
+            Event::CronScheduled {
+                job,
+                config,
+                instances,
+                schedule,
+                collision_policy,
+            } => {
+                self.cron.insert(
+                    job.clone(),
+                    CronJob {
+                        config: *config,
+                        instances: *instances,
+                        schedule: schedule.clone(),
+                        collision_policy: *collision_policy,
+                        last_triggered: None,
+                    },
+                );
+            }
+            Event::CronDescheduled { job } => {
+                self.cron.remove(job);
+            }
+            Event::CronTriggered { job, .. } => {
+                if let Some(record) = self.cron.get_mut(job) {
+                    record.last_triggered = Some(at);
+                }
+            }
+            Event::AgentRegistered {
+                agent,
+                host,
+                capacity,
+                attributes,
+                endpoint,
+            } => {
+                self.agents.insert(
+                    agent.clone(),
+                    Agent {
+                        host: host.clone(),
+                        capacity: capacity.clone(),
+                        attributes: attributes.clone(),
+                        endpoint: endpoint.clone(),
+                        registered_at: at,
+                        lost: false,
+                    },
+                );
+                let record = self.hosts.entry(host.clone()).or_default();
+                record.attributes = attributes.clone();
+                record.agent = Some(agent.clone());
+            }
+            Event::AgentLost { agent, .. } => {
+                if let Some(record) = self.agents.get_mut(agent) {
+                    record.lost = true;
+                }
+            }
+        }
+    }
+
+    fn apply_state_change(
+        &mut self,
+        id: &TaskId,
+        from: ScheduleStatus,
+        to: ScheduleStatus,
+        at: aurora_events::Timestamp,
+        event: aurora_events::EventId,
+    ) {
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
+        let facts = task.transition_facts(&self.configs);
+        // Failure accounting is the one side effect that lives in the task record itself; the
+        // others (reschedule, kill, delete) are events or effects of their own.
+        match state_machine::transition(TaskState::Status(from), TaskState::Status(to), &facts) {
+            Transition::Legal(effects) => {
+                if effects.contains(&SideEffect::IncrementFailures) {
+                    task.failure_count += 1;
+                }
+            }
+            Transition::Noop | Transition::Illegal { .. } => self.illegal_transitions += 1,
+        }
+        task.status = to;
+        task.history.push(TaskEventRecord { at, status: to });
+        task.last_event = event;
+        if !to.is_active() {
+            let key = (task.job.clone(), task.instance);
+            if self.active.get(&key) == Some(id) {
+                self.active.remove(&key);
+            }
+        }
+        if !to.is_on_agent()
+            && let Some(assignment) = &task.assignment
+            && let Some(tasks) = self.on_agent.get_mut(&assignment.agent)
+        {
+            tasks.remove(id);
+            if tasks.is_empty() {
+                self.on_agent.remove(&assignment.agent);
+            }
+        }
+    }
+
+    fn remove_task(&mut self, id: &TaskId) {
+        let Some(task) = self.tasks.remove(id) else {
+            return;
+        };
+        if let Some(tasks) = self.by_job.get_mut(&task.job) {
+            tasks.remove(id);
+            if tasks.is_empty() {
+                self.by_job.remove(&task.job);
+            }
+        }
+        let key = (task.job.clone(), task.instance);
+        if self.active.get(&key) == Some(id) {
+            self.active.remove(&key);
+        }
+        if let Some(assignment) = &task.assignment
+            && let Some(tasks) = self.on_agent.get_mut(&assignment.agent)
+        {
+            tasks.remove(id);
+            if tasks.is_empty() {
+                self.on_agent.remove(&assignment.agent);
+            }
+        }
+    }
+}

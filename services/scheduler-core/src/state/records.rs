@@ -1,0 +1,116 @@
+//! The records the write model keeps per job, task, host, agent, cron job and update.
+
+use std::collections::BTreeMap;
+
+use aurora_events::event::{Attribute, CronCollisionPolicy};
+use aurora_events::update::UpdateInstructions;
+use aurora_events::{
+    AgentId, Capacity, ConfigHash, EventId, InstanceId, InstanceUpdateAction, JobKey,
+    MaintenanceMode, ScheduleStatus, TaskConfig, TaskId, Timestamp, UpdateStatus,
+};
+use serde::Serialize;
+
+use crate::state_machine::TransitionFacts;
+
+/// A job's desired config and instance count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub config: ConfigHash,
+    pub instances: u32,
+}
+
+/// One task: what the deciders need, no more (messages live in the projections).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub job: JobKey,
+    pub instance: InstanceId,
+    pub config: ConfigHash,
+    pub status: ScheduleStatus,
+    pub failure_count: u32,
+    pub ancestor: Option<TaskId>,
+    pub assignment: Option<TaskAssignment>,
+    /// Every state the task entered, with when.
+    pub history: Vec<TaskEventRecord>,
+    /// THROTTLED for this long after creation.
+    pub penalty_ms: u64,
+    /// The event that put the task in its current state: the cause of what happens next to it.
+    pub last_event: EventId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskAssignment {
+    pub agent: AgentId,
+    pub host: String,
+    pub ports: BTreeMap<String, u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TaskEventRecord {
+    pub at: Timestamp,
+    pub status: ScheduleStatus,
+}
+
+impl Task {
+    pub fn created_at(&self) -> Timestamp {
+        self.history.first().map(|e| e.at).unwrap_or_default()
+    }
+
+    /// When the task entered its current state.
+    pub fn last_change(&self) -> Timestamp {
+        self.history.last().map(|e| e.at).unwrap_or_default()
+    }
+
+    pub fn ever_was(&self, status: ScheduleStatus) -> bool {
+        self.history.iter().any(|e| e.status == status)
+    }
+
+    /// What the transition table needs to know about this task. A task whose config is missing
+    /// (cannot happen in a consistent journal) counts as a batch task with one allowed failure.
+    pub fn transition_facts(&self, configs: &BTreeMap<ConfigHash, TaskConfig>) -> TransitionFacts {
+        let config = configs.get(&self.config);
+        TransitionFacts {
+            is_service: config.is_some_and(|c| c.is_service),
+            failure_count: self.failure_count,
+            max_task_failures: config.map_or(1, |c| c.max_task_failures),
+            was_killing: self.ever_was(ScheduleStatus::Killing),
+        }
+    }
+}
+
+/// A host's attributes, maintenance mode and agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Host {
+    pub attributes: Vec<Attribute>,
+    pub mode: MaintenanceMode,
+    pub agent: Option<AgentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    pub host: String,
+    pub capacity: Capacity,
+    pub attributes: Vec<Attribute>,
+    pub endpoint: String,
+    pub registered_at: Timestamp,
+    /// Missed its heartbeats; nothing is placed on it until it registers again.
+    pub lost: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronJob {
+    pub config: ConfigHash,
+    pub instances: u32,
+    pub schedule: String,
+    pub collision_policy: CronCollisionPolicy,
+    pub last_triggered: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Update {
+    pub status: UpdateStatus,
+    pub instructions: UpdateInstructions,
+    pub started_at: Timestamp,
+    pub last_pulse: Option<Timestamp>,
+    pub instance_actions: BTreeMap<InstanceId, Vec<InstanceUpdateAction>>,
+}

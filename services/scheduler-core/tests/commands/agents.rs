@@ -1,0 +1,146 @@
+//! Agents registering, reporting attributes, and being lost.
+
+use aurora_events::event::Attribute;
+use aurora_events::{Capacity, Event, ScheduleStatus};
+use aurora_scheduler_core::{Command, Rejection};
+
+use super::support::*;
+
+#[test]
+fn register_records_capacity_and_attributes() {
+    let Event::AgentRegistered {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    given([])
+        .when(Command::RegisterAgent {
+            agent: agent.clone(),
+            host: host.clone(),
+            capacity: capacity.clone(),
+            attributes: attributes.clone(),
+            endpoint: endpoint.clone(),
+        })
+        .then_events(vec![agent_registered(1)]);
+    let backwards = Capacity {
+        port_ranges: vec![(2000, 1000)],
+        ..capacity
+    };
+    let result = given([])
+        .when(Command::RegisterAgent {
+            agent,
+            host,
+            capacity: backwards,
+            attributes,
+            endpoint,
+        })
+        .result;
+    assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("backwards")));
+}
+
+#[test]
+fn a_second_live_agent_on_one_host_is_refused() {
+    let Event::AgentRegistered {
+        host,
+        capacity,
+        attributes,
+        endpoint,
+        ..
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    let result = given([agent_registered(1)])
+        .when(Command::RegisterAgent {
+            agent: agent(9),
+            host,
+            capacity,
+            attributes,
+            endpoint,
+        })
+        .result;
+    assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
+}
+
+#[test]
+fn changed_attributes_are_recorded_unchanged_ones_are_not() {
+    let given = given([agent_registered(1)]);
+    let same = vec![Attribute {
+        name: "rack".into(),
+        values: vec!["r1".into()],
+    }];
+    assert!(
+        given
+            .when(Command::UpdateHostAttributes {
+                agent: agent(1),
+                attributes: same
+            })
+            .decision()
+            .is_empty()
+    );
+    let moved = vec![Attribute {
+        name: "rack".into(),
+        values: vec!["r7".into()],
+    }];
+    given
+        .when(Command::UpdateHostAttributes {
+            agent: agent(1),
+            attributes: moved.clone(),
+        })
+        .then_events(vec![Event::HostAttributesChanged {
+            host: host(1),
+            agent: Some(agent(1)),
+            attributes: moved,
+        }]);
+}
+
+#[test]
+fn losing_an_agent_loses_and_reschedules_its_tasks() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let task = task_id(&job, 0);
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&config, std::slice::from_ref(&task)));
+    events.extend(running(&job, &task, 1));
+    let decision = given(events)
+        .at(10 * 60_000)
+        .when(Command::LoseAgent {
+            agent: agent(1),
+            reason: "missed 3 heartbeats".into(),
+        })
+        .decision();
+    let new = created_tasks(&decision);
+    pretty_assertions::assert_eq!(
+        decision.facts(),
+        vec![
+            Event::AgentLost {
+                agent: agent(1),
+                reason: "missed 3 heartbeats".into()
+            },
+            changed(
+                &job,
+                &task,
+                ScheduleStatus::Running,
+                ScheduleStatus::Lost,
+                Some("Agent agent-1 lost: missed 3 heartbeats")
+            ),
+            Event::TaskCreated {
+                task: new[0].clone(),
+                job: job.clone(),
+                instance: 0,
+                config: config.hash(),
+                status: ScheduleStatus::Pending,
+                ancestor: Some(task.clone()),
+                failure_count: 0,
+                penalty_ms: 0,
+                message: Some("Rescheduled".into()),
+            },
+        ]
+    );
+    assert_eq!(decision.events[1].cause, Some(decision.events[0].id));
+}

@@ -1,0 +1,265 @@
+//! createJob, addInstances, restartShards.
+
+use std::collections::BTreeSet;
+
+use aurora_events::{Event, ResourceAggregate, ScheduleStatus, Tier};
+use aurora_scheduler_core::{Command, Effect, Rejection};
+
+use super::support::*;
+
+#[test]
+fn create_job_stores_the_config_once_and_makes_pending_tasks() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let when = given([]).when(Command::CreateJob {
+        job: job.clone(),
+        config: Box::new(config.clone()),
+        instances: 2,
+    });
+    let decision = when.decision();
+    let tasks = created_tasks(&decision);
+    assert_eq!(tasks.len(), 2);
+    let mut expected = vec![
+        Event::TaskConfigStored {
+            hash: hash(&config),
+            config: Box::new(config.clone()),
+        },
+        Event::JobCreated {
+            job: job.clone(),
+            config: hash(&config),
+            instances: 2,
+        },
+    ];
+    expected.push(task_created(&config, &tasks[0], 0));
+    expected.push(task_created(&config, &tasks[1], 1));
+    pretty_assertions::assert_eq!(decision.facts(), expected);
+    assert!(tasks[0].as_str().starts_with("www-data-prod-hello-0-"));
+    // Every task event names the job creation as its cause.
+    let created_id = decision.events[1].id;
+    assert!(
+        decision.events[2..]
+            .iter()
+            .all(|e| e.cause == Some(created_id))
+    );
+    assert!(decision.events.iter().all(|e| e.actor == alice()));
+}
+
+#[test]
+fn create_job_with_a_known_config_does_not_store_it_again() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let mut given = given(job_created(&config, &[task_id(&job, 0)]));
+    given.apply([Event::TaskDeleted {
+        task: task_id(&job, 0),
+        job: job.clone(),
+    }]);
+    let decision = given
+        .when(Command::CreateJob {
+            job: job.clone(),
+            config: Box::new(config.clone()),
+            instances: 1,
+        })
+        .decision();
+    assert!(
+        !decision
+            .facts()
+            .iter()
+            .any(|e| matches!(e, Event::TaskConfigStored { .. }))
+    );
+}
+
+#[test]
+fn create_job_refuses_a_job_with_active_tasks() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    given(job_created(&config, &[task_id(&job, 0)]))
+        .when(Command::CreateJob {
+            job: job.clone(),
+            config: Box::new(config),
+            instances: 1,
+        })
+        .then_rejects(Rejection::JobExists(job));
+}
+
+#[test]
+fn create_job_names_what_is_wrong_with_a_config() {
+    let job = job("hello");
+    type Breakage = Box<dyn Fn(&mut aurora_events::TaskConfig)>;
+    let cases: Vec<(Breakage, &str)> = vec![
+        (
+            Box::new(|c| c.executor.processes.clear()),
+            "has no processes",
+        ),
+        (
+            Box::new(|c| c.resources.cpus = 0.0),
+            "cpu must be greater than 0",
+        ),
+        (
+            Box::new(|c| c.resources.ram_mb = 0),
+            "ram must be greater than 0",
+        ),
+        (
+            Box::new(|c| {
+                let copy = c.executor.processes[0].clone();
+                c.executor.processes.push(copy);
+            }),
+            "duplicate process name \"hello\"",
+        ),
+        (
+            Box::new(|c| {
+                c.constraints.push(aurora_events::config::Constraint {
+                    name: "dedicated".into(),
+                    kind: aurora_events::config::ConstraintKind::Value {
+                        negated: false,
+                        values: vec!["other/db".into()],
+                    },
+                })
+            }),
+            "dedicated constraint \"other/db\"",
+        ),
+    ];
+    for (break_it, needle) in cases {
+        let mut broken = config(&job, 1.0, 128);
+        break_it(&mut broken);
+        let result = given([])
+            .when(Command::CreateJob {
+                job: job.clone(),
+                config: Box::new(broken),
+                instances: 1,
+            })
+            .result;
+        match result {
+            Err(Rejection::InvalidRequest(message)) => {
+                assert!(message.contains(needle), "{message} / {needle}")
+            }
+            other => panic!("expected InvalidRequest({needle}), got {other:?}"),
+        }
+    }
+    let result = given([])
+        .when(Command::CreateJob {
+            job: job.clone(),
+            config: Box::new(config(&job, 1.0, 128)),
+            instances: 0,
+        })
+        .result;
+    assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("instance count")));
+}
+
+#[test]
+fn production_jobs_need_quota_and_others_do_not() {
+    let job = job("hello");
+    let mut production = config(&job, 2.0, 1024);
+    production.tier = Tier::Preferred;
+    let rejected = given([])
+        .when(Command::CreateJob {
+            job: job.clone(),
+            config: Box::new(production.clone()),
+            instances: 2,
+        })
+        .result;
+    assert!(
+        matches!(rejected, Err(Rejection::InsufficientQuota(_))),
+        "{rejected:?}"
+    );
+
+    let quota = ResourceAggregate {
+        cpus: 4.0,
+        ram_mb: 2048,
+        disk_mb: 1024,
+    };
+    let with_quota = given([Event::QuotaSet {
+        role: job.role.clone(),
+        quota,
+    }]);
+    with_quota
+        .when(Command::CreateJob {
+            job: job.clone(),
+            config: Box::new(production.clone()),
+            instances: 2,
+        })
+        .decision();
+    let too_many = with_quota
+        .when(Command::CreateJob {
+            job: job.clone(),
+            config: Box::new(production),
+            instances: 3,
+        })
+        .result;
+    assert!(matches!(too_many, Err(Rejection::InsufficientQuota(m)) if m.contains("www-data")));
+
+    let mut preemptible = config(&job, 2.0, 1024);
+    preemptible.tier = Tier::Preemptible;
+    given([])
+        .when(Command::CreateJob {
+            job,
+            config: Box::new(preemptible),
+            instances: 5,
+        })
+        .decision();
+}
+
+#[test]
+fn add_instances_clones_an_active_instance_after_the_highest() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let given = given(job_created(&config, &[task_id(&job, 0), task_id(&job, 1)]));
+    let decision = given
+        .when(Command::AddInstances {
+            job: job.clone(),
+            template: 1,
+            count: 2,
+        })
+        .decision();
+    let tasks = created_tasks(&decision);
+    pretty_assertions::assert_eq!(
+        decision.facts(),
+        vec![
+            Event::JobConfigReplaced {
+                job: job.clone(),
+                config: hash(&config),
+                instances: 4
+            },
+            task_created(&config, &tasks[0], 2),
+            task_created(&config, &tasks[1], 3),
+        ]
+    );
+    given
+        .when(Command::AddInstances {
+            job: job.clone(),
+            template: 7,
+            count: 1,
+        })
+        .then_rejects(Rejection::InvalidRequest(format!(
+            "instance 7 of {job} is not active"
+        )));
+}
+
+#[test]
+fn restart_moves_running_instances_to_restarting_and_kills_them() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let (t0, t1) = (task_id(&job, 0), task_id(&job, 1));
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&config, &[t0.clone(), t1.clone()]));
+    events.extend(running(&job, &t0, 1));
+    events.extend(running(&job, &t1, 1));
+    let decision = given(events)
+        .when(Command::RestartInstances {
+            job: job.clone(),
+            instances: Some(BTreeSet::from([1])),
+        })
+        .then_events(vec![changed(
+            &job,
+            &t1,
+            ScheduleStatus::Running,
+            ScheduleStatus::Restarting,
+            Some("Restarted by alice"),
+        )]);
+    pretty_assertions::assert_eq!(
+        decision.effects,
+        vec![Effect::Kill {
+            task: t1,
+            agent: agent(1)
+        }]
+    );
+}

@@ -1,0 +1,133 @@
+//! setQuota, forceTaskState, pruneTasks.
+
+use std::collections::BTreeSet;
+
+use aurora_events::{Actor, Event, ResourceAggregate, ScheduleStatus, Tier};
+use aurora_scheduler_core::{Command, Rejection};
+
+use super::support::*;
+
+#[test]
+fn set_quota_records_it_and_refuses_bad_values() {
+    let role: aurora_events::Identifier = aurora_events::Identifier::new("www-data").unwrap();
+    let quota = ResourceAggregate {
+        cpus: 10.0,
+        ram_mb: 10_240,
+        disk_mb: 10_240,
+    };
+    given([])
+        .when(Command::SetQuota {
+            role: role.clone(),
+            quota,
+        })
+        .then_events(vec![Event::QuotaSet {
+            role: role.clone(),
+            quota,
+        }]);
+    let negative = ResourceAggregate {
+        cpus: -1.0,
+        ..quota
+    };
+    assert!(matches!(
+        given([])
+            .when(Command::SetQuota {
+                role: role.clone(),
+                quota: negative
+            })
+            .result,
+        Err(Rejection::InvalidRequest(_))
+    ));
+
+    // Below what production tasks already use.
+    let job = job("hello");
+    let mut config = config(&job, 4.0, 1024);
+    config.tier = Tier::Preferred;
+    let mut events = vec![Event::QuotaSet {
+        role: role.clone(),
+        quota,
+    }];
+    events.extend(job_created(&config, &[task_id(&job, 0), task_id(&job, 1)]));
+    let small = ResourceAggregate { cpus: 7.0, ..quota };
+    let result = given(events)
+        .when(Command::SetQuota { role, quota: small })
+        .result;
+    assert!(matches!(result, Err(Rejection::InsufficientQuota(m)) if m.contains("already uses")),);
+}
+
+#[test]
+fn force_task_state_goes_through_the_state_machine() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let task = task_id(&job, 0);
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&config, std::slice::from_ref(&task)));
+    events.extend(running(&job, &task, 1));
+    let given = given(events).by(Actor::User("root".into()));
+    let decision = given
+        .when(Command::ForceTaskState {
+            task: task.clone(),
+            status: ScheduleStatus::Finished,
+        })
+        .decision();
+    assert_eq!(
+        decision.facts()[0],
+        changed(
+            &job,
+            &task,
+            ScheduleStatus::Running,
+            ScheduleStatus::Finished,
+            Some("Transition forced by root")
+        )
+    );
+    given
+        .when(Command::ForceTaskState {
+            task: task.clone(),
+            status: ScheduleStatus::Pending,
+        })
+        .then_rejects(Rejection::IllegalTransition {
+            task,
+            from: ScheduleStatus::Running,
+            to: ScheduleStatus::Pending,
+        });
+}
+
+#[test]
+fn prune_deletes_only_terminal_tasks() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let (done, live) = (task_id(&job, 0), task_id(&job, 1));
+    let mut events = job_created(&config, &[done.clone(), live.clone()]);
+    events.push(changed(
+        &job,
+        &done,
+        ScheduleStatus::Pending,
+        ScheduleStatus::Killing,
+        None,
+    ));
+    events.push(changed(
+        &job,
+        &done,
+        ScheduleStatus::Killing,
+        ScheduleStatus::Killed,
+        None,
+    ));
+    let given = given(events);
+    given
+        .when(Command::PruneTasks {
+            job: Some(job.clone()),
+            statuses: None,
+            limit: None,
+        })
+        .then_events(vec![Event::TaskDeleted {
+            task: done,
+            job: job.clone(),
+        }]);
+    let result = given
+        .when(Command::PruneTasks {
+            job: None,
+            statuses: Some(BTreeSet::from([ScheduleStatus::Running])),
+            limit: None,
+        })
+        .result;
+    assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("RUNNING")));
+}
