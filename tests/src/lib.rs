@@ -1,10 +1,12 @@
 //! # aurora-system-tests
 //!
-//! Tests that cross process boundaries: real binaries, real RocksDB directories, `kill -9`.
-//! The library holds what both sides of such a test agree on; `src/bin/` holds the child
-//! processes the tests start and kill.
+//! Tests that cross process boundaries (real binaries, real RocksDB directories, `kill -9`) and
+//! the deterministic cluster simulator ([`sim`]) that drives the pure scheduler core with a
+//! virtual clock and hollow agents. `src/bin/` holds the child processes the tests start and kill.
 //!
 //! May depend on any aurora crate; nothing depends on it.
+
+pub mod sim;
 
 /// How many events the crash child puts in batch `batch` of writer `writer` (1 to 5), so the
 /// test can tell a whole batch from a torn one without any record of what was written.

@@ -22,3 +22,10 @@ pub fn names() -> impl Strategy<Value = BTreeSet<String>> {
 pub fn name_list() -> impl Strategy<Value = Vec<String>> {
     proptest::collection::vec("[a-z/_]{1,8}", 0..4)
 }
+
+/// A shared string matching `regex`.
+pub fn shared_str(regex: &'static str) -> impl Strategy<Value = std::sync::Arc<str>> {
+    proptest::string::string_regex(regex)
+        .expect("valid regex")
+        .prop_map(std::sync::Arc::from)
+}

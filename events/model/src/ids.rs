@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
@@ -11,12 +12,16 @@ use crate::error::Error;
 
 /// A role, environment or job name: non-empty and matching Aurora's `^[\w\-\.]+$` (ASCII word
 /// characters, `-` and `.`). Validated on construction and on deserialisation, so a value of this
-/// type is always valid.
+/// type is always valid. Shared (`Arc<str>`) so that job keys are cheap to copy.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub struct Identifier(
-    #[cfg_attr(feature = "arbitrary", proptest(regex = "[a-zA-Z0-9_.-]{1,12}"))] String,
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::shared_str(\"[a-zA-Z0-9_.-]{1,12}\")")
+    )]
+    Arc<str>,
 );
 
 /// Longest identifier accepted. Aurora has no explicit limit; this one keeps task ids and
@@ -48,7 +53,7 @@ impl Identifier {
                 reason: "only letters, digits, '_', '-' and '.' are allowed",
             });
         }
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -65,7 +70,7 @@ impl TryFrom<String> for Identifier {
 
 impl From<Identifier> for String {
     fn from(id: Identifier) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 
@@ -119,11 +124,18 @@ impl FromStr for JobKey {
 pub type InstanceId = u32;
 
 /// A task's id, `role-env-name-instance-<uuid>` (Aurora's `TaskIdGenerator`). Opaque once made:
-/// agents and operators refer to tasks by it.
+/// agents and operators refer to tasks by it. Shared (`Arc<str>`): ids are copied into many
+/// indexes and events, and a clone costs a counter increment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub struct TaskId(#[cfg_attr(feature = "arbitrary", proptest(regex = "[a-z0-9-]{1,40}"))] String);
+pub struct TaskId(
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::arbitrary::shared_str(\"[a-z0-9-]{1,40}\")")
+    )]
+    Arc<str>,
+);
 
 impl TaskId {
     /// Makes the id of a new task of `job`'s `instance`; `uuid` comes from the caller so that
@@ -143,13 +155,13 @@ impl TaskId {
                     '-'
                 }
             })
-            .collect();
-        Self(cleaned)
+            .collect::<String>();
+        Self(cleaned.into())
     }
 
     /// Wraps an id received from outside (an agent's status report, an operator's command).
     pub fn from_raw(id: impl Into<String>) -> Self {
-        Self(id.into())
+        Self(id.into().into())
     }
 
     pub fn as_str(&self) -> &str {

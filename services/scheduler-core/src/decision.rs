@@ -33,6 +33,8 @@ pub struct Decision {
     pub events: Vec<PendingEvent>,
     pub effects: Vec<Effect>,
     pub illegal: Vec<IllegalTransition>,
+    /// For a scheduling pass: each task left pending, with why (shown to users).
+    pub pending: Vec<(TaskId, String)>,
 }
 
 impl Decision {

@@ -11,6 +11,7 @@ mod commands {
     mod kills;
     mod maintenance;
     mod quota;
+    mod scheduling;
     mod status_updates;
     mod timers;
 }

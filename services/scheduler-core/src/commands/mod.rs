@@ -8,9 +8,11 @@ mod end_maintenance;
 mod force_task_state;
 mod kill_tasks;
 mod lose_agent;
+mod preempt;
 mod prune_tasks;
 mod register_agent;
 mod restart_instances;
+mod schedule;
 mod set_quota;
 mod start_maintenance;
 mod status_update;
@@ -28,6 +30,8 @@ use aurora_events::{
 use crate::Ctx;
 use crate::decision::{Decision, Out, Rejection};
 use crate::state::ClusterState;
+
+pub use preempt::may_preempt;
 
 /// Everything the scheduler can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +105,8 @@ pub enum Command {
     },
     /// Time passed since the previous tick: fire the timers that fell due.
     Tick { since: Timestamp },
+    /// One scheduling pass: place pending tasks, preempting where production tasks must.
+    Schedule,
 }
 
 /// Decides `command` against `state`. Pure: the same arguments always give the same decision.
@@ -163,6 +169,7 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
             limit,
         } => prune_tasks::decide(state, &mut out, job.as_ref(), statuses.as_ref(), *limit),
         Command::Tick { since } => tick::decide(state, &mut out, *since),
+        Command::Schedule => schedule::decide(state, &mut out),
     }?;
     Ok(out.finish())
 }

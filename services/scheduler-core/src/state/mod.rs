@@ -33,8 +33,8 @@ pub struct ClusterState {
     agents: BTreeMap<AgentId, Agent>,
     cron: BTreeMap<JobKey, CronJob>,
     updates: BTreeMap<UpdateKey, Update>,
-    /// The active task of each instance (at most one, by the scheduler's invariant).
-    active: BTreeMap<(JobKey, InstanceId), TaskId>,
+    /// The active task of each instance of each job (at most one, by the scheduler's invariant).
+    active: BTreeMap<JobKey, BTreeMap<InstanceId, TaskId>>,
     /// Every task of each job.
     by_job: BTreeMap<JobKey, BTreeSet<TaskId>>,
     /// Tasks holding resources on each agent (states placed on an agent).
@@ -110,16 +110,17 @@ impl ClusterState {
         &'a self,
         job: &'a JobKey,
     ) -> impl Iterator<Item = &'a Task> + 'a {
-        let start = (job.clone(), 0);
         self.active
-            .range(start..)
-            .take_while(move |((j, _), _)| j == job)
+            .get(job)
+            .into_iter()
+            .flatten()
             .filter_map(|(_, id)| self.tasks.get(id))
     }
 
     pub fn active_task(&self, job: &JobKey, instance: InstanceId) -> Option<&Task> {
         self.active
-            .get(&(job.clone(), instance))
+            .get(job)
+            .and_then(|instances| instances.get(&instance))
             .and_then(|id| self.tasks.get(id))
     }
 
@@ -220,7 +221,10 @@ impl ClusterState {
                 penalty_ms,
                 ..
             } => {
-                self.active.insert((job.clone(), *instance), task.clone());
+                self.active
+                    .entry(job.clone())
+                    .or_default()
+                    .insert(*instance, task.clone());
                 self.by_job
                     .entry(job.clone())
                     .or_default()
@@ -246,11 +250,7 @@ impl ClusterState {
                 );
             }
             Event::TaskAssigned {
-                task,
-                agent,
-                host,
-                ports,
-                ..
+                task, agent, ports, ..
             } => {
                 if let Some(record) = self.tasks.get_mut(task) {
                     record.status = ScheduleStatus::Assigned;
@@ -261,8 +261,10 @@ impl ClusterState {
                     record.last_event = envelope.id;
                     record.assignment = Some(TaskAssignment {
                         agent: agent.clone(),
-                        host: host.clone(),
-                        ports: ports.clone(),
+                        ports: ports
+                            .iter()
+                            .map(|(name, port)| (name.clone(), *port))
+                            .collect(),
                     });
                     self.on_agent
                         .entry(agent.clone())
@@ -413,10 +415,7 @@ impl ClusterState {
         task.history.push(TaskEventRecord { at, status: to });
         task.last_event = event;
         if !to.is_active() {
-            let key = (task.job.clone(), task.instance);
-            if self.active.get(&key) == Some(id) {
-                self.active.remove(&key);
-            }
+            Self::deactivate(&mut self.active, &task.job, task.instance, id);
         }
         if !to.is_on_agent()
             && let Some(assignment) = &task.assignment
@@ -425,6 +424,23 @@ impl ClusterState {
             tasks.remove(id);
             if tasks.is_empty() {
                 self.on_agent.remove(&assignment.agent);
+            }
+        }
+    }
+
+    /// Forgets `id` as the active task of its instance (if it still is).
+    fn deactivate(
+        active: &mut BTreeMap<JobKey, BTreeMap<InstanceId, TaskId>>,
+        job: &JobKey,
+        instance: InstanceId,
+        id: &TaskId,
+    ) {
+        if let Some(instances) = active.get_mut(job)
+            && instances.get(&instance) == Some(id)
+        {
+            instances.remove(&instance);
+            if instances.is_empty() {
+                active.remove(job);
             }
         }
     }
@@ -439,10 +455,7 @@ impl ClusterState {
                 self.by_job.remove(&task.job);
             }
         }
-        let key = (task.job.clone(), task.instance);
-        if self.active.get(&key) == Some(id) {
-            self.active.remove(&key);
-        }
+        Self::deactivate(&mut self.active, &task.job, task.instance, id);
         if let Some(assignment) = &task.assignment
             && let Some(tasks) = self.on_agent.get_mut(&assignment.agent)
         {

@@ -38,11 +38,18 @@ pub struct Task {
     pub last_event: EventId,
 }
 
+/// Where a task was placed. The host is the agent's (see [`Agent::host`]); ports are a sorted
+/// list rather than a map because most tasks have one or two, and a map's node is far larger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskAssignment {
     pub agent: AgentId,
-    pub host: String,
-    pub ports: BTreeMap<String, u16>,
+    pub ports: Vec<(String, u16)>,
+}
+
+impl TaskAssignment {
+    pub fn port_numbers(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ports.iter().map(|(_, port)| *port)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,0 +1,160 @@
+//! `Schedule`: one scheduling pass. Pending tasks are grouped by identical config (oldest group
+//! first), placed first-fit on the live agents, and launched; production tasks that still find
+//! no room and have waited long enough may preempt lower tiers ([`super::preempt`]).
+
+use std::collections::BTreeMap;
+
+use aurora_events::config::ConstraintKind;
+use aurora_events::{ConfigHash, ScheduleStatus, TaskId, Timestamp};
+
+use crate::decision::{Effect, Out, Rejection};
+use crate::placement::{
+    self, AgentSlot, ExecutorOverhead, JobPresence, PendingGroup, PlacementInput,
+    PlacementSettings, Usage,
+};
+use crate::state::ClusterState;
+
+use super::preempt;
+
+pub(crate) fn decide(state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+    let groups = pending_groups(state);
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let agents = agent_slots(state);
+    let pending_groups: Vec<PendingGroup<'_>> = groups
+        .iter()
+        .filter_map(|(hash, tasks)| {
+            state.config(hash).map(|config| PendingGroup {
+                config,
+                tasks: tasks.clone(),
+            })
+        })
+        .collect();
+    let presence = job_presence(state, &pending_groups);
+    let input = PlacementInput {
+        agents: &agents,
+        groups: &pending_groups,
+        presence: &presence,
+        settings: placement_settings(state),
+    };
+    let placement = placement::place(&input);
+    for assignment in placement.assignments {
+        let launch = Effect::Launch {
+            task: assignment.task.clone(),
+            agent: assignment.agent.clone(),
+        };
+        let cause = state.task(&assignment.task).map(|t| t.last_event);
+        out.emit(assignment.into_event(), cause);
+        out.effect(launch);
+    }
+    let unplaced: Vec<TaskId> = placement.pending.iter().map(|p| p.task.clone()).collect();
+    out.decision.pending = placement
+        .pending
+        .into_iter()
+        .map(|p| (p.task, p.reason.to_string()))
+        .collect();
+    preempt::preempt_for(state, out, &agents, &unplaced);
+    Ok(())
+}
+
+pub(crate) fn placement_settings(state: &ClusterState) -> PlacementSettings {
+    let overhead = state.settings().executor_overhead;
+    PlacementSettings {
+        executor_overhead: ExecutorOverhead {
+            cpus: overhead.cpus,
+            ram_mb: overhead.ram_mb,
+        },
+    }
+}
+
+/// PENDING tasks by config, the group whose oldest task has waited longest first; tasks within a
+/// group by instance.
+fn pending_groups(state: &ClusterState) -> Vec<(ConfigHash, Vec<TaskId>)> {
+    let mut groups: BTreeMap<ConfigHash, Vec<(u32, Timestamp, TaskId)>> = BTreeMap::new();
+    for task in state
+        .tasks()
+        .filter(|t| t.status == ScheduleStatus::Pending)
+    {
+        groups.entry(task.config).or_default().push((
+            task.instance,
+            task.last_change(),
+            task.id.clone(),
+        ));
+    }
+    let mut ordered: Vec<(Timestamp, ConfigHash, Vec<TaskId>)> = groups
+        .into_iter()
+        .map(|(hash, mut tasks)| {
+            let oldest = tasks.iter().map(|(_, at, _)| *at).min().unwrap_or_default();
+            tasks.sort();
+            (
+                oldest,
+                hash,
+                tasks.into_iter().map(|(_, _, id)| id).collect(),
+            )
+        })
+        .collect();
+    ordered.sort_by_key(|(oldest, hash, _)| (*oldest, *hash));
+    ordered
+        .into_iter()
+        .map(|(_, hash, tasks)| (hash, tasks))
+        .collect()
+}
+
+/// Every live agent with what its tasks hold (their requests plus executor overhead).
+pub(crate) fn agent_slots(state: &ClusterState) -> Vec<AgentSlot> {
+    let overhead = state.settings().executor_overhead;
+    state
+        .agents()
+        .iter()
+        .filter(|(_, agent)| !agent.lost)
+        .map(|(id, agent)| {
+            let mut used = Usage::default();
+            for task in state.tasks_on_agent(id) {
+                if let Some(config) = state.config(&task.config) {
+                    used.cpus += config.resources.cpus + overhead.cpus;
+                    used.ram_mb += config.resources.ram_mb + overhead.ram_mb;
+                    used.disk_mb += config.resources.disk_mb + overhead.disk_mb;
+                    used.gpus += config.resources.gpus;
+                }
+                if let Some(assignment) = &task.assignment {
+                    used.ports.extend(assignment.port_numbers());
+                }
+            }
+            let host = state.host(&agent.host);
+            AgentSlot {
+                agent: id.clone(),
+                host: agent.host.clone(),
+                capacity: agent.capacity.clone(),
+                used,
+                attributes: host.map_or_else(|| agent.attributes.clone(), |h| h.attributes.clone()),
+                mode: host.map(|h| h.mode).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Active tasks per agent for the jobs whose pending tasks have limit constraints.
+fn job_presence(state: &ClusterState, groups: &[PendingGroup<'_>]) -> JobPresence {
+    let mut presence = JobPresence::new();
+    for group in groups {
+        let limited = group
+            .config
+            .constraints
+            .iter()
+            .any(|c| matches!(c.kind, ConstraintKind::Limit { .. }));
+        if !limited || presence.contains_key(&group.config.job) {
+            continue;
+        }
+        let mut per_agent = BTreeMap::new();
+        for task in state.active_tasks_of_job(&group.config.job) {
+            if task.status.is_on_agent()
+                && let Some(assignment) = &task.assignment
+            {
+                *per_agent.entry(assignment.agent.clone()).or_insert(0) += 1;
+            }
+        }
+        presence.insert(group.config.job.clone(), per_agent);
+    }
+    presence
+}
