@@ -288,6 +288,89 @@ fn ms(seconds: f64) -> String {
     format!("{:.1} ms", seconds * 1000.0)
 }
 
+/// Builds a write model holding the same agents (idle) and pending tasks, then times one
+/// scheduling pass through `decide`: slots built from the state, grouping, placement, and every
+/// `TaskAssigned` event with its id and cause. Returns (fold seconds, decide seconds, events).
+fn full_pass(
+    agents: &[AgentSlot],
+    groups: &[PendingGroup<'_>],
+) -> anyhow::Result<(f64, f64, usize)> {
+    use aurora_events::{Actor, EventId, PendingEvent, ScheduleStatus, Timestamp};
+    use aurora_scheduler_core::{ClusterState, Command, Ctx, Settings, decide};
+
+    let started = Instant::now();
+    let mut events = vec![Event::ClusterInitialised {
+        cluster: "bench".into(),
+    }];
+    for slot in agents {
+        events.push(Event::AgentRegistered {
+            agent: slot.agent.clone(),
+            host: slot.host.clone(),
+            capacity: slot.capacity.clone(),
+            attributes: slot.attributes.clone(),
+            endpoint: String::new(),
+        });
+        if slot.mode != MaintenanceMode::None {
+            events.push(Event::HostMaintenanceChanged {
+                host: slot.host.clone(),
+                from: MaintenanceMode::None,
+                to: slot.mode,
+            });
+        }
+    }
+    let mut stored = BTreeSet::new();
+    for group in groups {
+        let hash = group.config.hash();
+        if stored.insert(hash) {
+            events.push(Event::TaskConfigStored {
+                hash,
+                config: Box::new(group.config.clone()),
+            });
+        }
+        for (instance, task) in group.tasks.iter().enumerate() {
+            events.push(Event::TaskCreated {
+                task: task.clone(),
+                job: group.config.job.clone(),
+                instance: instance as u32,
+                config: hash,
+                status: ScheduleStatus::Pending,
+                ancestor: None,
+                failure_count: 0,
+                penalty_ms: 0,
+                message: None,
+            });
+        }
+    }
+    let mut state = ClusterState::new(Settings::default());
+    for (i, event) in events.into_iter().enumerate() {
+        let seq = i as u64 + 1;
+        let pending = PendingEvent {
+            id: EventId::from_parts(seq, [0; 10]),
+            actor: Actor::Scheduler,
+            cause: None,
+            event,
+        };
+        state.apply(&pending.commit(seq, Timestamp(1_767_225_600_000)));
+    }
+    let fold = started.elapsed().as_secs_f64();
+
+    let ctx = Ctx {
+        now: Timestamp(1_767_225_601_000),
+        actor: Actor::Scheduler,
+        seed: 7,
+    };
+    let started = Instant::now();
+    let decision = decide(&state, &Command::Schedule, &ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pass = started.elapsed().as_secs_f64();
+    let assigned = decision
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::TaskAssigned { .. }))
+        .count();
+    black_box(&decision);
+    Ok((fold, pass, assigned))
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut rng = Rng(args.seed);
@@ -371,6 +454,17 @@ fn main() -> anyhow::Result<()> {
     for (reason, count) in &pending_by_reason {
         println!("  {count:>7}  {reason}");
     }
+    println!();
+    let (state_build, decide_secs, assigned) = full_pass(&agents, &groups)?;
+    println!(
+        "through the decider: the same agents and tasks as a write model, one Command::Schedule"
+    );
+    println!("fold events         {:>12}", ms(state_build));
+    println!(
+        "decide(Schedule)    {:>12}   {:.0} placements/s ({assigned} TaskAssigned events with ids and causes)",
+        ms(decide_secs),
+        assigned as f64 / decide_secs
+    );
     println!();
     match aurora_bench::peak_resident_kib() {
         Some(kib) => println!("peak memory (VmHWM)   {:.1} MiB", kib as f64 / 1024.0),
