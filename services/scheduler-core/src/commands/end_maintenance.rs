@@ -1,7 +1,8 @@
 //! `endMaintenance`: hosts return to service (NONE).
 
-use aurora_events::{Event, MaintenanceMode};
+use aurora_events::MaintenanceMode;
 
+use super::host_mode::set_mode;
 use crate::decision::{Out, Rejection};
 use crate::state::ClusterState;
 
@@ -10,20 +11,6 @@ pub(crate) fn decide(
     out: &mut Out,
     hosts: &[String],
 ) -> Result<(), Rejection> {
-    for host in hosts {
-        let Some(record) = state.host(host) else {
-            continue;
-        };
-        if record.mode != MaintenanceMode::None {
-            out.emit(
-                Event::HostMaintenanceChanged {
-                    host: host.clone(),
-                    from: record.mode,
-                    to: MaintenanceMode::None,
-                },
-                None,
-            );
-        }
-    }
+    set_mode(state, out, hosts, MaintenanceMode::None);
     Ok(())
 }

@@ -6,6 +6,7 @@ mod create_job;
 mod drain_hosts;
 mod end_maintenance;
 mod force_task_state;
+mod host_mode;
 mod kill_tasks;
 mod lose_agent;
 mod preempt;

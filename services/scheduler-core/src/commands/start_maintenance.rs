@@ -1,8 +1,9 @@
 //! `startMaintenance`: hosts go to SCHEDULED (still used, offered last). Unknown hosts are
 //! ignored, as in Aurora.
 
-use aurora_events::{Event, MaintenanceMode};
+use aurora_events::MaintenanceMode;
 
+use super::host_mode::set_mode;
 use crate::decision::{Out, Rejection};
 use crate::state::ClusterState;
 
@@ -11,20 +12,6 @@ pub(crate) fn decide(
     out: &mut Out,
     hosts: &[String],
 ) -> Result<(), Rejection> {
-    for host in hosts {
-        let Some(record) = state.host(host) else {
-            continue;
-        };
-        if record.mode != MaintenanceMode::Scheduled {
-            out.emit(
-                Event::HostMaintenanceChanged {
-                    host: host.clone(),
-                    from: record.mode,
-                    to: MaintenanceMode::Scheduled,
-                },
-                None,
-            );
-        }
-    }
+    set_mode(state, out, hosts, MaintenanceMode::Scheduled);
     Ok(())
 }

@@ -104,10 +104,7 @@ fn losing_an_agent_loses_and_reschedules_its_tasks() {
     let job = job("hello");
     let config = config(&job, 1.0, 128);
     let task = task_id(&job, 0);
-    let mut events = vec![agent_registered(1)];
-    events.extend(job_created(&config, std::slice::from_ref(&task)));
-    events.extend(running(&job, &task, 1));
-    let decision = given(events)
+    let decision = given(one_running(&config, &task))
         .at(10 * 60_000)
         .when(Command::LoseAgent {
             agent: agent(1),

@@ -59,10 +59,7 @@ fn force_task_state_goes_through_the_state_machine() {
     let job = job("hello");
     let config = config(&job, 1.0, 128);
     let task = task_id(&job, 0);
-    let mut events = vec![agent_registered(1)];
-    events.extend(job_created(&config, std::slice::from_ref(&task)));
-    events.extend(running(&job, &task, 1));
-    let given = given(events).by(Actor::User("root".into()));
+    let given = given(one_running(&config, &task)).by(Actor::User("root".into()));
     let decision = given
         .when(Command::ForceTaskState {
             task: task.clone(),

@@ -19,10 +19,7 @@ fn running_service(
     config.is_service = is_service;
     config.max_task_failures = max_task_failures;
     let task = task_id(&job, 0);
-    let mut events = vec![agent_registered(1)];
-    events.extend(job_created(&config, std::slice::from_ref(&task)));
-    events.extend(running(&job, &task, 1));
-    (given(events), job, config, task)
+    (given(one_running(&config, &task)), job, config, task)
 }
 
 fn update(task: &TaskId, status: ScheduleStatus, message: &str) -> Command {

@@ -148,6 +148,14 @@ pub fn running(job: &JobKey, task: &TaskId, on: u32) -> Vec<Event> {
     ]
 }
 
+/// Agent 1 registered and `config`'s job with one task, `task`, running on it.
+pub fn one_running(config: &TaskConfig, task: &TaskId) -> Vec<Event> {
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(config, std::slice::from_ref(task)));
+    events.extend(running(&config.job, task, 1));
+    events
+}
+
 #[derive(Clone)]
 pub struct Given {
     pub state: ClusterState,

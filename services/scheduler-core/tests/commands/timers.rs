@@ -80,9 +80,7 @@ fn kills_are_retried_with_backoff() {
     let job = job("hello");
     let config = config(&job, 1.0, 128);
     let task = task_id(&job, 0);
-    let mut events = vec![agent_registered(1)];
-    events.extend(job_created(&config, std::slice::from_ref(&task)));
-    events.extend(running(&job, &task, 1));
+    let mut events = one_running(&config, &task);
     events.push(changed(
         &job,
         &task,
