@@ -5,9 +5,10 @@
 //! and, as later parts land, runs the leader loop (command → decide → append → apply → effects)
 //! and talks to agents.
 //!
-//! Today: `--init` initialises a cluster's journal; `--dev` opens (or creates) a single-node
-//! journal in a data directory and serves `/health`, `/api/v1/journal` and `/api/v1/events`.
+//! The [`runtime`] recovers the write model from the journal and runs the leader loop; the
+//! [`api`] serves jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON.
 //!
 //! May depend on every library crate; nothing depends on it.
 
 pub mod api;
+pub mod runtime;

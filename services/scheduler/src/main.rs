@@ -9,9 +9,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use aurora_journal::{Journal, RocksJournal, SystemClock};
+use aurora_scheduler::runtime::Runtime;
+use aurora_scheduler_core::Settings;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -35,6 +38,9 @@ struct Args {
     /// Address to bind the HTTP server to.
     #[arg(long, default_value = "127.0.0.1")]
     http_host: std::net::IpAddr,
+    /// An agent that has not sent a heartbeat for this long is lost (its tasks become LOST).
+    #[arg(long, default_value_t = 15)]
+    agent_timeout_secs: u64,
 }
 
 #[tokio::main]
@@ -46,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let clock = Arc::new(SystemClock);
+    let clock: Arc<dyn aurora_journal::Clock> = Arc::new(SystemClock);
 
     if args.init {
         let journal = RocksJournal::initialise(&args.data_dir, &args.cluster, clock)
@@ -60,19 +66,27 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let journal = if args.dev {
-        RocksJournal::open_or_initialise(&args.data_dir, &args.cluster, clock)
+        RocksJournal::open_or_initialise(&args.data_dir, &args.cluster, Arc::clone(&clock))
     } else {
-        RocksJournal::open(&args.data_dir, clock)
+        RocksJournal::open(&args.data_dir, Arc::clone(&clock))
     }
     .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
     let cluster = journal.cluster().to_string();
     let last_seq = journal.last_seq();
     let journal: Arc<dyn Journal> = Arc::new(journal);
+    let runtime = Runtime::start(
+        journal,
+        Arc::clone(&clock),
+        Settings::default(),
+        Duration::from_secs(args.agent_timeout_secs),
+    )
+    .await
+    .context("recovering the scheduler's state from the journal")?;
 
     let app = aurora_web::app(aurora_web::WebState {
         cluster: cluster.clone(),
     })
-    .merge(aurora_scheduler::api::router(Arc::clone(&journal)));
+    .merge(aurora_scheduler::api::router(runtime));
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,5 +1,4 @@
-//! The JSON API under `/api/v1`. Errors are structured (`{"code", "message"}`) and name what was
-//! wrong with the request.
+//! Reading the journal itself: `/api/v1/journal` and `/api/v1/events`.
 
 use std::sync::Arc;
 
@@ -8,10 +7,11 @@ use aurora_journal::{Journal, SeqRange};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Failure};
 
 /// Most events one `/api/v1/events` call returns.
 pub const MAX_EVENTS_PER_PAGE: u64 = 1000;
@@ -27,31 +27,6 @@ pub fn router(journal: Arc<dyn Journal>) -> Router {
         .route("/api/v1/journal", get(journal_info))
         .route("/api/v1/events", get(events))
         .with_state(ApiState { journal })
-}
-
-/// A structured API error.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApiError {
-    pub code: String,
-    pub message: String,
-}
-
-struct Failure(StatusCode, ApiError);
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
-    }
-}
-
-fn invalid_request(message: String) -> Failure {
-    Failure(
-        StatusCode::BAD_REQUEST,
-        ApiError {
-            code: "INVALID_REQUEST".into(),
-            message,
-        },
-    )
 }
 
 fn internal(error: aurora_journal::Error) -> Failure {
@@ -97,16 +72,16 @@ async fn events(
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<EventsPage>, Failure> {
     let Query(query) =
-        query.map_err(|e| invalid_request(format!("bad query string: {}", e.body_text())))?;
+        query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
     let from = query.from.unwrap_or(1);
     if from == 0 {
-        return Err(invalid_request(
-            "from must be at least 1 (seqs start at 1)".into(),
+        return Err(Failure::invalid(
+            "from must be at least 1 (seqs start at 1)",
         ));
     }
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_EVENTS_PER_PAGE {
-        return Err(invalid_request(format!(
+        return Err(Failure::invalid(format!(
             "limit must be between 1 and {MAX_EVENTS_PER_PAGE}, not {limit}"
         )));
     }

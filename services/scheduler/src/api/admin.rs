@@ -1,0 +1,125 @@
+//! Admin and quota: quota get/set, maintenance, force task state, prune.
+
+use std::collections::BTreeSet;
+
+use aurora_events::{Identifier, JobKey, ResourceAggregate, ScheduleStatus, TaskId};
+use aurora_scheduler_core::{Command, quota};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{Committed, Failure, actor};
+use crate::runtime::Runtime;
+
+pub(super) fn router(runtime: Runtime) -> Router {
+    Router::new()
+        .route("/api/v1/quota/{role}", get(get_quota).put(set_quota))
+        .route("/api/v1/maintenance/{action}", post(maintenance))
+        .route("/api/v1/admin/tasks/{id}/force", post(force_state))
+        .route("/api/v1/admin/prune", post(prune))
+        .with_state(runtime)
+}
+
+fn role(role: &str) -> Result<Identifier, Failure> {
+    Identifier::new(role).map_err(|e| Failure::invalid(e.to_string()))
+}
+
+async fn get_quota(
+    State(runtime): State<Runtime>,
+    Path(name): Path<String>,
+) -> Result<Json<quota::QuotaUsage>, Failure> {
+    let role = role(&name)?;
+    Ok(Json(quota::usage(&runtime.state(), &role)))
+}
+
+async fn set_quota(
+    State(runtime): State<Runtime>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<ResourceAggregate>, JsonRejection>,
+) -> Result<Json<Committed>, Failure> {
+    let role = role(&name)?;
+    let Json(quota) = body?;
+    let outcome = runtime
+        .submit(actor(&headers), Command::SetQuota { role, quota })
+        .await?;
+    Ok(Json(Committed::from_range(outcome.committed, None)))
+}
+
+#[derive(Debug, Deserialize)]
+struct Hosts {
+    hosts: Vec<String>,
+}
+
+async fn maintenance(
+    State(runtime): State<Runtime>,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Hosts>, JsonRejection>,
+) -> Result<Json<Committed>, Failure> {
+    let Json(Hosts { hosts }) = body?;
+    let command = match action.as_str() {
+        "start" => Command::StartMaintenance { hosts },
+        "drain" => Command::DrainHosts { hosts },
+        "end" => Command::EndMaintenance { hosts },
+        other => {
+            return Err(Failure::invalid(format!(
+                "unknown maintenance action {other:?}: use start, drain or end"
+            )));
+        }
+    };
+    let outcome = runtime.submit(actor(&headers), command).await?;
+    Ok(Json(Committed::from_range(outcome.committed, None)))
+}
+
+#[derive(Debug, Deserialize)]
+struct Force {
+    status: ScheduleStatus,
+}
+
+async fn force_state(
+    State(runtime): State<Runtime>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Force>, JsonRejection>,
+) -> Result<Json<Committed>, Failure> {
+    let Json(Force { status }) = body?;
+    let command = Command::ForceTaskState {
+        task: TaskId::from_raw(id),
+        status,
+    };
+    let outcome = runtime.submit(actor(&headers), command).await?;
+    Ok(Json(Committed::from_range(outcome.committed, None)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Prune {
+    job: Option<String>,
+    statuses: Option<BTreeSet<ScheduleStatus>>,
+    limit: Option<usize>,
+}
+
+async fn prune(
+    State(runtime): State<Runtime>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Committed>, Failure> {
+    let request: Prune = super::optional_json(&body)?;
+    let job = match request.job {
+        Some(text) => Some(
+            text.parse::<JobKey>()
+                .map_err(|e| Failure::invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let command = Command::PruneTasks {
+        job,
+        statuses: request.statuses,
+        limit: request.limit,
+    };
+    let outcome = runtime.submit(actor(&headers), command).await?;
+    Ok(Json(Committed::from_range(outcome.committed, None)))
+}

@@ -1,0 +1,180 @@
+//! The JSON API under `/api/v1`, modelled on Aurora's RPC surface. Every mutation answers with
+//! the journal seqs it committed (read-your-writes); errors are `{"code", "message"}` with a
+//! 4xx naming what was wrong, and nothing is journaled for a rejected request.
+
+mod admin;
+mod agents;
+mod jobs;
+mod journal;
+
+use std::sync::Arc;
+
+use aurora_events::Actor;
+use aurora_journal::{Journal, SeqRange};
+use aurora_scheduler_core::Rejection;
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+pub use agents::{AgentRegistration, Heartbeat, LaunchSpec, StatusReport};
+pub use jobs::{CreateJob, JobSummary, TaskView};
+pub use journal::{EventsPage, JournalInfo, MAX_EVENTS_PER_PAGE};
+
+use crate::runtime::{Runtime, SubmitError};
+
+/// The header naming the user on whose behalf a request is made (until authentication lands).
+pub const USER_HEADER: &str = "x-aurora-user";
+
+/// Every API route.
+pub fn router(runtime: Runtime) -> Router {
+    Router::new()
+        .merge(journal::router(Arc::clone(runtime.journal())))
+        .merge(jobs::router(runtime.clone()))
+        .merge(admin::router(runtime.clone()))
+        .merge(agents::router(runtime))
+}
+
+/// Only the journal routes, for a process without a running scheduler.
+pub fn journal_router(journal: Arc<dyn Journal>) -> Router {
+    journal::router(journal)
+}
+
+/// A structured API error.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+/// An error response.
+#[derive(Debug)]
+pub struct Failure(pub StatusCode, pub ApiError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl Failure {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            ApiError {
+                code: "INVALID_REQUEST".into(),
+                message: message.into(),
+            },
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Failure(
+            StatusCode::NOT_FOUND,
+            ApiError {
+                code: "NOT_FOUND".into(),
+                message: message.into(),
+            },
+        )
+    }
+}
+
+impl From<JsonRejection> for Failure {
+    fn from(rejection: JsonRejection) -> Self {
+        Failure::invalid(format!("malformed request body: {}", rejection.body_text()))
+    }
+}
+
+impl From<SubmitError> for Failure {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Rejected(rejection) => rejection.into(),
+            SubmitError::Journal(e) => {
+                tracing::error!(error = %e, "journal failure");
+                Failure(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ApiError {
+                        code: "ERROR_TRANSIENT".into(),
+                        message: format!("the journal failed: {e}"),
+                    },
+                )
+            }
+            SubmitError::ShuttingDown => Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ApiError {
+                    code: "ERROR_TRANSIENT".into(),
+                    message: "the scheduler is shutting down".into(),
+                },
+            ),
+        }
+    }
+}
+
+impl From<Rejection> for Failure {
+    fn from(rejection: Rejection) -> Self {
+        let message = rejection.to_string();
+        match rejection {
+            Rejection::UnknownJob(_) | Rejection::UnknownTask(_) | Rejection::UnknownAgent(_) => {
+                Failure::not_found(message)
+            }
+            Rejection::JobUpdating(_) => Failure(
+                StatusCode::CONFLICT,
+                ApiError {
+                    code: "JOB_UPDATING_ERROR".into(),
+                    message,
+                },
+            ),
+            Rejection::IllegalTransition { .. } => Failure(
+                StatusCode::CONFLICT,
+                ApiError {
+                    code: "INVALID_REQUEST".into(),
+                    message,
+                },
+            ),
+            Rejection::InvalidRequest(_)
+            | Rejection::JobExists(_)
+            | Rejection::InsufficientQuota(_) => Failure::invalid(message),
+        }
+    }
+}
+
+/// Parses an optional JSON body: empty means `T::default()`.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Failure::invalid(format!("malformed request body: {e}")))
+}
+
+/// The user a request acts for.
+pub fn actor(headers: &HeaderMap) -> Actor {
+    let user = headers
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("anonymous");
+    Actor::User(user.to_string())
+}
+
+/// What every mutation answers: the seqs it committed, if it changed anything.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Committed {
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// A human-readable summary (e.g. Aurora's "No tasks to kill.").
+    pub message: Option<String>,
+}
+
+impl Committed {
+    pub fn from_range(range: Option<SeqRange>, message: Option<String>) -> Self {
+        Self {
+            first_seq: range.map(|r| r.first),
+            last_seq: range.map(|r| r.last),
+            message,
+        }
+    }
+}

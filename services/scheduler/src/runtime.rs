@@ -1,0 +1,328 @@
+//! The leader loop: command → decide → journal append (durable) → apply → effects.
+//!
+//! One task owns every decision, so each decision sees the state left by the previous one. The
+//! state is folded only from envelopes read back from the journal after commit, exactly as a
+//! follower (later) folds them: "fold everywhere, act only on the leader". Effects (launch,
+//! kill) are queued per agent and handed out in the agents' heartbeat replies, so the scheduler
+//! never has to reach an agent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use aurora_events::{Actor, AgentId, Seq, TaskId, Timestamp};
+use aurora_journal::{Clock, Journal, SeqRange};
+use aurora_scheduler_core::{
+    ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// How often the timers (Tick) and the scheduling pass run.
+pub const LOOP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Why a submitted command did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("journal: {0}")]
+    Journal(#[from] aurora_journal::Error),
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+}
+
+/// What a committed command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The seqs its events were committed at (`None` when it decided nothing).
+    pub committed: Option<SeqRange>,
+    pub decision: Decision,
+}
+
+/// Work the scheduler has for one agent, handed out on its next heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentWork {
+    pub launch: BTreeSet<TaskId>,
+    pub kill: BTreeSet<TaskId>,
+}
+
+struct Job {
+    actor: Actor,
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+}
+
+struct Inner {
+    journal: Arc<dyn Journal>,
+    clock: Arc<dyn Clock>,
+    state: RwLock<ClusterState>,
+    queue: mpsc::Sender<Job>,
+    outbox: Mutex<BTreeMap<AgentId, AgentWork>>,
+    heartbeats: Mutex<BTreeMap<AgentId, Instant>>,
+    pending_reasons: RwLock<BTreeMap<TaskId, String>>,
+    agent_timeout: Duration,
+    started: Instant,
+}
+
+/// A handle on the running scheduler. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cluster", &self.inner.journal.cluster())
+            .finish()
+    }
+}
+
+/// Folds the whole journal into a fresh write model (the start of every scheduler).
+pub async fn recover(
+    journal: &dyn Journal,
+    settings: Settings,
+) -> Result<ClusterState, aurora_journal::Error> {
+    recover_to(journal, settings, journal.last_seq()).await
+}
+
+/// Folds the journal from seq 1 to `last` into a fresh write model.
+pub async fn recover_to(
+    journal: &dyn Journal,
+    settings: Settings,
+    last: Seq,
+) -> Result<ClusterState, aurora_journal::Error> {
+    const CHUNK: u64 = 10_000;
+    let mut state = ClusterState::new(settings);
+    let mut next: Seq = 1;
+    while next <= last {
+        let envelopes = journal
+            .read(SeqRange::new(next, (next + CHUNK - 1).min(last)))
+            .await?;
+        if envelopes.is_empty() {
+            break;
+        }
+        for envelope in &envelopes {
+            state.apply(envelope);
+        }
+        next += envelopes.len() as u64;
+    }
+    Ok(state)
+}
+
+impl Runtime {
+    /// Recovers the state from `journal` and starts the leader loop and the timers. Agents that
+    /// the journal knows get `agent_timeout` from now to heartbeat before they are lost.
+    pub async fn start(
+        journal: Arc<dyn Journal>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        agent_timeout: Duration,
+    ) -> Result<Self, aurora_journal::Error> {
+        let started_at = Instant::now();
+        let state = recover(journal.as_ref(), settings).await?;
+        tracing::info!(
+            seq = state.last_seq(),
+            tasks = state.task_count(),
+            elapsed_ms = started_at.elapsed().as_millis() as u64,
+            "state recovered from the journal"
+        );
+        let (queue, jobs) = mpsc::channel(1024);
+        let runtime = Self {
+            inner: Arc::new(Inner {
+                journal,
+                clock,
+                state: RwLock::new(state),
+                queue,
+                outbox: Mutex::new(BTreeMap::new()),
+                heartbeats: Mutex::new(BTreeMap::new()),
+                pending_reasons: RwLock::new(BTreeMap::new()),
+                agent_timeout,
+                started: Instant::now(),
+            }),
+        };
+        tokio::spawn(leader(Arc::clone(&runtime.inner), jobs));
+        tokio::spawn(timers(runtime.clone()));
+        Ok(runtime)
+    }
+
+    /// Decides and commits `command` on behalf of `actor`.
+    pub async fn submit(&self, actor: Actor, command: Command) -> Result<Outcome, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Job {
+                actor,
+                command,
+                reply,
+            })
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        answer.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+
+    /// Read access to the write model (API reads until the projections serve them).
+    pub fn state(&self) -> RwLockReadGuard<'_, ClusterState> {
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.inner.journal
+    }
+
+    /// Why each pending task is pending, as of the last scheduling pass.
+    pub fn pending_reasons(&self) -> BTreeMap<TaskId, String> {
+        self.inner
+            .pending_reasons
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records a heartbeat and hands over the agent's queued work.
+    pub fn heartbeat(&self, agent: &AgentId) -> AgentWork {
+        if let Ok(mut beats) = self.inner.heartbeats.lock() {
+            beats.insert(agent.clone(), Instant::now());
+        }
+        self.inner
+            .outbox
+            .lock()
+            .map(|mut outbox| outbox.remove(agent).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Queues a kill for a task on an agent outside any decision (reconciliation of tasks the
+    /// scheduler does not know).
+    pub fn queue_kill(&self, agent: &AgentId, task: TaskId) {
+        if let Ok(mut outbox) = self.inner.outbox.lock() {
+            outbox.entry(agent.clone()).or_default().kill.insert(task);
+        }
+    }
+}
+
+async fn leader(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        let result = handle(&inner, job.actor, job.command).await;
+        let _ = job.reply.send(result);
+    }
+}
+
+async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome, SubmitError> {
+    let now = inner.clock.now();
+    let ctx = Ctx {
+        now,
+        actor,
+        seed: rand::random(),
+    };
+    let decision = {
+        let state = inner
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        decide(&state, &command, &ctx)?
+    };
+    let committed = if decision.events.is_empty() {
+        None
+    } else {
+        let range = inner.journal.append(decision.events.clone()).await?;
+        let envelopes = inner.journal.read(range).await?;
+        let mut state = inner
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for envelope in &envelopes {
+            state.apply(envelope);
+        }
+        Some(range)
+    };
+    if let Ok(mut outbox) = inner.outbox.lock() {
+        for effect in &decision.effects {
+            match effect {
+                Effect::Launch { task, agent } => {
+                    outbox
+                        .entry(agent.clone())
+                        .or_default()
+                        .launch
+                        .insert(task.clone());
+                }
+                Effect::Kill { task, agent } => {
+                    let work = outbox.entry(agent.clone()).or_default();
+                    // A kill overrides a launch that has not been handed out yet.
+                    work.launch.remove(task);
+                    work.kill.insert(task.clone());
+                }
+            }
+        }
+    }
+    for illegal in &decision.illegal {
+        tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
+    }
+    if matches!(command, Command::Schedule)
+        && let Ok(mut reasons) = inner.pending_reasons.write()
+    {
+        *reasons = decision.pending.iter().cloned().collect();
+    }
+    Ok(Outcome {
+        committed,
+        decision,
+    })
+}
+
+/// Ticks the timers, runs a scheduling pass, and loses agents that stopped heartbeating.
+async fn timers(runtime: Runtime) {
+    let mut since: Timestamp = runtime.inner.clock.now();
+    let mut interval = tokio::time::interval(LOOP_INTERVAL);
+    loop {
+        interval.tick().await;
+        let now = runtime.inner.clock.now();
+        for command in [Command::Tick { since }, Command::Schedule] {
+            if let Err(e) = runtime.submit(Actor::Scheduler, command).await {
+                match e {
+                    SubmitError::ShuttingDown => return,
+                    other => tracing::error!(error = %other, "timer decision failed"),
+                }
+            }
+        }
+        since = now;
+        for agent in silent_agents(&runtime) {
+            let reason = format!(
+                "no heartbeat for {} s",
+                runtime.inner.agent_timeout.as_secs()
+            );
+            if let Err(e) = runtime
+                .submit(Actor::Scheduler, Command::LoseAgent { agent, reason })
+                .await
+            {
+                tracing::error!(error = %e, "losing a silent agent failed");
+            }
+        }
+    }
+}
+
+/// Live agents whose last heartbeat (or the scheduler's start, for agents not yet heard from)
+/// is older than the timeout.
+fn silent_agents(runtime: &Runtime) -> Vec<AgentId> {
+    let timeout = runtime.inner.agent_timeout;
+    let beats = match runtime.inner.heartbeats.lock() {
+        Ok(beats) => beats.clone(),
+        Err(_) => return Vec::new(),
+    };
+    let state = runtime.state();
+    state
+        .agents()
+        .iter()
+        .filter(|(_, agent)| !agent.lost)
+        .filter(|(id, _)| {
+            beats
+                .get(*id)
+                .copied()
+                .unwrap_or(runtime.inner.started)
+                .elapsed()
+                > timeout
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
+}

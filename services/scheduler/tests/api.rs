@@ -1,0 +1,292 @@
+//! The scheduler runtime behind its HTTP API, in process: jobs are created, placed on an agent
+//! that registers and heartbeats over the API, run, and are killed; bad requests are refused
+//! with a structured error and journal nothing; a restarted scheduler recovers the same state.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aurora_events::{Capacity, ScheduleStatus, Tier};
+use aurora_journal::{Journal, MemoryJournal, MemoryStore, SystemClock};
+use aurora_scheduler::api::{self, AgentRegistration, Heartbeat, TaskView};
+use aurora_scheduler::runtime::{Runtime, recover_to};
+use aurora_scheduler_core::Settings;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header(api::USER_HEADER, "alice")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn hello_config() -> Value {
+    let mut config = aurora_events::samples::task_config();
+    config.tier = Tier::Preemptible;
+    config.resources.ports.clear();
+    config.constraints.clear();
+    serde_json::to_value(config).unwrap()
+}
+
+async fn start(store: &MemoryStore) -> (Runtime, Router) {
+    let journal: Arc<dyn Journal> =
+        Arc::new(MemoryJournal::open(store.clone(), Arc::new(SystemClock)).unwrap());
+    let runtime = Runtime::start(
+        journal,
+        Arc::new(SystemClock),
+        Settings::default(),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let app = api::router(runtime.clone());
+    (runtime, app)
+}
+
+/// Polls `check` every 50 ms for up to 10 s.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn tasks(app: &Router) -> Vec<TaskView> {
+    let (status, body) = call(
+        app,
+        "GET",
+        "/api/v1/jobs/www-data/prod/hello/tasks?all=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
+    let store = MemoryStore::new();
+    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    let (runtime, app) = start(&store).await;
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"job": "www-data/prod/hello", "config": hello_config(), "instances": 2})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let created_at = body["last_seq"].as_u64().unwrap();
+    assert!(
+        runtime.journal().last_seq() >= created_at,
+        "read-your-writes: the seq is committed"
+    );
+    let pending = tasks(&app).await;
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|t| t.status == ScheduleStatus::Pending));
+    eventually("a pending reason", async || {
+        tasks(&app).await[0]
+            .pending_reason
+            .clone()
+            .filter(|r| r == "No agents registered")
+    })
+    .await;
+
+    let registration = AgentRegistration {
+        agent: aurora_events::AgentId("agent-1".into()),
+        host: "host-1".into(),
+        capacity: Capacity {
+            cpus: 8.0,
+            ram_mb: 16_384,
+            disk_mb: 100_000,
+            gpus: 0,
+            port_ranges: vec![(31000, 31100)],
+        },
+        attributes: vec![],
+        endpoint: "http://127.0.0.1:1".into(),
+        running: Default::default(),
+    };
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/agents/register",
+        Some(serde_json::to_value(&registration).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut launched = Vec::new();
+    eventually("both launches handed out", async || {
+        let (status, body) = call(&app, "POST", "/api/v1/agents/agent-1/heartbeat", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let work: Heartbeat = serde_json::from_value(body).unwrap();
+        launched.extend(work.launch);
+        (launched.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        launched[0].config.executor.processes[0].name, "hello",
+        "the launch carries the config"
+    );
+    for launch in &launched {
+        for state in ["STARTING", "RUNNING"] {
+            let report = json!({"task": launch.task, "status": state, "message": null});
+            let (status, body) =
+                call(&app, "POST", "/api/v1/agents/agent-1/status", Some(report)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let running = tasks(&app).await;
+    assert!(
+        running
+            .iter()
+            .all(|t| t.status == ScheduleStatus::Running && t.host.as_deref() == Some("host-1")),
+        "{running:?}"
+    );
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs/www-data/prod/hello/kill",
+        Some(json!({"instances": [1], "message": "bye"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let killed = eventually("the kill handed out", async || {
+        let (_, body) = call(&app, "POST", "/api/v1/agents/agent-1/heartbeat", None).await;
+        let work: Heartbeat = serde_json::from_value(body).unwrap();
+        work.kill.first().cloned()
+    })
+    .await;
+    let report = json!({"task": killed, "status": "KILLED", "message": "killed"});
+    call(&app, "POST", "/api/v1/agents/agent-1/status", Some(report)).await;
+    let after: Vec<_> = tasks(&app)
+        .await
+        .into_iter()
+        .map(|t| (t.instance, t.status))
+        .collect();
+    assert!(
+        after.contains(&(0, ScheduleStatus::Running))
+            && after.contains(&(1, ScheduleStatus::Killed)),
+        "{after:?}"
+    );
+
+    // Nothing to kill is not an error.
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs/www-data/prod/nothing/kill",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::OK, Some("No tasks to kill."))
+    );
+
+    // A restarted scheduler folds the same state out of the journal (compared at one seq, since
+    // timer decisions keep committing in the background).
+    let (seq, live) = {
+        let state = runtime.state();
+        (state.last_seq(), state.digest())
+    };
+    let journal = MemoryJournal::open(store.clone(), Arc::new(SystemClock)).unwrap();
+    let recovered = recover_to(&journal, Settings::default(), seq)
+        .await
+        .unwrap();
+    assert_eq!(recovered.last_seq(), seq);
+    assert_eq!(recovered.digest(), live);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_named_and_journal_nothing() {
+    let store = MemoryStore::new();
+    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    let (runtime, app) = start(&store).await;
+    let mut no_processes = hello_config();
+    no_processes["executor"]["processes"] = json!([]);
+    let mut zero_cpu = hello_config();
+    zero_cpu["resources"]["cpus"] = json!(0.0);
+    let cases = [
+        (
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": "www-data/prod/hello"})),
+            "malformed request body",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": "www data/prod/hello", "config": hello_config(), "instances": 1})),
+            "www data",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": "www-data/prod/hello", "config": no_processes, "instances": 1})),
+            "has no processes",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": "www-data/prod/hello", "config": zero_cpu, "instances": 1})),
+            "cpu must be greater than 0",
+        ),
+        (
+            "POST",
+            "/api/v1/maintenance/explode",
+            Some(json!({"hosts": []})),
+            "unknown maintenance action",
+        ),
+        (
+            "PUT",
+            "/api/v1/quota/www-data",
+            Some(json!({"cpus": -1.0, "ram_mb": 0, "disk_mb": 0})),
+            "quota cpus",
+        ),
+    ];
+    for (method, uri, body, needle) in cases {
+        let before = runtime.journal().last_seq();
+        let (status, answer) = call(&app, method, uri, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+        assert_eq!(answer["code"], "INVALID_REQUEST");
+        assert!(
+            answer["message"].as_str().unwrap().contains(needle),
+            "{uri}: {answer} should name {needle:?}"
+        );
+        // Timer decisions may commit in the background, but never this request's events.
+        let added = runtime.journal().last_seq() - before;
+        let jobs = runtime.state().jobs().len();
+        assert_eq!(
+            jobs, 0,
+            "{uri}: nothing was created ({added} background events)"
+        );
+    }
+    let (status, answer) = call(&app, "POST", "/api/v1/agents/nobody/heartbeat", None).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
+    );
+}
