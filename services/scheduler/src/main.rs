@@ -52,6 +52,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
     let clock: Arc<dyn aurora_journal::Clock> = Arc::new(SystemClock);
 
     if args.init {
@@ -86,7 +89,8 @@ async fn main() -> anyhow::Result<()> {
     let app = aurora_web::app(aurora_web::WebState {
         cluster: cluster.clone(),
     })
-    .merge(aurora_scheduler::api::router(runtime));
+    .merge(aurora_scheduler::api::router(runtime.clone()))
+    .merge(aurora_scheduler::api::metrics::router(runtime, metrics));
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -102,6 +106,8 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  health:  {base}/health");
     println!("  events:  {base}/api/v1/events?from=1");
+    println!("  jobs:    {base}/api/v1/jobs");
+    println!("  metrics: {base}/metrics");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

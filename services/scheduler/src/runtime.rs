@@ -224,10 +224,14 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         decide(&state, &command, &ctx)?
     };
+    record_metrics(&command, &decision);
     let committed = if decision.events.is_empty() {
         None
     } else {
+        let appending = Instant::now();
         let range = inner.journal.append(decision.events.clone()).await?;
+        metrics::histogram!("aurora_journal_append_seconds")
+            .record(appending.elapsed().as_secs_f64());
         let envelopes = inner.journal.read(range).await?;
         let mut state = inner
             .state
@@ -269,6 +273,31 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
         committed,
         decision,
     })
+}
+
+/// Counts what a decision did, for `/metrics` (no-ops when no recorder is installed).
+fn record_metrics(command: &Command, decision: &Decision) {
+    use aurora_events::Event;
+    if matches!(command, Command::Schedule) {
+        metrics::counter!("aurora_schedule_attempts_total").increment(1);
+    }
+    for pending in &decision.events {
+        if matches!(pending.event, Event::TaskAssigned { .. }) {
+            metrics::counter!("aurora_tasks_placed_total").increment(1);
+        }
+        if let Event::TaskStateChanged {
+            message: Some(message),
+            ..
+        } = &pending.event
+            && message == "Task timed out"
+        {
+            metrics::counter!("aurora_timed_out_tasks_total").increment(1);
+        }
+    }
+    if !decision.illegal.is_empty() {
+        metrics::counter!("aurora_illegal_task_state_transitions_total")
+            .increment(decision.illegal.len() as u64);
+    }
 }
 
 /// Ticks the timers, runs a scheduling pass, and loses agents that stopped heartbeating.

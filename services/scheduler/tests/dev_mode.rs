@@ -92,6 +92,24 @@ fn dev_mode_creates_its_journal_and_serves_health() {
         assert_eq!(status, 200);
         assert!(body.contains("\"cluster\":\"devcluster\""), "{body}");
         assert!(body.contains("\"last_seq\":1"), "{body}");
+        // Prometheus metrics: gauges from the state, counters from the timers' passes.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, metrics) = http_get(port, "/metrics").unwrap();
+            assert_eq!(status, 200);
+            assert!(
+                metrics.contains("aurora_tasks{state=\"RUNNING\"} 0"),
+                "{metrics}"
+            );
+            if metrics.contains("aurora_schedule_attempts_total") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no schedule attempt counted: {metrics}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     // The journal it created is a real, initialised one: a non-dev start serves it.
     let port = free_port();

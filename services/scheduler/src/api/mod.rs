@@ -6,6 +6,7 @@ mod admin;
 mod agents;
 mod jobs;
 mod journal;
+pub mod metrics;
 
 use std::sync::Arc;
 

@@ -1,0 +1,56 @@
+//! `GET /metrics` in Prometheus text format: the counters and histograms the runtime records
+//! (schedule attempts, placements, timed-out tasks, illegal transitions, journal append
+//! latency), plus gauges read from the write model at scrape time (tasks by state, agents).
+
+use std::collections::BTreeMap;
+
+use aurora_events::ScheduleStatus;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use strum::IntoEnumIterator;
+
+use crate::runtime::Runtime;
+
+#[derive(Clone)]
+struct MetricsState {
+    runtime: Runtime,
+    handle: PrometheusHandle,
+}
+
+/// The `/metrics` route, rendering what `handle`'s recorder collected.
+pub fn router(runtime: Runtime, handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .with_state(MetricsState { runtime, handle })
+}
+
+async fn render(State(metrics): State<MetricsState>) -> impl IntoResponse {
+    let mut text = metrics.handle.render();
+    let state = metrics.runtime.state();
+    let mut by_state: BTreeMap<ScheduleStatus, u64> =
+        ScheduleStatus::iter().map(|s| (s, 0)).collect();
+    for task in state.tasks() {
+        *by_state.entry(task.status).or_default() += 1;
+    }
+    text.push_str("# TYPE aurora_tasks gauge\n");
+    for (status, count) in by_state {
+        text.push_str(&format!("aurora_tasks{{state=\"{status}\"}} {count}\n"));
+    }
+    let lost = state.agents().values().filter(|a| a.lost).count();
+    text.push_str("# TYPE aurora_agents gauge\n");
+    text.push_str(&format!(
+        "aurora_agents{{lost=\"false\"}} {}\n",
+        state.agents().len() - lost
+    ));
+    text.push_str(&format!("aurora_agents{{lost=\"true\"}} {lost}\n"));
+    text.push_str("# TYPE aurora_journal_last_seq gauge\n");
+    text.push_str(&format!(
+        "aurora_journal_last_seq {}\n",
+        metrics.runtime.journal().last_seq()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
