@@ -46,7 +46,7 @@ async fn set_quota(
     let outcome = runtime
         .submit(actor(&headers), Command::SetQuota { role, quota })
         .await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +72,7 @@ async fn maintenance(
         }
     };
     let outcome = runtime.submit(actor(&headers), command).await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,7 +92,7 @@ async fn force_state(
         status,
     };
     let outcome = runtime.submit(actor(&headers), command).await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,5 +121,5 @@ async fn prune(
         limit: request.limit,
     };
     let outcome = runtime.submit(actor(&headers), command).await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }

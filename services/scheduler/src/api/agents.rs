@@ -1,18 +1,18 @@
 //! The agents' side of the API: register (with reconciliation), heartbeat (which hands out the
 //! launches and kills queued for the agent), and task status reports.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use aurora_events::event::Attribute;
-use aurora_events::{Actor, AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, TaskId};
+use aurora_events::{Actor, AgentId, ScheduleStatus, TaskId};
 use aurora_scheduler_core::Command;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
-use super::{Committed, Failure};
+use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusReport};
+
+use super::Failure;
 use crate::runtime::Runtime;
 
 pub(super) fn router(runtime: Runtime) -> Router {
@@ -21,44 +21,6 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .route("/api/v1/agents/{agent}/heartbeat", post(heartbeat))
         .route("/api/v1/agents/{agent}/status", post(status))
         .with_state(runtime)
-}
-
-/// `POST /api/v1/agents/register`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentRegistration {
-    pub agent: AgentId,
-    pub host: String,
-    pub capacity: Capacity,
-    pub attributes: Vec<Attribute>,
-    /// Base URL of the agent's observer.
-    pub endpoint: String,
-    /// Tasks the agent is running right now (empty for a fresh agent).
-    pub running: BTreeSet<TaskId>,
-}
-
-/// A status report for one task.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusReport {
-    pub task: TaskId,
-    pub status: ScheduleStatus,
-    pub message: Option<String>,
-}
-
-/// What an agent must start.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LaunchSpec {
-    pub task: TaskId,
-    pub job: String,
-    pub instance: InstanceId,
-    pub config: TaskConfig,
-    pub ports: BTreeMap<String, u16>,
-}
-
-/// A heartbeat's answer: work queued for the agent since its last heartbeat.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct Heartbeat {
-    pub launch: Vec<LaunchSpec>,
-    pub kill: Vec<TaskId>,
 }
 
 /// Registers the agent, then reconciles: tasks the scheduler placed there that the agent does
@@ -97,7 +59,7 @@ async fn register(
     for stranger in registration.running.difference(&expected) {
         runtime.queue_kill(&agent, stranger.clone());
     }
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 async fn heartbeat(
@@ -162,5 +124,5 @@ async fn status(
         message: report.message,
     };
     let outcome = runtime.submit(Actor::Agent(agent), command).await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }

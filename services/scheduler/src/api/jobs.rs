@@ -57,7 +57,7 @@ async fn create_job(
         instances: request.instances,
     };
     let outcome = runtime.submit(actor(&headers), command).await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,7 +85,7 @@ async fn kill(
         .events
         .is_empty()
         .then(|| "No tasks to kill.".to_string());
-    Ok(Json(Committed::from_range(outcome.committed, message)))
+    Ok(Json(super::committed(outcome.committed, message)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,7 +110,7 @@ async fn restart(
             },
         )
         .await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +133,7 @@ async fn add_instances(
         count: request.count,
     };
     let outcome = runtime.submit(actor(&headers), command).await?;
-    Ok(Json(Committed::from_range(outcome.committed, None)))
+    Ok(Json(super::committed(outcome.committed, None)))
 }
 
 /// One job's task counts (Aurora's `JobSummary` stats).

@@ -18,16 +18,14 @@ use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
-pub use agents::{AgentRegistration, Heartbeat, LaunchSpec, StatusReport};
+pub use aurora_api::{
+    AgentRegistration, ApiError, Committed, Heartbeat, LaunchSpec, StatusReport, USER_HEADER,
+};
 pub use jobs::{CreateJob, JobSummary, TaskView};
 pub use journal::{EventsPage, JournalInfo, MAX_EVENTS_PER_PAGE};
 
 use crate::runtime::{Runtime, SubmitError};
-
-/// The header naming the user on whose behalf a request is made (until authentication lands).
-pub const USER_HEADER: &str = "x-aurora-user";
 
 /// Every API route.
 pub fn router(runtime: Runtime) -> Router {
@@ -41,13 +39,6 @@ pub fn router(runtime: Runtime) -> Router {
 /// Only the journal routes, for a process without a running scheduler.
 pub fn journal_router(journal: Arc<dyn Journal>) -> Router {
     journal::router(journal)
-}
-
-/// A structured API error.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApiError {
-    pub code: String,
-    pub message: String,
 }
 
 /// An error response.
@@ -161,21 +152,11 @@ pub fn actor(headers: &HeaderMap) -> Actor {
     Actor::User(user.to_string())
 }
 
-/// What every mutation answers: the seqs it committed, if it changed anything.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Committed {
-    pub first_seq: Option<u64>,
-    pub last_seq: Option<u64>,
-    /// A human-readable summary (e.g. Aurora's "No tasks to kill.").
-    pub message: Option<String>,
-}
-
-impl Committed {
-    pub fn from_range(range: Option<SeqRange>, message: Option<String>) -> Self {
-        Self {
-            first_seq: range.map(|r| r.first),
-            last_seq: range.map(|r| r.last),
-            message,
-        }
+/// The answer to a mutation that committed `range` (if anything).
+pub fn committed(range: Option<SeqRange>, message: Option<String>) -> Committed {
+    Committed {
+        first_seq: range.map(|r| r.first),
+        last_seq: range.map(|r| r.last),
+        message,
     }
 }

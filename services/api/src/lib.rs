@@ -1,0 +1,75 @@
+//! # aurora-api
+//!
+//! The JSON shapes of the scheduler's HTTP API under `/api/v1`, shared by the server
+//! (`aurora-scheduler`), its clients (the `aurora` CLIs) and the agents, so that both sides of
+//! every call compile against one definition.
+//!
+//! Plain data only: no I/O, no HTTP client or server. Must not depend on the journal, storage,
+//! messaging or the scheduler's internals.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aurora_events::event::Attribute;
+use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, TaskId};
+use serde::{Deserialize, Serialize};
+
+/// The header naming the user on whose behalf a request is made (until authentication lands).
+pub const USER_HEADER: &str = "x-aurora-user";
+
+/// Every error the API returns: a code (Aurora's response codes where they apply:
+/// `INVALID_REQUEST`, `JOB_UPDATING_ERROR`, `ERROR_TRANSIENT`, ...) and a message naming what
+/// was wrong.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+/// What every mutation answers: the seqs it committed, if it changed anything, so a caller can
+/// read its own writes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Committed {
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// A human-readable summary (e.g. Aurora's "No tasks to kill.").
+    pub message: Option<String>,
+}
+
+/// `POST /api/v1/agents/register`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRegistration {
+    pub agent: AgentId,
+    pub host: String,
+    pub capacity: Capacity,
+    pub attributes: Vec<Attribute>,
+    /// Base URL of the agent's observer.
+    pub endpoint: String,
+    /// Tasks the agent is running right now (empty for a fresh agent).
+    pub running: BTreeSet<TaskId>,
+}
+
+/// `POST /api/v1/agents/{agent}/status`: a status report for one task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub task: TaskId,
+    pub status: ScheduleStatus,
+    pub message: Option<String>,
+}
+
+/// What an agent must start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LaunchSpec {
+    pub task: TaskId,
+    pub job: String,
+    pub instance: InstanceId,
+    pub config: TaskConfig,
+    pub ports: BTreeMap<String, u16>,
+}
+
+/// `POST /api/v1/agents/{agent}/heartbeat`'s answer: work queued for the agent since its last
+/// heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Heartbeat {
+    pub launch: Vec<LaunchSpec>,
+    pub kill: Vec<TaskId>,
+}
