@@ -8,3 +8,8 @@
 //!
 //! Talks to the scheduler over its HTTP API only. Must not depend on the journal, storage
 //! (`rocksdb`), the scheduler's internals, the projections or the web UI.
+//!
+//! [`executor`] runs one task's processes in a sandbox with Thermos semantics (plans decided
+//! purely in `executor::plan`, processes in their own process groups, logs under `.logs/`).
+
+pub mod executor;

@@ -1,0 +1,178 @@
+//! The Thermos-like executor: runs ONE task's processes in a sandbox directory.
+//!
+//! ```text
+//!  Executor::launch ──► runner (one tokio task owns all state)
+//!                         │  prepare: sandbox, templates, plans      ──► TaskUpdate::Starting
+//!                         │  ACTIVE: regular plan (plan.rs decides,   ──► TaskUpdate::Running
+//!                         │          process.rs forks, logs.rs pumps)
+//!                         │  CLEANING: SIGTERM → grace → SIGKILL to the remaining groups
+//!                         │  FINALIZING: `final` processes within finalization_wait
+//!                         └──────────────────────────────────────────► Finished | Failed | Killed
+//!  Executor::kill ───► graceful HTTP lifecycle POSTs, then CLEANING and FINALIZING → Killed
+//!  Executor::processes ◄── per-process status snapshot (for the observer)
+//! ```
+//!
+//! Vocabulary: a *process* is a named cmdline of the task; a *run* is one fork of it (retries
+//! and daemon restarts make more runs); a *plan* is the set of processes scheduled together
+//! (regular or final). Task-level `max_failures` is the number of permanently failed
+//! processes at which the task fails (0 = never); see `plan.rs` for every rule.
+//!
+//! The executor never panics on a bad task: a sandbox it cannot create, an unknown template
+//! variable or a process it cannot start all end the task FAILED with a message naming the
+//! problem. It does not do health checks or talk to the scheduler: the agent maps
+//! [`TaskUpdate`]s to Aurora states.
+
+mod lifecycle;
+mod logs;
+pub mod plan;
+mod process;
+mod runner;
+pub mod template;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use aurora_events::config::{HttpLifecycle, ThermosTask};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use plan::ProcessState;
+pub use template::{TaskContext, TemplateError};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    pub task: ThermosTask,
+    /// Endpoints POSTed on a graceful kill, when the task has the lifecycle's port.
+    pub lifecycle: Option<HttpLifecycle>,
+    pub context: TaskContext,
+}
+
+/// How to run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorSettings {
+    /// Created if missing; processes run here and logs go to `.logs/` inside it.
+    pub sandbox: PathBuf,
+    /// How long processes get between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+}
+
+impl ExecutorSettings {
+    pub fn new(sandbox: impl Into<PathBuf>) -> Self {
+        Self {
+            sandbox: sandbox.into(),
+            kill_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The task's lifecycle as the executor reports it, in this order: `Starting`, `Running`
+/// (once, when the first process is forked), then exactly one terminal update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskUpdate {
+    /// The sandbox is set up.
+    Starting,
+    /// Processes are being forked.
+    Running,
+    /// Every required process succeeded (finalizers have run).
+    Finished { message: String },
+    /// The task failed; the message names the process or the problem.
+    Failed { message: String },
+    /// Killed on request.
+    Killed { message: String },
+}
+
+impl TaskUpdate {
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            TaskUpdate::Starting | TaskUpdate::Running => false,
+            TaskUpdate::Finished { .. } | TaskUpdate::Failed { .. } | TaskUpdate::Killed { .. } => {
+                true
+            }
+        }
+    }
+}
+
+/// One process of the task, as of now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessStatus {
+    pub name: String,
+    pub state: ProcessState,
+    /// Runs started so far; the current or last run's logs are under `.logs/<name>/<runs - 1>`.
+    pub runs: u32,
+    /// Pid (= process group id) of the current run, while one is active.
+    pub pid: Option<u32>,
+    /// Start of the current or last run.
+    pub started_at: Option<SystemTime>,
+    /// Exit code of the last finished run; `None` if it has not exited or died of a signal.
+    pub exit_code: Option<i32>,
+    pub is_final: bool,
+}
+
+/// A running task. Dropping it kills the task (as `kill` would); `wait` does not.
+#[derive(Debug)]
+pub struct Executor {
+    statuses: Arc<Mutex<Vec<ProcessStatus>>>,
+    kill: watch::Sender<Option<String>>,
+    handle: JoinHandle<TaskUpdate>,
+}
+
+impl Executor {
+    /// Starts running `spec` on the current tokio runtime. Updates, ending with a terminal
+    /// one, arrive on the returned receiver.
+    ///
+    /// ```no_run
+    /// # async fn demo(task: aurora_events::config::ThermosTask) {
+    /// use aurora_agent::executor::{Executor, ExecutorSettings, TaskContext, TaskSpec};
+    /// let spec = TaskSpec { task, lifecycle: None, context: TaskContext::default() };
+    /// let (executor, mut updates) = Executor::launch(spec, ExecutorSettings::new("/var/sandbox/t-1"));
+    /// while let Some(update) = updates.recv().await {
+    ///     if update.is_terminal() { break; }
+    /// }
+    /// let last = executor.wait().await;
+    /// # }
+    /// ```
+    pub fn launch(
+        spec: TaskSpec,
+        settings: ExecutorSettings,
+    ) -> (Self, mpsc::UnboundedReceiver<TaskUpdate>) {
+        let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+        let (kill_tx, kill_rx) = watch::channel(None);
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let runner = runner::Runner::new(spec, settings, updates_tx, kill_rx, statuses.clone());
+        let handle = tokio::spawn(runner.run());
+        (
+            Self {
+                statuses,
+                kill: kill_tx,
+                handle,
+            },
+            updates_rx,
+        )
+    }
+
+    /// Every process of the task (regular first, then final), in declaration order.
+    pub fn processes(&self) -> Vec<ProcessStatus> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Requests a kill: graceful HTTP lifecycle, SIGTERM, SIGKILL, then finalizers. Returns at
+    /// once; the task ends with [`TaskUpdate::Killed`] unless it had already ended.
+    pub fn kill(&self, reason: impl Into<String>) {
+        self.kill.send_replace(Some(reason.into()));
+    }
+
+    /// Waits for the task to end and returns its terminal update.
+    pub async fn wait(self) -> TaskUpdate {
+        let Self { kill, handle, .. } = self;
+        let end = handle.await;
+        drop(kill);
+        end.unwrap_or_else(|e| TaskUpdate::Failed {
+            message: format!("executor crashed: {e}"),
+        })
+    }
+}

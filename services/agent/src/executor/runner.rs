@@ -1,0 +1,587 @@
+//! The runtime around the plans: one tokio task owns every piece of state (plans, live runs,
+//! process groups) and reacts to three inputs: a child exited, a `min_duration` or deadline
+//! expired, a kill was requested. Each child is awaited by its own small task that reports
+//! back on a channel, so the runner never blocks on one process.
+//!
+//! Stages (Thermos): ACTIVE runs the regular plan; CLEANING sends SIGTERM to every process
+//! group the task created (remaining ephemeral/daemon runs and anything exited runs left
+//! behind), waits up to `kill_grace`, then SIGKILLs them; FINALIZING runs the `final`
+//! processes within `finalization_wait_secs` (after a kill too); then one terminal update.
+//! A final process's failure does not change the task's outcome, which the regular plan
+//! decided (as in Thermos).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use aurora_events::config::{Logger, Process};
+use nix::sys::signal::Signal;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::plan::{Outcome, Plan, ProcessSpec};
+use super::process::{self, Spawned};
+use super::{ExecutorSettings, ProcessStatus, TaskSpec, TaskUpdate, lifecycle, template};
+
+/// How long a SIGKILLed group leader may take to be reaped before its process is LOST.
+const REAP_WAIT: Duration = Duration::from_secs(2);
+/// How long log pumps may drain after their child exited; descendants may hold pipes forever.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
+/// Timeout of one lifecycle POST.
+const POST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Poll period while waiting for orphaned process groups to empty.
+const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Regular,
+    Final,
+}
+
+#[derive(Debug)]
+enum Drive {
+    Ended(Outcome),
+    Kill(String),
+    Deadline,
+}
+
+/// A run in progress: its pid is also its process group id.
+#[derive(Debug)]
+struct Live {
+    pid: i32,
+    run: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RunInfo {
+    pid: Option<u32>,
+    started_at: Option<SystemTime>,
+    exit_code: Option<i32>,
+}
+
+#[derive(Debug)]
+struct Exit {
+    name: String,
+    run: u32,
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Runner {
+    spec: TaskSpec,
+    settings: ExecutorSettings,
+    updates: mpsc::UnboundedSender<TaskUpdate>,
+    kill_rx: watch::Receiver<Option<String>>,
+    /// False once the kill sender is gone (then a kill is assumed once).
+    kill_open: bool,
+    pending_kill: Option<String>,
+    statuses: Arc<Mutex<Vec<ProcessStatus>>>,
+    origin: Instant,
+    regular: Plan,
+    finals: Plan,
+    /// Rendered cmdlines by process name; filled by `prepare`.
+    commands: BTreeMap<String, String>,
+    loggers: BTreeMap<String, Logger>,
+    live: BTreeMap<String, Live>,
+    info: BTreeMap<String, RunInfo>,
+    /// Every process group this task created and may not have emptied yet.
+    groups: BTreeSet<i32>,
+    exits_tx: mpsc::UnboundedSender<Exit>,
+    exits_rx: mpsc::UnboundedReceiver<Exit>,
+    /// While set, exits are recorded as KILLED rather than success/failure.
+    killing: bool,
+    reported_running: bool,
+    /// Why the last run of a process failed, for the task's failure message.
+    notes: BTreeMap<String, String>,
+}
+
+impl Runner {
+    pub(crate) fn new(
+        spec: TaskSpec,
+        settings: ExecutorSettings,
+        updates: mpsc::UnboundedSender<TaskUpdate>,
+        kill_rx: watch::Receiver<Option<String>>,
+        statuses: Arc<Mutex<Vec<ProcessStatus>>>,
+    ) -> Self {
+        let task = &spec.task;
+        let specs = |is_final: bool| -> Vec<ProcessSpec> {
+            task.processes
+                .iter()
+                .filter(|p| p.is_final == is_final)
+                .map(ProcessSpec::from_config)
+                .collect()
+        };
+        let regular = Plan::new(
+            specs(false),
+            &task.ordering,
+            task.max_concurrency,
+            task.max_failures,
+        );
+        // Final processes' failures never fail the task: no failure limit for their plan.
+        let finals = Plan::new(specs(true), &task.ordering, task.max_concurrency, 0);
+        let loggers = task
+            .processes
+            .iter()
+            .map(|p| (p.name.clone(), p.logger.clone()))
+            .collect();
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        Self {
+            spec,
+            settings,
+            updates,
+            kill_rx,
+            kill_open: true,
+            pending_kill: None,
+            statuses,
+            origin: Instant::now(),
+            regular,
+            finals,
+            commands: BTreeMap::new(),
+            loggers,
+            live: BTreeMap::new(),
+            info: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            exits_tx,
+            exits_rx,
+            killing: false,
+            reported_running: false,
+            notes: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) -> TaskUpdate {
+        let task = self.spec.task.name.clone();
+        self.publish();
+        let end = self.stages().await;
+        // Whatever happened, nothing the task started may outlive it.
+        if !self.live.is_empty() || !self.groups.is_empty() {
+            self.terminate(false).await;
+        }
+        self.publish();
+        match &end {
+            TaskUpdate::Finished { message } => tracing::info!(%task, %message, "task finished"),
+            TaskUpdate::Failed { message } => tracing::warn!(%task, %message, "task failed"),
+            TaskUpdate::Killed { message } => tracing::info!(%task, %message, "task killed"),
+            TaskUpdate::Starting | TaskUpdate::Running => {}
+        }
+        let _ = self.updates.send(end.clone());
+        end
+    }
+
+    async fn stages(&mut self) -> TaskUpdate {
+        if let Err(message) = self.prepare_sandbox().await {
+            return TaskUpdate::Failed { message };
+        }
+        self.send(TaskUpdate::Starting);
+        if let Err(message) = self.prepare_commands() {
+            return TaskUpdate::Failed { message };
+        }
+        match self.drive(Which::Regular, None).await {
+            Drive::Ended(outcome) => {
+                self.terminate(false).await;
+                if let Some(reason) = self.finalize().await {
+                    return TaskUpdate::Killed {
+                        message: format!("killed during finalization: {reason}"),
+                    };
+                }
+                match outcome {
+                    Outcome::Success => TaskUpdate::Finished {
+                        message: "all required processes succeeded".to_string(),
+                    },
+                    Outcome::Failed { message } => TaskUpdate::Failed {
+                        message: self.explain(message),
+                    },
+                }
+            }
+            Drive::Kill(reason) => {
+                self.terminate(true).await;
+                let _ = self.finalize().await;
+                TaskUpdate::Killed {
+                    message: format!("killed: {reason}"),
+                }
+            }
+            Drive::Deadline => TaskUpdate::Failed {
+                message: "internal error: the regular plan has no deadline".to_string(),
+            },
+        }
+    }
+
+    async fn prepare_sandbox(&self) -> Result<(), String> {
+        let logs = self.settings.sandbox.join(".logs");
+        tokio::fs::create_dir_all(&logs).await.map_err(|e| {
+            format!(
+                "cannot create sandbox {}: {e}",
+                self.settings.sandbox.display()
+            )
+        })
+    }
+
+    /// Validates names and renders every cmdline before anything runs, so a bad task runs
+    /// nothing at all.
+    fn prepare_commands(&mut self) -> Result<(), String> {
+        let task = &self.spec.task;
+        let mut seen = BTreeSet::new();
+        for p in &task.processes {
+            validate_name(p)?;
+            if !seen.insert(p.name.as_str()) {
+                return Err(format!("process name '{}' appears twice", p.name));
+            }
+        }
+        for name in task.ordering.iter().flatten() {
+            if !seen.contains(name.as_str()) {
+                return Err(format!("ordering names unknown process '{name}'"));
+            }
+        }
+        for p in &task.processes {
+            let cmdline = template::render(&p.cmdline, &self.spec.context)
+                .map_err(|e| format!("process '{}': {e}", p.name))?;
+            self.commands.insert(p.name.clone(), cmdline);
+        }
+        Ok(())
+    }
+
+    async fn drive(&mut self, which: Which, deadline: Option<Instant>) -> Drive {
+        loop {
+            self.poll_kill();
+            if let Some(reason) = self.pending_kill.take() {
+                return Drive::Kill(reason);
+            }
+            let decision = self.plan(which).decide(self.origin.elapsed());
+            if let Some(outcome) = decision.outcome {
+                return Drive::Ended(outcome);
+            }
+            if !decision.start.is_empty() {
+                for name in &decision.start {
+                    self.start(which, name).await;
+                }
+                self.publish();
+                // Runs that fail to start can be retried at once; let other tasks in.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let wake = decision.wake_at.map(|t| self.origin + t);
+            tokio::select! {
+                changed = self.kill_rx.changed(), if self.kill_open => {
+                    self.on_kill_signal(changed.is_ok());
+                }
+                Some(exit) = self.exits_rx.recv() => {
+                    self.on_exit(exit);
+                    self.publish();
+                }
+                () = sleep_until_opt(wake) => {}
+                () = sleep_until_opt(deadline) => return Drive::Deadline,
+            }
+        }
+    }
+
+    /// Runs the final processes; returns the reason if a kill arrived meanwhile.
+    async fn finalize(&mut self) -> Option<String> {
+        if self.finals.is_empty() {
+            return None;
+        }
+        let wait = Duration::from_secs(u64::from(self.spec.task.finalization_wait_secs));
+        match self.drive(Which::Final, Some(Instant::now() + wait)).await {
+            Drive::Ended(_) => None,
+            Drive::Deadline => {
+                tracing::warn!(
+                    ?wait,
+                    "final processes did not finish within finalization_wait"
+                );
+                self.terminate(false).await;
+                None
+            }
+            Drive::Kill(reason) => {
+                self.terminate(false).await;
+                Some(reason)
+            }
+        }
+    }
+
+    async fn start(&mut self, which: Which, name: &str) {
+        let run = self.plan(which).runs(name).unwrap_or(0);
+        let now = self.origin.elapsed();
+        self.plan_mut(which).forked(name, now);
+        let (Some(cmdline), Some(logger)) = (self.commands.get(name), self.loggers.get(name))
+        else {
+            self.notes
+                .insert(name.to_string(), "no command prepared".to_string());
+            self.plan_mut(which).exited(name, false);
+            return;
+        };
+        let log_dir: PathBuf = self
+            .settings
+            .sandbox
+            .join(".logs")
+            .join(name)
+            .join(run.to_string());
+        match process::spawn(&self.settings.sandbox, cmdline, logger, &log_dir).await {
+            Ok(spawned) => {
+                let pid = spawned.pid;
+                tracing::info!(process = name, run, pid, "forked");
+                self.plan_mut(which).running(name);
+                self.groups.insert(pid);
+                self.live.insert(name.to_string(), Live { pid, run });
+                self.info.insert(
+                    name.to_string(),
+                    RunInfo {
+                        pid: u32::try_from(pid).ok(),
+                        started_at: Some(SystemTime::now()),
+                        exit_code: None,
+                    },
+                );
+                tokio::spawn(wait_child(
+                    spawned,
+                    self.exits_tx.clone(),
+                    name.to_string(),
+                    run,
+                ));
+                if which == Which::Regular && !self.reported_running {
+                    self.reported_running = true;
+                    self.send(TaskUpdate::Running);
+                }
+            }
+            Err(message) => {
+                tracing::warn!(process = name, run, %message, "cannot start process");
+                self.notes.insert(name.to_string(), message);
+                self.plan_mut(which).exited(name, false);
+            }
+        }
+    }
+
+    fn on_exit(&mut self, exit: Exit) {
+        match self.live.get(&exit.name) {
+            Some(live) if live.run == exit.run => {}
+            _ => return,
+        }
+        self.live.remove(&exit.name);
+        let info = self.info.entry(exit.name.clone()).or_default();
+        info.pid = None;
+        info.exit_code = exit.code;
+        let success = exit.code == Some(0);
+        tracing::info!(process = %exit.name, run = exit.run, code = ?exit.code, signal = ?exit.signal, "exited");
+        if !success {
+            let note = match (exit.code, exit.signal) {
+                (Some(code), _) => format!("exit code {code}"),
+                (None, Some(signal)) => format!("killed by signal {signal}"),
+                (None, None) => "exit status unknown".to_string(),
+            };
+            self.notes.insert(exit.name.clone(), note);
+        }
+        let which = if self.regular.contains(&exit.name) {
+            Which::Regular
+        } else {
+            Which::Final
+        };
+        if self.killing {
+            self.plan_mut(which).killed(&exit.name);
+        } else {
+            self.plan_mut(which).exited(&exit.name, success);
+        }
+    }
+
+    /// Stops everything the task started: the HTTP lifecycle first when `graceful`, then
+    /// SIGTERM to every group, up to `kill_grace` for them to go, then SIGKILL.
+    async fn terminate(&mut self, graceful: bool) {
+        self.killing = true;
+        if graceful {
+            self.lifecycle_shutdown().await;
+        }
+        self.signal_groups(Signal::SIGTERM);
+        self.wait_quiet(self.settings.kill_grace, true).await;
+        self.signal_groups(Signal::SIGKILL);
+        self.wait_quiet(REAP_WAIT, false).await;
+        for (name, live) in std::mem::take(&mut self.live) {
+            tracing::error!(process = %name, pid = live.pid, "process did not exit after SIGKILL");
+            let which = if self.regular.contains(&name) {
+                Which::Regular
+            } else {
+                Which::Final
+            };
+            self.plan_mut(which).lost(&name);
+        }
+        // SIGKILL cannot be ignored: whatever was in these groups is gone or going.
+        self.groups.clear();
+        self.killing = false;
+        self.publish();
+    }
+
+    async fn lifecycle_shutdown(&mut self) {
+        let Some(lc) = self.spec.lifecycle.clone() else {
+            return;
+        };
+        let Some(&port) = self.spec.context.ports.get(&lc.port) else {
+            tracing::debug!(port = %lc.port, "no such port: skipping the HTTP lifecycle");
+            return;
+        };
+        for (endpoint, wait) in [
+            (
+                &lc.graceful_shutdown_endpoint,
+                lc.graceful_shutdown_wait_secs,
+            ),
+            (&lc.shutdown_endpoint, lc.shutdown_wait_secs),
+        ] {
+            if self.live.is_empty() {
+                return;
+            }
+            match lifecycle::post(port, endpoint, POST_TIMEOUT).await {
+                Ok(status) => tracing::info!(port, %endpoint, status, "lifecycle POST"),
+                Err(e) => tracing::warn!(port, %endpoint, error = %e, "lifecycle POST failed"),
+            }
+            self.wait_quiet(Duration::from_secs(u64::from(wait)), false)
+                .await;
+        }
+    }
+
+    fn signal_groups(&mut self, signal: Signal) {
+        self.groups
+            .retain(|&pgid| process::signal_group(pgid, Some(signal)));
+    }
+
+    /// Waits until no run is live (and, with `groups`, every group is empty) or `limit` passed.
+    async fn wait_quiet(&mut self, limit: Duration, groups: bool) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if groups {
+                self.groups.retain(|&pgid| process::group_alive(pgid));
+            }
+            if self.live.is_empty() && (!groups || self.groups.is_empty()) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                return;
+            }
+            let tick = (Instant::now() + POLL).min(deadline);
+            tokio::select! {
+                Some(exit) = self.exits_rx.recv() => self.on_exit(exit),
+                () = sleep_until(tick) => {}
+            }
+        }
+    }
+
+    fn poll_kill(&mut self) {
+        if !self.kill_open {
+            return;
+        }
+        // Only a new value is a new request: the first kill's reason stays in the channel
+        // while the finalizers run.
+        match self.kill_rx.has_changed() {
+            Ok(false) => {}
+            Ok(true) => self.on_kill_signal(true),
+            Err(_) => self.on_kill_signal(false),
+        }
+    }
+
+    /// A new kill value arrived (`open`), or the kill sender is gone.
+    fn on_kill_signal(&mut self, open: bool) {
+        if open {
+            if let Some(reason) = self.kill_rx.borrow_and_update().clone() {
+                self.pending_kill = Some(reason);
+            }
+        } else {
+            self.kill_open = false;
+            self.pending_kill = Some("the executor handle was dropped".to_string());
+        }
+    }
+
+    /// Adds why each failed process failed to a plan's failure message.
+    fn explain(&self, message: String) -> String {
+        let details: Vec<String> = self
+            .regular
+            .failed()
+            .into_iter()
+            .map(|name| {
+                let runs = self.regular.failures(&name).unwrap_or(0);
+                let why = self.notes.get(&name).map_or("", String::as_str);
+                format!("'{name}' failed {runs} run(s), last: {why}")
+            })
+            .collect();
+        if details.is_empty() {
+            message
+        } else {
+            format!("{message}: {}", details.join("; "))
+        }
+    }
+
+    fn publish(&self) {
+        let status = |plan: &Plan, is_final: bool| -> Vec<ProcessStatus> {
+            plan.processes()
+                .map(|(name, state, runs)| {
+                    let info = self.info.get(name).cloned().unwrap_or_default();
+                    ProcessStatus {
+                        name: name.to_string(),
+                        state,
+                        runs,
+                        pid: info.pid,
+                        started_at: info.started_at,
+                        exit_code: info.exit_code,
+                        is_final,
+                    }
+                })
+                .collect()
+        };
+        let mut all = status(&self.regular, false);
+        all.extend(status(&self.finals, true));
+        *self.statuses.lock().unwrap_or_else(PoisonError::into_inner) = all;
+    }
+
+    fn send(&self, update: TaskUpdate) {
+        // The receiver may be gone; the executor still runs the task to its end.
+        let _ = self.updates.send(update);
+    }
+
+    fn plan(&self, which: Which) -> &Plan {
+        match which {
+            Which::Regular => &self.regular,
+            Which::Final => &self.finals,
+        }
+    }
+
+    fn plan_mut(&mut self, which: Which) -> &mut Plan {
+        match which {
+            Which::Regular => &mut self.regular,
+            Which::Final => &mut self.finals,
+        }
+    }
+}
+
+/// Process names become directory names under `.logs/`.
+fn validate_name(p: &Process) -> Result<(), String> {
+    let name = p.name.as_str();
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(format!("invalid process name {name:?}"));
+    }
+    Ok(())
+}
+
+async fn wait_child(spawned: Spawned, exits: mpsc::UnboundedSender<Exit>, name: String, run: u32) {
+    let Spawned {
+        mut child, pumps, ..
+    } = spawned;
+    let (code, signal) = match child.wait().await {
+        Ok(status) => (status.code(), status.signal()),
+        Err(e) => {
+            tracing::warn!(process = %name, error = %e, "cannot wait for process");
+            (None, None)
+        }
+    };
+    let drained_by = Instant::now() + DRAIN_WAIT;
+    for mut pump in pumps {
+        let _ = timeout_at(drained_by, &mut pump).await;
+    }
+    let _ = exits.send(Exit {
+        name,
+        run,
+        code,
+        signal,
+    });
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
