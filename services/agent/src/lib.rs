@@ -12,4 +12,9 @@
 //! [`executor`] runs one task's processes in a sandbox with Thermos semantics (plans decided
 //! purely in `executor::plan`, processes in their own process groups, logs under `.logs/`).
 
+//! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report; [`client`] its
+//! side of the scheduler's HTTP API.
+
+pub mod client;
+pub mod daemon;
 pub mod executor;

@@ -108,12 +108,68 @@ async fn main() -> anyhow::Result<()> {
     println!("  events:  {base}/api/v1/events?from=1");
     println!("  jobs:    {base}/api/v1/jobs");
     println!("  metrics: {base}/metrics");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let agent = if args.dev {
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(args.http_port);
+        let config = dev_agent(&args, port)?;
+        println!(
+            "  agent:   {} on {} (sandboxes in {})",
+            config.agent,
+            config.host,
+            config.work_dir.display()
+        );
+        Some(tokio::spawn(aurora_agent::daemon::run(
+            config,
+            stopping.clone(),
+        )))
+    } else {
+        None
+    };
+    let mut server_stopping = stopping;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = server_stopping.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    if let Some(agent) = agent {
+        // The embedded agent kills its tasks as it stops.
+        let _ = agent.await;
+    }
+    server
         .await
+        .context("joining the HTTP server")?
         .context("serving HTTP")?;
-    tracing::info!("shut down");
     Ok(())
+}
+
+/// The one agent `--dev` runs in process, on this machine, talking to this scheduler over
+/// loopback like any other agent. Its sandboxes live under the data directory.
+fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::AgentConfig> {
+    use aurora_agent::daemon;
+    let work_dir = args.data_dir.join("agent");
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let host = daemon::hostname();
+    let base = format!("http://127.0.0.1:{port}");
+    Ok(daemon::AgentConfig {
+        scheduler: base.clone(),
+        agent: aurora_events::AgentId(format!("dev-{host}")),
+        capacity: daemon::detect_capacity(&work_dir),
+        attributes: vec![aurora_events::event::Attribute {
+            name: "host".into(),
+            values: vec![host.clone()],
+        }],
+        host,
+        work_dir,
+        heartbeat_interval: Duration::from_millis(250),
+        kill_grace: Duration::from_secs(10),
+        endpoint: base,
+    })
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,118 @@
+//! `aurora-agent`: the worker daemon for one host.
+//!
+//! `aurora-agent --scheduler http://scheduler:8081 --work-dir /var/lib/aurora-agent \
+//!  --attribute rack:r1 --attribute dedicated:db_team/redis`
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use aurora_agent::daemon::{self, AgentConfig};
+use aurora_events::AgentId;
+use aurora_events::event::Attribute;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "aurora-agent", version, about = "The aurora worker daemon")]
+struct Args {
+    /// The scheduler's URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    scheduler: String,
+    /// This agent's id (default: the host name).
+    #[arg(long)]
+    agent_id: Option<String>,
+    /// The host name the agent reports (default: this machine's).
+    #[arg(long)]
+    host: Option<String>,
+    /// Where sandboxes live.
+    #[arg(long, default_value = "./aurora-agent")]
+    work_dir: PathBuf,
+    /// Cpus offered (default: all cores).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// RAM offered in MiB (default: all memory).
+    #[arg(long)]
+    ram_mb: Option<u64>,
+    /// Disk offered in MiB (default: free space of the work directory).
+    #[arg(long)]
+    disk_mb: Option<u64>,
+    /// Ports handed out to tasks, as FIRST-LAST.
+    #[arg(long, default_value = "31000-32000")]
+    ports: String,
+    /// A host attribute NAME:VALUE (repeatable), e.g. rack:r1, dedicated:db_team/redis.
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
+    /// Milliseconds between heartbeats.
+    #[arg(long, default_value_t = 1000)]
+    heartbeat_ms: u64,
+}
+
+fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
+    let (first, last) = text
+        .split_once('-')
+        .context("--ports must be FIRST-LAST, e.g. 31000-32000")?;
+    let (first, last): (u16, u16) = (first.trim().parse()?, last.trim().parse()?);
+    anyhow::ensure!(first <= last, "--ports {first}-{last} is backwards");
+    Ok((first, last))
+}
+
+fn parse_attributes(specs: &[String], host: &str) -> anyhow::Result<Vec<Attribute>> {
+    let mut attributes = vec![Attribute {
+        name: "host".into(),
+        values: vec![host.to_string()],
+    }];
+    for spec in specs {
+        let (name, value) = spec
+            .split_once(':')
+            .with_context(|| format!("--attribute {spec:?} must be NAME:VALUE"))?;
+        anyhow::ensure!(
+            !name.is_empty() && !value.is_empty(),
+            "--attribute {spec:?} must be NAME:VALUE"
+        );
+        match attributes.iter_mut().find(|a| a.name == name) {
+            Some(attribute) => attribute.values.push(value.to_string()),
+            None => attributes.push(Attribute {
+                name: name.to_string(),
+                values: vec![value.to_string()],
+            }),
+        }
+    }
+    Ok(attributes)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let host = args.host.clone().unwrap_or_else(daemon::hostname);
+    let mut capacity = daemon::detect_capacity(&args.work_dir);
+    capacity.cpus = args.cpus.unwrap_or(capacity.cpus);
+    capacity.ram_mb = args.ram_mb.unwrap_or(capacity.ram_mb);
+    capacity.disk_mb = args.disk_mb.unwrap_or(capacity.disk_mb);
+    capacity.port_ranges = vec![parse_ports(&args.ports)?];
+    let config = AgentConfig {
+        scheduler: args.scheduler.clone(),
+        agent: AgentId(args.agent_id.clone().unwrap_or_else(|| host.clone())),
+        attributes: parse_attributes(&args.attributes, &host)?,
+        host,
+        capacity,
+        work_dir: args.work_dir.clone(),
+        heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(50)),
+        kill_grace: Duration::from_secs(10),
+        endpoint: String::new(),
+    };
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+    });
+    daemon::run(config, shutdown).await;
+    Ok(())
+}
