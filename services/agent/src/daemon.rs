@@ -4,8 +4,12 @@
 //! After a restart (of the agent or the scheduler) the agent registers again with the tasks it
 //! still runs; the scheduler marks the ones it placed here but the agent lacks as LOST and tells
 //! the agent to kill the ones it does not expect.
+//!
+//! [`serve`] also starts the observer (when [`AgentConfig::observer_addr`] is set) on the same
+//! [`Running`] map, and advertises its URL as the agent's `endpoint`, so the UI can link to it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,9 +18,11 @@ use aurora_api::{AgentRegistration, LaunchSpec, StatusReport};
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity, ScheduleStatus, TaskId};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::client::{ClientError, SchedulerClient};
 use crate::executor::{Executor, ExecutorSettings, TaskContext, TaskSpec, TaskUpdate};
+use crate::observer::{self, ObserverState};
 
 /// Everything an agent needs to know about itself.
 #[derive(Debug, Clone)]
@@ -32,16 +38,91 @@ pub struct AgentConfig {
     pub heartbeat_interval: Duration,
     /// How long a killed task's processes get between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
-    /// Where the agent's observer is served (advertised to the scheduler and the UI).
-    pub endpoint: String,
+    /// Where the observer listens (port 0: any free port); `None`: no observer, and the agent
+    /// advertises an empty endpoint.
+    pub observer_addr: Option<SocketAddr>,
 }
 
-type Running = Arc<Mutex<BTreeMap<TaskId, Executor>>>;
+/// The tasks this agent runs, by id. The daemon inserts a task at launch and removes it once
+/// its executor reported the end; the observer reads it for live process states.
+pub type Running = Arc<Mutex<BTreeMap<TaskId, Executor>>>;
 
-/// Runs the agent until `shutdown` becomes true. Tasks still running then are killed.
-pub async fn run(config: AgentConfig, mut shutdown: watch::Receiver<bool>) {
-    let client = SchedulerClient::new(&config.scheduler, config.agent.clone());
+/// A started agent.
+#[derive(Debug)]
+pub struct Serving {
+    /// The observer's URL as advertised to the scheduler (`http://<host>:<port>`), or empty.
+    pub endpoint: String,
+    /// Where the observer actually listens.
+    pub observer_addr: Option<SocketAddr>,
+    /// Ends once `shutdown` became true, the tasks were killed and the observer stopped.
+    pub agent: JoinHandle<()>,
+}
+
+/// Binds the observer (if configured) and starts the agent; returns once both are under way.
+/// Fails only when the observer's address cannot be bound.
+pub async fn serve(
+    config: AgentConfig,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<Serving> {
     let running: Running = Arc::new(Mutex::new(BTreeMap::new()));
+    let (endpoint, observer_addr, observer) = match config.observer_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let bound = listener.local_addr()?;
+            let state = ObserverState::new(config.work_dir.join("sandboxes"), Arc::clone(&running));
+            let server = tokio::spawn(observer::serve(listener, state, shutdown.clone()));
+            let endpoint = advertised_endpoint(&config.host, bound);
+            tracing::info!(%endpoint, %bound, "observer serving");
+            (endpoint, Some(bound), Some(server))
+        }
+        None => (String::new(), None, None),
+    };
+    let loop_endpoint = endpoint.clone();
+    let agent = tokio::spawn(async move {
+        agent_loop(config, loop_endpoint, running, shutdown).await;
+        if let Some(server) = observer {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "observer failed"),
+                Err(e) => tracing::warn!(error = %e, "observer task failed"),
+            }
+        }
+    });
+    Ok(Serving {
+        endpoint,
+        observer_addr,
+        agent,
+    })
+}
+
+/// Runs the agent until `shutdown` becomes true ([`serve`], then waiting for it).
+pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    let serving = serve(config, shutdown).await?;
+    if let Err(e) = serving.agent.await {
+        tracing::warn!(error = %e, "agent task failed");
+    }
+    Ok(())
+}
+
+/// The observer URL others should use: the bound IP when it is a specific one (127.0.0.1 in
+/// `--dev`), else the agent's host name, as Aurora links `http://<host>:1338`.
+fn advertised_endpoint(host: &str, bound: SocketAddr) -> String {
+    if bound.ip().is_unspecified() {
+        format!("http://{host}:{}", bound.port())
+    } else {
+        format!("http://{bound}")
+    }
+}
+
+/// Registers, heartbeats and acts until `shutdown` becomes true. Tasks still running then are
+/// killed.
+async fn agent_loop(
+    config: AgentConfig,
+    endpoint: String,
+    running: Running,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = SchedulerClient::new(&config.scheduler, config.agent.clone());
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;
     loop {
@@ -49,7 +130,10 @@ pub async fn run(config: AgentConfig, mut shutdown: watch::Receiver<bool>) {
             break;
         }
         if !registered {
-            match client.register(&registration(&config, &running)).await {
+            match client
+                .register(&registration(&config, &endpoint, &running))
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(agent = %config.agent, scheduler = %config.scheduler, "registered");
                     registered = true;
@@ -94,7 +178,7 @@ pub async fn run(config: AgentConfig, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-fn registration(config: &AgentConfig, running: &Running) -> AgentRegistration {
+fn registration(config: &AgentConfig, endpoint: &str, running: &Running) -> AgentRegistration {
     let tasks: BTreeSet<TaskId> = running
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -106,7 +190,7 @@ fn registration(config: &AgentConfig, running: &Running) -> AgentRegistration {
         host: config.host.clone(),
         capacity: config.capacity.clone(),
         attributes: config.attributes.clone(),
-        endpoint: config.endpoint.clone(),
+        endpoint: endpoint.to_string(),
         running: tasks,
     }
 }
@@ -135,6 +219,7 @@ fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spe
     let task_spec = TaskSpec {
         task: spec.config.executor.clone(),
         lifecycle: spec.config.lifecycle.clone(),
+        health_check: spec.config.health_check.clone(),
         context: TaskContext {
             task_id: task.to_string(),
             instance: spec.instance,

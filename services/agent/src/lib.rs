@@ -11,10 +11,12 @@
 //!
 //! [`executor`] runs one task's processes in a sandbox with Thermos semantics (plans decided
 //! purely in `executor::plan`, processes in their own process groups, logs under `.logs/`).
-
+//!
 //! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report; [`client`] its
-//! side of the scheduler's HTTP API.
+//! side of the scheduler's HTTP API. [`observer`] is the read-only HTTP view of the agent's
+//! tasks (processes, logs, sandbox files) that the daemon serves beside it.
 
 pub mod client;
 pub mod daemon;
 pub mod executor;
+pub mod observer;

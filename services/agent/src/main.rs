@@ -2,7 +2,12 @@
 //!
 //! `aurora-agent --scheduler http://scheduler:8081 --work-dir /var/lib/aurora-agent \
 //!  --attribute rack:r1 --attribute dedicated:db_team/redis`
+//!
+//! The observer (process states, logs, sandbox browsing) listens on all interfaces on
+//! `--observer-port` (Aurora's 1338) and is advertised to the scheduler as
+//! `http://<host>:<port>`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +50,12 @@ struct Args {
     /// Milliseconds between heartbeats.
     #[arg(long, default_value_t = 1000)]
     heartbeat_ms: u64,
+    /// The observer's port (0: any free port).
+    #[arg(long, default_value_t = 1338)]
+    observer_port: u16,
+    /// The address the observer listens on (all interfaces by default).
+    #[arg(long, default_value = "0.0.0.0")]
+    observer_host: std::net::IpAddr,
 }
 
 fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
@@ -106,13 +117,17 @@ async fn main() -> anyhow::Result<()> {
         work_dir: args.work_dir.clone(),
         heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(50)),
         kill_grace: Duration::from_secs(10),
-        endpoint: String::new(),
+        observer_addr: Some(SocketAddr::new(args.observer_host, args.observer_port)),
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         let _ = stop.send(true);
     });
-    daemon::run(config, shutdown).await;
+    let serving = daemon::serve(config, shutdown)
+        .await
+        .with_context(|| format!("binding the observer on port {}", args.observer_port))?;
+    eprintln!("observer: {}", serving.endpoint);
+    serving.agent.await.context("the agent task failed")?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Executor behaviour with real processes: each test runs one task in a temporary sandbox and
-//! bounds every wait (see `support`). Kill and lifecycle tests are in `executor/kill.rs`.
+//! bounds every wait (see `support`). Kill and lifecycle tests are in `executor/kill.rs`,
+//! health checks in `executor/health.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +9,9 @@ mod support;
 
 #[path = "executor/kill.rs"]
 mod kill;
+
+#[path = "executor/health.rs"]
+mod health;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

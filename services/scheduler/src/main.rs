@@ -41,6 +41,25 @@ struct Args {
     /// An agent that has not sent a heartbeat for this long is lost (its tasks become LOST).
     #[arg(long, default_value_t = 15)]
     agent_timeout_secs: u64,
+    /// A task that ends within this long of becoming active flapped: its replacement is held
+    /// back (THROTTLED). Aurora's `-flapping_task_threshold`.
+    #[arg(long, default_value_t = 300)]
+    flapping_task_threshold_secs: u64,
+    /// Tasks stuck this long in ASSIGNED, KILLING, RESTARTING, DRAINING or PREEMPTING are LOST.
+    /// Aurora's `-transient_task_state_timeout`.
+    #[arg(long, default_value_t = 300)]
+    transient_task_state_timeout_secs: u64,
+}
+
+impl Args {
+    fn settings(&self) -> Settings {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Settings {
+            flapping_task_threshold_ms: ms(self.flapping_task_threshold_secs),
+            transient_task_state_timeout_ms: ms(self.transient_task_state_timeout_secs),
+            ..Settings::default()
+        }
+    }
 }
 
 #[tokio::main]
@@ -80,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::start(
         journal,
         Arc::clone(&clock),
-        Settings::default(),
+        args.settings(),
         Duration::from_secs(args.agent_timeout_secs),
     )
     .await
@@ -115,16 +134,20 @@ async fn main() -> anyhow::Result<()> {
             .map(|a| a.port())
             .unwrap_or(args.http_port);
         let config = dev_agent(&args, port)?;
-        println!(
-            "  agent:   {} on {} (sandboxes in {})",
-            config.agent,
-            config.host,
-            config.work_dir.display()
+        let (agent, host, work_dir) = (
+            config.agent.clone(),
+            config.host.clone(),
+            config.work_dir.clone(),
         );
-        Some(tokio::spawn(aurora_agent::daemon::run(
-            config,
-            stopping.clone(),
-        )))
+        let serving = aurora_agent::daemon::serve(config, stopping.clone())
+            .await
+            .context("starting the dev agent's observer")?;
+        println!(
+            "  agent:   {agent} on {host} (sandboxes in {})",
+            work_dir.display()
+        );
+        println!("  observer: {}/tasks", serving.endpoint);
+        Some(serving.agent)
     } else {
         None
     };
@@ -148,7 +171,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The one agent `--dev` runs in process, on this machine, talking to this scheduler over
-/// loopback like any other agent. Its sandboxes live under the data directory.
+/// loopback like any other agent. Its sandboxes live under the data directory; its observer
+/// listens on a free loopback port.
 fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::AgentConfig> {
     use aurora_agent::daemon;
     let work_dir = args.data_dir.join("agent");
@@ -157,7 +181,7 @@ fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::Age
     let host = daemon::hostname();
     let base = format!("http://127.0.0.1:{port}");
     Ok(daemon::AgentConfig {
-        scheduler: base.clone(),
+        scheduler: base,
         agent: aurora_events::AgentId(format!("dev-{host}")),
         capacity: daemon::detect_capacity(&work_dir),
         attributes: vec![aurora_events::event::Attribute {
@@ -168,7 +192,7 @@ fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::Age
         work_dir,
         heartbeat_interval: Duration::from_millis(250),
         kill_grace: Duration::from_secs(10),
-        endpoint: base,
+        observer_addr: Some(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))),
     })
 }
 

@@ -59,6 +59,9 @@ struct Inner {
     queue: mpsc::Sender<Job>,
     outbox: Mutex<BTreeMap<AgentId, AgentWork>>,
     heartbeats: Mutex<BTreeMap<AgentId, Instant>>,
+    /// Agents that registered with this scheduler process. Any other agent is asked to register
+    /// again, which reconciles what it runs with what the journal says it runs.
+    registered: Mutex<BTreeSet<AgentId>>,
     pending_reasons: RwLock<BTreeMap<TaskId, String>>,
     agent_timeout: Duration,
     started: Instant,
@@ -136,6 +139,7 @@ impl Runtime {
                 queue,
                 outbox: Mutex::new(BTreeMap::new()),
                 heartbeats: Mutex::new(BTreeMap::new()),
+                registered: Mutex::new(BTreeSet::new()),
                 pending_reasons: RwLock::new(BTreeMap::new()),
                 agent_timeout,
                 started: Instant::now(),
@@ -192,6 +196,21 @@ impl Runtime {
             .lock()
             .map(|mut outbox| outbox.remove(agent).unwrap_or_default())
             .unwrap_or_default()
+    }
+
+    /// Records that `agent` registered with this process.
+    pub fn note_registration(&self, agent: &AgentId) {
+        if let Ok(mut registered) = self.inner.registered.lock() {
+            registered.insert(agent.clone());
+        }
+    }
+
+    /// Whether `agent` registered with this process (since it started).
+    pub fn has_registered(&self, agent: &AgentId) -> bool {
+        self.inner
+            .registered
+            .lock()
+            .is_ok_and(|registered| registered.contains(agent))
     }
 
     /// Queues a kill for a task on an agent outside any decision (reconciliation of tasks the

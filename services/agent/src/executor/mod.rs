@@ -4,7 +4,8 @@
 //!  Executor::launch ──► runner (one tokio task owns all state)
 //!                         │  prepare: sandbox, templates, plans      ──► TaskUpdate::Starting
 //!                         │  ACTIVE: regular plan (plan.rs decides,   ──► TaskUpdate::Running
-//!                         │          process.rs forks, logs.rs pumps)
+//!                         │          process.rs forks, logs.rs pumps;     (at the first fork, or
+//!                         │          checker.rs checks, health.rs judges)  once healthy)
 //!                         │  CLEANING: SIGTERM → grace → SIGKILL to the remaining groups
 //!                         │  FINALIZING: `final` processes within finalization_wait
 //!                         └──────────────────────────────────────────► Finished | Failed | Killed
@@ -19,9 +20,16 @@
 //!
 //! The executor never panics on a bad task: a sandbox it cannot create, an unknown template
 //! variable or a process it cannot start all end the task FAILED with a message naming the
-//! problem. It does not do health checks or talk to the scheduler: the agent maps
-//! [`TaskUpdate`]s to Aurora states.
+//! problem. It does not talk to the scheduler: the agent maps [`TaskUpdate`]s to Aurora states.
+//!
+//! Health checks (optional, [`TaskSpec::health_check`]) start with the first fork and run
+//! every `interval_secs` while the regular plan is active: the task reports `Running` only once
+//! healthy, and a task that does not become healthy in time, or fails too many checks once
+//! running, is stopped (HTTP lifecycle, signals, finalizers) and ends `Failed` with a message
+//! starting "health check failed". See `health.rs` for the rules.
 
+mod checker;
+mod health;
 mod lifecycle;
 mod logs;
 pub mod plan;
@@ -33,7 +41,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aurora_events::config::{HttpLifecycle, ThermosTask};
+use aurora_events::config::{HealthCheck, HttpLifecycle, ThermosTask};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -46,6 +54,17 @@ pub struct TaskSpec {
     pub task: ThermosTask,
     /// Endpoints POSTed on a graceful kill, when the task has the lifecycle's port.
     pub lifecycle: Option<HttpLifecycle>,
+    /// Aurora's health check. With one, the task reports [`TaskUpdate::Running`] only after
+    /// `min_consecutive_successes` consecutive passing checks, and fails (FAILED, "health check
+    /// failed ...") when it is not healthy within `ceil(initial_interval_secs / interval_secs) +
+    /// max_consecutive_failures + min_consecutive_successes` checks or, once healthy, after more
+    /// than `max_consecutive_failures` failures in a row. Failures of the first
+    /// `ceil(initial_interval_secs / interval_secs)` checks (the grace period) are ignored, and
+    /// while `.healthchecksnooze` exists in the sandbox checks count as passing. An HTTP check
+    /// GETs the endpoint on the task's `health` port (the task fails at once without one); a
+    /// shell check runs the (templated) command with bash in the sandbox. `None`: the task is
+    /// `Running` as soon as a process is forked.
+    pub health_check: Option<HealthCheck>,
     pub context: TaskContext,
 }
 
@@ -68,12 +87,13 @@ impl ExecutorSettings {
 }
 
 /// The task's lifecycle as the executor reports it, in this order: `Starting`, `Running`
-/// (once, when the first process is forked), then exactly one terminal update.
+/// (once, when the first process is forked, or with a health check once it is healthy; a task
+/// may end without it), then exactly one terminal update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskUpdate {
     /// The sandbox is set up.
     Starting,
-    /// Processes are being forked.
+    /// Processes are being forked (and, with a health check, the task is healthy).
     Running,
     /// Every required process succeeded (finalizers have run).
     Finished { message: String },
@@ -125,7 +145,12 @@ impl Executor {
     /// ```no_run
     /// # async fn demo(task: aurora_events::config::ThermosTask) {
     /// use aurora_agent::executor::{Executor, ExecutorSettings, TaskContext, TaskSpec};
-    /// let spec = TaskSpec { task, lifecycle: None, context: TaskContext::default() };
+    /// let spec = TaskSpec {
+    ///     task,
+    ///     lifecycle: None,
+    ///     health_check: None,
+    ///     context: TaskContext::default(),
+    /// };
     /// let (executor, mut updates) = Executor::launch(spec, ExecutorSettings::new("/var/sandbox/t-1"));
     /// while let Some(update) = updates.recv().await {
     ///     if update.is_terminal() { break; }

@@ -9,6 +9,11 @@
 //! processes within `finalization_wait_secs` (after a kill too); then one terminal update.
 //! A final process's failure does not change the task's outcome, which the regular plan
 //! decided (as in Thermos).
+//!
+//! Health checks run in a task of their own (`checker.rs`) from the first fork until the
+//! regular plan ends; their results are a fourth input, judged by `health.rs`. Healthy sends
+//! `Running`; unhealthy stops the task as a kill would (lifecycle, signals, finalizers) and
+//! ends it FAILED.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
@@ -16,11 +21,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aurora_events::config::{Logger, Process};
+use aurora_events::config::{HealthCheck, HealthChecker, Logger, Process};
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
+use super::checker::{self, Checker};
+use super::health::{CheckResult, Health, Policy, Tracker};
 use super::plan::{Outcome, Plan, ProcessSpec};
 use super::process::{self, Spawned};
 use super::{ExecutorSettings, ProcessStatus, TaskSpec, TaskUpdate, lifecycle, template};
@@ -45,6 +53,23 @@ enum Drive {
     Ended(Outcome),
     Kill(String),
     Deadline,
+    /// The health check failed; the message says why.
+    Unhealthy(String),
+}
+
+/// Health checks in progress: the checking task, its results and the verdict so far.
+#[derive(Debug)]
+struct Checks {
+    handle: JoinHandle<()>,
+    results: mpsc::UnboundedReceiver<CheckResult>,
+    tracker: Tracker,
+}
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        // Also kills a shell check in progress (its guard is dropped with the task).
+        self.handle.abort();
+    }
 }
 
 /// A run in progress: its pid is also its process group id.
@@ -96,6 +121,10 @@ pub(crate) struct Runner {
     reported_running: bool,
     /// Why the last run of a process failed, for the task's failure message.
     notes: BTreeMap<String, String>,
+    /// The prepared health check, if the task has one; filled by `prepare_commands`.
+    checker: Option<Checker>,
+    /// Running health checks, from the first fork until the regular plan ends.
+    checks: Option<Checks>,
 }
 
 impl Runner {
@@ -149,6 +178,8 @@ impl Runner {
             killing: false,
             reported_running: false,
             notes: BTreeMap::new(),
+            checker: None,
+            checks: None,
         }
     }
 
@@ -179,7 +210,10 @@ impl Runner {
         if let Err(message) = self.prepare_commands() {
             return TaskUpdate::Failed { message };
         }
-        match self.drive(Which::Regular, None).await {
+        let active = self.drive(Which::Regular, None).await;
+        // Dropping the checks stops them (and kills a shell check in progress).
+        self.checks = None;
+        match active {
             Drive::Ended(outcome) => {
                 self.terminate(false).await;
                 if let Some(reason) = self.finalize().await {
@@ -202,6 +236,11 @@ impl Runner {
                 TaskUpdate::Killed {
                     message: format!("killed: {reason}"),
                 }
+            }
+            Drive::Unhealthy(message) => {
+                self.terminate(true).await;
+                let _ = self.finalize().await;
+                TaskUpdate::Failed { message }
             }
             Drive::Deadline => TaskUpdate::Failed {
                 message: "internal error: the regular plan has no deadline".to_string(),
@@ -240,6 +279,9 @@ impl Runner {
                 .map_err(|e| format!("process '{}': {e}", p.name))?;
             self.commands.insert(p.name.clone(), cmdline);
         }
+        if let Some(config) = &self.spec.health_check {
+            self.checker = Some(prepare_checker(config, &self.spec.context)?);
+        }
         Ok(())
     }
 
@@ -271,6 +313,11 @@ impl Runner {
                     self.on_exit(exit);
                     self.publish();
                 }
+                Some(result) = next_check(&mut self.checks), if which == Which::Regular => {
+                    if let Some(reason) = self.on_check(&result) {
+                        return Drive::Unhealthy(reason);
+                    }
+                }
                 () = sleep_until_opt(wake) => {}
                 () = sleep_until_opt(deadline) => return Drive::Deadline,
             }
@@ -284,7 +331,8 @@ impl Runner {
         }
         let wait = Duration::from_secs(u64::from(self.spec.task.finalization_wait_secs));
         match self.drive(Which::Final, Some(Instant::now() + wait)).await {
-            Drive::Ended(_) => None,
+            // No health checks run for the final plan.
+            Drive::Ended(_) | Drive::Unhealthy(_) => None,
             Drive::Deadline => {
                 tracing::warn!(
                     ?wait,
@@ -340,13 +388,65 @@ impl Runner {
                 ));
                 if which == Which::Regular && !self.reported_running {
                     self.reported_running = true;
-                    self.send(TaskUpdate::Running);
+                    self.first_fork();
                 }
             }
             Err(message) => {
                 tracing::warn!(process = name, run, %message, "cannot start process");
                 self.notes.insert(name.to_string(), message);
                 self.plan_mut(which).exited(name, false);
+            }
+        }
+    }
+
+    /// The first regular process is running: report `Running`, or start the health checks
+    /// that will.
+    fn first_fork(&mut self) {
+        let (Some(checker), Some(config)) = (self.checker.clone(), &self.spec.health_check) else {
+            self.send(TaskUpdate::Running);
+            return;
+        };
+        let policy = Policy::from_config(config);
+        tracing::info!(
+            ?checker,
+            budget = policy.attempts_to_running(),
+            "starting health checks"
+        );
+        let (tx, results) = mpsc::unbounded_channel();
+        let handle = tokio::spawn(checker::run(
+            checker,
+            self.settings.sandbox.clone(),
+            super::health::interval(config),
+            super::health::check_timeout(config),
+            tx,
+        ));
+        self.checks = Some(Checks {
+            handle,
+            results,
+            tracker: Tracker::new(policy),
+        });
+    }
+
+    /// Judges one health check; returns the failure message once the task is unhealthy.
+    fn on_check(&mut self, result: &CheckResult) -> Option<String> {
+        let checks = self.checks.as_mut()?;
+        let before = checks.tracker.health().clone();
+        let after = checks.tracker.record(result).clone();
+        match (&before, &after) {
+            (Health::Pending, Health::Healthy) => {
+                tracing::info!(detail = %result.detail, "task is healthy");
+                self.send(TaskUpdate::Running);
+                None
+            }
+            (_, Health::Unhealthy { reason }) => {
+                tracing::warn!(%reason, "task is unhealthy");
+                Some(reason.clone())
+            }
+            (_, Health::Pending | Health::Healthy) => {
+                if !result.passed {
+                    tracing::info!(detail = %result.detail, "health check failed");
+                }
+                None
             }
         }
     }
@@ -577,6 +677,53 @@ async fn wait_child(spawned: Spawned, exits: mpsc::UnboundedSender<Exit>, name: 
         code,
         signal,
     });
+}
+
+/// Renders and resolves a health check before anything runs, so that a check that can never
+/// work fails the task at once.
+fn prepare_checker(
+    config: &HealthCheck,
+    context: &template::TaskContext,
+) -> Result<Checker, String> {
+    match &config.checker {
+        HealthChecker::Http {
+            endpoint,
+            expected_response,
+            expected_response_code,
+        } => {
+            let Some(&port) = context.ports.get("health") else {
+                return Err(
+                    "health check failed: an HTTP health check needs a 'health' port, and the \
+                     task has none"
+                        .to_string(),
+                );
+            };
+            let endpoint = if endpoint.starts_with('/') {
+                endpoint.clone()
+            } else {
+                format!("/{endpoint}")
+            };
+            Ok(Checker::Http {
+                port,
+                endpoint,
+                expected_response: expected_response.clone(),
+                expected_response_code: *expected_response_code,
+            })
+        }
+        HealthChecker::Shell { command } => {
+            let command = template::render(command, context)
+                .map_err(|e| format!("health check failed: shell command: {e}"))?;
+            Ok(Checker::Shell { command })
+        }
+    }
+}
+
+/// The next health check result, or never when no checks run.
+async fn next_check(checks: &mut Option<Checks>) -> Option<CheckResult> {
+    match checks {
+        Some(checks) => checks.results.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

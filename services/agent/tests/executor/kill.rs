@@ -147,3 +147,38 @@ async fn graceful_kill_posts_quitquitquit_and_the_process_exits_before_sigterm()
     );
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_ignores_sigterm_is_sigkilled_after_the_grace() {
+    let stubborn = process(
+        "stubborn",
+        "trap '' TERM; echo $$ > stubborn.pid; while true; do sleep 0.1; done",
+    );
+    let mut h = Harness::launch(spec(task(vec![stubborn])));
+    let pid: i32 = h
+        .wait_for_file("stubborn.pid")
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    let killed_at = Instant::now();
+    h.executor().kill("stop");
+    let end = h.end().await;
+    assert_eq!(
+        end,
+        TaskUpdate::Killed {
+            message: "killed: stop".into()
+        }
+    );
+    assert!(
+        wait_dead(pid, Duration::from_secs(5)).await,
+        "{pid} survived SIGKILL"
+    );
+    // It outlived SIGTERM: only the SIGKILL after the 500 ms grace ended it.
+    assert!(
+        killed_at.elapsed() >= Duration::from_millis(450),
+        "ended after {:?}",
+        killed_at.elapsed()
+    );
+    h.finish().await;
+}

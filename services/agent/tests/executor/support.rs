@@ -39,6 +39,7 @@ pub fn spec(task: ThermosTask) -> TaskSpec {
     TaskSpec {
         task,
         lifecycle: None,
+        health_check: None,
         context: TaskContext::default(),
     }
 }
@@ -106,6 +107,16 @@ impl Harness {
         tokio::time::timeout(TASK_TIMEOUT, collect)
             .await
             .expect("the task did not end in time")
+    }
+
+    /// The next update (recorded in `seen`), waiting at most `within`.
+    pub async fn next_update(&mut self, within: Duration) -> TaskUpdate {
+        let update = tokio::time::timeout(within, self.updates.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no update within {within:?} after {:?}", self.seen))
+            .unwrap_or_else(|| panic!("update channel closed after {:?}", self.seen));
+        self.seen.push(update.clone());
+        update
     }
 
     /// Kills the task (a no-op if it ended) and waits for the executor to stop.

@@ -41,6 +41,7 @@ async fn register(
         endpoint: registration.endpoint,
     };
     let outcome = runtime.submit(actor.clone(), command).await?;
+    runtime.note_registration(&agent);
     runtime.heartbeat(&agent);
     let expected: BTreeSet<TaskId> = runtime
         .state()
@@ -82,6 +83,13 @@ async fn heartbeat(
             }
             Some(_) => {}
         }
+    }
+    if !runtime.has_registered(&agent) {
+        // This scheduler started after the agent registered: have it register again so that
+        // what it runs is reconciled with the journal.
+        return Err(Failure::not_found(format!(
+            "agent {agent} must register again (the scheduler restarted)"
+        )));
     }
     let work = runtime.heartbeat(&agent);
     let state = runtime.state();

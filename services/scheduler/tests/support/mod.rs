@@ -1,0 +1,234 @@
+//! What the cross-process scheduler tests share: free ports, a tiny HTTP client, child process
+//! guards, bounded waits and job configs.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.1 request: (status, JSON body or Null).
+pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+    let (status, text) = http_text(port, method, path, body)?;
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// A minimal HTTP/1.1 request: (status, body text).
+pub fn http_text(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         x-aurora-user: tester\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    Some((status, body.to_string()))
+}
+
+/// Stops and reaps the child when dropped, so no test leaves a process behind: SIGINT first
+/// (an agent then kills its tasks), SIGKILL if it is still there after 5 s.
+pub struct Guard(pub Child);
+
+impl Guard {
+    /// `kill -9`: no chance to clean up.
+    pub fn kill_now(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    fn stop(&mut self) {
+        use nix::sys::signal::{Signal, kill};
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return; // already reaped: its pid may belong to someone else now
+        }
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill_now();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `ready` every 100 ms for up to `secs` seconds.
+pub fn wait_for_within(secs: u64, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+pub fn wait_for(what: &str, ready: impl FnMut() -> bool) {
+    wait_for_within(30, what, ready)
+}
+
+pub fn scheduler_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aurora-scheduler"))
+}
+
+/// The `aurora-agent` binary beside the scheduler's, built if this test run has not built it.
+pub fn agent_binary() -> PathBuf {
+    let path = scheduler_binary().with_file_name("aurora-agent");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "aurora-agent", "--bin", "aurora-agent"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building aurora-agent failed");
+    }
+    path
+}
+
+/// Starts `aurora-scheduler` with `args` and waits for `/health`.
+pub fn scheduler(args: &[&str], data: &Path, port: u16) -> Guard {
+    let child = Command::new(scheduler_binary())
+        .args(args)
+        .args(["--http-port", &port.to_string(), "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Guard(child);
+    wait_for("/health", || {
+        matches!(http(port, "GET", "/health", None), Some((200, _)))
+    });
+    guard
+}
+
+/// Starts an `aurora-agent` named `name` against the scheduler on `port`.
+pub fn agent(name: &str, work: &Path, port: u16) -> Guard {
+    let child = Command::new(agent_binary())
+        .args([
+            "--scheduler",
+            &format!("http://127.0.0.1:{port}"),
+            "--agent-id",
+            name,
+            "--host",
+            name,
+        ])
+        .args([
+            "--cpus",
+            "4",
+            "--ram-mb",
+            "4096",
+            "--disk-mb",
+            "10000",
+            "--observer-host",
+            "127.0.0.1",
+            "--observer-port",
+            "0",
+            "--heartbeat-ms",
+            "200",
+            "--work-dir",
+        ])
+        .arg(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Guard(child)
+}
+
+/// A small job config running `cmdline` as process `hello`.
+pub fn config(job: &str, cmdline: &str, is_service: bool) -> Value {
+    let mut config = aurora_events::samples::task_config();
+    config.job = job.parse().unwrap();
+    config.is_service = is_service;
+    config.tier = aurora_events::Tier::Preemptible;
+    config.resources.cpus = 0.1;
+    config.resources.ram_mb = 16;
+    config.resources.disk_mb = 16;
+    config.resources.ports.clear();
+    config.constraints.clear();
+    config.health_check = None;
+    config.lifecycle = None;
+    config.executor.processes[0].name = "hello".into();
+    config.executor.processes[0].cmdline = cmdline.into();
+    config.executor.processes[0].logger.rotate = None;
+    serde_json::to_value(config).unwrap()
+}
+
+/// Every task of `job` still known, as the API shows them.
+pub fn tasks(port: u16, job: &str) -> Vec<Value> {
+    let (status, body) = http(
+        port,
+        "GET",
+        &format!("/api/v1/jobs/{job}/tasks?all=true"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+/// Makes this test process the reaper of its orphaned descendants (task processes of an agent
+/// killed with -9), so that they are re-parented here, where the test kills and reaps them,
+/// rather than to whatever reaper runs the test suite.
+pub fn become_subreaper() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+}
+
+/// Kills and reaps a process whose pid a task wrote to a file, if it is still there (a task
+/// orphaned by an agent killed with -9; see [`become_subreaper`]). Only a single pid above 1 is
+/// ever signalled: never a process group, never "every process".
+pub fn kill_pid_file(path: &Path) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::waitpid;
+    use nix::unistd::Pid;
+    if let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(pid) = text.trim().parse::<i32>()
+        && pid > 1
+    {
+        let pid = Pid::from_raw(pid);
+        if kill(pid, Signal::SIGKILL).is_ok() {
+            // Reap it if it was re-parented to us; an error means it is someone else's child.
+            let _ = waitpid(pid, None);
+        }
+    }
+}
