@@ -39,6 +39,15 @@ fn assert_replay_matches(sim: &Sim) {
         sim.state().digest(),
         "replaying the journal must rebuild the same state"
     );
+    // A checkpoint of the state decodes to the same state.
+    let bytes = sim.state().to_checkpoint();
+    let restored = aurora_scheduler_core::ClusterState::from_checkpoint(&bytes, Default::default())
+        .expect("checkpoint decodes");
+    assert_eq!(
+        restored.digest(),
+        sim.state().digest(),
+        "a checkpoint must restore the same state"
+    );
 }
 
 fn thousand_running(seed: u64) -> Sim {

@@ -23,12 +23,59 @@ pub fn counts_against_quota(config: &TaskConfig) -> bool {
     config.production() && !config.is_dedicated()
 }
 
+/// Cpus in thousandths, so that sums of fractional cpus are exact: adding 1.3 cpus ten times
+/// must give exactly what 10 × 1.3 gives, or a check and a later sum could disagree.
+fn millicpus(cpus: f64) -> i64 {
+    (cpus * 1000.0).round() as i64
+}
+
+/// An aggregate summed in exact units.
+#[derive(Debug, Clone, Copy, Default)]
+struct Exact {
+    millicpus: i64,
+    ram_mb: u64,
+    disk_mb: u64,
+}
+
+impl Exact {
+    fn of(aggregate: &ResourceAggregate) -> Self {
+        Self {
+            millicpus: millicpus(aggregate.cpus),
+            ram_mb: aggregate.ram_mb,
+            disk_mb: aggregate.disk_mb,
+        }
+    }
+
+    fn add(&mut self, other: Self, times: u64) {
+        self.millicpus = self
+            .millicpus
+            .saturating_add(other.millicpus.saturating_mul(times as i64));
+        self.ram_mb = self
+            .ram_mb
+            .saturating_add(other.ram_mb.saturating_mul(times));
+        self.disk_mb = self
+            .disk_mb
+            .saturating_add(other.disk_mb.saturating_mul(times));
+    }
+
+    fn fits_within(&self, limit: &Self) -> bool {
+        self.millicpus <= limit.millicpus
+            && self.ram_mb <= limit.ram_mb
+            && self.disk_mb <= limit.disk_mb
+    }
+
+    fn aggregate(self) -> ResourceAggregate {
+        ResourceAggregate {
+            cpus: self.millicpus as f64 / 1000.0,
+            ram_mb: self.ram_mb,
+            disk_mb: self.disk_mb,
+        }
+    }
+}
+
 /// The role's quota and consumption, from its active tasks.
 pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
-    let mut usage = QuotaUsage {
-        quota: state.quota(role),
-        ..QuotaUsage::default()
-    };
+    let mut buckets = [Exact::default(); 4];
     for task in state
         .tasks()
         .filter(|t| &t.job.role == role && t.status.is_active())
@@ -36,16 +83,21 @@ pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
         let Some(config) = state.config(&task.config) else {
             continue;
         };
-        let amount = ResourceAggregate::of(&config.resources);
         let bucket = match (config.production(), config.is_dedicated()) {
-            (true, false) => &mut usage.prod_shared,
-            (false, false) => &mut usage.non_prod_shared,
-            (true, true) => &mut usage.prod_dedicated,
-            (false, true) => &mut usage.non_prod_dedicated,
+            (true, false) => 0,
+            (false, false) => 1,
+            (true, true) => 2,
+            (false, true) => 3,
         };
-        *bucket = bucket.plus(amount);
+        buckets[bucket].add(Exact::of(&ResourceAggregate::of(&config.resources)), 1);
     }
-    usage
+    QuotaUsage {
+        quota: state.quota(role),
+        prod_shared: buckets[0].aggregate(),
+        non_prod_shared: buckets[1].aggregate(),
+        prod_dedicated: buckets[2].aggregate(),
+        non_prod_dedicated: buckets[3].aggregate(),
+    }
 }
 
 fn describe(a: &ResourceAggregate) -> String {
@@ -66,10 +118,13 @@ pub(crate) fn check_addition(
         return Ok(());
     }
     let usage = usage(state, &config.job.role);
-    let wanted = usage
-        .prod_shared
-        .plus(ResourceAggregate::of(&config.resources).times(count));
-    if wanted.fits_within(&usage.quota) {
+    let mut exact = Exact::of(&usage.prod_shared);
+    exact.add(
+        Exact::of(&ResourceAggregate::of(&config.resources)),
+        u64::from(count),
+    );
+    let wanted = exact.aggregate();
+    if exact.fits_within(&Exact::of(&usage.quota)) {
         Ok(())
     } else {
         Err(Rejection::InsufficientQuota(format!(
@@ -94,7 +149,7 @@ pub(crate) fn check_new_quota(
         )));
     }
     let used = usage(state, role).prod_shared;
-    if !used.fits_within(quota) {
+    if !Exact::of(&used).fits_within(&Exact::of(quota)) {
         return Err(Rejection::InsufficientQuota(format!(
             "role {role} already uses {}, more than the requested quota {}",
             describe(&used),

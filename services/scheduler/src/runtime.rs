@@ -81,12 +81,43 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Folds the whole journal into a fresh write model (the start of every scheduler).
+/// The checkpoint name of the write model in the journal.
+pub const CHECKPOINT: &str = "write-model";
+
+/// Commits between two automatic write-model checkpoints.
+pub const CHECKPOINT_EVERY: u64 = 10_000;
+
+/// Rebuilds the write model at the start of every scheduler: the latest checkpoint, if there is
+/// a readable one, plus the journal after it; otherwise the whole journal.
 pub async fn recover(
     journal: &dyn Journal,
     settings: Settings,
 ) -> Result<ClusterState, aurora_journal::Error> {
-    recover_to(journal, settings, journal.last_seq()).await
+    recover_at(journal, settings, journal.last_seq()).await
+}
+
+/// The write model as of `last`: the newest checkpoint at or before it, plus the journal up to
+/// `last`; the whole journal when no checkpoint is usable.
+pub async fn recover_at(
+    journal: &dyn Journal,
+    settings: Settings,
+    last: Seq,
+) -> Result<ClusterState, aurora_journal::Error> {
+    if let Some(checkpoint) = journal.checkpoint_at_or_before(CHECKPOINT, last).await? {
+        match ClusterState::from_checkpoint(&checkpoint.bytes, settings.clone()) {
+            Some(mut state) if state.last_seq() == checkpoint.seq => {
+                fold(journal, &mut state, checkpoint.seq + 1, last).await?;
+                return Ok(state);
+            }
+            Some(_) | None => {
+                tracing::warn!(
+                    seq = checkpoint.seq,
+                    "write-model checkpoint unreadable; replaying the whole journal"
+                );
+            }
+        }
+    }
+    recover_to(journal, settings, last).await
 }
 
 /// Folds the journal from seq 1 to `last` into a fresh write model.
@@ -95,9 +126,20 @@ pub async fn recover_to(
     settings: Settings,
     last: Seq,
 ) -> Result<ClusterState, aurora_journal::Error> {
-    const CHUNK: u64 = 10_000;
     let mut state = ClusterState::new(settings);
-    let mut next: Seq = 1;
+    fold(journal, &mut state, 1, last).await?;
+    Ok(state)
+}
+
+/// Folds seqs `from..=last` into `state`, in chunks.
+async fn fold(
+    journal: &dyn Journal,
+    state: &mut ClusterState,
+    from: Seq,
+    last: Seq,
+) -> Result<(), aurora_journal::Error> {
+    const CHUNK: u64 = 10_000;
+    let mut next = from;
     while next <= last {
         let envelopes = journal
             .read(SeqRange::new(next, (next + CHUNK - 1).min(last)))
@@ -110,7 +152,7 @@ pub async fn recover_to(
         }
         next += envelopes.len() as u64;
     }
-    Ok(state)
+    Ok(())
 }
 
 impl Runtime {
@@ -186,6 +228,20 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// Saves the write model as a checkpoint in the journal now; returns its seq.
+    pub async fn checkpoint(&self) -> Result<Seq, aurora_journal::Error> {
+        let (seq, bytes) = {
+            let state = self.state();
+            (state.last_seq(), state.to_checkpoint())
+        };
+        self.inner
+            .journal
+            .put_checkpoint(CHECKPOINT, seq, bytes)
+            .await?;
+        tracing::info!(seq, "write-model checkpoint saved");
+        Ok(seq)
+    }
+
     /// Records a heartbeat and hands over the agent's queued work.
     pub fn heartbeat(&self, agent: &AgentId) -> AgentWork {
         if let Ok(mut beats) = self.inner.heartbeats.lock() {
@@ -223,9 +279,29 @@ impl Runtime {
 }
 
 async fn leader(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
+    let mut checkpointed = inner.journal.last_seq();
     while let Some(job) = jobs.recv().await {
         let result = handle(&inner, job.actor, job.command).await;
         let _ = job.reply.send(result);
+        let (seq, due) = {
+            let state = inner
+                .state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let seq = state.last_seq();
+            (seq, seq.saturating_sub(checkpointed) >= CHECKPOINT_EVERY)
+        };
+        if due {
+            let bytes = inner
+                .state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .to_checkpoint();
+            match inner.journal.put_checkpoint(CHECKPOINT, seq, bytes).await {
+                Ok(()) => checkpointed = seq,
+                Err(e) => tracing::error!(error = %e, "write-model checkpoint failed"),
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aurora_events::{Capacity, ScheduleStatus, Tier};
 use aurora_journal::{Journal, MemoryJournal, MemoryStore, SystemClock};
 use aurora_scheduler::api::{self, AgentRegistration, Heartbeat, TaskView};
-use aurora_scheduler::runtime::{Runtime, recover_to};
+use aurora_scheduler::runtime::{CHECKPOINT, Runtime, recover_at, recover_to};
 use aurora_scheduler_core::Settings;
 use axum::Router;
 use axum::body::Body;
@@ -218,6 +218,34 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
         .unwrap();
     assert_eq!(recovered.last_seq(), seq);
     assert_eq!(recovered.digest(), live);
+
+    // With a checkpoint (admin snapshot), recovery starts there and still gives the same state.
+    let (status, body) = call(&app, "POST", "/api/v1/admin/snapshot", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let checkpoint_seq = body["last_seq"].as_u64().unwrap();
+    let checkpoint = journal
+        .latest_checkpoint(CHECKPOINT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.seq, checkpoint_seq);
+    let last = journal.last_seq();
+    let from_checkpoint = recover_at(&journal, Settings::default(), last)
+        .await
+        .unwrap();
+    let from_scratch = recover_to(&journal, Settings::default(), last)
+        .await
+        .unwrap();
+    assert_eq!(from_checkpoint.digest(), from_scratch.digest());
+    // A damaged checkpoint is ignored rather than trusted.
+    journal
+        .put_checkpoint(CHECKPOINT, last, vec![9, 9, 9])
+        .await
+        .unwrap();
+    let despite_damage = recover_at(&journal, Settings::default(), last)
+        .await
+        .unwrap();
+    assert_eq!(despite_damage.digest(), from_scratch.digest());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use aurora_events::{
     AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
     ScheduleStatus, Seq, TaskConfig, TaskId, UpdateKey,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventRecord, Update};
@@ -18,8 +18,12 @@ pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventReco
 use crate::settings::Settings;
 use crate::state_machine::{self, SideEffect, TaskState, Transition};
 
+/// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
+/// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
+pub const CHECKPOINT_FORMAT: u8 = 1;
+
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClusterState {
     #[serde(skip)]
     settings: Settings,
@@ -173,6 +177,26 @@ impl ClusterState {
 
     pub fn illegal_transitions(&self) -> u64 {
         self.illegal_transitions
+    }
+
+    /// The state as checkpoint bytes: a format byte, then the canonical encoding. Settings are
+    /// not included (they are configuration, not history).
+    pub fn to_checkpoint(&self) -> Vec<u8> {
+        let mut bytes = vec![CHECKPOINT_FORMAT];
+        bytes.extend(aurora_events::codec::encode_value(self));
+        bytes
+    }
+
+    /// A state from [`Self::to_checkpoint`] bytes, with `settings`; `None` if the bytes are of
+    /// another format or damaged (the caller then replays the journal instead).
+    pub fn from_checkpoint(bytes: &[u8], settings: Settings) -> Option<Self> {
+        let (&format, payload) = bytes.split_first()?;
+        if format != CHECKPOINT_FORMAT {
+            return None;
+        }
+        let mut state: Self = aurora_events::codec::decode_value(payload).ok()?;
+        state.settings = settings;
+        Some(state)
     }
 
     /// SHA-256 over the canonical encoding of the whole state: equal digests, equal states.

@@ -8,19 +8,19 @@ use aurora_events::{
     AgentId, Capacity, ConfigHash, EventId, InstanceId, InstanceUpdateAction, JobKey,
     MaintenanceMode, ScheduleStatus, TaskConfig, TaskId, Timestamp, UpdateStatus,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::state_machine::TransitionFacts;
 
 /// A job's desired config and instance count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub config: ConfigHash,
     pub instances: u32,
 }
 
 /// One task: what the deciders need, no more (messages live in the projections).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
     pub id: TaskId,
     pub job: JobKey,
@@ -40,7 +40,7 @@ pub struct Task {
 
 /// Where a task was placed. The host is the agent's (see [`Agent::host`]); ports are a sorted
 /// list rather than a map because most tasks have one or two, and a map's node is far larger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskAssignment {
     pub agent: AgentId,
     pub ports: Vec<(String, u16)>,
@@ -52,7 +52,7 @@ impl TaskAssignment {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskEventRecord {
     pub at: Timestamp,
     pub status: ScheduleStatus,
@@ -86,14 +86,14 @@ impl Task {
 }
 
 /// A host's attributes, maintenance mode and agent.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Host {
     pub attributes: Vec<Attribute>,
     pub mode: MaintenanceMode,
     pub agent: Option<AgentId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub host: String,
     pub capacity: Capacity,
@@ -104,7 +104,7 @@ pub struct Agent {
     pub lost: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CronJob {
     pub config: ConfigHash,
     pub instances: u32,
@@ -113,7 +113,7 @@ pub struct CronJob {
     pub last_triggered: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Update {
     pub status: UpdateStatus,
     pub instructions: UpdateInstructions,

@@ -20,6 +20,7 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .route("/api/v1/maintenance/{action}", post(maintenance))
         .route("/api/v1/admin/tasks/{id}/force", post(force_state))
         .route("/api/v1/admin/prune", post(prune))
+        .route("/api/v1/admin/snapshot", post(snapshot))
         .with_state(runtime)
 }
 
@@ -122,4 +123,17 @@ async fn prune(
     };
     let outcome = runtime.submit(actor(&headers), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
+}
+
+/// Admin `snapshot`: checkpoint the write model now, so a restart replays only what follows.
+async fn snapshot(State(runtime): State<Runtime>) -> Result<Json<Committed>, Failure> {
+    let seq = runtime
+        .checkpoint()
+        .await
+        .map_err(crate::runtime::SubmitError::Journal)?;
+    Ok(Json(Committed {
+        first_seq: None,
+        last_seq: Some(seq),
+        message: Some(format!("checkpoint at seq {seq}")),
+    }))
 }
