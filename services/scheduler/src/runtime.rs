@@ -283,20 +283,17 @@ async fn leader(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
     while let Some(job) = jobs.recv().await {
         let result = handle(&inner, job.actor, job.command).await;
         let _ = job.reply.send(result);
-        let (seq, due) = {
+        // Encode under the same read lock that decides whether a checkpoint is due.
+        let due = {
             let state = inner
                 .state
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let seq = state.last_seq();
-            (seq, seq.saturating_sub(checkpointed) >= CHECKPOINT_EVERY)
+            (seq.saturating_sub(checkpointed) >= CHECKPOINT_EVERY)
+                .then(|| (seq, state.to_checkpoint()))
         };
-        if due {
-            let bytes = inner
-                .state
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .to_checkpoint();
+        if let Some((seq, bytes)) = due {
             match inner.journal.put_checkpoint(CHECKPOINT, seq, bytes).await {
                 Ok(()) => checkpointed = seq,
                 Err(e) => tracing::error!(error = %e, "write-model checkpoint failed"),

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use support::{
-    agent, become_subreaper, config, free_port, http, kill_pid_file, scheduler, tasks, wait_for,
-    wait_for_within,
+    agent, become_subreaper, config, free_port, http, init, kill_pid_file, scheduler, tasks,
+    wait_for, wait_for_within,
 };
 
 fn create(port: u16, job: &str, cmdline: &str, instances: u32) {
@@ -52,12 +52,7 @@ fn a_task_of_a_killed_agent_runs_again_on_another_agent() {
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let init = std::process::Command::new(support::scheduler_binary())
-        .args(["--init", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
+    init(&data);
     let port = free_port();
     // Agents are lost after 2 s of silence; quick deaths are not treated as flapping here.
     let _scheduler = scheduler(
@@ -109,12 +104,7 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let init = std::process::Command::new(support::scheduler_binary())
-        .args(["--init", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
+    init(&data);
     let port = free_port();
     let mut first = scheduler(&["--agent-timeout-secs", "5"], &data, port);
     let _agent = agent("agent-a", &dir.path().join("a"), port);

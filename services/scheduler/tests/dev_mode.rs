@@ -3,81 +3,22 @@
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+use support::{free_port, http_text, run_scheduler as run, scheduler};
+
+/// `/health` answers exactly `OK`.
+fn assert_health_ok(port: u16) {
+    assert_eq!(
+        http_text(port, "GET", "/health", None),
+        Some((200, "OK".to_string()))
+    );
 }
 
-/// A minimal HTTP/1.1 GET: (status, body).
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
-struct Scheduler(Child);
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str], data_dir: &Path, port: u16) -> Scheduler {
-    let child = Command::new(env!("CARGO_BIN_EXE_aurora-scheduler"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--http-port")
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aurora-scheduler");
-    Scheduler(child)
-}
-
-fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some((200, body)) = http_get(port, "/health") {
-            assert_eq!(body, "OK");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("/health did not answer 200 within 30 s");
-}
-
-fn run(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aurora-scheduler"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .unwrap()
+    http_text(port, "GET", path, None)
 }
 
 #[test]
@@ -86,8 +27,8 @@ fn dev_mode_creates_its_journal_and_serves_health() {
     let data = dir.path().join("aurora-data");
     let port = free_port();
     {
-        let _scheduler = start(&["--dev"], &data, port);
-        wait_healthy(port);
+        let _scheduler = scheduler(&["--dev"], &data, port);
+        assert_health_ok(port);
         let (status, body) = http_get(port, "/api/v1/journal").unwrap();
         assert_eq!(status, 200);
         assert!(body.contains("\"cluster\":\"devcluster\""), "{body}");
@@ -115,8 +56,8 @@ fn dev_mode_creates_its_journal_and_serves_health() {
     }
     // The journal it created is a real, initialised one: a non-dev start serves it.
     let port = free_port();
-    let _scheduler = start(&[], &data, port);
-    wait_healthy(port);
+    let _scheduler = scheduler(&[], &data, port);
+    assert_health_ok(port);
 }
 
 #[test]
@@ -140,8 +81,8 @@ fn an_uninitialised_directory_is_refused_until_init() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
 
     let port = free_port();
-    let _scheduler = start(&[], &data, port);
-    wait_healthy(port);
+    let _scheduler = scheduler(&[], &data, port);
+    assert_health_ok(port);
     let (_, body) = http_get(port, "/api/v1/journal").unwrap();
     assert!(body.contains("\"cluster\":\"west\""), "{body}");
 }

@@ -11,7 +11,7 @@ pub mod metrics;
 use std::sync::Arc;
 
 use aurora_events::Actor;
-use aurora_journal::{Journal, SeqRange};
+use aurora_journal::SeqRange;
 use aurora_scheduler_core::Rejection;
 use axum::Json;
 use axum::Router;
@@ -34,11 +34,6 @@ pub fn router(runtime: Runtime) -> Router {
         .merge(jobs::router(runtime.clone()))
         .merge(admin::router(runtime.clone()))
         .merge(agents::router(runtime))
-}
-
-/// Only the journal routes, for a process without a running scheduler.
-pub fn journal_router(journal: Arc<dyn Journal>) -> Router {
-    journal::router(journal)
 }
 
 /// An error response.

@@ -124,6 +124,26 @@ pub fn agent_binary() -> PathBuf {
     path
 }
 
+/// Runs `aurora-scheduler` with `args` to completion (e.g. `--init`).
+pub fn run_scheduler(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(scheduler_binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+/// Initialises a cluster's journal in `data` (`aurora-scheduler --init`).
+pub fn init(data: &Path) {
+    let init = run_scheduler(&["--init"], data);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+}
+
 /// Starts `aurora-scheduler` with `args` and waits for `/health`.
 pub fn scheduler(args: &[&str], data: &Path, port: u16) -> Guard {
     let child = Command::new(scheduler_binary())
