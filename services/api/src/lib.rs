@@ -9,9 +9,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod reads;
+
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, TaskId};
 use serde::{Deserialize, Serialize};
+
+pub use reads::{
+    ConfigGroup, ConfigSummary, CreateJob, HostStatus, JobSummary, QuotaView, TaskView,
+    UpdateDetails, UpdateSummary, instance_ranges,
+};
 
 /// The header naming the user on whose behalf a request is made (until authentication lands).
 pub const USER_HEADER: &str = "x-aurora-user";

@@ -261,6 +261,16 @@ impl Runtime {
         }
     }
 
+    /// Forgets every registration, so each agent's next heartbeat asks it to register again
+    /// with the tasks it runs (Aurora's explicit task reconciliation). Returns how many agents
+    /// were asked.
+    pub fn request_reconciliation(&self) -> usize {
+        match self.inner.registered.lock() {
+            Ok(mut registered) => std::mem::take(&mut *registered).len(),
+            Err(_) => 0,
+        }
+    }
+
     /// Whether `agent` registered with this process (since it started).
     pub fn has_registered(&self, agent: &AgentId) -> bool {
         self.inner

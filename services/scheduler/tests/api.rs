@@ -193,6 +193,31 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
         "{after:?}"
     );
 
+    // Explicit reconciliation: the agent must register again, and a task it no longer runs is
+    // LOST.
+    let (status, body) = call(&app, "POST", "/api/v1/admin/reconcile", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("1 agent"),
+        "{body}"
+    );
+    let (status, _) = call(&app, "POST", "/api/v1/agents/agent-1/heartbeat", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "asked to re-register");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/agents/register",
+        Some(serde_json::to_value(&registration).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lost = tasks(&app).await;
+    assert!(
+        lost.iter()
+            .any(|t| t.instance == 0 && t.status == ScheduleStatus::Lost),
+        "{lost:?}"
+    );
+
     // Nothing to kill is not an error.
     let (status, body) = call(
         &app,
@@ -317,4 +342,141 @@ async fn bad_requests_are_named_and_journal_nothing() {
         (status, answer["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_group_configs_filter_tasks_and_show_configs_only_when_asked() {
+    let store = MemoryStore::new();
+    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    let (_runtime, app) = start(&store).await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"job": "www-data/prod/hello", "config": hello_config(), "instances": 4})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs/www-data/prod/hello/kill",
+        Some(json!({"instances": [1]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Config summary: the active instances 0, 2, 3 under one config, as two ranges.
+    let (status, summary) = call(
+        &app,
+        "GET",
+        "/api/v1/jobs/www-data/prod/hello/config-summary",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let summary: aurora_api::ConfigSummary = serde_json::from_value(summary).unwrap();
+    assert_eq!(summary.groups.len(), 1);
+    let ranges: Vec<(u32, u32)> = summary.groups[0]
+        .instances
+        .iter()
+        .map(|r| (r.first, r.last))
+        .collect();
+    assert_eq!(ranges, vec![(0, 0), (2, 3)]);
+    assert_eq!(summary.groups[0].config.executor.name, "hello");
+
+    // Task queries: without configs by default, with them when asked; filters by state and
+    // instance.
+    let (_, plain) = call(&app, "GET", "/api/v1/tasks?role=www-data", None).await;
+    let plain: Vec<TaskView> = serde_json::from_value(plain).unwrap();
+    assert_eq!(plain.len(), 3, "the killed PENDING task was deleted");
+    assert!(plain.iter().all(|t| t.task_config.is_none()));
+    let (_, full) = call(
+        &app,
+        "GET",
+        "/api/v1/tasks?role=www-data&env=prod&job=hello&statuses=pending&instances=2-3&configs=true",
+        None,
+    )
+    .await;
+    let full: Vec<TaskView> = serde_json::from_value(full).unwrap();
+    assert_eq!(
+        full.iter().map(|t| t.instance).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(full.iter().all(|t| t.task_config.is_some()));
+    let (_, other_role) = call(&app, "GET", "/api/v1/tasks?role=nobody", None).await;
+    assert_eq!(other_role, json!([]));
+    let (status, bad) = call(&app, "GET", "/api/v1/tasks?statuses=SLEEPING", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad["message"].as_str().unwrap().contains("SLEEPING"),
+        "{bad}"
+    );
+    let (status, bad) = call(&app, "GET", "/api/v1/tasks?instances=3-1", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    // Host status: a host never seen is NONE.
+    let (_, hosts) = call(&app, "GET", "/api/v1/maintenance?hosts=h1", None).await;
+    assert_eq!(hosts, json!([{"host": "h1", "mode": "NONE"}]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_in_the_journal_are_listed_and_shown() {
+    let store = MemoryStore::new();
+    let journal = MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    // Updates have no command yet; their events are written as the update controller will.
+    let update_events: Vec<_> = aurora_events::samples::events()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                aurora_events::Event::UpdateStarted { .. }
+                    | aurora_events::Event::UpdateInstanceActioned { .. }
+            )
+        })
+        .map(|e| aurora_events::PendingEvent::new(aurora_events::Actor::User("alice".into()), e))
+        .collect();
+    assert_eq!(update_events.len(), 2);
+    journal.append(update_events).await.unwrap();
+    drop(journal);
+    let (_runtime, app) = start(&store).await;
+    let key = aurora_events::samples::update_key();
+
+    let (status, list) = call(&app, "GET", "/api/v1/updates?role=www-data", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let list: Vec<aurora_api::UpdateSummary> = serde_json::from_value(list).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, key.id);
+    assert_eq!(list[0].user, "alice");
+    assert_eq!(list[0].status, aurora_events::UpdateStatus::RollingForward);
+    let (_, none) = call(&app, "GET", "/api/v1/updates?statuses=ROLLED_BACK", None).await;
+    assert_eq!(none, json!([]));
+    let (_, for_job) = call(
+        &app,
+        "GET",
+        "/api/v1/jobs/www-data/prod/hello/updates",
+        None,
+    )
+    .await;
+    assert_eq!(for_job.as_array().map(Vec::len), Some(1));
+
+    let uri = format!("/api/v1/updates/www-data/prod/hello/{}", key.id);
+    let (status, details) = call(&app, "GET", &uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{details}");
+    let details: aurora_api::UpdateDetails = serde_json::from_value(details).unwrap();
+    assert_eq!(details.instance_actions.len(), 1);
+    let started = aurora_events::samples::events()
+        .into_iter()
+        .find_map(|e| match e {
+            aurora_events::Event::UpdateStarted { instructions, .. } => Some(instructions),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(details.instructions, started);
+    let missing = format!(
+        "/api/v1/updates/www-data/prod/hello/{}",
+        aurora_events::Uuid::nil()
+    );
+    let (status, _) = call(&app, "GET", &missing, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -20,7 +20,7 @@ use crate::state_machine::{self, SideEffect, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 1;
+pub const CHECKPOINT_FORMAT: u8 = 2;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -168,6 +168,10 @@ impl ClusterState {
         self.updates.get(key)
     }
 
+    pub fn updates(&self) -> &BTreeMap<UpdateKey, Update> {
+        &self.updates
+    }
+
     /// The job's update that is not yet terminal, if any (at most one).
     pub fn active_update(&self, job: &JobKey) -> Option<(&UpdateKey, &Update)> {
         self.updates
@@ -302,12 +306,14 @@ impl ClusterState {
             Event::TaskDeleted { task, .. } => self.remove_task(task),
             Event::UpdateStarted {
                 update,
+                user,
                 instructions,
                 ..
             } => {
                 self.updates.insert(
                     update.clone(),
                     Update {
+                        user: user.clone(),
                         status: aurora_events::UpdateStatus::RollingForward,
                         instructions: instructions.clone(),
                         started_at: at,

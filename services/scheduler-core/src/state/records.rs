@@ -115,6 +115,8 @@ pub struct CronJob {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Update {
+    /// Who started it.
+    pub user: String,
     pub status: UpdateStatus,
     pub instructions: UpdateInstructions,
     pub started_at: Timestamp,

@@ -1,13 +1,13 @@
-//! Admin and quota: quota get/set, maintenance, force task state, prune.
+//! Admin calls: set quota, maintenance, force task state, prune, snapshot, reconcile.
 
 use std::collections::BTreeSet;
 
 use aurora_events::{Identifier, JobKey, ResourceAggregate, ScheduleStatus, TaskId};
-use aurora_scheduler_core::{Command, quota};
+use aurora_scheduler_core::Command;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -16,24 +16,17 @@ use crate::runtime::Runtime;
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
-        .route("/api/v1/quota/{role}", get(get_quota).put(set_quota))
+        .route("/api/v1/quota/{role}", put(set_quota))
         .route("/api/v1/maintenance/{action}", post(maintenance))
         .route("/api/v1/admin/tasks/{id}/force", post(force_state))
         .route("/api/v1/admin/prune", post(prune))
         .route("/api/v1/admin/snapshot", post(snapshot))
+        .route("/api/v1/admin/reconcile", post(reconcile))
         .with_state(runtime)
 }
 
-fn role(role: &str) -> Result<Identifier, Failure> {
+pub(super) fn role(role: &str) -> Result<Identifier, Failure> {
     Identifier::new(role).map_err(|e| Failure::invalid(e.to_string()))
-}
-
-async fn get_quota(
-    State(runtime): State<Runtime>,
-    Path(name): Path<String>,
-) -> Result<Json<quota::QuotaUsage>, Failure> {
-    let role = role(&name)?;
-    Ok(Json(quota::usage(&runtime.state(), &role)))
 }
 
 async fn set_quota(
@@ -136,4 +129,17 @@ async fn snapshot(State(runtime): State<Runtime>) -> Result<Json<Committed>, Fai
         last_seq: Some(seq),
         message: Some(format!("checkpoint at seq {seq}")),
     }))
+}
+
+/// Admin `reconcile_tasks`: every agent is asked to register again with the tasks it runs, which
+/// reconciles them as after a scheduler restart (missing tasks become LOST, strangers are killed).
+async fn reconcile(State(runtime): State<Runtime>) -> Json<Committed> {
+    let agents = runtime.request_reconciliation();
+    Json(Committed {
+        first_seq: None,
+        last_seq: None,
+        message: Some(format!(
+            "asked {agents} agent(s) to re-register and report their tasks"
+        )),
+    })
 }

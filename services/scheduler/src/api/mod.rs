@@ -7,6 +7,7 @@ mod agents;
 mod jobs;
 mod journal;
 pub mod metrics;
+mod reads;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 pub use aurora_api::{
     AgentRegistration, ApiError, Committed, Heartbeat, LaunchSpec, StatusReport, USER_HEADER,
 };
-pub use jobs::{CreateJob, JobSummary, TaskView};
+pub use aurora_api::{CreateJob, JobSummary, TaskView};
 pub use journal::{EventsPage, JournalInfo, MAX_EVENTS_PER_PAGE};
 
 use crate::runtime::{Runtime, SubmitError};
@@ -32,6 +33,7 @@ pub fn router(runtime: Runtime) -> Router {
     Router::new()
         .merge(journal::router(Arc::clone(runtime.journal())))
         .merge(jobs::router(runtime.clone()))
+        .merge(reads::router(runtime.clone()))
         .merge(admin::router(runtime.clone()))
         .merge(agents::router(runtime))
 }
