@@ -15,8 +15,14 @@
 //! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report; [`client`] its
 //! side of the scheduler's HTTP API. [`observer`] is the read-only HTTP view of the agent's
 //! tasks (processes, logs, sandbox files) that the daemon serves beside it.
+//!
+//! [`hollow`] is the hollow mode, for scale tests: one process (`aurora-hollow-agents`)
+//! simulating N agents over the same protocol, each answering launches with a scripted sequence
+//! of status reports (`STARTING@0ms,RUNNING@100ms` unless the job's `hollow.script` metadata
+//! says otherwise) and kills with KILLED, without processes or sandboxes.
 
 pub mod client;
 pub mod daemon;
 pub mod executor;
+pub mod hollow;
 pub mod observer;

@@ -252,3 +252,83 @@ pub fn kill_pid_file(path: &Path) {
         }
     }
 }
+
+/// The `aurora-hollow-agents` binary beside the scheduler's. Built (a no-op when it is up to
+/// date) on every call: the scheduler's tests do not build the agent crate's binaries, and a
+/// stale simulator would test old code.
+pub fn hollow_agents_binary() -> PathBuf {
+    let path = scheduler_binary().with_file_name("aurora-hollow-agents");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "--quiet",
+        "-p",
+        "aurora-agent",
+        "--bin",
+        "aurora-hollow-agents",
+    ]);
+    if path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|profile| profile == "release")
+    {
+        build.arg("--release");
+    }
+    let status = build.status().unwrap();
+    assert!(status.success(), "building aurora-hollow-agents failed");
+    assert!(path.exists(), "no {} after building it", path.display());
+    path
+}
+
+/// Starts `aurora-hollow-agents` against the scheduler on `port`, with `args` (e.g.
+/// `--count 50`) after the scheduler's URL and a 200 ms heartbeat.
+pub fn hollow_agents(port: u16, args: &[&str]) -> Guard {
+    let child = Command::new(hollow_agents_binary())
+        .args([
+            "--scheduler",
+            &format!("http://127.0.0.1:{port}"),
+            "--heartbeat-ms",
+            "200",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Guard(child)
+}
+
+/// The value of one series of the scheduler's `/metrics`, named exactly as printed (e.g.
+/// `aurora_agents{lost="false"}`); `None` if the scheduler or the series is not there.
+pub fn metric(port: u16, series: &str) -> Option<f64> {
+    let (status, text) = http_text(port, "GET", "/metrics", None)?;
+    if status != 200 {
+        return None;
+    }
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Every committed event from seq `from` on, read page by page.
+pub fn events_from(port: u16, from: u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut next = from;
+    loop {
+        let (status, page) = http(
+            port,
+            "GET",
+            &format!("/api/v1/events?from={next}&limit=1000"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{page}");
+        let batch = page["events"].as_array().cloned().unwrap_or_default();
+        let Some(last) = batch.last().and_then(|e| e["seq"].as_u64()) else {
+            return events;
+        };
+        events.extend(batch);
+        next = last + 1;
+    }
+}
