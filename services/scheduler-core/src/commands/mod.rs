@@ -98,9 +98,11 @@ pub enum Command {
         task: TaskId,
         status: ScheduleStatus,
     },
-    /// Admin: delete terminal tasks matching the filters.
+    /// Admin: delete terminal tasks matching every filter given.
     PruneTasks {
         job: Option<JobKey>,
+        role: Option<Identifier>,
+        environment: Option<Identifier>,
         statuses: Option<BTreeSet<ScheduleStatus>>,
         limit: Option<usize>,
     },
@@ -166,9 +168,19 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
         }
         Command::PruneTasks {
             job,
+            role,
+            environment,
             statuses,
             limit,
-        } => prune_tasks::decide(state, &mut out, job.as_ref(), statuses.as_ref(), *limit),
+        } => {
+            let filter = prune_tasks::Filter {
+                job: job.as_ref(),
+                role: role.as_ref(),
+                environment: environment.as_ref(),
+                statuses: statuses.as_ref(),
+            };
+            prune_tasks::decide(state, &mut out, &filter, *limit)
+        }
         Command::Tick { since } => tick::decide(state, &mut out, *since),
         Command::Schedule => schedule::decide(state, &mut out),
     }?;

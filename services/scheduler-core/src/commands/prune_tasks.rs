@@ -3,19 +3,36 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aurora_events::{Event, JobKey, ScheduleStatus, TaskId};
+use aurora_events::{Event, Identifier, JobKey, ScheduleStatus, TaskId};
 
 use crate::decision::{Out, Rejection};
 use crate::state::{ClusterState, Task};
 
+/// Which tasks to prune: those matching every filter given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Filter<'a> {
+    pub(crate) job: Option<&'a JobKey>,
+    pub(crate) role: Option<&'a Identifier>,
+    pub(crate) environment: Option<&'a Identifier>,
+    pub(crate) statuses: Option<&'a BTreeSet<ScheduleStatus>>,
+}
+
+impl Filter<'_> {
+    fn matches(&self, task: &Task) -> bool {
+        self.job.is_none_or(|j| &task.job == j)
+            && self.role.is_none_or(|r| &task.job.role == r)
+            && self.environment.is_none_or(|e| &task.job.environment == e)
+            && self.statuses.is_none_or(|s| s.contains(&task.status))
+    }
+}
+
 pub(crate) fn decide(
     state: &ClusterState,
     out: &mut Out,
-    job: Option<&JobKey>,
-    statuses: Option<&BTreeSet<ScheduleStatus>>,
+    filter: &Filter<'_>,
     limit: Option<usize>,
 ) -> Result<(), Rejection> {
-    if let Some(statuses) = statuses
+    if let Some(statuses) = filter.statuses
         && let Some(active) = statuses.iter().find(|s| !s.is_terminal())
     {
         return Err(Rejection::InvalidRequest(format!(
@@ -24,9 +41,7 @@ pub(crate) fn decide(
     }
     let mut candidates: Vec<&Task> = state
         .tasks()
-        .filter(|t| t.status.is_terminal())
-        .filter(|t| job.is_none_or(|j| &t.job == j))
-        .filter(|t| statuses.is_none_or(|s| s.contains(&t.status)))
+        .filter(|t| t.status.is_terminal() && filter.matches(t))
         .collect();
     candidates.sort_by(|a, b| (a.last_change(), &a.id).cmp(&(b.last_change(), &b.id)));
     candidates.truncate(limit.unwrap_or(usize::MAX));

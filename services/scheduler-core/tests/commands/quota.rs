@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::{Actor, Event, ResourceAggregate, ScheduleStatus, Tier};
+use aurora_events::{Actor, Event, Identifier, ResourceAggregate, ScheduleStatus, Tier};
 use aurora_scheduler_core::{Command, Rejection};
 
 use super::support::*;
@@ -111,7 +111,18 @@ fn prune_deletes_only_terminal_tasks() {
     let given = given(events);
     given
         .when(Command::PruneTasks {
+            job: None,
+            role: Some(job.role.clone()),
+            environment: Some(Identifier::new("staging").unwrap()),
+            statuses: None,
+            limit: None,
+        })
+        .then_events(vec![]);
+    given
+        .when(Command::PruneTasks {
             job: Some(job.clone()),
+            role: Some(job.role.clone()),
+            environment: None,
             statuses: None,
             limit: None,
         })
@@ -122,6 +133,8 @@ fn prune_deletes_only_terminal_tasks() {
     let result = given
         .when(Command::PruneTasks {
             job: None,
+            role: None,
+            environment: None,
             statuses: Some(BTreeSet::from([ScheduleStatus::Running])),
             limit: None,
         })

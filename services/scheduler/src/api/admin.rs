@@ -92,6 +92,8 @@ async fn force_state(
 #[derive(Debug, Default, Deserialize)]
 struct Prune {
     job: Option<String>,
+    role: Option<String>,
+    env: Option<String>,
     statuses: Option<BTreeSet<ScheduleStatus>>,
     limit: Option<usize>,
 }
@@ -109,8 +111,14 @@ async fn prune(
         ),
         None => None,
     };
+    let identifier = |text: Option<String>| {
+        text.map(|t| Identifier::new(&t).map_err(|e| Failure::invalid(e.to_string())))
+            .transpose()
+    };
     let command = Command::PruneTasks {
         job,
+        role: identifier(request.role)?,
+        environment: identifier(request.env)?,
         statuses: request.statuses,
         limit: request.limit,
     };
