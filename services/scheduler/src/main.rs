@@ -147,6 +147,15 @@ async fn main() -> anyhow::Result<()> {
             work_dir.display()
         );
         println!("  observer: {}/tasks", serving.endpoint);
+        println!("Submit the hello-world example (the `aurora` client is in this workspace):");
+        println!(
+            "  cargo run --bin aurora -- job create devcluster/$USER/test/hello_world examples/hello_world.aurora --wait-until FINISHED"
+        );
+        if port != 8081 {
+            println!(
+                "  (devcluster means http://127.0.0.1:8081; for port {port} add it to ~/.aurora/clusters.json)"
+            );
+        }
         Some(serving.agent)
     } else {
         None

@@ -110,18 +110,9 @@ pub fn scheduler_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_aurora-scheduler"))
 }
 
-/// The `aurora-agent` binary beside the scheduler's, built if this test run has not built it.
+/// The `aurora-agent` binary beside the scheduler's, up to date.
 pub fn agent_binary() -> PathBuf {
-    let path = scheduler_binary().with_file_name("aurora-agent");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "aurora-agent", "--bin", "aurora-agent"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building aurora-agent failed");
-    }
-    path
+    workspace_binary("aurora-agent", "aurora-agent")
 }
 
 /// Runs `aurora-scheduler` with `args` to completion (e.g. `--init`).
@@ -257,17 +248,16 @@ pub fn kill_pid_file(path: &Path) {
 /// date) on every call: the scheduler's tests do not build the agent crate's binaries, and a
 /// stale simulator would test old code.
 pub fn hollow_agents_binary() -> PathBuf {
-    let path = scheduler_binary().with_file_name("aurora-hollow-agents");
+    workspace_binary("aurora-agent", "aurora-hollow-agents")
+}
+
+/// A binary of another workspace package, beside the scheduler's, built (or found up to date)
+/// by cargo on every call so that a test never runs an old build.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let path = scheduler_binary().with_file_name(bin);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "--quiet",
-        "-p",
-        "aurora-agent",
-        "--bin",
-        "aurora-hollow-agents",
-    ]);
+    build.args(["build", "--quiet", "-p", package, "--bin", bin]);
     if path
         .parent()
         .and_then(Path::file_name)
@@ -276,7 +266,7 @@ pub fn hollow_agents_binary() -> PathBuf {
         build.arg("--release");
     }
     let status = build.status().unwrap();
-    assert!(status.success(), "building aurora-hollow-agents failed");
+    assert!(status.success(), "building {bin} failed");
     assert!(path.exists(), "no {} after building it", path.display());
     path
 }
