@@ -16,6 +16,8 @@ pub enum KeyError {
         input: String,
         source: aurora_events::Error,
     },
+    #[error("{input:?}: invalid pattern: {reason}")]
+    Pattern { input: String, reason: String },
     #[error("{input:?}: invalid instance spec {spec:?}: {reason}")]
     Instances {
         input: String,
@@ -127,6 +129,72 @@ pub fn parse_instances(spec: &str) -> Result<BTreeSet<InstanceId>, String> {
     Ok(out)
 }
 
+/// `CLUSTER[/ROLE[/ENV[/NAME]]]` for `job status` and `job list`; the role, environment and
+/// name may hold shell-style wildcards (`*`, `?`, `[ab]`), and a missing part matches anything.
+#[derive(Debug, Clone)]
+pub struct KeyPattern {
+    pub cluster: String,
+    parts: Vec<globset::GlobMatcher>,
+    text: String,
+}
+
+impl KeyPattern {
+    /// Whether `job` matches.
+    pub fn matches(&self, job: &JobKey) -> bool {
+        let values = [
+            job.role.as_str(),
+            job.environment.as_str(),
+            job.name.as_str(),
+        ];
+        self.parts
+            .iter()
+            .zip(values)
+            .all(|(glob, value)| glob.is_match(value))
+    }
+
+    /// The role, when the pattern names one literally (lets the scheduler filter).
+    pub fn literal_role(&self) -> Option<&str> {
+        let role = self.text.split('/').nth(1)?;
+        (!role.contains(['*', '?', '['])).then_some(role)
+    }
+}
+
+impl fmt::Display for KeyPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for KeyPattern {
+    type Err = KeyError;
+    fn from_str(input: &str) -> Result<Self, KeyError> {
+        let mut pieces = input.split('/');
+        let cluster = pieces.next().unwrap_or_default();
+        let rest: Vec<&str> = pieces.collect();
+        if cluster.is_empty() || rest.len() > 3 || rest.iter().any(|p| p.is_empty()) {
+            return Err(KeyError::Shape {
+                input: input.to_string(),
+            });
+        }
+        let parts = rest
+            .iter()
+            .map(|part| {
+                globset::Glob::new(part)
+                    .map(|glob| glob.compile_matcher())
+                    .map_err(|e| KeyError::Pattern {
+                        input: input.to_string(),
+                        reason: e.kind().to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            cluster: cluster.to_string(),
+            parts,
+            text: input.to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +225,21 @@ mod tests {
         assert!(backwards.to_string().contains("backwards"), "{backwards}");
         let junk = "c/r/prod/j/1,x".parse::<InstanceSpec>().unwrap_err();
         assert!(junk.to_string().contains("\"x\""), "{junk}");
+    }
+
+    #[test]
+    fn patterns_match_with_wildcards_and_missing_parts() {
+        let job = |text: &str| text.parse::<ClusterJobKey>().unwrap().job;
+        let all: KeyPattern = "devcluster".parse().unwrap();
+        assert!(all.matches(&job("devcluster/www-data/prod/hello")));
+        let some: KeyPattern = "devcluster/www-data/*/hel*".parse().unwrap();
+        assert!(some.matches(&job("devcluster/www-data/prod/hello")));
+        assert!(!some.matches(&job("devcluster/www-data/prod/world")));
+        assert!(!some.matches(&job("devcluster/other/prod/hello")));
+        assert_eq!(some.literal_role(), Some("www-data"));
+        let wild: KeyPattern = "devcluster/w*".parse().unwrap();
+        assert_eq!(wild.literal_role(), None);
+        assert!("devcluster/a/b/c/d".parse::<KeyPattern>().is_err());
+        assert!("/a".parse::<KeyPattern>().is_err());
     }
 }

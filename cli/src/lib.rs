@@ -1,13 +1,46 @@
 //! # aurora-cli
 //!
-//! The `aurora` and `aurora-admin` command-line clients (Aurora's nouns and verbs, exit codes,
-//! `--write-json`), and the `.aurora` configuration loader. Commands talk to the scheduler's
-//! HTTP API; data goes to stdout, progress and errors to stderr.
-//!
-//! Today it holds the parsing of job keys and instance specs (`CLUSTER/ROLE/ENV/NAME/0-2,5`)
-//! that every command shares.
+//! The `aurora` and `aurora-admin` command-line clients: Aurora's nouns and verbs, its exit
+//! codes (0 ok, 3 invalid config, 4 command failure, 5 invalid command, 6 invalid parameter,
+//! 7 network, 9 timeout, 10 API error, 30 auth error) and `--write-json`. Commands talk to the
+//! scheduler's HTTP API (shapes from `aurora-api`); configs are evaluated by `aurora-config`.
+//! Data goes to stdout; progress bars, confirmations and errors to stderr; colours only on a
+//! terminal.
 //!
 //! Must not depend on the journal, storage (`rocksdb`), messaging (`async-nats`) or the
-//! scheduler's internals: only on `aurora-events` and the API types.
+//! scheduler's internals: only on `aurora-events`, `aurora-api` and `aurora-config`.
 
+pub mod admin;
+pub mod aurora;
+pub mod client;
+pub mod clusters;
+pub mod context;
+pub mod exit;
 pub mod keys;
+pub mod time;
+
+use exit::{CliResult, ExitCode};
+
+/// Prints a command-line parse error (or the help/version asked for) and returns the exit
+/// code: 0 for help and version, 5 (invalid command) for anything else.
+pub(crate) fn report_usage(error: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let code = match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::Ok,
+        _ => ExitCode::InvalidCommand,
+    };
+    // Help goes to stdout, errors to stderr; clap knows which.
+    let _ = error.print();
+    code.code()
+}
+
+/// Prints a failed command's message to stderr and returns its exit code.
+pub(crate) fn finish(outcome: CliResult) -> i32 {
+    match outcome {
+        Ok(()) => ExitCode::Ok.code(),
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            error.code.code()
+        }
+    }
+}

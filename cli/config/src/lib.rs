@@ -1,0 +1,198 @@
+//! # aurora-config
+//!
+//! Loads Apache Aurora `.aurora` configuration files into [`JobConfig`]s: the job key, instance
+//! count, update settings and a fully materialised [`aurora_events::TaskConfig`].
+//!
+//! An `.aurora` file is Python using the Pystachio/Aurora vocabulary (`Process`, `Task`, `Job`,
+//! `Resources`, `{{templates}}`, `.bind()`, `class Profile(Struct)`, `include()`...). It is
+//! evaluated hermetically with the `starlark` crate:
+//!
+//! ```text
+//! .aurora text ─▶ source::pretransform (class → Struct(...), import os, 'a' 'b', u'')
+//!              ─▶ rewrite (calls → _call, attributes → _getattr; split at include())
+//!              ─▶ eval (Starlark; DSL objects from dsl/vocab/helpers; `jobs` collected)
+//!              ─▶ materialise (templates resolved, Aurora's checks) ─▶ JobConfig
+//! ```
+//!
+//! Every transform keeps line breaks where they were and maps each byte back to the original,
+//! so errors ([`ConfigError`]) point at the user's file, line and column. Evaluation is pure:
+//! no clock, no randomness, no process environment (`os.getenv` reads
+//! [`LoadOptions::env`]), no I/O except reading included files.
+//!
+//! Templates: `{{...}}` references are resolved when a job is materialised, through the scopes
+//! Pystachio uses (the struct's own fields, its bindings, the enclosing structs). References
+//! the executor fills in at launch — `{{mesos.instance}}`, `{{mesos.hostname}}`,
+//! `{{thermos.task_id}}`, `{{thermos.ports[NAME]}}` — stay in command lines as written, and
+//! every `thermos.ports[NAME]` becomes a requested port. Any other unbound reference is an
+//! error.
+//!
+//! Where this differs from Aurora, on purpose:
+//!
+//! - every job in `jobs` is materialised, so one broken job fails the load (Aurora only
+//!   converts the job it was asked for);
+//! - `Tasks.concat`/`Tasks.combine` keep the first task's identity and the given process order
+//!   (Thermos uses the last task and a Python `set`);
+//! - `production = True` without a `tier` selects `preferred`; with a non-production tier it is
+//!   an error (Aurora 0.22 ignores the flag);
+//! - an HTTP health check or HTTP lifecycle is only kept when its port is requested (the
+//!   executor ignores it otherwise), and ports named by a shell health check are requested too;
+//! - `None` for a field means unset (Pystachio would refuse to coerce it).
+//!
+//! Accepted but not carried into [`aurora_events::TaskConfig`] (it has no field for them):
+//! `Job.task_links` (Aurora sends `{}` too), `Job.enable_hooks`, `Job.executor_config`,
+//! `Task.user`, `Process.resources` (reserved by Thermos). Refused: `Job.container` (no
+//! containerizer), `{{docker.image[...]}}` bindings, imports other than `import os`.
+//!
+//! Depends only on `aurora-events` among our crates; never on the journal, storage or
+//! messaging.
+
+mod coerce;
+mod dsl;
+mod error;
+mod eval;
+mod helpers;
+mod json;
+mod materialise;
+mod rewrite;
+mod source;
+mod template;
+mod value;
+mod vocab;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use error::ConfigError;
+
+/// How to load a config: `--bind name=value` bindings, and the environment `os.getenv` sees.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Applied to every job, as Aurora's `--bind` does: after the config's own `.bind()`s,
+    /// below the job's own fields.
+    pub bindings: Vec<(String, String)>,
+    /// What `os.getenv(name)` returns. The process environment is never read.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The jobs a config defines, in the order of its `jobs` list.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub jobs: Vec<JobConfig>,
+}
+
+impl Loaded {
+    /// The job matching cluster/role/env/name; error naming the available keys when absent
+    /// (Aurora: "Could not find job ...").
+    pub fn select(
+        &self,
+        cluster: &str,
+        role: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<&JobConfig, ConfigError> {
+        let wanted = format!("{cluster}/{role}/{env}/{name}");
+        let matches: Vec<&JobConfig> = self
+            .jobs
+            .iter()
+            .filter(|j| j.key_string() == wanted)
+            .collect();
+        let candidates = || {
+            let keys: Vec<String> = self
+                .jobs
+                .iter()
+                .map(|j| format!("  {}", j.key_string()))
+                .collect();
+            keys.join("\n")
+        };
+        match matches.as_slice() {
+            [job] => Ok(job),
+            [] => Err(ConfigError::new(
+                "",
+                0,
+                0,
+                format!(
+                    "Could not find job {wanted}\nCandidates are:\n{}",
+                    candidates()
+                ),
+            )),
+            _ => Err(ConfigError::new(
+                "",
+                0,
+                0,
+                format!(
+                    "Multiple jobs match {wanted}, please disambiguate.\nCandidates are:\n{}",
+                    candidates()
+                ),
+            )),
+        }
+    }
+}
+
+/// One job, materialised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfig {
+    pub cluster: String,
+    /// role/env/name.
+    pub key: aurora_events::JobKey,
+    pub instances: u32,
+    /// Fully materialised: templates resolved except the executor's runtime references.
+    pub task: aurora_events::TaskConfig,
+    pub cron_schedule: Option<String>,
+    /// `KILL_EXISTING`, `CANCEL_NEW` or `RUN_OVERLAP`; set when the job is a cron job or the
+    /// config chose a policy other than the default (`KILL_EXISTING`).
+    pub cron_collision_policy: Option<String>,
+    /// From `UpdateConfig`, with Aurora's defaults.
+    pub update: aurora_events::update::UpdateSettings,
+}
+
+impl JobConfig {
+    /// `cluster/role/env/name`.
+    pub fn key_string(&self) -> String {
+        format!("{}/{}", self.cluster, self.key)
+    }
+
+    /// Pystachio-shaped JSON like Aurora's `job inspect --write-json`: `name`, `role`,
+    /// `environment`, `cluster`, `instances`, `service`, `tier`, `priority`, `production`,
+    /// `max_task_failures`, `contact`, `cron_schedule`, `cron_collision_policy`,
+    /// `constraints`, `metadata`, `task` (`name`, `processes`, `constraints` as
+    /// `[{"order": [...]}]`, `resources` with ram and disk in bytes, `max_failures`,
+    /// `max_concurrency`, `finalization_wait`), `health_check_config`, `lifecycle`,
+    /// `announce`, `partition_policy`, `sla_policy`, `update_config`. Unset optional fields
+    /// are left out. [`load_json`] reads it back to an equal job.
+    pub fn to_json(&self) -> serde_json::Value {
+        json::to_json(self)
+    }
+}
+
+/// Loads a `.aurora` file; includes are read relative to its directory.
+pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let display = path.to_string_lossy();
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(&display, 0, 0, format!("cannot read the config: {e}")))?;
+    load_str(&display, &source, options)
+}
+
+/// Loads config text named `file_name` (in errors); `include()` is relative to `file_name`'s
+/// directory.
+pub fn load_str(
+    file_name: &str,
+    source: &str,
+    options: &LoadOptions,
+) -> Result<Loaded, ConfigError> {
+    let instances = eval::jobs(file_name, source, &options.env)?;
+    let jobs = instances
+        .iter()
+        .map(|job| materialise::job(job, &options.bindings))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded { jobs })
+}
+
+/// `--read-json`: one job object in the shape of [`JobConfig::to_json`], a list of them, or
+/// Aurora's `{"jobs": [...]}`. Errors name the file `<json>`.
+pub fn load_json(source: &str) -> Result<Loaded, ConfigError> {
+    let jobs = json::jobs_from_json(source)?
+        .iter()
+        .map(|job| materialise::job(job, &[]))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded { jobs })
+}

@@ -1,0 +1,41 @@
+//! Shared by the integration tests: where the fixtures are and how they are loaded.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use aurora_config::{ConfigError, LoadOptions, Loaded, load_file};
+
+/// `tests/` of this crate, found at run time (so that a moved checkout still works).
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("tests")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    tests_dir().join("fixtures").join(name)
+}
+
+/// The environment the fixtures are loaded with: `$USER` is `alice`.
+pub fn options() -> LoadOptions {
+    LoadOptions {
+        bindings: Vec::new(),
+        env: BTreeMap::from([("USER".to_string(), "alice".to_string())]),
+    }
+}
+
+pub fn load(name: &str) -> Result<Loaded, ConfigError> {
+    load_file(&fixture(name), &options())
+}
+
+pub fn loaded(name: &str) -> Loaded {
+    load(name).unwrap_or_else(|e| panic!("{name} should load: {e}"))
+}
+
+pub fn failure(name: &str) -> ConfigError {
+    match load(name) {
+        Ok(l) => panic!("{name} should fail, loaded {} jobs", l.jobs.len()),
+        Err(e) => e,
+    }
+}

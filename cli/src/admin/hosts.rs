@@ -1,0 +1,98 @@
+//! Host maintenance: `host_deactivate`, `host_activate`, `host_status`, `host_drain`.
+
+use std::time::{Duration, Instant};
+
+use aurora_api::{Committed, HostStatus};
+use aurora_events::MaintenanceMode;
+use serde_json::json;
+
+use super::HostsArgs;
+use crate::client::Client;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, ExitCode};
+
+/// The hosts from `--hosts` and `--filename`, in order, without repeats.
+fn hosts(args: &HostsArgs) -> CliResult<Vec<String>> {
+    let mut hosts: Vec<String> = args
+        .hosts
+        .iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if let Some(path) = &args.filename {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::invalid_parameter(format!("cannot read {}: {e}", path.display()))
+        })?;
+        hosts.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    hosts.retain(|h| seen.insert(h.clone()));
+    if hosts.is_empty() {
+        return Err(CliError::invalid_parameter(
+            "name the hosts with --hosts a,b or --filename FILE",
+        ));
+    }
+    Ok(hosts)
+}
+
+fn statuses(client: &Client, hosts: &[String]) -> CliResult<Vec<HostStatus>> {
+    client.get(&format!("/api/v1/maintenance?hosts={}", hosts.join(",")))
+}
+
+pub(super) fn change(ctx: &Context, cluster: &str, args: &HostsArgs, action: &str) -> CliResult {
+    let hosts = hosts(args)?;
+    let client = ctx.client(cluster)?;
+    let _: Committed = client.post(
+        &format!("/api/v1/maintenance/{action}"),
+        &json!({"hosts": hosts}),
+    )?;
+    for status in statuses(&client, &hosts)? {
+        println!("{}: {}", status.host, status.mode);
+    }
+    Ok(())
+}
+
+pub(super) fn status(ctx: &Context, cluster: &str, args: &HostsArgs) -> CliResult {
+    let hosts = hosts(args)?;
+    let client = ctx.client(cluster)?;
+    for status in statuses(&client, &hosts)? {
+        println!("{} is in state {}", status.host, status.mode);
+    }
+    Ok(())
+}
+
+pub(super) fn drain(ctx: &Context, cluster: &str, args: &HostsArgs, wait_secs: u64) -> CliResult {
+    let hosts = hosts(args)?;
+    let client = ctx.client(cluster)?;
+    let _: Committed = client.post("/api/v1/maintenance/drain", &json!({"hosts": hosts}))?;
+    let started = Instant::now();
+    loop {
+        let current = statuses(&client, &hosts)?;
+        let waiting: Vec<&HostStatus> = current
+            .iter()
+            .filter(|s| s.mode != MaintenanceMode::Drained)
+            .collect();
+        if waiting.is_empty() {
+            for status in &current {
+                println!("{}: {}", status.host, status.mode);
+            }
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(wait_secs) {
+            let names: Vec<&str> = waiting.iter().map(|s| s.host.as_str()).collect();
+            return Err(CliError::new(
+                ExitCode::Timeout,
+                format!(
+                    "hosts not drained after {wait_secs} s: {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,305 @@
+//! The `aurora-admin` client (Aurora's `aurora_admin`): quota, task queries, pruning,
+//! snapshots, host maintenance and reconciliation. Commands keep Aurora's underscore names and
+//! take the cluster as a positional argument.
+
+mod hosts;
+mod quota;
+
+use std::collections::BTreeSet;
+
+use aurora_api::{Committed, TaskView};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::exit::{CliError, CliResult};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aurora-admin",
+    version,
+    about = "Aurora's administration client",
+    disable_help_subcommand = true
+)]
+pub struct Admin {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Hosts named on the command line or in a file (one per line).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HostsArgs {
+    /// Comma-separated host names.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+    /// A file with one host name per line.
+    #[arg(long)]
+    pub(crate) filename: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+#[command(rename_all = "snake_case")]
+enum Command {
+    /// Set a role's quota: CLUSTER ROLE CPU RAM DISK (RAM and DISK with units M, G or T;
+    /// a bare number is MB).
+    SetQuota {
+        cluster: String,
+        role: String,
+        cpu: String,
+        ram: String,
+        disk: String,
+    },
+    /// Add to a role's quota: CLUSTER ROLE CPU RAM DISK.
+    IncreaseQuota {
+        cluster: String,
+        role: String,
+        cpu: String,
+        ram: String,
+        disk: String,
+    },
+    /// Tasks of a role (and job name), formatted with --listformat.
+    Query {
+        cluster: String,
+        role: Option<String>,
+        job: Option<String>,
+        /// Query every role (can be large).
+        #[arg(long)]
+        force: bool,
+        /// Fields: %role% %env% %name% %instanceId% %status% %taskId% %host%.
+        #[arg(
+            short = 'l',
+            long,
+            default_value = "%role%/%name%/%instanceId% %status%"
+        )]
+        listformat: String,
+        /// Instances, e.g. 0-2,5.
+        #[arg(long)]
+        shards: Option<String>,
+        /// Comma-separated task states.
+        #[arg(long, default_value = "RUNNING")]
+        states: String,
+    },
+    /// Delete terminal tasks from the scheduler's memory.
+    PruneTasks {
+        cluster: String,
+        /// Comma-separated terminal states (default: every terminal state).
+        #[arg(long)]
+        states: Option<String>,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// At most this many tasks.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Checkpoint the scheduler's state now.
+    SchedulerSnapshot { cluster: String },
+    /// Put hosts in maintenance (SCHEDULED): tasks stay, new ones go elsewhere if possible.
+    HostDeactivate {
+        #[command(flatten)]
+        hosts: HostsArgs,
+        cluster: String,
+    },
+    /// Take hosts out of maintenance (NONE).
+    HostActivate {
+        #[command(flatten)]
+        hosts: HostsArgs,
+        cluster: String,
+    },
+    /// Maintenance mode of hosts.
+    HostStatus {
+        #[command(flatten)]
+        hosts: HostsArgs,
+        cluster: String,
+    },
+    /// Drain hosts: their tasks are moved away; waits until they are DRAINED.
+    HostDrain {
+        #[command(flatten)]
+        hosts: HostsArgs,
+        /// Seconds to wait for the hosts to drain.
+        #[arg(long = "wait-secs", default_value_t = 300)]
+        wait_secs: u64,
+        cluster: String,
+    },
+    /// Ask every agent to report its tasks again, reconciling them with the scheduler.
+    ReconcileTasks {
+        cluster: String,
+        /// Accepted for Aurora compatibility; every reconciliation is explicit here.
+        #[arg(long = "type", default_value = "explicit")]
+        kind: String,
+    },
+}
+
+/// Parses `args` (including the program name) and runs the command; returns the exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let parsed = match Admin::try_parse_from(args) {
+        Ok(parsed) => parsed,
+        Err(error) => return crate::report_usage(error),
+    };
+    let outcome = Context::from_process().and_then(|ctx| dispatch(&ctx, parsed.command));
+    crate::finish(outcome)
+}
+
+fn dispatch(ctx: &Context, command: Command) -> CliResult {
+    match command {
+        Command::SetQuota {
+            cluster,
+            role,
+            cpu,
+            ram,
+            disk,
+        } => quota::set(ctx, &cluster, &role, [&cpu, &ram, &disk], false),
+        Command::IncreaseQuota {
+            cluster,
+            role,
+            cpu,
+            ram,
+            disk,
+        } => quota::set(ctx, &cluster, &role, [&cpu, &ram, &disk], true),
+        Command::Query {
+            cluster,
+            role,
+            job,
+            force,
+            listformat,
+            shards,
+            states,
+        } => query(
+            ctx,
+            &cluster,
+            role,
+            job,
+            force,
+            &listformat,
+            shards,
+            &states,
+        ),
+        Command::PruneTasks {
+            cluster,
+            states,
+            role,
+            env,
+            limit,
+        } => {
+            let statuses: Option<BTreeSet<String>> = states.map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_ascii_uppercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            });
+            let client = ctx.client(&cluster)?;
+            let answer: Committed = client.post(
+                "/api/v1/admin/prune",
+                &json!({"role": role, "env": env, "statuses": statuses, "limit": limit}),
+            )?;
+            let pruned = match (answer.first_seq, answer.last_seq) {
+                (Some(first), Some(last)) => last - first + 1,
+                _ => 0,
+            };
+            println!("Pruned: {pruned} event(s) committed");
+            Ok(())
+        }
+        Command::SchedulerSnapshot { cluster } => {
+            let client = ctx.client(&cluster)?;
+            let answer: Committed = client.post("/api/v1/admin/snapshot", &json!({}))?;
+            println!(
+                "{}",
+                answer
+                    .message
+                    .unwrap_or_else(|| "Scheduler snapshot taken".into())
+            );
+            Ok(())
+        }
+        Command::HostDeactivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "start"),
+        Command::HostActivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "end"),
+        Command::HostStatus { hosts, cluster } => hosts::status(ctx, &cluster, &hosts),
+        Command::HostDrain {
+            hosts,
+            wait_secs,
+            cluster,
+        } => hosts::drain(ctx, &cluster, &hosts, wait_secs),
+        Command::ReconcileTasks { cluster, kind } => {
+            if kind != "explicit" && kind != "implicit" {
+                return Err(CliError::invalid_parameter(format!(
+                    "--type {kind:?}: use implicit or explicit"
+                )));
+            }
+            let client = ctx.client(&cluster)?;
+            let answer: Committed = client.post("/api/v1/admin/reconcile", &json!({}))?;
+            println!("{}", answer.message.unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one per command-line option
+fn query(
+    ctx: &Context,
+    cluster: &str,
+    role: Option<String>,
+    job: Option<String>,
+    force: bool,
+    listformat: &str,
+    shards: Option<String>,
+    states: &str,
+) -> CliResult {
+    if role.is_none() && job.is_none() && !force {
+        return Err(CliError::invalid_parameter(
+            "querying every role is expensive: name a role (and job), or pass --force",
+        ));
+    }
+    let mut path = format!("/api/v1/tasks?statuses={states}");
+    for (name, value) in [("role", &role), ("job", &job), ("instances", &shards)] {
+        if let Some(value) = value {
+            path.push_str(&format!("&{name}={value}"));
+        }
+    }
+    let client = ctx.client(cluster)?;
+    let tasks: Vec<TaskView> = client.get(&path)?;
+    for task in &tasks {
+        println!("{}", format_task(listformat, task));
+    }
+    Ok(())
+}
+
+/// Fills Aurora's `--listformat` fields for one task.
+fn format_task(format: &str, task: &TaskView) -> String {
+    let mut parts = task.job.splitn(3, '/');
+    let (role, env, name) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    format
+        .replace("%role%", role)
+        .replace("%env%", env)
+        .replace("%name%", name)
+        .replace("%instanceId%", &task.instance.to_string())
+        .replace("%status%", &task.status.to_string())
+        .replace("%taskId%", task.id.as_str())
+        .replace("%host%", task.host.as_deref().unwrap_or("-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listformat_fills_every_field() {
+        let task: TaskView = serde_json::from_value(json!({
+            "id": "t-1", "job": "www-data/prod/hello", "instance": 3, "status": "RUNNING",
+            "config": aurora_events::samples::task_config().hash(), "failure_count": 0,
+            "ancestor": null, "agent": "a", "host": "h1", "ports": {}, "events": [],
+            "pending_reason": null
+        }))
+        .unwrap();
+        assert_eq!(
+            format_task(
+                "%role%/%env%/%name%/%instanceId% %status% %taskId% %host%",
+                &task
+            ),
+            "www-data/prod/hello/3 RUNNING t-1 h1"
+        );
+    }
+}

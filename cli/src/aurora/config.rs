@@ -1,0 +1,178 @@
+//! Commands that read a config file: `job inspect` and `config list` (offline), `job diff`
+//! (against what the job runs).
+
+use aurora_api::ConfigSummary;
+use aurora_config::JobConfig;
+
+use super::ConfigArgs;
+use crate::context::{Context, print_json};
+use crate::exit::{CliError, CliResult};
+use crate::keys::ClusterJobKey;
+
+fn select<'a>(loaded: &'a aurora_config::Loaded, key: &ClusterJobKey) -> CliResult<&'a JobConfig> {
+    loaded
+        .select(
+            &key.cluster,
+            key.job.role.as_str(),
+            key.job.environment.as_str(),
+            key.job.name.as_str(),
+        )
+        .map_err(|e| CliError::invalid_config(e.to_string()))
+}
+
+pub(super) fn inspect(
+    ctx: &Context,
+    key: &str,
+    config: &ConfigArgs,
+    raw: bool,
+    json: bool,
+) -> CliResult {
+    let key: ClusterJobKey = key.parse()?;
+    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
+    let job = select(&loaded, &key)?;
+    if raw {
+        return print_json(&job.task);
+    }
+    if json {
+        return print_json(&job.to_json());
+    }
+    print!("{}", describe(job));
+    Ok(())
+}
+
+/// Aurora's `job inspect` text: the job, then the task, then each process.
+fn describe(job: &JobConfig) -> String {
+    use std::fmt::Write as _;
+    let task = &job.task;
+    let mut out = String::new();
+    let _ = writeln!(out, "Job level information");
+    let _ = writeln!(out, "  name:       '{}'", job.key.name);
+    let _ = writeln!(out, "  role:       '{}'", job.key.role);
+    let _ = writeln!(out, "  environment: '{}'", job.key.environment);
+    if let Some(contact) = &task.contact_email {
+        let _ = writeln!(out, "  contact:    '{contact}'");
+    }
+    let _ = writeln!(out, "  cluster:    '{}'", job.cluster);
+    let _ = writeln!(out, "  instances:  '{}'", job.instances);
+    let _ = writeln!(out, "  tier:       '{}'", task.tier);
+    if let Some(schedule) = &job.cron_schedule {
+        let _ = writeln!(out, "  cron:");
+        let _ = writeln!(out, "    schedule: '{schedule}'");
+        if let Some(policy) = &job.cron_collision_policy {
+            let _ = writeln!(out, "    policy:   '{policy}'");
+        }
+    }
+    if task.is_service {
+        let _ = writeln!(out, "  service");
+    }
+    if task.production() {
+        let _ = writeln!(out, "  production");
+    }
+    let _ = writeln!(out);
+    let executor = &task.executor;
+    let _ = writeln!(out, "Task level information");
+    let _ = writeln!(out, "  name: '{}'", executor.name);
+    let r = &task.resources;
+    let _ = writeln!(
+        out,
+        "  resources: cpus {}, ram {} MB, disk {} MB",
+        r.cpus, r.ram_mb, r.disk_mb
+    );
+    if !executor.ordering.is_empty() {
+        let _ = writeln!(out, "  constraints:");
+        for order in &executor.ordering {
+            let _ = writeln!(out, "    {}", order.join(" -> "));
+        }
+    }
+    for constraint in &task.constraints {
+        let _ = writeln!(
+            out,
+            "  placement: {} {:?}",
+            constraint.name, constraint.kind
+        );
+    }
+    for process in &executor.processes {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Process '{}':", process.name);
+        let _ = writeln!(out, "  cmdline:");
+        for line in process.cmdline.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+        let _ = writeln!(out, "  max failures: {}", process.max_failures);
+        let flags: Vec<&str> = [
+            (process.daemon, "daemon"),
+            (process.ephemeral, "ephemeral"),
+            (process.is_final, "final"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if !flags.is_empty() {
+            let _ = writeln!(out, "  {}", flags.join(", "));
+        }
+    }
+    out
+}
+
+pub(super) fn list(ctx: &Context, config: &ConfigArgs, json: bool) -> CliResult {
+    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
+    let keys: Vec<String> = loaded.jobs.iter().map(JobConfig::key_string).collect();
+    if json {
+        return print_json(&keys);
+    }
+    println!("jobs=[{}]", keys.join(", "));
+    Ok(())
+}
+
+pub(super) fn diff(ctx: &Context, key: &str, config: &ConfigArgs) -> CliResult {
+    let key: ClusterJobKey = key.parse()?;
+    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
+    let job = select(&loaded, &key)?;
+    let client = ctx.client(&key.cluster)?;
+    let summary: ConfigSummary = client.get(&format!("/api/v1/jobs/{}/config-summary", key.job))?;
+    let local = pretty(&job.task)?;
+    let mut differences = 0;
+    let running: u32 = summary
+        .groups
+        .iter()
+        .flat_map(|g| &g.instances)
+        .map(|r| r.last - r.first + 1)
+        .sum();
+    if running != job.instances {
+        differences += 1;
+        println!(
+            "instances: {running} running, {} in the config",
+            job.instances
+        );
+    }
+    for group in &summary.groups {
+        let remote = pretty(&group.config)?;
+        if remote == local {
+            continue;
+        }
+        differences += 1;
+        let ranges: Vec<String> = group
+            .instances
+            .iter()
+            .map(|r| format!("{}-{}", r.first, r.last))
+            .collect();
+        let patch = similar::TextDiff::from_lines(&remote, &local)
+            .unified_diff()
+            .header(
+                &format!("running (instances {})", ranges.join(",")),
+                &format!("{}", config.config.display()),
+            )
+            .to_string();
+        print!("{patch}");
+    }
+    if differences == 0 {
+        println!("No differences between the config and the running job.");
+    }
+    Ok(())
+}
+
+fn pretty(value: &impl serde::Serialize) -> CliResult<String> {
+    serde_json::to_string_pretty(value)
+        .map(|text| text + "\n")
+        .map_err(|e| CliError::failure(format!("cannot render JSON: {e}")))
+}

@@ -1,0 +1,335 @@
+//! The `aurora` client: Aurora's nouns and verbs (`job create`, `job status`, `quota get`, ...)
+//! over the scheduler's HTTP API. [`run`] parses the arguments and returns the exit code.
+
+mod config;
+mod job;
+mod other;
+mod status;
+mod wait;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, ExitCode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aurora",
+    version,
+    about = "Aurora's command-line client",
+    disable_help_subcommand = true
+)]
+pub struct Aurora {
+    #[command(subcommand)]
+    noun: Noun,
+}
+
+#[derive(Debug, Subcommand)]
+enum Noun {
+    /// Create, kill, restart, inspect and list jobs.
+    #[command(subcommand)]
+    Job(JobVerb),
+    /// Show a role's quota and what it uses.
+    #[command(subcommand)]
+    Quota(QuotaVerb),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigVerb),
+    /// Cron jobs.
+    #[command(subcommand)]
+    Cron(CronVerb),
+    /// Rolling updates.
+    #[command(subcommand)]
+    Update(UpdateVerb),
+}
+
+/// `--write-json` (Aurora's spelling) or `--json`.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct JsonFlag {
+    /// Print the result as JSON.
+    #[arg(long = "write-json", alias = "json")]
+    pub(crate) write_json: bool,
+}
+
+/// A config file and how to read it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConfigArgs {
+    /// The `.aurora` file (or JSON with --read-json).
+    pub(crate) config: PathBuf,
+    /// Bind a template variable: --bind name=value (repeatable).
+    #[arg(long = "bind")]
+    pub(crate) bind: Vec<String>,
+    /// Read the config as a JSON job rather than as a .aurora file.
+    #[arg(long = "read-json")]
+    pub(crate) read_json: bool,
+}
+
+/// How far `--wait-until` waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum WaitUntil {
+    Pending,
+    Running,
+    Finished,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobVerb {
+    /// Create a job from a config file: `job create CLUSTER/ROLE/ENV/NAME CONFIG`.
+    Create {
+        key: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long = "wait-until", value_enum, default_value = "PENDING")]
+        wait_until: WaitUntil,
+        /// Print the job's web page rather than opening a browser.
+        #[arg(long = "open-browser")]
+        open_browser: bool,
+    },
+    /// Kill instances: `job kill CLUSTER/ROLE/ENV/NAME/INSTANCES`.
+    Kill {
+        key: String,
+        #[command(flatten)]
+        kill: KillArgs,
+    },
+    /// Kill every instance: `job killall CLUSTER/ROLE/ENV/NAME`.
+    Killall {
+        key: String,
+        #[command(flatten)]
+        kill: KillArgs,
+    },
+    /// Rolling restart: `job restart CLUSTER/ROLE/ENV/NAME[/INSTANCES]`.
+    Restart {
+        key: String,
+        #[command(flatten)]
+        restart: RestartArgs,
+    },
+    /// Tasks of the jobs matching `CLUSTER[/ROLE[/ENV[/NAME]]]` (wildcards allowed).
+    Status {
+        pattern: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Keys of the jobs matching `CLUSTER[/ROLE[/ENV[/NAME]]]` (wildcards allowed).
+    List {
+        pattern: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show the job a config defines, without contacting the scheduler.
+    Inspect {
+        key: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Show the task config exactly as it would be sent to the scheduler.
+        #[arg(long)]
+        raw: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Differences between a config and what the job runs now.
+    Diff {
+        key: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// The web page of a cluster, role or job.
+    Open { pattern: String },
+    /// Add COUNT instances copying the config of one: `job add CLUSTER/ROLE/ENV/NAME/INSTANCE COUNT`.
+    Add {
+        key: String,
+        count: u32,
+        #[arg(long = "wait-until", value_enum, default_value = "PENDING")]
+        wait_until: WaitUntil,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KillArgs {
+    /// Instances killed at once (each batch is waited for).
+    #[arg(long = "batch-size", default_value_t = 1)]
+    pub(crate) batch_size: u32,
+    /// Kill every instance in one request.
+    #[arg(long = "no-batching")]
+    pub(crate) no_batching: bool,
+    /// A message recorded with the kill.
+    #[arg(short = 'm', long = "message")]
+    pub(crate) message: Option<String>,
+    /// Seconds to wait for each batch to die.
+    #[arg(long = "wait-secs", default_value_t = 300)]
+    pub(crate) wait_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RestartArgs {
+    /// Instances restarted at once.
+    #[arg(long = "batch-size", default_value_t = 1)]
+    pub(crate) batch_size: u32,
+    /// Seconds a restarted instance must stay RUNNING to count as restarted.
+    #[arg(long = "watch-secs", default_value_t = 30)]
+    pub(crate) watch_secs: u64,
+    /// Failed restarts allowed per instance.
+    #[arg(long = "max-per-instance-failures", default_value_t = 0)]
+    pub(crate) max_per_instance_failures: u32,
+    /// Instances allowed to fail before the restart stops.
+    #[arg(long = "max-total-failures", default_value_t = 0)]
+    pub(crate) max_total_failures: u32,
+    /// Seconds between checks of the restarted instances.
+    #[arg(long = "healthcheck-interval-seconds", default_value_t = 3)]
+    pub(crate) healthcheck_interval_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum QuotaVerb {
+    /// `quota get CLUSTER/ROLE`.
+    Get {
+        key: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigVerb {
+    /// The job keys a config file defines (offline).
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CronVerb {
+    /// Create or replace a cron job's template.
+    Schedule {
+        key: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Remove a cron job's schedule (running tasks are left alone).
+    Deschedule { key: String },
+    /// Run a cron job now.
+    Start { key: String },
+    /// A cron job's schedule and next run.
+    Show { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UpdateVerb {
+    /// Start a rolling update to a config.
+    Start {
+        key: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Pause the job's active update.
+    Pause { key: String },
+    /// Resume the job's paused update.
+    Resume { key: String },
+    /// Abort the job's active update.
+    Abort { key: String },
+    /// Roll the job's active update back.
+    Rollback { key: String },
+    /// Wait for an update to end.
+    Wait { key: String, id: String },
+    /// Updates of the jobs matching `CLUSTER[/ROLE[/ENV[/NAME]]]`.
+    List {
+        pattern: String,
+        /// Only updates in these states (e.g. ROLLING_FORWARD; repeatable).
+        #[arg(long = "status")]
+        status: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// One update in detail (default: the job's newest).
+    Info {
+        key: String,
+        id: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// Parses `args` (including the program name) and runs the command; returns the exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let parsed = match Aurora::try_parse_from(args) {
+        Ok(parsed) => parsed,
+        Err(error) => return crate::report_usage(error),
+    };
+    let outcome = Context::from_process().and_then(|ctx| dispatch(&ctx, parsed.noun));
+    crate::finish(outcome)
+}
+
+fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
+    match noun {
+        Noun::Job(verb) => match verb {
+            JobVerb::Create {
+                key,
+                config,
+                wait_until,
+                open_browser,
+            } => job::create(ctx, &key, &config, wait_until, open_browser),
+            JobVerb::Kill { key, kill } => job::kill(ctx, &key, &kill, false),
+            JobVerb::Killall { key, kill } => job::kill(ctx, &key, &kill, true),
+            JobVerb::Restart { key, restart } => job::restart(ctx, &key, &restart),
+            JobVerb::Status { pattern, json } => status::status(ctx, &pattern, json.write_json),
+            JobVerb::List { pattern, json } => status::list(ctx, &pattern, json.write_json),
+            JobVerb::Inspect {
+                key,
+                config,
+                raw,
+                json,
+            } => config::inspect(ctx, &key, &config, raw, json.write_json),
+            JobVerb::Diff { key, config } => config::diff(ctx, &key, &config),
+            JobVerb::Open { pattern } => job::open(ctx, &pattern),
+            JobVerb::Add {
+                key,
+                count,
+                wait_until,
+            } => job::add(ctx, &key, count, wait_until),
+        },
+        Noun::Quota(QuotaVerb::Get { key, json }) => other::quota_get(ctx, &key, json.write_json),
+        Noun::Config(ConfigVerb::List { config, json }) => {
+            config::list(ctx, &config, json.write_json)
+        }
+        Noun::Cron(verb) => {
+            let key = match &verb {
+                CronVerb::Schedule { key, .. }
+                | CronVerb::Deschedule { key }
+                | CronVerb::Start { key }
+                | CronVerb::Show { key } => key,
+            };
+            other::not_yet(ctx, key, "cron jobs")
+        }
+        Noun::Update(verb) => match verb {
+            UpdateVerb::List {
+                pattern,
+                status,
+                json,
+            } => other::update_list(ctx, &pattern, &status, json.write_json),
+            UpdateVerb::Info { key, id, json } => {
+                other::update_info(ctx, &key, id.as_deref(), json.write_json)
+            }
+            UpdateVerb::Start { key, .. }
+            | UpdateVerb::Pause { key }
+            | UpdateVerb::Resume { key }
+            | UpdateVerb::Abort { key }
+            | UpdateVerb::Rollback { key }
+            | UpdateVerb::Wait { key, .. } => {
+                other::not_yet(ctx, &key, "starting or steering updates")
+            }
+        },
+    }
+}
+
+/// An error for a command the scheduler cannot carry out yet.
+pub(crate) fn unsupported(what: &str) -> CliError {
+    CliError::new(
+        ExitCode::CommandFailure,
+        format!("{what}: not supported by this scheduler yet"),
+    )
+}

@@ -1,0 +1,167 @@
+//! Cluster definitions (`clusters.json`), as Aurora's client reads them: a list of
+//! `{"name", "scheduler_uri", ...}` entries from `$AURORA_CONFIG_ROOT` (a directory holding
+//! `clusters.json`, default `/etc/aurora`) and then `~/.aurora/clusters.json`, later files
+//! overriding earlier ones by name. With no definition at all, `devcluster` is the local
+//! `aurora-scheduler --dev` at `http://127.0.0.1:8081`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::exit::{CliError, ExitCode};
+
+/// Where `aurora-scheduler --dev` listens by default.
+pub const DEVCLUSTER_URI: &str = "http://127.0.0.1:8081";
+
+/// One cluster entry. Fields this client does not use (`zk`, `auth_mechanism`, ...) are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_uri: Option<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// Every known cluster, by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Clusters {
+    by_name: BTreeMap<String, Cluster>,
+}
+
+/// A file's entries: a list, or a single object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ClustersFile {
+    Many(Vec<Cluster>),
+    One(Cluster),
+}
+
+impl Clusters {
+    /// Parses `(path, contents)` pairs in order; a later file's entry replaces an earlier one
+    /// of the same name.
+    pub fn parse(files: &[(PathBuf, String)]) -> Result<Self, CliError> {
+        let mut by_name = BTreeMap::new();
+        for (path, contents) in files {
+            let entries = match serde_json::from_str::<ClustersFile>(contents) {
+                Ok(ClustersFile::Many(entries)) => entries,
+                Ok(ClustersFile::One(entry)) => vec![entry],
+                Err(error) => {
+                    return Err(CliError::invalid_config(format!(
+                        "{}: not a clusters file (a list of {{\"name\", \"scheduler_uri\", ...}}): {error}",
+                        path.display()
+                    )));
+                }
+            };
+            for entry in entries {
+                by_name.insert(entry.name.clone(), entry);
+            }
+        }
+        Ok(Self { by_name })
+    }
+
+    /// Reads the clusters files that exist: `$AURORA_CONFIG_ROOT/clusters.json` (or the file
+    /// itself when the variable names a file; default `/etc/aurora/clusters.json`), then
+    /// `$HOME/.aurora/clusters.json`.
+    pub fn load(config_root: Option<&str>, home: Option<&str>) -> Result<Self, CliError> {
+        let root = PathBuf::from(config_root.unwrap_or("/etc/aurora"));
+        let system = if root.is_file() {
+            root
+        } else {
+            root.join("clusters.json")
+        };
+        let mut paths = vec![system];
+        if let Some(home) = home {
+            paths.push(Path::new(home).join(".aurora/clusters.json"));
+        }
+        let mut files = Vec::new();
+        for path in paths {
+            match std::fs::read_to_string(&path) {
+                Ok(contents) => files.push((path, contents)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(CliError::invalid_config(format!(
+                        "cannot read {}: {error}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Self::parse(&files)
+    }
+
+    /// The scheduler URL of `name`.
+    pub fn scheduler_uri(&self, name: &str) -> Result<String, CliError> {
+        match self.by_name.get(name) {
+            Some(Cluster {
+                scheduler_uri: Some(uri),
+                ..
+            }) => Ok(uri.trim_end_matches('/').to_string()),
+            Some(_) => Err(CliError::new(
+                ExitCode::InvalidConfig,
+                format!("cluster {name:?} has no scheduler_uri in clusters.json"),
+            )),
+            None if name == "devcluster" && !self.by_name.contains_key(name) => {
+                Ok(DEVCLUSTER_URI.to_string())
+            }
+            None => {
+                let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+                let known = if known.is_empty() {
+                    "none are configured (clusters.json)".to_string()
+                } else {
+                    format!("known: {}", known.join(", "))
+                };
+                Err(CliError::invalid_parameter(format!(
+                    "unknown cluster {name:?}; {known}"
+                )))
+            }
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(contents: &str) -> (PathBuf, String) {
+        (PathBuf::from("clusters.json"), contents.to_string())
+    }
+
+    #[test]
+    fn later_files_override_and_devcluster_defaults_to_local() {
+        let clusters = Clusters::parse(&[
+            file(r#"[{"name": "east", "scheduler_uri": "http://east:8081/", "zk": "zk1"}]"#),
+            file(r#"{"name": "east", "scheduler_uri": "http://east2:8081"}"#),
+        ])
+        .unwrap();
+        assert_eq!(clusters.scheduler_uri("east").unwrap(), "http://east2:8081");
+        assert_eq!(
+            clusters.scheduler_uri("devcluster").unwrap(),
+            DEVCLUSTER_URI
+        );
+        let unknown = clusters.scheduler_uri("west").unwrap_err();
+        assert_eq!(unknown.code, ExitCode::InvalidParameter);
+        assert!(unknown.message.contains("known: east"), "{unknown}");
+    }
+
+    #[test]
+    fn a_configured_devcluster_wins_and_bad_files_are_named() {
+        let clusters = Clusters::parse(&[file(
+            r#"[{"name": "devcluster", "scheduler_uri": "http://10.0.0.1:8081"}]"#,
+        )])
+        .unwrap();
+        assert_eq!(
+            clusters.scheduler_uri("devcluster").unwrap(),
+            "http://10.0.0.1:8081"
+        );
+        let bad = Clusters::parse(&[file("[{\"scheduler_uri\": 1}]")]).unwrap_err();
+        assert_eq!(bad.code, ExitCode::InvalidConfig);
+        assert!(bad.message.contains("clusters.json"), "{bad}");
+    }
+}
