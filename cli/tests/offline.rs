@@ -60,6 +60,23 @@ fn configs_are_listed_and_inspected_offline() {
     assert_eq!(task["is_service"], true);
     assert_eq!(task["resources"]["ram_mb"], 16);
 
+    // --read-json takes back what --write-json printed.
+    let json_config = dir.path().join("sleeper.json");
+    std::fs::write(&json_config, &inspected.stdout).unwrap();
+    let reread = cli.aurora(&[
+        "job",
+        "inspect",
+        "devcluster/tester/test/sleeper",
+        json_config.to_str().unwrap(),
+        "--read-json",
+        "--write-json",
+    ]);
+    assert_eq!(code(&reread), Some(0));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&reread.stdout).unwrap(),
+        job
+    );
+
     let missing = cli.aurora(&["job", "inspect", "devcluster/tester/test/other", config]);
     assert_eq!(code(&missing), Some(3));
     assert!(

@@ -90,6 +90,32 @@ fn create_status_kill_and_killall_with_aurora_exit_codes() {
         stdout(&text)
     );
 
+    // diff: nothing against the same config; the changed command line against another.
+    let same = cli.aurora(&["job", "diff", "devcluster/tester/test/sleeper", config]);
+    assert_eq!(code(&same), Some(0));
+    assert!(
+        stdout(&same).contains("No differences"),
+        "{}",
+        stdout(&same)
+    );
+    let changed = dir.path().join("changed.aurora");
+    std::fs::write(&changed, SERVICE.replace("sleep 600", "sleep 601")).unwrap();
+    let diff = cli.aurora(&[
+        "job",
+        "diff",
+        "devcluster/tester/test/sleeper",
+        changed.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&diff), Some(0));
+    let diff = stdout(&diff);
+    assert!(
+        diff.contains("-")
+            && diff.contains("sleep 600")
+            && diff.contains("+")
+            && diff.contains("sleep 601"),
+        "{diff}"
+    );
+
     // A rolling restart replaces both tasks, each watched RUNNING for a second.
     let before: Vec<Value> = tasks(port, "tester/test/sleeper");
     let restarted = cli.aurora(&[
