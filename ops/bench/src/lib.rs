@@ -5,6 +5,8 @@
 //!
 //! May depend on any aurora crate; nothing depends on it.
 
+pub mod history;
+
 use hdrhistogram::Histogram;
 
 /// A latency histogram in microseconds, 1 µs to 60 s, 3 significant digits.

@@ -8,10 +8,45 @@
 //! read-side processes (fed from JetStream), where an event may be delivered twice: [`Folded`]
 //! makes any projection idempotent by seq.
 //!
+//! ```text
+//! envelopes ──► Folded<Views> ──► Queries (roles, role, job, task, updates, update, hosts,
+//!    │              (fold.rs)                activity, last_seq) ──► owned view structs
+//!    │                                                               (model.rs, serde)
+//!    └──► History ── checkpoints every N + EventSource ──► at(seq) / at_time(t) ──► Views
+//! ```
+//!
+//! - [`Views`] holds every read model. Records live in copy-on-write chunks indexed by dense
+//!   ids (`chunk.rs`, `symbols.rs`), so a clone costs little and shares what does not change:
+//!   that is what makes a checkpoint every N events affordable.
+//! - [`Queries`] is what the web UI and the API read through; answers are owned values.
+//! - [`History`] answers for any past seq or instant; [`SeqListener`] / [`SeqWatch`] let a
+//!   reader wait until its own write is folded (read-your-writes) without this crate doing I/O.
+//!
+//! Deterministic: ordered maps or explicit sorts for everything returned, hash maps only for
+//! lookups (fixed-key hasher), no clock, no randomness.
+//!
 //! Must not depend on the journal, storage (`rocksdb`), messaging (`async-nats`), the scheduler
-//! or the web UI: only on `aurora-events`.
+//! or the web UI: only on `aurora-events` (and serde, thiserror).
+
+mod activity;
+mod chunk;
+pub mod error;
+mod fold;
+pub mod history;
+pub mod model;
+pub mod notify;
+mod queries;
+mod records;
+mod symbols;
 
 use aurora_events::{Envelope, Seq};
+
+pub use error::{Error, SourceError};
+pub use fold::{Views, ViewsConfig};
+pub use history::{EventSource, History, HistoryConfig, MemoryLog, Rewind};
+pub use model::*;
+pub use notify::{SeqListener, SeqWatch};
+pub use queries::Queries;
 
 /// A view built by folding envelopes in seq order.
 pub trait Projection {
@@ -72,6 +107,11 @@ impl<P: Projection> Folded<P> {
 
     pub fn last_seq(&self) -> Seq {
         self.last_seq
+    }
+
+    /// The view, giving up the seq bookkeeping.
+    pub fn into_view(self) -> P {
+        self.view
     }
 }
 
