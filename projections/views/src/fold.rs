@@ -48,8 +48,9 @@ impl Default for ViewsConfig {
 /// [`Queries`](crate::Queries); feed it through [`Projection::apply`] (or
 /// [`Folded`](crate::Folded) for idempotence).
 ///
-/// Cloning is cheap (one pointer per 64 records, see `chunk.rs`) and a clone is independent:
-/// folding more events into one leaves the other as it was. Checkpoints rely on this.
+/// Cloning is cheap (one pointer per chunk of 16 tasks or 64 other records, see `chunk.rs`)
+/// and a clone is independent: folding more events into one leaves the other as it was.
+/// Checkpoints rely on this. Clones share the symbol table (`symbols.rs`), which only grows.
 #[derive(Clone)]
 pub struct Views {
     pub(crate) config: ViewsConfig,

@@ -84,6 +84,31 @@ pub trait EventSource {
     fn record(&mut self, _envelope: Envelope) {}
 }
 
+/// A boxed source is a source, so a History can be built over a source chosen at run time
+/// (the journal in the scheduler, memory in tests).
+impl<S: EventSource + ?Sized> EventSource for Box<S> {
+    fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
+        (**self).read(from, to)
+    }
+
+    fn replay(
+        &self,
+        from: Seq,
+        to: Seq,
+        visit: &mut dyn FnMut(&Envelope),
+    ) -> Result<(), SourceError> {
+        (**self).replay(from, to, visit)
+    }
+
+    fn keeps_events(&self) -> bool {
+        (**self).keeps_events()
+    }
+
+    fn record(&mut self, envelope: Envelope) {
+        (**self).record(envelope)
+    }
+}
+
 /// Every folded envelope, in memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLog {

@@ -23,10 +23,11 @@
 //!   reader wait until its own write is folded (read-your-writes) without this crate doing I/O.
 //!
 //! Deterministic: ordered maps or explicit sorts for everything returned, hash maps only for
-//! lookups (fixed-key hasher), no clock, no randomness.
+//! lookups (fixed-seed hasher), no clock, no randomness.
 //!
 //! Must not depend on the journal, storage (`rocksdb`), messaging (`async-nats`), the scheduler
-//! or the web UI: only on `aurora-events` (and serde, thiserror).
+//! or the web UI: only on `aurora-events` (and serde, thiserror, foldhash). The crate's
+//! README has the glossary, the memory model and the measured figures.
 
 mod activity;
 mod chunk;
@@ -128,6 +129,16 @@ mod tests {
         fn apply(&mut self, envelope: &Envelope) {
             self.0.push(envelope.event.kind().to_string());
         }
+    }
+
+    /// The web UI shares views across request threads and replays past views on its own.
+    #[test]
+    fn views_and_histories_can_cross_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Views>();
+        shareable::<History>();
+        shareable::<SeqWatch>();
+        shareable::<Snapshot>();
     }
 
     #[test]

@@ -221,7 +221,12 @@ fn task_timeline_keeps_every_change_with_its_actor_and_message() {
     let created = s.last_seq();
     let task = &tasks[0];
     s.after(5).by(Actor::Scheduler);
-    let assigned = s.assign(task, "h1", &[("http", 31000), ("health", 31001)]);
+    // Three ports: one more than a record keeps inline.
+    let assigned = s.assign(
+        task,
+        "h1",
+        &[("http", 31000), ("health", 31001), ("admin", 31002)],
+    );
     s.after(7).by(agent("h1"));
     let starting = s.change(task, Assigned, Starting, None);
     s.after(11);
@@ -279,7 +284,10 @@ fn task_timeline_keeps_every_change_with_its_actor_and_message() {
     assert_eq!(view.host.as_deref(), Some("h1"));
     assert_eq!(view.agent, Some(AgentId("agent-h1".into())));
     assert_eq!(view.observer.as_deref(), Some("http://h1:1338"));
-    assert_eq!(view.ports, ports(&[("health", 31001), ("http", 31000)]));
+    assert_eq!(
+        view.ports,
+        ports(&[("admin", 31002), ("health", 31001), ("http", 31000)])
+    );
     assert_eq!(view.job, key);
 }
 
@@ -735,4 +743,52 @@ fn pending_reasons_come_from_the_runtime_hook() {
         vec![Some("Insufficient CPU"), None],
         "only pending tasks get a reason"
     );
+}
+
+#[test]
+fn long_timelines_keep_every_entry_in_order() {
+    let mut s = Script::new();
+    let key = job("www", "prod", "web");
+    let (_, tasks) = s.create_job(&config(&key, Tier::Preferred, 1.0, 64, false), 1);
+    let task = &tasks[0];
+    s.run(task, "h1");
+    // Flapping reachability: well past the entries a record keeps inline.
+    for round in 0..4 {
+        s.after(1).change(
+            task,
+            Running,
+            Partitioned,
+            Some(&format!("unreachable {round}")),
+        );
+        s.after(1).change(task, Partitioned, Running, None);
+    }
+    s.change(task, Running, Finished, Some("done"));
+    let view = fold(s.envelopes(), ViewsConfig::default())
+        .task(task)
+        .expect("task");
+    let statuses: Vec<_> = view.timeline.iter().map(|e| e.status).collect();
+    let mut expected = vec![Pending, Assigned, Starting, Running];
+    for _ in 0..4 {
+        expected.extend([Partitioned, Running]);
+    }
+    expected.push(Finished);
+    assert_eq!(statuses, expected);
+    assert_eq!(
+        view.timeline[8].message.as_deref(),
+        Some("unreachable 2"),
+        "messages stay with their entries past the inline ones"
+    );
+    assert_eq!(
+        view.timeline.last().and_then(|e| e.message.as_deref()),
+        Some("done")
+    );
+    let seqs: Vec<_> = view.timeline.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let summary = fold(s.envelopes(), ViewsConfig::default())
+        .job(&key)
+        .expect("job")
+        .finished
+        .remove(0);
+    assert_eq!(summary.last_message.as_deref(), Some("done"));
+    assert_eq!(summary.created_at, Timestamp(T0));
 }
