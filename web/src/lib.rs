@@ -1,66 +1,75 @@
 //! # aurora-web
 //!
-//! The read-only, server-rendered web UI (Aurora's "heads-up display"). [`app`] builds the axum
-//! [`Router`]; the scheduler binary serves it, and tests drive it with `oneshot` requests.
+//! The read-only, server-rendered web UI (Aurora's "heads-up display"): axum handlers that ask
+//! the projections ([`aurora_projections::Queries`]) and render askama templates. No JavaScript
+//! framework; the only script is a few lines that prepend live events on `/events`.
 //!
-//! Today it serves `/health`; the pages (roles, jobs, tasks with lifecycle timelines, updates,
-//! quotas, maintenance, live events, `?at=` time travel) come with the projections they read.
+//! ```text
+//! request ──► handler ──► moment (?at=) ──► ReadModel: live views | past views (replayed)
+//!                                              │
+//!                                              └─► Queries ──► owned views ──► template ──► HTML
+//! ```
+//!
+//! Every page accepts `?at=<seq|RFC 3339 time>` and then shows the cluster as it was, under a
+//! banner with links one and a hundred events back and forward; links on a past page keep the
+//! same moment. Templates escape every value (askama's HTML escaping is on for `.html`); no
+//! value is marked safe.
+//!
+//! Routes: `/scheduler`, `/scheduler/{role}`, `/scheduler/{role}/{env}`,
+//! `/scheduler/{role}/{env}/{job}`, `/scheduler/{role}/{env}/{job}/history`, `/tasks/{id}`,
+//! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`,
+//! `/events/stream` (server-sent events), `/health`; `/` redirects to `/scheduler`.
 //!
 //! The UI reads projections only. It must not depend on the journal, the scheduler's write model,
 //! storage (`rocksdb`) or messaging (`async-nats`); `ops/check-layering` enforces this.
 
+mod format;
+mod moment;
+mod pages;
+mod read_model;
+mod timeline;
+
+use std::sync::Arc;
+
 use axum::Router;
+use axum::response::Redirect;
 use axum::routing::get;
+
+pub use moment::AtQuery;
+pub use read_model::{BoxedSource, ReadModel};
 
 /// What the pages need from the process serving them.
 #[derive(Debug, Clone)]
 pub struct WebState {
     /// The cluster's name, shown on every page.
     pub cluster: String,
+    pub read: Arc<ReadModel>,
 }
 
 /// The UI's routes.
 pub fn app(state: WebState) -> Router {
+    use pages::{cluster, events, jobs, updates};
     Router::new()
+        .route("/", get(|| async { Redirect::to("/scheduler") }))
         .route("/health", get(health))
+        .route("/scheduler", get(cluster::home))
+        .route("/scheduler/{role}", get(cluster::role))
+        .route("/scheduler/{role}/{env}", get(cluster::environment))
+        .route("/scheduler/{role}/{env}/{job}", get(jobs::job))
+        .route("/scheduler/{role}/{env}/{job}/history", get(jobs::history))
+        .route("/tasks/{task}", get(jobs::task))
+        .route("/updates", get(updates::list))
+        .route("/updates/{role}/{env}/{job}/{id}", get(updates::update))
+        .route("/quotas", get(cluster::quotas))
+        .route("/maintenance", get(cluster::maintenance))
+        .route("/events", get(events::page))
+        .route("/events/stream", get(events::stream))
+        .route("/static/aurora.css", get(pages::stylesheet))
+        .fallback(pages::not_found)
         .with_state(state)
 }
 
 /// Liveness, as Aurora's `/health`: 200 with body `OK` once the process serves requests.
 async fn health() -> &'static str {
     "OK"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn health_says_ok() {
-        let response = app(WebState {
-            cluster: "devcluster".into(),
-        })
-        .oneshot(Request::get("/health").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        assert_eq!(&body[..], b"OK");
-    }
-
-    #[tokio::test]
-    async fn unknown_pages_are_404() {
-        let response = app(WebState {
-            cluster: "devcluster".into(),
-        })
-        .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    }
 }

@@ -107,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
 
     let app = aurora_web::app(aurora_web::WebState {
         cluster: cluster.clone(),
+        read: Arc::clone(runtime.read_model()),
     })
     .merge(aurora_scheduler::api::router(runtime.clone()))
     .merge(aurora_scheduler::api::metrics::router(runtime, metrics));

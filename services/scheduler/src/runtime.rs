@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use aurora_events::{Actor, AgentId, Seq, TaskId, Timestamp};
+use aurora_events::{Actor, AgentId, Envelope, Seq, TaskId, Timestamp};
 use aurora_journal::{Clock, Journal, SeqRange};
+use aurora_projections::HistoryConfig;
 use aurora_scheduler_core::{
     ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
 };
+use aurora_web::ReadModel;
 use tokio::sync::{mpsc, oneshot};
 
 /// How often the timers (Tick) and the scheduling pass run.
@@ -63,6 +65,8 @@ struct Inner {
     /// again, which reconciles what it runs with what the journal says it runs.
     registered: Mutex<BTreeSet<AgentId>>,
     pending_reasons: RwLock<BTreeMap<TaskId, String>>,
+    /// The projections behind the web UI, folded right after the write model.
+    read: Arc<ReadModel>,
     agent_timeout: Duration,
     started: Instant,
 }
@@ -131,12 +135,28 @@ pub async fn recover_to(
     Ok(state)
 }
 
-/// Folds seqs `from..=last` into `state`, in chunks.
+/// Folds seqs `from..=last` into `state`.
 async fn fold(
     journal: &dyn Journal,
     state: &mut ClusterState,
     from: Seq,
     last: Seq,
+) -> Result<(), aurora_journal::Error> {
+    for_each_chunk(journal, from, last, |envelopes| {
+        for envelope in envelopes {
+            state.apply(envelope);
+        }
+    })
+    .await
+}
+
+/// Reads seqs `from..=last` in chunks (bounded memory however long the journal) and hands each
+/// chunk to `visit`, in seq order.
+pub async fn for_each_chunk(
+    journal: &dyn Journal,
+    from: Seq,
+    last: Seq,
+    mut visit: impl FnMut(&[Envelope]),
 ) -> Result<(), aurora_journal::Error> {
     const CHUNK: u64 = 10_000;
     let mut next = from;
@@ -147,9 +167,7 @@ async fn fold(
         if envelopes.is_empty() {
             break;
         }
-        for envelope in &envelopes {
-            state.apply(envelope);
-        }
+        visit(&envelopes);
         next += envelopes.len() as u64;
     }
     Ok(())
@@ -172,6 +190,14 @@ impl Runtime {
             elapsed_ms = started_at.elapsed().as_millis() as u64,
             "state recovered from the journal"
         );
+        let folding = Instant::now();
+        let read =
+            crate::read_side::build(&journal, HistoryConfig::default(), state.last_seq()).await?;
+        tracing::info!(
+            seq = read.last_seq(),
+            elapsed_ms = folding.elapsed().as_millis() as u64,
+            "read model folded from the journal"
+        );
         let (queue, jobs) = mpsc::channel(1024);
         let runtime = Self {
             inner: Arc::new(Inner {
@@ -183,6 +209,7 @@ impl Runtime {
                 heartbeats: Mutex::new(BTreeMap::new()),
                 registered: Mutex::new(BTreeSet::new()),
                 pending_reasons: RwLock::new(BTreeMap::new()),
+                read,
                 agent_timeout,
                 started: Instant::now(),
             }),
@@ -217,6 +244,11 @@ impl Runtime {
 
     pub fn journal(&self) -> &Arc<dyn Journal> {
         &self.inner.journal
+    }
+
+    /// The projections the web UI reads (live and past views).
+    pub fn read_model(&self) -> &Arc<ReadModel> {
+        &self.inner.read
     }
 
     /// Why each pending task is pending, as of the last scheduling pass.
@@ -342,6 +374,12 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
         for envelope in &envelopes {
             state.apply(envelope);
         }
+        drop(state);
+        if let aurora_projections::Applied::Gap { expected } = inner.read.apply(&envelopes) {
+            // Only a journal that skipped seqs could cause this; the write model would be
+            // wrong too. Say so loudly rather than show a silently stale UI.
+            tracing::error!(expected, first = range.first, "read model missed events");
+        }
         Some(range)
     };
     if let Ok(mut outbox) = inner.outbox.lock() {
@@ -370,6 +408,7 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
         && let Ok(mut reasons) = inner.pending_reasons.write()
     {
         *reasons = decision.pending.iter().cloned().collect();
+        inner.read.set_pending_reasons(reasons.clone());
     }
     Ok(Outcome {
         committed,

@@ -1,0 +1,186 @@
+//! The page handlers, by area, and what they share: the layout every page extends, reading the
+//! views live or at a past moment, and the error page.
+
+pub mod cluster;
+pub mod events;
+pub mod jobs;
+pub mod updates;
+
+use std::sync::Arc;
+
+use askama::Template;
+use aurora_events::Seq;
+use aurora_projections::{Queries, Views};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::WebState;
+use crate::format;
+use crate::moment::{self, AtQuery, Banner, Requested};
+
+/// What the base template needs: the cluster, the page title, the navigation section, and the
+/// moment shown.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub cluster: String,
+    pub title: String,
+    /// Which navigation entry is current.
+    pub section: &'static str,
+    pub banner: Option<Banner>,
+    /// `?at=<seq>` on a past page, empty on a live one: appended to every link so that
+    /// navigating stays at the same moment.
+    pub at: String,
+}
+
+/// The moment a page was read at.
+#[derive(Debug, Clone)]
+pub struct Moment {
+    pub banner: Option<Banner>,
+    pub at: String,
+}
+
+impl Moment {
+    pub fn is_live(&self) -> bool {
+        self.banner.is_none()
+    }
+
+    pub fn layout(&self, state: &WebState, title: String, section: &'static str) -> Layout {
+        Layout {
+            cluster: state.cluster.clone(),
+            title,
+            section,
+            banner: self.banner.clone(),
+            at: self.at.clone(),
+        }
+    }
+}
+
+/// A page that could not be served: its status and a message naming what was wrong.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    status: String,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            layout: Layout {
+                cluster: "aurora".into(),
+                title: self.status.to_string(),
+                section: "",
+                banner: None,
+                at: String::new(),
+            },
+            status: self.status.to_string(),
+            message: self.message,
+        };
+        match page.render() {
+            Ok(body) => (self.status, Html(body)).into_response(),
+            Err(e) => (self.status, format!("{}: {e}", page.message)).into_response(),
+        }
+    }
+}
+
+/// Renders a page, or a 500 naming the template error.
+pub fn render(page: &impl Template) -> Result<Response, PageError> {
+    page.render()
+        .map(|body| Html(body).into_response())
+        .map_err(|e| PageError::internal(format!("rendering the page failed: {e}")))
+}
+
+/// Runs `query` on the views at the moment `?at=` names (live without it). A past moment is
+/// replayed on a blocking thread; the answer comes with the banner for that moment.
+pub async fn read<R, F>(
+    state: &WebState,
+    path: &str,
+    at: &AtQuery,
+    query: F,
+) -> Result<(R, Moment), PageError>
+where
+    F: FnOnce(&Views) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let requested = moment::parse(at.at.as_deref()).map_err(PageError::bad_request)?;
+    if requested == Requested::Live {
+        let moment = Moment {
+            banner: None,
+            at: String::new(),
+        };
+        return Ok((state.read.live(query), moment));
+    }
+    let read = Arc::clone(&state.read);
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        let latest = read.last_seq();
+        let seq = match requested {
+            Requested::Seq(seq) => {
+                moment::check_seq(seq, latest).map_err(PageError::bad_request)?
+            }
+            Requested::Time(time) => read.seq_at(time),
+            Requested::Live => latest,
+        };
+        let views = read
+            .past(seq)
+            .map_err(|e| PageError::internal(format!("replaying the journal to seq {seq}: {e}")))?;
+        let time = event_time(&views, seq);
+        let moment = Moment {
+            banner: Some(Banner::new(&path, seq, latest, time)),
+            at: format!("?at={seq}"),
+        };
+        Ok((query(&views), moment))
+    })
+    .await
+    .map_err(|e| PageError::internal(format!("reading the past failed: {e}")))?
+}
+
+/// When event `seq` was committed, from the view's activity feed.
+fn event_time(views: &Views, seq: Seq) -> Option<String> {
+    views
+        .activity(1)
+        .first()
+        .filter(|entry| entry.seq == seq)
+        .map(|entry| format::time(entry.at))
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> PageError {
+    PageError::not_found(format!("there is no page at {}", uri.path()))
+}
+
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/aurora.css"),
+    )
+}

@@ -1,0 +1,172 @@
+//! [`ReadModel`]: the projections as the web UI shares them between the process that folds
+//! events (the scheduler's leader, later a JetStream consumer) and the request handlers.
+//!
+//! The live view is read under a shared lock for the length of one query (answers are owned
+//! values). A past view is replayed from the nearest checkpoint by whoever asks, on a blocking
+//! thread, because replaying can read the journal and take milliseconds.
+
+use std::collections::BTreeMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use aurora_events::{Envelope, Seq, TaskId, Timestamp};
+use aurora_projections::{Applied, EventSource, History, HistoryConfig, MemoryLog, Views};
+use tokio::sync::watch;
+
+/// Where a [`ReadModel`] reads past events from when it replays.
+pub type BoxedSource = Box<dyn EventSource + Send + Sync>;
+
+/// The views, their history, and how far they have folded.
+pub struct ReadModel {
+    history: RwLock<History<BoxedSource>>,
+    folded: watch::Sender<Seq>,
+    /// Why pending tasks wait, as of the last scheduling pass. No event records these, so only
+    /// the live view has them.
+    pending_reasons: RwLock<BTreeMap<TaskId, String>>,
+}
+
+impl std::fmt::Debug for ReadModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModel")
+            .field("last_seq", &self.last_seq())
+            .finish()
+    }
+}
+
+impl ReadModel {
+    /// A read model that keeps every folded event in memory for replays (tests, benchmarks).
+    pub fn in_memory(config: HistoryConfig) -> Self {
+        Self::with_source(Box::new(MemoryLog::new()), config)
+    }
+
+    /// A read model replaying past views from `source` (e.g. the journal).
+    pub fn with_source(source: BoxedSource, config: HistoryConfig) -> Self {
+        Self {
+            history: RwLock::new(History::with_source(source, config)),
+            folded: watch::Sender::new(0),
+            pending_reasons: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    // A poisoned lock means a fold panicked half-way; the views are still the best answer
+    // there is, and refusing every page would hide the cluster from its operators.
+    fn read(&self) -> RwLockReadGuard<'_, History<BoxedSource>> {
+        self.history.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, History<BoxedSource>> {
+        self.history.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Folds committed envelopes, in seq order. Already-folded envelopes are skipped; a gap
+    /// stops the fold and is returned so the feeder can re-read from the expected seq.
+    pub fn apply(&self, envelopes: &[Envelope]) -> Applied {
+        let (applied, last) = {
+            let mut history = self.write();
+            let applied = history.apply_all(envelopes);
+            (applied, history.last_seq())
+        };
+        self.folded.send_replace(last);
+        applied
+    }
+
+    /// The seq of the last folded event.
+    pub fn last_seq(&self) -> Seq {
+        *self.folded.borrow()
+    }
+
+    /// Runs `query` against the live views.
+    pub fn live<R>(&self, query: impl FnOnce(&Views) -> R) -> R {
+        query(self.read().current())
+    }
+
+    /// The views as of `seq` (at most the last folded seq). Blocks while it replays: call it
+    /// from a blocking thread.
+    pub fn past(&self, seq: Seq) -> Result<Views, aurora_projections::Error> {
+        self.read().at(seq)
+    }
+
+    /// The last seq committed at or before `time` (0 before the first event).
+    pub fn seq_at(&self, time: Timestamp) -> Seq {
+        self.read().seq_at(time)
+    }
+
+    /// Follows the folded seq (live pages, server-sent events).
+    pub fn subscribe(&self) -> watch::Receiver<Seq> {
+        self.folded.subscribe()
+    }
+
+    /// Waits until the views include `seq` (read-your-writes after a command). Returns how far
+    /// they got: `Ok` once `seq` is folded, `Err` on timeout.
+    pub async fn wait_for(&self, seq: Seq, timeout: Duration) -> Result<Seq, Seq> {
+        let mut folded = self.subscribe();
+        let reached = match tokio::time::timeout(timeout, folded.wait_for(|s| *s >= seq)).await {
+            Ok(Ok(reached)) => Some(*reached),
+            _ => None,
+        };
+        reached.ok_or_else(|| *folded.borrow())
+    }
+
+    /// Replaces the pending reasons (after each scheduling pass).
+    pub fn set_pending_reasons(&self, reasons: BTreeMap<TaskId, String>) {
+        *self
+            .pending_reasons
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = reasons;
+    }
+
+    pub fn pending_reason(&self, task: &TaskId) -> Option<String> {
+        self.pending_reasons
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(task)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_events::samples;
+    use aurora_projections::Queries;
+
+    fn envelopes(n: usize) -> Vec<Envelope> {
+        samples::events()
+            .into_iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, e)| samples::envelope(i as u64 + 1, e))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn waiters_wake_when_their_seq_is_folded() {
+        let model = std::sync::Arc::new(ReadModel::in_memory(HistoryConfig::default()));
+        let events = envelopes(3);
+        let waiter = {
+            let model = std::sync::Arc::clone(&model);
+            tokio::spawn(async move { model.wait_for(3, Duration::from_secs(5)).await })
+        };
+        model.apply(&events[..2]);
+        assert_eq!(
+            model.wait_for(3, Duration::from_millis(20)).await,
+            Err(2),
+            "seq 3 is not folded yet"
+        );
+        model.apply(&events);
+        assert_eq!(waiter.await.expect("waiter"), Ok(3));
+        assert_eq!(model.last_seq(), 3);
+        assert_eq!(model.live(|v| v.last_seq()), 3);
+    }
+
+    #[test]
+    fn past_views_are_replayed_and_the_future_is_refused() {
+        let model = ReadModel::in_memory(HistoryConfig {
+            checkpoint_every: 2,
+            ..HistoryConfig::default()
+        });
+        model.apply(&envelopes(5));
+        assert_eq!(model.past(3).expect("seq 3").last_seq(), 3);
+        assert!(model.past(6).is_err());
+    }
+}
