@@ -8,6 +8,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora/target}"
 # Debian packages the build needs: RocksDB (linked, not compiled; see README "Which RocksDB")
 # and libclang for the bindings generator.
 AURORA_APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
+# What only the tests need: headless Chromium for the browser test
+# (services/scheduler/tests/browser.rs), which drives /usr/bin/chromium over the DevTools protocol.
+AURORA_TEST_APT_PACKAGES=(chromium)
 
 apt_missing() {
   local missing=()
@@ -34,10 +37,16 @@ apt_install() {
   "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq $missing >&2
 }
 
+# Installs the build's Debian packages and any extra ones named (one apt-get update for all).
 install_build_deps() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found; install a Rust toolchain (https://rustup.rs) first" >&2
     return 1
   fi
-  apt_install "${AURORA_APT_PACKAGES[@]}"
+  apt_install "${AURORA_APT_PACKAGES[@]}" "$@"
+}
+
+# The build's packages plus the tests' (Chromium).
+install_test_deps() {
+  install_build_deps "${AURORA_TEST_APT_PACKAGES[@]}"
 }
