@@ -183,7 +183,10 @@ async fn pages_follow_commits_and_past_pages_match_the_journal() {
     assert!(!job.contains("<b>up</b>"), "agent messages are escaped");
     let (status, task) = page(&web, &format!("/tasks/{}", launched[0].task)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(task.contains("agent:agent-1") && task.contains("host-1"), "{task}");
+    assert!(
+        task.contains("agent:agent-1") && task.contains("host-1"),
+        "{task}"
+    );
 
     // Every past job page equals the page of a model folded independently from the journal.
     let journal = Arc::clone(runtime.journal());
