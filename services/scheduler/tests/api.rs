@@ -4,38 +4,19 @@
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod in_process;
 
-use aurora_events::{Capacity, ScheduleStatus, Tier};
+use std::sync::Arc;
+
+use aurora_events::{ScheduleStatus, Tier};
 use aurora_journal::{Journal, MemoryJournal, MemoryStore, SystemClock};
-use aurora_scheduler::api::{self, AgentRegistration, Heartbeat, TaskView};
+use aurora_scheduler::api::{self, Heartbeat, TaskView};
 use aurora_scheduler::runtime::{CHECKPOINT, Runtime, recover_at, recover_to};
 use aurora_scheduler_core::Settings;
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use in_process::{call, eventually};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .header(api::USER_HEADER, "alice")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 fn hello_config() -> Value {
     let mut config = aurora_events::samples::task_config();
@@ -46,30 +27,9 @@ fn hello_config() -> Value {
 }
 
 async fn start(store: &MemoryStore) -> (Runtime, Router) {
-    let journal: Arc<dyn Journal> =
-        Arc::new(MemoryJournal::open(store.clone(), Arc::new(SystemClock)).unwrap());
-    let runtime = Runtime::start(
-        journal,
-        Arc::new(SystemClock),
-        Settings::default(),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let runtime = in_process::start_runtime(store).await;
     let app = api::router(runtime.clone());
     (runtime, app)
-}
-
-/// Polls `check` every 50 ms for up to 10 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn tasks(app: &Router) -> Vec<TaskView> {
@@ -114,48 +74,16 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
     })
     .await;
 
-    let registration = AgentRegistration {
-        agent: aurora_events::AgentId("agent-1".into()),
-        host: "host-1".into(),
-        capacity: Capacity {
-            cpus: 8.0,
-            ram_mb: 16_384,
-            disk_mb: 100_000,
-            gpus: 0,
-            port_ranges: vec![(31000, 31100)],
-        },
-        attributes: vec![],
-        endpoint: "http://127.0.0.1:1".into(),
-        running: Default::default(),
-    };
-    let (status, body) = call(
-        &app,
-        "POST",
-        "/api/v1/agents/register",
-        Some(serde_json::to_value(&registration).unwrap()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-
-    let mut launched = Vec::new();
-    eventually("both launches handed out", async || {
-        let (status, body) = call(&app, "POST", "/api/v1/agents/agent-1/heartbeat", None).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let work: Heartbeat = serde_json::from_value(body).unwrap();
-        launched.extend(work.launch);
-        (launched.len() == 2).then_some(())
-    })
-    .await;
+    in_process::register_agent(&app).await;
+    let launched = in_process::take_launches(&app, 2).await;
+    assert_eq!(launched.len(), 2);
     assert_eq!(
         launched[0].config.executor.processes[0].name, "hello",
         "the launch carries the config"
     );
     for launch in &launched {
         for state in ["STARTING", "RUNNING"] {
-            let report = json!({"task": launch.task, "status": state, "message": null});
-            let (status, body) =
-                call(&app, "POST", "/api/v1/agents/agent-1/status", Some(report)).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
+            in_process::report(&app, &launch.task, state, None).await;
         }
     }
     let running = tasks(&app).await;
@@ -203,14 +131,8 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
     );
     let (status, _) = call(&app, "POST", "/api/v1/agents/agent-1/heartbeat", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "asked to re-register");
-    let (status, body) = call(
-        &app,
-        "POST",
-        "/api/v1/agents/register",
-        Some(serde_json::to_value(&registration).unwrap()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Registering again without the task: it is LOST.
+    in_process::register_agent(&app).await;
     let lost = tasks(&app).await;
     assert!(
         lost.iter()

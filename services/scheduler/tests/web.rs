@@ -3,59 +3,32 @@
 //! folded independently from the journal's prefix; a restarted scheduler serves the same past.
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod in_process;
 
-use aurora_events::{Capacity, Seq, Tier};
+use std::sync::Arc;
+
+use aurora_events::{Seq, Tier};
 use aurora_journal::{Journal, MemoryJournal, MemoryStore, SeqRange, SystemClock};
 use aurora_projections::HistoryConfig;
-use aurora_scheduler::api::{self, AgentRegistration, Heartbeat};
+use aurora_scheduler::api;
 use aurora_scheduler::runtime::Runtime;
-use aurora_scheduler_core::Settings;
 use aurora_web::{ReadModel, WebState};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
+use in_process::{call, eventually};
+use serde_json::json;
 use tower::ServiceExt;
 
 const JOB_PAGE: &str = "/scheduler/www-data/prod/hello";
 
 async fn start(store: &MemoryStore) -> (Runtime, Router, Router) {
-    let journal: Arc<dyn Journal> =
-        Arc::new(MemoryJournal::open(store.clone(), Arc::new(SystemClock)).unwrap());
-    let runtime = Runtime::start(
-        journal,
-        Arc::new(SystemClock),
-        Settings::default(),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let runtime = in_process::start_runtime(store).await;
     let web = aurora_web::app(WebState {
         cluster: "test".into(),
         read: Arc::clone(runtime.read_model()),
     });
     (runtime.clone(), api::router(runtime), web)
-}
-
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .header(api::USER_HEADER, "alice")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 async fn page(web: &Router, uri: &str) -> (StatusCode, String) {
@@ -69,18 +42,6 @@ async fn page(web: &Router, uri: &str) -> (StatusCode, String) {
         .await
         .unwrap();
     (status, String::from_utf8(bytes.to_vec()).unwrap())
-}
-
-/// Polls `check` every 50 ms for up to 10 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// The page without its time-travel banner, the moment's `?at=` on links, and the note only
@@ -138,46 +99,14 @@ async fn pages_follow_commits_and_past_pages_match_the_journal() {
     })
     .await;
 
-    let registration = AgentRegistration {
-        agent: aurora_events::AgentId("agent-1".into()),
-        host: "host-1".into(),
-        capacity: Capacity {
-            cpus: 8.0,
-            ram_mb: 16_384,
-            disk_mb: 100_000,
-            gpus: 0,
-            port_ranges: vec![(31000, 31100)],
-        },
-        attributes: vec![],
-        endpoint: "http://127.0.0.1:1".into(),
-        running: Default::default(),
-    };
-    let (status, body) = call(
-        &api,
-        "POST",
-        "/api/v1/agents/register",
-        Some(serde_json::to_value(&registration).unwrap()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let mut launched = Vec::new();
-    eventually("both launches handed out", async || {
-        let (_, body) = call(&api, "POST", "/api/v1/agents/agent-1/heartbeat", None).await;
-        let work: Heartbeat = serde_json::from_value(body).unwrap();
-        launched.extend(work.launch);
-        (launched.len() == 2).then_some(())
-    })
-    .await;
+    in_process::register_agent(&api).await;
+    let launched = in_process::take_launches(&api, 2).await;
     for launch in &launched {
         for state in ["STARTING", "RUNNING"] {
-            let report = json!({"task": launch.task, "status": state, "message": "<b>up</b>"});
-            let (status, body) =
-                call(&api, "POST", "/api/v1/agents/agent-1/status", Some(report)).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
+            in_process::report(&api, &launch.task, state, Some("<b>up</b>")).await;
         }
     }
-    let report = json!({"task": launched[1].task, "status": "FAILED", "message": "exit 1"});
-    call(&api, "POST", "/api/v1/agents/agent-1/status", Some(report)).await;
+    in_process::report(&api, &launched[1].task, "FAILED", Some("exit 1")).await;
     let (_, job) = page(&web, JOB_PAGE).await;
     assert!(job.contains("FAILED") && job.contains("RUNNING"), "{job}");
     assert!(!job.contains("<b>up</b>"), "agent messages are escaped");
