@@ -38,3 +38,70 @@ pub fn resident_kib() -> Option<u64> {
 pub fn peak_resident_kib() -> Option<u64> {
     proc_status_kib("VmHWM:")
 }
+
+/// Time the calling thread has spent on a CPU and waiting for one, in nanoseconds, from
+/// `/proc/thread-self/schedstat` (Linux with scheduler statistics). On a shared machine the
+/// wall time of a run includes time other processes held the CPU; the on-CPU time does not,
+/// which makes it the fairer measure of a single-threaded rate per core.
+pub fn thread_cpu_ns() -> Option<ThreadCpu> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+    Some(ThreadCpu {
+        on_cpu: fields.next()?.ok()?,
+        waiting: fields.next()?.ok()?,
+    })
+}
+
+/// See [`thread_cpu_ns`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadCpu {
+    pub on_cpu: u64,
+    pub waiting: u64,
+}
+
+impl ThreadCpu {
+    /// The time spent between `self` (earlier) and `later`.
+    pub fn until(self, later: Self) -> Self {
+        Self {
+            on_cpu: later.on_cpu.saturating_sub(self.on_cpu),
+            waiting: later.waiting.saturating_sub(self.waiting),
+        }
+    }
+}
+
+/// The median and the best of some rates (the median of an even count is the upper middle).
+/// `None` when there are none.
+pub fn median_and_best(rates: &[f64]) -> Option<(f64, f64)> {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Some((*sorted.get(sorted.len() / 2)?, *sorted.last()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_best_are_not_the_first_or_the_mean() {
+        assert_eq!(median_and_best(&[]), None);
+        assert_eq!(median_and_best(&[3.0]), Some((3.0, 3.0)));
+        assert_eq!(median_and_best(&[9.0, 1.0, 2.0]), Some((2.0, 9.0)));
+        assert_eq!(median_and_best(&[4.0, 1.0, 3.0, 2.0]), Some((3.0, 4.0)));
+    }
+
+    #[test]
+    fn thread_cpu_advances_with_work_where_available() {
+        let Some(before) = thread_cpu_ns() else {
+            return; // not Linux, or no scheduler statistics
+        };
+        let mut x = 0u64;
+        let started = std::time::Instant::now();
+        while started.elapsed().as_millis() < 30 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let Some(after) = thread_cpu_ns() else {
+            panic!("schedstat vanished");
+        };
+        assert!(before.until(after).on_cpu > 0, "{before:?} {after:?}");
+    }
+}

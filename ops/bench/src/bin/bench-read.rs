@@ -10,8 +10,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use aurora_bench::history::{Shape, generate};
-use aurora_bench::{latency_histogram, ms, peak_resident_kib, resident_kib};
-use aurora_events::{EventKind, JobKey, TaskId, Timestamp};
+use aurora_bench::{
+    ThreadCpu, latency_histogram, median_and_best, ms, peak_resident_kib, resident_kib,
+    thread_cpu_ns,
+};
+use aurora_events::{Envelope, EventKind, JobKey, TaskId, Timestamp};
 use aurora_projections::{Folded, History, HistoryConfig, MemoryLog, Queries, Views, ViewsConfig};
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -35,13 +38,15 @@ struct Args {
     /// Random seqs (and live queries) sampled for the latency figures.
     #[arg(long, default_value_t = 1_000)]
     samples: usize,
-    /// Full replays timed (the best and the median are printed).
-    #[arg(long, default_value_t = 3)]
+    /// Full replays timed, one after another on this thread; the median and the best of all
+    /// of them are printed (by wall time and by time on a CPU).
+    #[arg(long, default_value_t = 7)]
     replays: usize,
     /// Events the activity feed keeps.
     #[arg(long, default_value_t = 1_000)]
     activity: usize,
-    /// Stop after the replays (for profiling the fold alone).
+    /// Only time the replays, folding the generated events directly (no History ingest
+    /// before them), then stop: for profiling the fold alone.
     #[arg(long)]
     replay_only: bool,
     /// With --replay-only: time each event and print the cost per event kind (the timer adds
@@ -77,7 +82,7 @@ fn record(histogram: &mut Histogram<u64>, started: Instant) {
 }
 
 /// Folds the events once more, timing each, and prints the cost per kind.
-fn by_kind(envelopes: &[aurora_events::Envelope], views: ViewsConfig) {
+fn by_kind(envelopes: &[Envelope], views: ViewsConfig) {
     let mut per: BTreeMap<EventKind, (u64, f64)> = BTreeMap::new();
     let mut folded = Folded::new(Views::new(views));
     for envelope in envelopes {
@@ -95,6 +100,57 @@ fn by_kind(envelopes: &[aurora_events::Envelope], views: ViewsConfig) {
             100.0 * secs / total
         );
     }
+}
+
+/// Folds every event into a fresh view `runs` times on this thread and prints the median and
+/// best rate over all runs, by wall time and by time on a CPU (see `thread_cpu_ns`), and how
+/// long the thread waited for a CPU. Returns the last run's view and what one view added to
+/// the resident set.
+fn replays(log: &[Envelope], views: ViewsConfig, runs: usize) -> anyhow::Result<(Views, String)> {
+    let runs = runs.max(1);
+    let before_views = resident_kib();
+    let mut wall_rates = Vec::with_capacity(runs);
+    let mut cpu_rates = Vec::with_capacity(runs);
+    let mut waited = 0;
+    let mut view_growth = String::new();
+    let mut live = None;
+    for run in 0..runs {
+        // Drop the previous run's view first so runs do not pay for each other's memory.
+        drop(live.take());
+        let cpu_before = thread_cpu_ns();
+        let started = Instant::now();
+        let mut folded = Folded::new(Views::new(views));
+        for envelope in log {
+            folded.apply(envelope);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = cpu_before
+            .zip(thread_cpu_ns())
+            .map(|(before, after)| before.until(after));
+        wall_rates.push(log.len() as f64 / elapsed);
+        if let Some(ThreadCpu { on_cpu, waiting }) = cpu {
+            cpu_rates.push(log.len() as f64 / (on_cpu.max(1) as f64 / 1e9));
+            waited += waiting;
+        }
+        if run == 0 {
+            view_growth = rss_growth(before_views, resident_kib());
+        }
+        live = Some(folded.into_view());
+    }
+    let live = live.context("at least one replay ran")?;
+    let (median, best) = median_and_best(&wall_rates).context("at least one replay ran")?;
+    println!(
+        "replay (1 core):      median {median:.0} events/s, best {best:.0} events/s over {runs} runs"
+    );
+    match median_and_best(&cpu_rates) {
+        Some((median, best)) if cpu_rates.len() == runs => println!(
+            "replay per CPU-s:     median {median:.0} events/s, best {best:.0} events/s over {runs} runs \
+             (on-CPU time; the runs waited {:.0} ms for a CPU in all)",
+            waited as f64 / 1e6
+        ),
+        _ => println!("replay per CPU-s:     unavailable (no /proc/thread-self/schedstat)"),
+    }
+    Ok((live, view_growth))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -144,6 +200,14 @@ fn main() -> anyhow::Result<()> {
         _ => (Timestamp(0), Timestamp(0)),
     };
 
+    if args.replay_only {
+        replays(&envelopes, views, args.replays)?;
+        if args.by_kind {
+            by_kind(&envelopes, views);
+        }
+        return Ok(());
+    }
+
     // 1. History: every event moved into its memory log, a checkpoint every N. Measured first,
     // while every allocation is fresh, so that resident growth is what the history holds (the
     // generated vector's buffer is freed as the log's is filled: the log itself nets out).
@@ -172,40 +236,7 @@ fn main() -> anyhow::Result<()> {
     let log = history.source().events();
 
     // 2. Replay: a fresh view folds every event, on this thread.
-    let before_views = resident_kib();
-    let mut rates = Vec::new();
-    let mut view_growth = String::new();
-    let mut live = None;
-    for run in 0..args.replays.max(1) {
-        // Drop the previous run's view first so runs do not pay for each other's memory.
-        drop(live.take());
-        let started = Instant::now();
-        let mut folded = Folded::new(Views::new(views));
-        for envelope in log {
-            folded.apply(envelope);
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        rates.push(log.len() as f64 / elapsed);
-        if run == 0 {
-            view_growth = rss_growth(before_views, resident_kib());
-        }
-        live = Some(folded.into_view());
-    }
-    let live = live.context("at least one replay ran")?;
-    let mut sorted = rates.clone();
-    sorted.sort_by(f64::total_cmp);
-    println!(
-        "replay (1 core):      best {:.0} events/s, median {:.0} events/s over {} runs",
-        sorted[sorted.len() - 1],
-        sorted[sorted.len() / 2],
-        sorted.len()
-    );
-    if args.replay_only {
-        if args.by_kind {
-            by_kind(log, views);
-        }
-        return Ok(());
-    }
+    let (live, view_growth) = replays(log, views, args.replays)?;
     let roles = live.roles();
     let hosts = live.hosts();
     let jobs: Vec<JobKey> = roles

@@ -1,15 +1,16 @@
 //! Read-only calls (Aurora's `ReadOnlyScheduler` surface): job summaries, tasks with or without
-//! configs, config summaries, pending reasons, quota, updates, host status.
+//! configs, config summaries, pending reasons, quota, updates, host status. They read the
+//! projections (`aurora_projections::Queries`, the same views the web UI renders), which the
+//! leader folds before it answers a command: a read after a write sees it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_api::{
     ConfigGroup, ConfigSummary, HostStatus, JobSummary, QuotaView, TaskView, UpdateDetails,
-    UpdateSummary, instance_ranges,
+    UpdateSummary,
 };
 use aurora_events::{InstanceId, JobKey, ScheduleStatus, TaskId, UpdateKey, UpdateStatus, Uuid};
-use aurora_scheduler_core::ClusterState;
-use aurora_scheduler_core::state::{Task, Update};
+use aurora_projections::{Queries, TaskSummary, Views};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -37,50 +38,43 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .with_state(runtime)
 }
 
-/// `GET /api/v1/jobs?role=R`: every job known (configured or with tasks), with task counts.
+/// `GET /api/v1/jobs?role=R`: every job known (configured, cron, or with tasks), with task
+/// counts, in job key order.
 pub(super) async fn list_jobs(
     State(runtime): State<Runtime>,
     Query(query): Query<Filter>,
 ) -> Json<Vec<JobSummary>> {
-    let state = runtime.state();
-    let mut keys: BTreeSet<&JobKey> = state.jobs().keys().collect();
-    keys.extend(state.jobs_with_tasks());
-    let summaries = keys
-        .into_iter()
-        .filter(|key| query.matches(key))
-        .map(|key| summarise(&state, key))
-        .collect();
-    Json(summaries)
+    Json(runtime.read_model().live(|v| {
+        listed_jobs(v, &query)
+            .map(|job| JobSummary {
+                job: job.job.to_string(),
+                instances: job.desired.map_or(0, |d| d.instances),
+                pending: job.tasks.pending as usize,
+                active: job.tasks.active as usize,
+                finished: job.tasks.finished as usize,
+                failed: job.tasks.failed as usize,
+            })
+            .collect()
+    }))
 }
 
-fn summarise(state: &ClusterState, key: &JobKey) -> JobSummary {
-    let mut summary = JobSummary {
-        job: key.to_string(),
-        instances: state.job(key).map_or(0, |j| j.instances),
-        pending: 0,
-        active: 0,
-        finished: 0,
-        failed: 0,
-    };
-    for task in state.tasks_of_job(key) {
-        match task.status {
-            ScheduleStatus::Pending | ScheduleStatus::Throttled => summary.pending += 1,
-            ScheduleStatus::Finished => summary.finished += 1,
-            ScheduleStatus::Failed | ScheduleStatus::Lost | ScheduleStatus::Killed => {
-                summary.failed += 1
-            }
-            ScheduleStatus::Init
-            | ScheduleStatus::Assigned
-            | ScheduleStatus::Starting
-            | ScheduleStatus::Running
-            | ScheduleStatus::Killing
-            | ScheduleStatus::Preempting
-            | ScheduleStatus::Restarting
-            | ScheduleStatus::Draining
-            | ScheduleStatus::Partitioned => summary.active += 1,
-        }
-    }
-    summary
+/// The jobs of every role the filter admits, in job key order.
+fn listed_jobs<'a>(
+    views: &'a Views,
+    filter: &'a Filter,
+) -> impl Iterator<Item = aurora_projections::JobSummary> + 'a {
+    views
+        .roles()
+        .into_iter()
+        .filter(|role| {
+            filter
+                .role
+                .as_deref()
+                .is_none_or(|r| r == role.role.as_str())
+        })
+        .filter_map(|role| views.role(role.role.as_str()))
+        .flat_map(|role| role.jobs)
+        .filter(|job| filter.matches(&job.job))
 }
 
 /// Narrows a listing to a role, an environment and a job name (each optional).
@@ -101,39 +95,43 @@ impl Filter {
     }
 }
 
-fn view(
-    state: &ClusterState,
-    task: &Task,
-    reasons: &BTreeMap<TaskId, String>,
-    with_config: bool,
-) -> TaskView {
-    let agent = task.assignment.as_ref().map(|a| a.agent.clone());
+/// A projected task as the API shows it. Configs are content-addressed and never change, so
+/// they are looked up in the write model's config store rather than copied into every view.
+fn api_task(task: aurora_projections::TaskView, runtime: &Runtime, with_config: bool) -> TaskView {
+    let task_config = if with_config {
+        runtime.state().config(&task.config).cloned()
+    } else {
+        None
+    };
     TaskView {
-        id: task.id.clone(),
+        pending_reason: runtime.read_model().pending_reason(&task.id),
         job: task.job.to_string(),
         instance: task.instance,
         status: task.status,
         config: task.config,
         failure_count: task.failure_count,
-        ancestor: task.ancestor.clone(),
-        host: agent
-            .as_ref()
-            .and_then(|a| state.agent(a))
-            .map(|a| a.host.clone()),
-        agent: agent.map(|a| a.0),
-        ports: task
-            .assignment
-            .iter()
-            .flat_map(|a| a.ports.iter().cloned())
-            .collect(),
-        events: task.history.iter().map(|e| (e.at, e.status)).collect(),
-        pending_reason: reasons.get(&task.id).cloned(),
-        task_config: if with_config {
-            state.config(&task.config).cloned()
-        } else {
-            None
-        },
+        ancestor: task.ancestors.first().cloned(),
+        agent: task.agent.map(|a| a.0),
+        host: task.host,
+        ports: task.ports,
+        events: task.timeline.iter().map(|e| (e.at, e.status)).collect(),
+        task_config,
+        id: task.id,
     }
+}
+
+/// Every task of the job the projections still know: active ones, and terminal ones too with
+/// `all`.
+fn tasks_of_job(views: &Views, job: &JobKey, all: bool) -> Vec<aurora_projections::TaskView> {
+    let Some(view) = views.job(job) else {
+        return Vec::new();
+    };
+    let terminal: &[TaskSummary] = if all { &view.finished } else { &[] };
+    view.active
+        .iter()
+        .chain(terminal)
+        .filter_map(|summary| views.task(&summary.id))
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,14 +148,12 @@ async fn job_tasks(
     Query(query): Query<JobTasksQuery>,
 ) -> Result<Json<Vec<TaskView>>, Failure> {
     let job = job_key(&role, &env, &name)?;
-    let reasons = runtime.pending_reasons();
-    let state = runtime.state();
     let all = query.all.unwrap_or(false);
     let with_config = query.configs.unwrap_or(false);
-    let mut tasks: Vec<TaskView> = state
-        .tasks_of_job(&job)
-        .filter(|t| all || t.status.is_active())
-        .map(|t| view(&state, t, &reasons, with_config))
+    let projected = runtime.read_model().live(|v| tasks_of_job(v, &job, all));
+    let mut tasks: Vec<TaskView> = projected
+        .into_iter()
+        .map(|t| api_task(t, &runtime, with_config))
         .collect();
     tasks.sort_by(|a, b| (a.instance, &a.id).cmp(&(b.instance, &b.id)));
     Ok(Json(tasks))
@@ -223,15 +219,17 @@ async fn query_tasks(
         env: query.env,
         job: query.job,
     };
-    let reasons = runtime.pending_reasons();
-    let state = runtime.state();
     let with_config = query.configs.unwrap_or(false);
-    let mut tasks: Vec<TaskView> = state
-        .tasks()
-        .filter(|t| filter.matches(&t.job))
-        .filter(|t| statuses.as_ref().is_none_or(|s| s.contains(&t.status)))
-        .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)))
-        .map(|t| view(&state, t, &reasons, with_config))
+    let projected = runtime.read_model().live(|v| {
+        listed_jobs(v, &filter)
+            .flat_map(|job| tasks_of_job(v, &job.job, true))
+            .filter(|t| statuses.as_ref().is_none_or(|s| s.contains(&t.status)))
+            .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)))
+            .collect::<Vec<_>>()
+    });
+    let mut tasks: Vec<TaskView> = projected
+        .into_iter()
+        .map(|t| api_task(t, &runtime, with_config))
         .collect();
     tasks.sort_by(|a, b| (&a.job, a.instance, &a.id).cmp(&(&b.job, b.instance, &b.id)));
     Ok(Json(tasks))
@@ -247,13 +245,13 @@ async fn task(
     Path(id): Path<String>,
     Query(query): Query<ConfigsQuery>,
 ) -> Result<Json<TaskView>, Failure> {
-    let reasons = runtime.pending_reasons();
-    let state = runtime.state();
-    let task = state
-        .task(&TaskId::from_raw(id.clone()))
+    let wanted = TaskId::from_raw(id.clone());
+    let task = runtime
+        .read_model()
+        .live(|v| v.task(&wanted))
         .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
     let with_config = query.configs.unwrap_or(false);
-    Ok(Json(view(&state, task, &reasons, with_config)))
+    Ok(Json(api_task(task, &runtime, with_config)))
 }
 
 async fn pending(State(runtime): State<Runtime>) -> Json<BTreeMap<TaskId, String>> {
@@ -266,21 +264,17 @@ async fn config_summary(
     Path((role, env, name)): Path<(String, String, String)>,
 ) -> Result<Json<ConfigSummary>, Failure> {
     let job = job_key(&role, &env, &name)?;
-    let state = runtime.state();
-    let mut by_config: BTreeMap<_, BTreeSet<InstanceId>> = BTreeMap::new();
-    for task in state.active_tasks_of_job(&job) {
-        by_config
-            .entry(task.config)
-            .or_default()
-            .insert(task.instance);
-    }
-    let mut groups: Vec<ConfigGroup> = by_config
+    let projected = runtime
+        .read_model()
+        .live(|v| v.job(&job).map(|j| j.config_groups))
+        .unwrap_or_default();
+    let mut groups: Vec<ConfigGroup> = projected
         .into_iter()
-        .filter_map(|(hash, instances)| {
+        .filter_map(|group| {
             Some(ConfigGroup {
-                hash,
-                config: state.config(&hash)?.clone(),
-                instances: instance_ranges(instances),
+                hash: group.hash,
+                config: group.config?,
+                instances: group.instances,
             })
         })
         .collect();
@@ -291,10 +285,10 @@ async fn config_summary(
     }))
 }
 
-fn update_summary(key: &UpdateKey, update: &Update) -> UpdateSummary {
+fn update_summary(update: &aurora_projections::UpdateSummary) -> UpdateSummary {
     UpdateSummary {
-        id: key.id,
-        job: key.job.to_string(),
+        id: update.key.id,
+        job: update.key.job.to_string(),
         user: update.user.clone(),
         status: update.status,
         started_at: update.started_at,
@@ -324,16 +318,16 @@ fn parse_update_statuses(text: &str) -> Result<BTreeSet<UpdateStatus>, Failure> 
 }
 
 fn updates_matching(
-    state: &ClusterState,
+    views: &Views,
     filter: &Filter,
     statuses: Option<&BTreeSet<UpdateStatus>>,
 ) -> Vec<UpdateSummary> {
-    let mut updates: Vec<UpdateSummary> = state
+    let mut updates: Vec<UpdateSummary> = views
         .updates()
         .iter()
-        .filter(|(key, _)| filter.matches(&key.job))
-        .filter(|(_, u)| statuses.is_none_or(|s| s.contains(&u.status)))
-        .map(|(key, update)| update_summary(key, update))
+        .filter(|u| filter.matches(&u.key.job))
+        .filter(|u| statuses.is_none_or(|s| s.contains(&u.status)))
+        .map(update_summary)
         .collect();
     // Update ids are UUID v7, so the id breaks ties between updates started in the same ms.
     updates.sort_by_key(|u| std::cmp::Reverse((u.started_at, u.id)));
@@ -354,8 +348,11 @@ async fn list_updates(
         env: query.env,
         job: query.job,
     };
-    let state = runtime.state();
-    Ok(Json(updates_matching(&state, &filter, statuses.as_ref())))
+    Ok(Json(
+        runtime
+            .read_model()
+            .live(|v| updates_matching(v, &filter, statuses.as_ref())),
+    ))
 }
 
 async fn job_updates(
@@ -368,7 +365,11 @@ async fn job_updates(
         env: Some(env),
         job: Some(name),
     };
-    Ok(Json(updates_matching(&runtime.state(), &filter, None)))
+    Ok(Json(
+        runtime
+            .read_model()
+            .live(|v| updates_matching(v, &filter, None)),
+    ))
 }
 
 async fn update(
@@ -380,14 +381,21 @@ async fn update(
         .parse()
         .map_err(|_| Failure::invalid(format!("invalid update id {id:?}")))?;
     let key = UpdateKey { job, id };
-    let state = runtime.state();
-    let update = state
-        .update(&key)
+    let update = runtime
+        .read_model()
+        .live(|v| v.update(&key))
         .ok_or_else(|| Failure::not_found(format!("no such update: {key}")))?;
+    let mut instance_actions: BTreeMap<InstanceId, Vec<_>> = BTreeMap::new();
+    for event in &update.instance_events {
+        instance_actions
+            .entry(event.instance)
+            .or_default()
+            .push(event.action);
+    }
     Ok(Json(UpdateDetails {
-        summary: update_summary(&key, update),
-        instructions: update.instructions.clone(),
-        instance_actions: update.instance_actions.clone(),
+        summary: update_summary(&update.summary),
+        instructions: update.instructions,
+        instance_actions,
     }))
 }
 
@@ -396,13 +404,17 @@ async fn quota(
     Path(name): Path<String>,
 ) -> Result<Json<QuotaView>, Failure> {
     let role = super::admin::role(&name)?;
-    let usage = aurora_scheduler_core::quota::usage(&runtime.state(), &role);
+    // A role with neither quota nor jobs has zero everywhere, as in Aurora.
+    let quota = runtime
+        .read_model()
+        .live(|v| v.role(role.as_str()).map(|r| r.quota))
+        .unwrap_or_default();
     Ok(Json(QuotaView {
-        quota: usage.quota,
-        prod_shared: usage.prod_shared,
-        non_prod_shared: usage.non_prod_shared,
-        prod_dedicated: usage.prod_dedicated,
-        non_prod_dedicated: usage.non_prod_dedicated,
+        quota: quota.quota,
+        prod_shared: quota.prod_shared,
+        non_prod_shared: quota.non_prod_shared,
+        prod_dedicated: quota.prod_dedicated,
+        non_prod_dedicated: quota.non_prod_dedicated,
     }))
 }
 
@@ -418,25 +430,24 @@ async fn host_status(
     State(runtime): State<Runtime>,
     Query(query): Query<HostsQuery>,
 ) -> Json<Vec<HostStatus>> {
-    let state = runtime.state();
-    let statuses = match query.hosts {
+    let statuses = runtime.read_model().live(|v| match query.hosts {
         Some(hosts) => hosts
             .split(',')
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .map(|host| HostStatus {
                 host: host.to_string(),
-                mode: state.host(host).map(|h| h.mode).unwrap_or_default(),
+                mode: v.host(host).map(|h| h.mode).unwrap_or_default(),
             })
             .collect(),
-        None => state
+        None => v
             .hosts()
-            .iter()
-            .map(|(host, record)| HostStatus {
-                host: host.clone(),
-                mode: record.mode,
+            .into_iter()
+            .map(|h| HostStatus {
+                host: h.host,
+                mode: h.mode,
             })
             .collect(),
-    };
+    });
     Json(statuses)
 }
