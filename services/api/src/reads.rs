@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use aurora_events::update::{InstanceRange, UpdateInstructions};
 use aurora_events::{
-    ConfigHash, InstanceId, InstanceUpdateAction, MaintenanceMode, ResourceAggregate,
-    ScheduleStatus, TaskConfig, TaskId, Timestamp, UpdateStatus, Uuid,
+    ConfigHash, InstanceId, InstanceUpdateAction, MaintenanceMode, ScheduleStatus, TaskConfig,
+    TaskId, Timestamp, UpdateStatus, Uuid,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,16 +71,8 @@ pub struct ConfigSummary {
 }
 
 /// `GET /api/v1/quota/{role}` (Aurora's `GetQuotaResult`): the quota and what active tasks
-/// consume, in four buckets.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
-pub struct QuotaView {
-    pub quota: ResourceAggregate,
-    /// Production, non-dedicated: the only bucket checked against the quota.
-    pub prod_shared: ResourceAggregate,
-    pub non_prod_shared: ResourceAggregate,
-    pub prod_dedicated: ResourceAggregate,
-    pub non_prod_dedicated: ResourceAggregate,
-}
+/// consume, in four buckets — the projections' own view, served as is.
+pub use aurora_projections::QuotaView;
 
 /// One update as listed (Aurora's `JobUpdateSummary`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

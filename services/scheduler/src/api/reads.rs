@@ -405,17 +405,12 @@ async fn quota(
 ) -> Result<Json<QuotaView>, Failure> {
     let role = super::admin::role(&name)?;
     // A role with neither quota nor jobs has zero everywhere, as in Aurora.
-    let quota = runtime
-        .read_model()
-        .live(|v| v.role(role.as_str()).map(|r| r.quota))
-        .unwrap_or_default();
-    Ok(Json(QuotaView {
-        quota: quota.quota,
-        prod_shared: quota.prod_shared,
-        non_prod_shared: quota.non_prod_shared,
-        prod_dedicated: quota.prod_dedicated,
-        non_prod_dedicated: quota.non_prod_dedicated,
-    }))
+    Ok(Json(
+        runtime
+            .read_model()
+            .live(|v| v.role(role.as_str()).map(|r| r.quota))
+            .unwrap_or_default(),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
