@@ -200,6 +200,12 @@ async fn bad_requests_are_named_and_journal_nothing() {
     let store = MemoryStore::new();
     MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
     let (runtime, app) = start(&store).await;
+    let (status, body) = call(&app, "GET", "/api/v1/no-such-thing", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["code"], "NOT_FOUND",
+        "unknown endpoints answer JSON: {body}"
+    );
     let mut no_processes = hello_config();
     no_processes["executor"]["processes"] = json!([]);
     let mut zero_cpu = hello_config();

@@ -36,6 +36,12 @@ pub fn router(runtime: Runtime) -> Router {
         .merge(reads::router(runtime.clone()))
         .merge(admin::router(runtime.clone()))
         .merge(agents::router(runtime))
+        // Unknown API paths answer in the API's own error shape, not with the UI's HTML page.
+        .route("/api/{*rest}", axum::routing::any(unknown_endpoint))
+}
+
+async fn unknown_endpoint(uri: axum::http::Uri) -> Failure {
+    Failure::not_found(format!("no API endpoint at {}", uri.path()))
 }
 
 /// An error response.
