@@ -36,7 +36,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 
 pub use moment::AtQuery;
-pub use read_model::{BoxedSource, ReadModel};
+pub use read_model::{BoxedSource, ReadModel, SharedSource};
 
 /// What the pages need from the process serving them.
 #[derive(Debug, Clone)]

@@ -6,19 +6,47 @@
 //! thread, because replaying can read the journal and take milliseconds.
 
 use std::collections::BTreeMap;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use aurora_events::{Envelope, Seq, TaskId, Timestamp};
-use aurora_projections::{Applied, EventSource, History, HistoryConfig, MemoryLog, Views};
+use aurora_projections::{
+    Applied, EventSource, History, HistoryConfig, MemoryLog, SourceError, Views,
+};
 use tokio::sync::watch;
 
 /// Where a [`ReadModel`] reads past events from when it replays.
 pub type BoxedSource = Box<dyn EventSource + Send + Sync>;
 
+/// A source that already holds every event (the journal), shared between the history and the
+/// readers so that replays run without holding the history's lock.
+pub type SharedSource = Arc<dyn EventSource + Send + Sync>;
+
+/// Hands a shared source to the [`History`]: reads go through, nothing is recorded (the source
+/// has the events already).
+struct Shared(SharedSource);
+
+impl EventSource for Shared {
+    fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
+        self.0.read(from, to)
+    }
+
+    fn replay(
+        &self,
+        from: Seq,
+        to: Seq,
+        visit: &mut dyn FnMut(&Envelope),
+    ) -> Result<(), SourceError> {
+        self.0.replay(from, to, visit)
+    }
+}
+
 /// The views, their history, and how far they have folded.
 pub struct ReadModel {
     history: RwLock<History<BoxedSource>>,
+    /// Set when the source is shared: past views are then replayed outside the lock, so a
+    /// reader stepping through history never holds up the leader's folds for the replay.
+    shared: Option<SharedSource>,
     folded: watch::Sender<Seq>,
     /// Why pending tasks wait, as of the last scheduling pass. No event records these, so only
     /// the live view has them.
@@ -39,10 +67,22 @@ impl ReadModel {
         Self::with_source(Box::new(MemoryLog::new()), config)
     }
 
-    /// A read model replaying past views from `source` (e.g. the journal).
+    /// A read model replaying past views from `source`, which keeps its own copy of every
+    /// event it is handed (replays hold the lock: the source lives inside the history).
     pub fn with_source(source: BoxedSource, config: HistoryConfig) -> Self {
+        Self::new(source, None, config)
+    }
+
+    /// A read model replaying past views from a source that has every event already (the
+    /// journal); replays run outside the lock.
+    pub fn with_shared_source(source: SharedSource, config: HistoryConfig) -> Self {
+        Self::new(Box::new(Shared(Arc::clone(&source))), Some(source), config)
+    }
+
+    fn new(source: BoxedSource, shared: Option<SharedSource>, config: HistoryConfig) -> Self {
         Self {
             history: RwLock::new(History::with_source(source, config)),
+            shared,
             folded: watch::Sender::new(0),
             pending_reasons: RwLock::new(BTreeMap::new()),
         }
@@ -83,7 +123,14 @@ impl ReadModel {
     /// The views as of `seq` (at most the last folded seq). Blocks while it replays: call it
     /// from a blocking thread.
     pub fn past(&self, seq: Seq) -> Result<Views, aurora_projections::Error> {
-        self.read().at(seq)
+        match &self.shared {
+            Some(source) => {
+                // Only the (cheap) checkpoint clone happens under the lock.
+                let rewind = self.read().rewind(seq)?;
+                rewind.replay(source.as_ref())
+            }
+            None => self.read().at(seq),
+        }
     }
 
     /// The last seq committed at or before `time` (0 before the first event).
@@ -157,6 +204,41 @@ mod tests {
         assert_eq!(waiter.await.expect("waiter"), Ok(3));
         assert_eq!(model.last_seq(), 3);
         assert_eq!(model.live(|v| v.last_seq()), 3);
+    }
+
+    /// Every event, shared: the way the scheduler hands the journal over.
+    #[derive(Default)]
+    struct Events(Vec<Envelope>);
+
+    impl EventSource for Events {
+        fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
+            Ok(self.0[(from - 1) as usize..to as usize].to_vec())
+        }
+    }
+
+    #[test]
+    fn a_shared_source_serves_the_same_past_views() {
+        let events = envelopes(6);
+        let source: SharedSource = Arc::new(Events(events.clone()));
+        let model = ReadModel::with_shared_source(
+            source,
+            HistoryConfig {
+                checkpoint_every: 4,
+                ..HistoryConfig::default()
+            },
+        );
+        model.apply(&events);
+        let memory = ReadModel::in_memory(HistoryConfig::default());
+        memory.apply(&events);
+        for seq in 0..=6 {
+            let past = model.past(seq).expect("past view").snapshot();
+            assert_eq!(
+                past,
+                memory.past(seq).expect("memory").snapshot(),
+                "seq {seq}"
+            );
+        }
+        assert!(model.past(7).is_err());
     }
 
     #[test]

@@ -62,8 +62,8 @@ pub async fn build(
     config: HistoryConfig,
     last: Seq,
 ) -> Result<Arc<ReadModel>, aurora_journal::Error> {
-    let read = Arc::new(ReadModel::with_source(
-        Box::new(JournalSource::new(Arc::clone(journal))),
+    let read = Arc::new(ReadModel::with_shared_source(
+        Arc::new(JournalSource::new(Arc::clone(journal))),
         config,
     ));
     crate::runtime::for_each_chunk(journal.as_ref(), 1, last, |envelopes| {
