@@ -325,6 +325,11 @@ async fn at_shows_the_job_as_it_was() {
     // Before the job existed: 404, not an empty page.
     let (status, body) = get(&state, "/scheduler/www/prod/web?at=2").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("no job www/prod/web as of seq 2"), "{body}");
+    assert!(
+        body.contains("href=\"/scheduler/www/prod/web?at=3\""),
+        "the missing past page still steps forward: {body}"
+    );
     // By time: the last event at or before it.
     let at = world.script.envelopes()[world.failed as usize - 1].at;
     let instant = jiff::Timestamp::from_millisecond(at.0).expect("time");

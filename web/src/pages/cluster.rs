@@ -103,7 +103,11 @@ async fn role_page(
     let name = role.clone();
     let (view, moment) = read(&state, &path, &at, move |v| v.role(&name)).await?;
     let view = view.ok_or_else(|| {
-        PageError::not_found(format!("no role named {role:?} has jobs or a quota"))
+        PageError::not_found(format!(
+            "no role named {role:?} has jobs or a quota{}",
+            moment.when()
+        ))
+        .during(&moment)
     })?;
     let mut environments: BTreeMap<String, Vec<JobSummary>> = BTreeMap::new();
     for job in view.jobs {
@@ -116,8 +120,10 @@ async fn role_page(
         && environments.is_empty()
     {
         return Err(PageError::not_found(format!(
-            "role {role:?} has no jobs in environment {env:?}"
-        )));
+            "role {role:?} has no jobs in environment {env:?}{}",
+            moment.when()
+        ))
+        .during(&moment));
     }
     let title = match &environment {
         Some(env) => format!("{role}/{env}"),

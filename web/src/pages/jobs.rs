@@ -174,7 +174,9 @@ pub async fn job(
     let path = format!("/scheduler/{key}");
     let wanted = key.clone();
     let (view, moment) = read(&state, &path, &at, move |v| v.job(&wanted)).await?;
-    let mut view = view.ok_or_else(|| PageError::not_found(format!("no job {key}")))?;
+    let mut view = view.ok_or_else(|| {
+        PageError::not_found(format!("no job {key}{}", moment.when())).during(&moment)
+    })?;
     if moment.is_live() {
         view.fill_pending_reasons(|task| state.read.pending_reason(task));
     }
@@ -313,7 +315,9 @@ pub async fn history(
         job_history(v, &wanted, HISTORY_SHOWN)
     })
     .await?;
-    let (rows, total) = found.ok_or_else(|| PageError::not_found(format!("no job {key}")))?;
+    let (rows, total) = found.ok_or_else(|| {
+        PageError::not_found(format!("no job {key}{}", moment.when())).during(&moment)
+    })?;
     render(&JobHistoryPage {
         layout: moment.layout(&state, format!("{key} history"), "jobs"),
         role,
@@ -359,8 +363,10 @@ pub async fn task(
     let (view, moment) = read(&state, &path, &at, move |v| v.task(&wanted)).await?;
     let task = view.ok_or_else(|| {
         PageError::not_found(format!(
-            "no task {id:?} (it may never have existed, or have been pruned)"
+            "no task {id:?}{} (it may not exist yet, never have existed, or have been pruned)",
+            moment.when()
         ))
+        .during(&moment)
     })?;
     let observer = task
         .observer

@@ -44,6 +44,14 @@ impl Moment {
         self.banner.is_none()
     }
 
+    /// `""` live, ` as of seq N` in the past: for messages about what was (not) there.
+    pub fn when(&self) -> String {
+        self.banner
+            .as_ref()
+            .map(|b| format!(" as of seq {}", b.seq))
+            .unwrap_or_default()
+    }
+
     pub fn layout(&self, state: &WebState, title: String, section: &'static str) -> Layout {
         Layout {
             cluster: state.cluster.clone(),
@@ -60,6 +68,9 @@ impl Moment {
 pub struct PageError {
     pub status: StatusCode,
     pub message: String,
+    /// The moment asked for, so that a page missing in the past still offers the steps
+    /// forward and back (to when the job existed, say).
+    pub banner: Option<Banner>,
 }
 
 impl PageError {
@@ -67,6 +78,7 @@ impl PageError {
         Self {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
+            banner: None,
         }
     }
 
@@ -74,13 +86,21 @@ impl PageError {
         Self {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
+            banner: None,
         }
+    }
+
+    /// The error happened while showing `moment`.
+    pub fn during(mut self, moment: &Moment) -> Self {
+        self.banner = moment.banner.clone();
+        self
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
+            banner: None,
         }
     }
 }
@@ -100,7 +120,7 @@ impl IntoResponse for PageError {
                 cluster: "aurora".into(),
                 title: self.status.to_string(),
                 section: "",
-                banner: None,
+                banner: self.banner,
                 at: String::new(),
             },
             status: self.status.to_string(),

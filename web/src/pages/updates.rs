@@ -174,7 +174,9 @@ pub async fn update(
     let path = format!("/updates/{}/{}", key.job, key.id);
     let wanted = key.clone();
     let (view, moment) = read(&state, &path, &at, move |v| v.update(&wanted)).await?;
-    let view = view.ok_or_else(|| PageError::not_found(format!("no update {key}")))?;
+    let view = view.ok_or_else(|| {
+        PageError::not_found(format!("no update {key}{}", moment.when())).during(&moment)
+    })?;
     let mut events: Vec<EventRow> = view
         .timeline
         .iter()
