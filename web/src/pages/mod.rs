@@ -70,7 +70,7 @@ pub struct PageError {
     pub message: String,
     /// The moment asked for, so that a page missing in the past still offers the steps
     /// forward and back (to when the job existed, say).
-    pub banner: Option<Banner>,
+    pub banner: Option<Box<Banner>>,
 }
 
 impl PageError {
@@ -92,7 +92,7 @@ impl PageError {
 
     /// The error happened while showing `moment`.
     pub fn during(mut self, moment: &Moment) -> Self {
-        self.banner = moment.banner.clone();
+        self.banner = moment.banner.clone().map(Box::new);
         self
     }
 
@@ -120,7 +120,7 @@ impl IntoResponse for PageError {
                 cluster: "aurora".into(),
                 title: self.status.to_string(),
                 section: "",
-                banner: self.banner,
+                banner: self.banner.map(|b| *b),
                 at: String::new(),
             },
             status: self.status.to_string(),
