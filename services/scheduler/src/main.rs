@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         "  journal: {} (last seq {last_seq})",
         args.data_dir.display()
     );
+    println!("  web UI:  {base}/scheduler");
     println!("  health:  {base}/health");
     println!("  events:  {base}/api/v1/events?from=1");
     println!("  jobs:    {base}/api/v1/jobs");
