@@ -78,6 +78,14 @@ impl<T: Clone + Default, const N: usize> ChunkVec<T, N> {
         chunk.get_mut(index % N)
     }
 
+    /// How many vectors share the chunk holding `index` (0 past the end). Read ahead of a
+    /// write: it is what the copy-on-write check reads.
+    pub(crate) fn sharing(&self, index: Sym) -> usize {
+        self.chunks
+            .get(index as usize / N)
+            .map_or(0, Arc::strong_count)
+    }
+
     fn grow_to(&mut self, len: usize) {
         while self.chunks.len() * N < len {
             self.chunks

@@ -304,9 +304,11 @@ impl Views {
         ancestor: &Option<TaskId>,
         failure_count: u32,
         message: &Option<String>,
+        known: Option<Sym>,
     ) -> Line {
         let message = self.message(message);
-        let id = self.symbols.new_task(task);
+        // Symbols never change meaning, so an id resolved ahead is the one interning would give.
+        let id = known.unwrap_or_else(|| self.symbols.new_task(task));
         let ancestor_id = ancestor.as_ref().map(|a| self.symbols.task(a));
         // The same id created again replaces the task (the write model overwrites it too).
         self.delete_task(id);
@@ -375,6 +377,7 @@ impl Views {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assign_task(
         &mut self,
         envelope: &Envelope,
@@ -383,9 +386,10 @@ impl Views {
         agent: &AgentId,
         host: &str,
         ports: &BTreeMap<String, u16>,
+        known: Option<Sym>,
     ) -> Line {
         let host_id = self.ensure_host(host);
-        let id = self.symbols.task(task);
+        let id = known.unwrap_or_else(|| self.symbols.task(task));
         let line = Line::TaskAssigned {
             task: id,
             host: host_id,
@@ -414,6 +418,7 @@ impl Views {
         line
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn change_task_state(
         &mut self,
         envelope: &Envelope,
@@ -422,9 +427,10 @@ impl Views {
         from: ScheduleStatus,
         to: ScheduleStatus,
         message: &Option<String>,
+        known: Option<Sym>,
     ) -> Line {
         let message = self.message(message);
-        let id = self.symbols.task(task);
+        let id = known.unwrap_or_else(|| self.symbols.task(task));
         if let Some(record) = rec_mut(&mut self.tasks, id) {
             let before = record.footprint();
             record.status = to;
@@ -462,8 +468,9 @@ impl Views {
     }
 
     /// Folds one event; returns its activity line. One arm per event kind, no wildcard: a new
-    /// kind does not compile until it is handled here.
-    fn fold(&mut self, envelope: &Envelope, actor: Sym) -> Line {
+    /// kind does not compile until it is handled here. `known` is the symbol of the event's
+    /// task if it was resolved ahead ([`Self::look_ahead`]); `None` means look it up here.
+    fn fold(&mut self, envelope: &Envelope, actor: Sym, known: Option<Sym>) -> Line {
         let at = envelope.at;
         match &envelope.event {
             Event::ClusterInitialised { cluster } => {
@@ -536,6 +543,7 @@ impl Views {
                 ancestor,
                 *failure_count,
                 message,
+                known,
             ),
             Event::TaskAssigned {
                 task,
@@ -543,16 +551,16 @@ impl Views {
                 agent,
                 host,
                 ports,
-            } => self.assign_task(envelope, actor, task, agent, host, ports),
+            } => self.assign_task(envelope, actor, task, agent, host, ports, known),
             Event::TaskStateChanged {
                 task,
                 job: _,
                 from,
                 to,
                 message,
-            } => self.change_task_state(envelope, actor, task, *from, *to, message),
+            } => self.change_task_state(envelope, actor, task, *from, *to, message, known),
             Event::TaskDeleted { task, job: _ } => {
-                let id = self.symbols.task(task);
+                let id = known.unwrap_or_else(|| self.symbols.task(task));
                 self.delete_task(id);
                 Line::TaskDeleted { task: id }
             }
@@ -773,13 +781,76 @@ impl Views {
     }
 }
 
-impl Projection for Views {
-    fn apply(&mut self, envelope: &Envelope) {
+/// Envelopes a batched fold resolves ahead ([`Views::look_ahead`]): enough independent lookups
+/// for their cache misses to overlap, few enough that what they bring in is still cached when
+/// the envelopes are folded.
+pub(crate) const LOOKAHEAD: usize = 32;
+
+/// The task whose record an event changes, if any. Exhaustive, like the fold: a new kind
+/// must say whether it touches a task record.
+fn task_of(event: &Event) -> Option<&TaskId> {
+    match event {
+        Event::TaskCreated { task, .. }
+        | Event::TaskAssigned { task, .. }
+        | Event::TaskStateChanged { task, .. }
+        | Event::TaskDeleted { task, .. } => Some(task),
+        Event::ClusterInitialised { .. }
+        | Event::TaskConfigStored { .. }
+        | Event::JobCreated { .. }
+        | Event::JobConfigReplaced { .. }
+        | Event::JobRemoved { .. }
+        | Event::UpdateStarted { .. }
+        | Event::UpdateStateChanged { .. }
+        | Event::UpdateInstanceActioned { .. }
+        | Event::UpdatePulsed { .. }
+        | Event::QuotaSet { .. }
+        | Event::HostAttributesChanged { .. }
+        | Event::HostMaintenanceChanged { .. }
+        | Event::CronScheduled { .. }
+        | Event::CronDescheduled { .. }
+        | Event::CronTriggered { .. }
+        | Event::AgentRegistered { .. }
+        | Event::AgentLost { .. } => None,
+    }
+}
+
+impl Views {
+    /// Resolves the task symbols of a window of envelopes about to be folded, one per envelope
+    /// in `known` (`None`: no task, or an id not interned yet, which the fold then interns as
+    /// usual), and reads a little of each task's record so that its cache lines arrive
+    /// together. Reads only: a symbol never changes meaning once handed out, so a symbol
+    /// resolved here is right whatever the window's events create or delete before their turn.
+    pub(crate) fn look_ahead(&self, window: &[&Envelope], known: &mut Vec<Option<Sym>>) {
+        known.clear();
+        self.symbols
+            .find_tasks(window.iter().map(|e| task_of(&e.event)), known);
+        // The lines the fold reads first: the chunk's and the record's reference counts (the
+        // copy-on-write checks), the record's status, the timeline slot it pushes to and the
+        // job's counts.
+        let mut touched = 0usize;
+        for &id in known.iter().flatten() {
+            touched ^= self.tasks.sharing(id);
+            if let Some(Some(record)) = self.tasks.get(id) {
+                touched ^= Arc::strong_count(record);
+                touched ^= record.status as usize;
+                touched ^= usize::from(record.timeline.next_slot_taken());
+                touched ^= self.job_counts.sharing(record.job);
+                if let Some(counts) = self.job_counts.get(record.job) {
+                    touched ^= counts.first() as usize;
+                }
+            }
+        }
+        // The values do not matter, only that the loads happen now rather than in the fold.
+        std::hint::black_box(touched);
+    }
+
+    /// [`Projection::apply`] with the task's symbol possibly resolved ahead.
+    pub(crate) fn apply_known(&mut self, envelope: &Envelope, known: Option<Sym>) {
         let actor = match &envelope.actor {
             Actor::Scheduler => self.scheduler,
             other => self.symbols.actor(other),
         };
-        let line = self.fold(envelope, actor);
+        let line = self.fold(envelope, actor, known);
         self.last_seq = envelope.seq;
         self.activity.push(ActivityRecord {
             seq: envelope.seq,
@@ -788,5 +859,11 @@ impl Projection for Views {
             kind: envelope.event.kind(),
             line,
         });
+    }
+}
+
+impl Projection for Views {
+    fn apply(&mut self, envelope: &Envelope) {
+        self.apply_known(envelope, None);
     }
 }

@@ -243,6 +243,44 @@ impl Rewind {
     }
 }
 
+/// Records a folded envelope in the time index and takes a checkpoint of `view` (the views
+/// right after it) when one is due.
+fn index(
+    config: &HistoryConfig,
+    checkpoints: &mut Vec<Views>,
+    times: &mut Vec<(Timestamp, Seq)>,
+    envelope: &Envelope,
+    view: &Views,
+) {
+    // Commit times never decrease along a journal; should one go back, the index keeps the
+    // later time so that it stays sorted and `seq_at` stays monotonic.
+    match times.last_mut() {
+        Some((at, seq)) if envelope.at <= *at => *seq = envelope.seq,
+        _ => times.push((envelope.at, envelope.seq)),
+    }
+    let every = config.checkpoint_every;
+    if every > 0 && envelope.seq % every == 0 {
+        checkpoints.push(view.clone());
+        thin(checkpoints, config.max_checkpoints);
+    }
+}
+
+/// Drops every second checkpoint of the older half once there are too many (see
+/// [`HistoryConfig::max_checkpoints`]). The empty view at index 0 always stays.
+fn thin(checkpoints: &mut Vec<Views>, max_checkpoints: usize) {
+    let max = max_checkpoints.max(2);
+    if checkpoints.len() <= max + 1 {
+        return;
+    }
+    let older = checkpoints.len() / 2;
+    let mut position = 0;
+    checkpoints.retain(|_| {
+        let keep = position == 0 || position >= older || position % 2 == 0;
+        position += 1;
+        keep
+    });
+}
+
 /// The live views plus what it takes to answer for any past seq or time.
 pub struct History<S = MemoryLog> {
     config: HistoryConfig,
@@ -344,61 +382,41 @@ impl<S: EventSource> History<S> {
 
     /// Folds envelopes in order, telling listeners once at the end; stops at the first gap
     /// and returns it (the envelopes before it are folded).
+    ///
+    /// Uses the batched fold of [`Folded::apply_slice`] (task lookups a window ahead), which
+    /// ends in the same views as [`Self::apply`] on each envelope.
     pub fn apply_all<'a>(&mut self, envelopes: impl IntoIterator<Item = &'a Envelope>) -> Applied {
-        let mut result = Applied::Duplicate;
-        for envelope in envelopes {
-            let applied = self.fold(envelope);
-            match applied {
-                Applied::Folded => {
-                    if self.source.keeps_events() {
-                        self.source.record(envelope.clone());
-                    }
-                    result = Applied::Folded;
-                }
-                Applied::Duplicate => {}
-                Applied::Gap { .. } => {
-                    result = applied;
-                    break;
-                }
+        let Self {
+            config,
+            live,
+            checkpoints,
+            times,
+            source,
+            ..
+        } = self;
+        let keeps = source.keeps_events();
+        let result = live.apply_batched(envelopes, |envelope, view| {
+            index(config, checkpoints, times, envelope, view);
+            if keeps {
+                source.record(envelope.clone());
             }
-        }
+        });
         self.notify(Applied::Folded);
         result
     }
 
     fn fold(&mut self, envelope: &Envelope) -> Applied {
         let applied = self.live.apply(envelope);
-        if applied != Applied::Folded {
-            return applied;
-        }
-        // Commit times never decrease along a journal; should one go back, the index keeps the
-        // later time so that it stays sorted and `seq_at` stays monotonic.
-        match self.times.last_mut() {
-            Some((at, seq)) if envelope.at <= *at => *seq = envelope.seq,
-            _ => self.times.push((envelope.at, envelope.seq)),
-        }
-        let every = self.config.checkpoint_every;
-        if every > 0 && envelope.seq % every == 0 {
-            self.checkpoints.push(self.live.view().clone());
-            self.thin();
+        if applied == Applied::Folded {
+            index(
+                &self.config,
+                &mut self.checkpoints,
+                &mut self.times,
+                envelope,
+                self.live.view(),
+            );
         }
         applied
-    }
-
-    /// Drops every second checkpoint of the older half once there are too many (see
-    /// [`HistoryConfig::max_checkpoints`]). The empty view at index 0 always stays.
-    fn thin(&mut self) {
-        let max = self.config.max_checkpoints.max(2);
-        if self.checkpoints.len() <= max + 1 {
-            return;
-        }
-        let older = self.checkpoints.len() / 2;
-        let mut position = 0;
-        self.checkpoints.retain(|_| {
-            let keep = position == 0 || position >= older || position % 2 == 0;
-            position += 1;
-            keep
-        });
     }
 
     fn notify(&self, applied: Applied) {

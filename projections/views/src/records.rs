@@ -116,6 +116,11 @@ impl StatusCounts {
         *slot = slot.saturating_add(1);
     }
 
+    /// One count, for reading the counts' cache line ahead of a fold.
+    pub(crate) fn first(&self) -> u32 {
+        self.0[0]
+    }
+
     pub(crate) fn dec(&mut self, status: ScheduleStatus) {
         let slot = &mut self.0[status as usize];
         *slot = slot.saturating_sub(1);
@@ -240,6 +245,12 @@ impl Timeline {
             None => self.spill.push(entry),
         }
         self.len += 1;
+    }
+
+    /// Whether the inline slot the next entry goes to is taken (never, it is read only so that
+    /// its cache line is brought in ahead of the push).
+    pub(crate) fn next_slot_taken(&self) -> bool {
+        self.inline.get(self.len).is_some_and(Option::is_some)
     }
 
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &TimelineEntry> {
