@@ -10,9 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use aurora_events::{Envelope, Seq, TaskId, Timestamp};
-use aurora_projections::{
-    Applied, EventSource, History, HistoryConfig, MemoryLog, SourceError, Views,
-};
+use aurora_projections::{Applied, EventSource, History, HistoryConfig, MemoryLog, Views};
 use tokio::sync::watch;
 
 /// Where a [`ReadModel`] reads past events from when it replays.
@@ -21,25 +19,6 @@ pub type BoxedSource = Box<dyn EventSource + Send + Sync>;
 /// A source that already holds every event (the journal), shared between the history and the
 /// readers so that replays run without holding the history's lock.
 pub type SharedSource = Arc<dyn EventSource + Send + Sync>;
-
-/// Hands a shared source to the [`History`]: reads go through, nothing is recorded (the source
-/// has the events already).
-struct Shared(SharedSource);
-
-impl EventSource for Shared {
-    fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
-        self.0.read(from, to)
-    }
-
-    fn replay(
-        &self,
-        from: Seq,
-        to: Seq,
-        visit: &mut dyn FnMut(&Envelope),
-    ) -> Result<(), SourceError> {
-        self.0.replay(from, to, visit)
-    }
-}
 
 /// The views, their history, and how far they have folded.
 pub struct ReadModel {
@@ -76,7 +55,8 @@ impl ReadModel {
     /// A read model replaying past views from a source that has every event already (the
     /// journal); replays run outside the lock.
     pub fn with_shared_source(source: SharedSource, config: HistoryConfig) -> Self {
-        Self::new(Box::new(Shared(Arc::clone(&source))), Some(source), config)
+        // The history reads through the same source; nothing is recorded into it.
+        Self::new(Box::new(Arc::clone(&source)), Some(source), config)
     }
 
     fn new(source: BoxedSource, shared: Option<SharedSource>, config: HistoryConfig) -> Self {
@@ -211,7 +191,11 @@ mod tests {
     struct Events(Vec<Envelope>);
 
     impl EventSource for Events {
-        fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
+        fn read(
+            &self,
+            from: Seq,
+            to: Seq,
+        ) -> Result<Vec<Envelope>, aurora_projections::SourceError> {
             Ok(self.0[(from - 1) as usize..to as usize].to_vec())
         }
     }

@@ -109,6 +109,23 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
 }
 
+/// A shared source serves reads; it cannot be handed events (`record` needs it alone), so it
+/// must hold them already — a journal does — and reports `keeps_events` false whatever it wraps.
+impl<S: EventSource + ?Sized> EventSource for Arc<S> {
+    fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
+        (**self).read(from, to)
+    }
+
+    fn replay(
+        &self,
+        from: Seq,
+        to: Seq,
+        visit: &mut dyn FnMut(&Envelope),
+    ) -> Result<(), SourceError> {
+        (**self).replay(from, to, visit)
+    }
+}
+
 /// Every folded envelope, in memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLog {
