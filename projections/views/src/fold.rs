@@ -786,34 +786,6 @@ impl Views {
 /// the envelopes are folded.
 pub(crate) const LOOKAHEAD: usize = 32;
 
-/// The task whose record an event changes, if any. Exhaustive, like the fold: a new kind
-/// must say whether it touches a task record.
-fn task_of(event: &Event) -> Option<&TaskId> {
-    match event {
-        Event::TaskCreated { task, .. }
-        | Event::TaskAssigned { task, .. }
-        | Event::TaskStateChanged { task, .. }
-        | Event::TaskDeleted { task, .. } => Some(task),
-        Event::ClusterInitialised { .. }
-        | Event::TaskConfigStored { .. }
-        | Event::JobCreated { .. }
-        | Event::JobConfigReplaced { .. }
-        | Event::JobRemoved { .. }
-        | Event::UpdateStarted { .. }
-        | Event::UpdateStateChanged { .. }
-        | Event::UpdateInstanceActioned { .. }
-        | Event::UpdatePulsed { .. }
-        | Event::QuotaSet { .. }
-        | Event::HostAttributesChanged { .. }
-        | Event::HostMaintenanceChanged { .. }
-        | Event::CronScheduled { .. }
-        | Event::CronDescheduled { .. }
-        | Event::CronTriggered { .. }
-        | Event::AgentRegistered { .. }
-        | Event::AgentLost { .. } => None,
-    }
-}
-
 impl Views {
     /// Resolves the task symbols of a window of envelopes about to be folded, one per envelope
     /// in `known` (`None`: no task, or an id not interned yet, which the fold then interns as
@@ -823,7 +795,7 @@ impl Views {
     pub(crate) fn look_ahead(&self, window: &[&Envelope], known: &mut Vec<Option<Sym>>) {
         known.clear();
         self.symbols
-            .find_tasks(window.iter().map(|e| task_of(&e.event)), known);
+            .find_tasks(window.iter().map(|e| e.event.task()), known);
         // The lines the fold reads first: the chunk's and the record's reference counts (the
         // copy-on-write checks), the record's status, the timeline slot it pushes to and the
         // job's counts.
