@@ -142,6 +142,14 @@ impl ReadModel {
             .unwrap_or_else(|e| e.into_inner()) = reasons;
     }
 
+    /// Every pending reason, by task.
+    pub fn pending_reasons(&self) -> BTreeMap<TaskId, String> {
+        self.pending_reasons
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn pending_reason(&self, task: &TaskId) -> Option<String> {
         self.pending_reasons
             .read()

@@ -64,7 +64,6 @@ struct Inner {
     /// Agents that registered with this scheduler process. Any other agent is asked to register
     /// again, which reconciles what it runs with what the journal says it runs.
     registered: Mutex<BTreeSet<AgentId>>,
-    pending_reasons: RwLock<BTreeMap<TaskId, String>>,
     /// The projections behind the web UI, folded right after the write model.
     read: Arc<ReadModel>,
     agent_timeout: Duration,
@@ -208,7 +207,6 @@ impl Runtime {
                 outbox: Mutex::new(BTreeMap::new()),
                 heartbeats: Mutex::new(BTreeMap::new()),
                 registered: Mutex::new(BTreeSet::new()),
-                pending_reasons: RwLock::new(BTreeMap::new()),
                 read,
                 agent_timeout,
                 started: Instant::now(),
@@ -251,13 +249,10 @@ impl Runtime {
         &self.inner.read
     }
 
-    /// Why each pending task is pending, as of the last scheduling pass.
+    /// Why each pending task is pending, as of the last scheduling pass (kept by the read
+    /// model, which shows them on live pages).
     pub fn pending_reasons(&self) -> BTreeMap<TaskId, String> {
-        self.inner
-            .pending_reasons
-            .read()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        self.inner.read.pending_reasons()
     }
 
     /// Saves the write model as a checkpoint in the journal now; returns its seq.
@@ -404,11 +399,10 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
     for illegal in &decision.illegal {
         tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
     }
-    if matches!(command, Command::Schedule)
-        && let Ok(mut reasons) = inner.pending_reasons.write()
-    {
-        *reasons = decision.pending.iter().cloned().collect();
-        inner.read.set_pending_reasons(reasons.clone());
+    if matches!(command, Command::Schedule) {
+        inner
+            .read
+            .set_pending_reasons(decision.pending.iter().cloned().collect());
     }
     Ok(Outcome {
         committed,

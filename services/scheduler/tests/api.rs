@@ -73,6 +73,13 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
             .filter(|r| r == "No agents registered")
     })
     .await;
+    let (status, reasons) = call(&app, "GET", "/api/v1/pending", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        reasons[pending[0].id.as_str()],
+        "No agents registered",
+        "every pending task's reason: {reasons}"
+    );
 
     in_process::register_agent(&app).await;
     let launched = in_process::take_launches(&app, 2).await;
