@@ -6,20 +6,6 @@ mod common;
 
 use pretty_assertions::assert_eq;
 
-/// Every fixture that loads. (The `*_as_written` and `*_undefined`/`*_indented` ones must
-/// fail; `errors.rs` checks where.)
-const FIXTURES: &[&str] = &[
-    "hello_world",
-    "hello_world_productionized",
-    "profile",
-    "nested_templates",
-    "sequential",
-    "thermos_profile",
-    "combine",
-    "simple_task",
-    "service_features",
-];
-
 fn check(name: &str) {
     let loaded = common::loaded(&format!("{name}.aurora"));
     let jobs: Vec<serde_json::Value> = loaded.jobs.iter().map(|j| j.to_json()).collect();
@@ -100,7 +86,7 @@ fn every_loading_fixture_has_a_golden_test() {
         .filter(|f| common::load(&format!("{f}.aurora")).is_ok())
         .collect();
     loading.sort();
-    let mut listed: Vec<String> = FIXTURES.iter().map(|s| s.to_string()).collect();
+    let mut listed: Vec<String> = common::FIXTURES.iter().map(|s| s.to_string()).collect();
     listed.sort();
     assert_eq!(listed, loading);
 }

@@ -374,17 +374,7 @@ fn select_finds_a_job_or_names_the_candidates() {
 
 #[test]
 fn json_round_trip_gives_every_fixture_job_back() {
-    for name in [
-        "hello_world",
-        "hello_world_productionized",
-        "profile",
-        "nested_templates",
-        "sequential",
-        "thermos_profile",
-        "combine",
-        "simple_task",
-        "service_features",
-    ] {
+    for name in common::FIXTURES {
         for job in common::loaded(&format!("{name}.aurora")).jobs {
             let json = job.to_json().to_string();
             let back = load_json(&json).unwrap_or_else(|e| panic!("{name}: {e}\n{json}"));

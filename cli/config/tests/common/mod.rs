@@ -7,6 +7,20 @@ use std::path::PathBuf;
 
 use aurora_config::{ConfigError, LoadOptions, Loaded, load_file};
 
+/// Every fixture that loads. (The `*_as_written` and `*_undefined`/`*_indented` ones must
+/// fail; `errors.rs` checks where.)
+pub const FIXTURES: &[&str] = &[
+    "hello_world",
+    "hello_world_productionized",
+    "profile",
+    "nested_templates",
+    "sequential",
+    "thermos_profile",
+    "combine",
+    "simple_task",
+    "service_features",
+];
+
 /// `tests/` of this crate, found at run time (so that a moved checkout still works).
 pub fn tests_dir() -> PathBuf {
     PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
