@@ -498,13 +498,8 @@ impl Views {
                 job,
                 config,
                 instances,
-            } => Line::JobDesired {
-                job: self.set_desired(job, *config, *instances),
-                config: self.symbols.config(config),
-                instances: *instances,
-                created: true,
-            },
-            Event::JobConfigReplaced {
+            }
+            | Event::JobConfigReplaced {
                 job,
                 config,
                 instances,
@@ -512,7 +507,7 @@ impl Views {
                 job: self.set_desired(job, *config, *instances),
                 config: self.symbols.config(config),
                 instances: *instances,
-                created: false,
+                created: matches!(envelope.event, Event::JobCreated { .. }),
             },
             Event::JobRemoved { job } => {
                 if let Some(id) = self.symbols.find_job(job)

@@ -792,3 +792,30 @@ fn long_timelines_keep_every_entry_in_order() {
     assert_eq!(summary.last_message.as_deref(), Some("done"));
     assert_eq!(summary.created_at, Timestamp(T0));
 }
+
+#[test]
+fn the_feed_tells_a_new_job_from_a_changed_one() {
+    let mut s = Script::new();
+    let key = job("www", "prod", "web");
+    let web = config(&key, Tier::Preferred, 1.0, 64, false);
+    let (hash, _) = s.create_job(&web, 1);
+    s.push(Event::JobConfigReplaced {
+        job: key.clone(),
+        config: hash,
+        instances: 3,
+    });
+    let views = fold(s.envelopes(), ViewsConfig::default());
+    let summaries: Vec<String> = views
+        .activity(usize::MAX)
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::JobCreated | EventKind::JobConfigReplaced))
+        .map(|e| e.summary)
+        .collect();
+    assert_eq!(
+        summaries,
+        vec![
+            format!("job {key} now wants 3 instances of config {}", hash.short()),
+            format!("job {key} created: 1 instances of config {}", hash.short()),
+        ]
+    );
+}
