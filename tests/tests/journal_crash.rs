@@ -7,11 +7,10 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_journal::conformance::{assert_dense, read_marker};
-use aurora_journal::{Journal, RocksJournal, SeqRange, SystemClock};
+use aurora_journal::{Journal, RocksJournal, SeqRange};
 use aurora_system_tests::{BATCH_STRIDE, crash_batch_size};
 use rand::{Rng, SeedableRng};
 
@@ -88,8 +87,7 @@ async fn acknowledged_appends_survive_kill_9() {
         let acks = run_and_kill(&path, first_writer, run_for);
         total_acks += acks.len();
 
-        let journal =
-            RocksJournal::open(&path, Arc::new(SystemClock)).expect("reopen after kill -9");
+        let journal = RocksJournal::open(&path).expect("reopen after kill -9");
         let last = journal.last_seq();
         // Reading checks every record's checksum and that seqs are gap-free.
         let all = journal

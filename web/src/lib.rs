@@ -26,7 +26,6 @@
 mod format;
 mod moment;
 mod pages;
-mod read_model;
 mod timeline;
 
 use std::sync::Arc;
@@ -35,8 +34,8 @@ use axum::Router;
 use axum::response::Redirect;
 use axum::routing::get;
 
+use aurora_projections::ReadModel;
 pub use moment::AtQuery;
-pub use read_model::{BoxedSource, ReadModel, SharedSource};
 
 /// What the pages need from the process serving them.
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ use aurora_events::{
     Actor, AgentId, Capacity, Event, Identifier, InstanceUpdateAction, JobKey, MaintenanceMode,
     ResourceAggregate, ScheduleStatus, Seq, TaskId, Tier, UpdateKey, Uuid,
 };
+use aurora_projections::ReadModel;
 use aurora_projections::{HistoryConfig, Queries};
-use aurora_web::{ReadModel, WebState, app};
+use aurora_web::{WebState, app};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;

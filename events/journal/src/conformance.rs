@@ -1,35 +1,36 @@
-//! The behaviour suite every [`Journal`] backend must pass.
+//! The behaviour suite every [`Journal`] backend must pass (and the [`CheckpointStore`] it
+//! carries).
 //!
 //! A backend provides a [`Backend`] harness (how to initialise, reopen after a restart, and open
 //! an uninitialised location) and instantiates the suite with [`conformance_tests!`], which makes
 //! one `#[tokio::test]` per case so that a failure names the behaviour that broke.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use aurora_events::{
     Actor, Envelope, Event, Identifier, PendingEvent, ResourceAggregate, Seq, Timestamp,
 };
+
 use futures::StreamExt;
 
-use crate::{Clock, Error, Journal, ManualClock, SeqRange, SystemClock};
+use crate::{
+    Append, CheckpointStore, Clock, Error, Journal, Precondition, Recovery, SeqRange, SystemClock,
+    Term,
+};
 
 /// How the suite drives one backend. Each case gets a fresh harness.
 #[async_trait]
 pub trait Backend: Send {
-    type Journal: Journal + Clone;
+    type Journal: Journal + CheckpointStore + Clone;
 
-    /// Initialises a new journal for `cluster` at this harness's location.
-    async fn initialise(
-        &mut self,
-        cluster: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self::Journal, Error>;
+    /// Initialises a new journal for `cluster` at this harness's location, its first event
+    /// committed at `at`.
+    async fn initialise(&mut self, cluster: &str, at: Timestamp) -> Result<Self::Journal, Error>;
 
     /// Opens the journal at this harness's location again, as after a process restart. The
     /// suite drops every handle and stream of the previous journal first.
-    async fn reopen(&mut self, clock: Arc<dyn Clock>) -> Result<Self::Journal, Error>;
+    async fn reopen(&mut self) -> Result<Self::Journal, Error>;
 
     /// Opens a location that holds no journal; must fail with [`Error::NotInitialised`].
     async fn open_uninitialised(&mut self) -> Result<Self::Journal, Error>;
@@ -62,8 +63,28 @@ pub fn read_marker(envelope: &Envelope) -> Option<(u32, u32)> {
     }
 }
 
-fn system() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
+/// Now, by the system clock.
+pub fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+/// Appends `events` at the end of the journal, at `at`, under its current term: how a writer
+/// that is not the scheduler's leader (a test, a benchmark) appends.
+pub async fn append_at_end<J: Journal + ?Sized>(
+    journal: &J,
+    at: Timestamp,
+    events: Vec<PendingEvent>,
+) -> Result<SeqRange, Error> {
+    let precondition = Precondition::at_end(journal.term());
+    journal.append(Append::new(precondition, at, events)).await
+}
+
+/// [`append_at_end`] now.
+pub async fn append<J: Journal + ?Sized>(
+    journal: &J,
+    events: Vec<PendingEvent>,
+) -> Result<SeqRange, Error> {
+    append_at_end(journal, now(), events).await
 }
 
 async fn read_all<J: Journal>(journal: &J) -> Vec<Envelope> {
@@ -89,7 +110,7 @@ pub fn assert_dense(envelopes: &[Envelope]) {
 
 pub async fn starts_with_cluster_initialised<B: Backend>(mut backend: B) {
     let journal = backend
-        .initialise("devcluster", system())
+        .initialise("devcluster", now())
         .await
         .expect("initialise");
     assert_eq!(journal.last_seq(), 1);
@@ -105,17 +126,16 @@ pub async fn starts_with_cluster_initialised<B: Backend>(mut backend: B) {
 }
 
 pub async fn appends_get_consecutive_seqs<B: Backend>(mut backend: B) {
-    let journal = backend.initialise("c", system()).await.expect("initialise");
-    let first = journal
-        .append(vec![marker(1, 0), marker(1, 1), marker(1, 2)])
+    let journal = backend.initialise("c", now()).await.expect("initialise");
+    let first = append(&journal, vec![marker(1, 0), marker(1, 1), marker(1, 2)])
         .await
         .expect("append");
     assert_eq!(first, SeqRange::new(2, 4));
-    let second = journal.append(vec![marker(1, 3)]).await.expect("append");
+    let second = append(&journal, vec![marker(1, 3)]).await.expect("append");
     assert_eq!(second, SeqRange::new(5, 5));
     assert_eq!(journal.last_seq(), 5);
     assert!(matches!(
-        journal.append(vec![]).await,
+        append(&journal, vec![]).await,
         Err(Error::EmptyAppend)
     ));
     assert_eq!(journal.last_seq(), 5, "a rejected append changes nothing");
@@ -133,11 +153,11 @@ pub async fn appends_get_consecutive_seqs<B: Backend>(mut backend: B) {
 }
 
 pub async fn the_envelope_keeps_id_actor_and_cause<B: Backend>(mut backend: B) {
-    let journal = backend.initialise("c", system()).await.expect("initialise");
+    let journal = backend.initialise("c", now()).await.expect("initialise");
     let cause = marker(1, 0);
     let effect = marker(1, 1).caused_by(cause.id);
     let (cause_id, effect_id) = (cause.id, effect.id);
-    journal.append(vec![cause, effect]).await.expect("append");
+    append(&journal, vec![cause, effect]).await.expect("append");
     let all = read_all(&journal).await;
     assert_eq!(all[1].id, cause_id);
     assert_eq!(all[2].id, effect_id);
@@ -146,7 +166,7 @@ pub async fn the_envelope_keeps_id_actor_and_cause<B: Backend>(mut backend: B) {
 }
 
 pub async fn concurrent_appends_stay_dense_and_whole<B: Backend>(mut backend: B) {
-    let journal = backend.initialise("c", system()).await.expect("initialise");
+    let journal = backend.initialise("c", now()).await.expect("initialise");
     let writers = 32u32;
     let appends_per_writer = 10u32;
     let mut tasks = Vec::new();
@@ -155,11 +175,11 @@ pub async fn concurrent_appends_stay_dense_and_whole<B: Backend>(mut backend: B)
         tasks.push(tokio::spawn(async move {
             let mut ranges = Vec::new();
             let mut n = 0;
-            for append in 0..appends_per_writer {
-                let size = 1 + (writer + append) % 4;
+            for nth in 0..appends_per_writer {
+                let size = 1 + (writer + nth) % 4;
                 let events: Vec<_> = (0..size).map(|i| marker(writer, n + i)).collect();
                 n += size;
-                ranges.push((journal.append(events).await.expect("append"), size));
+                ranges.push((append(&journal, events).await.expect("append"), size));
             }
             ranges
         }));
@@ -197,9 +217,8 @@ pub async fn concurrent_appends_stay_dense_and_whole<B: Backend>(mut backend: B)
 }
 
 pub async fn read_clips_to_the_end_and_rejects_seq_zero<B: Backend>(mut backend: B) {
-    let journal = backend.initialise("c", system()).await.expect("initialise");
-    journal
-        .append((0..5).map(|n| marker(0, n)).collect())
+    let journal = backend.initialise("c", now()).await.expect("initialise");
+    append(&journal, (0..5).map(|n| marker(0, n)).collect())
         .await
         .expect("append");
     let middle = journal.read(SeqRange::new(3, 4)).await.expect("read");
@@ -239,9 +258,8 @@ async fn next_seq(stream: &mut crate::EventStream) -> Seq {
 }
 
 pub async fn subscribe_catches_up_then_follows<B: Backend>(mut backend: B) {
-    let journal = backend.initialise("c", system()).await.expect("initialise");
-    journal
-        .append((0..3).map(|n| marker(0, n)).collect())
+    let journal = backend.initialise("c", now()).await.expect("initialise");
+    append(&journal, (0..3).map(|n| marker(0, n)).collect())
         .await
         .expect("append");
     let mut from_start = journal.subscribe(0);
@@ -258,7 +276,7 @@ pub async fn subscribe_catches_up_then_follows<B: Backend>(mut backend: B) {
     let writer = journal.clone();
     let appender = tokio::spawn(async move {
         for n in 3..8 {
-            writer.append(vec![marker(0, n)]).await.expect("append");
+            append(&writer, vec![marker(0, n)]).await.expect("append");
         }
     });
     for expected in 5..=9 {
@@ -275,17 +293,19 @@ pub async fn subscribe_catches_up_then_follows<B: Backend>(mut backend: B) {
 }
 
 pub async fn restart_keeps_everything<B: Backend>(mut backend: B) {
-    let clock = ManualClock::new(Timestamp(1_000));
     let journal = backend
-        .initialise("prod-west", Arc::new(clock.clone()))
+        .initialise("prod-west", Timestamp(1_000))
         .await
         .expect("initialise");
+    let term = journal.claim_leadership().await.expect("claim");
     for n in 0..10 {
-        clock.advance(10);
-        journal
-            .append(vec![marker(0, 2 * n), marker(0, 2 * n + 1)])
-            .await
-            .expect("append");
+        append_at_end(
+            &journal,
+            Timestamp(1_010 + 10 * i64::from(n)),
+            vec![marker(0, 2 * n), marker(0, 2 * n + 1)],
+        )
+        .await
+        .expect("append");
     }
     journal
         .put_checkpoint("write-model", 7, b"state@7".to_vec())
@@ -294,12 +314,10 @@ pub async fn restart_keeps_everything<B: Backend>(mut backend: B) {
     let before = read_all(&journal).await;
     drop(journal);
 
-    let journal = backend
-        .reopen(Arc::new(clock.clone()))
-        .await
-        .expect("reopen");
+    let journal = backend.reopen().await.expect("reopen");
     assert_eq!(journal.cluster(), "prod-west");
     assert_eq!(journal.last_seq(), 21);
+    assert_eq!(journal.term(), term, "the term is kept across a restart");
     assert_eq!(read_all(&journal).await, before);
     assert_eq!(
         journal
@@ -313,47 +331,73 @@ pub async fn restart_keeps_everything<B: Backend>(mut backend: B) {
         journal.seq_at(Timestamp(1_055)).await.expect("seq_at"),
         Some(11)
     );
-    // The clock went backwards over the restart: commit time still does not.
-    clock.set(Timestamp(500));
-    let range = journal
-        .append(vec![marker(0, 20)])
+    // An append at the end with an earlier time than the last commit (a clock that went
+    // backwards over the restart) is committed at the last commit time: time never goes back.
+    let range = append_at_end(&journal, Timestamp(500), vec![marker(0, 20)])
         .await
         .expect("append after restart");
     assert_eq!(range, SeqRange::new(22, 22));
     let last = journal.read(SeqRange::new(21, 22)).await.expect("read");
     assert_eq!(last[1].at, last[0].at);
+    assert!(
+        journal.claim_leadership().await.expect("claim") > term,
+        "a new term is higher than every earlier one, restarts included"
+    );
 }
 
 pub async fn commit_times_never_go_backwards<B: Backend>(mut backend: B) {
-    let clock = ManualClock::new(Timestamp(10_000));
     let journal = backend
-        .initialise("c", Arc::new(clock.clone()))
+        .initialise("c", Timestamp(10_000))
         .await
         .expect("initialise");
-    journal.append(vec![marker(0, 0)]).await.expect("append");
-    clock.set(Timestamp(5_000));
-    journal.append(vec![marker(0, 1)]).await.expect("append");
-    clock.set(Timestamp(12_000));
-    journal.append(vec![marker(0, 2)]).await.expect("append");
+    append_at_end(&journal, Timestamp(10_000), vec![marker(0, 0)])
+        .await
+        .expect("append");
+    append_at_end(&journal, Timestamp(5_000), vec![marker(0, 1)])
+        .await
+        .expect("append");
+    append_at_end(&journal, Timestamp(12_000), vec![marker(0, 2)])
+        .await
+        .expect("append");
     let times: Vec<i64> = read_all(&journal).await.iter().map(|e| e.at.0).collect();
     assert_eq!(times, vec![10_000, 10_000, 10_000, 12_000]);
+    // A leader that names the seq it follows knows the last time too: an earlier one is a
+    // mistake, refused, and nothing is written.
+    let refused = journal
+        .append(Append::new(
+            Precondition::follows(journal.term(), 4),
+            Timestamp(11_999),
+            vec![marker(0, 3)],
+        ))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::TimeWentBack {
+                at: Timestamp(11_999),
+                last: Timestamp(12_000)
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(journal.last_seq(), 4, "a refused append writes nothing");
 }
 
 pub async fn time_index_finds_the_seq_at_a_time<B: Backend>(mut backend: B) {
-    let clock = ManualClock::new(Timestamp(1_000));
     let journal = backend
-        .initialise("c", Arc::new(clock.clone()))
+        .initialise("c", Timestamp(1_000))
         .await
         .expect("initialise");
     // seq 1 at 1000; seqs 2-3 at 2000; seq 4 at 2000; seq 5 at 4000.
-    clock.set(Timestamp(2_000));
-    journal
-        .append(vec![marker(0, 0), marker(0, 1)])
+    append_at_end(&journal, Timestamp(2_000), vec![marker(0, 0), marker(0, 1)])
         .await
         .expect("append");
-    journal.append(vec![marker(0, 2)]).await.expect("append");
-    clock.set(Timestamp(4_000));
-    journal.append(vec![marker(0, 3)]).await.expect("append");
+    append_at_end(&journal, Timestamp(2_000), vec![marker(0, 2)])
+        .await
+        .expect("append");
+    append_at_end(&journal, Timestamp(4_000), vec![marker(0, 3)])
+        .await
+        .expect("append");
     let cases = [
         (999, None),
         (1_000, Some(1)),
@@ -373,10 +417,142 @@ pub async fn time_index_finds_the_seq_at_a_time<B: Backend>(mut backend: B) {
     }
 }
 
-pub async fn checkpoints_are_found_at_or_before_a_seq<B: Backend>(mut backend: B) {
-    let journal = backend.initialise("c", system()).await.expect("initialise");
+/// Appends `n` markers under `term`, following `after`, at `at`.
+async fn propose<J: Journal>(
+    journal: &J,
+    term: Term,
+    after: Seq,
+    at: i64,
+    n: u32,
+) -> Result<SeqRange, Error> {
+    let events = (0..n).map(|i| marker(9, i)).collect();
     journal
-        .append((0..20).map(|n| marker(0, n)).collect())
+        .append(Append::new(
+            Precondition::follows(term, after),
+            Timestamp(at),
+            events,
+        ))
+        .await
+}
+
+pub async fn a_deposed_leader_cannot_append<B: Backend>(mut backend: B) {
+    let journal = backend
+        .initialise("c", Timestamp(1_000))
+        .await
+        .expect("initialise");
+    let first = journal.claim_leadership().await.expect("claim");
+    assert_eq!(journal.term(), first);
+    propose(&journal, first, 1, 2_000, 2)
+        .await
+        .expect("the leader appends under its term");
+    let second = journal.claim_leadership().await.expect("claim again");
+    assert!(second > first, "terms only grow: {first} then {second}");
+    let stale = propose(&journal, first, 3, 3_000, 1).await;
+    match &stale {
+        Err(e @ Error::NotLeader { term, current }) => {
+            assert_eq!((*term, *current), (first, second));
+            assert_eq!(e.recovery(), Recovery::Redirect);
+        }
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    // An append at the end is fenced by the term just the same.
+    let stale_at_end = journal
+        .append(Append::new(
+            Precondition::at_end(first),
+            Timestamp(3_000),
+            vec![marker(9, 9)],
+        ))
+        .await;
+    assert!(matches!(stale_at_end, Err(Error::NotLeader { .. })));
+    assert_eq!(
+        journal.last_seq(),
+        3,
+        "nothing written by the deposed leader"
+    );
+    assert_eq!(read_all(&journal).await.len(), 3);
+    // The new leader's appends go through.
+    assert_eq!(
+        propose(&journal, second, 3, 3_000, 1)
+            .await
+            .expect("append"),
+        SeqRange::new(4, 4)
+    );
+    drop(journal);
+    let journal = backend.reopen().await.expect("reopen");
+    assert!(
+        matches!(
+            propose(&journal, first, 4, 4_000, 1).await,
+            Err(Error::NotLeader { .. })
+        ),
+        "a restart does not bring an old term back"
+    );
+}
+
+pub async fn a_stale_writer_cannot_append<B: Backend>(mut backend: B) {
+    let journal = backend
+        .initialise("c", Timestamp(1_000))
+        .await
+        .expect("initialise");
+    let term = journal.claim_leadership().await.expect("claim");
+    propose(&journal, term, 1, 2_000, 3).await.expect("append");
+    // Decided on the state as of seq 1, but seqs 2-4 have been committed since.
+    let stale = propose(&journal, term, 1, 2_500, 1).await;
+    match &stale {
+        Err(e @ Error::Conflict { after, last }) => {
+            assert_eq!((*after, *last), (1, 4));
+            assert_eq!(e.recovery(), Recovery::Retry);
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // Naming a seq that does not exist yet is no better.
+    assert!(matches!(
+        propose(&journal, term, 9, 2_500, 1).await,
+        Err(Error::Conflict { after: 9, last: 4 })
+    ));
+    assert_eq!(journal.last_seq(), 4, "nothing written by a stale writer");
+
+    // Several writers that all decided on seq 4, at once: exactly one wins, the others are
+    // refused whole, and the journal holds the winner's events only.
+    let mut tasks = Vec::new();
+    for writer in 0..8u32 {
+        let journal = journal.clone();
+        tasks.push(tokio::spawn(async move {
+            let events = (0..3).map(|i| marker(writer, i)).collect();
+            journal
+                .append(Append::new(
+                    Precondition::follows(term, 4),
+                    Timestamp(3_000),
+                    events,
+                ))
+                .await
+                .map(|range| (writer, range))
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.expect("writer task") {
+            Ok(won) => winners.push(won),
+            Err(Error::Conflict { after: 4, .. }) => {}
+            Err(other) => panic!("expected Conflict, got {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one of the racing appends wins");
+    let (winner, range) = winners[0];
+    assert_eq!(range, SeqRange::new(5, 7));
+    let all = read_all(&journal).await;
+    assert_dense(&all);
+    assert_eq!(all.len(), 7);
+    assert!(
+        all[4..]
+            .iter()
+            .all(|e| read_marker(e).is_some_and(|(w, _)| w == winner)),
+        "only the winner's events"
+    );
+}
+
+pub async fn checkpoints_are_found_at_or_before_a_seq<B: Backend>(mut backend: B) {
+    let journal = backend.initialise("c", now()).await.expect("initialise");
+    append(&journal, (0..20).map(|n| marker(0, n)).collect())
         .await
         .expect("append");
     for seq in [5, 10, 15] {
@@ -461,9 +637,9 @@ pub async fn uninitialised_locations_are_refused<B: Backend>(mut backend: B) {
         Err(other) => panic!("expected NotInitialised, got {other}"),
         Ok(_) => panic!("an uninitialised location must not open as an empty journal"),
     }
-    let journal = backend.initialise("c", system()).await.expect("initialise");
+    let journal = backend.initialise("c", now()).await.expect("initialise");
     drop(journal);
-    match backend.initialise("c", system()).await {
+    match backend.initialise("c", now()).await {
         Err(Error::AlreadyInitialised { .. }) => {}
         Err(other) => panic!("expected AlreadyInitialised, got {other}"),
         Ok(_) => panic!("initialising over an existing journal must fail"),
@@ -484,6 +660,8 @@ macro_rules! conformance_tests {
             restart_keeps_everything,
             commit_times_never_go_backwards,
             time_index_finds_the_seq_at_a_time,
+            a_deposed_leader_cannot_append,
+            a_stale_writer_cannot_append,
             checkpoints_are_found_at_or_before_a_seq,
             uninitialised_locations_are_refused,
         );

@@ -1,7 +1,10 @@
-//! The journal's errors, by how a caller should handle them: a wrong request (fix the call),
-//! a missing or foreign journal (operator action), damage or storage failure (stop and alert).
+//! The journal's errors, each with what a caller should do about it ([`Error::recovery`]):
+//! fix the call, retry (perhaps after deciding again), redirect to the leader, or stop because
+//! the journal is missing, foreign or damaged and an operator must act.
 
-use aurora_events::{CodecError, Seq};
+use aurora_events::{CodecError, Seq, Timestamp};
+
+use crate::Term;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,6 +17,18 @@ pub enum Error {
     AlreadyInitialised { location: String },
     #[error("an append must contain at least one event")]
     EmptyAppend,
+    #[error(
+        "not the leader: the events were decided under term {term}, but term {current} has \
+         begun"
+    )]
+    NotLeader { term: Term, current: Term },
+    #[error(
+        "conflict: the events were decided on the state as of seq {after}, but the journal \
+         ends at seq {last}; decide again on the newer state"
+    )]
+    Conflict { after: Seq, last: Seq },
+    #[error("the events' time {at} is before the journal's last commit time {last}")]
+    TimeWentBack { at: Timestamp, last: Timestamp },
     #[error("invalid seq range {first}..={last}: seqs start at 1")]
     InvalidRange { first: Seq, last: Seq },
     #[error("invalid checkpoint name {0:?}: it must be non-empty and contain no NUL byte")]
@@ -30,8 +45,78 @@ pub enum Error {
     Closed,
 }
 
+/// What a caller should do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The call was wrong (a bug in the caller): fix it; retrying the same call fails again.
+    FixRequest,
+    /// Transient (storage trouble, shutting down) or stale (decide again on fresher state):
+    /// the same request may succeed later.
+    Retry,
+    /// This writer is not the leader: send the request to the leader.
+    Redirect,
+    /// The journal is missing, foreign or damaged: stop serving writes; an operator must act.
+    Stop,
+}
+
+impl Error {
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            Error::EmptyAppend
+            | Error::TimeWentBack { .. }
+            | Error::InvalidRange { .. }
+            | Error::InvalidCheckpointName(_)
+            | Error::CheckpointBeyondEnd { .. } => Recovery::FixRequest,
+            Error::Conflict { .. } | Error::Storage(_) | Error::Closed => Recovery::Retry,
+            Error::NotLeader { .. } => Recovery::Redirect,
+            Error::NotInitialised { .. }
+            | Error::AlreadyInitialised { .. }
+            | Error::Corrupt(_)
+            | Error::Damaged(_) => Recovery::Stop,
+        }
+    }
+}
+
 impl From<rocksdb::Error> for Error {
     fn from(e: rocksdb::Error) -> Self {
         Error::Storage(e.into_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged journal must never look like a passing hiccup: callers stop rather than retry.
+    #[test]
+    fn damage_says_stop_and_storage_trouble_says_retry() {
+        assert_eq!(
+            Error::Damaged("seq 7 is missing".into()).recovery(),
+            Recovery::Stop
+        );
+        assert_eq!(
+            Error::NotInitialised {
+                location: "x".into()
+            }
+            .recovery(),
+            Recovery::Stop
+        );
+        assert_eq!(
+            Error::Storage("disk full".into()).recovery(),
+            Recovery::Retry
+        );
+        assert_eq!(
+            Error::Conflict { after: 1, last: 2 }.recovery(),
+            Recovery::Retry
+        );
+        assert_eq!(
+            Error::NotLeader {
+                term: 1,
+                current: 2
+            }
+            .recovery(),
+            Recovery::Redirect
+        );
+        assert_eq!(Error::EmptyAppend.recovery(), Recovery::FixRequest);
     }
 }

@@ -1,29 +1,51 @@
 //! An in-memory journal for tests and simulations. It keeps every invariant of the durable
 //! backends; "durable" here means "in the [`MemoryStore`]", which outlives journal handles so
-//! that a restart can be simulated by opening the same store again.
+//! that a restart can be simulated by opening the same store again. Handles on one store see
+//! each other's commits and share its term, like replicas of one replicated journal: a handle
+//! that claims leadership deposes the others.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use aurora_events::{Envelope, Event, PendingEvent, Seq, Timestamp};
+use aurora_events::{Envelope, Event, Seq, Timestamp};
 use tokio::sync::watch;
 
 use crate::follow::follow;
 use crate::{
-    Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name,
-    validate_new_checkpoint,
+    Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, SeqRange, Term, check_append,
+    validate_checkpoint_name, validate_new_checkpoint,
 };
+
+/// Checkpoint bytes by name and seq.
+type Checkpoints = BTreeMap<(String, Seq), Vec<u8>>;
 
 #[derive(Debug, Default)]
 struct StoreState {
     events: Vec<Envelope>,
-    checkpoints: BTreeMap<(String, Seq), Vec<u8>>,
+    term: Term,
+    checkpoints: Checkpoints,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<StoreState>,
+    /// The last committed seq, for every handle's subscribers.
+    committed: watch::Sender<Seq>,
 }
 
 /// The storage behind [`MemoryJournal`]s: clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryStore(Arc<Mutex<StoreState>>);
+#[derive(Debug, Clone)]
+pub struct MemoryStore(Arc<Shared>);
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self(Arc::new(Shared {
+            state: Mutex::default(),
+            committed: watch::Sender::new(0),
+        }))
+    }
+}
 
 impl MemoryStore {
     pub fn new() -> Self {
@@ -32,8 +54,9 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, StoreState> {
         // A panic while holding the lock cannot leave the state half-written: every mutation
-        // below is a single push or insert. So a poisoned lock is still safe to use.
+        // below is a single push, insert or assignment. So a poisoned lock is still safe to use.
         self.0
+            .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -48,18 +71,13 @@ pub struct MemoryJournal {
 #[derive(Debug)]
 struct Inner {
     store: MemoryStore,
-    clock: Arc<dyn Clock>,
     cluster: String,
-    committed: watch::Sender<Seq>,
 }
 
 impl MemoryJournal {
-    /// Initialises a new cluster journal in an empty store.
-    pub fn initialise(
-        store: MemoryStore,
-        cluster: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, Error> {
+    /// Initialises a new cluster journal in an empty store; `ClusterInitialised` is committed
+    /// at `at`.
+    pub fn initialise(store: MemoryStore, cluster: &str, at: Timestamp) -> Result<Self, Error> {
         {
             let mut state = store.lock();
             if !state.events.is_empty() {
@@ -67,16 +85,15 @@ impl MemoryJournal {
                     location: "memory store".into(),
                 });
             }
-            let at = clock.now();
             state
                 .events
                 .push(crate::initial_event(cluster).commit(1, at));
         }
-        Self::open(store, clock)
+        Self::open(store)
     }
 
     /// Opens the journal held in `store`, which must have been initialised.
-    pub fn open(store: MemoryStore, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    pub fn open(store: MemoryStore) -> Result<Self, Error> {
         let (cluster, last) = {
             let state = store.lock();
             let cluster = match state.events.first() {
@@ -98,20 +115,15 @@ impl MemoryJournal {
             };
             (cluster, state.events.len() as Seq)
         };
-        let (committed, _) = watch::channel(last);
+        store.0.committed.send_replace(last);
         Ok(Self {
-            inner: Arc::new(Inner {
-                store,
-                clock,
-                cluster,
-                committed,
-            }),
+            inner: Arc::new(Inner { store, cluster }),
         })
     }
 
     /// A fresh store with an initialised journal: the usual start of a test.
-    pub fn new_initialised(cluster: &str, clock: Arc<dyn Clock>) -> Self {
-        match Self::initialise(MemoryStore::new(), cluster, clock) {
+    pub fn new_initialised(cluster: &str, at: Timestamp) -> Self {
+        match Self::initialise(MemoryStore::new(), cluster, at) {
             Ok(journal) => journal,
             Err(e) => unreachable!("a new store is always empty: {e}"),
         }
@@ -120,21 +132,27 @@ impl MemoryJournal {
 
 #[async_trait]
 impl Journal for MemoryJournal {
-    async fn append(&self, events: Vec<PendingEvent>) -> Result<SeqRange, Error> {
-        if events.is_empty() {
-            return Err(Error::EmptyAppend);
-        }
+    async fn append(&self, append: Append) -> Result<SeqRange, Error> {
         let range = {
             let mut state = self.inner.store.lock();
+            let last_seq = state.events.len() as Seq;
             let last_at = state.events.last().map(|e| e.at).unwrap_or_default();
-            let at = self.inner.clock.now().max(last_at);
-            let first = state.events.len() as Seq + 1;
-            for (i, pending) in events.into_iter().enumerate() {
+            let at = check_append(
+                append.precondition,
+                append.at,
+                append.events.len(),
+                state.term,
+                (last_seq, last_at),
+            )?;
+            let first = last_seq + 1;
+            for (i, pending) in append.events.into_iter().enumerate() {
                 state.events.push(pending.commit(first + i as Seq, at));
             }
-            SeqRange::new(first, state.events.len() as Seq)
+            let range = SeqRange::new(first, state.events.len() as Seq);
+            // Published under the lock, so the watch never goes backwards between appends.
+            self.inner.store.0.committed.send_replace(range.last);
+            range
         };
-        self.inner.committed.send_replace(range.last);
         Ok(range)
     }
 
@@ -156,11 +174,11 @@ impl Journal for MemoryJournal {
     }
 
     fn subscribe(&self, from: Seq) -> EventStream {
-        follow(self.clone(), self.inner.committed.subscribe(), from)
+        follow(self.clone(), self.inner.store.0.committed.subscribe(), from)
     }
 
     fn last_seq(&self) -> Seq {
-        *self.inner.committed.borrow()
+        *self.inner.store.0.committed.borrow()
     }
 
     fn cluster(&self) -> &str {
@@ -174,6 +192,19 @@ impl Journal for MemoryJournal {
         Ok((count > 0).then_some(count as Seq))
     }
 
+    fn term(&self) -> Term {
+        self.inner.store.lock().term
+    }
+
+    async fn claim_leadership(&self) -> Result<Term, Error> {
+        let mut state = self.inner.store.lock();
+        state.term += 1;
+        Ok(state.term)
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MemoryJournal {
     async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
         let mut state = self.inner.store.lock();
         validate_new_checkpoint(name, seq, state.events.len() as Seq)?;
@@ -187,16 +218,60 @@ impl Journal for MemoryJournal {
         seq: Seq,
     ) -> Result<Option<Checkpoint>, Error> {
         validate_checkpoint_name(name)?;
-        let state = self.inner.store.lock();
-        let found = state
-            .checkpoints
-            .range((name.to_string(), 0)..=(name.to_string(), seq))
-            .next_back()
-            .map(|((name, seq), bytes)| Checkpoint {
-                name: name.clone(),
-                seq: *seq,
-                bytes: bytes.clone(),
-            });
-        Ok(found)
+        Ok(find_checkpoint(
+            &self.inner.store.lock().checkpoints,
+            name,
+            seq,
+        ))
+    }
+}
+
+fn find_checkpoint(checkpoints: &Checkpoints, name: &str, seq: Seq) -> Option<Checkpoint> {
+    checkpoints
+        .range((name.to_string(), 0)..=(name.to_string(), seq))
+        .next_back()
+        .map(|((name, seq), bytes)| Checkpoint {
+            name: name.clone(),
+            seq: *seq,
+            bytes: bytes.clone(),
+        })
+}
+
+/// Checkpoints kept in memory on their own, apart from any journal: a replica's cache that
+/// starts empty (a follower reading a journal it does not store, a test).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCheckpoints(Arc<Mutex<Checkpoints>>);
+
+impl MemoryCheckpoints {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Checkpoints> {
+        // Each mutation is a single insert: a poisoned map is still whole.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MemoryCheckpoints {
+    async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
+        validate_checkpoint_name(name)?;
+        if seq == 0 {
+            return Err(Error::CheckpointBeyondEnd { seq, last: 0 });
+        }
+        self.lock().insert((name.to_string(), seq), bytes);
+        Ok(())
+    }
+
+    async fn checkpoint_at_or_before(
+        &self,
+        name: &str,
+        seq: Seq,
+    ) -> Result<Option<Checkpoint>, Error> {
+        validate_checkpoint_name(name)?;
+        Ok(find_checkpoint(&self.lock(), name, seq))
     }
 }

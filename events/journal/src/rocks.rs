@@ -4,13 +4,16 @@
 //! - `events`: big-endian seq → framed envelope ([`aurora_events::codec`]);
 //! - `time_index`: big-endian commit ms → big-endian last seq committed at that ms;
 //! - `checkpoints`: name, NUL, big-endian seq → opaque bytes;
-//! - `meta`: `format` and `cluster`.
+//! - `meta`: `format`, `cluster` and `term` (big-endian; absent means 0).
 //!
-//! Group commit: one writer thread owns every append. It takes the first waiting request, then
-//! everything else already queued (up to [`MAX_BATCH_EVENTS`]), writes them as one `WriteBatch`
-//! with `sync` (one fsync), and only then answers the callers and publishes the new last seq.
-//! A `WriteBatch` is atomic in RocksDB's WAL, so after a crash either a whole batch is there or
-//! none of it: no torn appends, no gaps.
+//! Group commit: one writer thread owns every append and every change of term. It takes the
+//! first waiting request, then everything else already queued (up to [`MAX_BATCH_EVENTS`]),
+//! checks each append's precondition in queue order against the journal as the appends before
+//! it leave it (a refused append writes nothing and is answered at once), writes the accepted
+//! ones as one `WriteBatch` with `sync` (one fsync), and only then answers the callers and
+//! publishes the new last seq. A `WriteBatch` is atomic in RocksDB's WAL, so after a crash
+//! either a whole batch is there or none of it: no torn appends, no gaps. A claim of a new term
+//! is written (synced) between batches, so every append queued after it is checked against it.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
@@ -19,7 +22,7 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use aurora_events::codec::{self, PreEncoded};
-use aurora_events::{Envelope, PendingEvent, Seq, Timestamp};
+use aurora_events::{Envelope, Seq, Timestamp};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
     WriteOptions,
@@ -28,8 +31,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::follow::follow;
 use crate::{
-    Checkpoint, Clock, Error, EventStream, Journal, SeqRange, validate_checkpoint_name,
-    validate_new_checkpoint,
+    Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, Precondition, SeqRange, Term,
+    check_append, validate_checkpoint_name, validate_new_checkpoint,
 };
 
 const CF_EVENTS: &str = "events";
@@ -40,6 +43,7 @@ const COLUMN_FAMILIES: [&str; 4] = [CF_EVENTS, CF_TIME_INDEX, CF_CHECKPOINTS, CF
 
 const META_FORMAT: &[u8] = b"format";
 const META_CLUSTER: &[u8] = b"cluster";
+const META_TERM: &[u8] = b"term";
 /// On-disk layout version (the column families and key encodings above).
 const LAYOUT_VERSION: &[u8] = b"1";
 
@@ -58,7 +62,8 @@ struct Inner {
     path: PathBuf,
     cluster: String,
     committed: watch::Receiver<Seq>,
-    requests: Mutex<Option<std_mpsc::Sender<AppendRequest>>>,
+    term: watch::Receiver<Term>,
+    requests: Mutex<Option<std_mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -86,7 +91,15 @@ impl Drop for Inner {
     }
 }
 
+/// What the writer thread is asked to do, in queue order.
+enum Request {
+    Append(AppendRequest),
+    ClaimTerm(oneshot::Sender<Result<Term, Error>>),
+}
+
 struct AppendRequest {
+    precondition: Precondition,
+    at: Timestamp,
     /// Encoded by the caller, so the single writer only adds seq and time.
     events: Vec<PreEncoded>,
     reply: oneshot::Sender<Result<SeqRange, Error>>,
@@ -147,11 +160,8 @@ fn checkpoint_key(name: &str, seq: Seq) -> Vec<u8> {
 impl RocksJournal {
     /// Creates a new cluster journal at `path` (creating the directory), committing
     /// `ClusterInitialised` as seq 1. Fails if a journal is already there.
-    pub fn initialise(
-        path: impl AsRef<Path>,
-        cluster: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, Error> {
+    /// `ClusterInitialised` is committed at `at`.
+    pub fn initialise(path: impl AsRef<Path>, cluster: &str, at: Timestamp) -> Result<Self, Error> {
         let path = path.as_ref();
         if holds_database(path) {
             return Err(Error::AlreadyInitialised {
@@ -166,18 +176,17 @@ impl RocksJournal {
         // recognisable as one (open then reports it as not initialised).
         batch.put_cf(cf(&db, CF_META)?, META_FORMAT, LAYOUT_VERSION);
         batch.put_cf(cf(&db, CF_META)?, META_CLUSTER, cluster.as_bytes());
-        let at = clock.now();
         let first = crate::initial_event(cluster).commit(1, at);
         batch.put_cf(cf(&db, CF_EVENTS)?, seq_key(1), codec::encode(&first));
         batch.put_cf(cf(&db, CF_TIME_INDEX)?, time_key(at), seq_key(1));
         db.write_opt(batch, &synced())?;
         drop(db);
-        Self::open(path, clock)
+        Self::open(path)
     }
 
     /// Opens the journal at `path`. A directory without an initialised journal is an error, never
     /// silently started empty.
-    pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         if !holds_database(path) {
             return Err(Error::NotInitialised {
@@ -216,6 +225,10 @@ impl RocksJournal {
             .ok_or_else(|| Error::NotInitialised {
                 location: location(path),
             })?;
+        let term = match db.get_cf(meta, META_TERM)? {
+            Some(bytes) => decode_seq(&bytes)?,
+            None => 0,
+        };
         let last = last_envelope(&db)?.ok_or_else(|| {
             Error::Damaged(format!(
                 "journal at {} has meta but no events",
@@ -225,25 +238,27 @@ impl RocksJournal {
 
         let db = Arc::new(db);
         let (committed_tx, committed) = watch::channel(last.seq);
+        let (term_tx, term_rx) = watch::channel(term);
         let (requests, queue) = std_mpsc::channel();
         let writer = Writer {
             db: Arc::clone(&db),
-            clock,
             last_seq: last.seq,
             last_at: last.at,
+            term: term_tx,
             committed: committed_tx,
         };
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| Error::Storage(format!("cannot start the journal writer thread: {e}")))?;
-        tracing::info!(path = %path.display(), %cluster, last_seq = last.seq, "journal opened");
+        tracing::info!(path = %path.display(), %cluster, last_seq = last.seq, term, "journal opened");
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 path: path.to_path_buf(),
                 cluster,
                 committed,
+                term: term_rx,
                 requests: Mutex::new(Some(requests)),
                 writer: Mutex::new(Some(handle)),
             }),
@@ -255,7 +270,7 @@ impl RocksJournal {
     pub fn open_or_initialise(
         path: impl AsRef<Path>,
         cluster: &str,
-        clock: Arc<dyn Clock>,
+        at: Timestamp,
     ) -> Result<Self, Error> {
         let path = path.as_ref();
         let empty = match std::fs::read_dir(path) {
@@ -269,9 +284,9 @@ impl RocksJournal {
             }
         };
         if empty {
-            Self::initialise(path, cluster, clock)
+            Self::initialise(path, cluster, at)
         } else {
-            Self::open(path, clock)
+            Self::open(path)
         }
     }
 
@@ -321,72 +336,115 @@ fn last_envelope(db: &DB) -> Result<Option<Envelope>, Error> {
     }
 }
 
-/// The single owner of appends; see the module docs.
+/// The single owner of appends and term changes; see the module docs.
 struct Writer {
     db: Arc<DB>,
-    clock: Arc<dyn Clock>,
     last_seq: Seq,
     last_at: Timestamp,
+    term: watch::Sender<Term>,
     committed: watch::Sender<Seq>,
 }
 
 impl Writer {
-    fn run(mut self, queue: std_mpsc::Receiver<AppendRequest>) {
+    fn run(mut self, queue: std_mpsc::Receiver<Request>) {
         while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
-            let mut events = batch[0].events.len();
+            let mut requests = vec![first];
+            let mut events = 0;
             while events < MAX_BATCH_EVENTS {
                 match queue.try_recv() {
                     Ok(request) => {
-                        events += request.events.len();
-                        batch.push(request);
+                        if let Request::Append(append) = &request {
+                            events += append.events.len();
+                        }
+                        requests.push(request);
                     }
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
+            let mut appends = Vec::with_capacity(requests.len());
+            for request in requests {
+                match request {
+                    Request::Append(append) => appends.push(append),
+                    Request::ClaimTerm(reply) => {
+                        // Appends queued before the claim are decided under the old term.
+                        self.commit(std::mem::take(&mut appends));
+                        let _ = reply.send(self.claim_term());
+                    }
+                }
+            }
+            self.commit(appends);
         }
     }
 
+    fn claim_term(&mut self) -> Result<Term, Error> {
+        let next = *self.term.borrow() + 1;
+        self.db.put_cf_opt(
+            cf(&self.db, CF_META)?,
+            META_TERM,
+            next.to_be_bytes(),
+            &synced(),
+        )?;
+        self.term.send_replace(next);
+        tracing::info!(term = next, "journal term claimed");
+        Ok(next)
+    }
+
     fn commit(&mut self, requests: Vec<AppendRequest>) {
-        let at = self.clock.now().max(self.last_at);
-        let mut ranges = Vec::with_capacity(requests.len());
-        let mut replies = Vec::with_capacity(requests.len());
-        let written = (|| -> Result<Seq, Error> {
+        if requests.is_empty() {
+            return;
+        }
+        let term = *self.term.borrow();
+        let mut accepted = Vec::with_capacity(requests.len());
+        let written = (|| -> Result<(Seq, Timestamp), Error> {
             let events_cf = cf(&self.db, CF_EVENTS)?;
+            let time_cf = cf(&self.db, CF_TIME_INDEX)?;
             let mut batch = WriteBatch::default();
-            let mut next = self.last_seq + 1;
+            let (mut last, mut last_at) = (self.last_seq, self.last_at);
             for request in requests {
-                let first = next;
+                let at = match check_append(
+                    request.precondition,
+                    request.at,
+                    request.events.len(),
+                    term,
+                    (last, last_at),
+                ) {
+                    Ok(at) => at,
+                    Err(refused) => {
+                        let _ = request.reply.send(Err(refused));
+                        continue;
+                    }
+                };
+                let first = last + 1;
                 for pre in &request.events {
+                    last += 1;
                     batch.put_cf(
                         events_cf,
-                        seq_key(next),
-                        codec::frame_committed(next, at, pre),
+                        seq_key(last),
+                        codec::frame_committed(last, at, pre),
                     );
-                    next += 1;
                 }
-                ranges.push(SeqRange::new(first, next - 1));
-                replies.push(request.reply);
+                batch.put_cf(time_cf, time_key(at), seq_key(last));
+                last_at = at;
+                accepted.push((request.reply, SeqRange::new(first, last)));
             }
-            let last = next - 1;
-            batch.put_cf(cf(&self.db, CF_TIME_INDEX)?, time_key(at), seq_key(last));
-            self.db.write_opt(batch, &synced())?;
-            Ok(last)
+            if !accepted.is_empty() {
+                self.db.write_opt(batch, &synced())?;
+            }
+            Ok((last, last_at))
         })();
         match written {
-            Ok(last) => {
+            Ok((last, last_at)) => {
                 self.last_seq = last;
-                self.last_at = at;
+                self.last_at = last_at;
                 self.committed.send_replace(last);
-                for (reply, range) in replies.into_iter().zip(ranges) {
+                for (reply, range) in accepted {
                     let _ = reply.send(Ok(range));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "journal write failed; the batch was not committed");
                 let message = e.to_string();
-                for reply in replies {
+                for (reply, _) in accepted {
                     let _ = reply.send(Err(Error::Storage(message.clone())));
                 }
             }
@@ -394,21 +452,28 @@ impl Writer {
     }
 }
 
+impl RocksJournal {
+    fn send(&self, request: Request) -> Result<(), Error> {
+        let requests = self.inner.requests.lock().map_err(|_| Error::Closed)?;
+        let sender = requests.as_ref().ok_or(Error::Closed)?;
+        sender.send(request).map_err(|_| Error::Closed)
+    }
+}
+
 #[async_trait]
 impl Journal for RocksJournal {
-    async fn append(&self, events: Vec<PendingEvent>) -> Result<SeqRange, Error> {
-        if events.is_empty() {
+    async fn append(&self, append: Append) -> Result<SeqRange, Error> {
+        if append.events.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let events = events.iter().map(PreEncoded::new).collect();
+        let events = append.events.iter().map(PreEncoded::new).collect();
         let (reply, answer) = oneshot::channel();
-        {
-            let requests = self.inner.requests.lock().map_err(|_| Error::Closed)?;
-            let sender = requests.as_ref().ok_or(Error::Closed)?;
-            sender
-                .send(AppendRequest { events, reply })
-                .map_err(|_| Error::Closed)?;
-        }
+        self.send(Request::Append(AppendRequest {
+            precondition: append.precondition,
+            at: append.at,
+            events,
+            reply,
+        }))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -467,6 +532,21 @@ impl Journal for RocksJournal {
         .map_err(|e| Error::Storage(format!("time index task failed: {e}")))?
     }
 
+    fn term(&self) -> Term {
+        *self.inner.term.borrow()
+    }
+
+    async fn claim_leadership(&self) -> Result<Term, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::ClaimTerm(reply))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// The checkpoints live in the journal's database (their own column family) for convenience,
+/// but are not part of the journal: a replicated backend would not replicate them.
+#[async_trait]
+impl CheckpointStore for RocksJournal {
     async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
         validate_new_checkpoint(name, seq, self.last_seq())?;
         let db = Arc::clone(&self.inner.db);

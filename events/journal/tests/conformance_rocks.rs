@@ -3,11 +3,11 @@
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use aurora_journal::conformance::{Backend, marker};
-use aurora_journal::{Clock, Error, Journal, RocksJournal, SeqRange, SystemClock};
+use aurora_events::Timestamp;
+use aurora_journal::conformance::{Backend, append, marker, now};
+use aurora_journal::{Error, Journal, RocksJournal, SeqRange};
 use tempfile::TempDir;
 
 struct Rocks {
@@ -30,20 +30,16 @@ impl Rocks {
 impl Backend for Rocks {
     type Journal = RocksJournal;
 
-    async fn initialise(
-        &mut self,
-        cluster: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<RocksJournal, Error> {
-        RocksJournal::initialise(self.path(), cluster, clock)
+    async fn initialise(&mut self, cluster: &str, at: Timestamp) -> Result<RocksJournal, Error> {
+        RocksJournal::initialise(self.path(), cluster, at)
     }
 
-    async fn reopen(&mut self, clock: Arc<dyn Clock>) -> Result<RocksJournal, Error> {
-        RocksJournal::open(self.path(), clock)
+    async fn reopen(&mut self) -> Result<RocksJournal, Error> {
+        RocksJournal::open(self.path())
     }
 
     async fn open_uninitialised(&mut self) -> Result<RocksJournal, Error> {
-        RocksJournal::open(self.dir.path().join("nothing-here"), Arc::new(SystemClock))
+        RocksJournal::open(self.dir.path().join("nothing-here"))
     }
 }
 
@@ -52,7 +48,7 @@ aurora_journal::conformance_tests!(Rocks::new);
 #[tokio::test]
 async fn an_empty_existing_directory_is_not_a_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let err = RocksJournal::open(dir.path(), Arc::new(SystemClock)).unwrap_err();
+    let err = RocksJournal::open(dir.path()).unwrap_err();
     assert!(matches!(err, Error::NotInitialised { .. }), "{err}");
     let message = err.to_string();
     assert!(
@@ -71,7 +67,7 @@ async fn a_rocksdb_directory_without_journal_meta_is_refused() {
         let db = rocksdb::DB::open(&opts, dir.path()).unwrap();
         db.put(b"unrelated", b"data").unwrap();
     }
-    let err = RocksJournal::open(dir.path(), Arc::new(SystemClock)).unwrap_err();
+    let err = RocksJournal::open(dir.path()).unwrap_err();
     assert!(matches!(err, Error::NotInitialised { .. }), "{err}");
 }
 
@@ -79,12 +75,10 @@ async fn a_rocksdb_directory_without_journal_meta_is_refused() {
 async fn open_or_initialise_creates_then_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
-    let journal =
-        RocksJournal::open_or_initialise(&path, "devcluster", Arc::new(SystemClock)).unwrap();
-    journal.append(vec![marker(0, 0)]).await.unwrap();
+    let journal = RocksJournal::open_or_initialise(&path, "devcluster", now()).unwrap();
+    append(&journal, vec![marker(0, 0)]).await.unwrap();
     drop(journal);
-    let journal =
-        RocksJournal::open_or_initialise(&path, "ignored", Arc::new(SystemClock)).unwrap();
+    let journal = RocksJournal::open_or_initialise(&path, "ignored", now()).unwrap();
     assert_eq!(journal.cluster(), "devcluster");
     assert_eq!(journal.last_seq(), 2);
     // A non-empty directory that is not a journal is not silently taken over.
@@ -92,7 +86,7 @@ async fn open_or_initialise_creates_then_reopens() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("notes.txt"), "mine").unwrap();
     assert!(matches!(
-        RocksJournal::open_or_initialise(&other, "c", Arc::new(SystemClock)),
+        RocksJournal::open_or_initialise(&other, "c", now()),
         Err(Error::NotInitialised { .. })
     ));
 }
@@ -101,9 +95,8 @@ async fn open_or_initialise_creates_then_reopens() {
 async fn a_damaged_record_is_reported_with_its_seq() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let journal = RocksJournal::initialise(&path, "c", Arc::new(SystemClock)).unwrap();
-    journal
-        .append((0..4).map(|n| marker(0, n)).collect())
+    let journal = RocksJournal::initialise(&path, "c", now()).unwrap();
+    append(&journal, (0..4).map(|n| marker(0, n)).collect())
         .await
         .unwrap();
     drop(journal);
@@ -117,7 +110,7 @@ async fn a_damaged_record_is_reported_with_its_seq() {
         bytes[last] ^= 0x01;
         db.put_cf(events, 3u64.to_be_bytes(), bytes).unwrap();
     }
-    let journal = RocksJournal::open(&path, Arc::new(SystemClock)).unwrap();
+    let journal = RocksJournal::open(&path).unwrap();
     let err = journal.read(SeqRange::new(1, 5)).await.unwrap_err();
     assert!(err.to_string().contains("seq 3"), "{err}");
     assert_eq!(

@@ -21,13 +21,16 @@
 //! - [`Queries`] is what the web UI and the API read through; answers are owned values.
 //! - [`History`] answers for any past seq or instant; [`SeqListener`] / [`SeqWatch`] let a
 //!   reader wait until its own write is folded (read-your-writes) without this crate doing I/O.
+//! - [`ReadModel`] shares a History between the folder and the readers: a lock, a tokio
+//!   `watch` of the folded seq, and a [`PendingReasons`] explainer plugged in by the process.
 //!
 //! Deterministic: ordered maps or explicit sorts for everything returned, hash maps only for
 //! lookups (fixed-seed hasher), no clock, no randomness.
 //!
 //! Must not depend on the journal, storage (`rocksdb`), messaging (`async-nats`), the scheduler
-//! or the web UI: only on `aurora-events` (and serde, thiserror, foldhash). The crate's
-//! README has the glossary, the memory model and the measured figures.
+//! or the web UI: only on `aurora-events` (and serde, thiserror, foldhash, and tokio's `watch`
+//! for the read model). The crate's README has the glossary, the memory model and the measured
+//! figures.
 
 mod activity;
 mod chunk;
@@ -37,6 +40,7 @@ pub mod history;
 pub mod model;
 pub mod notify;
 mod queries;
+mod read_model;
 mod records;
 mod symbols;
 
@@ -48,6 +52,7 @@ pub use history::{EventSource, History, HistoryConfig, MemoryLog, Rewind};
 pub use model::*;
 pub use notify::{SeqListener, SeqWatch};
 pub use queries::Queries;
+pub use read_model::{BoxedSource, PendingReasons, ReadModel, SharedSource};
 
 /// A view built by folding envelopes in seq order.
 pub trait Projection {

@@ -126,16 +126,30 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// The active tasks waiting to be placed (PENDING or THROTTLED).
+    pub fn waiting_tasks(&self) -> Vec<TaskId> {
+        self.active
+            .iter()
+            .filter(|task| {
+                matches!(
+                    task.status,
+                    ScheduleStatus::Pending | ScheduleStatus::Throttled
+                )
+            })
+            .map(|task| task.id.clone())
+            .collect()
+    }
+
     /// Fills in why pending tasks are waiting. No event records pending reasons (they are
-    /// recomputed by each scheduling pass and only the live scheduler knows them), so the
-    /// projection leaves them empty and the runtime passes its current ones here.
-    pub fn fill_pending_reasons(&mut self, reason: impl Fn(&TaskId) -> Option<String>) {
+    /// explained from the scheduler's write model as of now), so the projection leaves them
+    /// empty and the caller passes them here.
+    pub fn fill_pending_reasons(&mut self, reasons: &BTreeMap<TaskId, String>) {
         for task in &mut self.active {
             if matches!(
                 task.status,
                 ScheduleStatus::Pending | ScheduleStatus::Throttled
             ) {
-                task.pending_reason = reason(&task.id);
+                task.pending_reason = reasons.get(&task.id).cloned();
             }
         }
     }

@@ -734,7 +734,12 @@ fn pending_reasons_come_from_the_runtime_hook() {
         .job(&key)
         .expect("job");
     assert!(view.active.iter().all(|t| t.pending_reason.is_none()));
-    view.fill_pending_reasons(|_| Some("Insufficient CPU".into()));
+    assert_eq!(view.waiting_tasks(), vec![tasks[0].clone()]);
+    let reasons = tasks
+        .iter()
+        .map(|t| (t.clone(), "Insufficient CPU".to_string()))
+        .collect();
+    view.fill_pending_reasons(&reasons);
     assert_eq!(
         view.active
             .iter()

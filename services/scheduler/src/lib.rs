@@ -2,16 +2,21 @@
 //!
 //! The runtime that wires the pure pieces to the world: it opens the journal (the concrete
 //! backend is chosen here, in the binary, and nowhere else), serves the HTTP API and the web UI,
-//! and, as later parts land, runs the leader loop (command → decide → append → apply → effects)
-//! and talks to agents.
+//! runs the leader loop (command → decide → append → apply → effects) and talks to agents.
 //!
-//! The [`runtime`] recovers the write model from the journal and runs the leader loop; the
-//! [`api`] serves jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON; the
-//! [`read_side`] folds the projections the web UI reads, right after the write model, and
-//! replays past views from the journal.
+//! - [`replica`]: what every process is — the apply loop folding committed envelopes into the
+//!   write model and the read model, publishing the applied seq, checkpointing locally;
+//! - [`leader`]: what only the leader has — the command queue and the loop that decides and
+//!   appends under its term, the timers, the agents' outbox, heartbeats and registrations;
+//! - [`runtime`]: the handle the HTTP handlers hold, a replica plus (while leading) a leader;
+//! - [`api`]: jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON;
+//! - [`read_side`]: the projections' replays of past views from the journal.
 //!
-//! May depend on every library crate; nothing depends on it.
+//! May depend on every library crate; nothing depends on it. The web UI crate is used only to
+//! mount its router (in the binary).
 
 pub mod api;
+pub mod leader;
 pub mod read_side;
+pub mod replica;
 pub mod runtime;

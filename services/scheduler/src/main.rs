@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aurora_journal::{Journal, RocksJournal, SystemClock};
-use aurora_scheduler::runtime::Runtime;
+use aurora_journal::{CheckpointStore, Journal, RocksJournal, SystemClock};
+use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use aurora_scheduler_core::Settings;
 use clap::Parser;
 
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let clock: Arc<dyn aurora_journal::Clock> = Arc::new(SystemClock);
 
     if args.init {
-        let journal = RocksJournal::initialise(&args.data_dir, &args.cluster, clock)
+        let journal = RocksJournal::initialise(&args.data_dir, &args.cluster, clock.now())
             .with_context(|| format!("initialising a journal in {}", args.data_dir.display()))?;
         println!(
             "initialised cluster {} in {}",
@@ -88,20 +88,25 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let journal = if args.dev {
-        RocksJournal::open_or_initialise(&args.data_dir, &args.cluster, Arc::clone(&clock))
+        RocksJournal::open_or_initialise(&args.data_dir, &args.cluster, clock.now())
     } else {
-        RocksJournal::open(&args.data_dir, Arc::clone(&clock))
+        RocksJournal::open(&args.data_dir)
     }
     .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
     let cluster = journal.cluster().to_string();
     let last_seq = journal.last_seq();
+    // One process without peers: it is its own replica and always the leader. Its write-model
+    // checkpoints live beside the journal, in the same database.
+    let checkpoints: Arc<dyn CheckpointStore> = Arc::new(journal.clone());
     let journal: Arc<dyn Journal> = Arc::new(journal);
-    let runtime = Runtime::start(
+    let runtime = Runtime::start(RuntimeConfig {
         journal,
-        Arc::clone(&clock),
-        args.settings(),
-        Duration::from_secs(args.agent_timeout_secs),
-    )
+        checkpoints,
+        clock: Arc::clone(&clock),
+        settings: args.settings(),
+        agent_timeout: Duration::from_secs(args.agent_timeout_secs),
+        start_as: StartAs::Leader,
+    })
     .await
     .context("recovering the scheduler's state from the journal")?;
 

@@ -1,13 +1,12 @@
-//! The read side inside the scheduler process: the projections behind the web UI, folded from
-//! the same envelopes the write model folds (read back from the journal after each commit),
-//! with past views replayed from the journal itself so events are not held twice.
+//! The read side inside the scheduler process: the projections behind the web UI and the read
+//! API, folded by the replica's apply loop from the same envelopes as the write model, with past
+//! views replayed from the journal itself so events are not held twice.
 
 use std::sync::Arc;
 
 use aurora_events::{Envelope, Seq};
 use aurora_journal::{Journal, SeqRange};
-use aurora_projections::{EventSource, HistoryConfig, SourceError};
-use aurora_web::ReadModel;
+use aurora_projections::{EventSource, HistoryConfig, ReadModel, SourceError};
 use tokio::runtime::Handle;
 
 /// Envelopes read from the journal for a replay. The journal is async and replays run on a
@@ -66,7 +65,7 @@ pub async fn build(
         Arc::new(JournalSource::new(Arc::clone(journal))),
         config,
     ));
-    crate::runtime::for_each_chunk(journal.as_ref(), 1, last, |envelopes| {
+    aurora_journal::for_each_chunk(journal.as_ref(), 1, last, |envelopes| {
         read.apply(envelopes);
     })
     .await?;

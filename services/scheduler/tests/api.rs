@@ -6,10 +6,8 @@
 
 mod in_process;
 
-use std::sync::Arc;
-
 use aurora_events::{ScheduleStatus, Tier};
-use aurora_journal::{Journal, MemoryJournal, MemoryStore, SystemClock};
+use aurora_journal::{CheckpointStore, Journal, MemoryJournal, MemoryStore};
 use aurora_scheduler::api::{self, Heartbeat, TaskView};
 use aurora_scheduler::runtime::{CHECKPOINT, Runtime, recover_at, recover_to};
 use aurora_scheduler_core::Settings;
@@ -47,7 +45,7 @@ async fn tasks(app: &Router) -> Vec<TaskView> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
     let store = MemoryStore::new();
-    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    in_process::initialise(&store);
     let (runtime, app) = start(&store).await;
 
     let (status, body) = call(
@@ -166,7 +164,7 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
         let state = runtime.state();
         (state.last_seq(), state.digest())
     };
-    let journal = MemoryJournal::open(store.clone(), Arc::new(SystemClock)).unwrap();
+    let journal = MemoryJournal::open(store.clone()).unwrap();
     let recovered = recover_to(&journal, Settings::default(), seq)
         .await
         .unwrap();
@@ -184,7 +182,7 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
         .unwrap();
     assert_eq!(checkpoint.seq, checkpoint_seq);
     let last = journal.last_seq();
-    let from_checkpoint = recover_at(&journal, Settings::default(), last)
+    let from_checkpoint = recover_at(&journal, &journal, Settings::default(), last)
         .await
         .unwrap();
     let from_scratch = recover_to(&journal, Settings::default(), last)
@@ -196,7 +194,7 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
         .put_checkpoint(CHECKPOINT, last, vec![9, 9, 9])
         .await
         .unwrap();
-    let despite_damage = recover_at(&journal, Settings::default(), last)
+    let despite_damage = recover_at(&journal, &journal, Settings::default(), last)
         .await
         .unwrap();
     assert_eq!(despite_damage.digest(), from_scratch.digest());
@@ -205,7 +203,7 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_named_and_journal_nothing() {
     let store = MemoryStore::new();
-    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    in_process::initialise(&store);
     let (runtime, app) = start(&store).await;
     let (status, body) = call(&app, "GET", "/api/v1/no-such-thing", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -282,7 +280,7 @@ async fn bad_requests_are_named_and_journal_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_group_configs_filter_tasks_and_show_configs_only_when_asked() {
     let store = MemoryStore::new();
-    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    in_process::initialise(&store);
     let (_runtime, app) = start(&store).await;
     let (status, body) = call(
         &app,
@@ -358,7 +356,7 @@ async fn reads_group_configs_filter_tasks_and_show_configs_only_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_in_the_journal_are_listed_and_shown() {
     let store = MemoryStore::new();
-    let journal = MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    let journal = in_process::initialise(&store);
     // Updates have no command yet; their events are written as the update controller will.
     let update_events: Vec<_> = aurora_events::samples::events()
         .into_iter()
@@ -372,7 +370,12 @@ async fn updates_in_the_journal_are_listed_and_shown() {
         .map(|e| aurora_events::PendingEvent::new(aurora_events::Actor::User("alice".into()), e))
         .collect();
     assert_eq!(update_events.len(), 2);
-    journal.append(update_events).await.unwrap();
+    let at = aurora_journal::Clock::now(&aurora_journal::SystemClock);
+    let precondition = aurora_journal::Precondition::at_end(journal.term());
+    journal
+        .append(aurora_journal::Append::new(precondition, at, update_events))
+        .await
+        .unwrap();
     drop(journal);
     let (_runtime, app) = start(&store).await;
     let key = aurora_events::samples::update_key();

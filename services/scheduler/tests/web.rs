@@ -8,11 +8,12 @@ mod in_process;
 use std::sync::Arc;
 
 use aurora_events::{Seq, Tier};
-use aurora_journal::{Journal, MemoryJournal, MemoryStore, SeqRange, SystemClock};
+use aurora_journal::{Journal, MemoryStore, SeqRange};
 use aurora_projections::HistoryConfig;
+use aurora_projections::ReadModel;
 use aurora_scheduler::api;
 use aurora_scheduler::runtime::Runtime;
-use aurora_web::{ReadModel, WebState};
+use aurora_web::WebState;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -73,7 +74,7 @@ async fn independent_page(journal: &Arc<dyn Journal>, seq: Seq) -> (StatusCode, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_follow_commits_and_past_pages_match_the_journal() {
     let store = MemoryStore::new();
-    MemoryJournal::initialise(store.clone(), "test", Arc::new(SystemClock)).unwrap();
+    in_process::initialise(&store);
     let (runtime, api, web) = start(&store).await;
 
     let mut config = aurora_events::samples::task_config();

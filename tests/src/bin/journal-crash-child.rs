@@ -4,11 +4,10 @@
 //! Usage: journal-crash-child <journal dir> <first writer id> <writers>
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Context;
-use aurora_journal::conformance::marker;
-use aurora_journal::{Journal, RocksJournal, SystemClock};
+use aurora_journal::conformance::{append, marker, now};
+use aurora_journal::{Journal, RocksJournal};
 use aurora_system_tests::{BATCH_STRIDE, crash_batch_size};
 
 #[tokio::main]
@@ -19,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let first_writer: u32 = first_writer.parse().context("first writer id")?;
     let writers: u32 = writers.parse().context("writers")?;
-    let journal = RocksJournal::open_or_initialise(dir, "crash", Arc::new(SystemClock))?;
+    let journal = RocksJournal::open_or_initialise(dir, "crash", now())?;
     println!("READY {}", journal.last_seq());
 
     let mut tasks = Vec::new();
@@ -31,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
                 let events = (0..size)
                     .map(|i| marker(writer, batch * BATCH_STRIDE + i))
                     .collect();
-                let range = journal.append(events).await?;
+                let range = append(&journal, events).await?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "ACK {} {} {writer} {batch}", range.first, range.last)?;
                 out.flush()?;

@@ -120,6 +120,7 @@ impl Sim {
                     capacity: capacity.clone(),
                     attributes,
                     endpoint: format!("http://{host}:1338"),
+                    running: Default::default(),
                 },
             )
             .expect("agent registration is valid");

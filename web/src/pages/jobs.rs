@@ -178,7 +178,8 @@ pub async fn job(
         PageError::not_found(format!("no job {key}{}", moment.when())).during(&moment)
     })?;
     if moment.is_live() {
-        view.fill_pending_reasons(|task| state.read.pending_reason(task));
+        let reasons = state.read.pending_reasons(&view.waiting_tasks());
+        view.fill_pending_reasons(&reasons);
     }
     let active_update = view
         .updates

@@ -13,7 +13,8 @@ use aurora_events::{
     Timestamp, Uuid, samples,
 };
 use aurora_projections::HistoryConfig;
-use aurora_web::{ReadModel, WebState, app};
+use aurora_projections::ReadModel;
+use aurora_web::{WebState, app};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use clap::Parser;

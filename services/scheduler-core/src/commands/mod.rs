@@ -33,6 +33,7 @@ use crate::decision::{Decision, Out, Rejection};
 use crate::state::ClusterState;
 
 pub use preempt::may_preempt;
+pub use register_agent::NOT_FOUND_ON_AGENT;
 
 /// Everything the scheduler can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,13 +66,14 @@ pub enum Command {
         role: Identifier,
         quota: ResourceAggregate,
     },
-    /// An agent registered.
+    /// An agent registered, running `running` (reconciled in the same decision).
     RegisterAgent {
         agent: AgentId,
         host: String,
         capacity: Capacity,
         attributes: Vec<Attribute>,
         endpoint: String,
+        running: BTreeSet<TaskId>,
     },
     /// An agent reported new host attributes.
     UpdateHostAttributes {
@@ -149,7 +151,10 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
             capacity,
             attributes,
             endpoint,
-        } => register_agent::decide(state, &mut out, agent, host, capacity, attributes, endpoint),
+            running,
+        } => register_agent::decide(
+            state, &mut out, agent, host, capacity, attributes, endpoint, running,
+        ),
         Command::UpdateHostAttributes { agent, attributes } => {
             update_host_attributes::decide(state, &mut out, agent, attributes)
         }

@@ -1,11 +1,22 @@
-//! An agent registers (or re-registers after a restart) with its capacity and attributes.
+//! An agent registers (or re-registers after a restart) with its capacity and attributes, and
+//! the tasks it runs. Registering reconciles them with the journal in the same decision, so
+//! that nothing placed in between can be mistaken for a missing task: tasks the scheduler put
+//! on the agent that it does not run are LOST (and rescheduled), and tasks it runs that the
+//! scheduler does not expect there are killed.
+
+use std::collections::BTreeSet;
 
 use aurora_events::event::Attribute;
-use aurora_events::{AgentId, Capacity, Event};
+use aurora_events::{AgentId, Capacity, Event, ScheduleStatus, TaskId};
 
-use crate::decision::{Out, Rejection};
+use crate::decision::{Effect, Out, Rejection};
+use crate::lifecycle::change_state;
 use crate::state::ClusterState;
 
+/// The message of a task the agent no longer has when it registers.
+pub const NOT_FOUND_ON_AGENT: &str = "Task not found on the agent after it re-registered";
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decide(
     state: &ClusterState,
     out: &mut Out,
@@ -14,6 +25,7 @@ pub(crate) fn decide(
     capacity: &Capacity,
     attributes: &[Attribute],
     endpoint: &str,
+    running: &BTreeSet<TaskId>,
 ) -> Result<(), Rejection> {
     if host.is_empty() {
         return Err(Rejection::InvalidRequest(
@@ -52,5 +64,25 @@ pub(crate) fn decide(
         },
         None,
     );
+    let expected: Vec<_> = state.tasks_on_agent(agent).collect();
+    for task in &expected {
+        if !running.contains(&task.id) {
+            change_state(
+                state,
+                out,
+                task,
+                ScheduleStatus::Lost,
+                Some(NOT_FOUND_ON_AGENT.to_string()),
+                Some(task.last_event),
+            );
+        }
+    }
+    let expected: BTreeSet<&TaskId> = expected.iter().map(|t| &t.id).collect();
+    for stranger in running.iter().filter(|t| !expected.contains(t)) {
+        out.effect(Effect::Kill {
+            task: stranger.clone(),
+            agent: agent.clone(),
+        });
+    }
     Ok(())
 }

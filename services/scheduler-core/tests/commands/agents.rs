@@ -25,6 +25,7 @@ fn register_records_capacity_and_attributes() {
             capacity: capacity.clone(),
             attributes: attributes.clone(),
             endpoint: endpoint.clone(),
+            running: Default::default(),
         })
         .then_events(vec![agent_registered(1)]);
     let backwards = Capacity {
@@ -38,6 +39,7 @@ fn register_records_capacity_and_attributes() {
             capacity: backwards,
             attributes,
             endpoint,
+            running: Default::default(),
         })
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("backwards")));
@@ -62,9 +64,78 @@ fn a_second_live_agent_on_one_host_is_refused() {
             capacity,
             attributes,
             endpoint,
+            running: Default::default(),
         })
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
+}
+
+/// Re-registering reconciles in the same decision: a task placed on the agent that it no longer
+/// runs is LOST (and, being a service, replaced); one it runs that nobody placed there is
+/// killed.
+#[test]
+fn registering_again_reconciles_the_tasks_the_agent_runs() {
+    let service = {
+        let mut c = config(&job("web"), 1.0, 64);
+        c.is_service = true;
+        c
+    };
+    let kept = task_id(&service.job, 0);
+    let gone = task_id(&service.job, 1);
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&service, &[kept.clone(), gone.clone()]));
+    events.extend(running(&service.job, &kept, 1));
+    events.extend(running(&service.job, &gone, 1));
+    let Event::AgentRegistered {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    let stranger = task_id(&job("other"), 0);
+    let decision = given(events)
+        .when(Command::RegisterAgent {
+            agent: agent.clone(),
+            host,
+            capacity,
+            attributes,
+            endpoint,
+            running: [kept.clone(), stranger.clone()].into(),
+        })
+        .decision();
+    let facts = decision.facts();
+    assert_eq!(facts[0], agent_registered(1));
+    assert_eq!(
+        facts[1],
+        changed(
+            &service.job,
+            &gone,
+            ScheduleStatus::Running,
+            ScheduleStatus::Lost,
+            Some(aurora_scheduler_core::commands::NOT_FOUND_ON_AGENT)
+        )
+    );
+    assert!(
+        matches!(&facts[2], Event::TaskCreated { ancestor: Some(a), .. } if a == &gone),
+        "the lost service instance is replaced: {:?}",
+        facts[2]
+    );
+    assert_eq!(
+        facts.len(),
+        3,
+        "the task still running is left alone: {facts:?}"
+    );
+    assert_eq!(
+        decision.effects,
+        vec![aurora_scheduler_core::Effect::Kill {
+            task: stranger,
+            agent
+        }]
+    );
 }
 
 #[test]

@@ -128,10 +128,7 @@ async fn prune(
 
 /// Admin `snapshot`: checkpoint the write model now, so a restart replays only what follows.
 async fn snapshot(State(runtime): State<Runtime>) -> Result<Json<Committed>, Failure> {
-    let seq = runtime
-        .checkpoint()
-        .await
-        .map_err(crate::runtime::SubmitError::Journal)?;
+    let seq = runtime.checkpoint().await?;
     Ok(Json(Committed {
         first_seq: None,
         last_seq: Some(seq),
@@ -141,13 +138,13 @@ async fn snapshot(State(runtime): State<Runtime>) -> Result<Json<Committed>, Fai
 
 /// Admin `reconcile_tasks`: every agent is asked to register again with the tasks it runs, which
 /// reconciles them as after a scheduler restart (missing tasks become LOST, strangers are killed).
-async fn reconcile(State(runtime): State<Runtime>) -> Json<Committed> {
-    let agents = runtime.request_reconciliation();
-    Json(Committed {
+async fn reconcile(State(runtime): State<Runtime>) -> Result<Json<Committed>, Failure> {
+    let agents = runtime.request_reconciliation()?;
+    Ok(Json(Committed {
         first_seq: None,
         last_seq: None,
         message: Some(format!(
             "asked {agents} agent(s) to re-register and report their tasks"
         )),
-    })
+    }))
 }

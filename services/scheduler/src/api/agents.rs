@@ -1,9 +1,8 @@
 //! The agents' side of the API: register (with reconciliation), heartbeat (which hands out the
-//! launches and kills queued for the agent), and task status reports.
+//! launches and kills queued for the agent), and task status reports. Only the leader talks to
+//! agents; a follower answers 503 NOT_LEADER.
 
-use std::collections::BTreeSet;
-
-use aurora_events::{Actor, AgentId, ScheduleStatus, TaskId};
+use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -13,7 +12,7 @@ use axum::{Json, Router};
 use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusReport};
 
 use super::Failure;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, SubmitError};
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
@@ -23,43 +22,25 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .with_state(runtime)
 }
 
-/// Registers the agent, then reconciles: tasks the scheduler placed there that the agent does
-/// not have are LOST (and rescheduled); tasks the agent runs that the scheduler does not expect
-/// there are killed.
+/// Registers the agent and reconciles, in one decision: tasks the scheduler placed there that
+/// the agent does not have are LOST (and rescheduled); tasks the agent runs that the scheduler
+/// does not expect there are killed.
 async fn register(
     State(runtime): State<Runtime>,
     body: Result<Json<AgentRegistration>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let Json(registration) = body?;
     let agent = registration.agent.clone();
-    let actor = Actor::Agent(agent.clone());
     let command = Command::RegisterAgent {
         agent: agent.clone(),
         host: registration.host,
         capacity: registration.capacity,
         attributes: registration.attributes,
         endpoint: registration.endpoint,
+        running: registration.running,
     };
-    let outcome = runtime.submit(actor.clone(), command).await?;
-    runtime.note_registration(&agent);
-    runtime.heartbeat(&agent);
-    let expected: BTreeSet<TaskId> = runtime
-        .state()
-        .tasks_on_agent(&agent)
-        .map(|t| t.id.clone())
-        .collect();
-    for missing in expected.difference(&registration.running) {
-        let report = Command::StatusUpdate {
-            agent: agent.clone(),
-            task: missing.clone(),
-            status: ScheduleStatus::Lost,
-            message: Some("Task not found on the agent after it re-registered".into()),
-        };
-        runtime.submit(actor.clone(), report).await?;
-    }
-    for stranger in registration.running.difference(&expected) {
-        runtime.queue_kill(&agent, stranger.clone());
-    }
+    let outcome = runtime.submit(Actor::Agent(agent.clone()), command).await?;
+    runtime.note_registration(&agent)?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
 
@@ -68,6 +49,9 @@ async fn heartbeat(
     Path(agent): Path<String>,
 ) -> Result<Json<Heartbeat>, Failure> {
     let agent = AgentId(agent);
+    if !runtime.is_leader() {
+        return Err(SubmitError::NotLeader { leader: None }.into());
+    }
     {
         let state = runtime.state();
         match state.agent(&agent) {
@@ -91,7 +75,7 @@ async fn heartbeat(
             "agent {agent} must register again (the scheduler restarted)"
         )));
     }
-    let work = runtime.heartbeat(&agent);
+    let work = runtime.heartbeat(&agent)?;
     let state = runtime.state();
     let launch = work
         .launch

@@ -100,7 +100,7 @@ async fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aurora_journal::{MemoryJournal, SystemClock};
+    use aurora_journal::{Clock, MemoryJournal, SystemClock};
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
@@ -119,7 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_pages_through_the_journal() {
-        let journal = MemoryJournal::new_initialised("devcluster", Arc::new(SystemClock));
+        let journal = MemoryJournal::new_initialised("devcluster", SystemClock.now());
         let app = router(Arc::new(journal));
         let (status, body) = get_json(app.clone(), "/api/v1/events?from=1&limit=5").await;
         assert_eq!(status, StatusCode::OK);
@@ -134,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_queries_are_named() {
-        let journal = MemoryJournal::new_initialised("devcluster", Arc::new(SystemClock));
+        let journal = MemoryJournal::new_initialised("devcluster", SystemClock.now());
         let app = router(Arc::new(journal));
         for (uri, needle) in [
             ("/api/v1/events?from=0", "from must be at least 1"),

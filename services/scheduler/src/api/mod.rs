@@ -82,25 +82,76 @@ impl From<JsonRejection> for Failure {
     }
 }
 
+impl Failure {
+    fn unavailable(code: &str, message: impl Into<String>) -> Self {
+        Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiError {
+                code: code.into(),
+                message: message.into(),
+            },
+        )
+    }
+}
+
 impl From<SubmitError> for Failure {
     fn from(error: SubmitError) -> Self {
         match error {
             SubmitError::Rejected(rejection) => rejection.into(),
-            SubmitError::Journal(e) => {
-                tracing::error!(error = %e, "journal failure");
-                Failure(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ApiError {
-                        code: "ERROR_TRANSIENT".into(),
-                        message: format!("the journal failed: {e}"),
-                    },
-                )
+            SubmitError::Journal(e) => e.into(),
+            SubmitError::NotLeader { .. } => {
+                Failure::unavailable("NOT_LEADER", format!("{error}; send writes to the leader"))
             }
-            SubmitError::ShuttingDown => Failure(
-                StatusCode::SERVICE_UNAVAILABLE,
+            SubmitError::NotApplied(e) => {
+                tracing::error!(error = %e, "committed events not applied");
+                match e {
+                    crate::replica::ApplyError::Faulted(_) => Failure(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        ApiError {
+                            code: "JOURNAL_DAMAGED".into(),
+                            message: e.to_string(),
+                        },
+                    ),
+                    crate::replica::ApplyError::Lagging { .. } => {
+                        Failure::unavailable("ERROR_TRANSIENT", e.to_string())
+                    }
+                }
+            }
+            SubmitError::ShuttingDown => {
+                Failure::unavailable("ERROR_TRANSIENT", "the scheduler is shutting down")
+            }
+        }
+    }
+}
+
+/// A journal error as the API answers it: what the caller can do decides the status. A
+/// damaged journal is a 500 with its own code, never a "try again" 503.
+impl From<aurora_journal::Error> for Failure {
+    fn from(e: aurora_journal::Error) -> Self {
+        use aurora_journal::Recovery;
+        tracing::error!(error = %e, "journal failure");
+        match e.recovery() {
+            Recovery::Retry => {
+                Failure::unavailable("ERROR_TRANSIENT", format!("the journal failed: {e}"))
+            }
+            Recovery::Redirect => Failure::unavailable(
+                "NOT_LEADER",
+                format!("{e}; this scheduler no longer leads: send writes to the leader"),
+            ),
+            Recovery::Stop => Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
                 ApiError {
-                    code: "ERROR_TRANSIENT".into(),
-                    message: "the scheduler is shutting down".into(),
+                    code: "JOURNAL_DAMAGED".into(),
+                    message: format!(
+                        "the journal cannot be used: {e}; the operator must repair or restore it"
+                    ),
+                },
+            ),
+            Recovery::FixRequest => Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ApiError {
+                    code: "INTERNAL_ERROR".into(),
+                    message: format!("the scheduler made a bad journal request: {e}"),
                 },
             ),
         }

@@ -97,14 +97,19 @@ impl Filter {
 
 /// A projected task as the API shows it. Configs are content-addressed and never change, so
 /// they are looked up in the write model's config store rather than copied into every view.
-fn api_task(task: aurora_projections::TaskView, runtime: &Runtime, with_config: bool) -> TaskView {
+fn api_task(
+    task: aurora_projections::TaskView,
+    runtime: &Runtime,
+    with_config: bool,
+    reasons: &BTreeMap<TaskId, String>,
+) -> TaskView {
     let task_config = if with_config {
         runtime.state().config(&task.config).cloned()
     } else {
         None
     };
     TaskView {
-        pending_reason: runtime.read_model().pending_reason(&task.id),
+        pending_reason: reasons.get(&task.id).cloned(),
         job: task.job.to_string(),
         instance: task.instance,
         status: task.status,
@@ -118,6 +123,24 @@ fn api_task(task: aurora_projections::TaskView, runtime: &Runtime, with_config: 
         task_config,
         id: task.id,
     }
+}
+
+/// Why each of `tasks` that waits to be placed does, asked once for all of them.
+fn reasons_for(
+    runtime: &Runtime,
+    tasks: &[aurora_projections::TaskView],
+) -> BTreeMap<TaskId, String> {
+    let waiting: Vec<TaskId> = tasks
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.status,
+                ScheduleStatus::Pending | ScheduleStatus::Throttled
+            )
+        })
+        .map(|t| t.id.clone())
+        .collect();
+    runtime.read_model().pending_reasons(&waiting)
 }
 
 /// Every task of the job the projections still know: active ones, and terminal ones too with
@@ -151,9 +174,10 @@ async fn job_tasks(
     let all = query.all.unwrap_or(false);
     let with_config = query.configs.unwrap_or(false);
     let projected = runtime.read_model().live(|v| tasks_of_job(v, &job, all));
+    let reasons = reasons_for(&runtime, &projected);
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
-        .map(|t| api_task(t, &runtime, with_config))
+        .map(|t| api_task(t, &runtime, with_config, &reasons))
         .collect();
     tasks.sort_by(|a, b| (a.instance, &a.id).cmp(&(b.instance, &b.id)));
     Ok(Json(tasks))
@@ -227,9 +251,10 @@ async fn query_tasks(
             .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)))
             .collect::<Vec<_>>()
     });
+    let reasons = reasons_for(&runtime, &projected);
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
-        .map(|t| api_task(t, &runtime, with_config))
+        .map(|t| api_task(t, &runtime, with_config, &reasons))
         .collect();
     tasks.sort_by(|a, b| (&a.job, a.instance, &a.id).cmp(&(&b.job, b.instance, &b.id)));
     Ok(Json(tasks))
@@ -251,7 +276,8 @@ async fn task(
         .live(|v| v.task(&wanted))
         .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
     let with_config = query.configs.unwrap_or(false);
-    Ok(Json(api_task(task, &runtime, with_config)))
+    let reasons = reasons_for(&runtime, std::slice::from_ref(&task));
+    Ok(Json(api_task(task, &runtime, with_config, &reasons)))
 }
 
 async fn pending(State(runtime): State<Runtime>) -> Json<BTreeMap<TaskId, String>> {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_events::{AgentId, Capacity};
-use aurora_journal::{Journal, MemoryJournal, MemoryStore, SystemClock};
+use aurora_journal::{CheckpointStore, Journal, MemoryJournal, MemoryStore, SystemClock};
 use aurora_scheduler::api::{self, AgentRegistration, Heartbeat, LaunchSpec};
-use aurora_scheduler::runtime::Runtime;
+use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use aurora_scheduler_core::Settings;
 use axum::Router;
 use axum::body::Body;
@@ -19,18 +19,39 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// Starts a runtime over the journal in `store` (initialised beforehand).
+/// Starts a leading runtime over the journal in `store` (initialised beforehand).
 pub async fn start_runtime(store: &MemoryStore) -> Runtime {
-    let journal: Arc<dyn Journal> =
-        Arc::new(MemoryJournal::open(store.clone(), Arc::new(SystemClock)).unwrap());
-    Runtime::start(
-        journal,
-        Arc::new(SystemClock),
-        Settings::default(),
-        Duration::from_secs(30),
+    let journal = MemoryJournal::open(store.clone()).unwrap();
+    start_on(
+        Arc::new(journal.clone()),
+        Arc::new(journal),
+        StartAs::Leader,
     )
     .await
+}
+
+/// Starts a runtime over `journal`, with its write-model checkpoints in `checkpoints`.
+pub async fn start_on(
+    journal: Arc<dyn Journal>,
+    checkpoints: Arc<dyn CheckpointStore>,
+    start_as: StartAs,
+) -> Runtime {
+    Runtime::start(RuntimeConfig {
+        journal,
+        checkpoints,
+        clock: Arc::new(SystemClock),
+        settings: Settings::default(),
+        agent_timeout: Duration::from_secs(30),
+        start_as,
+    })
+    .await
     .unwrap()
+}
+
+/// Initialises a new journal in `store`, now.
+pub fn initialise(store: &MemoryStore) -> MemoryJournal {
+    use aurora_journal::Clock;
+    MemoryJournal::initialise(store.clone(), "test", SystemClock.now()).unwrap()
 }
 
 /// One API request as user `alice`; the answer's status and JSON body (`Null` if none).

@@ -1,17 +1,24 @@
-//! [`ReadModel`]: the projections as the web UI shares them between the process that folds
-//! events (the scheduler's leader, later a JetStream consumer) and the request handlers.
+//! [`ReadModel`]: the projections as they are shared between whoever folds events (a
+//! scheduler replica's apply loop, later a JetStream consumer) and the readers (the web UI, the
+//! JSON API).
 //!
 //! The live view is read under a shared lock for the length of one query (answers are owned
 //! values). A past view is replayed from the nearest checkpoint by whoever asks, on a blocking
-//! thread, because replaying can read the journal and take milliseconds.
+//! thread, because replaying can read the journal and take milliseconds. A tokio `watch` of the
+//! folded seq lets a reader wait for its own write (read-your-writes) and live pages follow.
+//!
+//! Pending reasons are the one thing no event records: they are asked, when a page needs them,
+//! of a [`PendingReasons`] explainer the process plugs in (the scheduler explains them from its
+//! own write model, so any replica, leader or follower, can answer).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use aurora_events::{Envelope, Seq, TaskId, Timestamp};
-use aurora_projections::{Applied, EventSource, History, HistoryConfig, MemoryLog, Views};
 use tokio::sync::watch;
+
+use crate::{Applied, EventSource, History, HistoryConfig, MemoryLog, Views};
 
 /// Where a [`ReadModel`] reads past events from when it replays.
 pub type BoxedSource = Box<dyn EventSource + Send + Sync>;
@@ -20,6 +27,14 @@ pub type BoxedSource = Box<dyn EventSource + Send + Sync>;
 /// readers so that replays run without holding the history's lock.
 pub type SharedSource = Arc<dyn EventSource + Send + Sync>;
 
+/// Explains why pending tasks wait. Must be cheap enough to answer a page: proportional to
+/// the tasks asked about (and the cluster's agents), not to every task.
+pub trait PendingReasons: Send + Sync {
+    /// A reason for each of `tasks` that is waiting to be placed; tasks not waiting are left
+    /// out.
+    fn pending_reasons(&self, tasks: &[TaskId]) -> BTreeMap<TaskId, String>;
+}
+
 /// The views, their history, and how far they have folded.
 pub struct ReadModel {
     history: RwLock<History<BoxedSource>>,
@@ -27,9 +42,8 @@ pub struct ReadModel {
     /// reader stepping through history never holds up the leader's folds for the replay.
     shared: Option<SharedSource>,
     folded: watch::Sender<Seq>,
-    /// Why pending tasks wait, as of the last scheduling pass. No event records these, so only
-    /// the live view has them.
-    pending_reasons: RwLock<BTreeMap<TaskId, String>>,
+    /// Why pending tasks wait. No event records these, so only the live view has them.
+    explainer: RwLock<Option<Arc<dyn PendingReasons>>>,
 }
 
 impl std::fmt::Debug for ReadModel {
@@ -64,7 +78,7 @@ impl ReadModel {
             history: RwLock::new(History::with_source(source, config)),
             shared,
             folded: watch::Sender::new(0),
-            pending_reasons: RwLock::new(BTreeMap::new()),
+            explainer: RwLock::new(None),
         }
     }
 
@@ -102,7 +116,7 @@ impl ReadModel {
 
     /// The views as of `seq` (at most the last folded seq). Blocks while it replays: call it
     /// from a blocking thread.
-    pub fn past(&self, seq: Seq) -> Result<Views, aurora_projections::Error> {
+    pub fn past(&self, seq: Seq) -> Result<Views, crate::Error> {
         match &self.shared {
             Some(source) => {
                 // Only the (cheap) checkpoint clone happens under the lock.
@@ -134,36 +148,35 @@ impl ReadModel {
         reached.ok_or_else(|| *folded.borrow())
     }
 
-    /// Replaces the pending reasons (after each scheduling pass).
-    pub fn set_pending_reasons(&self, reasons: BTreeMap<TaskId, String>) {
-        *self
-            .pending_reasons
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = reasons;
+    /// Plugs in what explains pending tasks (the scheduler's write model).
+    pub fn set_pending_reasons(&self, explainer: Arc<dyn PendingReasons>) {
+        *self.explainer.write().unwrap_or_else(|e| e.into_inner()) = Some(explainer);
     }
 
-    /// Every pending reason, by task.
-    pub fn pending_reasons(&self) -> BTreeMap<TaskId, String> {
-        self.pending_reasons
+    /// Why each of `tasks` that is pending waits, as of now; empty without an explainer.
+    pub fn pending_reasons(&self, tasks: &[TaskId]) -> BTreeMap<TaskId, String> {
+        let explainer = self
+            .explainer
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        match explainer {
+            Some(explainer) if !tasks.is_empty() => explainer.pending_reasons(tasks),
+            _ => BTreeMap::new(),
+        }
     }
 
     pub fn pending_reason(&self, task: &TaskId) -> Option<String> {
-        self.pending_reasons
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(task)
-            .cloned()
+        self.pending_reasons(std::slice::from_ref(task))
+            .remove(task)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Queries;
     use aurora_events::samples;
-    use aurora_projections::Queries;
 
     fn envelopes(n: usize) -> Vec<Envelope> {
         samples::events()
@@ -199,11 +212,7 @@ mod tests {
     struct Events(Vec<Envelope>);
 
     impl EventSource for Events {
-        fn read(
-            &self,
-            from: Seq,
-            to: Seq,
-        ) -> Result<Vec<Envelope>, aurora_projections::SourceError> {
+        fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, crate::SourceError> {
             Ok(self.0[(from - 1) as usize..to as usize].to_vec())
         }
     }
@@ -242,5 +251,40 @@ mod tests {
         model.apply(&envelopes(5));
         assert_eq!(model.past(3).expect("seq 3").last_seq(), 3);
         assert!(model.past(6).is_err());
+    }
+}
+
+#[cfg(test)]
+mod pending {
+    use super::*;
+
+    struct Fixed;
+
+    impl PendingReasons for Fixed {
+        fn pending_reasons(&self, tasks: &[TaskId]) -> BTreeMap<TaskId, String> {
+            tasks
+                .iter()
+                .filter(|t| t.as_str().ends_with("-0"))
+                .map(|t| (t.clone(), "Insufficient CPU".to_string()))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn reasons_are_asked_of_the_explainer() {
+        let model = ReadModel::in_memory(HistoryConfig::default());
+        let waiting = TaskId::from_raw("a-0");
+        assert_eq!(
+            model.pending_reason(&waiting),
+            None,
+            "no explainer, no reason"
+        );
+        model.set_pending_reasons(Arc::new(Fixed));
+        assert_eq!(
+            model.pending_reason(&waiting).as_deref(),
+            Some("Insufficient CPU")
+        );
+        let reasons = model.pending_reasons(&[waiting.clone(), TaskId::from_raw("a-1")]);
+        assert_eq!(reasons.keys().collect::<Vec<_>>(), vec![&waiting]);
     }
 }

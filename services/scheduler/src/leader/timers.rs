@@ -1,0 +1,77 @@
+//! The leader's clockwork: every [`LOOP_INTERVAL`] it ticks the timers, runs a scheduling
+//! pass, and declares lost the agents that stopped heartbeating — but never for silence that
+//! the leader's own stall explains.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aurora_events::{Actor, AgentId, Timestamp};
+use aurora_scheduler_core::Command;
+use tokio::sync::mpsc;
+
+use super::{Agents, Context, Job, SubmitError, submit};
+
+/// How often the timers (Tick) and the scheduling pass run.
+pub const LOOP_INTERVAL: Duration = Duration::from_millis(500);
+
+pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<Agents>) {
+    let mut since: Timestamp = context.clock.now();
+    let mut interval = tokio::time::interval(LOOP_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut previous = Instant::now();
+    loop {
+        interval.tick().await;
+        let began = Instant::now();
+        // A round that comes far too late means this process could not run (stopped, starved,
+        // swapping): agents could not have been heard either, so their silence is excused.
+        if began.duration_since(previous) > stall_threshold(context.agent_timeout) {
+            tracing::warn!(
+                stalled_ms = began.duration_since(previous).as_millis() as u64,
+                "the leader stalled; restarting every agent's heartbeat clock"
+            );
+            agents.excuse_silence_until(began);
+        }
+        previous = began;
+        let now = context.clock.now();
+        for command in [Command::Tick { since }, Command::Schedule] {
+            if let Err(e) = submit(&queue, Actor::Scheduler, command).await {
+                match e {
+                    SubmitError::NotLeader { .. } | SubmitError::ShuttingDown => return,
+                    other => tracing::error!(error = %other, "timer decision failed"),
+                }
+            }
+        }
+        since = now;
+        let reason = format!("no heartbeat for {} s", context.agent_timeout.as_secs());
+        for agent in silent_agents(&context, &agents) {
+            let command = Command::LoseAgent {
+                agent,
+                reason: reason.clone(),
+            };
+            if let Err(e) = submit(&queue, Actor::Scheduler, command).await {
+                tracing::error!(error = %e, "losing a silent agent failed");
+            }
+        }
+    }
+}
+
+/// A gap between rounds longer than this is the leader's stall, not the agents'.
+fn stall_threshold(agent_timeout: Duration) -> Duration {
+    (agent_timeout / 3).max(LOOP_INTERVAL * 4)
+}
+
+/// Live agents last heard from (or, if never, since this leader began) longer ago than the
+/// timeout.
+fn silent_agents(context: &Context, agents: &Agents) -> Vec<AgentId> {
+    let live: Vec<AgentId> = context
+        .replica
+        .state()
+        .agents()
+        .iter()
+        .filter(|(_, agent)| !agent.lost)
+        .map(|(id, _)| id.clone())
+        .collect();
+    live.into_iter()
+        .filter(|id| agents.last_heard(id).elapsed() > context.agent_timeout)
+        .collect()
+}
