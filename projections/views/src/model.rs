@@ -126,6 +126,12 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// The job's update that still owns it, if any (at most one is active at a time; the most
+    /// recently started one is returned should a damaged journal hold more).
+    pub fn active_update(&self) -> Option<&UpdateSummary> {
+        self.updates.iter().find(|u| u.status.is_active())
+    }
+
     /// Fills in why pending tasks are waiting. No event records pending reasons (they are
     /// recomputed by each scheduling pass and only the live scheduler knows them), so the
     /// projection leaves them empty and the runtime passes its current ones here.

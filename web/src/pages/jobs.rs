@@ -180,11 +180,7 @@ pub async fn job(
     if moment.is_live() {
         view.fill_pending_reasons(|task| state.read.pending_reason(task));
     }
-    let active_update = view
-        .updates
-        .iter()
-        .find(|u| !u.status.is_terminal())
-        .cloned();
+    let active_update = view.active_update().cloned();
     let groups = view
         .config_groups
         .iter()
