@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use aurora_events::{Actor, AgentId, Envelope, Seq, TaskId, Timestamp};
 use aurora_journal::{Clock, Journal, SeqRange};
 use aurora_projections::HistoryConfig;
+use aurora_scheduler_core::commands::{LoseAgent, Schedule, Tick};
 use aurora_scheduler_core::{
     ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
 };
@@ -399,7 +400,7 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
     for illegal in &decision.illegal {
         tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
     }
-    if matches!(command, Command::Schedule) {
+    if matches!(command, Command::Schedule(_)) {
         inner
             .read
             .set_pending_reasons(decision.pending.iter().cloned().collect());
@@ -413,7 +414,7 @@ async fn handle(inner: &Inner, actor: Actor, command: Command) -> Result<Outcome
 /// Counts what a decision did, for `/metrics` (no-ops when no recorder is installed).
 fn record_metrics(command: &Command, decision: &Decision) {
     use aurora_events::Event;
-    if matches!(command, Command::Schedule) {
+    if matches!(command, Command::Schedule(_)) {
         metrics::counter!("aurora_schedule_attempts_total").increment(1);
     }
     for pending in &decision.events {
@@ -442,7 +443,10 @@ async fn timers(runtime: Runtime) {
     loop {
         interval.tick().await;
         let now = runtime.inner.clock.now();
-        for command in [Command::Tick { since }, Command::Schedule] {
+        for command in [
+            Command::Tick(Tick { since }),
+            Command::Schedule(Schedule::default()),
+        ] {
             if let Err(e) = runtime.submit(Actor::Scheduler, command).await {
                 match e {
                     SubmitError::ShuttingDown => return,
@@ -457,7 +461,10 @@ async fn timers(runtime: Runtime) {
                 runtime.inner.agent_timeout.as_secs()
             );
             if let Err(e) = runtime
-                .submit(Actor::Scheduler, Command::LoseAgent { agent, reason })
+                .submit(
+                    Actor::Scheduler,
+                    Command::LoseAgent(LoseAgent { agent, reason }),
+                )
                 .await
             {
                 tracing::error!(error = %e, "losing a silent agent failed");

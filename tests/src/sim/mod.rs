@@ -19,6 +19,9 @@ use aurora_events::{
     Timestamp,
 };
 use aurora_projections::{Folded, Views};
+use aurora_scheduler_core::commands::{
+    CreateJob, LoseAgent, RegisterAgent, Schedule, StatusUpdate, Tick,
+};
 use aurora_scheduler_core::{
     ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
 };
@@ -125,13 +128,13 @@ impl Sim {
             ];
             self.submit(
                 Actor::Agent(agent.clone()),
-                Command::RegisterAgent {
+                Command::RegisterAgent(RegisterAgent {
                     agent: agent.clone(),
                     host: host.clone(),
                     capacity: capacity.clone(),
                     attributes,
                     endpoint: format!("http://{host}:1338"),
-                },
+                }),
             )
             .expect("agent registration is valid");
             self.agents.insert(agent, HollowAgent::default());
@@ -149,11 +152,11 @@ impl Sim {
         self.scripts.insert(job.clone(), script);
         self.submit(
             Actor::User("alice".into()),
-            Command::CreateJob {
+            Command::CreateJob(CreateJob {
                 job,
                 config: Box::new(config),
                 instances,
-            },
+            }),
         )
     }
 
@@ -165,10 +168,10 @@ impl Sim {
         self.reports.retain(|_, report| &report.agent != agent);
         self.submit(
             Actor::Scheduler,
-            Command::LoseAgent {
+            Command::LoseAgent(LoseAgent {
                 agent: agent.clone(),
                 reason: "missed heartbeats".into(),
-            },
+            }),
         )
     }
 
@@ -282,12 +285,12 @@ impl Sim {
                 .collect();
             for key in due {
                 if let Some(report) = self.reports.remove(&key) {
-                    let command = Command::StatusUpdate {
+                    let command = Command::StatusUpdate(StatusUpdate {
                         agent: report.agent.clone(),
                         task: report.task.clone(),
                         status: report.status,
                         message: Some(report.message.clone()),
-                    };
+                    });
                     // A report about a task the scheduler no longer tracks is answered with a
                     // kill effect, which is fine; a rejection here would be a simulator bug.
                     self.submit(Actor::Agent(report.agent), command)
@@ -295,10 +298,10 @@ impl Sim {
                 }
             }
             let since = self.last_tick;
-            self.submit(Actor::Scheduler, Command::Tick { since })
+            self.submit(Actor::Scheduler, Command::Tick(Tick { since }))
                 .expect("ticks are accepted");
             self.last_tick = self.now;
-            self.submit(Actor::Scheduler, Command::Schedule)
+            self.submit(Actor::Scheduler, Command::Schedule(Schedule::default()))
                 .expect("scheduling passes are accepted");
             self.sweep();
         }

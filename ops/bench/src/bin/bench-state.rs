@@ -18,6 +18,7 @@ use aurora_events::{
     Timestamp,
 };
 use aurora_events::{Identifier, ResourceAggregate, TaskConfig};
+use aurora_scheduler_core::commands::{CreateJob, Schedule, Tick};
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, Settings, decide};
 use clap::Parser;
 
@@ -276,16 +277,18 @@ fn main() {
         state.task_count(),
         args.runs
     );
-    let tick = Command::Tick {
+    let tick = Command::Tick(Tick {
         since: Timestamp(now - 500),
-    };
+    });
     let (took, decision) = median_of(args.runs, || decide_at(&state, &tick, now));
     println!(
         "  Tick (nothing due)              {:>12}   {} events",
         ms(took),
         events_of(&decision)
     );
-    let (took, decision) = median_of(args.runs, || decide_at(&state, &Command::Schedule, now));
+    let (took, decision) = median_of(args.runs, || {
+        decide_at(&state, &Command::Schedule(Schedule::default()), now)
+    });
     println!(
         "  Schedule (nothing pending)      {:>12}   {} events",
         ms(took),
@@ -293,11 +296,11 @@ fn main() {
     );
     let mut config = aurora_events::samples::task_config();
     config.job = "role0/prod/bench-new".parse().expect("valid key");
-    let create = Command::CreateJob {
+    let create = Command::CreateJob(CreateJob {
         job: config.job.clone(),
         config: Box::new(config),
         instances: 100,
-    };
+    });
     let (took, decision) = median_of(args.runs, || decide_at(&state, &create, now));
     println!(
         "  CreateJob (100 instances)       {:>12}   {} events",
@@ -406,7 +409,7 @@ fn backlog(args: &Args) {
     // The first pass fills the agents; the placed tasks start and run.
     let mut at = T0 + 60_000;
     let started = Instant::now();
-    let first = match decide_at(&state, &Command::Schedule, at) {
+    let first = match decide_at(&state, &Command::Schedule(Schedule::default()), at) {
         Ok(decision) => decision,
         Err(rejection) => panic!("the first pass is accepted: {rejection}"),
     };
@@ -456,7 +459,9 @@ fn backlog(args: &Args) {
     );
     // Past the preemption delay, so every waiting task is a preemptor candidate.
     let now = at + Settings::default().preemption_delay_ms + 60_000;
-    let (took, decision) = median_of(args.runs, || decide_at(&state, &Command::Schedule, now));
+    let (took, decision) = median_of(args.runs, || {
+        decide_at(&state, &Command::Schedule(Schedule::default()), now)
+    });
     let (assigned, preempting) = match &decision {
         Ok(decision) => (
             decision

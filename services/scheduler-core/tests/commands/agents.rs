@@ -2,6 +2,7 @@
 
 use aurora_events::event::Attribute;
 use aurora_events::{Capacity, Event, ScheduleStatus};
+use aurora_scheduler_core::commands::{LoseAgent, RegisterAgent, UpdateHostAttributes};
 use aurora_scheduler_core::{Command, Rejection};
 
 use super::support::*;
@@ -19,26 +20,26 @@ fn register_records_capacity_and_attributes() {
         unreachable!()
     };
     given([])
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent: agent.clone(),
             host: host.clone(),
             capacity: capacity.clone(),
             attributes: attributes.clone(),
             endpoint: endpoint.clone(),
-        })
+        }))
         .then_events(vec![agent_registered(1)]);
     let backwards = Capacity {
         port_ranges: vec![(2000, 1000)],
         ..capacity
     };
     let result = given([])
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent,
             host,
             capacity: backwards,
             attributes,
             endpoint,
-        })
+        }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("backwards")));
 }
@@ -56,13 +57,13 @@ fn a_second_live_agent_on_one_host_is_refused() {
         unreachable!()
     };
     let result = given([agent_registered(1)])
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent: agent(9),
             host,
             capacity,
             attributes,
             endpoint,
-        })
+        }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
 }
@@ -76,10 +77,10 @@ fn changed_attributes_are_recorded_unchanged_ones_are_not() {
     }];
     assert!(
         given
-            .when(Command::UpdateHostAttributes {
+            .when(Command::UpdateHostAttributes(UpdateHostAttributes {
                 agent: agent(1),
                 attributes: same
-            })
+            }))
             .decision()
             .is_empty()
     );
@@ -88,10 +89,10 @@ fn changed_attributes_are_recorded_unchanged_ones_are_not() {
         values: vec!["r7".into()],
     }];
     given
-        .when(Command::UpdateHostAttributes {
+        .when(Command::UpdateHostAttributes(UpdateHostAttributes {
             agent: agent(1),
             attributes: moved.clone(),
-        })
+        }))
         .then_events(vec![Event::HostAttributesChanged {
             host: host(1),
             agent: Some(agent(1)),
@@ -106,10 +107,10 @@ fn losing_an_agent_loses_and_reschedules_its_tasks() {
     let task = task_id(&job, 0);
     let decision = given(one_running(&config, &task))
         .at(10 * 60_000)
-        .when(Command::LoseAgent {
+        .when(Command::LoseAgent(LoseAgent {
             agent: agent(1),
             reason: "missed 3 heartbeats".into(),
-        })
+        }))
         .decision();
     let new = created_tasks(&decision);
     pretty_assertions::assert_eq!(

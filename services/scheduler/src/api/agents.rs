@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use aurora_events::{Actor, AgentId, ScheduleStatus, TaskId};
 use aurora_scheduler_core::Command;
+use aurora_scheduler_core::commands::{RegisterAgent, StatusUpdate};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -33,13 +34,13 @@ async fn register(
     let Json(registration) = body?;
     let agent = registration.agent.clone();
     let actor = Actor::Agent(agent.clone());
-    let command = Command::RegisterAgent {
+    let command = Command::RegisterAgent(RegisterAgent {
         agent: agent.clone(),
         host: registration.host,
         capacity: registration.capacity,
         attributes: registration.attributes,
         endpoint: registration.endpoint,
-    };
+    });
     let outcome = runtime.submit(actor.clone(), command).await?;
     runtime.note_registration(&agent);
     runtime.heartbeat(&agent);
@@ -49,12 +50,12 @@ async fn register(
         .map(|t| t.id.clone())
         .collect();
     for missing in expected.difference(&registration.running) {
-        let report = Command::StatusUpdate {
+        let report = Command::StatusUpdate(StatusUpdate {
             agent: agent.clone(),
             task: missing.clone(),
             status: ScheduleStatus::Lost,
             message: Some("Task not found on the agent after it re-registered".into()),
-        };
+        });
         runtime.submit(actor.clone(), report).await?;
     }
     for stranger in registration.running.difference(&expected) {
@@ -125,12 +126,12 @@ async fn status(
 ) -> Result<Json<Committed>, Failure> {
     let Json(report) = body?;
     let agent = AgentId(agent);
-    let command = Command::StatusUpdate {
+    let command = Command::StatusUpdate(StatusUpdate {
         agent: agent.clone(),
         task: report.task,
         status: report.status,
         message: report.message,
-    };
+    });
     let outcome = runtime.submit(Actor::Agent(agent), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
