@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use aurora_events::{Actor, Capacity, JobKey, ResourceAggregate, Tier};
 use aurora_scheduler_core::Command;
+use aurora_scheduler_core::commands::{KillTasks, RestartInstances, SetQuota};
 use aurora_system_tests::sim::{Script, Sim};
 use proptest::prelude::*;
 
@@ -70,7 +71,7 @@ proptest! {
         sim.add_agents(agents, 3, &Capacity { cpus: 4.0, ram_mb: 16_384, disk_mb: 100_000, gpus: 0, port_ranges: vec![(31000, 31099)] });
         let role = aurora_events::Identifier::new("team").unwrap();
         let quota = ResourceAggregate { cpus: f64::from(quota_cpus), ram_mb: 1_000_000, disk_mb: 1_000_000 };
-        sim.submit(Actor::User("root".into()), Command::SetQuota { role, quota }).unwrap();
+        sim.submit(Actor::User("root".into()), Command::SetQuota(SetQuota { role, quota })).unwrap();
         let mut keys = Vec::new();
         for (i, spec) in jobs.iter().enumerate() {
             let mut config = aurora_events::samples::task_config();
@@ -95,7 +96,7 @@ proptest! {
                     if let Some(key) = keys.get(job) {
                         let _ = sim.submit(
                             Actor::User("alice".into()),
-                            Command::KillTasks { job: key.clone(), instances: Some(BTreeSet::from([instance])), message: None },
+                            Command::KillTasks(KillTasks { job: key.clone(), instances: Some(BTreeSet::from([instance])), message: None }),
                         );
                     }
                 }
@@ -106,7 +107,7 @@ proptest! {
                 }
                 Disturbance::Restart { job } => {
                     if let Some(key) = keys.get(job) {
-                        let _ = sim.submit(Actor::User("alice".into()), Command::RestartInstances { job: key.clone(), instances: None });
+                        let _ = sim.submit(Actor::User("alice".into()), Command::RestartInstances(RestartInstances { job: key.clone(), instances: None }));
                     }
                 }
             }

@@ -7,6 +7,7 @@
 use aurora_events::{
     Actor, Capacity, Event, JobKey, ResourceAggregate, ScheduleStatus, TaskConfig, Tier,
 };
+use aurora_scheduler_core::commands::SetQuota;
 use aurora_scheduler_core::{Command, Rejection};
 use aurora_system_tests::sim::{Script, Sim};
 
@@ -171,7 +172,7 @@ fn quota_is_enforced_for_production_jobs() {
     };
     sim.submit(
         Actor::User("root".into()),
-        Command::SetQuota { role, quota },
+        Command::SetQuota(SetQuota { role, quota }),
     )
     .unwrap();
     sim.create_job(
@@ -233,7 +234,7 @@ fn production_tasks_preempt_preemptible_ones_when_the_cluster_is_full() {
     };
     sim.submit(
         Actor::User("root".into()),
-        Command::SetQuota { role, quota },
+        Command::SetQuota(SetQuota { role, quota }),
     )
     .unwrap();
     sim.create_job(

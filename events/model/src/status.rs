@@ -127,6 +127,36 @@ impl ScheduleStatus {
                 | ScheduleStatus::Lost
         )
     }
+
+    /// Whether a task moving `from` → `to` failed on its own, which counts one failure against
+    /// its `max_task_failures` (the state machine's INCREMENT_FAILURES): FAILED from ASSIGNED,
+    /// STARTING, RUNNING or PARTITIONED. Dying while being killed or replaced (KILLING,
+    /// PREEMPTING, RESTARTING, DRAINING) was asked for and does not count.
+    ///
+    /// The one statement of this rule: the transition table derives its effect from it, and
+    /// the write model and the read side count failures with it, so their counts agree.
+    pub fn counts_failure(from: ScheduleStatus, to: ScheduleStatus) -> bool {
+        if to != ScheduleStatus::Failed {
+            return false;
+        }
+        match from {
+            ScheduleStatus::Assigned
+            | ScheduleStatus::Starting
+            | ScheduleStatus::Running
+            | ScheduleStatus::Partitioned => true,
+            ScheduleStatus::Init
+            | ScheduleStatus::Pending
+            | ScheduleStatus::Throttled
+            | ScheduleStatus::Finished
+            | ScheduleStatus::Failed
+            | ScheduleStatus::Killing
+            | ScheduleStatus::Killed
+            | ScheduleStatus::Lost
+            | ScheduleStatus::Preempting
+            | ScheduleStatus::Restarting
+            | ScheduleStatus::Draining => false,
+        }
+    }
 }
 
 /// The 11 states of a job update (`JobUpdateStatus`).
@@ -179,6 +209,12 @@ impl UpdateStatus {
             | UpdateStatus::RollForwardAwaitingPulse
             | UpdateStatus::RollBackAwaitingPulse => false,
         }
+    }
+
+    /// Not terminal: the update still owns its job (at most one active update per job, and
+    /// kills, restarts and added instances wait for it).
+    pub fn is_active(self) -> bool {
+        !self.is_terminal()
     }
 }
 
@@ -298,5 +334,18 @@ mod tests {
             "\"DRAINED\""
         );
         assert_eq!(UpdateStatus::iter().filter(|s| s.is_terminal()).count(), 5);
+        assert!(UpdateStatus::iter().all(|s| s.is_active() != s.is_terminal()));
+    }
+
+    #[test]
+    fn only_failing_on_its_own_counts_a_failure() {
+        use ScheduleStatus::*;
+        let counted: Vec<_> = ScheduleStatus::iter()
+            .filter(|from| ScheduleStatus::counts_failure(*from, Failed))
+            .collect();
+        assert_eq!(counted, vec![Assigned, Starting, Running, Partitioned]);
+        for to in ScheduleStatus::iter().filter(|s| *s != Failed) {
+            assert!(ScheduleStatus::iter().all(|from| !ScheduleStatus::counts_failure(from, to)));
+        }
     }
 }

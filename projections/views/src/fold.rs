@@ -1,7 +1,8 @@
 //! [`Views`]: every read model in one fold, and how each event changes it.
 //!
 //! The fold mirrors the scheduler's write model (`aurora_scheduler_core::state`) event for event
-//! — the same task status, the same failure counting, the same quota buckets — and adds what
+//! — the same task status, the same failure counting and the same quota buckets, both from the
+//! rules `aurora_events` states once (`ScheduleStatus::counts_failure`, `quota`) — and adds what
 //! people read but deciders do not need: each task's full timeline with actors and messages,
 //! update timelines, host task lists, per-status counts and the activity feed.
 //!
@@ -13,9 +14,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use aurora_events::quota::{Bucket, Exact, Usage};
 use aurora_events::{
-    Actor, AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
-    ScheduleStatus, Seq, TaskId, UpdateKey, UpdateStatus,
+    Actor, AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ScheduleStatus,
+    Seq, TaskId, UpdateKey, UpdateStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +26,8 @@ use crate::activity::{Activity, ActivityRecord, Line, describe_attributes, descr
 use crate::chunk::ChunkVec;
 use crate::model::DesiredState;
 use crate::records::{
-    AgentRec, Bucket, ConfigRec, CronRec, Exact, Footprint, HostRec, InstanceEntry, JobRec, Ports,
-    RoleRec, StatusCounts, TaskRec, Timeline, TimelineEntry, UpdateEntry, UpdateRec, Usage,
+    AgentRec, ConfigRec, CronRec, Footprint, HostRec, InstanceEntry, JobRec, Ports, RoleRec,
+    StatusCounts, TaskRec, Timeline, TimelineEntry, UpdateEntry, UpdateRec,
 };
 use crate::symbols::{Sym, Symbols};
 
@@ -434,18 +436,9 @@ impl Views {
         if let Some(record) = rec_mut(&mut self.tasks, id) {
             let before = record.footprint();
             record.status = to;
-            // The state machine's INCREMENT_FAILURES: a task failing on its own (not while
-            // being killed or replaced). The write model decides it from the event's `from`,
-            // and so does the view, so their counts agree.
-            if to == ScheduleStatus::Failed
-                && matches!(
-                    from,
-                    ScheduleStatus::Assigned
-                        | ScheduleStatus::Starting
-                        | ScheduleStatus::Running
-                        | ScheduleStatus::Partitioned
-                )
-            {
+            // The state machine's INCREMENT_FAILURES, by the one rule the write model also
+            // counts with (from the event's `from`), so their counts agree.
+            if ScheduleStatus::counts_failure(from, to) {
                 record.failure_count = record.failure_count.saturating_add(1);
             }
             record.timeline.push(TimelineEntry {
@@ -484,7 +477,7 @@ impl Views {
                 if slot.is_none() {
                     *slot = Some(Arc::new(ConfigRec {
                         bucket: Bucket::of(config),
-                        amount: Exact::of(&ResourceAggregate::of(&config.resources)),
+                        amount: Exact::of_config(config),
                         config: Arc::new((**config).clone()),
                     }));
                 }

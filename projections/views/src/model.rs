@@ -140,6 +140,12 @@ impl JobView {
             .collect()
     }
 
+    /// The job's update that still owns it, if any (at most one is active at a time; the most
+    /// recently started one is returned should a damaged journal hold more).
+    pub fn active_update(&self) -> Option<&UpdateSummary> {
+        self.updates.iter().find(|u| u.status.is_active())
+    }
+
     /// Fills in why pending tasks are waiting. No event records pending reasons (they are
     /// explained from the scheduler's write model as of now), so the projection leaves them
     /// empty and the caller passes them here.

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use aurora_events::quota::Bucket;
 use aurora_events::update::InstanceRange;
 use aurora_events::{
     AgentId, ConfigHash, InstanceId, JobKey, ScheduleStatus, Seq, TaskId, UpdateKey,
@@ -19,7 +20,7 @@ use crate::model::{
     JobView, QuotaView, RoleSummary, RoleView, Snapshot, TaskCounts, TaskEventView, TaskSummary,
     TaskView, UpdateEventView, UpdateSummary, UpdateView,
 };
-use crate::records::{Bucket, HostRec, JobRec, RoleRec, TaskRec, UpdateRec};
+use crate::records::{HostRec, JobRec, RoleRec, TaskRec, UpdateRec};
 use crate::symbols::{Sym, Tables};
 
 /// The read side's questions. Implemented by [`Views`] (the live view, or one returned by
@@ -144,7 +145,7 @@ impl Views {
             .map(|h| h.name.to_string())
     }
 
-    fn task_summary(&self, names: &Tables, id: Sym, task: &TaskRec) -> Option<TaskSummary> {
+    fn summary(&self, names: &Tables, id: Sym, task: &TaskRec) -> Option<TaskSummary> {
         Some(TaskSummary {
             id: names.task_id(id)?,
             instance: task.instance,
@@ -210,7 +211,7 @@ impl Views {
             tasks
                 .iter()
                 .filter(|(_, t)| t.status.is_active() == active)
-                .filter_map(|(id, t)| self.task_summary(names, *id, t))
+                .filter_map(|(id, t)| self.summary(names, *id, t))
                 .collect::<Vec<_>>()
         };
         let mut active = summaries(true);
@@ -500,6 +501,25 @@ impl Queries for Views {
 impl Views {
     fn is_listed(&self, job: Sym) -> bool {
         rec(&self.jobs, job).is_some_and(JobRec::is_listed)
+    }
+
+    /// One task as a job page row, without its timeline or ancestors: the cheap lookup for
+    /// callers that check many tasks (the simulator compares every task it touches with the
+    /// write model). `None` once the task is deleted.
+    pub fn task_summary(&self, id: &TaskId) -> Option<TaskSummary> {
+        let names = self.symbols.names();
+        let sym = names.find_task(id)?;
+        rec(&self.tasks, sym).and_then(|t| self.summary(&names, sym, t))
+    }
+
+    /// A role's quota and usage alone, without its job list; zero for a role the view has not
+    /// seen.
+    pub fn quota(&self, role: &str) -> QuotaView {
+        let names = self.symbols.names();
+        names
+            .find_role(role)
+            .and_then(|id| rec(&self.roles, id).map(|r| self.quota_view(id, r)))
+            .unwrap_or_default()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The records a [`Views`](crate::Views) keeps per config, role, job, task, update, host and
-//! agent, and the exact quota arithmetic. Crate-private: callers see the owned shapes in
+//! agent. Quota buckets and their exact arithmetic are `aurora_events::quota`'s, the same the
+//! scheduler's write model counts with. Crate-private: callers see the owned shapes in
 //! [`model`](crate::model), built from these on demand.
 //!
 //! Records refer to each other by dense symbol ids (see `symbols.rs`), not by key, so that a
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aurora_events::event::{Attribute, CronCollisionPolicy, CronOutcome};
+use aurora_events::quota::{Bucket, Exact};
 use aurora_events::update::UpdateInstructions;
 use aurora_events::{
     AgentId, Capacity, ConfigHash, Identifier, InstanceId, InstanceUpdateAction, JobKey,
@@ -20,91 +22,6 @@ use aurora_events::{
 
 use crate::model::{DesiredState, TaskCounts};
 use crate::symbols::Sym;
-
-/// Aurora's four consumption buckets, decided as the scheduler decides them
-/// (`aurora_scheduler_core::quota`): production = the tier's `production()`, dedicated = the
-/// config carries a `dedicated` constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bucket {
-    ProdShared = 0,
-    NonProdShared = 1,
-    ProdDedicated = 2,
-    NonProdDedicated = 3,
-}
-
-impl Bucket {
-    pub(crate) fn of(config: &TaskConfig) -> Self {
-        match (config.production(), config.is_dedicated()) {
-            (true, false) => Bucket::ProdShared,
-            (false, false) => Bucket::NonProdShared,
-            (true, true) => Bucket::ProdDedicated,
-            (false, true) => Bucket::NonProdDedicated,
-        }
-    }
-}
-
-/// Cpus in thousandths, so sums are exact and equal to the scheduler's (which rounds each
-/// task's cpus the same way): ten tasks of 1.3 cpus use exactly 13 cpus, and adding then
-/// removing a task leaves the sum where it was.
-fn millicpus(cpus: f64) -> i64 {
-    (cpus * 1000.0).round() as i64
-}
-
-/// A resource amount in exact units.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Exact {
-    millicpus: i64,
-    ram_mb: u64,
-    disk_mb: u64,
-}
-
-impl Exact {
-    pub(crate) fn of(aggregate: &ResourceAggregate) -> Self {
-        Self {
-            millicpus: millicpus(aggregate.cpus),
-            ram_mb: aggregate.ram_mb,
-            disk_mb: aggregate.disk_mb,
-        }
-    }
-
-    fn add(&mut self, other: Self) {
-        self.millicpus = self.millicpus.saturating_add(other.millicpus);
-        self.ram_mb = self.ram_mb.saturating_add(other.ram_mb);
-        self.disk_mb = self.disk_mb.saturating_add(other.disk_mb);
-    }
-
-    fn sub(&mut self, other: Self) {
-        self.millicpus = self.millicpus.saturating_sub(other.millicpus);
-        self.ram_mb = self.ram_mb.saturating_sub(other.ram_mb);
-        self.disk_mb = self.disk_mb.saturating_sub(other.disk_mb);
-    }
-
-    pub(crate) fn aggregate(self) -> ResourceAggregate {
-        ResourceAggregate {
-            cpus: self.millicpus as f64 / 1000.0,
-            ram_mb: self.ram_mb,
-            disk_mb: self.disk_mb,
-        }
-    }
-}
-
-/// What a role's active tasks consume, per [`Bucket`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage([Exact; 4]);
-
-impl Usage {
-    pub(crate) fn add(&mut self, bucket: Bucket, amount: Exact) {
-        self.0[bucket as usize].add(amount);
-    }
-
-    pub(crate) fn sub(&mut self, bucket: Bucket, amount: Exact) {
-        self.0[bucket as usize].sub(amount);
-    }
-
-    pub(crate) fn bucket(&self, bucket: Bucket) -> ResourceAggregate {
-        self.0[bucket as usize].aggregate()
-    }
-}
 
 /// Tasks of a job per [`ScheduleStatus`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -403,24 +320,6 @@ pub(crate) struct AgentRec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exact_sums_do_not_drift() {
-        let task = Exact::of(&ResourceAggregate {
-            cpus: 1.3,
-            ram_mb: 10,
-            disk_mb: 1,
-        });
-        let mut usage = Usage::default();
-        for _ in 0..10 {
-            usage.add(Bucket::ProdShared, task);
-        }
-        assert_eq!(usage.bucket(Bucket::ProdShared).cpus, 13.0);
-        for _ in 0..10 {
-            usage.sub(Bucket::ProdShared, task);
-        }
-        assert_eq!(usage, Usage::default());
-    }
 
     #[test]
     fn counts_group_like_aurora() {

@@ -73,9 +73,11 @@ pub enum Rejection {
     },
 }
 
-/// Collects one decision's output, stamping every event with the actor and a fresh id.
+/// One decision under construction: collects its events (stamping each with the actor and a
+/// fresh id), effects and notes. Handed to [`Decide::decide`](crate::commands::Decide); only
+/// this crate can build or fill one, so every decision goes through [`decide`](crate::decide).
 #[derive(Debug)]
-pub(crate) struct Out {
+pub struct Out {
     ids: IdGen,
     actor: Actor,
     pub(crate) now: Timestamp,
@@ -117,6 +119,11 @@ impl Out {
         self.decision
             .illegal
             .push(IllegalTransition { task, from, to });
+    }
+
+    /// Who asked for the decision.
+    pub(crate) fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     pub(crate) fn ids(&mut self) -> &mut IdGen {

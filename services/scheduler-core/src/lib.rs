@@ -1,9 +1,11 @@
 //! # aurora-scheduler-core
 //!
 //! The write side's brain, as pure code. Every decision is
-//! `decide(&ClusterState, &Command, &Ctx) -> Result<Vec<PendingEvent>, Rejection>`; state changes
-//! only by applying committed events. Commands (create job, kill, restart, quota, agents...), the
-//! 15-state task machine, placement, quota and preemption live here, one command per file.
+//! `decide(&ClusterState, &Command, &Ctx) -> Result<Decision, Rejection>`; state changes only by
+//! applying committed events. Each command (create job, kill, restart, quota, agents, ticks,
+//! scheduling passes...) is a struct in its own file implementing [`commands::Decide`], and
+//! [`Command`] gathers them for the one entry point. The 15-state task machine, placement, quota
+//! and preemption live here too.
 //!
 //! Purity rules: no I/O, no clock reads (time arrives as [`Ctx::now`]), no randomness but a
 //! seeded RNG derived from [`Ctx::seed`], no iteration over hash maps in decisions. That makes
@@ -25,7 +27,7 @@ mod validation;
 
 use aurora_events::{Actor, Timestamp};
 
-pub use commands::{Command, decide};
+pub use commands::{Command, Decide, decide};
 pub use decision::{Decision, Effect, Rejection};
 pub use settings::Settings;
 pub use state::ClusterState;

@@ -1,6 +1,9 @@
 //! Quota: per-role limits on cpu, RAM and disk for production, non-dedicated tasks, and the
-//! consumption of a role in Aurora's four buckets.
+//! consumption of a role in Aurora's four buckets. The buckets and the exact arithmetic are
+//! `aurora_events::quota`'s, shared with the read side; this module applies them to the write
+//! model and words the rejections.
 
+use aurora_events::quota::{Bucket, Exact};
 use aurora_events::{Identifier, ResourceAggregate, TaskConfig};
 use serde::Serialize;
 
@@ -20,62 +23,12 @@ pub struct QuotaUsage {
 
 /// Whether a config's tasks count against quota.
 pub fn counts_against_quota(config: &TaskConfig) -> bool {
-    config.production() && !config.is_dedicated()
-}
-
-/// Cpus in thousandths, so that sums of fractional cpus are exact: adding 1.3 cpus ten times
-/// must give exactly what 10 × 1.3 gives, or a check and a later sum could disagree.
-fn millicpus(cpus: f64) -> i64 {
-    (cpus * 1000.0).round() as i64
-}
-
-/// An aggregate summed in exact units.
-#[derive(Debug, Clone, Copy, Default)]
-struct Exact {
-    millicpus: i64,
-    ram_mb: u64,
-    disk_mb: u64,
-}
-
-impl Exact {
-    fn of(aggregate: &ResourceAggregate) -> Self {
-        Self {
-            millicpus: millicpus(aggregate.cpus),
-            ram_mb: aggregate.ram_mb,
-            disk_mb: aggregate.disk_mb,
-        }
-    }
-
-    fn add(&mut self, other: Self, times: u64) {
-        self.millicpus = self
-            .millicpus
-            .saturating_add(other.millicpus.saturating_mul(times as i64));
-        self.ram_mb = self
-            .ram_mb
-            .saturating_add(other.ram_mb.saturating_mul(times));
-        self.disk_mb = self
-            .disk_mb
-            .saturating_add(other.disk_mb.saturating_mul(times));
-    }
-
-    fn fits_within(&self, limit: &Self) -> bool {
-        self.millicpus <= limit.millicpus
-            && self.ram_mb <= limit.ram_mb
-            && self.disk_mb <= limit.disk_mb
-    }
-
-    fn aggregate(self) -> ResourceAggregate {
-        ResourceAggregate {
-            cpus: self.millicpus as f64 / 1000.0,
-            ram_mb: self.ram_mb,
-            disk_mb: self.disk_mb,
-        }
-    }
+    Bucket::of(config).counts_against_quota()
 }
 
 /// The role's quota and consumption, from its active tasks.
 pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
-    let mut buckets = [Exact::default(); 4];
+    let mut usage = aurora_events::quota::Usage::default();
     for task in state
         .tasks()
         .filter(|t| &t.job.role == role && t.status.is_active())
@@ -83,20 +36,14 @@ pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
         let Some(config) = state.config(&task.config) else {
             continue;
         };
-        let bucket = match (config.production(), config.is_dedicated()) {
-            (true, false) => 0,
-            (false, false) => 1,
-            (true, true) => 2,
-            (false, true) => 3,
-        };
-        buckets[bucket].add(Exact::of(&ResourceAggregate::of(&config.resources)), 1);
+        usage.add(Bucket::of(config), Exact::of_config(config));
     }
     QuotaUsage {
         quota: state.quota(role),
-        prod_shared: buckets[0].aggregate(),
-        non_prod_shared: buckets[1].aggregate(),
-        prod_dedicated: buckets[2].aggregate(),
-        non_prod_dedicated: buckets[3].aggregate(),
+        prod_shared: usage.bucket(Bucket::ProdShared),
+        non_prod_shared: usage.bucket(Bucket::NonProdShared),
+        prod_dedicated: usage.bucket(Bucket::ProdDedicated),
+        non_prod_dedicated: usage.bucket(Bucket::NonProdDedicated),
     }
 }
 
@@ -118,11 +65,8 @@ pub(crate) fn check_addition(
         return Ok(());
     }
     let usage = usage(state, &config.job.role);
-    let mut exact = Exact::of(&usage.prod_shared);
-    exact.add(
-        Exact::of(&ResourceAggregate::of(&config.resources)),
-        u64::from(count),
-    );
+    let exact =
+        Exact::of(&usage.prod_shared).plus(Exact::of_config(config).times(u64::from(count)));
     let wanted = exact.aggregate();
     if exact.fits_within(&Exact::of(&usage.quota)) {
         Ok(())

@@ -303,7 +303,8 @@ impl PendingReasons for WriteModelExplainer {
             actor: Actor::Scheduler,
             seed: 0,
         };
-        let Ok(pass) = decide(&state, &Command::Schedule, &ctx) else {
+        let schedule = Command::Schedule(aurora_scheduler_core::commands::Schedule::default());
+        let Ok(pass) = decide(&state, &schedule, &ctx) else {
             return BTreeMap::new();
         };
         let wanted: std::collections::BTreeSet<&TaskId> = tasks.iter().collect();

@@ -1,8 +1,10 @@
 //! A deterministic simulator of a whole cluster: the pure scheduler core driven by a virtual
 //! clock and hollow agents that accept launches and report STARTING, RUNNING and then
 //! FINISHED/FAILED (by a seeded script), or KILLED when told to kill. The simulator plays the
-//! runtime's part: it decides commands, commits the events to an in-memory journal, applies
-//! them, carries out the effects, and checks every invariant after every commit.
+//! runtime's part: it decides commands, commits the events to an in-memory journal, folds them
+//! into the write model and into the read model (the projections, as the scheduler does),
+//! carries out the effects, and checks every invariant after every commit and once more, over
+//! everything, at the end of every simulated step.
 //!
 //! Everything is a function of the seed: the same scenario gives the same journal.
 
@@ -16,6 +18,10 @@ use aurora_events::{
     Actor, AgentId, Capacity, Envelope, Event, PendingEvent, ScheduleStatus, TaskConfig, TaskId,
     Timestamp,
 };
+use aurora_projections::{Folded, Views};
+use aurora_scheduler_core::commands::{
+    CreateJob, LoseAgent, RegisterAgent, Schedule, StatusUpdate, Tick,
+};
 use aurora_scheduler_core::{
     ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
 };
@@ -24,6 +30,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use agents::Script;
 use agents::{HollowAgent, Report};
+use invariants::Observed;
 
 /// Simulated milliseconds between two rounds of the runtime loop (deliver reports, tick,
 /// schedule).
@@ -32,6 +39,8 @@ pub const STEP_MS: i64 = 1000;
 /// The simulated cluster.
 pub struct Sim {
     state: ClusterState,
+    /// The read model, folded from the same envelopes right after the write model.
+    views: Folded<Views>,
     journal: Vec<Envelope>,
     now: Timestamp,
     last_tick: Timestamp,
@@ -62,6 +71,7 @@ impl Sim {
     pub fn new(seed: u64) -> Self {
         let mut sim = Self {
             state: ClusterState::new(Settings::default()),
+            views: Folded::new(Views::default()),
             journal: Vec::new(),
             now: Timestamp(START_MS),
             last_tick: Timestamp(START_MS),
@@ -89,6 +99,10 @@ impl Sim {
         &self.state
     }
 
+    pub fn views(&self) -> &Views {
+        self.views.view()
+    }
+
     pub fn journal(&self) -> &[Envelope] {
         &self.journal
     }
@@ -114,14 +128,14 @@ impl Sim {
             ];
             self.submit(
                 Actor::Agent(agent.clone()),
-                Command::RegisterAgent {
+                Command::RegisterAgent(RegisterAgent {
                     agent: agent.clone(),
                     host: host.clone(),
                     capacity: capacity.clone(),
                     attributes,
                     endpoint: format!("http://{host}:1338"),
                     running: Default::default(),
-                },
+                }),
             )
             .expect("agent registration is valid");
             self.agents.insert(agent, HollowAgent::default());
@@ -139,11 +153,11 @@ impl Sim {
         self.scripts.insert(job.clone(), script);
         self.submit(
             Actor::User("alice".into()),
-            Command::CreateJob {
+            Command::CreateJob(CreateJob {
                 job,
                 config: Box::new(config),
                 instances,
-            },
+            }),
         )
     }
 
@@ -155,10 +169,10 @@ impl Sim {
         self.reports.retain(|_, report| &report.agent != agent);
         self.submit(
             Actor::Scheduler,
-            Command::LoseAgent {
+            Command::LoseAgent(LoseAgent {
                 agent: agent.clone(),
                 reason: "missed heartbeats".into(),
-            },
+            }),
         )
     }
 
@@ -182,12 +196,27 @@ impl Sim {
     }
 
     fn commit(&mut self, events: Vec<PendingEvent>) {
+        let first = self.journal.len();
         for pending in events {
             let envelope = pending.commit(self.journal.len() as u64 + 1, self.now);
             self.state.apply(&envelope);
+            self.views.apply(&envelope);
             self.journal.push(envelope);
         }
-        invariants::check_all(&self.state, &self.journal);
+        invariants::check_all(&Observed {
+            state: &self.state,
+            views: self.views.view(),
+            recent: &self.journal[first..],
+        });
+    }
+
+    /// Checks every invariant over everything, not only what the last commit touched.
+    pub fn sweep(&self) {
+        invariants::check_all(&Observed {
+            state: &self.state,
+            views: self.views.view(),
+            recent: &[],
+        });
     }
 
     fn carry_out(&mut self, effect: &Effect) {
@@ -257,12 +286,12 @@ impl Sim {
                 .collect();
             for key in due {
                 if let Some(report) = self.reports.remove(&key) {
-                    let command = Command::StatusUpdate {
+                    let command = Command::StatusUpdate(StatusUpdate {
                         agent: report.agent.clone(),
                         task: report.task.clone(),
                         status: report.status,
                         message: Some(report.message.clone()),
-                    };
+                    });
                     // A report about a task the scheduler no longer tracks is answered with a
                     // kill effect, which is fine; a rejection here would be a simulator bug.
                     self.submit(Actor::Agent(report.agent), command)
@@ -270,11 +299,12 @@ impl Sim {
                 }
             }
             let since = self.last_tick;
-            self.submit(Actor::Scheduler, Command::Tick { since })
+            self.submit(Actor::Scheduler, Command::Tick(Tick { since }))
                 .expect("ticks are accepted");
             self.last_tick = self.now;
-            self.submit(Actor::Scheduler, Command::Schedule)
+            self.submit(Actor::Scheduler, Command::Schedule(Schedule::default()))
                 .expect("scheduling passes are accepted");
+            self.sweep();
         }
     }
 

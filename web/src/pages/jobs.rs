@@ -181,11 +181,7 @@ pub async fn job(
         let reasons = state.read.pending_reasons(&view.waiting_tasks());
         view.fill_pending_reasons(&reasons);
     }
-    let active_update = view
-        .updates
-        .iter()
-        .find(|u| !u.status.is_terminal())
-        .cloned();
+    let active_update = view.active_update().cloned();
     let groups = view
         .config_groups
         .iter()

@@ -34,7 +34,7 @@ impl UpdateRow {
             id: u.key.id.to_string(),
             user: u.user.clone(),
             status: u.status.to_string(),
-            active: !u.status.is_terminal(),
+            active: u.status.is_active(),
             started: format::time(u.started_at),
             modified: format::time(u.last_modified),
         }

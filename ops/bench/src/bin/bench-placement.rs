@@ -17,6 +17,7 @@ use aurora_events::event::Attribute;
 use aurora_events::{
     AgentId, Capacity, Event, JobKey, MaintenanceMode, Resources, TaskConfig, TaskId, Tier, samples,
 };
+use aurora_scheduler_core::commands::Schedule;
 use aurora_scheduler_core::placement::{
     AgentSlot, Assignment, JobPresence, PendingGroup, PlacementInput, PlacementSettings, Usage,
     place,
@@ -360,7 +361,8 @@ fn full_pass(
         seed: 7,
     };
     let started = Instant::now();
-    let decision = decide(&state, &Command::Schedule, &ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decision = decide(&state, &Command::Schedule(Schedule::default()), &ctx)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pass = started.elapsed().as_secs_f64();
     let assigned = decision
         .events
@@ -457,7 +459,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     let (state_build, decide_secs, assigned) = full_pass(&agents, &groups)?;
     println!(
-        "through the decider: the same agents and tasks as a write model, one Command::Schedule"
+        "through the decider: the same agents and tasks as a write model, one Command::Schedule(Schedule::default())"
     );
     println!("fold events         {:>12}", ms(state_build));
     println!(

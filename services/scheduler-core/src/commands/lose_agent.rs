@@ -3,39 +3,44 @@
 
 use aurora_events::{AgentId, Event, ScheduleStatus};
 
+use super::Decide;
 use crate::decision::{Out, Rejection};
 use crate::lifecycle::change_state;
 use crate::state::ClusterState;
 
-pub(crate) fn decide(
-    state: &ClusterState,
-    out: &mut Out,
-    agent: &AgentId,
-    reason: &str,
-) -> Result<(), Rejection> {
-    let record = state
-        .agent(agent)
-        .ok_or_else(|| Rejection::UnknownAgent(agent.clone()))?;
-    if record.lost {
-        return Ok(());
-    }
-    let lost = out.emit(
-        Event::AgentLost {
-            agent: agent.clone(),
-            reason: reason.to_string(),
-        },
-        None,
-    );
-    let message = format!("Agent {agent} lost: {reason}");
-    for task in state.tasks_on_agent(agent) {
-        change_state(
-            state,
-            out,
-            task,
-            ScheduleStatus::Lost,
-            Some(message.clone()),
-            Some(lost),
+/// An agent missed its heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoseAgent {
+    pub agent: AgentId,
+    pub reason: String,
+}
+
+impl Decide for LoseAgent {
+    fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        let record = state
+            .agent(&self.agent)
+            .ok_or_else(|| Rejection::UnknownAgent(self.agent.clone()))?;
+        if record.lost {
+            return Ok(());
+        }
+        let lost = out.emit(
+            Event::AgentLost {
+                agent: self.agent.clone(),
+                reason: self.reason.clone(),
+            },
+            None,
         );
+        let message = format!("Agent {} lost: {}", self.agent, self.reason);
+        for task in state.tasks_on_agent(&self.agent) {
+            change_state(
+                state,
+                out,
+                task,
+                ScheduleStatus::Lost,
+                Some(message.clone()),
+                Some(lost),
+            );
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -5,48 +5,54 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_events::{Event, Identifier, JobKey, ScheduleStatus, TaskId};
 
+use super::Decide;
 use crate::decision::{Out, Rejection};
 use crate::state::{ClusterState, Task};
 
-/// Which tasks to prune: those matching every filter given.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Filter<'a> {
-    pub(crate) job: Option<&'a JobKey>,
-    pub(crate) role: Option<&'a Identifier>,
-    pub(crate) environment: Option<&'a Identifier>,
-    pub(crate) statuses: Option<&'a BTreeSet<ScheduleStatus>>,
+/// Admin: delete terminal tasks matching every filter given, oldest first, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PruneTasks {
+    pub job: Option<JobKey>,
+    pub role: Option<Identifier>,
+    pub environment: Option<Identifier>,
+    /// Only terminal statuses may be named.
+    pub statuses: Option<BTreeSet<ScheduleStatus>>,
+    pub limit: Option<usize>,
 }
 
-impl Filter<'_> {
+impl PruneTasks {
     fn matches(&self, task: &Task) -> bool {
-        self.job.is_none_or(|j| &task.job == j)
-            && self.role.is_none_or(|r| &task.job.role == r)
-            && self.environment.is_none_or(|e| &task.job.environment == e)
-            && self.statuses.is_none_or(|s| s.contains(&task.status))
+        self.job.as_ref().is_none_or(|j| &task.job == j)
+            && self.role.as_ref().is_none_or(|r| &task.job.role == r)
+            && self
+                .environment
+                .as_ref()
+                .is_none_or(|e| &task.job.environment == e)
+            && self
+                .statuses
+                .as_ref()
+                .is_none_or(|s| s.contains(&task.status))
     }
 }
 
-pub(crate) fn decide(
-    state: &ClusterState,
-    out: &mut Out,
-    filter: &Filter<'_>,
-    limit: Option<usize>,
-) -> Result<(), Rejection> {
-    if let Some(statuses) = filter.statuses
-        && let Some(active) = statuses.iter().find(|s| !s.is_terminal())
-    {
-        return Err(Rejection::InvalidRequest(format!(
-            "only terminal tasks can be pruned, not {active}"
-        )));
+impl Decide for PruneTasks {
+    fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        if let Some(statuses) = &self.statuses
+            && let Some(active) = statuses.iter().find(|s| !s.is_terminal())
+        {
+            return Err(Rejection::InvalidRequest(format!(
+                "only terminal tasks can be pruned, not {active}"
+            )));
+        }
+        let mut candidates: Vec<&Task> = state
+            .tasks()
+            .filter(|t| t.status.is_terminal() && self.matches(t))
+            .collect();
+        candidates.sort_by(|a, b| (a.last_change(), &a.id).cmp(&(b.last_change(), &b.id)));
+        candidates.truncate(self.limit.unwrap_or(usize::MAX));
+        delete_tasks(state, out, candidates.into_iter().map(|t| &t.id));
+        Ok(())
     }
-    let mut candidates: Vec<&Task> = state
-        .tasks()
-        .filter(|t| t.status.is_terminal() && filter.matches(t))
-        .collect();
-    candidates.sort_by(|a, b| (a.last_change(), &a.id).cmp(&(b.last_change(), &b.id)));
-    candidates.truncate(limit.unwrap_or(usize::MAX));
-    delete_tasks(state, out, candidates.into_iter().map(|t| &t.id));
-    Ok(())
 }
 
 /// Deletes tasks, then removes every job (not a cron job) that no longer has any task.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use aurora_events::config::ConstraintKind;
 use aurora_events::{ConfigHash, ScheduleStatus, TaskId, Timestamp};
 
+use super::Decide;
 use crate::decision::{Effect, Out, Rejection};
 use crate::placement::{
     self, AgentSlot, ExecutorOverhead, JobPresence, PendingGroup, PlacementInput,
@@ -16,7 +17,17 @@ use crate::state::ClusterState;
 
 use super::preempt;
 
-pub(crate) fn decide(state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+/// One scheduling pass: place pending tasks, preempting where production tasks must.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Schedule {}
+
+impl Decide for Schedule {
+    fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        decide(state, out)
+    }
+}
+
+fn decide(state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
     let groups = pending_groups(state);
     if groups.is_empty() {
         return Ok(());

@@ -2,23 +2,28 @@
 
 use aurora_events::{Event, Identifier, ResourceAggregate};
 
+use super::Decide;
 use crate::decision::{Out, Rejection};
 use crate::quota::check_new_quota;
 use crate::state::ClusterState;
 
-pub(crate) fn decide(
-    state: &ClusterState,
-    out: &mut Out,
-    role: &Identifier,
-    quota: &ResourceAggregate,
-) -> Result<(), Rejection> {
-    check_new_quota(state, role, quota)?;
-    out.emit(
-        Event::QuotaSet {
-            role: role.clone(),
-            quota: *quota,
-        },
-        None,
-    );
-    Ok(())
+/// Overwrite a role's quota (`setQuota`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetQuota {
+    pub role: Identifier,
+    pub quota: ResourceAggregate,
+}
+
+impl Decide for SetQuota {
+    fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        check_new_quota(state, &self.role, &self.quota)?;
+        out.emit(
+            Event::QuotaSet {
+                role: self.role.clone(),
+                quota: self.quota,
+            },
+            None,
+        );
+        Ok(())
+    }
 }

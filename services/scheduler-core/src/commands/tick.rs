@@ -4,18 +4,27 @@
 
 use aurora_events::{Event, MaintenanceMode, ScheduleStatus, Timestamp};
 
+use super::Decide;
 use crate::decision::{Effect, Out, Rejection};
 use crate::lifecycle::change_state;
 use crate::state::{ClusterState, Task};
 
 use super::prune_tasks::delete_tasks;
 
-/// `since` is the time of the previous tick: timers that fell due in `(since, now]` fire.
-pub(crate) fn decide(
-    state: &ClusterState,
-    out: &mut Out,
-    since: Timestamp,
-) -> Result<(), Rejection> {
+/// Time passed since the previous tick: fire the timers that fell due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// The time of the previous tick: timers that fell due in `(since, now]` fire.
+    pub since: Timestamp,
+}
+
+impl Decide for Tick {
+    fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        decide(state, out, self.since)
+    }
+}
+
+fn decide(state: &ClusterState, out: &mut Out, since: Timestamp) -> Result<(), Rejection> {
     let now = out.now;
     let settings = state.settings().clone();
     let mut expired: Vec<&Task> = Vec::new();

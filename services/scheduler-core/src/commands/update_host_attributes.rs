@@ -3,30 +3,35 @@
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Event};
 
+use super::Decide;
 use crate::decision::{Out, Rejection};
 use crate::state::ClusterState;
 
-pub(crate) fn decide(
-    state: &ClusterState,
-    out: &mut Out,
-    agent: &AgentId,
-    attributes: &[Attribute],
-) -> Result<(), Rejection> {
-    let record = state
-        .agent(agent)
-        .ok_or_else(|| Rejection::UnknownAgent(agent.clone()))?;
-    let unchanged = state
-        .host(&record.host)
-        .is_some_and(|h| h.attributes == attributes);
-    if !unchanged {
-        out.emit(
-            Event::HostAttributesChanged {
-                host: record.host.clone(),
-                agent: Some(agent.clone()),
-                attributes: attributes.to_vec(),
-            },
-            None,
-        );
+/// An agent reported new host attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateHostAttributes {
+    pub agent: AgentId,
+    pub attributes: Vec<Attribute>,
+}
+
+impl Decide for UpdateHostAttributes {
+    fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        let record = state
+            .agent(&self.agent)
+            .ok_or_else(|| Rejection::UnknownAgent(self.agent.clone()))?;
+        let unchanged = state
+            .host(&record.host)
+            .is_some_and(|h| h.attributes == self.attributes);
+        if !unchanged {
+            out.emit(
+                Event::HostAttributesChanged {
+                    host: record.host.clone(),
+                    agent: Some(self.agent.clone()),
+                    attributes: self.attributes.clone(),
+                },
+                None,
+            );
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventRecord, Update};
 
 use crate::settings::Settings;
-use crate::state_machine::{self, SideEffect, TaskState, Transition};
+use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
@@ -176,7 +176,7 @@ impl ClusterState {
     pub fn active_update(&self, job: &JobKey) -> Option<(&UpdateKey, &Update)> {
         self.updates
             .iter()
-            .find(|(key, update)| &key.job == job && !update.status.is_terminal())
+            .find(|(key, update)| &key.job == job && update.status.is_active())
     }
 
     pub fn illegal_transitions(&self) -> u64 {
@@ -431,15 +431,15 @@ impl ClusterState {
             return;
         };
         let facts = task.transition_facts(&self.configs);
-        // Failure accounting is the one side effect that lives in the task record itself; the
-        // others (reschedule, kill, delete) are events or effects of their own.
         match state_machine::transition(TaskState::Status(from), TaskState::Status(to), &facts) {
-            Transition::Legal(effects) => {
-                if effects.contains(&SideEffect::IncrementFailures) {
-                    task.failure_count += 1;
-                }
-            }
+            Transition::Legal(_) => {}
             Transition::Noop | Transition::Illegal { .. } => self.illegal_transitions += 1,
+        }
+        // Failure accounting is the one side effect that lives in the task record itself (the
+        // others are events or effects of their own). It follows the event's `from` by the
+        // rule the read side uses too, so both count the same failures.
+        if ScheduleStatus::counts_failure(from, to) {
+            task.failure_count = task.failure_count.saturating_add(1);
         }
         task.status = to;
         task.history.push(TaskEventRecord { at, status: to });

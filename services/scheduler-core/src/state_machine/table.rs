@@ -18,7 +18,23 @@ use super::{SideEffect, TaskState, Transition, TransitionFacts};
 ///
 /// `facts` describe the task before the transition. Equal states are a [`Transition::Noop`]
 /// (Aurora checks this before consulting its table). Effects come in [`SideEffect`] order.
+///
+/// [`IncrementFailures`] is not in the rows: it is added to every legal transition that
+/// [`ScheduleStatus::counts_failure`] names, the rule the read side counts failures by too.
 pub fn transition(from: TaskState, to: TaskState, facts: &TransitionFacts) -> Transition {
+    match (row(from, to, facts), from, to) {
+        (Transition::Legal(mut effects), Status(from), Status(to))
+            if ScheduleStatus::counts_failure(from, to) =>
+        {
+            effects.push(IncrementFailures);
+            legal(effects)
+        }
+        (decided, _, _) => decided,
+    }
+}
+
+/// The table's row for `from`, before failure accounting.
+fn row(from: TaskState, to: TaskState, facts: &TransitionFacts) -> Transition {
     match from {
         Deleted => from_deleted(to),
         Status(status) => match status {
@@ -67,9 +83,10 @@ fn finished(facts: &TransitionFacts) -> Transition {
     }
 }
 
-/// The task failed on its own: count it, and replace it unless a batch task used up its failures.
+/// The task failed on its own (counted by [`transition`]): replace it unless a batch task used
+/// up its failures.
 fn failed(facts: &TransitionFacts) -> Transition {
-    let mut effects = vec![IncrementFailures, SaveState];
+    let mut effects = vec![SaveState];
     if facts.is_service || below_max_failures(facts) {
         effects.push(Reschedule);
     }

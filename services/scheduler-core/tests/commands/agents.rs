@@ -2,6 +2,7 @@
 
 use aurora_events::event::Attribute;
 use aurora_events::{Capacity, Event, ScheduleStatus};
+use aurora_scheduler_core::commands::{LoseAgent, RegisterAgent, UpdateHostAttributes};
 use aurora_scheduler_core::{Command, Rejection};
 
 use super::support::*;
@@ -19,28 +20,28 @@ fn register_records_capacity_and_attributes() {
         unreachable!()
     };
     given([])
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent: agent.clone(),
             host: host.clone(),
             capacity: capacity.clone(),
             attributes: attributes.clone(),
             endpoint: endpoint.clone(),
             running: Default::default(),
-        })
+        }))
         .then_events(vec![agent_registered(1)]);
     let backwards = Capacity {
         port_ranges: vec![(2000, 1000)],
         ..capacity
     };
     let result = given([])
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent,
             host,
             capacity: backwards,
             attributes,
             endpoint,
             running: Default::default(),
-        })
+        }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("backwards")));
 }
@@ -58,14 +59,14 @@ fn a_second_live_agent_on_one_host_is_refused() {
         unreachable!()
     };
     let result = given([agent_registered(1)])
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent: agent(9),
             host,
             capacity,
             attributes,
             endpoint,
             running: Default::default(),
-        })
+        }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
 }
@@ -98,14 +99,14 @@ fn registering_again_reconciles_the_tasks_the_agent_runs() {
     };
     let stranger = task_id(&job("other"), 0);
     let decision = given(events)
-        .when(Command::RegisterAgent {
+        .when(Command::RegisterAgent(RegisterAgent {
             agent: agent.clone(),
             host,
             capacity,
             attributes,
             endpoint,
             running: [kept.clone(), stranger.clone()].into(),
-        })
+        }))
         .decision();
     let facts = decision.facts();
     assert_eq!(facts[0], agent_registered(1));
@@ -147,10 +148,10 @@ fn changed_attributes_are_recorded_unchanged_ones_are_not() {
     }];
     assert!(
         given
-            .when(Command::UpdateHostAttributes {
+            .when(Command::UpdateHostAttributes(UpdateHostAttributes {
                 agent: agent(1),
                 attributes: same
-            })
+            }))
             .decision()
             .is_empty()
     );
@@ -159,10 +160,10 @@ fn changed_attributes_are_recorded_unchanged_ones_are_not() {
         values: vec!["r7".into()],
     }];
     given
-        .when(Command::UpdateHostAttributes {
+        .when(Command::UpdateHostAttributes(UpdateHostAttributes {
             agent: agent(1),
             attributes: moved.clone(),
-        })
+        }))
         .then_events(vec![Event::HostAttributesChanged {
             host: host(1),
             agent: Some(agent(1)),
@@ -177,10 +178,10 @@ fn losing_an_agent_loses_and_reschedules_its_tasks() {
     let task = task_id(&job, 0);
     let decision = given(one_running(&config, &task))
         .at(10 * 60_000)
-        .when(Command::LoseAgent {
+        .when(Command::LoseAgent(LoseAgent {
             agent: agent(1),
             reason: "missed 3 heartbeats".into(),
-        })
+        }))
         .decision();
     let new = created_tasks(&decision);
     pretty_assertions::assert_eq!(

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use aurora_events::{Event, ResourceAggregate, ScheduleStatus, Tier};
+use aurora_scheduler_core::commands::{AddInstances, CreateJob, RestartInstances};
 use aurora_scheduler_core::{Command, Effect, Rejection};
 
 use super::support::*;
@@ -11,11 +12,11 @@ use super::support::*;
 fn create_job_stores_the_config_once_and_makes_pending_tasks() {
     let job = job("hello");
     let config = config(&job, 1.0, 128);
-    let when = given([]).when(Command::CreateJob {
+    let when = given([]).when(Command::CreateJob(CreateJob {
         job: job.clone(),
         config: Box::new(config.clone()),
         instances: 2,
-    });
+    }));
     let decision = when.decision();
     let tasks = created_tasks(&decision);
     assert_eq!(tasks.len(), 2);
@@ -54,11 +55,11 @@ fn create_job_with_a_known_config_does_not_store_it_again() {
         job: job.clone(),
     }]);
     let decision = given
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job: job.clone(),
             config: Box::new(config.clone()),
             instances: 1,
-        })
+        }))
         .decision();
     assert!(
         !decision
@@ -73,11 +74,11 @@ fn create_job_refuses_a_job_with_active_tasks() {
     let job = job("hello");
     let config = config(&job, 1.0, 128);
     given(job_created(&config, &[task_id(&job, 0)]))
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job: job.clone(),
             config: Box::new(config),
             instances: 1,
-        })
+        }))
         .then_rejects(Rejection::JobExists(job));
 }
 
@@ -122,11 +123,11 @@ fn create_job_names_what_is_wrong_with_a_config() {
         let mut broken = config(&job, 1.0, 128);
         break_it(&mut broken);
         let result = given([])
-            .when(Command::CreateJob {
+            .when(Command::CreateJob(CreateJob {
                 job: job.clone(),
                 config: Box::new(broken),
                 instances: 1,
-            })
+            }))
             .result;
         match result {
             Err(Rejection::InvalidRequest(message)) => {
@@ -136,11 +137,11 @@ fn create_job_names_what_is_wrong_with_a_config() {
         }
     }
     let result = given([])
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job: job.clone(),
             config: Box::new(config(&job, 1.0, 128)),
             instances: 0,
-        })
+        }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("instance count")));
 }
@@ -151,11 +152,11 @@ fn production_jobs_need_quota_and_others_do_not() {
     let mut production = config(&job, 2.0, 1024);
     production.tier = Tier::Preferred;
     let rejected = given([])
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job: job.clone(),
             config: Box::new(production.clone()),
             instances: 2,
-        })
+        }))
         .result;
     assert!(
         matches!(rejected, Err(Rejection::InsufficientQuota(_))),
@@ -172,29 +173,29 @@ fn production_jobs_need_quota_and_others_do_not() {
         quota,
     }]);
     with_quota
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job: job.clone(),
             config: Box::new(production.clone()),
             instances: 2,
-        })
+        }))
         .decision();
     let too_many = with_quota
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job: job.clone(),
             config: Box::new(production),
             instances: 3,
-        })
+        }))
         .result;
     assert!(matches!(too_many, Err(Rejection::InsufficientQuota(m)) if m.contains("www-data")));
 
     let mut preemptible = config(&job, 2.0, 1024);
     preemptible.tier = Tier::Preemptible;
     given([])
-        .when(Command::CreateJob {
+        .when(Command::CreateJob(CreateJob {
             job,
             config: Box::new(preemptible),
             instances: 5,
-        })
+        }))
         .decision();
 }
 
@@ -204,11 +205,11 @@ fn add_instances_clones_an_active_instance_after_the_highest() {
     let config = config(&job, 1.0, 128);
     let given = given(job_created(&config, &[task_id(&job, 0), task_id(&job, 1)]));
     let decision = given
-        .when(Command::AddInstances {
+        .when(Command::AddInstances(AddInstances {
             job: job.clone(),
             template: 1,
             count: 2,
-        })
+        }))
         .decision();
     let tasks = created_tasks(&decision);
     pretty_assertions::assert_eq!(
@@ -224,11 +225,11 @@ fn add_instances_clones_an_active_instance_after_the_highest() {
         ]
     );
     given
-        .when(Command::AddInstances {
+        .when(Command::AddInstances(AddInstances {
             job: job.clone(),
             template: 7,
             count: 1,
-        })
+        }))
         .then_rejects(Rejection::InvalidRequest(format!(
             "instance 7 of {job} is not active"
         )));
@@ -244,10 +245,10 @@ fn restart_moves_running_instances_to_restarting_and_kills_them() {
     events.extend(running(&job, &t0, 1));
     events.extend(running(&job, &t1, 1));
     let decision = given(events)
-        .when(Command::RestartInstances {
+        .when(Command::RestartInstances(RestartInstances {
             job: job.clone(),
             instances: Some(BTreeSet::from([1])),
-        })
+        }))
         .then_events(vec![changed(
             &job,
             &t1,

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use aurora_events::{Event, ScheduleStatus};
+use aurora_scheduler_core::commands::KillTasks;
 use aurora_scheduler_core::{Command, Effect};
 
 use super::support::*;
@@ -19,11 +20,11 @@ fn kill_deletes_pending_tasks_and_kills_running_ones() {
     ));
     events.extend(running(&job, &running_task, 1));
     let decision = given(events)
-        .when(Command::KillTasks {
+        .when(Command::KillTasks(KillTasks {
             job: job.clone(),
             instances: None,
             message: Some("maintenance".into()),
-        })
+        }))
         .then_events(vec![
             Event::TaskDeleted {
                 task: pending,
@@ -53,11 +54,11 @@ fn kill_only_touches_the_given_instances_and_nothing_to_kill_is_empty() {
     let tasks = [task_id(&job, 0), task_id(&job, 1), task_id(&job, 2)];
     let given = given(job_created(&config, &tasks));
     given
-        .when(Command::KillTasks {
+        .when(Command::KillTasks(KillTasks {
             job: job.clone(),
             instances: Some(BTreeSet::from([0, 2])),
             message: None,
-        })
+        }))
         .then_events(vec![
             Event::TaskDeleted {
                 task: tasks[0].clone(),
@@ -69,11 +70,11 @@ fn kill_only_touches_the_given_instances_and_nothing_to_kill_is_empty() {
             },
         ]);
     let nothing = given
-        .when(Command::KillTasks {
+        .when(Command::KillTasks(KillTasks {
             job: job.clone(),
             instances: Some(BTreeSet::from([9])),
             message: None,
-        })
+        }))
         .decision();
     assert!(nothing.is_empty());
 }

@@ -1,6 +1,7 @@
 //! Host maintenance: start, drain, end.
 
 use aurora_events::{Event, MaintenanceMode, ScheduleStatus};
+use aurora_scheduler_core::commands::{DrainHosts, EndMaintenance, StartMaintenance};
 use aurora_scheduler_core::{Command, Effect};
 
 use super::support::*;
@@ -9,9 +10,9 @@ use super::support::*;
 fn start_and_end_maintenance_move_known_hosts_only() {
     let given = given([agent_registered(1)]);
     given
-        .when(Command::StartMaintenance {
+        .when(Command::StartMaintenance(StartMaintenance {
             hosts: vec![host(1), "unknown".into()],
-        })
+        }))
         .then_events(vec![Event::HostMaintenanceChanged {
             host: host(1),
             from: MaintenanceMode::None,
@@ -19,9 +20,9 @@ fn start_and_end_maintenance_move_known_hosts_only() {
         }]);
     assert!(
         given
-            .when(Command::EndMaintenance {
+            .when(Command::EndMaintenance(EndMaintenance {
                 hosts: vec![host(1)]
-            })
+            }))
             .decision()
             .is_empty(),
         "already NONE"
@@ -37,9 +38,9 @@ fn draining_a_host_drains_its_tasks_and_an_empty_host_is_drained_at_once() {
     events.extend(job_created(&config, std::slice::from_ref(&task)));
     events.extend(running(&job, &task, 1));
     let decision = given(events)
-        .when(Command::DrainHosts {
+        .when(Command::DrainHosts(DrainHosts {
             hosts: vec![host(1), host(2)],
-        })
+        }))
         .then_events(vec![
             Event::HostMaintenanceChanged {
                 host: host(1),

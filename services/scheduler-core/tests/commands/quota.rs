@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use aurora_events::{Actor, Event, Identifier, ResourceAggregate, ScheduleStatus, Tier};
+use aurora_scheduler_core::commands::{ForceTaskState, PruneTasks, SetQuota};
 use aurora_scheduler_core::{Command, Rejection};
 
 use super::support::*;
@@ -16,10 +17,10 @@ fn set_quota_records_it_and_refuses_bad_values() {
         disk_mb: 10_240,
     };
     given([])
-        .when(Command::SetQuota {
+        .when(Command::SetQuota(SetQuota {
             role: role.clone(),
             quota,
-        })
+        }))
         .then_events(vec![Event::QuotaSet {
             role: role.clone(),
             quota,
@@ -30,10 +31,10 @@ fn set_quota_records_it_and_refuses_bad_values() {
     };
     assert!(matches!(
         given([])
-            .when(Command::SetQuota {
+            .when(Command::SetQuota(SetQuota {
                 role: role.clone(),
                 quota: negative
-            })
+            }))
             .result,
         Err(Rejection::InvalidRequest(_))
     ));
@@ -49,7 +50,7 @@ fn set_quota_records_it_and_refuses_bad_values() {
     events.extend(job_created(&config, &[task_id(&job, 0), task_id(&job, 1)]));
     let small = ResourceAggregate { cpus: 7.0, ..quota };
     let result = given(events)
-        .when(Command::SetQuota { role, quota: small })
+        .when(Command::SetQuota(SetQuota { role, quota: small }))
         .result;
     assert!(matches!(result, Err(Rejection::InsufficientQuota(m)) if m.contains("already uses")),);
 }
@@ -61,10 +62,10 @@ fn force_task_state_goes_through_the_state_machine() {
     let task = task_id(&job, 0);
     let given = given(one_running(&config, &task)).by(Actor::User("root".into()));
     let decision = given
-        .when(Command::ForceTaskState {
+        .when(Command::ForceTaskState(ForceTaskState {
             task: task.clone(),
             status: ScheduleStatus::Finished,
-        })
+        }))
         .decision();
     assert_eq!(
         decision.facts()[0],
@@ -77,10 +78,10 @@ fn force_task_state_goes_through_the_state_machine() {
         )
     );
     given
-        .when(Command::ForceTaskState {
+        .when(Command::ForceTaskState(ForceTaskState {
             task: task.clone(),
             status: ScheduleStatus::Pending,
-        })
+        }))
         .then_rejects(Rejection::IllegalTransition {
             task,
             from: ScheduleStatus::Running,
@@ -110,34 +111,34 @@ fn prune_deletes_only_terminal_tasks() {
     ));
     let given = given(events);
     given
-        .when(Command::PruneTasks {
+        .when(Command::PruneTasks(PruneTasks {
             job: None,
             role: Some(job.role.clone()),
             environment: Some(Identifier::new("staging").unwrap()),
             statuses: None,
             limit: None,
-        })
+        }))
         .then_events(vec![]);
     given
-        .when(Command::PruneTasks {
+        .when(Command::PruneTasks(PruneTasks {
             job: Some(job.clone()),
             role: Some(job.role.clone()),
             environment: None,
             statuses: None,
             limit: None,
-        })
+        }))
         .then_events(vec![Event::TaskDeleted {
             task: done,
             job: job.clone(),
         }]);
     let result = given
-        .when(Command::PruneTasks {
+        .when(Command::PruneTasks(PruneTasks {
             job: None,
             role: None,
             environment: None,
             statuses: Some(BTreeSet::from([ScheduleStatus::Running])),
             limit: None,
-        })
+        }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("RUNNING")));
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use aurora_events::{Capacity, Event, ScheduleStatus, Tier};
+use aurora_scheduler_core::commands::Schedule;
 use aurora_scheduler_core::{Command, Effect};
 
 use super::support::*;
@@ -40,22 +41,24 @@ fn pending_tasks_are_placed_first_fit_and_launched() {
     let tasks = [task_id(&job, 0), task_id(&job, 1)];
     let mut events = vec![agent_registered(1), agent_registered(2)];
     events.extend(job_created(&config, &tasks));
-    let decision = given(events).when(Command::Schedule).then_events(vec![
-        Event::TaskAssigned {
-            task: tasks[0].clone(),
-            job: job.clone(),
-            agent: agent(1),
-            host: host(1),
-            ports: BTreeMap::new(),
-        },
-        Event::TaskAssigned {
-            task: tasks[1].clone(),
-            job: job.clone(),
-            agent: agent(1),
-            host: host(1),
-            ports: BTreeMap::new(),
-        },
-    ]);
+    let decision = given(events)
+        .when(Command::Schedule(Schedule::default()))
+        .then_events(vec![
+            Event::TaskAssigned {
+                task: tasks[0].clone(),
+                job: job.clone(),
+                agent: agent(1),
+                host: host(1),
+                ports: BTreeMap::new(),
+            },
+            Event::TaskAssigned {
+                task: tasks[1].clone(),
+                job: job.clone(),
+                agent: agent(1),
+                host: host(1),
+                ports: BTreeMap::new(),
+            },
+        ]);
     pretty_assertions::assert_eq!(
         decision.effects,
         vec![
@@ -78,7 +81,7 @@ fn unplaceable_tasks_stay_pending_with_a_reason() {
     let config = config(&job, 16.0, 128);
     let task = task_id(&job, 0);
     let none = given(job_created(&config, std::slice::from_ref(&task)))
-        .when(Command::Schedule)
+        .when(Command::Schedule(Schedule::default()))
         .decision();
     assert_eq!(
         none.pending,
@@ -86,7 +89,9 @@ fn unplaceable_tasks_stay_pending_with_a_reason() {
     );
     let mut events = vec![agent_registered(1)];
     events.extend(job_created(&config, std::slice::from_ref(&task)));
-    let too_big = given(events).when(Command::Schedule).decision();
+    let too_big = given(events)
+        .when(Command::Schedule(Schedule::default()))
+        .decision();
     assert!(too_big.events.is_empty());
     assert_eq!(
         too_big.pending,
@@ -117,14 +122,17 @@ fn contended(
 #[test]
 fn a_production_task_preempts_a_preemptible_one_after_the_delay() {
     let (given, victim, preemptor) = contended("www-data", Tier::Preemptible);
-    let early = given.at(60_000).when(Command::Schedule).decision();
+    let early = given
+        .at(60_000)
+        .when(Command::Schedule(Schedule::default()))
+        .decision();
     assert!(
         early.events.is_empty(),
         "no preemption before the 3 minute delay"
     );
     let decision = given
         .at(3 * 60_000)
-        .when(Command::Schedule)
+        .when(Command::Schedule(Schedule::default()))
         .then_events(vec![changed(
             &job("batch"),
             &victim,
@@ -151,7 +159,7 @@ fn production_never_preempts_production_of_another_role() {
     assert!(
         given
             .at(10 * 60_000)
-            .when(Command::Schedule)
+            .when(Command::Schedule(Schedule::default()))
             .decision()
             .events
             .is_empty()

@@ -1,6 +1,7 @@
 //! Agent status updates: the state machine's side effects, rescheduling and flapping, zombies.
 
 use aurora_events::{Event, ScheduleStatus, TaskId};
+use aurora_scheduler_core::commands::StatusUpdate;
 use aurora_scheduler_core::{Command, Effect};
 
 use super::support::*;
@@ -23,12 +24,12 @@ fn running_service(
 }
 
 fn update(task: &TaskId, status: ScheduleStatus, message: &str) -> Command {
-    Command::StatusUpdate {
+    Command::StatusUpdate(StatusUpdate {
         agent: agent(1),
         task: task.clone(),
         status,
         message: Some(message.into()),
-    }
+    })
 }
 
 fn rescheduled(

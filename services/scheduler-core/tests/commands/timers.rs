@@ -1,14 +1,15 @@
 //! Tick: throttle expiry, transient timeouts, kill retries, drained hosts, history pruning.
 
 use aurora_events::{Event, MaintenanceMode, ScheduleStatus, Timestamp};
+use aurora_scheduler_core::commands::Tick;
 use aurora_scheduler_core::{Command, Effect};
 
 use super::support::*;
 
 fn tick(since_ms_after_t0: i64) -> Command {
-    Command::Tick {
+    Command::Tick(Tick {
         since: Timestamp(T0 + since_ms_after_t0),
-    }
+    })
 }
 
 #[test]

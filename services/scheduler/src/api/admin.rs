@@ -4,6 +4,9 @@ use std::collections::BTreeSet;
 
 use aurora_events::{Identifier, JobKey, ResourceAggregate, ScheduleStatus, TaskId};
 use aurora_scheduler_core::Command;
+use aurora_scheduler_core::commands::{
+    DrainHosts, EndMaintenance, ForceTaskState, PruneTasks, SetQuota, StartMaintenance,
+};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -38,7 +41,7 @@ async fn set_quota(
     let role = role(&name)?;
     let Json(quota) = body?;
     let outcome = runtime
-        .submit(actor(&headers), Command::SetQuota { role, quota })
+        .submit(actor(&headers), Command::SetQuota(SetQuota { role, quota }))
         .await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
@@ -56,9 +59,9 @@ async fn maintenance(
 ) -> Result<Json<Committed>, Failure> {
     let Json(Hosts { hosts }) = body?;
     let command = match action.as_str() {
-        "start" => Command::StartMaintenance { hosts },
-        "drain" => Command::DrainHosts { hosts },
-        "end" => Command::EndMaintenance { hosts },
+        "start" => Command::StartMaintenance(StartMaintenance { hosts }),
+        "drain" => Command::DrainHosts(DrainHosts { hosts }),
+        "end" => Command::EndMaintenance(EndMaintenance { hosts }),
         other => {
             return Err(Failure::invalid(format!(
                 "unknown maintenance action {other:?}: use start, drain or end"
@@ -81,10 +84,10 @@ async fn force_state(
     body: Result<Json<Force>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let Json(Force { status }) = body?;
-    let command = Command::ForceTaskState {
+    let command = Command::ForceTaskState(ForceTaskState {
         task: TaskId::from_raw(id),
         status,
-    };
+    });
     let outcome = runtime.submit(actor(&headers), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
@@ -115,13 +118,13 @@ async fn prune(
         text.map(|t| Identifier::new(&t).map_err(|e| Failure::invalid(e.to_string())))
             .transpose()
     };
-    let command = Command::PruneTasks {
+    let command = Command::PruneTasks(PruneTasks {
         job,
         role: identifier(request.role)?,
         environment: identifier(request.env)?,
         statuses: request.statuses,
         limit: request.limit,
-    };
+    });
     let outcome = runtime.submit(actor(&headers), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }

@@ -4,6 +4,7 @@
 
 use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
+use aurora_scheduler_core::commands::{RegisterAgent, StatusUpdate};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -31,14 +32,14 @@ async fn register(
 ) -> Result<Json<Committed>, Failure> {
     let Json(registration) = body?;
     let agent = registration.agent.clone();
-    let command = Command::RegisterAgent {
+    let command = Command::RegisterAgent(RegisterAgent {
         agent: agent.clone(),
         host: registration.host,
         capacity: registration.capacity,
         attributes: registration.attributes,
         endpoint: registration.endpoint,
         running: registration.running,
-    };
+    });
     let outcome = runtime.submit(Actor::Agent(agent.clone()), command).await?;
     runtime.note_registration(&agent)?;
     Ok(Json(super::committed(outcome.committed, None)))
@@ -109,12 +110,12 @@ async fn status(
 ) -> Result<Json<Committed>, Failure> {
     let Json(report) = body?;
     let agent = AgentId(agent);
-    let command = Command::StatusUpdate {
+    let command = Command::StatusUpdate(StatusUpdate {
         agent: agent.clone(),
         task: report.task,
         status: report.status,
         message: report.message,
-    };
+    });
     let outcome = runtime.submit(Actor::Agent(agent), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }

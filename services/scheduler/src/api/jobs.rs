@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use aurora_api::CreateJob;
 use aurora_events::{InstanceId, JobKey};
 use aurora_scheduler_core::Command;
+use aurora_scheduler_core::commands::{self, AddInstances, KillTasks, RestartInstances};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -41,11 +42,11 @@ async fn create_job(
         .job
         .parse()
         .map_err(|e: aurora_events::Error| Failure::invalid(e.to_string()))?;
-    let command = Command::CreateJob {
+    let command = Command::CreateJob(commands::CreateJob {
         job,
         config: Box::new(request.config),
         instances: request.instances,
-    };
+    });
     let outcome = runtime.submit(actor(&headers), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
@@ -64,11 +65,11 @@ async fn kill(
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
     let request: KillRequest = super::optional_json(&body)?;
-    let command = Command::KillTasks {
+    let command = Command::KillTasks(KillTasks {
         job,
         instances: request.instances,
         message: request.message,
-    };
+    });
     let outcome = runtime.submit(actor(&headers), command).await?;
     let message = outcome
         .decision
@@ -94,10 +95,10 @@ async fn restart(
     let outcome = runtime
         .submit(
             actor(&headers),
-            Command::RestartInstances {
+            Command::RestartInstances(RestartInstances {
                 job,
                 instances: request.instances,
-            },
+            }),
         )
         .await?;
     Ok(Json(super::committed(outcome.committed, None)))
@@ -117,11 +118,11 @@ async fn add_instances(
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
     let Json(request) = body?;
-    let command = Command::AddInstances {
+    let command = Command::AddInstances(AddInstances {
         job,
         template: request.template,
         count: request.count,
-    };
+    });
     let outcome = runtime.submit(actor(&headers), command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }

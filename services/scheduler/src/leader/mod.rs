@@ -265,7 +265,7 @@ pub fn finish(agents: &Agents, decision: &Decision) {
 /// Counts what a decision did, for `/metrics` (no-ops when no recorder is installed).
 fn record_metrics(command: &Command, decision: &Decision) {
     use aurora_events::Event;
-    if matches!(command, Command::Schedule) {
+    if matches!(command, Command::Schedule(_)) {
         metrics::counter!("aurora_schedule_attempts_total").increment(1);
     }
     for pending in &decision.events {

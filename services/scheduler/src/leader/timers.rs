@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use aurora_events::{Actor, AgentId, Timestamp};
 use aurora_scheduler_core::Command;
+use aurora_scheduler_core::commands::{LoseAgent, Schedule, Tick};
 use tokio::sync::mpsc;
 
 use super::{Agents, Context, Job, SubmitError, submit};
@@ -33,7 +34,10 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
         }
         previous = began;
         let now = context.clock.now();
-        for command in [Command::Tick { since }, Command::Schedule] {
+        for command in [
+            Command::Tick(Tick { since }),
+            Command::Schedule(Schedule::default()),
+        ] {
             if let Err(e) = submit(&queue, Actor::Scheduler, command).await {
                 match e {
                     SubmitError::NotLeader { .. } | SubmitError::ShuttingDown => return,
@@ -44,10 +48,10 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
         since = now;
         let reason = format!("no heartbeat for {} s", context.agent_timeout.as_secs());
         for agent in silent_agents(&context, &agents) {
-            let command = Command::LoseAgent {
+            let command = Command::LoseAgent(LoseAgent {
                 agent,
                 reason: reason.clone(),
-            };
+            });
             if let Err(e) = submit(&queue, Actor::Scheduler, command).await {
                 tracing::error!(error = %e, "losing a silent agent failed");
             }

@@ -1,10 +1,9 @@
 //! Every state change the scheduler journaled is one the state machine allows.
 
-use aurora_events::Envelope;
-use aurora_scheduler_core::ClusterState;
+use super::Observed;
 
-pub fn check(state: &ClusterState, _: &[Envelope]) -> Result<(), String> {
-    match state.illegal_transitions() {
+pub fn check(observed: &Observed<'_>) -> Result<(), String> {
+    match observed.state.illegal_transitions() {
         0 => Ok(()),
         n => Err(format!("{n} illegal transitions were journaled")),
     }

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::Envelope;
-use aurora_scheduler_core::ClusterState;
+use super::Observed;
 
-pub fn check(state: &ClusterState, _: &[Envelope]) -> Result<(), String> {
+pub fn check(observed: &Observed<'_>) -> Result<(), String> {
+    let state = observed.state;
     let overhead = state.settings().executor_overhead;
     for (id, agent) in state.agents() {
         let (mut cpus, mut ram, mut disk) = (0.0, 0u64, 0u64);

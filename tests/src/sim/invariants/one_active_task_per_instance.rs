@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use aurora_events::Envelope;
-use aurora_scheduler_core::ClusterState;
+use super::Observed;
 
-pub fn check(state: &ClusterState, _: &[Envelope]) -> Result<(), String> {
+pub fn check(observed: &Observed<'_>) -> Result<(), String> {
+    let state = observed.state;
     let mut active = BTreeMap::new();
     for task in state.tasks().filter(|t| t.status.is_active()) {
         if let Some(other) = active.insert((&task.job, task.instance), &task.id) {

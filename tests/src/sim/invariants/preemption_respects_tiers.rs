@@ -1,11 +1,14 @@
 //! A task is only ever preempted in favour of a task allowed to preempt it: never production
 //! for non-production, never across roles within one tier.
 
-use aurora_events::{Envelope, Event, ScheduleStatus, TaskId};
-use aurora_scheduler_core::{ClusterState, commands::may_preempt};
+use aurora_events::{Event, ScheduleStatus, TaskId};
+use aurora_scheduler_core::commands::may_preempt;
 
-pub fn check(state: &ClusterState, recent: &[Envelope]) -> Result<(), String> {
-    for envelope in recent {
+use super::Observed;
+
+pub fn check(observed: &Observed<'_>) -> Result<(), String> {
+    let state = observed.state;
+    for envelope in observed.recent {
         let Event::TaskStateChanged {
             task,
             to: ScheduleStatus::Preempting,

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::Envelope;
-use aurora_scheduler_core::{ClusterState, quota};
+use aurora_scheduler_core::quota;
 
-pub fn check(state: &ClusterState, _: &[Envelope]) -> Result<(), String> {
+use super::Observed;
+
+pub fn check(observed: &Observed<'_>) -> Result<(), String> {
+    let state = observed.state;
     let roles: BTreeSet<_> = state
         .jobs_with_tasks()
         .map(|job| job.role.clone())
