@@ -1,4 +1,5 @@
-//! The agent's side of the scheduler's HTTP API: register, heartbeat, report status.
+//! The agent's side of the scheduler's HTTP API: register, heartbeat, poll for work, report
+//! status.
 
 use aurora_api::{AgentRegistration, ApiError, Heartbeat, StatusReport};
 use aurora_events::AgentId;
@@ -42,6 +43,27 @@ impl SchedulerClient {
     pub async fn heartbeat(&self) -> Result<Heartbeat, ClientError> {
         let url = format!("{}/api/v1/agents/{}/heartbeat", self.base, self.agent);
         let response = Self::check(&url, self.http.post(&url).send().await).await?;
+        response
+            .json()
+            .await
+            .map_err(|source| ClientError::Unreachable { url, source })
+    }
+
+    /// Waits up to `wait` for launches and kills; the scheduler answers as soon as it queues
+    /// some. An empty answer after `wait` is normal: poll again.
+    pub async fn take_work(&self, wait: std::time::Duration) -> Result<Heartbeat, ClientError> {
+        let url = format!(
+            "{}/api/v1/agents/{}/work?wait_ms={}",
+            self.base,
+            self.agent,
+            wait.as_millis()
+        );
+        // The request may take `wait`; allow for the answer's own journey on top.
+        let request = self
+            .http
+            .post(&url)
+            .timeout(wait + std::time::Duration::from_secs(10));
+        let response = Self::check(&url, request.send().await).await?;
         response
             .json()
             .await

@@ -1,5 +1,7 @@
-//! The agent daemon: registers with the scheduler, heartbeats, launches and kills tasks as the
-//! heartbeat replies say, and reports every task's status change in order.
+//! The agent daemon: registers with the scheduler, heartbeats, polls for work (a long poll the
+//! scheduler answers the moment it queues a launch or a kill, so work arrives within
+//! milliseconds rather than at the next heartbeat), launches and kills tasks as told, and
+//! reports every task's status change in order.
 //!
 //! After a restart (of the agent or the scheduler) the agent registers again with the tasks it
 //! still runs; the scheduler marks the ones it placed here but the agent lacks as LOST and tells
@@ -9,12 +11,14 @@
 //! [`Running`] map, and advertises its URL as the agent's `endpoint`, so the UI can link to it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use aurora_api::{AgentRegistration, LaunchSpec, StatusReport};
+use aurora_api::{AgentRegistration, Heartbeat, LaunchSpec, StatusReport};
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity, ScheduleStatus, TaskId};
 use tokio::sync::watch;
@@ -114,8 +118,23 @@ fn advertised_endpoint(host: &str, bound: SocketAddr) -> String {
     }
 }
 
-/// Registers, heartbeats and acts until `shutdown` becomes true. Tasks still running then are
-/// killed.
+/// How long one work poll waits for the scheduler to queue something.
+const WORK_WAIT: Duration = Duration::from_secs(20);
+
+/// A work poll in flight.
+type WorkPoll = Pin<Box<dyn Future<Output = Result<Heartbeat, ClientError>> + Send>>;
+
+/// A work poll, after `delay` (used to back off when polls fail).
+fn poll_work(client: &SchedulerClient, delay: Duration) -> WorkPoll {
+    let client = client.clone();
+    Box::pin(async move {
+        tokio::time::sleep(delay).await;
+        client.take_work(WORK_WAIT).await
+    })
+}
+
+/// Registers, heartbeats, polls for work and acts until `shutdown` becomes true. Tasks still
+/// running then are killed.
 async fn agent_loop(
     config: AgentConfig,
     endpoint: String,
@@ -125,9 +144,37 @@ async fn agent_loop(
     let client = SchedulerClient::new(&config.scheduler, config.agent.clone());
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;
-    loop {
-        if *shutdown.borrow() {
-            break;
+    let mut next_contact = tokio::time::Instant::now();
+    let mut work = poll_work(&client, Duration::ZERO);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            () = tokio::time::sleep_until(next_contact) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break; // nobody can ask this agent to stop any more: stop now
+                }
+                continue;
+            }
+            answer = &mut work, if registered => {
+                let delay = match answer {
+                    Ok(reply) => {
+                        act(&config, &client, &running, reply);
+                        Duration::ZERO
+                    }
+                    Err(ClientError::Unregistered(message)) => {
+                        tracing::warn!(%message, "the scheduler no longer knows this agent; registering again");
+                        registered = false;
+                        next_contact = tokio::time::Instant::now();
+                        Duration::ZERO
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "work poll failed");
+                        config.heartbeat_interval.max(Duration::from_secs(1))
+                    }
+                };
+                work = poll_work(&client, delay);
+                continue;
+            }
         }
         if !registered {
             match client
@@ -138,6 +185,7 @@ async fn agent_loop(
                     tracing::info!(agent = %config.agent, scheduler = %config.scheduler, "registered");
                     registered = true;
                     backoff = config.heartbeat_interval;
+                    work = poll_work(&client, Duration::ZERO);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "registration failed; retrying");
@@ -146,14 +194,7 @@ async fn agent_loop(
             }
         } else {
             match client.heartbeat().await {
-                Ok(work) => {
-                    for task in work.kill {
-                        kill(&running, &task);
-                    }
-                    for spec in work.launch {
-                        launch(&config, &client, &running, spec);
-                    }
-                }
+                Ok(reply) => act(&config, &client, &running, reply),
                 Err(ClientError::Unregistered(message)) => {
                     tracing::warn!(%message, "the scheduler no longer knows this agent; registering again");
                     registered = false;
@@ -161,20 +202,27 @@ async fn agent_loop(
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
             }
         }
-        let pause = if registered {
-            config.heartbeat_interval
-        } else {
-            backoff
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
-        }
+        next_contact = tokio::time::Instant::now()
+            + if registered {
+                config.heartbeat_interval
+            } else {
+                backoff
+            };
     }
     let executors = std::mem::take(&mut *running.lock().unwrap_or_else(PoisonError::into_inner));
     for (task, executor) in executors {
         executor.kill("agent shutting down");
         tracing::info!(%task, "killed at shutdown");
+    }
+}
+
+/// Carries out what the scheduler handed over: kills first, then launches.
+fn act(config: &AgentConfig, client: &SchedulerClient, running: &Running, reply: Heartbeat) {
+    for task in reply.kill {
+        kill(running, &task);
+    }
+    for spec in reply.launch {
+        launch(config, client, running, spec);
     }
 }
 

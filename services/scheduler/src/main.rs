@@ -115,7 +115,10 @@ async fn main() -> anyhow::Result<()> {
         read: Arc::clone(runtime.read_model()),
     })
     .merge(aurora_scheduler::api::router(runtime.clone()))
-    .merge(aurora_scheduler::api::metrics::router(runtime, metrics));
+    .merge(aurora_scheduler::api::metrics::router(
+        runtime.clone(),
+        metrics,
+    ));
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -174,6 +177,9 @@ async fn main() -> anyhow::Result<()> {
     let server = tokio::spawn(async move { server.await });
     shutdown_signal().await;
     tracing::info!("shutting down");
+    // Stop leading first: no new decisions, and the agents' work polls (long requests) are
+    // answered now rather than holding the server's graceful shutdown for their full wait.
+    runtime.step_down();
     let _ = stop.send(true);
     if let Some(agent) = agent {
         // The embedded agent kills its tasks as it stops.

@@ -418,3 +418,66 @@ async fn updates_in_the_journal_are_listed_and_shown() {
     let (status, _) = call(&app, "GET", &missing, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The work channel: a poll open before anything is queued is answered as soon as the launch
+/// is decided, and again as soon as a kill is; with nothing queued it answers empty after the
+/// wait it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_polls_are_answered_as_soon_as_work_is_queued() {
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let (_runtime, app) = start(&store).await;
+    in_process::register_agent(&app).await;
+
+    let (status, idle) = call(&app, "POST", "/api/v1/agents/agent-1/work?wait_ms=50", None).await;
+    assert_eq!(status, StatusCode::OK, "{idle}");
+    assert_eq!(
+        idle,
+        json!({"launch": [], "kill": []}),
+        "nothing queued yet"
+    );
+
+    // A poll that would wait 20 s, opened before the job exists.
+    let poll = |app: Router| {
+        tokio::spawn(async move {
+            call(
+                &app,
+                "POST",
+                "/api/v1/agents/agent-1/work?wait_ms=20000",
+                None,
+            )
+            .await
+        })
+    };
+    let launches = poll(app.clone());
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"job": "www-data/prod/hello", "config": hello_config(), "instances": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, work) = tokio::time::timeout(std::time::Duration::from_secs(5), launches)
+        .await
+        .expect("answered once the scheduling pass queued the launch, not after 20 s")
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{work}");
+    let work: Heartbeat = serde_json::from_value(work).unwrap();
+    assert_eq!(work.launch.len(), 1);
+    let task = work.launch[0].task.clone();
+
+    let kills = poll(app.clone());
+    let (status, body) = call(&app, "POST", "/api/v1/jobs/www-data/prod/hello/kill", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, work) = tokio::time::timeout(std::time::Duration::from_secs(5), kills)
+        .await
+        .expect("answered as soon as the kill was decided")
+        .unwrap();
+    let work: Heartbeat = serde_json::from_value(work).unwrap();
+    assert_eq!(work.kill, vec![task]);
+
+    // An agent this scheduler does not know must register first.
+    let (status, _) = call(&app, "POST", "/api/v1/agents/nobody/work", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,18 +1,22 @@
 //! The running fleet: N simulated agents in one tokio runtime, each speaking the agents' HTTP
 //! protocol to the scheduler through its own [`SchedulerClient`], exactly as `aurora-agent`
-//! does (register with the tasks it has, heartbeat, take launches and kills from the replies,
-//! report status changes in order, register again when the scheduler answers 404).
+//! does (register with the tasks it has, heartbeat, poll for work and take launches and kills
+//! from the replies, report status changes in order, register again when the scheduler answers
+//! 404).
 //!
 //! Each agent is one tokio task running two loops joined together: the contact loop
-//! (registration, heartbeats, and the due reports of [`HollowTasks`]) and a reporter that sends
-//! those reports one at a time, in order, with retries, so a slow scheduler delays an agent's
-//! reports without delaying its heartbeats. Stopping aborts every agent at its next await.
+//! (registration, heartbeats, the work poll, and the due reports of [`HollowTasks`]) and a
+//! reporter that sends those reports one at a time, in order, with retries, so a slow
+//! scheduler delays an agent's reports without delaying its heartbeats. Stopping aborts every
+//! agent at its next await.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use aurora_api::{AgentRegistration, StatusReport};
+use aurora_api::{AgentRegistration, Heartbeat, StatusReport};
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity};
 use reqwest::StatusCode;
@@ -213,18 +217,25 @@ struct Agent<'a> {
 }
 
 impl Agent<'_> {
-    /// Contacts the scheduler every heartbeat interval (backing off while it cannot register)
-    /// and, in between, wakes when a scripted report falls due and queues it in `outbox`.
+    /// Contacts the scheduler every heartbeat interval (backing off while it cannot register),
+    /// keeps a work poll open while registered (answered the moment the scheduler queues a
+    /// launch or kill), and, in between, wakes when a scripted report falls due and queues it
+    /// in `outbox`.
     async fn contact_loop(mut self, index: usize, outbox: mpsc::UnboundedSender<StatusReport>) {
         let interval = self.config.heartbeat_interval;
         let mut backoff = interval;
         let mut next_contact = Instant::now() + stagger(index, self.config.count, interval);
+        let mut work = poll_work(self.client, Duration::ZERO);
         loop {
             let report_due = self.tasks.next_due().map(|due| self.epoch + due);
             tokio::select! {
                 () = tokio::time::sleep_until(next_contact) => {
                     let before = self.tasks.len();
+                    let was_registered = self.registered;
                     self.contact().await;
+                    if self.registered && !was_registered {
+                        work = poll_work(self.client, Duration::ZERO);
+                    }
                     self.count_tasks(before);
                     let now = Instant::now();
                     next_contact = if self.registered {
@@ -237,6 +248,28 @@ impl Agent<'_> {
                         now + backoff
                     };
                 }
+                answer = &mut work, if self.registered => {
+                    let before = self.tasks.len();
+                    let delay = match answer {
+                        Ok(reply) => {
+                            self.act(reply);
+                            Duration::ZERO
+                        }
+                        Err(ClientError::Unregistered(_)) => {
+                            // The next contact registers again.
+                            self.unregistered();
+                            next_contact = Instant::now();
+                            Duration::ZERO
+                        }
+                        Err(error) => {
+                            self.stats.failed_contacts.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(agent = %self.identity.agent, %error, "work poll failed");
+                            interval.max(Duration::from_secs(1))
+                        }
+                    };
+                    self.count_tasks(before);
+                    work = poll_work(self.client, delay);
+                }
                 () = tokio::time::sleep_until(report_due.unwrap_or(next_contact)),
                     if report_due.is_some() => {}
             }
@@ -246,6 +279,36 @@ impl Agent<'_> {
                 let _ = outbox.send(report);
             }
             self.count_tasks(before);
+        }
+    }
+
+    fn unregistered(&mut self) {
+        if self.registered {
+            self.registered = false;
+            self.stats.registered.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Carries out a reply's kills, then its launches, as the real agent does; the scheduler
+    /// never sends a launch and a kill for the same task in one reply.
+    fn act(&mut self, work: Heartbeat) {
+        let now = self.epoch.elapsed();
+        for task in &work.kill {
+            if !self.tasks.kill(task, now) {
+                tracing::debug!(agent = %self.identity.agent, %task, "kill for a task this agent does not have");
+            }
+        }
+        for spec in work.launch {
+            let task = spec.task.clone();
+            match self.tasks.launch(spec.task, &spec.config.metadata, now) {
+                Launch::Scripted => {}
+                Launch::Repeated => {
+                    tracing::debug!(agent = %self.identity.agent, %task, "repeated launch ignored");
+                }
+                Launch::BadScript(error) => {
+                    tracing::warn!(agent = %self.identity.agent, %task, %error, "task has an invalid hollow.script; failing it");
+                }
+            }
         }
     }
 
@@ -262,32 +325,12 @@ impl Agent<'_> {
         if self.registered {
             match within_timeout(self.client.heartbeat()).await {
                 Ok(work) => {
-                    let now = self.epoch.elapsed();
-                    // Kills first, as the real agent does; the scheduler never sends a launch
-                    // and a kill for the same task in one reply.
-                    for task in &work.kill {
-                        if !self.tasks.kill(task, now) {
-                            tracing::debug!(agent = %self.identity.agent, %task, "kill for a task this agent does not have");
-                        }
-                    }
-                    for spec in work.launch {
-                        let task = spec.task.clone();
-                        match self.tasks.launch(spec.task, &spec.config.metadata, now) {
-                            Launch::Scripted => {}
-                            Launch::Repeated => {
-                                tracing::debug!(agent = %self.identity.agent, %task, "repeated launch ignored");
-                            }
-                            Launch::BadScript(error) => {
-                                tracing::warn!(agent = %self.identity.agent, %task, %error, "task has an invalid hollow.script; failing it");
-                            }
-                        }
-                    }
+                    self.act(work);
                     return;
                 }
                 Err(ClientError::Unregistered(message)) => {
                     tracing::debug!(agent = %self.identity.agent, %message, "the scheduler no longer knows this agent; registering again");
-                    self.registered = false;
-                    self.stats.registered.fetch_sub(1, Ordering::Relaxed);
+                    self.unregistered();
                     // Fall through: register now rather than a heartbeat later, which keeps
                     // the agents' re-registrations staggered like their heartbeats.
                 }
@@ -319,6 +362,21 @@ impl Agent<'_> {
             }
         }
     }
+}
+
+/// How long one work poll waits for the scheduler to queue something.
+const WORK_WAIT: Duration = Duration::from_secs(20);
+
+/// A work poll in flight.
+type WorkPoll = Pin<Box<dyn Future<Output = Result<Heartbeat, ClientError>> + Send>>;
+
+/// A work poll, after `delay` (used to back off when polls fail).
+fn poll_work(client: &SchedulerClient, delay: Duration) -> WorkPoll {
+    let client = client.clone();
+    Box::pin(async move {
+        tokio::time::sleep(delay).await;
+        client.take_work(WORK_WAIT).await
+    })
 }
 
 /// A call to the scheduler, bounded by [`REQUEST_TIMEOUT`] (reported as unreachable).

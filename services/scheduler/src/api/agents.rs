@@ -1,24 +1,28 @@
-//! The agents' side of the API: register (with reconciliation), heartbeat (which hands out the
-//! launches and kills queued for the agent), and task status reports. Only the leader talks to
-//! agents; a follower answers 503 NOT_LEADER.
+//! The agents' side of the API: register (with reconciliation), heartbeat (liveness, and the
+//! launches and kills queued for the agent), the work channel (a long poll answered the moment
+//! work is queued), and task status reports. Only the leader talks to agents; a follower
+//! answers 503 NOT_LEADER.
 
+use std::time::Duration;
+
+use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusReport};
 use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{RegisterAgent, StatusUpdate};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::post;
 use axum::{Json, Router};
-
-use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusReport};
+use serde::Deserialize;
 
 use super::Failure;
-use crate::runtime::{Runtime, SubmitError};
+use crate::runtime::{AgentWork, Runtime, SubmitError};
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
         .route("/api/v1/agents/register", post(register))
         .route("/api/v1/agents/{agent}/heartbeat", post(heartbeat))
+        .route("/api/v1/agents/{agent}/work", post(work))
         .route("/api/v1/agents/{agent}/status", post(status))
         .with_state(runtime)
 }
@@ -45,38 +49,37 @@ async fn register(
     Ok(Json(super::committed(outcome.committed, None)))
 }
 
-async fn heartbeat(
-    State(runtime): State<Runtime>,
-    Path(agent): Path<String>,
-) -> Result<Json<Heartbeat>, Failure> {
-    let agent = AgentId(agent);
+/// Refuses an agent this leader cannot hand work to: unknown, lost, or not registered with
+/// this leader (which must reconcile it first).
+fn check_known(runtime: &Runtime, agent: &AgentId) -> Result<(), Failure> {
     if !runtime.is_leader() {
         return Err(SubmitError::NotLeader { leader: None }.into());
     }
-    {
-        let state = runtime.state();
-        match state.agent(&agent) {
-            None => {
-                return Err(Failure::not_found(format!(
-                    "no such agent: {agent}; register first"
-                )));
-            }
-            Some(record) if record.lost => {
-                return Err(Failure::not_found(format!(
-                    "agent {agent} was declared lost; register again"
-                )));
-            }
-            Some(_) => {}
+    match runtime.state().agent(agent) {
+        None => {
+            return Err(Failure::not_found(format!(
+                "no such agent: {agent}; register first"
+            )));
         }
+        Some(record) if record.lost => {
+            return Err(Failure::not_found(format!(
+                "agent {agent} was declared lost; register again"
+            )));
+        }
+        Some(_) => {}
     }
-    if !runtime.has_registered(&agent) {
-        // This scheduler started after the agent registered: have it register again so that
+    if !runtime.has_registered(agent) {
+        // This leader started after the agent registered: have it register again so that
         // what it runs is reconciled with the journal.
         return Err(Failure::not_found(format!(
             "agent {agent} must register again (the scheduler restarted)"
         )));
     }
-    let work = runtime.heartbeat(&agent)?;
+    Ok(())
+}
+
+/// The agent's work as it is sent: each launch with the task's config and ports.
+fn work_reply(runtime: &Runtime, work: AgentWork) -> Heartbeat {
     let state = runtime.state();
     let launch = work
         .launch
@@ -97,10 +100,45 @@ async fn heartbeat(
             })
         })
         .collect();
-    Ok(Json(Heartbeat {
+    Heartbeat {
         launch,
         kill: work.kill.into_iter().collect(),
-    }))
+    }
+}
+
+/// Liveness, and whatever work is queued (for agents that do not poll for work).
+async fn heartbeat(
+    State(runtime): State<Runtime>,
+    Path(agent): Path<String>,
+) -> Result<Json<Heartbeat>, Failure> {
+    let agent = AgentId(agent);
+    check_known(&runtime, &agent)?;
+    let work = runtime.heartbeat(&agent)?;
+    Ok(Json(work_reply(&runtime, work)))
+}
+
+/// Longest a work poll may wait.
+const MAX_WORK_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default, Deserialize)]
+struct WorkQuery {
+    /// How long to wait for work, in ms (default 20 s, at most 30 s).
+    wait_ms: Option<u64>,
+}
+
+/// The work channel: answers as soon as a launch or a kill is queued for the agent (or with
+/// nothing after `wait_ms`), so work reaches agents within milliseconds of the decision rather
+/// than at their next heartbeat.
+async fn work(
+    State(runtime): State<Runtime>,
+    Path(agent): Path<String>,
+    Query(query): Query<WorkQuery>,
+) -> Result<Json<Heartbeat>, Failure> {
+    let agent = AgentId(agent);
+    check_known(&runtime, &agent)?;
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(20_000)).min(MAX_WORK_WAIT);
+    let work = runtime.take_work(&agent, wait).await?;
+    Ok(Json(work_reply(&runtime, work)))
 }
 
 async fn status(

@@ -41,6 +41,8 @@ pub struct Agents {
     desk: Mutex<Desk>,
     /// When this leader began: agents not heard from since are given until then + timeout.
     since: Mutex<Instant>,
+    /// Set when the leader steps down or the process stops: waiting work polls answer at once.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Agents {
@@ -48,7 +50,14 @@ impl Agents {
         Self {
             desk: Mutex::new(Desk::default()),
             since: Mutex::new(now),
+            closed: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Ends every work poll now and refuses to wait in new ones (step-down, shutdown), so that
+    /// nobody is kept waiting on a leader that is going away.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     // Each method changes the desk in one step; a poisoned lock still holds a whole desk.
@@ -117,8 +126,12 @@ impl Agents {
                 _ => Arc::clone(desk.bells.entry(agent.clone()).or_default()),
             }
         };
+        let mut closed = self.closed.subscribe();
         // A ring between the check above and this wait is kept by `Notify` as a permit.
-        let _ = tokio::time::timeout(wait, bell.notified()).await;
+        tokio::select! {
+            _ = tokio::time::timeout(wait, bell.notified()) => {}
+            _ = closed.wait_for(|closed| *closed) => {}
+        }
         self.desk().outbox.remove(agent).unwrap_or_default()
     }
 
@@ -208,6 +221,30 @@ mod tests {
             .take_work(&agent("a"), Duration::from_millis(10))
             .await;
         assert!(idle.is_empty(), "nothing queued: empty after the wait");
+    }
+
+    #[tokio::test]
+    async fn closing_ends_every_work_poll() {
+        let agents = Arc::new(Agents::new(Instant::now()));
+        let waiter = {
+            let agents = Arc::clone(&agents);
+            tokio::spawn(
+                async move { agents.take_work(&agent("a"), Duration::from_secs(30)).await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        agents.close();
+        let work = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("a closed desk keeps nobody waiting")
+            .expect("task");
+        assert!(work.is_empty());
+        let later = tokio::time::timeout(
+            Duration::from_secs(5),
+            agents.take_work(&agent("b"), Duration::from_secs(30)),
+        )
+        .await;
+        assert!(later.is_ok(), "new polls do not wait either");
     }
 
     #[test]

@@ -75,13 +75,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The leader's state. Dropping it stops the leader loop and the timers.
+/// The leader's state. Dropping it stops the leader loop and the timers, and answers every
+/// agent's waiting work poll.
 #[derive(Debug)]
 pub struct Leader {
     term: Term,
     queue: mpsc::Sender<Job>,
     agents: Arc<Agents>,
     _tasks: Vec<AbortOnDrop>,
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        self.agents.close();
+    }
 }
 
 /// What the leader's tasks share with the process around them.
