@@ -6,7 +6,7 @@ use aurora_events::{CodecError, Seq, Timestamp};
 
 use crate::Term;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error(
         "no initialised journal at {location}: initialise a new cluster explicitly \

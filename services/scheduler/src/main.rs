@@ -49,6 +49,10 @@ struct Args {
     /// Aurora's `-transient_task_state_timeout`.
     #[arg(long, default_value_t = 300)]
     transient_task_state_timeout_secs: u64,
+    /// A pending production task may preempt lower tiers once it has waited this long.
+    /// Aurora's `-preemption_delay`.
+    #[arg(long, default_value_t = 180)]
+    preemption_delay_secs: u64,
 }
 
 impl Args {
@@ -57,6 +61,7 @@ impl Args {
         Settings {
             flapping_task_threshold_ms: ms(self.flapping_task_threshold_secs),
             transient_task_state_timeout_ms: ms(self.transient_task_state_timeout_secs),
+            preemption_delay_ms: ms(self.preemption_delay_secs),
             ..Settings::default()
         }
     }

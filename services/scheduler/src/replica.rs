@@ -328,7 +328,10 @@ async fn apply_loop(replica: Arc<Replica>, last: Seq) {
             }
         }
         if !envelopes.is_empty() {
-            match replica.apply(&envelopes) {
+            let applying = std::time::Instant::now();
+            let applied = replica.apply(&envelopes);
+            metrics::histogram!("aurora_apply_seconds").record(applying.elapsed().as_secs_f64());
+            match applied {
                 Ok(applied) => replica.checkpoint_if_due(&mut checkpointed, applied),
                 Err(fault) => failure = Some(fault),
             }

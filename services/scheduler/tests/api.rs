@@ -481,3 +481,58 @@ async fn work_polls_are_answered_as_soon_as_work_is_queued() {
     let (status, _) = call(&app, "POST", "/api/v1/agents/nobody/work", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Status reports arriving together are decided and committed together (one append), and
+/// each report's answer names the seqs of its own events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reports_each_get_their_own_seqs() {
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let (runtime, app) = start(&store).await;
+    in_process::register_agent(&app).await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"job": "www-data/prod/hello", "config": hello_config(), "instances": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let launched = in_process::take_launches(&app, 5).await;
+    let reports: Vec<_> = launched
+        .iter()
+        .map(|launch| {
+            let (app, task) = (app.clone(), launch.task.clone());
+            tokio::spawn(async move {
+                let report = json!({"task": task, "status": "STARTING", "message": null});
+                let (status, body) =
+                    call(&app, "POST", "/api/v1/agents/agent-1/status", Some(report)).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                (task, body)
+            })
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for report in reports {
+        let (task, body) = report.await.unwrap();
+        let (first, last) = (
+            body["first_seq"].as_u64().unwrap(),
+            body["last_seq"].as_u64().unwrap(),
+        );
+        assert_eq!(first, last, "one state change per report: {body}");
+        assert!(seen.insert(first), "seq {first} answered twice");
+        let events = runtime
+            .journal()
+            .read(aurora_journal::SeqRange::new(first, last))
+            .await
+            .unwrap();
+        match &events[0].event {
+            aurora_events::Event::TaskStateChanged {
+                task: changed, to, ..
+            } => {
+                assert_eq!((changed, *to), (&task, ScheduleStatus::Starting));
+            }
+            other => panic!("seq {first} is not the report's own event: {other:?}"),
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! heartbeats and registrations — and is dropped on step-down, which stops its tasks. A
 //! follower has none of it. One process without peers is simply always the leader.
 //!
-//! The leader loop takes one command at a time:
+//! The leader loop takes one command at a time (or a batch of status reports about distinct
+//! tasks, which are independent and share one append):
 //!
 //! ```text
 //!  command ──► decide on the applied write model, at max(clock, last commit time)
@@ -16,10 +17,11 @@
 pub mod agents;
 mod timers;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_events::{Actor, Timestamp};
+use aurora_events::{Actor, PendingEvent, Timestamp};
 use aurora_journal::{Append, Clock, Precondition, SeqRange, Term};
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, Rejection, decide};
 use tokio::sync::{mpsc, oneshot};
@@ -37,7 +39,7 @@ const MAX_ATTEMPTS: usize = 3;
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a submitted command did not take effect.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -172,11 +174,31 @@ pub fn decide_step(
     decide(state, command, ctx)
 }
 
+/// Most status reports decided and committed together (Aurora batches them too).
+const MAX_BATCH: usize = 1024;
+
 async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(job) = jobs.recv().await {
-        let result = step(term, &context, &agents, job.actor, &job.command).await;
-        let deposed = matches!(&result, Err(SubmitError::NotLeader { .. }));
-        let _ = job.reply.send(result);
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let (batch, next) = batch_from(first, &mut jobs);
+        held = next;
+        let stepping = Instant::now();
+        let results = step(term, &context, &agents, &batch).await;
+        let elapsed = stepping.elapsed().as_secs_f64();
+        let mut deposed = false;
+        for (job, result) in batch.into_iter().zip(results) {
+            metrics::histogram!("aurora_leader_step_seconds", "command" => command_name(&job.command))
+                .record(elapsed);
+            deposed |= matches!(&result, Err(SubmitError::NotLeader { .. }));
+            let _ = job.reply.send(result);
+        }
         if deposed {
             (context.step_down)(term);
             return;
@@ -184,80 +206,127 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
     }
 }
 
-/// One command, decided, committed, applied and carried out.
+/// The commands to decide together: a status report, with every status report already queued
+/// behind it about another task (up to [`MAX_BATCH`]); anything else alone. Reports about
+/// distinct tasks are independent — deciding one never reads what another changes — so they
+/// are decided against the same state and committed with one append (one fsync) instead of
+/// one each. Returns the batch and the job that ended it, if any.
+fn batch_from(first: Job, jobs: &mut mpsc::Receiver<Job>) -> (Vec<Job>, Option<Job>) {
+    let Command::StatusUpdate(report) = &first.command else {
+        return (vec![first], None);
+    };
+    let mut tasks = BTreeSet::from([report.task.clone()]);
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        let Ok(next) = jobs.try_recv() else {
+            break;
+        };
+        match &next.command {
+            Command::StatusUpdate(report) if tasks.insert(report.task.clone()) => batch.push(next),
+            _ => return (batch, Some(next)),
+        }
+    }
+    (batch, None)
+}
+
+/// A batch of commands, decided, committed (one append), applied and carried out; one result
+/// per command, in order.
 async fn step(
     term: Term,
     context: &Context,
     agents: &Agents,
-    actor: Actor,
-    command: &Command,
-) -> Result<Outcome, SubmitError> {
+    batch: &[Job],
+) -> Vec<Result<Outcome, SubmitError>> {
     let replica = &context.replica;
     let journal = replica.journal();
+    let every = |error: SubmitError| batch.iter().map(|_| Err(error.clone())).collect();
     for _ in 0..MAX_ATTEMPTS {
         if let Some(fault) = replica.progress().fault {
-            return Err(ApplyError::Faulted(fault).into());
+            return every(ApplyError::Faulted(fault).into());
         }
         // A newer term means another leader: stop before deciding, not only when an append
         // is refused (a command that decides nothing would never find out).
         let current = journal.term();
         if current != term {
             tracing::warn!(term, current, "another leader took over; stepping down");
-            return Err(SubmitError::NotLeader { leader: None });
+            return every(SubmitError::NotLeader { leader: None });
         }
-        let (after, ctx, decision) = {
+        let (after, now, decisions) = {
             let state = replica.state();
-            let ctx = decision_context(
-                context.clock.now(),
-                replica.last_applied_at(),
-                actor.clone(),
-                rand::random(),
-            );
-            let decision = decide_step(&state, command, &ctx)?;
-            (state.last_seq(), ctx, decision)
+            let now = context.clock.now().max(replica.last_applied_at());
+            let decisions: Vec<Result<Decision, Rejection>> = batch
+                .iter()
+                .map(|job| {
+                    let deciding = Instant::now();
+                    let ctx = decision_context(now, now, job.actor.clone(), rand::random());
+                    let decision = decide_step(&state, &job.command, &ctx);
+                    if let Ok(decision) = &decision {
+                        record_metrics(&job.command, decision, deciding.elapsed());
+                    }
+                    decision
+                })
+                .collect();
+            (state.last_seq(), now, decisions)
         };
-        record_metrics(command, &decision);
-        if decision.events.is_empty() {
-            finish(agents, &decision);
-            return Ok(Outcome {
-                committed: None,
-                decision,
-            });
-        }
-        let appending = Instant::now();
-        let append = Append::new(
-            Precondition::follows(term, after),
-            ctx.now,
-            decision.events.clone(),
-        );
-        match journal.append(append).await {
-            Ok(range) => {
-                metrics::histogram!("aurora_journal_append_seconds")
-                    .record(appending.elapsed().as_secs_f64());
-                replica.wait_applied(range.last, APPLY_TIMEOUT).await?;
+        let events: Vec<PendingEvent> = decisions
+            .iter()
+            .flatten()
+            .flat_map(|d| d.events.iter().cloned())
+            .collect();
+        let committed = if events.is_empty() {
+            None
+        } else {
+            let appending = Instant::now();
+            let append = Append::new(Precondition::follows(term, after), now, events);
+            match journal.append(append).await {
+                Ok(range) => {
+                    metrics::histogram!("aurora_journal_append_seconds")
+                        .record(appending.elapsed().as_secs_f64());
+                    if let Err(e) = replica.wait_applied(range.last, APPLY_TIMEOUT).await {
+                        return every(e.into());
+                    }
+                    Some(range)
+                }
+                Err(aurora_journal::Error::Conflict { last, .. }) => {
+                    // Someone else wrote since we decided (a stale state): catch up, decide
+                    // again.
+                    tracing::warn!(after, last, "the journal moved on; deciding again");
+                    if let Err(e) = replica.wait_applied(last, APPLY_TIMEOUT).await {
+                        return every(e.into());
+                    }
+                    continue;
+                }
+                Err(aurora_journal::Error::NotLeader { current, .. }) => {
+                    tracing::warn!(term, current, "another leader took over; stepping down");
+                    return every(SubmitError::NotLeader { leader: None });
+                }
+                Err(other) => return every(other.into()),
+            }
+        };
+        // Each command's events hold consecutive seqs of the append, in batch order.
+        let mut next = committed.map_or(0, |range| range.first);
+        return decisions
+            .into_iter()
+            .map(|decision| {
+                let decision = decision?;
                 finish(agents, &decision);
-                return Ok(Outcome {
-                    committed: Some(range),
+                let count = decision.events.len() as u64;
+                let own = (count > 0).then(|| SeqRange::new(next, next + count - 1));
+                next += count;
+                Ok(Outcome {
+                    committed: own,
                     decision,
-                });
-            }
-            Err(aurora_journal::Error::Conflict { last, .. }) => {
-                // Someone else wrote since we decided (a stale state): catch up, decide again.
-                tracing::warn!(after, last, "the journal moved on; deciding again");
-                replica.wait_applied(last, APPLY_TIMEOUT).await?;
-            }
-            Err(aurora_journal::Error::NotLeader { current, .. }) => {
-                tracing::warn!(term, current, "another leader took over; stepping down");
-                return Err(SubmitError::NotLeader { leader: None });
-            }
-            Err(other) => return Err(other.into()),
+                })
+            })
+            .collect();
+    }
+    every(
+        aurora_journal::Error::Conflict {
+            after: replica.state().last_seq(),
+            last: journal.last_seq(),
         }
-    }
-    Err(aurora_journal::Error::Conflict {
-        after: replica.state().last_seq(),
-        last: journal.last_seq(),
-    }
-    .into())
+        .into(),
+    )
 }
 
 /// What happens after a decision is committed and applied: its effects go to the agents, and
@@ -269,13 +338,41 @@ pub fn finish(agents: &Agents, decision: &Decision) {
     }
 }
 
-/// Counts what a decision did, for `/metrics` (no-ops when no recorder is installed).
-fn record_metrics(command: &Command, decision: &Decision) {
+/// The name a command's leader time is recorded under (`/metrics`).
+pub fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::CreateJob(_) => "create_job",
+        Command::AddInstances(_) => "add_instances",
+        Command::KillTasks(_) => "kill_tasks",
+        Command::RestartInstances(_) => "restart_instances",
+        Command::SetQuota(_) => "set_quota",
+        Command::RegisterAgent(_) => "register_agent",
+        Command::UpdateHostAttributes(_) => "update_host_attributes",
+        Command::LoseAgent(_) => "lose_agent",
+        Command::StatusUpdate(_) => "status_update",
+        Command::StartMaintenance(_) => "start_maintenance",
+        Command::DrainHosts(_) => "drain_hosts",
+        Command::EndMaintenance(_) => "end_maintenance",
+        Command::ForceTaskState(_) => "force_task_state",
+        Command::PruneTasks(_) => "prune_tasks",
+        Command::Tick(_) => "tick",
+        Command::Schedule(_) => "schedule",
+    }
+}
+
+/// Counts what a decision did and how long deciding took, for `/metrics` (no-ops when no
+/// recorder is installed).
+fn record_metrics(command: &Command, decision: &Decision, deciding: Duration) {
     use aurora_events::Event;
+    metrics::histogram!("aurora_leader_decide_seconds", "command" => command_name(command))
+        .record(deciding.as_secs_f64());
     if matches!(command, Command::Schedule(_)) {
         metrics::counter!("aurora_schedule_attempts_total").increment(1);
     }
     for pending in &decision.events {
+        if matches!(pending.event, Event::AgentLost { .. }) {
+            metrics::counter!("aurora_agents_lost_total").increment(1);
+        }
         if matches!(pending.event, Event::TaskAssigned { .. }) {
             metrics::counter!("aurora_tasks_placed_total").increment(1);
         }
@@ -291,5 +388,170 @@ fn record_metrics(command: &Command, decision: &Decision) {
     if !decision.illegal.is_empty() {
         metrics::counter!("aurora_illegal_task_state_transitions_total")
             .increment(decision.illegal.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_events::{AgentId, ScheduleStatus, TaskId};
+    use aurora_scheduler_core::commands::{StatusUpdate, Tick};
+
+    fn job(command: Command) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job {
+            actor: Actor::Scheduler,
+            command,
+            reply,
+        }
+    }
+
+    fn report(task: &str) -> Job {
+        job(Command::StatusUpdate(StatusUpdate {
+            agent: AgentId("a".into()),
+            task: TaskId::from_raw(task),
+            status: ScheduleStatus::Running,
+            message: None,
+        }))
+    }
+
+    fn tasks(batch: &[Job]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|job| match &job.command {
+                Command::StatusUpdate(report) => report.task.to_string(),
+                other => command_name(other).to_string(),
+            })
+            .collect()
+    }
+
+    /// A batch of reports shares one append, and each report's outcome names its own events.
+    #[tokio::test]
+    async fn a_batch_commits_once_and_each_outcome_names_its_own_seqs() {
+        use aurora_events::{Capacity, Event, Tier};
+        use aurora_journal::{Clock, MemoryJournal, SystemClock};
+        use aurora_scheduler_core::commands::{CreateJob, RegisterAgent, Schedule};
+
+        use crate::runtime::{Runtime, RuntimeConfig, StartAs};
+
+        let journal = MemoryJournal::new_initialised("test", SystemClock.now());
+        let runtime = Runtime::start(RuntimeConfig {
+            journal: Arc::new(journal.clone()),
+            checkpoints: Arc::new(journal),
+            clock: Arc::new(SystemClock),
+            settings: Default::default(),
+            agent_timeout: Duration::from_secs(60),
+            start_as: StartAs::Leader,
+        })
+        .await
+        .expect("start");
+        let user = Actor::User("alice".into());
+        let agent = AgentId("a".into());
+        let capacity = Capacity {
+            cpus: 8.0,
+            ram_mb: 65_536,
+            disk_mb: 1_000_000,
+            gpus: 0,
+            port_ranges: vec![(31000, 32000)],
+        };
+        let register = RegisterAgent {
+            agent: agent.clone(),
+            host: "h".into(),
+            capacity,
+            attributes: vec![],
+            endpoint: String::new(),
+            running: Default::default(),
+        };
+        runtime
+            .submit(user.clone(), register.into())
+            .await
+            .expect("register");
+        let mut config = aurora_events::samples::task_config();
+        config.tier = Tier::Preemptible;
+        config.constraints.clear();
+        config.resources.ports.clear();
+        let create = CreateJob {
+            job: config.job.clone(),
+            config: Box::new(config),
+            instances: 3,
+        };
+        runtime.submit(user, create.into()).await.expect("create");
+        runtime
+            .submit(Actor::Scheduler, Schedule::default().into())
+            .await
+            .expect("schedule");
+        let assigned: Vec<TaskId> = runtime
+            .state()
+            .tasks()
+            .filter(|t| t.status == ScheduleStatus::Assigned)
+            .map(|t| t.id.clone())
+            .collect();
+        assert_eq!(assigned.len(), 3);
+
+        let context = Context {
+            replica: Arc::clone(runtime.replica()),
+            clock: Arc::new(SystemClock),
+            agent_timeout: Duration::from_secs(60),
+            step_down: Arc::new(|_| {}),
+        };
+        let agents = Agents::new(Instant::now());
+        let batch: Vec<Job> = assigned.iter().map(|t| report(t.as_str())).collect();
+        let before = runtime.journal().last_seq();
+        let term = runtime.term().expect("leads");
+        let outcomes = step(term, &context, &agents, &batch).await;
+        let ranges: Vec<SeqRange> = outcomes
+            .iter()
+            .map(|o| o.as_ref().expect("accepted").committed.expect("committed"))
+            .collect();
+        assert_eq!(ranges.len(), 3);
+        assert_eq!(
+            ranges[0].first,
+            before + 1,
+            "one append, right after the last"
+        );
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[1].first, pair[0].last + 1, "consecutive: {ranges:?}");
+        }
+        for (task, range) in assigned.iter().zip(&ranges) {
+            let events = runtime.journal().read(*range).await.expect("read");
+            assert!(
+                events.iter().all(|e| matches!(&e.event,
+                    Event::TaskStateChanged { task: changed, .. } if changed == task)),
+                "{range:?} holds only {task}'s events: {events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn queued_reports_about_distinct_tasks_are_decided_together() {
+        let (queue, mut jobs) = mpsc::channel(16);
+        for task in ["t2", "t3"] {
+            queue.try_send(report(task)).expect("room");
+        }
+        // A second report about t2 must see the first one's effect: it ends the batch.
+        queue.try_send(report("t2")).expect("room");
+        queue.try_send(report("t4")).expect("room");
+        let (batch, held) = batch_from(report("t1"), &mut jobs);
+        assert_eq!(tasks(&batch), ["t1", "t2", "t3"]);
+        let held = held.expect("the repeated report is held for the next step");
+        assert_eq!(tasks(&[held]), ["t2"]);
+
+        // Anything that is not a status report is decided alone, and ends a batch.
+        queue
+            .try_send(job(Command::Tick(Tick {
+                since: Timestamp(0),
+            })))
+            .expect("room");
+        let (batch, held) = batch_from(report("t5"), &mut jobs);
+        assert_eq!(tasks(&batch), ["t5", "t4"]);
+        assert_eq!(tasks(&[held.expect("the tick")]), ["tick"]);
+        let (batch, held) = batch_from(
+            job(Command::Tick(Tick {
+                since: Timestamp(0),
+            })),
+            &mut jobs,
+        );
+        assert_eq!(tasks(&batch), ["tick"]);
+        assert!(held.is_none());
     }
 }
