@@ -191,11 +191,11 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
         held = next;
         let stepping = Instant::now();
         let results = step(term, &context, &agents, &batch).await;
-        let elapsed = stepping.elapsed().as_secs_f64();
+        // One sample per step (a batch is one step): the sum is the leader's time.
+        metrics::histogram!("aurora_leader_step_seconds", "command" => command_name(&batch[0].command))
+            .record(stepping.elapsed().as_secs_f64());
         let mut deposed = false;
         for (job, result) in batch.into_iter().zip(results) {
-            metrics::histogram!("aurora_leader_step_seconds", "command" => command_name(&job.command))
-                .record(elapsed);
             deposed |= matches!(&result, Err(SubmitError::NotLeader { .. }));
             let _ = job.reply.send(result);
         }
