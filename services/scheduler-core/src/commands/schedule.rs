@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use aurora_events::config::ConstraintKind;
-use aurora_events::{ConfigHash, ScheduleStatus, TaskId, Timestamp};
+use aurora_events::{ConfigHash, TaskId, Timestamp};
 
 use super::Decide;
 use crate::decision::{Effect, Out, Rejection};
@@ -13,7 +13,7 @@ use crate::placement::{
     self, AgentSlot, ExecutorOverhead, JobPresence, PendingGroup, PlacementInput,
     PlacementSettings, Usage,
 };
-use crate::state::ClusterState;
+use crate::state::{ClusterState, PendingTasks, micro_cpus};
 
 use super::preempt;
 
@@ -79,59 +79,48 @@ pub(crate) fn placement_settings(state: &ClusterState) -> PlacementSettings {
     }
 }
 
-/// PENDING tasks by config, the group whose oldest task has waited longest first; tasks within a
-/// group by instance.
+/// PENDING tasks by config, the group whose oldest task has waited longest first (then by
+/// hash); tasks within a group by instance. Read from the write model's index of PENDING tasks.
 fn pending_groups(state: &ClusterState) -> Vec<(ConfigHash, Vec<TaskId>)> {
-    let mut groups: BTreeMap<ConfigHash, Vec<(u32, Timestamp, TaskId)>> = BTreeMap::new();
-    for task in state
-        .tasks()
-        .filter(|t| t.status == ScheduleStatus::Pending)
-    {
-        groups.entry(task.config).or_default().push((
-            task.instance,
-            task.last_change(),
-            task.id.clone(),
-        ));
-    }
-    let mut ordered: Vec<(Timestamp, ConfigHash, Vec<TaskId>)> = groups
-        .into_iter()
-        .map(|(hash, mut tasks)| {
-            let oldest = tasks.iter().map(|(_, at, _)| *at).min().unwrap_or_default();
-            tasks.sort();
-            (
-                oldest,
-                hash,
-                tasks.into_iter().map(|(_, _, id)| id).collect(),
-            )
-        })
+    let mut ordered: Vec<(Timestamp, &ConfigHash, &PendingTasks)> = state
+        .pending_groups()
+        .map(|(hash, group)| (group.oldest(), hash, group))
         .collect();
-    ordered.sort_by_key(|(oldest, hash, _)| (*oldest, *hash));
+    ordered.sort_by_key(|(oldest, hash, _)| (*oldest, **hash));
     ordered
         .into_iter()
-        .map(|(_, hash, tasks)| (hash, tasks))
+        .map(|(_, hash, group)| (*hash, group.tasks().cloned().collect()))
         .collect()
 }
 
-/// Every live agent with what its tasks hold (their requests plus executor overhead).
+/// Every live agent with what its tasks hold (their requests plus executor overhead), from the
+/// write model's index of each agent's load.
 pub(crate) fn agent_slots(state: &ClusterState) -> Vec<AgentSlot> {
     let overhead = state.settings().executor_overhead;
+    let overhead_cpus = micro_cpus(overhead.cpus);
     state
         .agents()
         .iter()
         .filter(|(_, agent)| !agent.lost)
         .map(|(id, agent)| {
-            let mut used = Usage::default();
-            for task in state.tasks_on_agent(id) {
-                if let Some(config) = state.config(&task.config) {
-                    used.cpus += config.resources.cpus + overhead.cpus;
-                    used.ram_mb += config.resources.ram_mb + overhead.ram_mb;
-                    used.disk_mb += config.resources.disk_mb + overhead.disk_mb;
-                    used.gpus += config.resources.gpus;
+            let used = state.agent_load(id).map_or_else(Usage::default, |load| {
+                let tasks = u64::from(load.tasks);
+                Usage {
+                    cpus: load
+                        .micro_cpus
+                        .saturating_add(overhead_cpus.saturating_mul(i64::from(load.tasks)))
+                        as f64
+                        / 1_000_000.0,
+                    ram_mb: load
+                        .ram_mb
+                        .saturating_add(overhead.ram_mb.saturating_mul(tasks)),
+                    disk_mb: load
+                        .disk_mb
+                        .saturating_add(overhead.disk_mb.saturating_mul(tasks)),
+                    gpus: u32::try_from(load.gpus).unwrap_or(u32::MAX),
+                    ports: load.ports.keys().copied().collect(),
                 }
-                if let Some(assignment) = &task.assignment {
-                    used.ports.extend(assignment.port_numbers());
-                }
-            }
+            });
             let host = state.host(&agent.host);
             AgentSlot {
                 agent: id.clone(),

@@ -1,0 +1,336 @@
+//! Indexes of the write model, so that the decisions that run all the time (ticks, scheduling
+//! passes, quota checks) cost what is due or asked, not a walk over every task.
+//!
+//! Every index is a function of the records ([`Task`]s with their configs, updates, hosts, and
+//! the `on_agent` sets). [`ClusterState::apply`](super::ClusterState::apply) keeps them so: it
+//! takes a task out of the indexes before it changes the task and puts it back after, and loads
+//! or unloads an agent exactly when it adds a task to or removes one from that agent's set.
+//! They are serialised with the state, so a checkpoint restores them as they were and the
+//! digest covers them; `check.rs` recomputes each one by scanning the records, which the tests
+//! and the simulator compare against.
+//!
+//! Sets are keyed by (time, task id), so walking one gives tasks oldest first and, at one time,
+//! in id order: the order the deciders emitted in when they scanned every task.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use aurora_events::quota::{Bucket, Exact, Usage};
+use aurora_events::{
+    AgentId, ConfigHash, Identifier, InstanceId, JobKey, MaintenanceMode, ScheduleStatus,
+    TaskConfig, TaskId, Timestamp, UpdateKey,
+};
+use serde::{Deserialize, Serialize};
+
+use super::records::Task;
+
+/// Everything the write model indexes. Read through the accessors of
+/// [`ClusterState`](super::ClusterState); written only by its fold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Indexes {
+    /// Each job's updates that are not terminal (one, in a consistent journal).
+    pub(super) active_updates: BTreeMap<JobKey, BTreeSet<UpdateKey>>,
+    /// What each role's active tasks use, per quota bucket.
+    pub(super) usage: BTreeMap<Identifier, Usage>,
+    /// PENDING tasks by config: the scheduling pass's groups.
+    pub(super) pending: BTreeMap<ConfigHash, PendingTasks>,
+    /// THROTTLED tasks by the time their penalty ends.
+    pub(super) throttled: BTreeSet<(Timestamp, TaskId)>,
+    /// Tasks in a state that times out (ASSIGNED, KILLING, RESTARTING, DRAINING, PREEMPTING),
+    /// by when they entered it.
+    pub(super) transient: BTreeSet<(Timestamp, TaskId)>,
+    /// The KILLING ones among them, whose kills are retried.
+    pub(super) killing: BTreeSet<(Timestamp, TaskId)>,
+    /// Terminal tasks by when they ended, for pruning by age...
+    pub(super) terminal: BTreeSet<(Timestamp, TaskId)>,
+    /// ...per job, for pruning beyond the per-job maximum...
+    pub(super) terminal_by_job: BTreeMap<JobKey, BTreeSet<(Timestamp, TaskId)>>,
+    /// ...and each job's count of them, so jobs over the maximum are found without a walk.
+    pub(super) terminal_counts: BTreeMap<usize, BTreeSet<JobKey>>,
+    /// What the tasks in each agent's `on_agent` set hold there.
+    pub(super) agent_load: BTreeMap<AgentId, AgentLoad>,
+    /// Hosts in DRAINING, which a tick marks DRAINED once their agent holds nothing.
+    pub(super) draining_hosts: BTreeSet<String>,
+}
+
+/// The PENDING tasks of one config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTasks {
+    /// In the order a pass tries them: by instance, then since when pending, then id.
+    tasks: BTreeSet<(InstanceId, Timestamp, TaskId)>,
+    /// How many became PENDING at each time: the first key is the group's oldest.
+    since: BTreeMap<Timestamp, u32>,
+}
+
+impl PendingTasks {
+    /// The tasks in the order a pass tries them.
+    pub fn tasks(&self) -> impl Iterator<Item = &TaskId> {
+        self.tasks.iter().map(|(_, _, id)| id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// When the longest-waiting task of the group became PENDING.
+    pub fn oldest(&self) -> Timestamp {
+        self.since.keys().next().copied().unwrap_or_default()
+    }
+
+    fn insert(&mut self, task: &Task) {
+        let at = task.last_change();
+        if self.tasks.insert((task.instance, at, task.id.clone())) {
+            *self.since.entry(at).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, task: &Task) {
+        let at = task.last_change();
+        if self.tasks.remove(&(task.instance, at, task.id.clone()))
+            && let Some(count) = self.since.get_mut(&at)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.since.remove(&at);
+            }
+        }
+    }
+}
+
+/// What the tasks placed on one agent hold there: their requests (without executor overhead,
+/// which is a setting and added when read) and their ports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentLoad {
+    /// Tasks whose config is known: each adds one executor overhead.
+    pub tasks: u32,
+    /// Cpus in millionths, summed exactly (no drift as tasks come and go).
+    pub micro_cpus: i64,
+    pub ram_mb: u64,
+    pub disk_mb: u64,
+    pub gpus: u64,
+    /// Port numbers held, with how many tasks hold each (one, in a consistent journal).
+    pub ports: BTreeMap<u16, u32>,
+}
+
+/// Cpus in millionths, as placement counts them.
+pub(crate) fn micro_cpus(cpus: f64) -> i64 {
+    (cpus * 1_000_000.0).round() as i64
+}
+
+impl AgentLoad {
+    fn add(&mut self, task: &Task, config: Option<&TaskConfig>) {
+        if let Some(config) = config {
+            let r = &config.resources;
+            self.tasks = self.tasks.saturating_add(1);
+            self.micro_cpus = self.micro_cpus.saturating_add(micro_cpus(r.cpus));
+            self.ram_mb = self.ram_mb.saturating_add(r.ram_mb);
+            self.disk_mb = self.disk_mb.saturating_add(r.disk_mb);
+            self.gpus = self.gpus.saturating_add(u64::from(r.gpus));
+        }
+        for port in task.assignment.iter().flat_map(|a| a.port_numbers()) {
+            *self.ports.entry(port).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, task: &Task, config: Option<&TaskConfig>) {
+        if let Some(config) = config {
+            let r = &config.resources;
+            self.tasks = self.tasks.saturating_sub(1);
+            self.micro_cpus = self.micro_cpus.saturating_sub(micro_cpus(r.cpus));
+            self.ram_mb = self.ram_mb.saturating_sub(r.ram_mb);
+            self.disk_mb = self.disk_mb.saturating_sub(r.disk_mb);
+            self.gpus = self.gpus.saturating_sub(u64::from(r.gpus));
+        }
+        for port in task.assignment.iter().flat_map(|a| a.port_numbers()) {
+            if let Some(count) = self.ports.get_mut(&port) {
+                *count -= 1;
+                if *count == 0 {
+                    self.ports.remove(&port);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The entries of one time-keyed set for one task.
+fn entry(at: Timestamp, task: &Task) -> TimeKey {
+    (at, task.id.clone())
+}
+
+/// When a THROTTLED task's penalty ends.
+pub(crate) fn throttled_until(task: &Task) -> Timestamp {
+    let penalty = i64::try_from(task.penalty_ms).unwrap_or(i64::MAX);
+    Timestamp(task.created_at().0.saturating_add(penalty))
+}
+
+/// A key of the sets of tasks by time.
+type TimeKey = (Timestamp, TaskId);
+
+/// Keys of a time-keyed set from `from` (inclusive) to `to` (exclusive): every task id sorts
+/// after the empty one, so `(t, "")` is the first key at time `t`.
+pub(crate) fn times(from: i64, to: i64) -> (Bound<TimeKey>, Bound<TimeKey>) {
+    let first = |t: i64| (Timestamp(t), TaskId::from_raw(""));
+    if from >= to {
+        // An empty range that BTreeSet::range accepts (it panics on a reversed one).
+        return (Bound::Included(first(to)), Bound::Excluded(first(to)));
+    }
+    (Bound::Included(first(from)), Bound::Excluded(first(to)))
+}
+
+impl Indexes {
+    /// Puts `task` in every index its state calls for. `config` is its config, if stored.
+    pub(super) fn add_task(&mut self, task: &Task, config: Option<&TaskConfig>) {
+        self.task(task, config, true);
+    }
+
+    /// Takes `task` out of every index, as [`Self::add_task`] put it in. Call before changing
+    /// the task, with the config it was added with.
+    pub(super) fn remove_task(&mut self, task: &Task, config: Option<&TaskConfig>) {
+        self.task(task, config, false);
+    }
+
+    fn task(&mut self, task: &Task, config: Option<&TaskConfig>, add: bool) {
+        let edit = |set: &mut BTreeSet<TimeKey>, key: TimeKey| {
+            if add {
+                set.insert(key);
+            } else {
+                set.remove(&key);
+            }
+        };
+        match task.status {
+            ScheduleStatus::Pending => {
+                let group = self.pending.entry(task.config).or_default();
+                if add {
+                    group.insert(task);
+                } else {
+                    group.remove(task);
+                    if group.is_empty() {
+                        self.pending.remove(&task.config);
+                    }
+                }
+            }
+            ScheduleStatus::Throttled => {
+                edit(&mut self.throttled, entry(throttled_until(task), task));
+            }
+            ScheduleStatus::Assigned
+            | ScheduleStatus::Killing
+            | ScheduleStatus::Restarting
+            | ScheduleStatus::Draining
+            | ScheduleStatus::Preempting => {
+                edit(&mut self.transient, entry(task.last_change(), task));
+                if task.status == ScheduleStatus::Killing {
+                    edit(&mut self.killing, entry(task.last_change(), task));
+                }
+            }
+            ScheduleStatus::Finished
+            | ScheduleStatus::Failed
+            | ScheduleStatus::Killed
+            | ScheduleStatus::Lost => {
+                let key = entry(task.last_change(), task);
+                edit(&mut self.terminal, key.clone());
+                self.terminal_of_job(task, key, add);
+            }
+            ScheduleStatus::Init
+            | ScheduleStatus::Starting
+            | ScheduleStatus::Running
+            | ScheduleStatus::Partitioned => {}
+        }
+        if task.status.is_active()
+            && let Some(config) = config
+        {
+            let usage = self.usage.entry(task.job.role.clone()).or_default();
+            if add {
+                usage.add(Bucket::of(config), Exact::of_config(config));
+            } else {
+                usage.sub(Bucket::of(config), Exact::of_config(config));
+                if usage.is_zero() {
+                    self.usage.remove(&task.job.role);
+                }
+            }
+        }
+    }
+
+    fn terminal_of_job(&mut self, task: &Task, key: TimeKey, add: bool) {
+        let set = self.terminal_by_job.entry(task.job.clone()).or_default();
+        let before = set.len();
+        let changed = if add {
+            set.insert(key)
+        } else {
+            set.remove(&key)
+        };
+        if !changed {
+            if set.is_empty() {
+                self.terminal_by_job.remove(&task.job);
+            }
+            return;
+        }
+        let after = set.len();
+        if after == 0 {
+            self.terminal_by_job.remove(&task.job);
+        }
+        if let Some(jobs) = self.terminal_counts.get_mut(&before) {
+            jobs.remove(&task.job);
+            if jobs.is_empty() {
+                self.terminal_counts.remove(&before);
+            }
+        }
+        if after > 0 {
+            self.terminal_counts
+                .entry(after)
+                .or_default()
+                .insert(task.job.clone());
+        }
+    }
+
+    /// `task` joined `agent`'s set of tasks holding resources there.
+    pub(super) fn load(&mut self, agent: &AgentId, task: &Task, config: Option<&TaskConfig>) {
+        self.agent_load
+            .entry(agent.clone())
+            .or_default()
+            .add(task, config);
+    }
+
+    /// `task` left `agent`'s set; its config and assignment are as when it joined.
+    pub(super) fn unload(&mut self, agent: &AgentId, task: &Task, config: Option<&TaskConfig>) {
+        if let Some(load) = self.agent_load.get_mut(agent) {
+            load.remove(task, config);
+            if load.is_empty() {
+                self.agent_load.remove(agent);
+            }
+        }
+    }
+
+    /// Records whether `update` of its job is active now.
+    pub(super) fn update_status(&mut self, update: &UpdateKey, active: bool) {
+        if active {
+            self.active_updates
+                .entry(update.job.clone())
+                .or_default()
+                .insert(update.clone());
+        } else if let Some(updates) = self.active_updates.get_mut(&update.job) {
+            updates.remove(update);
+            if updates.is_empty() {
+                self.active_updates.remove(&update.job);
+            }
+        }
+    }
+
+    pub(super) fn host_mode(&mut self, host: &str, mode: MaintenanceMode) {
+        match mode {
+            MaintenanceMode::Draining => {
+                self.draining_hosts.insert(host.to_string());
+            }
+            MaintenanceMode::None | MaintenanceMode::Scheduled | MaintenanceMode::Drained => {
+                self.draining_hosts.remove(host);
+            }
+        }
+    }
+}
