@@ -188,16 +188,44 @@ pub(crate) fn times(from: i64, to: i64) -> (Bound<TimeKey>, Bound<TimeKey>) {
 impl Indexes {
     /// Puts `task` in every index its state calls for. `config` is its config, if stored.
     pub(super) fn add_task(&mut self, task: &Task, config: Option<&TaskConfig>) {
-        self.task(task, config, true);
+        self.enter(task);
+        if task.status.is_active() {
+            self.count_usage(task, config, true);
+        }
     }
 
     /// Takes `task` out of every index, as [`Self::add_task`] put it in. Call before changing
     /// the task, with the config it was added with.
     pub(super) fn remove_task(&mut self, task: &Task, config: Option<&TaskConfig>) {
-        self.task(task, config, false);
+        self.leave(task);
+        if task.status.is_active() {
+            self.count_usage(task, config, false);
+        }
     }
 
-    fn task(&mut self, task: &Task, config: Option<&TaskConfig>, add: bool) {
+    /// Takes `task` out of the indexes of its state, before the state changes. The fold's
+    /// common path: a state change touches the sets of the two states and, only when the task
+    /// starts or stops being active, its role's usage ([`Self::entered`]).
+    pub(super) fn leave(&mut self, task: &Task) {
+        self.sets(task, false);
+    }
+
+    /// Puts `task` in the indexes of its new state, after a change from a state that was
+    /// active or not as `was_active` says.
+    pub(super) fn entered(&mut self, task: &Task, config: Option<&TaskConfig>, was_active: bool) {
+        self.enter(task);
+        let active = task.status.is_active();
+        if active != was_active {
+            self.count_usage(task, config, active);
+        }
+    }
+
+    fn enter(&mut self, task: &Task) {
+        self.sets(task, true);
+    }
+
+    /// Adds `task` to (or removes it from) the set its state is indexed in, if any.
+    fn sets(&mut self, task: &Task, add: bool) {
         let edit = |set: &mut BTreeSet<TimeKey>, key: TimeKey| {
             if add {
                 set.insert(key);
@@ -243,17 +271,20 @@ impl Indexes {
             | ScheduleStatus::Running
             | ScheduleStatus::Partitioned => {}
         }
-        if task.status.is_active()
-            && let Some(config) = config
-        {
-            let usage = self.usage.entry(task.job.role.clone()).or_default();
-            if add {
-                usage.add(Bucket::of(config), Exact::of_config(config));
-            } else {
-                usage.sub(Bucket::of(config), Exact::of_config(config));
-                if usage.is_zero() {
-                    self.usage.remove(&task.job.role);
-                }
+    }
+
+    /// Adds what `task` uses to its role's usage, or takes it away.
+    fn count_usage(&mut self, task: &Task, config: Option<&TaskConfig>, add: bool) {
+        let Some(config) = config else {
+            return;
+        };
+        let usage = self.usage.entry(task.job.role.clone()).or_default();
+        if add {
+            usage.add(Bucket::of(config), Exact::of_config(config));
+        } else {
+            usage.sub(Bucket::of(config), Exact::of_config(config));
+            if usage.is_zero() {
+                self.usage.remove(&task.job.role);
             }
         }
     }
@@ -292,10 +323,16 @@ impl Indexes {
 
     /// `task` joined `agent`'s set of tasks holding resources there.
     pub(super) fn load(&mut self, agent: &AgentId, task: &Task, config: Option<&TaskConfig>) {
-        self.agent_load
-            .entry(agent.clone())
-            .or_default()
-            .add(task, config);
+        // Looked up before inserting: agent ids are strings, and `entry` would copy one for
+        // every task placed.
+        match self.agent_load.get_mut(agent) {
+            Some(load) => load.add(task, config),
+            None => {
+                let mut load = AgentLoad::default();
+                load.add(task, config);
+                self.agent_load.insert(agent.clone(), load);
+            }
+        }
     }
 
     /// `task` left `agent`'s set; its config and assignment are as when it joined.

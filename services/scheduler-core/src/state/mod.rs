@@ -12,7 +12,7 @@ mod check;
 mod indexes;
 mod records;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 
 use aurora_events::{
     AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
@@ -374,21 +374,32 @@ impl ClusterState {
                     penalty_ms: *penalty_ms,
                     last_event: envelope.id,
                 };
-                // The same id created again replaces the task (a consistent journal never
-                // does this); the old record leaves the indexes it was in.
-                if let Some(old) = self.tasks.get(task) {
-                    self.indexes.remove_task(old, self.configs.get(&old.config));
-                }
                 self.indexes
                     .add_task(&record, self.configs.get(&record.config));
-                self.tasks.insert(task.clone(), record);
+                match self.tasks.entry(task.clone()) {
+                    btree_map::Entry::Vacant(slot) => {
+                        slot.insert(record);
+                    }
+                    // The same id created again replaces the task (a consistent journal never
+                    // does this): the old record leaves the indexes, and the new one goes in
+                    // again in case the two shared an entry.
+                    btree_map::Entry::Occupied(mut slot) => {
+                        let old = slot.insert(record);
+                        self.indexes
+                            .remove_task(&old, self.configs.get(&old.config));
+                        let record = slot.get();
+                        self.indexes
+                            .add_task(record, self.configs.get(&record.config));
+                    }
+                }
             }
             Event::TaskAssigned {
                 task, agent, ports, ..
             } => {
                 if let Some(record) = self.tasks.get_mut(task) {
                     let config = self.configs.get(&record.config);
-                    self.indexes.remove_task(record, config);
+                    let was_active = record.status.is_active();
+                    self.indexes.leave(record);
                     record.status = ScheduleStatus::Assigned;
                     record.history.push(TaskEventRecord {
                         at,
@@ -402,7 +413,7 @@ impl ClusterState {
                             .map(|(name, port)| (name.clone(), *port))
                             .collect(),
                     });
-                    self.indexes.add_task(record, config);
+                    self.indexes.entered(record, config, was_active);
                     if self
                         .on_agent
                         .entry(agent.clone())
@@ -548,7 +559,8 @@ impl ClusterState {
             return;
         };
         let config = self.configs.get(&task.config);
-        self.indexes.remove_task(task, config);
+        let was_active = task.status.is_active();
+        self.indexes.leave(task);
         let facts = task.transition_facts(&self.configs);
         match state_machine::transition(TaskState::Status(from), TaskState::Status(to), &facts) {
             Transition::Legal(_) => {}
@@ -563,7 +575,7 @@ impl ClusterState {
         task.status = to;
         task.history.push(TaskEventRecord { at, status: to });
         task.last_event = event;
-        self.indexes.add_task(task, config);
+        self.indexes.entered(task, config, was_active);
         if !to.is_active() {
             Self::deactivate(&mut self.active, &task.job, task.instance, id);
         }
