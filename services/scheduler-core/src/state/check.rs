@@ -10,7 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use aurora_events::quota::{Bucket, Exact, Usage};
-use aurora_events::{ConfigHash, Identifier, InstanceId, JobKey, ScheduleStatus, Timestamp};
+use aurora_events::{
+    ConfigHash, Identifier, InstanceId, JobKey, ScheduleStatus, TaskConfig, Timestamp,
+};
+
+use crate::commands::may_preempt;
 
 use super::indexes::{Indexes, micro_cpus};
 use super::{ClusterState, TaskId};
@@ -86,6 +90,7 @@ impl ClusterState {
             &live.draining_hosts,
             &scanned.draining_hosts,
         )?;
+        same("victims", &live.victims, &scanned.victims)?;
         // Every field is compared above; this catches one added without a comparison.
         same("indexes", live, &scanned)
     }
@@ -182,6 +187,32 @@ impl ClusterState {
                 },
             );
             same(&format!("load of {agent}"), &kept, &walked)?;
+        }
+
+        // Preemption candidates: for every candidate config, an agent has one exactly when a
+        // walk over its tasks finds a task that config may preempt.
+        for agent in self.agents.keys() {
+            let victims: Vec<&TaskConfig> = self
+                .tasks_on_agent(agent)
+                .filter(|t| {
+                    matches!(
+                        t.status,
+                        ScheduleStatus::Assigned
+                            | ScheduleStatus::Starting
+                            | ScheduleStatus::Running
+                    )
+                })
+                .filter_map(|t| self.configs.get(&t.config))
+                .collect();
+            for candidate in self.configs.values() {
+                let walked = victims.iter().any(|v| may_preempt(candidate, v));
+                let kept = self.victims(agent).is_some_and(|v| v.any_for(candidate));
+                same(
+                    &format!("preemption candidates on {agent} for {}", candidate.job),
+                    &kept,
+                    &walked,
+                )?;
+            }
         }
 
         // Jobs over the per-job maximum of terminal tasks.

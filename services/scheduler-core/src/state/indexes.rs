@@ -51,6 +51,8 @@ pub(crate) struct Indexes {
     pub(super) agent_load: BTreeMap<AgentId, AgentLoad>,
     /// Hosts in DRAINING, which a tick marks DRAINED once their agent holds nothing.
     pub(super) draining_hosts: BTreeSet<String>,
+    /// Preemption candidates per agent (tasks a pass may preempt, see [`is_victim`]).
+    pub(super) victims: BTreeMap<AgentId, Victims>,
 }
 
 /// The PENDING tasks of one config.
@@ -171,6 +173,94 @@ pub(crate) fn throttled_until(task: &Task) -> Timestamp {
     Timestamp(task.created_at().0.saturating_add(penalty))
 }
 
+/// What [`Indexes::leave`] learnt about a task before it changed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Before {
+    active: bool,
+    pub(super) victim: bool,
+}
+
+/// Whether a task is one a scheduling pass may preempt: placed and ASSIGNED, STARTING or
+/// RUNNING (a task already being killed or replaced is not taken again).
+pub(crate) fn is_victim(task: &Task) -> bool {
+    let status = matches!(
+        task.status,
+        ScheduleStatus::Assigned | ScheduleStatus::Starting | ScheduleStatus::Running
+    );
+    status && task.assignment.is_some()
+}
+
+/// The preemption candidates on one agent, counted the way [`may_preempt`] asks: any
+/// production task may preempt a preemptible-tier one; otherwise only a task of the same role,
+/// the same preemptibility and a higher priority. Lets a pass skip agents where a pending
+/// task could not preempt anything without looking at their tasks.
+///
+/// [`may_preempt`]: crate::commands::may_preempt
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Victims {
+    /// Preemptible-tier candidates, of any role.
+    preemptible: u32,
+    /// Per role, candidates by (preemptible tier, priority).
+    by_role: BTreeMap<Identifier, BTreeMap<(bool, i32), u32>>,
+}
+
+impl Victims {
+    fn add(&mut self, config: &TaskConfig) {
+        let preemptible = config.tier.preemptible();
+        if preemptible {
+            self.preemptible += 1;
+        }
+        *self
+            .by_role
+            .entry(config.job.role.clone())
+            .or_default()
+            .entry((preemptible, config.priority))
+            .or_default() += 1;
+    }
+
+    fn remove(&mut self, config: &TaskConfig) {
+        let preemptible = config.tier.preemptible();
+        if preemptible {
+            self.preemptible = self.preemptible.saturating_sub(1);
+        }
+        if let Some(classes) = self.by_role.get_mut(&config.job.role) {
+            let class = (preemptible, config.priority);
+            if let Some(count) = classes.get_mut(&class) {
+                *count -= 1;
+                if *count == 0 {
+                    classes.remove(&class);
+                }
+            }
+            if classes.is_empty() {
+                self.by_role.remove(&config.job.role);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.preemptible == 0 && self.by_role.is_empty()
+    }
+
+    /// Whether a task of `candidate` may preempt at least one of these.
+    pub fn any_for(&self, candidate: &TaskConfig) -> bool {
+        let lower_in_role = |preemptible: bool| {
+            self.by_role
+                .get(&candidate.job.role)
+                .is_some_and(|classes| {
+                    classes
+                        .range((preemptible, i32::MIN)..(preemptible, candidate.priority))
+                        .next()
+                        .is_some()
+                })
+        };
+        if candidate.tier.preemptible() {
+            lower_in_role(true)
+        } else {
+            self.preemptible > 0 || lower_in_role(false)
+        }
+    }
+}
+
 /// A key of the sets of tasks by time.
 type TimeKey = (Timestamp, TaskId);
 
@@ -188,40 +278,73 @@ pub(crate) fn times(from: i64, to: i64) -> (Bound<TimeKey>, Bound<TimeKey>) {
 impl Indexes {
     /// Puts `task` in every index its state calls for. `config` is its config, if stored.
     pub(super) fn add_task(&mut self, task: &Task, config: Option<&TaskConfig>) {
-        self.enter(task);
+        self.sets(task, true);
         if task.status.is_active() {
             self.count_usage(task, config, true);
+        }
+        if is_victim(task) {
+            self.victim(task, config, true);
         }
     }
 
     /// Takes `task` out of every index, as [`Self::add_task`] put it in. Call before changing
     /// the task, with the config it was added with.
     pub(super) fn remove_task(&mut self, task: &Task, config: Option<&TaskConfig>) {
-        self.leave(task);
+        self.sets(task, false);
         if task.status.is_active() {
             self.count_usage(task, config, false);
         }
-    }
-
-    /// Takes `task` out of the indexes of its state, before the state changes. The fold's
-    /// common path: a state change touches the sets of the two states and, only when the task
-    /// starts or stops being active, its role's usage ([`Self::entered`]).
-    pub(super) fn leave(&mut self, task: &Task) {
-        self.sets(task, false);
-    }
-
-    /// Puts `task` in the indexes of its new state, after a change from a state that was
-    /// active or not as `was_active` says.
-    pub(super) fn entered(&mut self, task: &Task, config: Option<&TaskConfig>, was_active: bool) {
-        self.enter(task);
-        let active = task.status.is_active();
-        if active != was_active {
-            self.count_usage(task, config, active);
+        if is_victim(task) {
+            self.victim(task, config, false);
         }
     }
 
-    fn enter(&mut self, task: &Task) {
+    /// Takes `task` out of the indexes of its state, before the state changes; returns what
+    /// [`Self::entered`] needs to finish the move. The fold's common path: a state change
+    /// touches the sets of the two states, and its role's usage or its agent's preemption
+    /// candidates only when it starts or stops counting there.
+    pub(super) fn leave(&mut self, task: &Task) -> Before {
+        self.sets(task, false);
+        Before {
+            active: task.status.is_active(),
+            victim: is_victim(task),
+        }
+    }
+
+    /// Puts `task` in the indexes of its new state, after a change from `before`.
+    pub(super) fn entered(&mut self, task: &Task, config: Option<&TaskConfig>, before: Before) {
         self.sets(task, true);
+        let active = task.status.is_active();
+        if active != before.active {
+            self.count_usage(task, config, active);
+        }
+        let victim = is_victim(task);
+        if victim != before.victim {
+            self.victim(task, config, victim);
+        }
+    }
+
+    /// Counts `task` as a preemption candidate on its agent, or stops counting it.
+    pub(super) fn victim(&mut self, task: &Task, config: Option<&TaskConfig>, add: bool) {
+        let (Some(assignment), Some(config)) = (&task.assignment, config) else {
+            return;
+        };
+        let agent = &assignment.agent;
+        if add {
+            match self.victims.get_mut(agent) {
+                Some(victims) => victims.add(config),
+                None => {
+                    let mut victims = Victims::default();
+                    victims.add(config);
+                    self.victims.insert(agent.clone(), victims);
+                }
+            }
+        } else if let Some(victims) = self.victims.get_mut(agent) {
+            victims.remove(config);
+            if victims.is_empty() {
+                self.victims.remove(agent);
+            }
+        }
     }
 
     /// Adds `task` to (or removes it from) the set its state is indexed in, if any.

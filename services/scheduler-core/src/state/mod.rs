@@ -21,8 +21,8 @@ use aurora_events::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub(crate) use indexes::micro_cpus;
-pub use indexes::{AgentLoad, PendingTasks};
+pub use indexes::{AgentLoad, PendingTasks, Victims};
+pub(crate) use indexes::{micro_cpus, throttled_until};
 pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventRecord, Update};
 
 use indexes::Indexes;
@@ -270,6 +270,11 @@ impl ClusterState {
             .flat_map(|(_, jobs)| jobs)
     }
 
+    /// The preemption candidates on `agent`, counted by tier, role and priority.
+    pub fn victims(&self, agent: &AgentId) -> Option<&Victims> {
+        self.indexes.victims.get(agent)
+    }
+
     /// Hosts in DRAINING, by name.
     pub fn draining_hosts(&self) -> impl Iterator<Item = &str> {
         self.indexes.draining_hosts.iter().map(String::as_str)
@@ -398,8 +403,13 @@ impl ClusterState {
             } => {
                 if let Some(record) = self.tasks.get_mut(task) {
                     let config = self.configs.get(&record.config);
-                    let was_active = record.status.is_active();
-                    self.indexes.leave(record);
+                    let mut before = self.indexes.leave(record);
+                    if before.victim {
+                        // Placed again (never in a consistent journal): no longer a candidate
+                        // on the agent it was on.
+                        self.indexes.victim(record, config, false);
+                        before.victim = false;
+                    }
                     record.status = ScheduleStatus::Assigned;
                     record.history.push(TaskEventRecord {
                         at,
@@ -413,7 +423,7 @@ impl ClusterState {
                             .map(|(name, port)| (name.clone(), *port))
                             .collect(),
                     });
-                    self.indexes.entered(record, config, was_active);
+                    self.indexes.entered(record, config, before);
                     if self
                         .on_agent
                         .entry(agent.clone())
@@ -559,8 +569,7 @@ impl ClusterState {
             return;
         };
         let config = self.configs.get(&task.config);
-        let was_active = task.status.is_active();
-        self.indexes.leave(task);
+        let before = self.indexes.leave(task);
         let facts = task.transition_facts(&self.configs);
         match state_machine::transition(TaskState::Status(from), TaskState::Status(to), &facts) {
             Transition::Legal(_) => {}
@@ -575,7 +584,7 @@ impl ClusterState {
         task.status = to;
         task.history.push(TaskEventRecord { at, status: to });
         task.last_event = event;
-        self.indexes.entered(task, config, was_active);
+        self.indexes.entered(task, config, before);
         if !to.is_active() {
             Self::deactivate(&mut self.active, &task.job, task.instance, id);
         }
