@@ -200,58 +200,63 @@ pub(crate) fn is_victim(task: &Task) -> bool {
 pub struct Victims {
     /// Preemptible-tier candidates, of any role.
     preemptible: u32,
-    /// Per role, candidates by (preemptible tier, priority).
-    by_role: BTreeMap<Identifier, BTreeMap<(bool, i32), u32>>,
+    /// How many candidates of each (role, preemptible tier, priority), sorted. A vector: an
+    /// agent holds a few classes, and this index exists on every agent.
+    classes: Vec<(Identifier, bool, i32, u32)>,
 }
 
 impl Victims {
+    /// Where the class of `config` is (or would go) in `classes`.
+    fn find(&self, config: &TaskConfig) -> Result<usize, usize> {
+        let key = (&config.job.role, config.tier.preemptible(), config.priority);
+        self.classes
+            .binary_search_by(|(role, preemptible, priority, _)| {
+                (role, *preemptible, *priority).cmp(&key)
+            })
+    }
+
     fn add(&mut self, config: &TaskConfig) {
-        let preemptible = config.tier.preemptible();
-        if preemptible {
+        if config.tier.preemptible() {
             self.preemptible += 1;
         }
-        *self
-            .by_role
-            .entry(config.job.role.clone())
-            .or_default()
-            .entry((preemptible, config.priority))
-            .or_default() += 1;
+        match self.find(config) {
+            Ok(at) => self.classes[at].3 += 1,
+            Err(at) => self.classes.insert(
+                at,
+                (
+                    config.job.role.clone(),
+                    config.tier.preemptible(),
+                    config.priority,
+                    1,
+                ),
+            ),
+        }
     }
 
     fn remove(&mut self, config: &TaskConfig) {
-        let preemptible = config.tier.preemptible();
-        if preemptible {
+        if config.tier.preemptible() {
             self.preemptible = self.preemptible.saturating_sub(1);
         }
-        if let Some(classes) = self.by_role.get_mut(&config.job.role) {
-            let class = (preemptible, config.priority);
-            if let Some(count) = classes.get_mut(&class) {
-                *count -= 1;
-                if *count == 0 {
-                    classes.remove(&class);
-                }
-            }
-            if classes.is_empty() {
-                self.by_role.remove(&config.job.role);
+        if let Ok(at) = self.find(config) {
+            self.classes[at].3 -= 1;
+            if self.classes[at].3 == 0 {
+                self.classes.remove(at);
             }
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.preemptible == 0 && self.by_role.is_empty()
+        self.preemptible == 0 && self.classes.is_empty()
     }
 
     /// Whether a task of `candidate` may preempt at least one of these.
     pub fn any_for(&self, candidate: &TaskConfig) -> bool {
-        let lower_in_role = |preemptible: bool| {
-            self.by_role
-                .get(&candidate.job.role)
-                .is_some_and(|classes| {
-                    classes
-                        .range((preemptible, i32::MIN)..(preemptible, candidate.priority))
-                        .next()
-                        .is_some()
-                })
+        let lower_in_role = |tier_preemptible: bool| {
+            self.classes.iter().any(|(role, preemptible, priority, _)| {
+                role == &candidate.job.role
+                    && *preemptible == tier_preemptible
+                    && *priority < candidate.priority
+            })
         };
         if candidate.tier.preemptible() {
             lower_in_role(true)
