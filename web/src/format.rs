@@ -2,41 +2,9 @@
 
 use aurora_events::{ResourceAggregate, Timestamp};
 
-/// `2026-11-22 07:27:02.123 UTC`. Pages print thousands of these (a 10k-instance job), so
-/// this is integer arithmetic on the proleptic Gregorian calendar rather than a general
-/// formatter; the tests check it against jiff.
+/// `2026-11-22 07:27:02.123 UTC` ([`Timestamp::to_utc_string`], tested here against jiff).
 pub fn time(at: Timestamp) -> String {
-    let ms = at.as_millis();
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03} UTC",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
-}
-
-/// Year, month and day of the `days`-th day after 1970-01-01 (before it when negative):
-/// the well-known era-based conversion (eras of 400 years, years starting in March).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    at.to_utc_string()
 }
 
 /// A span in the largest two units that matter: `850 ms`, `12.4 s`, `3 min 05 s`,

@@ -2,8 +2,10 @@
 //! Aurora's four buckets a task's resources count in, and exact sums of those resources.
 //!
 //! Both folds call these, so a task counts in the same bucket and a role's usage is the same
-//! number on every page and in every quota check. Nothing here is serialised: the buckets and
-//! sums are derived from configs and task states, never stored in an event.
+//! number on every page and in every quota check. None of it is in an event: the buckets and
+//! sums are derived from configs and task states. (The scheduler's checkpoints do store sums.)
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::TaskConfig;
 use crate::resources::ResourceAggregate;
@@ -64,7 +66,9 @@ fn millicpus(cpus: f64) -> i64 {
 
 /// A [`ResourceAggregate`] in exact units (millicpus, MiB). Arithmetic saturates rather than
 /// wraps, so absurd requests cannot make a sum small again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Exact {
     millicpus: i64,
     ram_mb: u64,
@@ -137,7 +141,7 @@ impl Exact {
 }
 
 /// What a role's active tasks use, per [`Bucket`], in exact units.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Usage([Exact; 4]);
 
 impl Usage {

@@ -1,9 +1,11 @@
 //! What a decider returns: the events to journal and the effects for the runtime to carry out
 //! once they are committed, or a rejection saying why nothing happened.
 
+use std::collections::BTreeSet;
+
 use aurora_events::Event;
 use aurora_events::{
-    Actor, AgentId, EventId, JobKey, PendingEvent, ScheduleStatus, TaskId, Timestamp,
+    Actor, AgentId, ConfigHash, EventId, JobKey, PendingEvent, ScheduleStatus, TaskId, Timestamp,
 };
 
 use crate::Ctx;
@@ -33,8 +35,43 @@ pub struct Decision {
     pub events: Vec<PendingEvent>,
     pub effects: Vec<Effect>,
     pub illegal: Vec<IllegalTransition>,
-    /// For a scheduling pass: each task left pending, with why (shown to users).
+    /// For a scheduling pass: each task it tried and left pending, with why (shown to users).
     pub pending: Vec<(TaskId, String)>,
+    /// For a scheduling pass: what became of each group of PENDING tasks, and the work done;
+    /// empty for other commands.
+    pub pass: PassOutcome,
+}
+
+/// What a scheduling pass did with the groups of PENDING tasks (tasks sharing a config), for
+/// the leader to back off the groups that keep not fitting ([`Backoff`]). Every group with
+/// PENDING tasks is in at most one set; a group asked to be skipped is in none.
+///
+/// [`Backoff`]: crate::scheduling::Backoff
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PassOutcome {
+    /// Groups with at least one task placed.
+    pub placed: BTreeSet<ConfigHash>,
+    /// Groups tried with none placed, for which victims were found to preempt: they will fit
+    /// once the victims are gone, so they are making progress.
+    pub preempting: BTreeSet<ConfigHash>,
+    /// Groups tried with none placed and nothing to preempt for them.
+    pub unplaced: BTreeSet<ConfigHash>,
+    /// Groups not tried because the pass's task budget ran out first.
+    pub deferred: BTreeSet<ConfigHash>,
+    pub work: PassWork,
+}
+
+/// How much a scheduling pass did, in units that bound its cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PassWork {
+    /// PENDING tasks handed to placement.
+    pub tasks_tried: usize,
+    /// Searches for victims (one per preemptor tried; a group whose search fails is not
+    /// searched again in the pass).
+    pub preemption_searches: usize,
+    /// Agents whose tasks a preemption search looked at (agents without a candidate the
+    /// preemptor may preempt are skipped through the write model's index, unseen).
+    pub agents_examined: usize,
 }
 
 impl Decision {

@@ -16,10 +16,12 @@
 
 pub mod commands;
 pub mod decision;
+mod explain;
 pub mod ids;
 mod lifecycle;
 pub mod placement;
 pub mod quota;
+pub mod scheduling;
 pub mod settings;
 pub mod state;
 pub mod state_machine;
@@ -28,7 +30,8 @@ mod validation;
 use aurora_events::{Actor, Timestamp};
 
 pub use commands::{Command, Decide, decide};
-pub use decision::{Decision, Effect, Rejection};
+pub use decision::{Decision, Effect, PassOutcome, PassWork, Rejection};
+pub use explain::{WAITING_FOR_PASS, explain_pending};
 pub use settings::Settings;
 pub use state::ClusterState;
 

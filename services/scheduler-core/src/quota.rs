@@ -1,7 +1,8 @@
 //! Quota: per-role limits on cpu, RAM and disk for production, non-dedicated tasks, and the
 //! consumption of a role in Aurora's four buckets. The buckets and the exact arithmetic are
-//! `aurora_events::quota`'s, shared with the read side; this module applies them to the write
-//! model and words the rejections.
+//! `aurora_events::quota`'s, shared with the read side; the write model keeps each role's
+//! usage as an index ([`ClusterState::role_usage`]), so a check costs no walk over tasks. This
+//! module applies them and words the rejections.
 
 use aurora_events::quota::{Bucket, Exact};
 use aurora_events::{Identifier, ResourceAggregate, TaskConfig};
@@ -28,16 +29,7 @@ pub fn counts_against_quota(config: &TaskConfig) -> bool {
 
 /// The role's quota and consumption, from its active tasks.
 pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
-    let mut usage = aurora_events::quota::Usage::default();
-    for task in state
-        .tasks()
-        .filter(|t| &t.job.role == role && t.status.is_active())
-    {
-        let Some(config) = state.config(&task.config) else {
-            continue;
-        };
-        usage.add(Bucket::of(config), Exact::of_config(config));
-    }
+    let usage = state.role_usage(role);
     QuotaUsage {
         quota: state.quota(role),
         prod_shared: usage.bucket(Bucket::ProdShared),
@@ -64,18 +56,19 @@ pub(crate) fn check_addition(
     if !counts_against_quota(config) {
         return Ok(());
     }
-    let usage = usage(state, &config.job.role);
-    let exact =
-        Exact::of(&usage.prod_shared).plus(Exact::of_config(config).times(u64::from(count)));
-    let wanted = exact.aggregate();
-    if exact.fits_within(&Exact::of(&usage.quota)) {
+    let role = &config.job.role;
+    let quota = state.quota(role);
+    let wanted = state
+        .role_usage(role)
+        .exact(Bucket::ProdShared)
+        .plus(Exact::of_config(config).times(u64::from(count)));
+    if wanted.fits_within(&Exact::of(&quota)) {
         Ok(())
     } else {
         Err(Rejection::InsufficientQuota(format!(
-            "role {} would use {} but its quota is {}",
-            config.job.role,
-            describe(&wanted),
-            describe(&usage.quota)
+            "role {role} would use {} but its quota is {}",
+            describe(&wanted.aggregate()),
+            describe(&quota)
         )))
     }
 }
@@ -92,11 +85,11 @@ pub(crate) fn check_new_quota(
             quota.cpus
         )));
     }
-    let used = usage(state, role).prod_shared;
-    if !Exact::of(&used).fits_within(&Exact::of(quota)) {
+    let used = state.role_usage(role).exact(Bucket::ProdShared);
+    if !used.fits_within(&Exact::of(quota)) {
         return Err(Rejection::InsufficientQuota(format!(
             "role {role} already uses {}, more than the requested quota {}",
-            describe(&used),
+            describe(&used.aggregate()),
             describe(quota)
         )));
     }

@@ -7,6 +7,8 @@ mod commands {
     pub mod support;
 
     mod agents;
+    mod backlog;
+    mod explain;
     mod jobs;
     mod kills;
     mod maintenance;

@@ -19,6 +19,7 @@ use aurora_events::{
 };
 use aurora_events::{Identifier, ResourceAggregate, TaskConfig};
 use aurora_scheduler_core::commands::{CreateJob, Schedule, Tick};
+use aurora_scheduler_core::scheduling::Backoff;
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, Settings, decide};
 use clap::Parser;
 
@@ -54,9 +55,13 @@ struct Args {
 /// The time of the first event; the bench's events are one millisecond apart.
 const T0: i64 = 1_767_225_600_000;
 
-/// Milliseconds with three decimals.
+/// Milliseconds with three decimals, or microseconds below a millisecond.
 fn ms(seconds: f64) -> String {
-    format!("{:.3} ms", seconds * 1000.0)
+    if seconds < 0.001 {
+        format!("{:.1} µs", seconds * 1e6)
+    } else {
+        format!("{:.3} ms", seconds * 1000.0)
+    }
 }
 
 /// Runs `f` up to `runs` times (stopping early once 20 s are spent) and returns the median
@@ -459,10 +464,25 @@ fn backlog(args: &Args) {
     );
     // Past the preemption delay, so every waiting task is a preemptor candidate.
     let now = at + Settings::default().preemption_delay_ms + 60_000;
-    let (took, decision) = median_of(args.runs, || {
-        decide_at(&state, &Command::Schedule(Schedule::default()), now)
-    });
-    let (assigned, preempting) = match &decision {
+    let unlimited = Command::Schedule(Schedule::default());
+    let (took, decision) = median_of(args.runs, || decide_at(&state, &unlimited, now));
+    print_pass("Schedule, no budget", took, &decision);
+    // The leader's pass: its budget, and (once the backlog's groups failed) its backoff.
+    let mut backoff = Backoff::default();
+    let budgeted = Command::Schedule(backoff.next_pass(Timestamp(now)));
+    let (took, decision) = median_of(args.runs, || decide_at(&state, &budgeted, now));
+    print_pass("Schedule, leader's budget", took, &decision);
+    if let Ok(decision) = &decision {
+        backoff.after_pass(Timestamp(now), &decision.pass);
+    }
+    let backing_off = Command::Schedule(backoff.next_pass(Timestamp(now + 500)));
+    let (took, decision) = median_of(args.runs, || decide_at(&state, &backing_off, now + 500));
+    print_pass("Schedule, groups backing off", took, &decision);
+}
+
+/// One line for a timed pass: time, placements, preemptions and the work it reports.
+fn print_pass(name: &str, took: f64, decision: &Result<Decision, String>) {
+    let (assigned, preempting) = match decision {
         Ok(decision) => (
             decision
                 .events
@@ -485,8 +505,17 @@ fn backlog(args: &Args) {
         ),
         Err(_) => (0, 0),
     };
+    let work = match decision {
+        Ok(decision) => format!(
+            "{} tasks tried, {} victim searches, {} agents examined",
+            decision.pass.work.tasks_tried,
+            decision.pass.work.preemption_searches,
+            decision.pass.work.agents_examined
+        ),
+        Err(rejection) => format!("rejected: {rejection}"),
+    };
     println!(
-        "  Schedule over the backlog       {:>12}   {assigned} placed, {preempting} preempted",
+        "  {name:<31} {:>12}   {assigned} placed, {preempting} preempted; {work}",
         ms(took)
     );
 }

@@ -3,20 +3,32 @@
 //! only tasks of the same role with a strictly lower priority. Victims go to PREEMPTING ("Preempting
 //! in favor of <task>") and are killed; the preemptor is placed by a later pass once they are gone.
 //!
-//! The search is Aurora's, simplified: per agent in placement order, take eligible victims
+//! The search is Aurora's, simplified: per agent in agent-id order, take eligible victims
 //! largest first until the task would fit (checked with the placement filter itself, so
 //! constraints and maintenance count), and use the first agent where that works.
+//!
+//! What keeps a pass cheap however large the backlog:
+//!
+//! - Searched per group. Tasks of a group share their config, so they get the same answer: once
+//!   a search for one fails, the rest of the group is not searched in this pass (victims taken
+//!   by other preemptors only make it fail more). After a success, the group's next search
+//!   starts at the agent that worked, since every agent before it failed with fewer victims
+//!   taken (the slot cache of Aurora's preemptor, within a pass).
+//! - Agents without a task the preemptor may preempt are skipped through the write model's
+//!   index of preemption candidates ([`ClusterState::victims`]); only the others have their
+//!   tasks looked at.
+//! - A budget: at most [`MAX_PREEMPTORS_PER_PASS`] preemptors served, and at most as many
+//!   searches as the pass allows.
 
 use std::collections::BTreeSet;
 
-use aurora_events::{ResourceAggregate, ScheduleStatus, TaskConfig, TaskId};
+use aurora_events::{ConfigHash, ResourceAggregate, ScheduleStatus, TaskConfig, TaskId};
 
-use crate::decision::Out;
+use crate::decision::{Out, PassWork};
 use crate::lifecycle::change_state;
 use crate::placement::{self, AgentSlot, JobPresence, PendingGroup, PlacementInput};
+use crate::scheduling::inputs::placement_settings;
 use crate::state::{ClusterState, Task};
-
-use super::schedule::placement_settings;
 
 /// Most preemptors served per pass, so one pass stays cheap (Aurora batches them too).
 const MAX_PREEMPTORS_PER_PASS: usize = 10;
@@ -33,28 +45,50 @@ pub fn may_preempt(candidate: &TaskConfig, victim: &TaskConfig) -> bool {
     }
 }
 
+/// A group's tasks the pass left pending, in the order they were tried.
+#[derive(Debug)]
+pub(crate) struct Unplaced<'a> {
+    pub(crate) hash: ConfigHash,
+    pub(crate) config: &'a TaskConfig,
+    pub(crate) tasks: &'a [TaskId],
+}
+
+/// Preempts for the pending tasks of `groups` (in pass order) that have waited long enough,
+/// within `max_searches`; counts its work in `work`. Returns the groups victims were found for.
 pub(crate) fn preempt_for(
     state: &ClusterState,
     out: &mut Out,
     agents: &[AgentSlot],
-    unplaced: &[TaskId],
-) {
+    groups: &[Unplaced<'_>],
+    max_searches: Option<usize>,
+    work: &mut PassWork,
+) -> BTreeSet<ConfigHash> {
     let delay = state.settings().preemption_delay_ms;
+    let max_searches = max_searches.unwrap_or(usize::MAX);
     let mut taken: BTreeSet<TaskId> = BTreeSet::new();
     let mut served = 0;
-    for id in unplaced {
-        if served >= MAX_PREEMPTORS_PER_PASS {
-            break;
-        }
-        let Some(task) = state.task(id) else { continue };
-        let Some(config) = state.config(&task.config) else {
-            continue;
-        };
-        if out.now.0 - task.last_change().0 < delay {
-            continue;
-        }
-        if let Some(victims) = find_slot(state, agents, task, config, &taken) {
+    let mut found = BTreeSet::new();
+    'groups: for group in groups {
+        // Agents before this one failed for the group earlier in the pass.
+        let mut from = 0;
+        for id in group.tasks {
+            if served >= MAX_PREEMPTORS_PER_PASS || work.preemption_searches >= max_searches {
+                break 'groups;
+            }
+            let Some(task) = state.task(id) else { continue };
+            if out.now.0 - task.last_change().0 < delay {
+                continue;
+            }
+            work.preemption_searches += 1;
+            let Some((at, victims)) =
+                find_slot(state, agents, from, task, group.config, &taken, work)
+            else {
+                // The group's other tasks would fail too.
+                continue 'groups;
+            };
+            from = at;
             served += 1;
+            found.insert(group.hash);
             let message = format!("Preempting in favor of {}", task.id);
             for victim in victims {
                 if let Some(record) = state.task(&victim) {
@@ -71,18 +105,29 @@ pub(crate) fn preempt_for(
             }
         }
     }
+    found
 }
 
-/// The victims on the first agent where evicting them makes room for `task`.
+/// The first agent at or after position `from` where evicting victims makes room for `task`,
+/// with those victims.
 fn find_slot(
     state: &ClusterState,
     agents: &[AgentSlot],
+    from: usize,
     task: &Task,
     config: &TaskConfig,
     taken: &BTreeSet<TaskId>,
-) -> Option<Vec<TaskId>> {
+    work: &mut PassWork,
+) -> Option<(usize, Vec<TaskId>)> {
     let overhead = state.settings().executor_overhead;
-    for slot in agents {
+    for (at, slot) in agents.iter().enumerate().skip(from) {
+        if !state
+            .victims(&slot.agent)
+            .is_some_and(|victims| victims.any_for(config))
+        {
+            continue;
+        }
+        work.agents_examined += 1;
         let mut eligible: Vec<(&Task, &TaskConfig)> = state
             .tasks_on_agent(&slot.agent)
             .filter(|v| {
@@ -123,7 +168,7 @@ fn find_slot(
             }
             victims.push(victim.id.clone());
             if fits(state, &trial, task, config) {
-                return Some(victims);
+                return Some((at, victims));
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aurora_events::{Event, Identifier, JobKey, ScheduleStatus, TaskId};
+use aurora_events::{Event, Identifier, JobKey, ScheduleStatus, TaskId, Timestamp};
 
 use super::Decide;
 use crate::decision::{Out, Rejection};
@@ -44,13 +44,13 @@ impl Decide for PruneTasks {
                 "only terminal tasks can be pruned, not {active}"
             )));
         }
-        let mut candidates: Vec<&Task> = state
-            .tasks()
-            .filter(|t| t.status.is_terminal() && self.matches(t))
-            .collect();
-        candidates.sort_by(|a, b| (a.last_change(), &a.id).cmp(&(b.last_change(), &b.id)));
-        candidates.truncate(self.limit.unwrap_or(usize::MAX));
-        delete_tasks(state, out, candidates.into_iter().map(|t| &t.id));
+        // Oldest first, then by id: the order of the index of terminal tasks.
+        let candidates = state
+            .terminal_until(Timestamp(i64::MAX))
+            .filter_map(|(_, id)| state.task(id))
+            .filter(|t| self.matches(t))
+            .take(self.limit.unwrap_or(usize::MAX));
+        delete_tasks(state, out, candidates.map(|t| &t.id));
         Ok(())
     }
 }
@@ -74,7 +74,7 @@ pub(crate) fn delete_tasks<'a>(
         *deleted_per_job.entry(&task.job).or_default() += 1;
     }
     for (job, deleted) in deleted_per_job {
-        let remaining = state.tasks_of_job(job).count() - deleted;
+        let remaining = state.task_count_of_job(job).saturating_sub(deleted);
         if remaining == 0 && state.job(job).is_some() && state.cron_job(job).is_none() {
             out.emit(Event::JobRemoved { job: job.clone() }, None);
         }

@@ -1,171 +1,130 @@
 //! `Schedule`: one scheduling pass. Pending tasks are grouped by identical config (oldest group
-//! first), placed first-fit on the live agents, and launched; production tasks that still find
-//! no room and have waited long enough may preempt lower tiers ([`super::preempt`]).
+//! first), placed first-fit on the live agents, and launched; tasks that still find no room
+//! and have waited long enough may preempt lower tiers ([`super::preempt`]).
+//!
+//! A pass does what the leader allows: at most `max_tasks` tasks tried, groups the leader is
+//! backing off skipped, at most `max_preemption_searches` searches for victims. The decision's
+//! [`PassOutcome`] says which groups were placed, are preempting, stayed unplaced or were left
+//! for a later pass, so the leader can back off the ones that keep not fitting.
+//! [`Schedule::default`] has no limit and skips nothing.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
-use aurora_events::config::ConstraintKind;
-use aurora_events::{ConfigHash, ScheduleStatus, TaskId, Timestamp};
+use aurora_events::{ConfigHash, TaskId};
 
 use super::Decide;
-use crate::decision::{Effect, Out, Rejection};
-use crate::placement::{
-    self, AgentSlot, ExecutorOverhead, JobPresence, PendingGroup, PlacementInput,
-    PlacementSettings, Usage,
-};
+use super::preempt::{self, Unplaced};
+use crate::decision::{Effect, Out, PassOutcome, Rejection};
+use crate::placement::{self, PendingGroup, PlacementInput};
+use crate::scheduling::inputs::{agent_slots, job_presence, ordered_groups, placement_settings};
 use crate::state::ClusterState;
 
-use super::preempt;
-
-/// One scheduling pass: place pending tasks, preempting where production tasks must.
+/// One scheduling pass: place pending tasks, preempting where they may.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Schedule {}
+pub struct Schedule {
+    /// Most PENDING tasks the pass tries to place, taken group by group in serving order (a
+    /// group may be cut short); `None`: all of them.
+    pub max_tasks: Option<usize>,
+    /// Groups (by config) the leader is backing off: not tried, not reported.
+    pub skip: BTreeSet<ConfigHash>,
+    /// Most searches for victims to preempt; `None`: as many as there are preemptors.
+    pub max_preemption_searches: Option<usize>,
+}
 
 impl Decide for Schedule {
     fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
-        decide(state, out)
-    }
-}
-
-fn decide(state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
-    let groups = pending_groups(state);
-    if groups.is_empty() {
-        return Ok(());
-    }
-    let agents = agent_slots(state);
-    let pending_groups: Vec<PendingGroup<'_>> = groups
-        .iter()
-        .filter_map(|(hash, tasks)| {
-            state.config(hash).map(|config| PendingGroup {
-                config,
-                tasks: tasks.clone(),
-            })
-        })
-        .collect();
-    let presence = job_presence(state, &pending_groups);
-    let input = PlacementInput {
-        agents: &agents,
-        groups: &pending_groups,
-        presence: &presence,
-        settings: placement_settings(state),
-    };
-    let placement = placement::place(&input);
-    for assignment in placement.assignments {
-        let launch = Effect::Launch {
-            task: assignment.task.clone(),
-            agent: assignment.agent.clone(),
+        let mut pass = PassOutcome::default();
+        let mut budget = self.max_tasks.unwrap_or(usize::MAX);
+        let mut hashes: Vec<ConfigHash> = Vec::new();
+        let mut groups: Vec<PendingGroup<'_>> = Vec::new();
+        for (hash, pending) in ordered_groups(state) {
+            if self.skip.contains(hash) {
+                continue;
+            }
+            // A group whose config was never stored (an inconsistent journal) cannot be placed.
+            let Some(config) = state.config(hash) else {
+                continue;
+            };
+            if budget == 0 {
+                pass.deferred.insert(*hash);
+                continue;
+            }
+            let tasks: Vec<TaskId> = pending.tasks().take(budget).cloned().collect();
+            budget -= tasks.len();
+            hashes.push(*hash);
+            groups.push(PendingGroup { config, tasks });
+        }
+        pass.work.tasks_tried = groups.iter().map(|g| g.tasks.len()).sum();
+        if groups.is_empty() {
+            out.decision.pass = pass;
+            return Ok(());
+        }
+        let agents = agent_slots(state);
+        let presence = job_presence(state, &groups);
+        let input = PlacementInput {
+            agents: &agents,
+            groups: &groups,
+            presence: &presence,
+            settings: placement_settings(state),
         };
-        let cause = state.task(&assignment.task).map(|t| t.last_event);
-        out.emit(assignment.into_event(), cause);
-        out.effect(launch);
-    }
-    let unplaced: Vec<TaskId> = placement.pending.iter().map(|p| p.task.clone()).collect();
-    out.decision.pending = placement
-        .pending
-        .into_iter()
-        .map(|p| (p.task, p.reason.to_string()))
-        .collect();
-    preempt::preempt_for(state, out, &agents, &unplaced);
-    Ok(())
-}
-
-pub(crate) fn placement_settings(state: &ClusterState) -> PlacementSettings {
-    let overhead = state.settings().executor_overhead;
-    PlacementSettings {
-        executor_overhead: ExecutorOverhead {
-            cpus: overhead.cpus,
-            ram_mb: overhead.ram_mb,
-        },
-    }
-}
-
-/// PENDING tasks by config, the group whose oldest task has waited longest first; tasks within a
-/// group by instance.
-fn pending_groups(state: &ClusterState) -> Vec<(ConfigHash, Vec<TaskId>)> {
-    let mut groups: BTreeMap<ConfigHash, Vec<(u32, Timestamp, TaskId)>> = BTreeMap::new();
-    for task in state
-        .tasks()
-        .filter(|t| t.status == ScheduleStatus::Pending)
-    {
-        groups.entry(task.config).or_default().push((
-            task.instance,
-            task.last_change(),
-            task.id.clone(),
-        ));
-    }
-    let mut ordered: Vec<(Timestamp, ConfigHash, Vec<TaskId>)> = groups
-        .into_iter()
-        .map(|(hash, mut tasks)| {
-            let oldest = tasks.iter().map(|(_, at, _)| *at).min().unwrap_or_default();
-            tasks.sort();
-            (
-                oldest,
-                hash,
-                tasks.into_iter().map(|(_, _, id)| id).collect(),
-            )
-        })
-        .collect();
-    ordered.sort_by_key(|(oldest, hash, _)| (*oldest, *hash));
-    ordered
-        .into_iter()
-        .map(|(_, hash, tasks)| (hash, tasks))
-        .collect()
-}
-
-/// Every live agent with what its tasks hold (their requests plus executor overhead).
-pub(crate) fn agent_slots(state: &ClusterState) -> Vec<AgentSlot> {
-    let overhead = state.settings().executor_overhead;
-    state
-        .agents()
-        .iter()
-        .filter(|(_, agent)| !agent.lost)
-        .map(|(id, agent)| {
-            let mut used = Usage::default();
-            for task in state.tasks_on_agent(id) {
-                if let Some(config) = state.config(&task.config) {
-                    used.cpus += config.resources.cpus + overhead.cpus;
-                    used.ram_mb += config.resources.ram_mb + overhead.ram_mb;
-                    used.disk_mb += config.resources.disk_mb + overhead.disk_mb;
-                    used.gpus += config.resources.gpus;
-                }
-                if let Some(assignment) = &task.assignment {
-                    used.ports.extend(assignment.port_numbers());
-                }
-            }
-            let host = state.host(&agent.host);
-            AgentSlot {
-                agent: id.clone(),
-                host: agent.host.clone(),
-                capacity: agent.capacity.clone(),
-                used,
-                attributes: host.map_or_else(|| agent.attributes.clone(), |h| h.attributes.clone()),
-                mode: host.map(|h| h.mode).unwrap_or_default(),
-            }
-        })
-        .collect()
-}
-
-/// Active tasks per agent for the jobs whose pending tasks have limit constraints.
-fn job_presence(state: &ClusterState, groups: &[PendingGroup<'_>]) -> JobPresence {
-    let mut presence = JobPresence::new();
-    for group in groups {
-        let limited = group
-            .config
-            .constraints
-            .iter()
-            .any(|c| matches!(c.kind, ConstraintKind::Limit { .. }));
-        if !limited || presence.contains_key(&group.config.job) {
-            continue;
-        }
-        let mut per_agent = BTreeMap::new();
-        for task in state.active_tasks_of_job(&group.config.job) {
-            if task.status.is_on_agent()
-                && let Some(assignment) = &task.assignment
+        let placement = placement::place(&input);
+        // Each group's placed tasks are a prefix of its list, in group order (first fit stops a
+        // group at its first task that fits nowhere), so they are counted walking both.
+        let mut placed = vec![0usize; groups.len()];
+        let mut next = placement.assignments.iter().peekable();
+        for (group, count) in groups.iter().zip(placed.iter_mut()) {
+            while next
+                .peek()
+                .is_some_and(|a| group.tasks.get(*count) == Some(&a.task))
             {
-                *per_agent.entry(assignment.agent.clone()).or_insert(0) += 1;
+                next.next();
+                *count += 1;
             }
         }
-        presence.insert(group.config.job.clone(), per_agent);
+        for assignment in placement.assignments {
+            let launch = Effect::Launch {
+                task: assignment.task.clone(),
+                agent: assignment.agent.clone(),
+            };
+            let cause = state.task(&assignment.task).map(|t| t.last_event);
+            out.emit(assignment.into_event(), cause);
+            out.effect(launch);
+        }
+        out.decision.pending = placement
+            .pending
+            .into_iter()
+            .map(|p| (p.task, p.reason.to_string()))
+            .collect();
+        let unplaced: Vec<Unplaced<'_>> = groups
+            .iter()
+            .zip(&hashes)
+            .zip(&placed)
+            .filter(|((group, _), count)| **count < group.tasks.len())
+            .map(|((group, hash), count)| Unplaced {
+                hash: *hash,
+                config: group.config,
+                tasks: &group.tasks[*count..],
+            })
+            .collect();
+        let preempting = preempt::preempt_for(
+            state,
+            out,
+            &agents,
+            &unplaced,
+            self.max_preemption_searches,
+            &mut pass.work,
+        );
+        for (hash, count) in hashes.iter().zip(&placed) {
+            let set = if *count > 0 {
+                &mut pass.placed
+            } else if preempting.contains(hash) {
+                &mut pass.preempting
+            } else {
+                &mut pass.unplaced
+            };
+            set.insert(*hash);
+        }
+        out.decision.pass = pass;
+        Ok(())
     }
-    presence
 }

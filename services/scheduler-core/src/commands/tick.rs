@@ -1,15 +1,22 @@
 //! `Tick`: the passage of time. Releases THROTTLED tasks whose penalty is over, times out tasks
 //! stuck in transient states, re-sends kills to KILLING tasks with exponential backoff, marks
 //! emptied DRAINING hosts DRAINED, and prunes task history.
+//!
+//! Ticks come every half second, so a tick reads only what is due: every timer is an index of
+//! the write model keyed by its deadline (or by the time it started, the deadline being a
+//! setting away), and pruning finds old terminal tasks and jobs over the per-job maximum
+//! without a walk. Its cost is the due work plus a few index lookups, whatever the task count.
+//! What is due is emitted in task-id order, as when every task was visited in id order.
 
-use aurora_events::{Event, MaintenanceMode, ScheduleStatus, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+
+use aurora_events::{AgentId, Event, JobKey, MaintenanceMode, ScheduleStatus, TaskId, Timestamp};
 
 use super::Decide;
+use super::prune_tasks::delete_tasks;
 use crate::decision::{Effect, Out, Rejection};
 use crate::lifecycle::change_state;
-use crate::state::{ClusterState, Task};
-
-use super::prune_tasks::delete_tasks;
+use crate::state::ClusterState;
 
 /// Time passed since the previous tick: fire the timers that fell due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,116 +25,94 @@ pub struct Tick {
     pub since: Timestamp,
 }
 
+/// Kill retries considered at most, a bound on the loop over retry times should the settings
+/// be absurd (with Aurora's, a task times out after its 4th retry).
+const MAX_KILL_RETRIES: u32 = 62;
+
 impl Decide for Tick {
     fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
-        decide(state, out, self.since)
+        let now = out.now;
+        let timeout = state.settings().transient_task_state_timeout_ms;
+        // Kills first: the runtime re-sends them while the events below are committed.
+        for (task, agent) in kill_retries(state, self.since, now) {
+            out.effect(Effect::Kill { task, agent });
+        }
+        let expired: BTreeSet<&TaskId> = state.throttled_until(now).collect();
+        for task in expired.into_iter().filter_map(|id| state.task(id)) {
+            let cause = Some(task.last_event);
+            change_state(state, out, task, ScheduleStatus::Pending, None, cause);
+        }
+        let stuck = Timestamp(now.0.saturating_sub(timeout));
+        let timed_out: BTreeSet<&TaskId> = state.transient_since(stuck).collect();
+        for task in timed_out.into_iter().filter_map(|id| state.task(id)) {
+            change_state(
+                state,
+                out,
+                task,
+                ScheduleStatus::Lost,
+                Some("Task timed out".into()),
+                Some(task.last_event),
+            );
+        }
+        drain_completed_hosts(state, out);
+        prune_history(state, out);
+        Ok(())
     }
 }
 
-fn decide(state: &ClusterState, out: &mut Out, since: Timestamp) -> Result<(), Rejection> {
-    let now = out.now;
-    let settings = state.settings().clone();
-    let mut expired: Vec<&Task> = Vec::new();
-    let mut timed_out: Vec<&Task> = Vec::new();
-    for task in state.tasks() {
-        match task.status {
-            ScheduleStatus::Throttled => {
-                let until = task
-                    .created_at()
-                    .0
-                    .saturating_add(i64::try_from(task.penalty_ms).unwrap_or(i64::MAX));
-                if until <= now.0 {
-                    expired.push(task);
-                }
-            }
-            ScheduleStatus::Assigned
-            | ScheduleStatus::Killing
-            | ScheduleStatus::Restarting
-            | ScheduleStatus::Draining
-            | ScheduleStatus::Preempting => {
-                let entered = task.last_change().0;
-                if now.0 - entered >= settings.transient_task_state_timeout_ms {
-                    timed_out.push(task);
-                } else if task.status == ScheduleStatus::Killing
-                    && kill_retry_due(
-                        entered,
-                        since.0,
-                        now.0,
-                        settings.initial_task_kill_retry_interval_ms,
-                    )
-                    && let Some(assignment) = &task.assignment
-                {
-                    out.effect(Effect::Kill {
-                        task: task.id.clone(),
-                        agent: assignment.agent.clone(),
-                    });
-                }
-            }
-            ScheduleStatus::Init
-            | ScheduleStatus::Pending
-            | ScheduleStatus::Starting
-            | ScheduleStatus::Running
-            | ScheduleStatus::Finished
-            | ScheduleStatus::Failed
-            | ScheduleStatus::Killed
-            | ScheduleStatus::Lost
-            | ScheduleStatus::Partitioned => {}
+/// KILLING tasks (not yet timed out) with a kill retry due in `(since, now]`, by task id, with
+/// their agents. Retries fire at `entered + initial × (2^k − 1)` for k = 1, 2, ...: 15 s, 45 s,
+/// 105 s... after the kill with Aurora's defaults (truncated exponential backoff). So for each
+/// k, the tasks due are those that entered KILLING in `(since − offset_k, now − offset_k]`: a
+/// range of the index of KILLING tasks by entry time.
+fn kill_retries(state: &ClusterState, since: Timestamp, now: Timestamp) -> Vec<(TaskId, AgentId)> {
+    let settings = state.settings();
+    let timeout = settings.transient_task_state_timeout_ms;
+    // Entered after this, the task has not timed out (it would be LOST instead).
+    let alive_from = now.0.saturating_sub(timeout).saturating_add(1);
+    let mut interval = settings.initial_task_kill_retry_interval_ms.max(1);
+    let mut offset = interval;
+    let mut due: BTreeSet<&TaskId> = BTreeSet::new();
+    // A retry `offset` after entering is only reached by a task that has not timed out while
+    // `offset < timeout`.
+    for _ in 0..MAX_KILL_RETRIES {
+        if offset >= timeout {
+            break;
         }
-    }
-    for task in expired {
-        change_state(
-            state,
-            out,
-            task,
-            ScheduleStatus::Pending,
-            None,
-            Some(task.last_event),
+        let from = since
+            .0
+            .saturating_sub(offset)
+            .saturating_add(1)
+            .max(alive_from);
+        let to = now.0.saturating_sub(offset).saturating_add(1);
+        due.extend(
+            state
+                .killing_between(Timestamp(from), Timestamp(to))
+                .map(|(_, id)| id),
         );
-    }
-    for task in timed_out {
-        change_state(
-            state,
-            out,
-            task,
-            ScheduleStatus::Lost,
-            Some("Task timed out".into()),
-            Some(task.last_event),
-        );
-    }
-    drain_completed_hosts(state, out);
-    prune_history(state, out);
-    Ok(())
-}
-
-/// Kill retries fire at `entered + initial × (2^k − 1)` for k = 1, 2, ...: 15 s, 45 s, 105 s...
-/// after the kill with Aurora's defaults (truncated exponential backoff).
-fn kill_retry_due(entered: i64, since: i64, now: i64, initial: i64) -> bool {
-    let mut interval = initial.max(1);
-    let mut at = entered.saturating_add(interval);
-    while at <= now {
-        if at > since {
-            return true;
-        }
         interval = interval.saturating_mul(2);
-        at = at.saturating_add(interval);
+        offset = offset.saturating_add(interval);
     }
-    false
+    due.into_iter()
+        .filter_map(|id| state.task(id))
+        .filter_map(|task| {
+            let agent = task.assignment.as_ref()?.agent.clone();
+            Some((task.id.clone(), agent))
+        })
+        .collect()
 }
 
 /// A DRAINING host whose agent holds no more tasks is DRAINED.
 fn drain_completed_hosts(state: &ClusterState, out: &mut Out) {
-    for (host, record) in state.hosts() {
-        if record.mode != MaintenanceMode::Draining {
-            continue;
-        }
-        let busy = record
-            .agent
-            .as_ref()
+    for host in state.draining_hosts() {
+        let busy = state
+            .host(host)
+            .and_then(|record| record.agent.as_ref())
             .is_some_and(|agent| state.tasks_on_agent(agent).next().is_some());
         if !busy {
             out.emit(
                 Event::HostMaintenanceChanged {
-                    host: host.clone(),
+                    host: host.to_string(),
                     from: MaintenanceMode::Draining,
                     to: MaintenanceMode::Drained,
                 },
@@ -138,28 +123,35 @@ fn drain_completed_hosts(state: &ClusterState, out: &mut Out) {
 }
 
 /// Deletes terminal tasks older than the prune threshold, and per job the oldest beyond the
-/// per-job maximum; never one younger than the minimum retention.
+/// per-job maximum; never one younger than the minimum retention. Emitted by job, each job's
+/// newest first.
 fn prune_history(state: &ClusterState, out: &mut Out) {
     let settings = state.settings();
     let now = out.now.0;
-    let mut doomed = Vec::new();
-    for job in state.jobs_with_tasks() {
-        let mut terminal: Vec<&Task> = state
-            .tasks_of_job(job)
-            .filter(|t| t.status.is_terminal())
-            .collect();
-        terminal.sort_by(|a, b| (b.last_change(), &b.id).cmp(&(a.last_change(), &a.id)));
-        for (newest_first, task) in terminal.into_iter().enumerate() {
-            let age = now - task.last_change().0;
-            if age < settings.history_min_retention_ms {
-                continue;
-            }
-            if age >= settings.history_prune_threshold_ms
-                || newest_first >= settings.history_max_per_job
-            {
-                doomed.push(task.id.clone());
-            }
+    let old_enough =
+        |ended: Timestamp| now.saturating_sub(ended.0) >= settings.history_min_retention_ms;
+    let mut doomed: BTreeMap<&JobKey, BTreeSet<(Timestamp, &TaskId)>> = BTreeMap::new();
+    let cutoff = now.saturating_sub(
+        settings
+            .history_prune_threshold_ms
+            .max(settings.history_min_retention_ms),
+    );
+    for (ended, id) in state.terminal_until(Timestamp(cutoff)) {
+        if let Some(task) = state.task(id) {
+            doomed.entry(&task.job).or_default().insert((ended, id));
         }
     }
-    delete_tasks(state, out, doomed.iter());
+    let keep = settings.history_max_per_job;
+    for job in state.jobs_with_terminal_over(keep) {
+        let beyond = state
+            .terminal_of_job(job)
+            .rev()
+            .skip(keep)
+            .filter(|(ended, _)| old_enough(*ended));
+        doomed.entry(job).or_default().extend(beyond);
+    }
+    let tasks = doomed
+        .values()
+        .flat_map(|tasks| tasks.iter().rev().map(|(_, id)| *id));
+    delete_tasks(state, out, tasks);
 }

@@ -1,26 +1,38 @@
 //! The write model: the minimal state the deciders need, folded from committed events by
 //! [`ClusterState::apply`] and by nothing else. Replaying a journal from seq 1 into a fresh
 //! state gives the same state, byte for byte ([`ClusterState::digest`]).
+//!
+//! Beside the records it keeps indexes (`indexes.rs`) so that the decisions made all the time
+//! cost what is due, not a walk over every task: the active update of each job, each role's
+//! quota usage, timers by deadline, PENDING tasks by config and each agent's load. They are
+//! part of the state (serialised, digested); [`ClusterState::check_indexes`] recomputes them by
+//! scanning the records.
 
+mod check;
+mod indexes;
 mod records;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 
 use aurora_events::{
     AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
-    ScheduleStatus, Seq, TaskConfig, TaskId, UpdateKey,
+    ScheduleStatus, Seq, TaskConfig, TaskId, Timestamp, UpdateKey,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use indexes::{AgentLoad, PendingTasks, Victims};
+pub(crate) use indexes::{micro_cpus, throttled_until};
 pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventRecord, Update};
+
+use indexes::Indexes;
 
 use crate::settings::Settings;
 use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 2;
+pub const CHECKPOINT_FORMAT: u8 = 3;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -45,6 +57,7 @@ pub struct ClusterState {
     on_agent: BTreeMap<AgentId, BTreeSet<TaskId>>,
     /// Transitions applied that the state machine calls illegal (should stay 0).
     illegal_transitions: u64,
+    indexes: Indexes,
 }
 
 impl ClusterState {
@@ -172,11 +185,104 @@ impl ClusterState {
         &self.updates
     }
 
-    /// The job's update that is not yet terminal, if any (at most one).
+    /// The job's update that is not yet terminal, if any (at most one; should a damaged
+    /// journal hold more, the first by key).
     pub fn active_update(&self, job: &JobKey) -> Option<(&UpdateKey, &Update)> {
-        self.updates
-            .iter()
-            .find(|(key, update)| &key.job == job && update.status.is_active())
+        let key = self.indexes.active_updates.get(job)?.iter().next()?;
+        self.updates.get_key_value(key)
+    }
+
+    /// What the role's active tasks use, per quota bucket, exactly.
+    pub fn role_usage(&self, role: &Identifier) -> aurora_events::quota::Usage {
+        self.indexes.usage.get(role).copied().unwrap_or_default()
+    }
+
+    /// PENDING tasks grouped by config, by config hash.
+    pub fn pending_groups(&self) -> impl Iterator<Item = (&ConfigHash, &PendingTasks)> {
+        self.indexes.pending.iter()
+    }
+
+    /// The PENDING tasks of one config.
+    pub fn pending_group(&self, config: &ConfigHash) -> Option<&PendingTasks> {
+        self.indexes.pending.get(config)
+    }
+
+    /// What the tasks placed on `agent` hold there (executor overhead not included).
+    pub fn agent_load(&self, agent: &AgentId) -> Option<&AgentLoad> {
+        self.indexes.agent_load.get(agent)
+    }
+
+    /// THROTTLED tasks whose penalty ends at or before `at`, soonest first.
+    pub fn throttled_until(&self, at: Timestamp) -> impl Iterator<Item = &TaskId> {
+        self.indexes
+            .throttled
+            .range(indexes::times(i64::MIN, at.0.saturating_add(1)))
+            .map(|(_, id)| id)
+    }
+
+    /// Tasks in a state that times out (ASSIGNED, KILLING, RESTARTING, DRAINING, PREEMPTING)
+    /// that entered it at or before `at`, earliest first.
+    pub fn transient_since(&self, at: Timestamp) -> impl Iterator<Item = &TaskId> {
+        self.indexes
+            .transient
+            .range(indexes::times(i64::MIN, at.0.saturating_add(1)))
+            .map(|(_, id)| id)
+    }
+
+    /// KILLING tasks that entered KILLING in `[from, to)`, earliest first.
+    pub fn killing_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Iterator<Item = (Timestamp, &TaskId)> {
+        self.indexes
+            .killing
+            .range(indexes::times(from.0, to.0))
+            .map(|(at, id)| (*at, id))
+    }
+
+    /// Terminal tasks that ended at or before `at`, earliest first.
+    pub fn terminal_until(&self, at: Timestamp) -> impl Iterator<Item = (Timestamp, &TaskId)> {
+        self.indexes
+            .terminal
+            .range(indexes::times(i64::MIN, at.0.saturating_add(1)))
+            .map(|(at, id)| (*at, id))
+    }
+
+    /// A job's terminal tasks, by when they ended then id.
+    pub fn terminal_of_job(
+        &self,
+        job: &JobKey,
+    ) -> impl DoubleEndedIterator<Item = (Timestamp, &TaskId)> {
+        self.indexes
+            .terminal_by_job
+            .get(job)
+            .into_iter()
+            .flatten()
+            .map(|(at, id)| (*at, id))
+    }
+
+    /// Jobs with more than `count` terminal tasks, fewest first (then by key).
+    pub fn jobs_with_terminal_over(&self, count: usize) -> impl Iterator<Item = &JobKey> {
+        self.indexes
+            .terminal_counts
+            .range(count.saturating_add(1)..)
+            .flat_map(|(_, jobs)| jobs)
+    }
+
+    /// The preemption candidates on `agent`, counted by tier, role and priority.
+    pub fn victims(&self, agent: &AgentId) -> Option<&Victims> {
+        self.indexes.victims.get(agent)
+    }
+
+    /// Hosts in DRAINING, by name.
+    pub fn draining_hosts(&self) -> impl Iterator<Item = &str> {
+        self.indexes.draining_hosts.iter().map(String::as_str)
+    }
+
+    /// How many tasks (of any state) `job` has.
+    pub fn task_count_of_job(&self, job: &JobKey) -> usize {
+        self.by_job.get(job).map_or(0, BTreeSet::len)
     }
 
     pub fn illegal_transitions(&self) -> u64 {
@@ -257,30 +363,53 @@ impl ClusterState {
                     .entry(job.clone())
                     .or_default()
                     .insert(task.clone());
-                self.tasks.insert(
-                    task.clone(),
-                    Task {
-                        id: task.clone(),
-                        job: job.clone(),
-                        instance: *instance,
-                        config: *config,
+                let record = Task {
+                    id: task.clone(),
+                    job: job.clone(),
+                    instance: *instance,
+                    config: *config,
+                    status: *status,
+                    failure_count: *failure_count,
+                    ancestor: ancestor.clone(),
+                    assignment: None,
+                    history: vec![TaskEventRecord {
+                        at,
                         status: *status,
-                        failure_count: *failure_count,
-                        ancestor: ancestor.clone(),
-                        assignment: None,
-                        history: vec![TaskEventRecord {
-                            at,
-                            status: *status,
-                        }],
-                        penalty_ms: *penalty_ms,
-                        last_event: envelope.id,
-                    },
-                );
+                    }],
+                    penalty_ms: *penalty_ms,
+                    last_event: envelope.id,
+                };
+                self.indexes
+                    .add_task(&record, self.configs.get(&record.config));
+                match self.tasks.entry(task.clone()) {
+                    btree_map::Entry::Vacant(slot) => {
+                        slot.insert(record);
+                    }
+                    // The same id created again replaces the task (a consistent journal never
+                    // does this): the old record leaves the indexes, and the new one goes in
+                    // again in case the two shared an entry.
+                    btree_map::Entry::Occupied(mut slot) => {
+                        let old = slot.insert(record);
+                        self.indexes
+                            .remove_task(&old, self.configs.get(&old.config));
+                        let record = slot.get();
+                        self.indexes
+                            .add_task(record, self.configs.get(&record.config));
+                    }
+                }
             }
             Event::TaskAssigned {
                 task, agent, ports, ..
             } => {
                 if let Some(record) = self.tasks.get_mut(task) {
+                    let config = self.configs.get(&record.config);
+                    let mut before = self.indexes.leave(record);
+                    if before.victim {
+                        // Placed again (never in a consistent journal): no longer a candidate
+                        // on the agent it was on.
+                        self.indexes.victim(record, config, false);
+                        before.victim = false;
+                    }
                     record.status = ScheduleStatus::Assigned;
                     record.history.push(TaskEventRecord {
                         at,
@@ -294,10 +423,15 @@ impl ClusterState {
                             .map(|(name, port)| (name.clone(), *port))
                             .collect(),
                     });
-                    self.on_agent
+                    self.indexes.entered(record, config, before);
+                    if self
+                        .on_agent
                         .entry(agent.clone())
                         .or_default()
-                        .insert(task.clone());
+                        .insert(task.clone())
+                    {
+                        self.indexes.load(agent, record, config);
+                    }
                 }
             }
             Event::TaskStateChanged { task, from, to, .. } => {
@@ -321,10 +455,13 @@ impl ClusterState {
                         instance_actions: BTreeMap::new(),
                     },
                 );
+                let status = aurora_events::UpdateStatus::RollingForward;
+                self.indexes.update_status(update, status.is_active());
             }
             Event::UpdateStateChanged { update, to, .. } => {
                 if let Some(record) = self.updates.get_mut(update) {
                     record.status = *to;
+                    self.indexes.update_status(update, to.is_active());
                 }
             }
             Event::UpdateInstanceActioned {
@@ -362,6 +499,7 @@ impl ClusterState {
             }
             Event::HostMaintenanceChanged { host, to, .. } => {
                 self.hosts.entry(host.clone()).or_default().mode = *to;
+                self.indexes.host_mode(host, *to);
             }
             Event::CronScheduled {
                 job,
@@ -430,6 +568,8 @@ impl ClusterState {
         let Some(task) = self.tasks.get_mut(id) else {
             return;
         };
+        let config = self.configs.get(&task.config);
+        let before = self.indexes.leave(task);
         let facts = task.transition_facts(&self.configs);
         match state_machine::transition(TaskState::Status(from), TaskState::Status(to), &facts) {
             Transition::Legal(_) => {}
@@ -444,6 +584,7 @@ impl ClusterState {
         task.status = to;
         task.history.push(TaskEventRecord { at, status: to });
         task.last_event = event;
+        self.indexes.entered(task, config, before);
         if !to.is_active() {
             Self::deactivate(&mut self.active, &task.job, task.instance, id);
         }
@@ -451,7 +592,9 @@ impl ClusterState {
             && let Some(assignment) = &task.assignment
             && let Some(tasks) = self.on_agent.get_mut(&assignment.agent)
         {
-            tasks.remove(id);
+            if tasks.remove(id) {
+                self.indexes.unload(&assignment.agent, task, config);
+            }
             if tasks.is_empty() {
                 self.on_agent.remove(&assignment.agent);
             }
@@ -479,6 +622,8 @@ impl ClusterState {
         let Some(task) = self.tasks.remove(id) else {
             return;
         };
+        let config = self.configs.get(&task.config);
+        self.indexes.remove_task(&task, config);
         if let Some(tasks) = self.by_job.get_mut(&task.job) {
             tasks.remove(id);
             if tasks.is_empty() {
@@ -489,7 +634,9 @@ impl ClusterState {
         if let Some(assignment) = &task.assignment
             && let Some(tasks) = self.on_agent.get_mut(&assignment.agent)
         {
-            tasks.remove(id);
+            if tasks.remove(id) {
+                self.indexes.unload(&assignment.agent, &task, config);
+            }
             if tasks.is_empty() {
                 self.on_agent.remove(&assignment.agent);
             }

@@ -197,6 +197,11 @@ impl Given {
         }
     }
 
+    /// Applies a decision's events at the current time, as if the journal committed them.
+    pub fn commit(&mut self, decision: &Decision) {
+        self.apply(decision.facts());
+    }
+
     /// The same cluster with the clock at `ms_after_t0` (later events and decisions see it).
     pub fn at(&self, ms_after_t0: i64) -> Self {
         let mut moved = self.clone();

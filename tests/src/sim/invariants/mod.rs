@@ -2,6 +2,7 @@
 //! property. Each check sees what the simulator holds right after a commit: the write model,
 //! the read model folded from the same envelopes, and the envelopes that commit added.
 
+mod indexes_match_scan;
 mod legal_transitions;
 mod no_agent_overcommitted;
 mod one_active_task_per_instance;
@@ -35,7 +36,7 @@ impl Observed<'_> {
 type Check = fn(&Observed<'_>) -> Result<(), String>;
 
 /// Every invariant, by name.
-pub const ALL: [(&str, Check); 6] = [
+pub const ALL: [(&str, Check); 7] = [
     (
         "one active task per instance",
         one_active_task_per_instance::check,
@@ -51,6 +52,7 @@ pub const ALL: [(&str, Check); 6] = [
         "read model agrees with write model",
         read_model_agrees::check,
     ),
+    ("indexes match a scan", indexes_match_scan::check),
 ];
 
 /// Panics naming the first invariant that does not hold.
