@@ -301,7 +301,10 @@ fn a_backlog_backs_off_and_is_placed_once_there_is_room() {
     let before = sim.tasks_tried();
     sim.run_for(30_000);
     let tried = sim.tasks_tried() - before;
-    assert!((20..=3 * 20).contains(&tried), "{tried} tasks tried in 30 passes");
+    assert!(
+        (20..=3 * 20).contains(&tried),
+        "{tried} tasks tried in 30 passes"
+    );
     // Room appears: within the longest penalty (60 s) the group is tried again and placed.
     sim.add_agents(10, 2, &capacity(4.0));
     sim.run_for(65_000);

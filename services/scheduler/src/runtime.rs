@@ -22,7 +22,7 @@ use std::time::Duration;
 use aurora_events::{Actor, AgentId, Seq, TaskId};
 use aurora_journal::{CheckpointStore, Clock, Journal, Term};
 use aurora_projections::{PendingReasons, ReadModel};
-use aurora_scheduler_core::{ClusterState, Command, Ctx, Settings, decide};
+use aurora_scheduler_core::{ClusterState, Command, Settings, explain_pending};
 
 use crate::leader::{self, Context, Leader};
 use crate::replica::Replica;
@@ -220,15 +220,22 @@ impl Runtime {
         Ok(self.inner.replica.wait_applied(seq, timeout).await?)
     }
 
-    /// Why each pending task waits, explained from this replica's write model.
+    /// Why each waiting (PENDING or THROTTLED) task waits, explained from this replica's
+    /// write model.
     pub fn pending_reasons(&self) -> BTreeMap<TaskId, String> {
-        let waiting: Vec<TaskId> = self
-            .state()
+        let state = self.state();
+        let waiting: Vec<TaskId> = state
             .tasks()
-            .filter(|t| t.status == aurora_events::ScheduleStatus::Pending)
+            .filter(|t| {
+                matches!(
+                    t.status,
+                    aurora_events::ScheduleStatus::Pending
+                        | aurora_events::ScheduleStatus::Throttled
+                )
+            })
             .map(|t| t.id.clone())
             .collect();
-        self.read_model().pending_reasons(&waiting)
+        explain_pending(&state, &waiting)
     }
 
     /// Saves the write model as a checkpoint now; returns its seq.
@@ -289,8 +296,9 @@ fn step_down(inner: &Inner, term: Term) {
     }
 }
 
-/// Pending reasons from the write model: what a scheduling pass on the current state would say
-/// about each task it could not place. Any replica can answer, leader or follower.
+/// Pending reasons explained from this replica's write model alone
+/// ([`aurora_scheduler_core::explain_pending`]): any replica can answer, leader or follower,
+/// at a cost proportional to the agents and the asked tasks.
 struct WriteModelExplainer {
     model: Arc<RwLock<ClusterState>>,
 }
@@ -298,19 +306,6 @@ struct WriteModelExplainer {
 impl PendingReasons for WriteModelExplainer {
     fn pending_reasons(&self, tasks: &[TaskId]) -> BTreeMap<TaskId, String> {
         let state = self.model.read().unwrap_or_else(|e| e.into_inner());
-        let ctx = Ctx {
-            now: aurora_events::Timestamp::default(),
-            actor: Actor::Scheduler,
-            seed: 0,
-        };
-        let schedule = Command::Schedule(aurora_scheduler_core::commands::Schedule::default());
-        let Ok(pass) = decide(&state, &schedule, &ctx) else {
-            return BTreeMap::new();
-        };
-        let wanted: std::collections::BTreeSet<&TaskId> = tasks.iter().collect();
-        pass.pending
-            .into_iter()
-            .filter(|(task, _)| wanted.contains(task))
-            .collect()
+        explain_pending(&state, tasks)
     }
 }

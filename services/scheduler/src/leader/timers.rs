@@ -1,13 +1,16 @@
 //! The leader's clockwork: every [`LOOP_INTERVAL`] it ticks the timers, runs a scheduling
-//! pass, and declares lost the agents that stopped heartbeating — but never for silence that
-//! the leader's own stall explains.
+//! pass (bounded by a budget, skipping the groups of tasks that keep not fitting while they
+//! back off), and declares lost the agents that stopped heartbeating — but never for silence
+//! that the leader's own stall explains. The backoff is leader-only state: it lives here and
+//! goes with the leader.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_events::{Actor, AgentId, Timestamp};
 use aurora_scheduler_core::Command;
-use aurora_scheduler_core::commands::{LoseAgent, Schedule, Tick};
+use aurora_scheduler_core::commands::{LoseAgent, Tick};
+use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use tokio::sync::mpsc;
 
 use super::{Agents, Context, Job, SubmitError, submit};
@@ -20,6 +23,7 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
     let mut interval = tokio::time::interval(LOOP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous = Instant::now();
+    let mut backoff = Backoff::new(BackoffSettings::default());
     loop {
         interval.tick().await;
         let began = Instant::now();
@@ -34,15 +38,13 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
         }
         previous = began;
         let now = context.clock.now();
-        for command in [
-            Command::Tick(Tick { since }),
-            Command::Schedule(Schedule::default()),
-        ] {
-            if let Err(e) = submit(&queue, Actor::Scheduler, command).await {
-                match e {
-                    SubmitError::NotLeader { .. } | SubmitError::ShuttingDown => return,
-                    other => tracing::error!(error = %other, "timer decision failed"),
-                }
+        for command in [Command::Tick(Tick { since }), backoff.next_pass(now).into()] {
+            let pass = matches!(command, Command::Schedule(_));
+            match submit(&queue, Actor::Scheduler, command).await {
+                Ok(outcome) if pass => backoff.after_pass(now, &outcome.decision.pass),
+                Ok(_) => {}
+                Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
+                Err(other) => tracing::error!(error = %other, "timer decision failed"),
             }
         }
         since = now;
