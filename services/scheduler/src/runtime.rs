@@ -28,7 +28,9 @@ use crate::leader::{self, Context, Leader};
 use crate::replica::Replica;
 
 pub use crate::leader::{APPLY_TIMEOUT, AgentWork, LOOP_INTERVAL, Outcome, SubmitError};
-pub use crate::replica::{CHECKPOINT, CHECKPOINT_EVERY, recover, recover_at, recover_to};
+pub use crate::replica::{
+    CHECKPOINT, CHECKPOINT_EVERY, CHECKPOINT_MIN_INTERVAL, recover, recover_at, recover_to,
+};
 
 /// Whether a process starts by leading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

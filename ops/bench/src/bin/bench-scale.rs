@@ -498,16 +498,34 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     shares.sort_by(|a, b| b.1.total_cmp(&a.1));
     for (command, spent) in shares {
+        let longest = metric(
+            &after,
+            &format!("aurora_leader_step_seconds{{command=\"{command}\",quantile=\"1\"}}"),
+        );
+        let deciding = metric(
+            &after,
+            &format!("aurora_leader_decide_seconds{{command=\"{command}\",quantile=\"1\"}}"),
+        );
         println!(
-            "    {command:<22} {spent:>8.2} s  {:>5.1}%",
-            100.0 * spent / window_secs
+            "    {command:<22} {spent:>8.2} s  {:>5.1}%  (longest step {:.1} ms, of which deciding {:.1} ms)",
+            100.0 * spent / window_secs,
+            longest * 1000.0,
+            deciding * 1000.0
         );
     }
     let applying =
         metric(&after, "aurora_apply_seconds_sum") - metric(&before, "aurora_apply_seconds_sum");
     println!(
-        "    (apply loop            {applying:>8.2} s  {:>5.1}%)",
-        100.0 * applying / window_secs
+        "    (apply loop            {applying:>8.2} s  {:>5.1}%, longest batch {:.1} ms; longest journal append {:.1} ms)",
+        100.0 * applying / window_secs,
+        1000.0 * metric(&after, "aurora_apply_seconds{quantile=\"1\"}"),
+        1000.0 * metric(&after, "aurora_journal_append_seconds{quantile=\"1\"}"),
+    );
+    println!(
+        "    (write-model checkpoints: {}, longest encode {:.1} ms)",
+        metric(&after, "aurora_checkpoint_encode_seconds_count")
+            - metric(&before, "aurora_checkpoint_encode_seconds_count"),
+        1000.0 * metric(&after, "aurora_checkpoint_encode_seconds{quantile=\"1\"}"),
     );
     let lost = metric(&after, "aurora_agents_lost_total");
     println!("  agents declared lost: {lost}");

@@ -15,8 +15,12 @@ use tokio::sync::mpsc;
 
 use super::{Agents, Context, Job, SubmitError, submit};
 
-/// How often the timers (Tick) and the scheduling pass run.
+/// How often the timers (Tick) and the scheduling passes run.
 pub const LOOP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Most scheduling passes in one round: a backlog larger than this many passes' budget waits
+/// for the next round.
+const MAX_PASSES_PER_ROUND: usize = 20;
 
 pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<Agents>) {
     let mut since: Timestamp = context.clock.now();
@@ -38,16 +42,32 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
         }
         previous = began;
         let now = context.clock.now();
-        for command in [Command::Tick(Tick { since }), backoff.next_pass(now).into()] {
-            let pass = matches!(command, Command::Schedule(_));
-            match submit(&queue, Actor::Scheduler, command).await {
-                Ok(outcome) if pass => backoff.after_pass(now, &outcome.decision.pass),
-                Ok(_) => {}
-                Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
-                Err(other) => tracing::error!(error = %other, "timer decision failed"),
-            }
+        match submit(&queue, Actor::Scheduler, Tick { since }.into()).await {
+            Ok(_) => {}
+            Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
+            Err(other) => tracing::error!(error = %other, "timer decision failed"),
         }
         since = now;
+        // Passes until nothing is left for this round: a pass that ran out of budget is
+        // followed by another at once (each one a single queued command, so commands and
+        // status reports interleave with them), up to a bound per round.
+        for _ in 0..MAX_PASSES_PER_ROUND {
+            let now = context.clock.now();
+            match submit(&queue, Actor::Scheduler, backoff.next_pass(now).into()).await {
+                Ok(outcome) => {
+                    let pass = &outcome.decision.pass;
+                    backoff.after_pass(now, pass);
+                    if pass.deferred.is_empty() {
+                        break;
+                    }
+                }
+                Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
+                Err(other) => {
+                    tracing::error!(error = %other, "scheduling pass failed");
+                    break;
+                }
+            }
+        }
         let reason = format!("no heartbeat for {} s", context.agent_timeout.as_secs());
         for agent in silent_agents(&context, &agents) {
             let command = Command::LoseAgent(LoseAgent {
