@@ -61,7 +61,7 @@ pub(crate) fn change_state(
                         let id = out.emit(
                             Event::TaskStateChanged {
                                 task: task.id.clone(),
-                                job: task.job.clone(),
+                                job: JobKey::clone(&task.job),
                                 from: task.status,
                                 to,
                                 message: message.clone(),
@@ -108,7 +108,7 @@ pub(crate) fn change_state(
                         out.emit(
                             Event::TaskDeleted {
                                 task: task.id.clone(),
-                                job: task.job.clone(),
+                                job: JobKey::clone(&task.job),
                             },
                             cause,
                         );
@@ -151,7 +151,7 @@ fn reschedule(
     out.emit(
         Event::TaskCreated {
             task: id,
-            job: task.job.clone(),
+            job: JobKey::clone(&task.job),
             instance: task.instance,
             config: task.config,
             status,

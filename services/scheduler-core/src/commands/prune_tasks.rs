@@ -22,7 +22,7 @@ pub struct PruneTasks {
 
 impl PruneTasks {
     fn matches(&self, task: &Task) -> bool {
-        self.job.as_ref().is_none_or(|j| &task.job == j)
+        self.job.as_ref().is_none_or(|j| *task.job == *j)
             && self.role.as_ref().is_none_or(|r| &task.job.role == r)
             && self
                 .environment
@@ -67,7 +67,7 @@ pub(crate) fn delete_tasks<'a>(
         out.emit(
             Event::TaskDeleted {
                 task: id.clone(),
-                job: task.job.clone(),
+                job: JobKey::clone(&task.job),
             },
             Some(task.last_event),
         );

@@ -418,7 +418,10 @@ impl Indexes {
     }
 
     fn terminal_of_job(&mut self, task: &Task, key: TimeKey, add: bool) {
-        let set = self.terminal_by_job.entry(task.job.clone()).or_default();
+        let set = self
+            .terminal_by_job
+            .entry(JobKey::clone(&task.job))
+            .or_default();
         let before = set.len();
         let changed = if add {
             set.insert(key)
@@ -445,7 +448,7 @@ impl Indexes {
             self.terminal_counts
                 .entry(after)
                 .or_default()
-                .insert(task.job.clone());
+                .insert(JobKey::clone(&task.job));
         }
     }
 

@@ -13,6 +13,7 @@ mod indexes;
 mod records;
 
 use std::collections::{BTreeMap, BTreeSet, btree_map};
+use std::sync::Arc;
 
 use aurora_events::{
     AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
@@ -52,7 +53,7 @@ pub struct ClusterState {
     /// The active task of each instance of each job (at most one, by the scheduler's invariant).
     active: BTreeMap<JobKey, BTreeMap<InstanceId, TaskId>>,
     /// Every task of each job.
-    by_job: BTreeMap<JobKey, BTreeSet<TaskId>>,
+    by_job: BTreeMap<Arc<JobKey>, BTreeSet<TaskId>>,
     /// Tasks holding resources on each agent (states placed on an agent).
     on_agent: BTreeMap<AgentId, BTreeSet<TaskId>>,
     /// Transitions applied that the state machine calls illegal (should stay 0).
@@ -119,7 +120,7 @@ impl ClusterState {
 
     /// Jobs that have at least one task, in key order.
     pub fn jobs_with_tasks(&self) -> impl Iterator<Item = &JobKey> {
-        self.by_job.keys()
+        self.by_job.keys().map(|key| &**key)
     }
 
     /// The active task of each instance of `job`, by instance.
@@ -306,6 +307,12 @@ impl ClusterState {
         }
         let mut state: Self = aurora_events::codec::decode_value(payload).ok()?;
         state.settings = settings;
+        // Decoding gives every task its own copy of its job's key: share them again.
+        for task in state.tasks.values_mut() {
+            if let Some((key, _)) = state.by_job.get_key_value(&*task.job) {
+                task.job = Arc::clone(key);
+            }
+        }
         Some(state)
     }
 
@@ -359,13 +366,18 @@ impl ClusterState {
                     .entry(job.clone())
                     .or_default()
                     .insert(*instance, task.clone());
+                // The job's tasks share one key: the one `by_job` holds, once there is one.
+                let shared = match self.by_job.get_key_value(job) {
+                    Some((key, _)) => Arc::clone(key),
+                    None => Arc::new(job.clone()),
+                };
                 self.by_job
-                    .entry(job.clone())
+                    .entry(Arc::clone(&shared))
                     .or_default()
                     .insert(task.clone());
                 let record = Task {
                     id: task.clone(),
-                    job: job.clone(),
+                    job: shared,
                     instance: *instance,
                     config: *config,
                     status: *status,

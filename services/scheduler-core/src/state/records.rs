@@ -1,6 +1,7 @@
 //! The records the write model keeps per job, task, host, agent, cron job and update.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aurora_events::event::{Attribute, CronCollisionPolicy};
 use aurora_events::update::UpdateInstructions;
@@ -23,7 +24,8 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
     pub id: TaskId,
-    pub job: JobKey,
+    /// Shared by every task of the job (one allocation per job, not per task).
+    pub job: Arc<JobKey>,
     pub instance: InstanceId,
     pub config: ConfigHash,
     pub status: ScheduleStatus,
