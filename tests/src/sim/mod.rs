@@ -1,31 +1,32 @@
 //! A deterministic simulator of a whole cluster: the pure scheduler core driven by a virtual
 //! clock and hollow agents that accept launches and report STARTING, RUNNING and then
 //! FINISHED/FAILED (by a seeded script), or KILLED when told to kill. The simulator plays the
-//! runtime's part: it decides commands, commits the events to an in-memory journal, folds them
-//! into the write model and into the read model (the projections, as the scheduler does),
-//! carries out the effects, and checks every invariant after every commit and once more, over
-//! everything, at the end of every simulated step.
+//! runtime's part with the runtime's own leader step (`aurora_scheduler::leader::step`): it
+//! batches status reports as the leader does, proposes (decides) commands, commits the events
+//! to an in-memory journal, folds them into the write model and into the read model (the
+//! projections, as the scheduler does), settles the outcomes into the leader's agents' outbox,
+//! and has each live agent take its work from there, as a work poll would. The timers run as
+//! the leader's [`Clockwork`] runs them. Every invariant is checked after every commit and
+//! once more, over everything, at the end of every simulated step.
 //!
 //! Everything is a function of the seed: the same scenario gives the same journal.
 
 mod agents;
 pub mod invariants;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_events::event::Attribute;
 use aurora_events::{
     Actor, AgentId, Capacity, Envelope, Event, PendingEvent, ScheduleStatus, TaskConfig, TaskId,
     Timestamp,
 };
+use aurora_journal::SeqRange;
 use aurora_projections::{Folded, Views};
-use aurora_scheduler_core::commands::{
-    CreateJob, LoseAgent, RegisterAgent, Schedule, StatusUpdate, Tick,
-};
+use aurora_scheduler::leader::{Agents, Clockwork, MAX_BATCH, joins_batch, propose, settle};
+use aurora_scheduler_core::commands::{CreateJob, LoseAgent, RegisterAgent, StatusUpdate};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
-use aurora_scheduler_core::{
-    ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
-};
+use aurora_scheduler_core::{ClusterState, Command, Decision, Rejection, Settings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -44,8 +45,11 @@ pub struct Sim {
     views: Folded<Views>,
     journal: Vec<Envelope>,
     now: Timestamp,
-    last_tick: Timestamp,
     rng: ChaCha8Rng,
+    /// The leader's agents' outbox, which the effects go to and the agents take work from.
+    desk: Agents,
+    /// The leader's timer round, with the leader's budget and backoff.
+    clockwork: Clockwork,
     agents: BTreeMap<AgentId, HollowAgent>,
     /// Reports the agents will send, by due time then send order.
     reports: BTreeMap<(Timestamp, u64), Report>,
@@ -54,9 +58,6 @@ pub struct Sim {
     scripts: BTreeMap<aurora_events::JobKey, Script>,
     /// Decisions made (for seeds and statistics).
     decisions: u64,
-    /// The leader's backoff, when passes run as a leader runs them (budget, groups skipped);
-    /// `None`: every pass tries everything.
-    backoff: Option<Backoff>,
     /// PENDING tasks scheduling passes have tried, in all.
     tasks_tried: usize,
 }
@@ -80,14 +81,14 @@ impl Sim {
             views: Folded::new(Views::default()),
             journal: Vec::new(),
             now: Timestamp(START_MS),
-            last_tick: Timestamp(START_MS),
             rng: ChaCha8Rng::seed_from_u64(seed),
+            desk: Agents::new(std::time::Instant::now()),
+            clockwork: Clockwork::new(BackoffSettings::default(), Timestamp(START_MS)),
             agents: BTreeMap::new(),
             reports: BTreeMap::new(),
             report_counter: 0,
             scripts: BTreeMap::new(),
             decisions: 0,
-            backoff: None,
             tasks_tried: 0,
         };
         let init = PendingEvent::new(
@@ -96,10 +97,13 @@ impl Sim {
                 cluster: "sim".into(),
             },
         );
-        sim.commit(vec![PendingEvent {
-            id: aurora_events::EventId::from_parts(START_MS as u64, [0; 10]),
-            ..init
-        }]);
+        sim.commit(
+            Timestamp(START_MS),
+            vec![PendingEvent {
+                id: aurora_events::EventId::from_parts(START_MS as u64, [0; 10]),
+                ..init
+            }],
+        );
         sim
     }
 
@@ -107,14 +111,15 @@ impl Sim {
         &self.state
     }
 
-    /// From now on, runs scheduling passes as the leader does: each with the budget of
-    /// `settings`, skipping the groups backing off.
+    /// From now on, runs scheduling passes with the budget and backoff of `settings` (by
+    /// default, the leader's: [`BackoffSettings::default`]).
     pub fn use_backoff(&mut self, settings: BackoffSettings) {
-        self.backoff = Some(Backoff::new(settings));
+        self.clockwork = Clockwork::new(settings, self.now);
     }
 
-    pub fn backoff(&self) -> Option<&Backoff> {
-        self.backoff.as_ref()
+    /// The leader's backoff: the groups of PENDING tasks it is holding back.
+    pub fn backoff(&self) -> &Backoff {
+        self.clockwork.backoff()
     }
 
     /// PENDING tasks the scheduling passes have tried so far, in all.
@@ -203,27 +208,37 @@ impl Sim {
 
     /// Decides `command` at the current time and, if accepted, commits and carries it out.
     pub fn submit(&mut self, actor: Actor, command: Command) -> Result<Decision, Rejection> {
-        self.decisions += 1;
-        let seed = self.rng.random::<u64>();
-        let ctx = Ctx {
-            now: self.now,
-            actor,
-            seed,
-        };
-        let decision = decide(&self.state, &command, &ctx)?;
-        if !decision.events.is_empty() {
-            self.commit(decision.events.clone());
-        }
-        for effect in &decision.effects {
-            self.carry_out(effect);
-        }
-        Ok(decision)
+        let mut outcomes = self.step(&[(actor, command)]);
+        outcomes
+            .pop()
+            .expect("one outcome per command")
+            .map(|outcome| outcome.decision)
     }
 
-    fn commit(&mut self, events: Vec<PendingEvent>) {
+    /// The leader's step for a batch of commands: propose, commit, settle; then every live
+    /// agent takes the work queued for it.
+    fn step(
+        &mut self,
+        batch: &[(Actor, Command)],
+    ) -> Vec<Result<aurora_scheduler::leader::Outcome, Rejection>> {
+        self.decisions += batch.len() as u64;
+        let seeded: Vec<(&Actor, &Command, u64)> = batch
+            .iter()
+            .map(|(actor, command)| (actor, command, self.rng.random::<u64>()))
+            .collect();
+        let last_at = self.journal.last().map(|e| e.at).unwrap_or_default();
+        let proposal = propose(&self.state, last_at, self.now, seeded);
+        let events = proposal.events();
+        let committed = (!events.is_empty()).then(|| self.commit(proposal.at, events));
+        let outcomes = settle(&self.desk, proposal, committed);
+        self.take_work();
+        outcomes
+    }
+
+    fn commit(&mut self, at: Timestamp, events: Vec<PendingEvent>) -> SeqRange {
         let first = self.journal.len();
         for pending in events {
-            let envelope = pending.commit(self.journal.len() as u64 + 1, self.now);
+            let envelope = pending.commit(self.journal.len() as u64 + 1, at);
             self.state.apply(&envelope);
             self.views.apply(&envelope);
             self.journal.push(envelope);
@@ -233,6 +248,7 @@ impl Sim {
             views: self.views.view(),
             recent: &self.journal[first..],
         });
+        SeqRange::new(first as u64 + 1, self.journal.len() as u64)
     }
 
     /// Checks every invariant over everything, not only what the last commit touched.
@@ -244,33 +260,43 @@ impl Sim {
         });
     }
 
-    fn carry_out(&mut self, effect: &Effect) {
-        match effect {
-            Effect::Launch { task, agent } => {
-                let Some(script) = self.script_of(task) else {
-                    return;
-                };
-                let alive = self.agents.get(agent).is_some_and(|a| a.alive);
-                if !alive {
-                    return;
-                }
-                let plan = script.plan(&mut self.rng);
-                let mut at = self.now.0;
-                for (delay, status, message) in plan {
-                    at += delay;
-                    self.schedule_report(Timestamp(at), agent, task, status, message);
-                }
+    /// Every live agent takes the work the leader queued for it (kills first, as the agent
+    /// does); a lost agent never asks, so its work stays queued.
+    fn take_work(&mut self) {
+        let live: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, agent)| agent.alive)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for agent in live {
+            let work = self.desk.take_queued(&agent);
+            for task in &work.kill {
+                self.kill(&agent, task);
             }
-            Effect::Kill { task, agent } => {
-                if !self.agents.get(agent).is_some_and(|a| a.alive) {
-                    return;
-                }
-                // Whatever the task was going to do, it now dies.
-                self.reports.retain(|_, r| &r.task != task);
-                let at = Timestamp(self.now.0 + 500);
-                self.schedule_report(at, agent, task, ScheduleStatus::Killed, "killed".into());
+            for task in &work.launch {
+                self.launch(&agent, task);
             }
         }
+    }
+
+    fn launch(&mut self, agent: &AgentId, task: &TaskId) {
+        let Some(script) = self.script_of(task) else {
+            return;
+        };
+        let plan = script.plan(&mut self.rng);
+        let mut at = self.now.0;
+        for (delay, status, message) in plan {
+            at += delay;
+            self.schedule_report(Timestamp(at), agent, task, status, message);
+        }
+    }
+
+    fn kill(&mut self, agent: &AgentId, task: &TaskId) {
+        // Whatever the task was going to do, it now dies.
+        self.reports.retain(|_, r| &r.task != task);
+        let at = Timestamp(self.now.0 + 500);
+        self.schedule_report(at, agent, task, ScheduleStatus::Killed, "killed".into());
     }
 
     fn script_of(&self, task: &TaskId) -> Option<Script> {
@@ -299,7 +325,8 @@ impl Sim {
     }
 
     /// Runs the runtime loop for `ms` of simulated time: each step delivers the reports that
-    /// fell due, ticks the timers and runs a scheduling pass.
+    /// fell due (batched as the leader batches them), then runs the leader's timer round: a
+    /// tick and the scheduling passes.
     pub fn run_for(&mut self, ms: i64) {
         let end = self.now.0 + ms;
         while self.now.0 < end {
@@ -309,34 +336,38 @@ impl Sim {
                 .range(..=(self.now, u64::MAX))
                 .map(|(k, _)| *k)
                 .collect();
-            for key in due {
-                if let Some(report) = self.reports.remove(&key) {
+            let reports: Vec<(Actor, Command)> = due
+                .into_iter()
+                .filter_map(|key| self.reports.remove(&key))
+                .map(|report| {
                     let command = Command::StatusUpdate(StatusUpdate {
                         agent: report.agent.clone(),
                         task: report.task.clone(),
                         status: report.status,
                         message: Some(report.message.clone()),
                     });
+                    (Actor::Agent(report.agent), command)
+                })
+                .collect();
+            for batch in batches(reports) {
+                for outcome in self.step(&batch) {
                     // A report about a task the scheduler no longer tracks is answered with a
                     // kill effect, which is fine; a rejection here would be a simulator bug.
-                    self.submit(Actor::Agent(report.agent), command)
-                        .expect("status updates are accepted");
+                    outcome.expect("status updates are accepted");
                 }
             }
-            let since = self.last_tick;
-            self.submit(Actor::Scheduler, Command::Tick(Tick { since }))
+            let tick = self.clockwork.tick(self.now);
+            self.submit(Actor::Scheduler, tick)
                 .expect("ticks are accepted");
-            self.last_tick = self.now;
-            let schedule = match &self.backoff {
-                Some(backoff) => backoff.next_pass(self.now),
-                None => Schedule::default(),
-            };
-            let pass = self
-                .submit(Actor::Scheduler, Command::Schedule(schedule))
-                .expect("scheduling passes are accepted");
-            self.tasks_tried += pass.pass.work.tasks_tried;
-            if let Some(backoff) = &mut self.backoff {
-                backoff.after_pass(self.now, &pass.pass);
+            for passes in 1.. {
+                let pass = self.clockwork.pass(self.now);
+                let decision = self
+                    .submit(Actor::Scheduler, pass)
+                    .expect("scheduling passes are accepted");
+                self.tasks_tried += decision.pass.work.tasks_tried;
+                if !self.clockwork.pass_done(self.now, &decision.pass, passes) {
+                    break;
+                }
             }
             self.sweep();
         }
@@ -367,4 +398,24 @@ impl Sim {
     pub fn decisions(&self) -> u64 {
         self.decisions
     }
+}
+
+/// Splits commands, in order, into the batches the leader would decide together.
+fn batches(commands: Vec<(Actor, Command)>) -> Vec<Vec<(Actor, Command)>> {
+    let mut batches: Vec<Vec<(Actor, Command)>> = Vec::new();
+    let mut tasks = BTreeSet::new();
+    // Whether the last batch takes more (it started with a status report and has room).
+    let mut open = false;
+    for (actor, command) in commands {
+        let full = batches.last().is_none_or(|b| b.len() >= MAX_BATCH);
+        if !open || full || !joins_batch(&mut tasks, &command) {
+            tasks.clear();
+            open = joins_batch(&mut tasks, &command);
+            batches.push(Vec::new());
+        }
+        if let Some(batch) = batches.last_mut() {
+            batch.push((actor, command));
+        }
+    }
+    batches
 }

@@ -112,6 +112,12 @@ impl Agents {
         desk.outbox.remove(agent).unwrap_or_default()
     }
 
+    /// Hands over `agent`'s queued work, as a work poll that finds some does (without waiting
+    /// or counting as a sign of life: the simulator's agents take their work this way).
+    pub fn take_queued(&self, agent: &AgentId) -> AgentWork {
+        self.desk().outbox.remove(agent).unwrap_or_default()
+    }
+
     /// Records that `agent` was heard from, leaving its queued work for its next heartbeat.
     pub fn heard_from(&self, agent: &AgentId, now: Instant) {
         self.desk().heartbeats.insert(agent.clone(), now);

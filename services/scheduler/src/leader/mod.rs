@@ -15,21 +15,23 @@
 //! ```
 
 pub mod agents;
+pub mod step;
 mod timers;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_events::{Actor, PendingEvent, Timestamp};
-use aurora_journal::{Append, Clock, Precondition, SeqRange, Term};
-use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, Rejection, decide};
+use aurora_events::Actor;
+use aurora_journal::{Append, Clock, Precondition, Term};
+use aurora_scheduler_core::{Command, Decision, Rejection};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::replica::{ApplyError, Replica};
 
 pub use agents::{AgentWork, Agents};
+pub use step::{Clockwork, MAX_BATCH, Outcome, Proposal, joins_batch, propose, settle};
 pub use timers::LOOP_INTERVAL;
 
 /// How many times a command is decided again when the journal moved on under it.
@@ -51,14 +53,6 @@ pub enum SubmitError {
     NotApplied(#[from] ApplyError),
     #[error("the scheduler is shutting down")]
     ShuttingDown,
-}
-
-/// What a committed command did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// The seqs its events were committed at (`None` when it decided nothing).
-    pub committed: Option<SeqRange>,
-    pub decision: Decision,
 }
 
 pub(crate) struct Job {
@@ -150,33 +144,6 @@ pub(crate) async fn submit(
     answer.await.map_err(|_| gone())?
 }
 
-/// The context of one decision: the time is the clock's, but never before the last commit
-/// (commit times never decrease), and the seed is fresh for each decision.
-pub fn decision_context(
-    clock_now: Timestamp,
-    last_applied_at: Timestamp,
-    actor: Actor,
-    seed: u64,
-) -> Ctx {
-    Ctx {
-        now: clock_now.max(last_applied_at),
-        actor,
-        seed,
-    }
-}
-
-/// Decides `command` on `state` (the pure part of a leader step).
-pub fn decide_step(
-    state: &ClusterState,
-    command: &Command,
-    ctx: &Ctx,
-) -> Result<Decision, Rejection> {
-    decide(state, command, ctx)
-}
-
-/// Most status reports decided and committed together (Aurora batches them too).
-const MAX_BATCH: usize = 1024;
-
 async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc::Receiver<Job>) {
     let mut held: Option<Job> = None;
     loop {
@@ -212,19 +179,19 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
 /// are decided against the same state and committed with one append (one fsync) instead of
 /// one each. Returns the batch and the job that ended it, if any.
 fn batch_from(first: Job, jobs: &mut mpsc::Receiver<Job>) -> (Vec<Job>, Option<Job>) {
-    let Command::StatusUpdate(report) = &first.command else {
+    let mut tasks = BTreeSet::new();
+    if !joins_batch(&mut tasks, &first.command) {
         return (vec![first], None);
-    };
-    let mut tasks = BTreeSet::from([report.task.clone()]);
+    }
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
         let Ok(next) = jobs.try_recv() else {
             break;
         };
-        match &next.command {
-            Command::StatusUpdate(report) if tasks.insert(report.task.clone()) => batch.push(next),
-            _ => return (batch, Some(next)),
+        if !joins_batch(&mut tasks, &next.command) {
+            return (batch, Some(next));
         }
+        batch.push(next);
     }
     (batch, None)
 }
@@ -251,33 +218,32 @@ async fn step(
             tracing::warn!(term, current, "another leader took over; stepping down");
             return every(SubmitError::NotLeader { leader: None });
         }
-        let (after, now, decisions) = {
+        let proposal = {
             let state = replica.state();
-            let now = context.clock.now().max(replica.last_applied_at());
-            let decisions: Vec<Result<Decision, Rejection>> = batch
-                .iter()
-                .map(|job| {
-                    let deciding = Instant::now();
-                    let ctx = decision_context(now, now, job.actor.clone(), rand::random());
-                    let decision = decide_step(&state, &job.command, &ctx);
-                    if let Ok(decision) = &decision {
-                        record_metrics(&job.command, decision, deciding.elapsed());
-                    }
-                    decision
-                })
-                .collect();
-            (state.last_seq(), now, decisions)
+            let deciding = Instant::now();
+            let proposal = propose(
+                &state,
+                replica.last_applied_at(),
+                context.clock.now(),
+                batch
+                    .iter()
+                    .map(|job| (&job.actor, &job.command, rand::random())),
+            );
+            let each = deciding.elapsed() / batch.len().max(1) as u32;
+            for (job, decision) in batch.iter().zip(&proposal.decisions) {
+                if let Ok(decision) = decision {
+                    record_metrics(&job.command, decision, each);
+                }
+            }
+            proposal
         };
-        let events: Vec<PendingEvent> = decisions
-            .iter()
-            .flatten()
-            .flat_map(|d| d.events.iter().cloned())
-            .collect();
+        let events = proposal.events();
         let committed = if events.is_empty() {
             None
         } else {
             let appending = Instant::now();
-            let append = Append::new(Precondition::follows(term, after), now, events);
+            let after = proposal.after;
+            let append = Append::new(Precondition::follows(term, after), proposal.at, events);
             match journal.append(append).await {
                 Ok(range) => {
                     metrics::histogram!("aurora_journal_append_seconds")
@@ -303,21 +269,9 @@ async fn step(
                 Err(other) => return every(other.into()),
             }
         };
-        // Each command's events hold consecutive seqs of the append, in batch order.
-        let mut next = committed.map_or(0, |range| range.first);
-        return decisions
+        return settle(agents, proposal, committed)
             .into_iter()
-            .map(|decision| {
-                let decision = decision?;
-                finish(agents, &decision);
-                let count = decision.events.len() as u64;
-                let own = (count > 0).then(|| SeqRange::new(next, next + count - 1));
-                next += count;
-                Ok(Outcome {
-                    committed: own,
-                    decision,
-                })
-            })
+            .map(|outcome| outcome.map_err(SubmitError::from))
             .collect();
     }
     every(
@@ -327,15 +281,6 @@ async fn step(
         }
         .into(),
     )
-}
-
-/// What happens after a decision is committed and applied: its effects go to the agents, and
-/// refused transitions are logged.
-pub fn finish(agents: &Agents, decision: &Decision) {
-    agents.queue_effects(&decision.effects);
-    for illegal in &decision.illegal {
-        tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
-    }
 }
 
 /// The name a command's leader time is recorded under (`/metrics`).
@@ -394,7 +339,8 @@ fn record_metrics(command: &Command, decision: &Decision, deciding: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aurora_events::{AgentId, ScheduleStatus, TaskId};
+    use aurora_events::{AgentId, ScheduleStatus, TaskId, Timestamp};
+    use aurora_journal::SeqRange;
     use aurora_scheduler_core::commands::{StatusUpdate, Tick};
 
     fn job(command: Command) -> Job {

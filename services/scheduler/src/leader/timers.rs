@@ -7,27 +7,22 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_events::{Actor, AgentId, Timestamp};
+use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
-use aurora_scheduler_core::commands::{LoseAgent, Tick};
-use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
+use aurora_scheduler_core::commands::LoseAgent;
+use aurora_scheduler_core::scheduling::BackoffSettings;
 use tokio::sync::mpsc;
 
-use super::{Agents, Context, Job, SubmitError, submit};
+use super::{Agents, Clockwork, Context, Job, SubmitError, submit};
 
 /// How often the timers (Tick) and the scheduling passes run.
 pub const LOOP_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Most scheduling passes in one round: a backlog larger than this many passes' budget waits
-/// for the next round.
-const MAX_PASSES_PER_ROUND: usize = 20;
-
 pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<Agents>) {
-    let mut since: Timestamp = context.clock.now();
+    let mut clockwork = Clockwork::new(BackoffSettings::default(), context.clock.now());
     let mut interval = tokio::time::interval(LOOP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous = Instant::now();
-    let mut backoff = Backoff::new(BackoffSettings::default());
     loop {
         interval.tick().await;
         let began = Instant::now();
@@ -41,23 +36,19 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
             agents.excuse_silence_until(began);
         }
         previous = began;
-        let now = context.clock.now();
-        match submit(&queue, Actor::Scheduler, Tick { since }.into()).await {
+        let tick = clockwork.tick(context.clock.now());
+        match submit(&queue, Actor::Scheduler, tick).await {
             Ok(_) => {}
             Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
             Err(other) => tracing::error!(error = %other, "timer decision failed"),
         }
-        since = now;
-        // Passes until nothing is left for this round: a pass that ran out of budget is
-        // followed by another at once (each one a single queued command, so commands and
-        // status reports interleave with them), up to a bound per round.
-        for _ in 0..MAX_PASSES_PER_ROUND {
+        // Each pass is a single queued command, so commands and status reports interleave
+        // with the passes of a round.
+        for passes in 1.. {
             let now = context.clock.now();
-            match submit(&queue, Actor::Scheduler, backoff.next_pass(now).into()).await {
+            match submit(&queue, Actor::Scheduler, clockwork.pass(now)).await {
                 Ok(outcome) => {
-                    let pass = &outcome.decision.pass;
-                    backoff.after_pass(now, pass);
-                    if pass.deferred.is_empty() {
+                    if !clockwork.pass_done(now, &outcome.decision.pass, passes) {
                         break;
                     }
                 }

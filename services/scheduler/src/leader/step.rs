@@ -1,0 +1,182 @@
+//! The leader's step without its I/O, shared by the runtime's leader loop and the
+//! deterministic simulator (`tests/src/sim`), so that both drive the core the same way:
+//!
+//! ```text
+//!  queued commands ──► batch (joins_batch) ──► propose: decide each against one state, at
+//!                                              max(clock, last commit time)
+//!        runtime: append + wait applied   │    simulator: commit to its journal, apply
+//!                                         ▼
+//!                      settle: each command's own seqs, effects to the agents' outbox
+//!
+//!  timers, every round (Clockwork): Tick { since } ──► passes with the backoff's budget and
+//!  skipped groups, another at once while one ran out of budget (bounded)
+//! ```
+
+use std::collections::BTreeSet;
+
+use aurora_events::{Actor, PendingEvent, Seq, TaskId, Timestamp};
+use aurora_journal::SeqRange;
+use aurora_scheduler_core::commands::Tick;
+use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
+use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, PassOutcome, Rejection, decide};
+
+use super::agents::Agents;
+
+/// Most status reports decided and committed together (Aurora batches them too).
+pub const MAX_BATCH: usize = 1024;
+
+/// Most scheduling passes in one round: a backlog larger than this many passes' budget waits
+/// for the next round.
+pub const MAX_PASSES_PER_ROUND: usize = 20;
+
+/// Whether `command` may join a batch whose status reports are about `tasks` (which it then
+/// extends). Only status reports batch, and only about distinct tasks: deciding one never
+/// reads what another changes, so they can be decided against the same state and committed
+/// with one append. A second report about the same task must see the first one's effect.
+pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
+    match command {
+        Command::StatusUpdate(report) => tasks.insert(report.task.clone()),
+        Command::CreateJob(_)
+        | Command::AddInstances(_)
+        | Command::KillTasks(_)
+        | Command::RestartInstances(_)
+        | Command::SetQuota(_)
+        | Command::RegisterAgent(_)
+        | Command::UpdateHostAttributes(_)
+        | Command::LoseAgent(_)
+        | Command::StartMaintenance(_)
+        | Command::DrainHosts(_)
+        | Command::EndMaintenance(_)
+        | Command::ForceTaskState(_)
+        | Command::PruneTasks(_)
+        | Command::Tick(_)
+        | Command::Schedule(_) => false,
+    }
+}
+
+/// The commands of one step, decided, before their events are committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// When they were decided: the commit time of their events.
+    pub at: Timestamp,
+    /// The seq of the state they were decided on: their events must follow it.
+    pub after: Seq,
+    /// Each command's decision, in order.
+    pub decisions: Vec<Result<Decision, Rejection>>,
+}
+
+impl Proposal {
+    /// Every accepted command's events, in order: one append.
+    pub fn events(&self) -> Vec<PendingEvent> {
+        self.decisions
+            .iter()
+            .flatten()
+            .flat_map(|decision| decision.events.iter().cloned())
+            .collect()
+    }
+}
+
+/// Decides each of `commands` (actor, command, seed) against `state`. The time is the clock's
+/// but never before the last commit, so commit times never go back.
+pub fn propose<'a>(
+    state: &ClusterState,
+    last_applied_at: Timestamp,
+    clock_now: Timestamp,
+    commands: impl IntoIterator<Item = (&'a Actor, &'a Command, u64)>,
+) -> Proposal {
+    let at = clock_now.max(last_applied_at);
+    let decisions = commands
+        .into_iter()
+        .map(|(actor, command, seed)| {
+            let ctx = Ctx {
+                now: at,
+                actor: actor.clone(),
+                seed,
+            };
+            decide(state, command, &ctx)
+        })
+        .collect();
+    Proposal {
+        at,
+        after: state.last_seq(),
+        decisions,
+    }
+}
+
+/// What a command's step came to once its events are committed and applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The seqs its events were committed at (`None` when it decided nothing).
+    pub committed: Option<SeqRange>,
+    pub decision: Decision,
+}
+
+/// After the proposal's events were committed at `committed` (and applied): each command's
+/// outcome, naming its own seqs (they are consecutive, in command order), and the effects of
+/// each accepted decision handed to the agents' outbox. Refused transitions are logged.
+pub fn settle(
+    agents: &Agents,
+    proposal: Proposal,
+    committed: Option<SeqRange>,
+) -> Vec<Result<Outcome, Rejection>> {
+    let mut next = committed.map_or(0, |range| range.first);
+    proposal
+        .decisions
+        .into_iter()
+        .map(|decision| {
+            let decision = decision?;
+            agents.queue_effects(&decision.effects);
+            for illegal in &decision.illegal {
+                tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
+            }
+            let count = decision.events.len() as u64;
+            let own = (count > 0).then(|| SeqRange::new(next, next + count - 1));
+            next += count;
+            Ok(Outcome {
+                committed: own,
+                decision,
+            })
+        })
+        .collect()
+}
+
+/// The leader's timer round without its I/O: a Tick for the time since the last round, then
+/// scheduling passes with the backoff's budget, skipping the groups backing off. Leader-only
+/// state: a new leader starts with a fresh one.
+#[derive(Debug, Clone)]
+pub struct Clockwork {
+    backoff: Backoff,
+    since: Timestamp,
+}
+
+impl Clockwork {
+    pub fn new(settings: BackoffSettings, now: Timestamp) -> Self {
+        Self {
+            backoff: Backoff::new(settings),
+            since: now,
+        }
+    }
+
+    /// The round's first command: fire the timers that fell due since the last round.
+    pub fn tick(&mut self, now: Timestamp) -> Command {
+        let since = std::mem::replace(&mut self.since, now);
+        Tick { since }.into()
+    }
+
+    /// The round's next scheduling pass.
+    pub fn pass(&self, now: Timestamp) -> Command {
+        self.backoff.next_pass(now).into()
+    }
+
+    /// Takes in the outcome of the round's `passes`th pass, run at `now`; whether another
+    /// should follow at once (this one ran out of budget with groups left, and the round has
+    /// room for more).
+    pub fn pass_done(&mut self, now: Timestamp, outcome: &PassOutcome, passes: usize) -> bool {
+        self.backoff.after_pass(now, outcome);
+        !outcome.deferred.is_empty() && passes < MAX_PASSES_PER_ROUND
+    }
+
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+}
