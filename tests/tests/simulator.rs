@@ -8,6 +8,7 @@ use aurora_events::{
     Actor, Capacity, Event, JobKey, ResourceAggregate, ScheduleStatus, TaskConfig, Tier,
 };
 use aurora_scheduler_core::commands::SetQuota;
+use aurora_scheduler_core::scheduling::BackoffSettings;
 use aurora_scheduler_core::{Command, Rejection};
 use aurora_system_tests::sim::{Script, Sim};
 
@@ -271,5 +272,43 @@ fn production_tasks_preempt_preemptible_ones_when_the_cluster_is_full() {
         })
         .count();
     assert_eq!(preempted, 5, "one victim per preemptor");
+    assert_replay_matches(&sim);
+}
+
+#[test]
+fn a_backlog_backs_off_and_is_placed_once_there_is_room() {
+    let mut sim = Sim::new(6);
+    // Passes as the leader runs them, trying at most 20 tasks each.
+    sim.use_backoff(BackoffSettings {
+        max_tasks_per_pass: 20,
+        ..BackoffSettings::default()
+    });
+    // Room for 3 tasks of 1 cpu (plus overhead) on each agent: 30 of the 60.
+    sim.add_agents(10, 2, &capacity(4.0));
+    sim.create_job(
+        config("www-data/prod/big", 1.0, Tier::Preemptible, true),
+        60,
+        Script::RunForever,
+    )
+    .unwrap();
+    sim.run_for(10_000);
+    assert_eq!(sim.count(ScheduleStatus::Running), 30, "{:?}", sim.census());
+    assert_eq!(sim.count(ScheduleStatus::Pending), 30);
+    let backoff = sim.backoff().unwrap();
+    assert_eq!(backoff.len(), 1, "the group that does not fit backs off");
+    // It waits longer after each pass that leaves it unplaced (1, 2, 4, 8, 16 s...): over the
+    // next 30 s a handful of passes try it, where every pass would try 20 tasks without.
+    let before = sim.tasks_tried();
+    sim.run_for(30_000);
+    let tried = sim.tasks_tried() - before;
+    assert!(
+        (20..=3 * 20).contains(&tried),
+        "{tried} tasks tried in 30 passes"
+    );
+    // Room appears: within the longest penalty (60 s) the group is tried again and placed.
+    sim.add_agents(10, 2, &capacity(4.0));
+    sim.run_for(65_000);
+    assert_eq!(sim.count(ScheduleStatus::Running), 60, "{:?}", sim.census());
+    assert!(sim.backoff().unwrap().is_empty());
     assert_replay_matches(&sim);
 }

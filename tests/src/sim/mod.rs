@@ -22,6 +22,7 @@ use aurora_projections::{Folded, Views};
 use aurora_scheduler_core::commands::{
     CreateJob, LoseAgent, RegisterAgent, Schedule, StatusUpdate, Tick,
 };
+use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use aurora_scheduler_core::{
     ClusterState, Command, Ctx, Decision, Effect, Rejection, Settings, decide,
 };
@@ -53,6 +54,11 @@ pub struct Sim {
     scripts: BTreeMap<aurora_events::JobKey, Script>,
     /// Decisions made (for seeds and statistics).
     decisions: u64,
+    /// The leader's backoff, when passes run as a leader runs them (budget, groups skipped);
+    /// `None`: every pass tries everything.
+    backoff: Option<Backoff>,
+    /// PENDING tasks scheduling passes have tried, in all.
+    tasks_tried: usize,
 }
 
 impl std::fmt::Debug for Sim {
@@ -81,6 +87,8 @@ impl Sim {
             report_counter: 0,
             scripts: BTreeMap::new(),
             decisions: 0,
+            backoff: None,
+            tasks_tried: 0,
         };
         let init = PendingEvent::new(
             Actor::Scheduler,
@@ -99,6 +107,21 @@ impl Sim {
         &self.state
     }
 
+    /// From now on, runs scheduling passes as the leader does: each with the budget of
+    /// `settings`, skipping the groups backing off.
+    pub fn use_backoff(&mut self, settings: BackoffSettings) {
+        self.backoff = Some(Backoff::new(settings));
+    }
+
+    pub fn backoff(&self) -> Option<&Backoff> {
+        self.backoff.as_ref()
+    }
+
+    /// PENDING tasks the scheduling passes have tried so far, in all.
+    pub fn tasks_tried(&self) -> usize {
+        self.tasks_tried
+    }
+
     pub fn views(&self) -> &Views {
         self.views.view()
     }
@@ -111,9 +134,11 @@ impl Sim {
         self.now
     }
 
-    /// Registers `count` agents `agent-<i>` on hosts `host-<i>` spread over `racks` racks.
+    /// Registers `count` more agents `agent-<i>` on hosts `host-<i>` (numbered on from the
+    /// agents already there) spread over `racks` racks.
     pub fn add_agents(&mut self, count: u32, racks: u32, capacity: &Capacity) {
-        for i in 0..count {
+        let first = self.agents.len() as u32;
+        for i in first..first + count {
             let agent = AgentId(format!("agent-{i:04}"));
             let host = format!("host-{i:04}");
             let attributes = vec![
@@ -301,8 +326,17 @@ impl Sim {
             self.submit(Actor::Scheduler, Command::Tick(Tick { since }))
                 .expect("ticks are accepted");
             self.last_tick = self.now;
-            self.submit(Actor::Scheduler, Command::Schedule(Schedule::default()))
+            let schedule = match &self.backoff {
+                Some(backoff) => backoff.next_pass(self.now),
+                None => Schedule::default(),
+            };
+            let pass = self
+                .submit(Actor::Scheduler, Command::Schedule(schedule))
                 .expect("scheduling passes are accepted");
+            self.tasks_tried += pass.pass.work.tasks_tried;
+            if let Some(backoff) = &mut self.backoff {
+                backoff.after_pass(self.now, &pass.pass);
+            }
             self.sweep();
         }
     }
