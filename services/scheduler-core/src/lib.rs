@@ -7,6 +7,12 @@
 //! [`Command`] gathers them for the one entry point. The 15-state task machine, placement, quota
 //! and preemption live here too.
 //!
+//! The write model ([`ClusterState`]) keeps indexes so that ticks, passes and quota checks cost
+//! what is due, not a walk over every task. A scheduling pass runs within the budget the leader
+//! gives it and reports what became of each group ([`PassOutcome`]); [`scheduling::Backoff`] is
+//! the leader's policy for groups that keep not fitting; [`explain_pending`] says why tasks wait
+//! from the write model alone. See the crate's README for the pipeline and the glossary.
+//!
 //! Purity rules: no I/O, no clock reads (time arrives as [`Ctx::now`]), no randomness but a
 //! seeded RNG derived from [`Ctx::seed`], no iteration over hash maps in decisions. That makes
 //! every decision replayable from the journal.

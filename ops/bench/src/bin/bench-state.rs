@@ -472,12 +472,26 @@ fn backlog(args: &Args) {
     let budgeted = Command::Schedule(backoff.next_pass(Timestamp(now)));
     let (took, decision) = median_of(args.runs, || decide_at(&state, &budgeted, now));
     print_pass("Schedule, leader's budget", took, &decision);
-    if let Ok(decision) = &decision {
-        backoff.after_pass(Timestamp(now), &decision.pass);
+    // The leader's passes every 500 ms go through the groups the budget deferred; once each
+    // was tried and left unplaced, every group is backing off.
+    let mut at = now;
+    let mut pass = decision;
+    while let Ok(decision) = &pass {
+        backoff.after_pass(Timestamp(at), &decision.pass);
+        if decision.pass.deferred.is_empty() {
+            break;
+        }
+        at += 500;
+        pass = decide_at(
+            &state,
+            &Command::Schedule(backoff.next_pass(Timestamp(at))),
+            at,
+        );
     }
-    let backing_off = Command::Schedule(backoff.next_pass(Timestamp(now + 500)));
-    let (took, decision) = median_of(args.runs, || decide_at(&state, &backing_off, now + 500));
-    print_pass("Schedule, groups backing off", took, &decision);
+    at += 500;
+    let backing_off = Command::Schedule(backoff.next_pass(Timestamp(at)));
+    let (took, decision) = median_of(args.runs, || decide_at(&state, &backing_off, at));
+    print_pass("Schedule, all backing off", took, &decision);
 }
 
 /// One line for a timed pass: time, placements, preemptions and the work it reports.

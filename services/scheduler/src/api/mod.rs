@@ -214,3 +214,40 @@ pub fn committed(range: Option<SeqRange>, message: Option<String>) -> Committed 
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each kind of journal failure answers: a damaged journal is never "try again".
+    #[test]
+    fn journal_errors_answer_by_what_the_caller_can_do() {
+        let damaged = Failure::from(aurora_journal::Error::Damaged("seq 7 is missing".into()));
+        assert_eq!(damaged.0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(damaged.1.code, "JOURNAL_DAMAGED");
+        assert!(
+            damaged.1.message.contains("seq 7 is missing"),
+            "{damaged:?}"
+        );
+        let full = Failure::from(aurora_journal::Error::Storage("No space left".into()));
+        assert_eq!(
+            (full.0, full.1.code.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "ERROR_TRANSIENT")
+        );
+        let deposed = Failure::from(SubmitError::from(aurora_journal::Error::NotLeader {
+            term: 1,
+            current: 2,
+        }));
+        assert_eq!(
+            (deposed.0, deposed.1.code.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "NOT_LEADER")
+        );
+        let stopped = Failure::from(SubmitError::NotApplied(
+            crate::replica::ApplyError::Faulted("seq 9 cannot be decoded".into()),
+        ));
+        assert_eq!(
+            (stopped.0, stopped.1.code.as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "JOURNAL_DAMAGED")
+        );
+    }
+}
