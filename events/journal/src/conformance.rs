@@ -417,6 +417,40 @@ pub async fn time_index_finds_the_seq_at_a_time<B: Backend>(mut backend: B) {
     }
 }
 
+pub async fn the_time_index_agrees_with_concurrent_appends<B: Backend>(mut backend: B) {
+    let journal = backend
+        .initialise("c", Timestamp(1_000))
+        .await
+        .expect("initialise");
+    // Writers racing into the same group commits, each at its own (rising) times.
+    let mut tasks = Vec::new();
+    for writer in 0..16u32 {
+        let journal = journal.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..8u32 {
+                let at = Timestamp(2_000 + i64::from(n * 16 + writer));
+                append_at_end(&journal, at, vec![marker(writer, n)])
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    let all = read_all(&journal).await;
+    assert_dense(&all);
+    let times: BTreeSet<i64> = all.iter().map(|e| e.at.0).collect();
+    for t in times.iter().flat_map(|t| [*t - 1, *t]) {
+        let expected = all.iter().filter(|e| e.at.0 <= t).map(|e| e.seq).max();
+        assert_eq!(
+            journal.seq_at(Timestamp(t)).await.expect("seq_at"),
+            expected,
+            "seq_at({t})"
+        );
+    }
+}
+
 /// Appends `n` markers under `term`, following `after`, at `at`.
 async fn propose<J: Journal>(
     journal: &J,
@@ -660,6 +694,7 @@ macro_rules! conformance_tests {
             restart_keeps_everything,
             commit_times_never_go_backwards,
             time_index_finds_the_seq_at_a_time,
+            the_time_index_agrees_with_concurrent_appends,
             a_deposed_leader_cannot_append,
             a_stale_writer_cannot_append,
             checkpoints_are_found_at_or_before_a_seq,

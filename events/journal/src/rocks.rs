@@ -414,6 +414,11 @@ impl Writer {
                         continue;
                     }
                 };
+                // The time index maps a ms to the last seq committed at it: one entry per
+                // distinct time in the batch, written when the time moves on (and at the end).
+                if at != last_at && last > self.last_seq {
+                    batch.put_cf(time_cf, time_key(last_at), seq_key(last));
+                }
                 let first = last + 1;
                 for pre in &request.events {
                     last += 1;
@@ -423,11 +428,11 @@ impl Writer {
                         codec::frame_committed(last, at, pre),
                     );
                 }
-                batch.put_cf(time_cf, time_key(at), seq_key(last));
                 last_at = at;
                 accepted.push((request.reply, SeqRange::new(first, last)));
             }
             if !accepted.is_empty() {
+                batch.put_cf(time_cf, time_key(last_at), seq_key(last));
                 self.db.write_opt(batch, &synced())?;
             }
             Ok((last, last_at))
