@@ -16,6 +16,10 @@ pub enum ClientError {
     Refused { status: StatusCode, message: String },
 }
 
+/// A work poll in flight (see [`SchedulerClient::poll_work`]).
+pub type WorkPoll =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Heartbeat, ClientError>> + Send>>;
+
 /// A client for one agent.
 #[derive(Debug, Clone)]
 pub struct SchedulerClient {
@@ -68,6 +72,16 @@ impl SchedulerClient {
             .json()
             .await
             .map_err(|source| ClientError::Unreachable { url, source })
+    }
+
+    /// A work poll of `wait` that starts after `delay` (to back off after failures), owning
+    /// its own handle on the client so that it can be kept across an agent's loop.
+    pub fn poll_work(&self, wait: std::time::Duration, delay: std::time::Duration) -> WorkPoll {
+        let client = self.clone();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            client.take_work(wait).await
+        })
     }
 
     pub async fn status(&self, report: &StatusReport) -> Result<(), ClientError> {

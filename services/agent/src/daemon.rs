@@ -11,10 +11,8 @@
 //! [`Running`] map, and advertises its URL as the agent's `endpoint`, so the UI can link to it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -121,18 +119,6 @@ fn advertised_endpoint(host: &str, bound: SocketAddr) -> String {
 /// How long one work poll waits for the scheduler to queue something.
 const WORK_WAIT: Duration = Duration::from_secs(20);
 
-/// A work poll in flight.
-type WorkPoll = Pin<Box<dyn Future<Output = Result<Heartbeat, ClientError>> + Send>>;
-
-/// A work poll, after `delay` (used to back off when polls fail).
-fn poll_work(client: &SchedulerClient, delay: Duration) -> WorkPoll {
-    let client = client.clone();
-    Box::pin(async move {
-        tokio::time::sleep(delay).await;
-        client.take_work(WORK_WAIT).await
-    })
-}
-
 /// Registers, heartbeats, polls for work and acts until `shutdown` becomes true. Tasks still
 /// running then are killed.
 async fn agent_loop(
@@ -145,7 +131,7 @@ async fn agent_loop(
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;
     let mut next_contact = tokio::time::Instant::now();
-    let mut work = poll_work(&client, Duration::ZERO);
+    let mut work = client.poll_work(WORK_WAIT, Duration::ZERO);
     while !*shutdown.borrow() {
         tokio::select! {
             () = tokio::time::sleep_until(next_contact) => {}
@@ -172,7 +158,7 @@ async fn agent_loop(
                         config.heartbeat_interval.max(Duration::from_secs(1))
                     }
                 };
-                work = poll_work(&client, delay);
+                work = client.poll_work(WORK_WAIT, delay);
                 continue;
             }
         }
@@ -185,7 +171,7 @@ async fn agent_loop(
                     tracing::info!(agent = %config.agent, scheduler = %config.scheduler, "registered");
                     registered = true;
                     backoff = config.heartbeat_interval;
-                    work = poll_work(&client, Duration::ZERO);
+                    work = client.poll_work(WORK_WAIT, Duration::ZERO);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "registration failed; retrying");

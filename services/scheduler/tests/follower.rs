@@ -14,11 +14,9 @@ use aurora_scheduler::api;
 use aurora_scheduler::runtime::{Runtime, StartAs};
 use aurora_web::WebState;
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use in_process::{call, eventually};
+use axum::http::StatusCode;
+use in_process::{call, eventually, page};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct Replica {
     runtime: Runtime,
@@ -48,19 +46,6 @@ async fn replica(store: &MemoryStore, start_as: StartAs) -> Replica {
     )
     .await;
     serve(runtime)
-}
-
-async fn page(web: &Router, uri: &str) -> (StatusCode, String) {
-    let response = web
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
-        .await
-        .unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
 fn job_config(job: &str, cpus: f64) -> Value {

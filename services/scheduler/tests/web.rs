@@ -15,11 +15,9 @@ use aurora_scheduler::api;
 use aurora_scheduler::runtime::Runtime;
 use aurora_web::WebState;
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use in_process::{call, eventually};
+use axum::http::StatusCode;
+use in_process::{call, eventually, page};
 use serde_json::json;
-use tower::ServiceExt;
 
 const JOB_PAGE: &str = "/scheduler/www-data/prod/hello";
 
@@ -30,19 +28,6 @@ async fn start(store: &MemoryStore) -> (Runtime, Router, Router) {
         read: Arc::clone(runtime.read_model()),
     });
     (runtime.clone(), api::router(runtime), web)
-}
-
-async fn page(web: &Router, uri: &str) -> (StatusCode, String) {
-    let response = web
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
-        .await
-        .unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
 /// The page without its time-travel banner, the moment's `?at=` on links, and the note only

@@ -10,8 +10,6 @@
 //! scheduler delays an agent's reports without delaying its heartbeats. Stopping aborts every
 //! agent at its next await.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -225,7 +223,7 @@ impl Agent<'_> {
         let interval = self.config.heartbeat_interval;
         let mut backoff = interval;
         let mut next_contact = Instant::now() + stagger(index, self.config.count, interval);
-        let mut work = poll_work(self.client, Duration::ZERO);
+        let mut work = self.client.poll_work(WORK_WAIT, Duration::ZERO);
         loop {
             let report_due = self.tasks.next_due().map(|due| self.epoch + due);
             tokio::select! {
@@ -234,7 +232,7 @@ impl Agent<'_> {
                     let was_registered = self.registered;
                     self.contact().await;
                     if self.registered && !was_registered {
-                        work = poll_work(self.client, Duration::ZERO);
+                        work = self.client.poll_work(WORK_WAIT, Duration::ZERO);
                     }
                     self.count_tasks(before);
                     let now = Instant::now();
@@ -268,7 +266,7 @@ impl Agent<'_> {
                         }
                     };
                     self.count_tasks(before);
-                    work = poll_work(self.client, delay);
+                    work = self.client.poll_work(WORK_WAIT, delay);
                 }
                 () = tokio::time::sleep_until(report_due.unwrap_or(next_contact)),
                     if report_due.is_some() => {}
@@ -367,21 +365,9 @@ impl Agent<'_> {
 /// How long one work poll waits for the scheduler to queue something.
 const WORK_WAIT: Duration = Duration::from_secs(20);
 
-/// A work poll in flight.
-type WorkPoll = Pin<Box<dyn Future<Output = Result<Heartbeat, ClientError>> + Send>>;
-
-/// A work poll, after `delay` (used to back off when polls fail).
-fn poll_work(client: &SchedulerClient, delay: Duration) -> WorkPoll {
-    let client = client.clone();
-    Box::pin(async move {
-        tokio::time::sleep(delay).await;
-        client.take_work(WORK_WAIT).await
-    })
-}
-
 /// A call to the scheduler, bounded by [`REQUEST_TIMEOUT`] (reported as unreachable).
 async fn within_timeout<T>(
-    call: impl Future<Output = Result<T, ClientError>>,
+    call: impl std::future::Future<Output = Result<T, ClientError>>,
 ) -> Result<T, ClientError> {
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
         Ok(result) => result,

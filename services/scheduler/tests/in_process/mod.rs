@@ -79,6 +79,20 @@ pub async fn call(
     )
 }
 
+/// A web UI page: its status and HTML.
+pub async fn page(web: &Router, uri: &str) -> (StatusCode, String) {
+    let response = web
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
 /// Polls `check` every 50 ms for up to 10 s.
 pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);
