@@ -452,3 +452,44 @@ async fn the_event_stream_sends_what_is_folded_after_connecting() {
         "events folded before connecting are not re-sent: {received}"
     );
 }
+
+/// An observer link is only ever an http(s) URL: an endpoint journaled as anything else (the
+/// scheduler now refuses such registrations) is not rendered as a link.
+#[tokio::test]
+async fn only_http_observer_endpoints_become_links() {
+    let mut s = Script::new();
+    s.push(Event::ClusterInitialised {
+        cluster: "devcluster".into(),
+    });
+    let key = job("www", "prod", "web");
+    let (_, tasks) = s.create_job(&config(&key, Tier::Preemptible, 1.0, 128, false), 2);
+    for (host, endpoint) in [
+        ("evil", "javascript:alert(document.domain)//x"),
+        ("good", "http://good:1338"),
+    ] {
+        s.push(Event::AgentRegistered {
+            agent: AgentId(format!("agent-{host}")),
+            host: host.into(),
+            capacity: Capacity {
+                cpus: 8.0,
+                ram_mb: 16384,
+                disk_mb: 100_000,
+                gpus: 0,
+                port_ranges: vec![(31000, 32000)],
+            },
+            attributes: Vec::new(),
+            endpoint: endpoint.into(),
+        });
+    }
+    s.run(&tasks[0], "evil");
+    s.run(&tasks[1], "good");
+    let state = web_state(s.envelopes(), 1000);
+    let evil = page(&state, &format!("/tasks/{}", tasks[0])).await;
+    assert!(!evil.contains("javascript:"), "{evil}");
+    assert!(!evil.contains("Sandbox"), "no observer link: {evil}");
+    let good = page(&state, &format!("/tasks/{}", tasks[1])).await;
+    assert!(
+        good.contains(&format!("href=\"http://good:1338/tasks/{}\"", tasks[1])),
+        "{good}"
+    );
+}

@@ -15,6 +15,16 @@ pub enum Error {
     NotInitialised { location: String },
     #[error("a journal is already initialised at {location}; refusing to initialise it again")]
     AlreadyInitialised { location: String },
+    #[error(
+        "{location} is not empty and holds no journal: refusing to initialise a journal among \
+         other files (use an empty or new directory)"
+    )]
+    NotEmpty { location: String },
+    #[error(
+        "another process holds the journal at {location} (another scheduler running on this \
+         directory?): stop it first; {detail}"
+    )]
+    Locked { location: String, detail: String },
     #[error("an append must contain at least one event")]
     EmptyAppend,
     #[error(
@@ -71,6 +81,8 @@ impl Error {
             Error::NotLeader { .. } => Recovery::Redirect,
             Error::NotInitialised { .. }
             | Error::AlreadyInitialised { .. }
+            | Error::NotEmpty { .. }
+            | Error::Locked { .. }
             | Error::Corrupt(_)
             | Error::Damaged(_) => Recovery::Stop,
         }

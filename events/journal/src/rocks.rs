@@ -124,6 +124,32 @@ fn location(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// Whether `path` is absent or an empty directory.
+fn is_empty_or_missing(path: &Path) -> Result<bool, Error> {
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::Storage(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// RocksDB's error on opening, named for what it means: its lock file held by another
+/// process is the common case, and says so.
+fn opening_error(path: &Path, e: rocksdb::Error) -> Error {
+    let detail = e.into_string();
+    if detail.contains("LOCK") || detail.contains("lock file") {
+        Error::Locked {
+            location: location(path),
+            detail,
+        }
+    } else {
+        Error::Storage(detail)
+    }
+}
+
 /// True when `path` holds a RocksDB database (initialised or not).
 fn holds_database(path: &Path) -> bool {
     path.join("CURRENT").is_file()
@@ -168,6 +194,13 @@ impl RocksJournal {
                 location: location(path),
             });
         }
+        // A journal is only made in a new or empty directory: anything else there would be
+        // left beside a half-made database if initialising failed, or mistaken for ours.
+        if !is_empty_or_missing(path)? {
+            return Err(Error::NotEmpty {
+                location: location(path),
+            });
+        }
         std::fs::create_dir_all(path)
             .map_err(|e| Error::Storage(format!("cannot create {}: {e}", path.display())))?;
         let db = DB::open_cf_descriptors(&db_options(true), path, descriptors())?;
@@ -203,7 +236,8 @@ impl RocksJournal {
                 location: location(path),
             });
         }
-        let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())?;
+        let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())
+            .map_err(|e| opening_error(path, e))?;
         let meta = cf(&db, CF_META)?;
         match db.get_cf(meta, META_FORMAT)? {
             Some(format) if format == LAYOUT_VERSION => {}
@@ -273,17 +307,7 @@ impl RocksJournal {
         at: Timestamp,
     ) -> Result<Self, Error> {
         let path = path.as_ref();
-        let empty = match std::fs::read_dir(path) {
-            Ok(mut entries) => entries.next().is_none(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => {
-                return Err(Error::Storage(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
-            }
-        };
-        if empty {
+        if is_empty_or_missing(path)? {
             Self::initialise(path, cluster, at)
         } else {
             Self::open(path)

@@ -119,3 +119,35 @@ async fn a_damaged_record_is_reported_with_its_seq() {
         "the rest stays readable"
     );
 }
+
+#[tokio::test]
+async fn initialising_refuses_a_directory_with_other_files_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = RocksJournal::initialise(dir.path(), "c", now()).unwrap_err();
+    assert!(matches!(err, Error::NotEmpty { .. }), "{err}");
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("notes.txt")],
+        "nothing added"
+    );
+}
+
+#[tokio::test]
+async fn a_second_opener_is_told_another_process_holds_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let _first = RocksJournal::initialise(&path, "c", now()).unwrap();
+    let err = RocksJournal::open(&path).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("another process holds the journal"),
+        "{err}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::error::Error;
 pub struct Identifier(
     #[cfg_attr(
         feature = "arbitrary",
-        proptest(strategy = "crate::arbitrary::shared_str(\"[a-zA-Z0-9_.-]{1,12}\")")
+        proptest(strategy = "crate::arbitrary::shared_str(\"[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,11}\")")
     )]
     Arc<str>,
 );
@@ -51,6 +51,14 @@ impl Identifier {
             return Err(Error::InvalidIdentifier {
                 value,
                 reason: "only letters, digits, '_', '-' and '.' are allowed",
+            });
+        }
+        // A name is a path segment in URLs, sandboxes and stream subjects, where these two
+        // mean "here" and "up": a job so named could be neither shown nor killed by path.
+        if value == "." || value == ".." {
+            return Err(Error::InvalidIdentifier {
+                value,
+                reason: "'.' and '..' are not names",
             });
         }
         Ok(Self(value.into()))
@@ -290,10 +298,18 @@ mod tests {
 
     #[test]
     fn identifiers_follow_aurora_rules() {
-        for ok in ["www-data", "prod", "hello_world", "a.b", "staging2"] {
+        for ok in [
+            "www-data",
+            "prod",
+            "hello_world",
+            "a.b",
+            "staging2",
+            "...",
+            ".hidden",
+        ] {
             assert!(Identifier::new(ok).is_ok(), "{ok} should be valid");
         }
-        for bad in ["", "has space", "slash/y", "<script>", "ü"] {
+        for bad in ["", "has space", "slash/y", "<script>", "ü", ".", ".."] {
             let err = Identifier::new(bad).expect_err(bad);
             assert!(err.to_string().contains("invalid identifier"), "{err}");
         }

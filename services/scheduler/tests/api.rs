@@ -347,6 +347,25 @@ async fn reads_group_configs_filter_tasks_and_show_configs_only_when_asked() {
     );
     let (status, bad) = call(&app, "GET", "/api/v1/tasks?instances=3-1", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    // A spec that would name millions of instances is refused before anything is built.
+    let many: Vec<String> = (0..3300u32)
+        .map(|i| format!("{}-{}", i * 100_000, i * 100_000 + 99_999))
+        .collect();
+    let uri = format!("/api/v1/tasks?instances={}", many.join(","));
+    let (status, bad) = call(&app, "GET", &uri, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("at most"),
+        "{bad}"
+    );
+    let (status, bad) = call(
+        &app,
+        "GET",
+        "/api/v1/tasks?instances=0-99999,100000-100001",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
 
     // Host status: a host never seen is NONE.
     let (_, hosts) = call(&app, "GET", "/api/v1/maintenance?hosts=h1", None).await;
@@ -534,5 +553,43 @@ async fn concurrent_reports_each_get_their_own_seqs() {
             }
             other => panic!("seq {first} is not the report's own event: {other:?}"),
         }
+    }
+}
+
+/// Every refusal of a request body is in the API's JSON error shape: too large is 413, whether
+/// the route reads JSON or raw bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_refused_alike() {
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let (_runtime, app) = start(&store).await;
+    let huge = "x".repeat(3 << 20);
+    for uri in ["/api/v1/jobs", "/api/v1/jobs/www-data/prod/hello/kill"] {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(format!("{{\"pad\": \"{huge}\"}}")))
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app.clone(), request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&bytes).expect("a JSON error");
+        assert_eq!(body["code"], "REQUEST_TOO_LARGE", "{uri}: {body}");
+    }
+    // Names that are not names are refused where they enter.
+    for job in ["www-data/./hello", "www-data/prod/.."] {
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": job, "config": hello_config(), "instances": 1})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{job}: {body}");
     }
 }

@@ -365,9 +365,15 @@ pub async fn task(
         ))
         .during(&moment)
     })?;
+    // Only an http(s) URL becomes a link, whatever the journal holds (an agent registered
+    // before endpoints were checked could have sent anything).
     let observer = task
         .observer
         .as_ref()
+        .filter(|base| {
+            let base = base.to_ascii_lowercase();
+            base.starts_with("http://") || base.starts_with("https://")
+        })
         .map(|base| format!("{}/tasks/{}", base.trim_end_matches('/'), task.id));
     let entries = task
         .timeline

@@ -35,7 +35,7 @@ pub use kill_tasks::KillTasks;
 pub use lose_agent::LoseAgent;
 pub use preempt::may_preempt;
 pub use prune_tasks::PruneTasks;
-pub use register_agent::{NOT_FOUND_ON_AGENT, RegisterAgent};
+pub use register_agent::{NOT_FOUND_ON_AGENT, RegisterAgent, check_endpoint};
 pub use restart_instances::RestartInstances;
 pub use schedule::Schedule;
 pub use set_quota::SetQuota;

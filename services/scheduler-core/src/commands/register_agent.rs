@@ -1,8 +1,13 @@
 //! An agent registers (or re-registers after a restart) with its capacity and attributes, and
 //! the tasks it runs. Registering reconciles them with the journal in the same decision, so
 //! that nothing placed in between can be mistaken for a missing task: tasks the scheduler put
-//! on the agent that it does not run are LOST (and rescheduled), and tasks it runs that the
-//! scheduler does not expect there are killed.
+//! on the agent that it does not run are LOST (and rescheduled), tasks it runs that the
+//! scheduler does not expect there are killed, and tasks it runs that are on their way out
+//! (KILLING, RESTARTING, PREEMPTING, DRAINING) are told to die again: a kill queued before the
+//! agent (or the leader) restarted is not kept anywhere else.
+//!
+//! The agent's observer endpoint is shown to operators as a link, so only an http(s) URL (or
+//! none) is accepted.
 
 use std::collections::BTreeSet;
 
@@ -45,6 +50,7 @@ impl Decide for RegisterAgent {
                 "an agent must name its host".into(),
             ));
         }
+        check_endpoint(endpoint)?;
         if !(capacity.cpus.is_finite() && capacity.cpus >= 0.0) {
             return Err(Rejection::InvalidRequest(format!(
                 "agent cpus must be 0 or more, not {}",
@@ -88,6 +94,11 @@ impl Decide for RegisterAgent {
                     Some(NOT_FOUND_ON_AGENT.to_string()),
                     Some(task.last_event),
                 );
+            } else if being_killed(task.status) {
+                out.effect(Effect::Kill {
+                    task: task.id.clone(),
+                    agent: agent.clone(),
+                });
             }
         }
         let expected: BTreeSet<&TaskId> = expected.iter().map(|t| &t.id).collect();
@@ -99,4 +110,63 @@ impl Decide for RegisterAgent {
         }
         Ok(())
     }
+}
+
+/// States in which the task has been told to die and the scheduler waits for it to.
+fn being_killed(status: ScheduleStatus) -> bool {
+    match status {
+        ScheduleStatus::Killing
+        | ScheduleStatus::Restarting
+        | ScheduleStatus::Preempting
+        | ScheduleStatus::Draining => true,
+        ScheduleStatus::Init
+        | ScheduleStatus::Pending
+        | ScheduleStatus::Throttled
+        | ScheduleStatus::Assigned
+        | ScheduleStatus::Starting
+        | ScheduleStatus::Running
+        | ScheduleStatus::Finished
+        | ScheduleStatus::Failed
+        | ScheduleStatus::Killed
+        | ScheduleStatus::Lost
+        | ScheduleStatus::Partitioned => false,
+    }
+}
+
+/// Longest observer endpoint accepted.
+const MAX_ENDPOINT_LEN: usize = 2048;
+
+/// An endpoint is empty (no observer) or an `http://` / `https://` URL with a host and no
+/// whitespace or control characters: it becomes a link on task pages, so anything else
+/// (`javascript:…`) is refused.
+pub fn check_endpoint(endpoint: &str) -> Result<(), Rejection> {
+    if endpoint.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: &str| {
+        Err(Rejection::InvalidRequest(format!(
+            "invalid agent endpoint {endpoint:?}: {why}"
+        )))
+    };
+    if endpoint.len() > MAX_ENDPOINT_LEN {
+        return bad("longer than 2048 bytes");
+    }
+    if endpoint
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return bad("it must not contain spaces or control characters");
+    }
+    let lower = endpoint.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    else {
+        return bad("it must be an http:// or https:// URL");
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return bad("it must name a host (and no user)");
+    }
+    Ok(())
 }

@@ -213,3 +213,112 @@ fn losing_an_agent_loses_and_reschedules_its_tasks() {
     );
     assert_eq!(decision.events[1].cause, Some(decision.events[0].id));
 }
+
+/// A task told to die before the agent (or the leader) restarted is told again when the agent
+/// registers with it still running: the earlier kill lived only in the old leader's memory.
+#[test]
+fn registering_again_kills_again_what_is_being_killed() {
+    let service = {
+        let mut c = config(&job("web"), 1.0, 64);
+        c.is_service = true;
+        c
+    };
+    let restarting = task_id(&service.job, 0);
+    let running_one = task_id(&service.job, 1);
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(
+        &service,
+        &[restarting.clone(), running_one.clone()],
+    ));
+    events.extend(running(&service.job, &restarting, 1));
+    events.extend(running(&service.job, &running_one, 1));
+    events.push(changed(
+        &service.job,
+        &restarting,
+        ScheduleStatus::Running,
+        ScheduleStatus::Restarting,
+        None,
+    ));
+    let Event::AgentRegistered {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    let decision = given(events)
+        .when(Command::RegisterAgent(RegisterAgent {
+            agent: agent.clone(),
+            host,
+            capacity,
+            attributes,
+            endpoint,
+            running: [restarting.clone(), running_one].into(),
+        }))
+        .decision();
+    assert_eq!(decision.facts(), vec![agent_registered(1)]);
+    assert_eq!(
+        decision.effects,
+        vec![aurora_scheduler_core::Effect::Kill {
+            task: restarting,
+            agent
+        }]
+    );
+}
+
+/// The endpoint becomes a link on task pages: only an http(s) URL, or none, is accepted.
+#[test]
+fn an_endpoint_must_be_an_http_url() {
+    use aurora_scheduler_core::commands::check_endpoint;
+    for good in [
+        "",
+        "http://host-1:1338",
+        "https://agent.example.com/observer",
+        "HTTP://10.0.0.1:1338",
+    ] {
+        assert_eq!(check_endpoint(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "javascript:alert(document.domain)//x",
+        "ftp://host/",
+        "http://",
+        "http:///path",
+        "https://user@host/",
+        "http://host/a b",
+        "http://host/\nx",
+        "//host:1338",
+    ] {
+        let refused = check_endpoint(bad);
+        assert!(
+            matches!(&refused, Err(Rejection::InvalidRequest(m)) if m.contains("invalid agent endpoint")),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let Event::AgentRegistered {
+        agent,
+        host,
+        capacity,
+        attributes,
+        ..
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    let result = given([])
+        .when(Command::RegisterAgent(RegisterAgent {
+            agent,
+            host,
+            capacity,
+            attributes,
+            endpoint: "javascript:alert(1)".into(),
+            running: Default::default(),
+        }))
+        .result;
+    assert!(
+        matches!(result, Err(Rejection::InvalidRequest(_))),
+        "{result:?}"
+    );
+}

@@ -104,9 +104,9 @@ struct Prune {
 async fn prune(
     State(runtime): State<Runtime>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
-    let request: Prune = super::optional_json(&body)?;
+    let request: Prune = super::optional_json(&body?)?;
     let job = match request.job {
         Some(text) => Some(
             text.parse::<JobKey>()

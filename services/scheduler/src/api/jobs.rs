@@ -61,10 +61,10 @@ async fn kill(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
-    let request: KillRequest = super::optional_json(&body)?;
+    let request: KillRequest = super::optional_json(&body?)?;
     let command = Command::KillTasks(KillTasks {
         job,
         instances: request.instances,
@@ -88,10 +88,10 @@ async fn restart(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
-    let request: RestartRequest = super::optional_json(&body)?;
+    let request: RestartRequest = super::optional_json(&body?)?;
     let outcome = runtime
         .submit(
             actor(&headers),

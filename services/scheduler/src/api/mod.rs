@@ -76,9 +76,31 @@ impl Failure {
     }
 }
 
+/// A body refused before it was read whole: too large (413) or unreadable (400), always in
+/// the API's JSON error shape.
+fn body_failure(status: StatusCode, text: String) -> Failure {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Failure(
+            status,
+            ApiError {
+                code: "REQUEST_TOO_LARGE".into(),
+                message: format!("the request body is too large: {text}"),
+            },
+        )
+    } else {
+        Failure::invalid(format!("malformed request body: {text}"))
+    }
+}
+
 impl From<JsonRejection> for Failure {
     fn from(rejection: JsonRejection) -> Self {
-        Failure::invalid(format!("malformed request body: {}", rejection.body_text()))
+        body_failure(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for Failure {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        body_failure(rejection.status(), rejection.body_text())
     }
 }
 
