@@ -25,6 +25,18 @@ pub enum Error {
          directory?): stop it first; {detail}"
     )]
     Locked { location: String, detail: String },
+    #[error(
+        "the journal at {location} holds events up to seq {found}, but it acknowledged seq \
+         {acknowledged}: its write-ahead log was damaged, cut short or removed, and the events \
+         after seq {found} are gone. Restore the directory from a backup (or a healthy \
+         replica); or, to go on without them, run `aurora-scheduler --data-dir {location} \
+         --accept-truncation`, which records the loss as an event"
+    )]
+    Truncated {
+        location: String,
+        acknowledged: Seq,
+        found: Seq,
+    },
     #[error("an append must contain at least one event")]
     EmptyAppend,
     #[error(
@@ -83,6 +95,7 @@ impl Error {
             | Error::AlreadyInitialised { .. }
             | Error::NotEmpty { .. }
             | Error::Locked { .. }
+            | Error::Truncated { .. }
             | Error::Corrupt(_)
             | Error::Damaged(_) => Recovery::Stop,
         }

@@ -43,6 +43,7 @@
 mod clock;
 mod error;
 mod follow;
+mod mark;
 mod memory;
 mod rocks;
 

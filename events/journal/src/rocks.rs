@@ -30,6 +30,7 @@ use rocksdb::{
 use tokio::sync::{oneshot, watch};
 
 use crate::follow::follow;
+use crate::mark::{self, Mark};
 use crate::{
     Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, Precondition, SeqRange, Term,
     check_append, validate_checkpoint_name, validate_new_checkpoint,
@@ -63,6 +64,8 @@ struct Inner {
     cluster: String,
     committed: watch::Receiver<Seq>,
     term: watch::Receiver<Term>,
+    /// The high-water mark found at open (the last seq the journal had acknowledged).
+    acknowledged_at_open: Seq,
     requests: Mutex<Option<std_mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -109,6 +112,11 @@ fn db_options(create: bool) -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(create);
     opts.create_missing_column_families(create);
+    // RocksDB's default (point in time) stops replaying the write-ahead log at the first
+    // damaged record and opens with what came before, silently dropping acknowledged events.
+    // Only a torn last record (a batch never acknowledged, cut by a crash) is tolerated; any
+    // other damage fails the open, and the high-water mark catches a log cut short.
+    opts.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
     opts
 }
@@ -145,6 +153,14 @@ fn opening_error(path: &Path, e: rocksdb::Error) -> Error {
             location: location(path),
             detail,
         }
+    } else if detail.contains("Corruption") {
+        Error::Damaged(format!(
+            "the journal's files at {} are damaged ({detail}); restore the directory from a \
+             backup or a replica; if the damage is in the write-ahead log and losing its \
+             events is acceptable, move the damaged *.log file aside and run aurora-scheduler \
+             --accept-truncation, which records the loss",
+            location(path)
+        ))
     } else {
         Error::Storage(detail)
     }
@@ -214,16 +230,66 @@ impl RocksJournal {
         batch.put_cf(cf(&db, CF_TIME_INDEX)?, time_key(at), seq_key(1));
         db.write_opt(batch, &synced())?;
         drop(db);
+        // The identity and the mark live outside RocksDB's files, so that losing those is
+        // told from a journal that is simply new or short.
+        mark::write_identity(path, cluster)?;
+        drop(Mark::open(path, 1)?);
         Self::open(path)
     }
 
     /// Opens the journal at `path`. A directory without an initialised journal is an error, never
-    /// silently started empty.
+    /// silently started empty; a journal holding fewer events than it acknowledged (a damaged,
+    /// truncated or removed write-ahead log) is refused, never served shorter.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
+        Self::open_checked(path.as_ref(), true)
+    }
+
+    /// Accepts that the journal at `path` lost the acknowledged events its write-ahead log no
+    /// longer holds, recording the loss as a `JournalTruncationAccepted` event (committed at
+    /// `at`, the next seq) so that it stays on the record; returns the lost seqs (none when
+    /// nothing was lost, and then nothing is written).
+    pub fn accept_truncation(
+        path: impl AsRef<Path>,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<Option<SeqRange>, Error> {
+        let journal = Self::open_checked(path.as_ref(), false)?;
+        let (acknowledged, found) = (journal.inner.acknowledged_at_open, journal.last_seq());
+        if acknowledged <= found {
+            return Ok(None);
+        }
+        let event = aurora_events::PendingEvent::new(
+            aurora_events::Actor::Scheduler,
+            aurora_events::Event::JournalTruncationAccepted {
+                acknowledged,
+                found,
+                reason: reason.to_string(),
+            },
+        );
+        let precondition = Precondition::follows(journal.term(), found);
+        let append = Append::new(precondition, at, vec![event]);
+        futures::executor::block_on(journal.append(append))?;
+        tracing::warn!(
+            acknowledged,
+            found,
+            "journal truncation accepted and recorded"
+        );
+        Ok(Some(SeqRange::new(found + 1, acknowledged)))
+    }
+
+    fn open_checked(path: &Path, refuse_losses: bool) -> Result<Self, Error> {
+        let identity = mark::read_identity(path)?;
         if !holds_database(path) {
-            return Err(Error::NotInitialised {
-                location: location(path),
+            return Err(match identity {
+                // The identity outlived the database: its files were removed, not never made.
+                Some(cluster) => Error::Damaged(format!(
+                    "{} says it holds cluster {cluster}'s journal, but its database files are \
+                     gone; restore the directory from a backup or a replica",
+                    location(path)
+                )),
+                None => Error::NotInitialised {
+                    location: location(path),
+                },
             });
         }
         // A RocksDB directory without our column families is someone else's database.
@@ -239,6 +305,18 @@ impl RocksJournal {
         let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())
             .map_err(|e| opening_error(path, e))?;
         let meta = cf(&db, CF_META)?;
+        // Meta written at initialisation but missing now: the data that held it is gone.
+        let missing = |what: &str| match &identity {
+            Some(cluster) => Error::Damaged(format!(
+                "{} holds cluster {cluster}'s journal, but its {what} is missing: the \
+                 write-ahead log or data files were damaged or removed; restore the directory \
+                 from a backup or a replica",
+                location(path)
+            )),
+            None => Error::NotInitialised {
+                location: location(path),
+            },
+        };
         match db.get_cf(meta, META_FORMAT)? {
             Some(format) if format == LAYOUT_VERSION => {}
             Some(other) => {
@@ -247,18 +325,23 @@ impl RocksJournal {
                     String::from_utf8_lossy(&other)
                 )));
             }
-            None => {
-                return Err(Error::NotInitialised {
-                    location: location(path),
-                });
-            }
+            None => return Err(missing("layout version")),
         }
         let cluster = db
             .get_cf(meta, META_CLUSTER)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .ok_or_else(|| Error::NotInitialised {
-                location: location(path),
-            })?;
+            .ok_or_else(|| missing("cluster name"))?;
+        match &identity {
+            Some(named) if named != &cluster => {
+                return Err(Error::Damaged(format!(
+                    "{} names cluster {named} but its database holds cluster {cluster}",
+                    location(path)
+                )));
+            }
+            Some(_) => {}
+            // A journal made before identities were kept: keep one from now on.
+            None => mark::write_identity(path, &cluster)?,
+        }
         let term = match db.get_cf(meta, META_TERM)? {
             Some(bytes) => decode_seq(&bytes)?,
             None => 0,
@@ -269,6 +352,15 @@ impl RocksJournal {
                 location(path)
             ))
         })?;
+        let (mark, held) = Mark::open(path, last.seq)?;
+        let acknowledged = held.unwrap_or(last.seq);
+        if refuse_losses && acknowledged > last.seq {
+            return Err(Error::Truncated {
+                location: location(path),
+                acknowledged,
+                found: last.seq,
+            });
+        }
 
         let db = Arc::new(db);
         let (committed_tx, committed) = watch::channel(last.seq);
@@ -276,6 +368,7 @@ impl RocksJournal {
         let (requests, queue) = std_mpsc::channel();
         let writer = Writer {
             db: Arc::clone(&db),
+            mark,
             last_seq: last.seq,
             last_at: last.at,
             term: term_tx,
@@ -293,6 +386,7 @@ impl RocksJournal {
                 cluster,
                 committed,
                 term: term_rx,
+                acknowledged_at_open: acknowledged,
                 requests: Mutex::new(Some(requests)),
                 writer: Mutex::new(Some(handle)),
             }),
@@ -363,6 +457,8 @@ fn last_envelope(db: &DB) -> Result<Option<Envelope>, Error> {
 /// The single owner of appends and term changes; see the module docs.
 struct Writer {
     db: Arc<DB>,
+    /// Recorded after every committed batch, before the callers are answered.
+    mark: Mark,
     last_seq: Seq,
     last_at: Timestamp,
     term: watch::Sender<Term>,
@@ -463,6 +559,13 @@ impl Writer {
         })();
         match written {
             Ok((last, last_at)) => {
+                if last != self.last_seq
+                    && let Err(e) = self.mark.record(last)
+                {
+                    // The batch is committed and must be acknowledged as such; only the
+                    // check at the next open is weaker until a later batch records the mark.
+                    tracing::error!(error = %e, last, "could not record the journal's high-water mark");
+                }
                 self.last_seq = last;
                 self.last_at = last_at;
                 self.committed.send_replace(last);

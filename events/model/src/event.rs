@@ -175,6 +175,17 @@ pub enum Event {
     },
     /// Produced when an agent misses its heartbeats; its tasks become LOST.
     AgentLost { agent: AgentId, reason: String },
+
+    // ----- cluster (continued) -----
+    /// Produced when an operator accepts that a damaged journal lost acknowledged events
+    /// (`aurora-scheduler --accept-truncation`): the journal had acknowledged seqs up to
+    /// `acknowledged` but holds only up to `found`. This event takes seq `found + 1`, so the
+    /// seqs `found + 1..=acknowledged` are reused from here on; the loss is on the record.
+    JournalTruncationAccepted {
+        acknowledged: u64,
+        found: u64,
+        reason: String,
+    },
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
@@ -225,7 +236,8 @@ impl Event {
             | Event::HostAttributesChanged { .. }
             | Event::HostMaintenanceChanged { .. }
             | Event::AgentRegistered { .. }
-            | Event::AgentLost { .. } => None,
+            | Event::AgentLost { .. }
+            | Event::JournalTruncationAccepted { .. } => None,
         }
     }
 
@@ -252,7 +264,8 @@ impl Event {
             | Event::CronDescheduled { .. }
             | Event::CronTriggered { .. }
             | Event::AgentRegistered { .. }
-            | Event::AgentLost { .. } => None,
+            | Event::AgentLost { .. }
+            | Event::JournalTruncationAccepted { .. } => None,
         }
     }
 }
@@ -260,7 +273,9 @@ impl Event {
 impl EventKind {
     pub fn aggregate(self) -> Aggregate {
         match self {
-            EventKind::ClusterInitialised => Aggregate::Cluster,
+            EventKind::ClusterInitialised | EventKind::JournalTruncationAccepted => {
+                Aggregate::Cluster
+            }
             EventKind::TaskConfigStored
             | EventKind::JobCreated
             | EventKind::JobConfigReplaced

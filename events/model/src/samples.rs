@@ -287,6 +287,11 @@ pub fn events() -> Vec<Event> {
             agent: AgentId("agent-1".into()),
             reason: "missed 3 heartbeats".into(),
         },
+        Event::JournalTruncationAccepted {
+            acknowledged: 9002,
+            found: 4122,
+            reason: "the write-ahead log was damaged".into(),
+        },
     ]
 }
 

@@ -757,6 +757,14 @@ impl Views {
                 }
                 Line::text(format!("agent {agent} lost: {reason}"))
             }
+            Event::JournalTruncationAccepted {
+                acknowledged,
+                found,
+                reason,
+            } => Line::text(format!(
+                "journal truncation accepted: seqs {}..={acknowledged} were lost ({reason})",
+                found + 1
+            )),
         }
     }
 

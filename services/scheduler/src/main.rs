@@ -4,7 +4,10 @@
 //!   first use), HTTP on 127.0.0.1:8081.
 //! - `aurora-scheduler --init --data-dir DIR --cluster NAME`: initialise a new cluster's journal
 //!   explicitly, then exit.
-//! - `aurora-scheduler --data-dir DIR`: serve an initialised journal; refuses an empty directory.
+//! - `aurora-scheduler --data-dir DIR`: serve an initialised journal; refuses an empty directory,
+//!   and a journal that holds fewer events than it acknowledged (a damaged write-ahead log).
+//! - `aurora-scheduler --accept-truncation --data-dir DIR`: record such a loss as an event, so
+//!   that the scheduler can start again on what is left.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +29,12 @@ struct Args {
     /// Initialise a new cluster's journal in --data-dir, then exit.
     #[arg(long, conflicts_with = "dev")]
     init: bool,
+    /// Accept that the journal in --data-dir lost acknowledged events to a damaged
+    /// write-ahead log (the scheduler refuses to start on it, naming the lost seqs): record the
+    /// loss as an event, then exit. Restoring from a backup or a replica loses nothing; use this
+    /// only when neither exists.
+    #[arg(long, conflicts_with_all = ["dev", "init"])]
+    accept_truncation: bool,
     /// Where the journal lives.
     #[arg(long, default_value = "./aurora-data")]
     data_dir: PathBuf,
@@ -89,6 +98,33 @@ async fn main() -> anyhow::Result<()> {
             journal.cluster(),
             args.data_dir.display()
         );
+        return Ok(());
+    }
+
+    if args.accept_truncation {
+        let lost = RocksJournal::accept_truncation(
+            &args.data_dir,
+            clock.now(),
+            "accepted by the operator with aurora-scheduler --accept-truncation",
+        )
+        .with_context(|| {
+            format!(
+                "accepting the journal's losses in {}",
+                args.data_dir.display()
+            )
+        })?;
+        match lost {
+            Some(range) => println!(
+                "recorded the loss of seqs {}..={} in {}; the scheduler starts again on it",
+                range.first,
+                range.last,
+                args.data_dir.display()
+            ),
+            None => println!(
+                "the journal in {} lost no acknowledged event; nothing recorded",
+                args.data_dir.display()
+            ),
+        }
         return Ok(());
     }
 

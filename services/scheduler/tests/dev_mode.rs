@@ -86,3 +86,81 @@ fn an_uninitialised_directory_is_refused_until_init() {
     let (_, body) = http_get(port, "/api/v1/journal").unwrap();
     assert!(body.contains("\"cluster\":\"west\""), "{body}");
 }
+
+/// The probe's finding, reproduced: 3,000 acknowledged quota changes, the scheduler killed
+/// with -9, its write-ahead log cut in half. The scheduler refuses to start (it used to serve
+/// a shorter history and reuse seqs), names the loss and the way out; `--accept-truncation`
+/// records the loss as an event, and the scheduler then starts on what is left.
+#[test]
+fn a_damaged_write_ahead_log_is_refused_until_the_loss_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    support::init(&data);
+    let port = free_port();
+    let mut first = scheduler(&[], &data, port);
+    let mut acknowledged = 0;
+    for n in 0..3000u32 {
+        let quota = serde_json::json!({"cpus": 1.0, "ram_mb": 1 + n, "disk_mb": 1});
+        let (status, body) = support::http(
+            port,
+            "PUT",
+            &format!("/api/v1/quota/role{}", n % 50),
+            Some(&quota),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        acknowledged = body["last_seq"].as_u64().unwrap();
+    }
+    first.kill_now();
+    // Cut the write-ahead log (where the acknowledged events are after a crash) in half.
+    let log = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let size = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+
+    let refused = run(&[], &data);
+    assert!(
+        !refused.status.success(),
+        "must not start on a shorter history"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("acknowledged seq {acknowledged}")),
+        "names what was acknowledged: {stderr}"
+    );
+    assert!(
+        stderr.contains("--accept-truncation"),
+        "names the way out: {stderr}"
+    );
+    let dev = run(&["--dev"], &data);
+    assert!(!dev.status.success(), "--dev does not start over either");
+
+    let accepted = run(&["--accept-truncation"], &data);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let said = String::from_utf8_lossy(&accepted.stdout);
+    assert!(said.contains("recorded the loss of seqs"), "{said}");
+
+    let port = free_port();
+    let _second = scheduler(&[], &data, port);
+    assert_health_ok(port);
+    let (_, info) = support::http(port, "GET", "/api/v1/journal", None).unwrap();
+    let last = info["last_seq"].as_u64().unwrap();
+    assert!(last < acknowledged, "what is left: {info}");
+    let recorded = support::events_from(port, 1)
+        .into_iter()
+        .any(|e| e["event"]["JournalTruncationAccepted"]["acknowledged"] == acknowledged);
+    assert!(recorded, "the loss is on the record");
+}

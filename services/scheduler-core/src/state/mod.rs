@@ -566,6 +566,8 @@ impl ClusterState {
                     record.lost = true;
                 }
             }
+            // A record for people: the state is what the journal holds, lost events and all.
+            Event::JournalTruncationAccepted { .. } => {}
         }
     }
 
