@@ -23,6 +23,7 @@
 //! The UI reads projections only. It must not depend on the journal, the scheduler's write model,
 //! storage (`rocksdb`) or messaging (`async-nats`); `ops/check-layering` enforces this.
 
+mod feed;
 mod format;
 mod moment;
 mod pages;
@@ -62,7 +63,12 @@ pub fn app(state: WebState) -> Router {
         .route("/quotas", get(cluster::quotas))
         .route("/maintenance", get(cluster::maintenance))
         .route("/events", get(events::page))
-        .route("/events/stream", get(events::stream))
+        .route(
+            "/events/stream",
+            get(events::stream).layer(axum::Extension(Arc::new(feed::Feed::new(Arc::clone(
+                &state.read,
+            ))))),
+        )
         .route("/static/aurora.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .with_state(state)

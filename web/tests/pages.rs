@@ -493,3 +493,60 @@ async fn only_http_observer_endpoints_become_links() {
         "{good}"
     );
 }
+
+/// The live stream is one shared feed: clients beyond the cap are refused (and let in again
+/// when one leaves), and a client that does not read is dropped once it falls too far behind,
+/// never waited for.
+#[tokio::test]
+async fn the_event_stream_caps_clients_and_drops_the_slow() {
+    let mut world = world();
+    let state = web_state(world.script.envelopes(), 1000);
+    let router = app(state.clone());
+    let connect = || {
+        router.clone().oneshot(
+            Request::get("/events/stream")
+                .body(Body::empty())
+                .expect("request"),
+        )
+    };
+    let mut open = Vec::new();
+    for _ in 0..256 {
+        let response = connect().await.expect("answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        open.push(response);
+    }
+    let refused = connect().await.expect("answer");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let slow = open.pop().expect("a client").into_body();
+    drop(open);
+    assert_eq!(connect().await.expect("answer").status(), StatusCode::OK);
+
+    // 100 folds, one at a time, while the slow client reads nothing.
+    let s = &mut world.script;
+    let first_new = s.last_seq() + 1;
+    for n in 0..100u64 {
+        s.push(Event::QuotaSet {
+            role: Identifier::new("www").expect("role"),
+            quota: ResourceAggregate {
+                cpus: 1.0,
+                ram_mb: n,
+                disk_mb: 1,
+            },
+        });
+    }
+    for envelope in &s.envelopes()[first_new as usize - 1..] {
+        state.read.apply(std::slice::from_ref(envelope));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut frames = slow.into_data_stream();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(frame) = frames.next().await {
+            frame.expect("frame");
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the slow client's stream ends instead of waiting for it"
+    );
+}

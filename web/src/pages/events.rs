@@ -2,10 +2,12 @@
 //! the page's few lines of script prepend (the page is complete without them).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use askama::Template;
 use aurora_events::Seq;
 use aurora_projections::{ActivityEntry, Queries};
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -14,14 +16,12 @@ use futures::StreamExt;
 
 use super::{Layout, PageError, read, render};
 use crate::WebState;
+use crate::feed::Feed;
 use crate::format;
 use crate::moment::AtQuery;
 
 /// Events listed on the page.
 const SHOWN: usize = 200;
-/// Events looked at per wake-up of the stream; more than the leader commits between two
-/// wake-ups in practice. Older ones in a burst are skipped (the page says so on reload).
-const STREAM_WINDOW: usize = 1000;
 
 pub struct EventLine {
     pub seq: Seq,
@@ -79,31 +79,31 @@ fn sse_event(entry: &ActivityEntry) -> Event {
         .data(data.to_string())
 }
 
-/// Every event folded after the client connected, as it is folded.
+/// Every event folded after the client connected, as it is folded, from the app's shared
+/// feed. Too many clients: 503. A client that falls too far behind is dropped.
 pub async fn stream(
-    State(state): State<WebState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let folded = state.read.subscribe();
-    let sent = state.read.last_seq();
-    let events = futures::stream::unfold(
-        (folded, sent, state),
-        |(mut folded, mut sent, state)| async move {
-            folded.changed().await.ok()?;
-            let mut fresh: Vec<ActivityEntry> = state
-                .read
-                .live(|v| v.activity(STREAM_WINDOW))
-                .into_iter()
-                .filter(|entry| entry.seq > sent)
-                .collect();
-            fresh.reverse();
-            if let Some(newest) = fresh.last() {
-                sent = newest.seq;
-            }
-            let batch: Vec<Result<Event, Infallible>> =
-                fresh.iter().map(|entry| Ok(sse_event(entry))).collect();
-            Some((futures::stream::iter(batch), (folded, sent, state)))
-        },
-    )
+    Extension(feed): Extension<Arc<Feed>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageError> {
+    let Some(subscription) = feed.subscribe() else {
+        return Err(PageError::unavailable(format!(
+            "the live event stream is serving its maximum of {} clients; reload later",
+            crate::feed::MAX_CLIENTS
+        )));
+    };
+    let events = futures::stream::unfold(subscription, |mut subscription| async move {
+        let batch = match subscription.batches.recv().await {
+            Ok(batch) => batch,
+            // Too slow for the feed (or the feed ended): drop the client rather than wait.
+            Err(_) => return None,
+        };
+        let since = subscription.since;
+        let events: Vec<Result<Event, Infallible>> = batch
+            .iter()
+            .filter(|entry| entry.seq > since)
+            .map(|entry| Ok(sse_event(entry)))
+            .collect();
+        Some((futures::stream::iter(events), subscription))
+    })
     .flatten();
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
