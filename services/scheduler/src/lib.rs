@@ -10,7 +10,8 @@
 //!   appends under its term, the timers, the agents' outbox, heartbeats and registrations;
 //! - [`runtime`]: the handle the HTTP handlers hold, a replica plus (while leading) a leader;
 //! - [`api`]: jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON;
-//! - [`read_side`]: the projections' replays of past views from the journal.
+//! - [`read_side`]: the projections' replays of past views from the journal;
+//! - [`serve`]: the HTTP server, with a connection cap and a header-read timeout.
 //!
 //! May depend on every library crate; nothing depends on it. The web UI crate is used only to
 //! mount its router (in the binary).
@@ -20,3 +21,4 @@ pub mod leader;
 pub mod read_side;
 pub mod replica;
 pub mod runtime;
+pub mod serve;

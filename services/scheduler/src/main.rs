@@ -58,6 +58,13 @@ struct Args {
     /// Aurora's `-transient_task_state_timeout`.
     #[arg(long, default_value_t = 300)]
     transient_task_state_timeout_secs: u64,
+    /// Most HTTP connections served at once; more are answered 503 and closed.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// A connection that does not send a whole request head within this long is closed
+    /// (idle sockets, slow senders).
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout_secs: u64,
     /// A pending production task may preempt lower tiers once it has waited this long.
     /// Aurora's `-preemption_delay`.
     #[arg(long, default_value_t = 180)]
@@ -212,10 +219,19 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let mut server_stopping = stopping;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = server_stopping.wait_for(|stop| *stop).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let limits = aurora_scheduler::serve::Limits {
+        max_connections: args.max_connections,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        ..aurora_scheduler::serve::Limits::default()
+    };
+    let server = tokio::spawn(aurora_scheduler::serve::serve(
+        listener,
+        app,
+        limits,
+        async move {
+            let _ = server_stopping.wait_for(|stop| *stop).await;
+        },
+    ));
     shutdown_signal().await;
     tracing::info!("shutting down");
     // Stop leading first: no new decisions, and the agents' work polls (long requests) are
@@ -226,10 +242,7 @@ async fn main() -> anyhow::Result<()> {
         // The embedded agent kills its tasks as it stops.
         let _ = agent.await;
     }
-    server
-        .await
-        .context("joining the HTTP server")?
-        .context("serving HTTP")?;
+    server.await.context("joining the HTTP server")?;
     Ok(())
 }
 
