@@ -44,7 +44,13 @@ pub struct ReadModel {
     folded: watch::Sender<Seq>,
     /// Why pending tasks wait. No event records these, so only the live view has them.
     explainer: RwLock<Option<Arc<dyn PendingReasons>>>,
+    /// Reads run off the async threads ([`Self::live_off_thread`]) at most this many at once.
+    readers: Arc<tokio::sync::Semaphore>,
 }
+
+/// Reads run on blocking threads at once, at most: enough for pages and API calls in parallel,
+/// few enough that a burst of big reads cannot take over the blocking pool.
+const OFF_THREAD_READERS: usize = 4;
 
 impl std::fmt::Debug for ReadModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,6 +85,7 @@ impl ReadModel {
             shared,
             folded: watch::Sender::new(0),
             explainer: RwLock::new(None),
+            readers: Arc::new(tokio::sync::Semaphore::new(OFF_THREAD_READERS)),
         }
     }
 
@@ -116,6 +123,31 @@ impl ReadModel {
     pub fn live<R>(&self, query: impl FnOnce(&Views) -> R) -> R {
         let snapshot = self.read().current().clone();
         query(&snapshot)
+    }
+
+    /// Runs `query` against the live views on a blocking thread (a snapshot taken here, so no
+    /// lock is held while it runs): a big read — a 4,000-task job, every task of a role — never
+    /// occupies the async threads that serve heartbeats and commands. At most
+    /// `OFF_THREAD_READERS` run at once; more wait their turn.
+    pub async fn live_off_thread<R, F>(&self, query: F) -> R
+    where
+        F: FnOnce(&Views) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = Arc::clone(&self.readers).acquire_owned().await.ok();
+        let snapshot = self.read().current().clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let answer = query(&snapshot);
+            drop(permit);
+            answer
+        })
+        .await;
+        match answer {
+            Ok(answer) => answer,
+            // The query panicked: fail this request as it would have inline.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 
     /// The views as of `seq` (at most the last folded seq). Blocks while it replays: call it
@@ -255,6 +287,40 @@ mod tests {
         model.apply(&envelopes(5));
         assert_eq!(model.past(3).expect("seq 3").last_seq(), 3);
         assert!(model.past(6).is_err());
+    }
+}
+
+#[cfg(test)]
+mod off_thread {
+    use super::*;
+    use crate::Queries;
+
+    /// A slow read leaves the async threads free: on a one-thread runtime, a ticker keeps
+    /// ticking while the read runs (inline, it would wait for the read to end).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_read_does_not_hold_the_async_thread() {
+        let model = Arc::new(ReadModel::in_memory(HistoryConfig::default()));
+        let reading = {
+            let model = Arc::clone(&model);
+            tokio::spawn(async move {
+                model
+                    .live_off_thread(|views| {
+                        std::thread::sleep(Duration::from_millis(400));
+                        views.last_seq()
+                    })
+                    .await
+            })
+        };
+        let mut ticks = 0;
+        while !reading.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ticks += 1;
+        }
+        assert_eq!(reading.await.expect("read"), 0);
+        assert!(
+            ticks >= 5,
+            "the runtime kept running during the read: {ticks} ticks"
+        );
     }
 }
 

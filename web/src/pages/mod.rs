@@ -166,7 +166,7 @@ where
             banner: None,
             at: String::new(),
         };
-        return Ok((state.read.live(query), moment));
+        return Ok((state.read.live_off_thread(query).await, moment));
     }
     let read = Arc::clone(&state.read);
     let path = path.to_string();

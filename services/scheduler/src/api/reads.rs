@@ -173,7 +173,10 @@ async fn job_tasks(
     let job = job_key(&role, &env, &name)?;
     let all = query.all.unwrap_or(false);
     let with_config = query.configs.unwrap_or(false);
-    let projected = runtime.read_model().live(|v| tasks_of_job(v, &job, all));
+    let projected = runtime
+        .read_model()
+        .live_off_thread(move |v| tasks_of_job(v, &job, all))
+        .await;
     let reasons = reasons_for(&runtime, &projected);
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
@@ -269,13 +272,16 @@ async fn query_tasks(
         job: query.job,
     };
     let with_config = query.configs.unwrap_or(false);
-    let projected = runtime.read_model().live(|v| {
-        listed_jobs(v, &filter)
-            .flat_map(|job| tasks_of_job(v, &job.job, true))
-            .filter(|t| statuses.as_ref().is_none_or(|s| s.contains(&t.status)))
-            .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)))
-            .collect::<Vec<_>>()
-    });
+    let projected = runtime
+        .read_model()
+        .live_off_thread(move |v| {
+            listed_jobs(v, &filter)
+                .flat_map(|job| tasks_of_job(v, &job.job, true))
+                .filter(|t| statuses.as_ref().is_none_or(|s| s.contains(&t.status)))
+                .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)))
+                .collect::<Vec<_>>()
+        })
+        .await;
     let reasons = reasons_for(&runtime, &projected);
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
