@@ -132,6 +132,37 @@ fn location(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// Space a journal keeps free on its file system: a tenth of it, between 1 MiB and 256 MiB.
+/// Below it, appends and checkpoints are refused (RocksDB still needs room to flush and
+/// compact what it has); they resume by themselves once space is freed.
+fn reserve(total: u64) -> u64 {
+    (total / 10).clamp(1 << 20, 256 << 20)
+}
+
+/// Refuses when the journal's file system has less than its reserve free.
+fn check_space(path: &Path) -> Result<(), Error> {
+    let Ok(fs) = nix::sys::statvfs::statvfs(path) else {
+        // Cannot tell: let RocksDB try, and report what it meets.
+        return Ok(());
+    };
+    let block = fs.fragment_size();
+    let (free, total) = (
+        fs.blocks_available().saturating_mul(block),
+        fs.blocks().saturating_mul(block),
+    );
+    let keep = reserve(total);
+    if free < keep {
+        return Err(Error::Storage(format!(
+            "the disk holding the journal ({}) is full: {} MiB free, {} MiB kept in reserve; \
+             writes resume by themselves once space is freed",
+            path.display(),
+            free >> 20,
+            keep >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `path` is absent or an empty directory.
 fn is_empty_or_missing(path: &Path) -> Result<bool, Error> {
     match std::fs::read_dir(path) {
@@ -368,6 +399,7 @@ impl RocksJournal {
         let (requests, queue) = std_mpsc::channel();
         let writer = Writer {
             db: Arc::clone(&db),
+            path: path.to_path_buf(),
             mark,
             last_seq: last.seq,
             last_at: last.at,
@@ -457,6 +489,8 @@ fn last_envelope(db: &DB) -> Result<Option<Envelope>, Error> {
 /// The single owner of appends and term changes; see the module docs.
 struct Writer {
     db: Arc<DB>,
+    /// The journal's directory, whose file system's free space is checked before each batch.
+    path: PathBuf,
     /// Recorded after every committed batch, before the callers are answered.
     mark: Mark,
     last_seq: Seq,
@@ -511,6 +545,15 @@ impl Writer {
 
     fn commit(&mut self, requests: Vec<AppendRequest>) {
         if requests.is_empty() {
+            return;
+        }
+        // Refuse before RocksDB meets a full disk: its error paths (a background error that
+        // stops every write, an assertion in Debian's build) are what takes a process down.
+        if let Err(full) = check_space(&self.path) {
+            tracing::error!(error = %full, "journal writes refused");
+            for request in requests {
+                let _ = request.reply.send(Err(full.clone()));
+            }
             return;
         }
         let term = *self.term.borrow();
@@ -681,6 +724,7 @@ impl Journal for RocksJournal {
 impl CheckpointStore for RocksJournal {
     async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
         validate_new_checkpoint(name, seq, self.last_seq())?;
+        check_space(&self.inner.path)?;
         let db = Arc::clone(&self.inner.db);
         let key = checkpoint_key(name, seq);
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
