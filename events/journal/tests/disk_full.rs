@@ -44,7 +44,7 @@ impl Drop for Tmpfs {
 
 fn free_mib(path: &Path) -> u64 {
     let fs = nix::sys::statvfs::statvfs(path).unwrap();
-    fs.blocks_available() * fs.fragment_size() >> 20
+    (fs.blocks_available() * fs.fragment_size()) >> 20
 }
 
 /// Fills `disk` with a file until less than `left` MiB is free; returns the file.
