@@ -7,6 +7,7 @@ mod agents;
 mod jobs;
 mod journal;
 pub mod metrics;
+pub mod parse;
 mod reads;
 
 use std::sync::Arc;
