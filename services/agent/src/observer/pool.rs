@@ -93,9 +93,15 @@ impl FsPool {
     {
         let (done, outcome) = oneshot::channel();
         let job: Job = Box::new(move || {
-            // The slot is released when the job has run, even if its requester went away.
-            let _slot = slot;
-            let _ = done.send(job());
+            // A panicking job must not shrink the pool; its requester gets an error.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|_| {
+                tracing::error!("observer: a file job panicked");
+                Err(ObserverError::Io("an observer file job panicked".into()))
+            });
+            // Free the slot before the requester hears back, so that its next job finds it
+            // (and whether or not the requester is still there).
+            drop(slot);
+            let _ = done.send(result);
         });
         self.jobs
             .send(job)
@@ -107,10 +113,10 @@ impl FsPool {
 type Outcome<T> = oneshot::Receiver<Result<T, ObserverError>>;
 
 async fn outcome<T>(outcome: Outcome<T>) -> Result<T, ObserverError> {
-    // A dropped sender means the job panicked (the worker caught it and lives on).
+    // Every job sends its result, so a dropped sender means it never ran.
     outcome
         .await
-        .map_err(|_| ObserverError::Io("an observer file job panicked".into()))?
+        .map_err(|_| ObserverError::Io("an observer file job was dropped unrun".into()))?
 }
 
 /// One pool thread: runs jobs until the pool is dropped.
@@ -121,10 +127,7 @@ fn work(queue: &Mutex<Receiver<Job>>) {
         let Ok(job) = job else {
             return;
         };
-        // A panicking job must not shrink the pool; the job's requester sees an error.
-        if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-            tracing::error!("observer: a file job panicked");
-        }
+        job();
     }
 }
 
