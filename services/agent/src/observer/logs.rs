@@ -2,7 +2,7 @@
 //! backups `stdout.1`... sit beside them; the observer serves the live file). Every name is
 //! opened through the task's [`Sandbox`] (a task can replace its logs with symlinks or FIFOs).
 //! Reads are bounded (`tail`) because logs can be hundreds of MiB; only an explicit download
-//! reads a whole file.
+//! sends a whole file, and both are streamed (`body.rs`).
 
 use std::ops::Range;
 use std::path::Path;

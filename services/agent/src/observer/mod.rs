@@ -19,7 +19,8 @@
 //! - it reads regular files and directories only, and opens nothing that could block;
 //! - its filesystem work runs on its own few threads (`pool.rs`), never on tokio's blocking pool
 //!   (which the scheduler's journal uses when `aurora-scheduler --dev` embeds an agent); when
-//!   they are all taken a request answers 503 rather than wait.
+//!   they are all taken a request answers 503 rather than wait;
+//! - file bodies (tails and downloads) are streamed in bounded chunks (`body.rs`).
 //!
 //! Refusals and misses answer a JSON `{code, message}` ([`ObserverError`]).
 //!
@@ -27,6 +28,7 @@
 //! removes a task once its executor reported the end); a finished task's processes are what
 //! its `.logs/` directory still shows.
 
+mod body;
 mod logs;
 mod paths;
 mod pool;
@@ -44,6 +46,7 @@ use tokio::sync::watch;
 
 use crate::daemon::Running;
 
+pub use body::CHUNK;
 pub use logs::{DEFAULT_TAIL, LogStream, MAX_TAIL};
 pub use paths::{relative_path, validate_process, validate_task_id};
 pub use pool::{FS_SLOTS, FS_THREADS};

@@ -12,7 +12,9 @@
 //! ```
 //!
 //! A slot is held from submission until the job has run, so at most `slots` jobs are queued or
-//! running; a job that finds none free is refused at once ([`FsPool::run`]).
+//! running. A request's first job takes a slot or is refused at once ([`FsPool::run`]); the
+//! chunks of a body already being streamed wait for one instead ([`FsPool::run_when_free`]),
+//! because a response under way can no longer answer 503.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, Sender};
@@ -81,6 +83,20 @@ impl FsPool {
     {
         let slot = Arc::clone(&self.slots)
             .try_acquire_owned()
+            .map_err(|_| ObserverError::Busy)?;
+        outcome(self.submit(slot, job)?).await
+    }
+
+    /// Runs `job` on the pool once a slot is free. For the later steps of a response already
+    /// under way (a streamed body's next chunk).
+    pub async fn run_when_free<T, F>(&self, job: F) -> Result<T, ObserverError>
+    where
+        F: FnOnce() -> Result<T, ObserverError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
             .map_err(|_| ObserverError::Busy)?;
         outcome(self.submit(slot, job)?).await
     }

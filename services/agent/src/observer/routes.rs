@@ -1,13 +1,12 @@
 //! The observer's HTTP routes and their JSON shapes. Handlers validate (through `paths.rs`), then
 //! hand every filesystem step to the observer's own threads (`pool.rs`): opening the sandbox and
-//! what the request names in it (`sandbox.rs`, `logs.rs`), and reading it. They never write.
+//! what the request names in it (`sandbox.rs`, `logs.rs`). Bodies are streamed (`body.rs`).
+//! They never write.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::ops::Range;
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aurora_events::TaskId;
@@ -18,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::body::file_body;
 use super::logs::{self, DEFAULT_TAIL, LogStream, MAX_TAIL, tail_range};
 use super::paths::{relative_path, validate_process, validate_task_id};
 use super::sandbox::{Kind, OpenFile, Opened, Sandbox};
@@ -184,7 +184,7 @@ async fn log(
         })
         .await?;
     let download = format!("{task}-{process}-{run}-{}.log", stream.file_name());
-    file_response(&state, file, &params, &download).await
+    file_response(&state, file, &params, &download)
 }
 
 async fn browse_root(
@@ -235,7 +235,7 @@ async fn browse_path(
             let name = relative
                 .file_name()
                 .map_or_else(|| task.to_string(), |n| n.to_string_lossy().into_owned());
-            file_response(state, file, params, &name).await
+            file_response(state, file, params, &name)
         }
     }
 }
@@ -326,8 +326,8 @@ fn list_dir(sandbox: &Sandbox, dir: OwnedFd, relative: &Path) -> Result<DirListi
 
 /// A file as `text/plain`: its last `?tail=` bytes (default [`DEFAULT_TAIL`], at most
 /// [`MAX_TAIL`]), or with `?download=true` all of it as an attachment named `download_name`;
-/// up to the length it had when opened.
-async fn file_response(
+/// streamed either way, with the length it had when opened.
+fn file_response(
     state: &ObserverState,
     file: OpenFile,
     params: &ReadParams,
@@ -339,11 +339,12 @@ async fn file_response(
     } else {
         tail_range(file.len, params.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL))
     };
-    let OpenFile { file, .. } = file;
-    let bytes = state.pool.run(move || read_range(file, range)).await?;
-    let mut response = bytes.into_response();
+    let len = range.end - range.start;
+    let body = file_body(Arc::clone(&state.pool), file.file, range.start, len);
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if params.download {
         let disposition = format!("attachment; filename=\"{}\"", header_safe(download_name));
         let disposition = HeaderValue::from_str(&disposition)
@@ -351,18 +352,6 @@ async fn file_response(
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
     Ok(response)
-}
-
-/// The bytes of `range`; fewer if the file shrank since it was opened.
-fn read_range(mut file: File, range: Range<u64>) -> Result<Vec<u8>, ObserverError> {
-    let io = |e: std::io::Error| ObserverError::Io(format!("reading a sandbox file: {e}"));
-    file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-    let mut bytes = Vec::new();
-    // `take`: a file still being written must not make the read unbounded.
-    file.take(range.end - range.start)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    Ok(bytes)
 }
 
 /// A file name fit for a quoted header value.
