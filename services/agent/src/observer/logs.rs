@@ -1,14 +1,15 @@
 //! Reading what the executor wrote: `<sandbox>/.logs/<process>/<run>/{stdout,stderr}` (rotated
-//! backups `stdout.1`... sit beside them; the observer serves the live file). Reads are bounded
-//! (`tail`) because logs can be hundreds of MiB; only an explicit download reads a whole file.
+//! backups `stdout.1`... sit beside them; the observer serves the live file). Every name is
+//! opened through the task's [`Sandbox`] (a task can replace its logs with symlinks or FIFOs).
+//! Reads are bounded (`tail`) because logs can be hundreds of MiB; only an explicit download
+//! sends a whole file, and both are streamed (`body.rs`).
 
-use std::io::SeekFrom;
-use std::path::{Path, PathBuf};
-
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::ops::Range;
+use std::path::Path;
 
 use super::ObserverError;
-use super::paths::{relative_path, resolve};
+use super::paths::relative_path;
+use super::sandbox::{Kind, OpenFile, Opened, Sandbox};
 
 /// Bytes served from the end of a file when the request does not say (`?tail=`).
 pub const DEFAULT_TAIL: u64 = 64 * 1024;
@@ -43,12 +44,23 @@ impl LogStream {
 }
 
 /// The runs of `process` that have a log directory, ascending (`.logs/<process>/<run>`).
-/// Non-numeric entries are ignored. `process` must already be validated.
-pub fn runs(sandbox: &Path, process: &str) -> Result<Vec<u32>, ObserverError> {
-    let dir = resolve(sandbox, &Path::new(LOGS_DIR).join(process))?;
-    let mut runs: Vec<u32> = read_dir_names(&dir)?
+/// Entries that are not a run number in its plain decimal form are ignored. `process` must
+/// already be validated.
+pub fn runs(sandbox: &Sandbox, process: &str) -> Result<Vec<u32>, ObserverError> {
+    let relative = Path::new(LOGS_DIR).join(process);
+    let Opened::Dir(dir) = sandbox.open_entry(&relative)? else {
+        return Ok(Vec::new());
+    };
+    let mut runs: Vec<u32> = sandbox
+        .list(dir, &relative)?
         .into_iter()
-        .filter_map(|(name, is_dir)| if is_dir { name.parse().ok() } else { None })
+        .filter(|entry| entry.kind == Some(Kind::Dir))
+        .filter_map(|entry| {
+            let name = entry.name.to_str()?;
+            let run: u32 = name.parse().ok()?;
+            // `+1` or `01` would name a directory other than the `1` we would open.
+            (run.to_string() == name).then_some(run)
+        })
         .collect();
     runs.sort_unstable();
     Ok(runs)
@@ -56,15 +68,19 @@ pub fn runs(sandbox: &Path, process: &str) -> Result<Vec<u32>, ObserverError> {
 
 /// The processes that left logs in the sandbox, by name, with their number of runs (the
 /// latest run + 1; 0 when the directory has no run yet). Empty when there is no `.logs/`.
-pub fn processes_from_logs(sandbox: &Path) -> Result<Vec<(String, u32)>, ObserverError> {
-    let dir = match resolve(sandbox, Path::new(LOGS_DIR)) {
-        Ok(dir) => dir,
-        Err(ObserverError::NotFound(_)) => return Ok(Vec::new()),
+pub fn processes_from_logs(sandbox: &Sandbox) -> Result<Vec<(String, u32)>, ObserverError> {
+    let logs = Path::new(LOGS_DIR);
+    let dir = match sandbox.open_entry(logs) {
+        Ok(Opened::Dir(dir)) => dir,
+        Ok(Opened::File(_)) | Err(ObserverError::NotFound(_)) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let mut processes = Vec::new();
-    for (name, is_dir) in read_dir_names(&dir)? {
-        if !is_dir || super::paths::validate_process(&name).is_err() {
+    for entry in sandbox.list(dir, logs)? {
+        let Ok(name) = entry.name.into_string() else {
+            continue; // not UTF-8: cannot be named in a URL we produce
+        };
+        if entry.kind != Some(Kind::Dir) || super::paths::validate_process(&name).is_err() {
             continue;
         }
         let latest = runs(sandbox, &name)?.last().copied();
@@ -74,13 +90,13 @@ pub fn processes_from_logs(sandbox: &Path) -> Result<Vec<(String, u32)>, Observe
     Ok(processes)
 }
 
-/// The log file of `process`'s `run` (default: the latest) on `stream`, resolved safely.
+/// The log file of `process`'s `run` (default: the latest) on `stream`, opened for reading.
 pub fn log_file(
-    sandbox: &Path,
+    sandbox: &Sandbox,
     process: &str,
     stream: LogStream,
     run: Option<u32>,
-) -> Result<(u32, PathBuf), ObserverError> {
+) -> Result<(u32, OpenFile), ObserverError> {
     let run = match run {
         Some(run) => run,
         None => runs(sandbox, process)?
@@ -89,47 +105,16 @@ pub fn log_file(
             .ok_or_else(|| ObserverError::NotFound(format!("{LOGS_DIR}/{process}/<run>")))?,
     };
     let relative = format!("{LOGS_DIR}/{process}/{run}/{}", stream.file_name());
-    let path = resolve(sandbox, &relative_path(&relative)?)?;
-    if path.is_file() {
-        Ok((run, path))
-    } else {
-        Err(ObserverError::NotFound(relative))
+    match sandbox.open_entry(&relative_path(&relative)?)? {
+        Opened::File(file) => Ok((run, file)),
+        Opened::Dir(_) => Err(ObserverError::NotFound(relative)),
     }
 }
 
-/// The last `tail` bytes of the file at `path` (all of it when shorter).
-pub async fn read_tail(path: &Path, tail: u64) -> Result<Vec<u8>, ObserverError> {
-    let io = |e: std::io::Error| ObserverError::Io(format!("reading {}: {e}", path.display()));
-    let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-    let len = file.metadata().await.map_err(io)?.len();
-    let start = len.saturating_sub(tail);
-    file.seek(SeekFrom::Start(start)).await.map_err(io)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
-    // `take`: a file still being written must not make the read unbounded.
-    file.take(tail).read_to_end(&mut bytes).await.map_err(io)?;
-    Ok(bytes)
-}
-
-/// The whole file at `path`.
-pub async fn read_all(path: &Path) -> Result<Vec<u8>, ObserverError> {
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| ObserverError::Io(format!("reading {}: {e}", path.display())))
-}
-
-/// `(name, is_dir)` of a directory's entries; symlinks count as what they point to.
-fn read_dir_names(dir: &Path) -> Result<Vec<(String, bool)>, ObserverError> {
-    let io = |e: std::io::Error| ObserverError::Io(format!("listing {}: {e}", dir.display()));
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue; // not UTF-8: cannot be named in a URL we produce
-        };
-        let is_dir = entry.path().is_dir();
-        names.push((name, is_dir));
-    }
-    Ok(names)
+/// The byte range of a file of `len` bytes holding its last `tail` bytes (all of it when
+/// shorter).
+pub fn tail_range(len: u64, tail: u64) -> Range<u64> {
+    len.saturating_sub(tail)..len
 }
 
 #[cfg(test)]
@@ -145,43 +130,56 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    /// `<tmp>/sandboxes/t`, opened.
+    fn sandbox() -> (tempfile::TempDir, std::path::PathBuf, Sandbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("sandboxes/t");
+        std::fs::create_dir_all(&root).unwrap();
+        let sandbox = Sandbox::open(&dir.path().join("sandboxes"), "t")
+            .unwrap()
+            .unwrap();
+        (dir, root, sandbox)
+    }
+
     #[test]
     fn latest_run_is_the_highest_numbered_directory() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_dir, root, sandbox) = sandbox();
         for run in [0, 2, 10] {
             write(
-                &dir.path().join(format!(".logs/web/{run}/stdout")),
+                &root.join(format!(".logs/web/{run}/stdout")),
                 &format!("run {run}\n"),
             );
         }
-        std::fs::create_dir_all(dir.path().join(".logs/web/notes")).unwrap();
-        assert_eq!(runs(dir.path(), "web").unwrap(), vec![0, 2, 10]);
-        let (run, path) = log_file(dir.path(), "web", LogStream::Stdout, None).unwrap();
+        for not_a_run in ["notes", "+3", "011"] {
+            std::fs::create_dir_all(root.join(".logs/web").join(not_a_run)).unwrap();
+        }
+        assert_eq!(runs(&sandbox, "web").unwrap(), vec![0, 2, 10]);
+        let (run, mut open) = log_file(&sandbox, "web", LogStream::Stdout, None).unwrap();
         assert_eq!(run, 10);
-        assert_eq!(std::fs::read_to_string(path).unwrap(), "run 10\n");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut open.file, &mut text).unwrap();
+        assert_eq!((text.as_str(), open.len), ("run 10\n", 7));
         assert_eq!(
-            processes_from_logs(dir.path()).unwrap(),
+            processes_from_logs(&sandbox).unwrap(),
             vec![("web".to_string(), 11)]
         );
         assert_eq!(
-            log_file(dir.path(), "web", LogStream::Stderr, Some(0)),
+            log_file(&sandbox, "web", LogStream::Stderr, Some(0)).map(|(run, _)| run),
             Err(ObserverError::NotFound(".logs/web/0/stderr".into()))
         );
     }
 
     #[test]
     fn no_logs_directory_means_no_processes() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(processes_from_logs(dir.path()).unwrap(), vec![]);
+        let (_dir, _root, sandbox) = sandbox();
+        assert_eq!(processes_from_logs(&sandbox).unwrap(), vec![]);
     }
 
-    #[tokio::test]
-    async fn tail_reads_the_last_bytes_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, "0123456789").unwrap();
-        assert_eq!(read_tail(&path, 4).await.unwrap(), b"6789");
-        assert_eq!(read_tail(&path, 100).await.unwrap(), b"0123456789");
-        assert_eq!(read_tail(&path, 0).await.unwrap(), b"");
+    #[test]
+    fn a_tail_is_the_last_bytes_only() {
+        assert_eq!(tail_range(10, 4), 6..10);
+        assert_eq!(tail_range(10, 100), 0..10);
+        assert_eq!(tail_range(10, 0), 10..10);
+        assert_eq!(tail_range(0, 5), 0..0);
     }
 }

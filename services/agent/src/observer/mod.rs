@@ -9,46 +9,67 @@
 //!  GET /tasks/{task}/browse[/{*path}]           a directory listing (JSON) or a file (text/plain)
 //! ```
 //!
-//! It never writes and never reads outside `<work_dir>/sandboxes/<task>`: every path (log files
-//! included, since a task can replace its own logs with symlinks) is resolved by `paths.rs`,
-//! which refuses `..`, absolute paths and symlinks whose real location is outside the sandbox.
+//! A task owns its sandbox and may be hostile to the observer: it can plant symlinks (its logs
+//! included), swap directories for symlinks while a request runs, or leave FIFOs and sockets to
+//! be opened. Hence:
+//! - it never writes and never reads outside `<work_dir>/sandboxes/<task>`: URL paths are
+//!   checked lexically by `paths.rs` (no `..`, no absolute paths), then opened by `sandbox.rs`
+//!   relative to the sandbox's directory descriptor with `openat2(RESOLVE_BENEATH)`, so the
+//!   kernel refuses an escape at the moment of the open (no check-then-open race);
+//! - it reads regular files and directories only, and opens nothing that could block;
+//! - its filesystem work runs on its own few threads (`pool.rs`), never on tokio's blocking pool
+//!   (which the scheduler's journal uses when `aurora-scheduler --dev` embeds an agent); when
+//!   they are all taken a request answers 503 rather than wait;
+//! - file bodies (tails and downloads) are streamed in bounded chunks (`body.rs`).
+//!
 //! Refusals and misses answer a JSON `{code, message}` ([`ObserverError`]).
 //!
 //! Live process states come from the agent's [`Running`] map (shared with the daemon, which
 //! removes a task once its executor reported the end); a finished task's processes are what
 //! its `.logs/` directory still shows.
 
+mod body;
 mod logs;
 mod paths;
+mod pool;
 mod routes;
+mod sandbox;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::daemon::Running;
 
+pub use body::CHUNK;
 pub use logs::{DEFAULT_TAIL, LogStream, MAX_TAIL};
-pub use paths::{contained, relative_path, resolve, validate_process, validate_task_id};
+pub use paths::{relative_path, validate_process, validate_task_id};
+pub use pool::{FS_SLOTS, FS_THREADS};
 pub use routes::{DirEntry, DirListing, ProcessView, TaskView, observer_router};
 
-/// What the observer reads: the sandboxes directory and the live executors.
+/// What the observer reads: the sandboxes directory and the live executors; and the threads it
+/// reads with.
 #[derive(Debug, Clone)]
 pub struct ObserverState {
     /// `<work_dir>/sandboxes`; task `t`'s sandbox is `sandboxes/t`.
     pub sandboxes: PathBuf,
     pub running: Running,
+    /// Shared by every clone; its threads end when the last clone is dropped.
+    pool: Arc<pool::FsPool>,
 }
 
 impl ObserverState {
+    /// Starts the observer's [`FS_THREADS`] file threads.
     pub fn new(sandboxes: impl Into<PathBuf>, running: Running) -> Self {
         Self {
             sandboxes: sandboxes.into(),
             running,
+            pool: Arc::new(pool::FsPool::new(FS_THREADS, FS_SLOTS)),
         }
     }
 }
@@ -84,10 +105,23 @@ pub enum ObserverError {
     AbsolutePath(String),
     #[error("path {0:?} resolves (through a symlink) outside the sandbox")]
     EscapesSandbox(String),
+    #[error("path {0:?} goes through a symlink loop or a /proc magic link")]
+    UnresolvableLink(String),
+    #[error("{path:?} is {kind}; the observer serves regular files and directories only")]
+    NotRegular { path: String, kind: &'static str },
     #[error("no task {0:?} on this agent")]
     UnknownTask(String),
     #[error("{0:?} not found in the sandbox")]
     NotFound(String),
+    /// Every observer file thread is taken: retry shortly.
+    #[error("the observer is busy reading other sandboxes; retry shortly")]
+    Busy,
+    /// Without `openat2` the observer cannot open a path race-free, so it reads no sandbox.
+    #[error(
+        "this kernel lacks openat2 (Linux 5.6 or later); the observer does not read sandboxes \
+         without it, since paths could not be kept inside them safely"
+    )]
+    NoSafeOpen,
     /// The detail is logged, not sent.
     #[error("internal error: {0}")]
     Io(String),
@@ -110,8 +144,12 @@ impl ObserverError {
             | ObserverError::InvalidPath(_)
             | ObserverError::ParentComponent(_)
             | ObserverError::AbsolutePath(_) => StatusCode::BAD_REQUEST,
-            ObserverError::EscapesSandbox(_) => StatusCode::FORBIDDEN,
+            ObserverError::EscapesSandbox(_)
+            | ObserverError::UnresolvableLink(_)
+            | ObserverError::NotRegular { .. } => StatusCode::FORBIDDEN,
             ObserverError::UnknownTask(_) | ObserverError::NotFound(_) => StatusCode::NOT_FOUND,
+            ObserverError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ObserverError::NoSafeOpen => StatusCode::NOT_IMPLEMENTED,
             ObserverError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,8 +163,12 @@ impl ObserverError {
             ObserverError::ParentComponent(_) => "parent_component",
             ObserverError::AbsolutePath(_) => "absolute_path",
             ObserverError::EscapesSandbox(_) => "escapes_sandbox",
+            ObserverError::UnresolvableLink(_) => "unresolvable_link",
+            ObserverError::NotRegular { .. } => "not_a_regular_file",
             ObserverError::UnknownTask(_) => "unknown_task",
             ObserverError::NotFound(_) => "not_found",
+            ObserverError::Busy => "busy",
+            ObserverError::NoSafeOpen => "no_safe_open",
             ObserverError::Io(_) => "internal",
         }
     }
@@ -139,6 +181,10 @@ impl IntoResponse for ObserverError {
                 tracing::warn!(%detail, "observer request failed");
                 "internal error reading the sandbox (see the agent's log)".to_string()
             }
+            ObserverError::NoSafeOpen => {
+                tracing::error!("observer: openat2 is unavailable; refusing to read sandboxes");
+                self.to_string()
+            }
             ObserverError::InvalidTaskId(_)
             | ObserverError::InvalidProcess(_)
             | ObserverError::InvalidStream(_)
@@ -146,13 +192,23 @@ impl IntoResponse for ObserverError {
             | ObserverError::ParentComponent(_)
             | ObserverError::AbsolutePath(_)
             | ObserverError::EscapesSandbox(_)
+            | ObserverError::UnresolvableLink(_)
+            | ObserverError::NotRegular { .. }
             | ObserverError::UnknownTask(_)
-            | ObserverError::NotFound(_) => self.to_string(),
+            | ObserverError::NotFound(_)
+            | ObserverError::Busy => self.to_string(),
         };
         let body = ErrorBody {
             code: self.code().to_string(),
             message,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if self == ObserverError::Busy {
+            // The pool frees up within a job's time; a second is a polite floor.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }

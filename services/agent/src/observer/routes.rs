@@ -1,20 +1,26 @@
-//! The observer's HTTP routes and their JSON shapes. Handlers only validate, resolve (through
-//! `paths.rs`) and read (through `logs.rs`); they never write.
+//! The observer's HTTP routes and their JSON shapes. Handlers validate (through `paths.rs`), then
+//! hand every filesystem step to the observer's own threads (`pool.rs`): opening the sandbox and
+//! what the request names in it (`sandbox.rs`, `logs.rs`). Bodies are streamed (`body.rs`).
+//! They never write.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aurora_events::TaskId;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::logs::{self, DEFAULT_TAIL, LogStream, MAX_TAIL};
-use super::paths::{relative_path, resolve, validate_process, validate_task_id};
+use super::body::file_body;
+use super::logs::{self, DEFAULT_TAIL, LogStream, MAX_TAIL, tail_range};
+use super::paths::{relative_path, validate_process, validate_task_id};
+use super::sandbox::{Kind, OpenFile, Opened, Sandbox};
 use super::{ObserverError, ObserverState};
 use crate::executor::{ProcessState, ProcessStatus};
 
@@ -67,7 +73,8 @@ pub struct DirListing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirEntry {
     pub name: String,
-    /// Symlinks count as what they point to; a dangling one as a file of size 0.
+    /// Symlinks count as what they point to inside the sandbox; one that dangles or leads out
+    /// as a file of size 0 with no time (nothing outside is looked at).
     pub is_dir: bool,
     pub size: u64,
     /// Last modification, milliseconds since the Unix epoch.
@@ -92,14 +99,23 @@ async fn list_tasks(
         .keys()
         .map(|task| task.as_str().to_string())
         .collect();
-    match std::fs::read_dir(&state.sandboxes) {
+    let sandboxes = state.sandboxes.clone();
+    tasks.extend(state.pool.run(move || sandbox_names(&sandboxes)).await?);
+    Ok(Json(tasks.into_iter().collect()))
+}
+
+/// The names of the real directories directly under `sandboxes/` (the agent's own directory;
+/// a sandbox replaced by a symlink is not listed).
+fn sandbox_names(sandboxes: &Path) -> Result<Vec<String>, ObserverError> {
+    let mut names = Vec::new();
+    match std::fs::read_dir(sandboxes) {
         Ok(entries) => {
             for entry in entries.flatten() {
                 let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
                 if let (true, Ok(name)) = (is_dir, entry.file_name().into_string())
                     && validate_task_id(&name).is_ok()
                 {
-                    tasks.insert(name);
+                    names.push(name);
                 }
             }
         }
@@ -107,11 +123,11 @@ async fn list_tasks(
         Err(e) => {
             return Err(ObserverError::Io(format!(
                 "listing {}: {e}",
-                state.sandboxes.display()
+                sandboxes.display()
             )));
         }
     }
-    Ok(Json(tasks.into_iter().collect()))
+    Ok(names)
 }
 
 async fn task_detail(
@@ -123,8 +139,13 @@ async fn task_detail(
     let processes = match &live {
         Some(processes) => processes.iter().map(process_view).collect(),
         None => {
-            let sandbox = sandbox_root(&state, &task, false)?;
-            logs::processes_from_logs(&sandbox)?
+            let missing = missing_sandbox(&state, &task, false);
+            let (sandboxes, name) = (state.sandboxes.clone(), task.clone());
+            let from_logs = state
+                .pool
+                .run(move || logs::processes_from_logs(&open_sandbox(&sandboxes, &name, missing)?))
+                .await?;
+            from_logs
                 .into_iter()
                 .map(|(name, runs)| ProcessView {
                     name,
@@ -153,10 +174,17 @@ async fn log(
     validate_task_id(&task)?;
     validate_process(&process)?;
     let stream = LogStream::parse(&stream)?;
-    let sandbox = sandbox_root(&state, &task, true)?;
-    let (run, path) = logs::log_file(&sandbox, &process, stream, params.run)?;
+    let missing = missing_sandbox(&state, &task, true);
+    let (sandboxes, name, wanted) = (state.sandboxes.clone(), task.clone(), process.clone());
+    let (run, file) = state
+        .pool
+        .run(move || {
+            let sandbox = open_sandbox(&sandboxes, &name, missing)?;
+            logs::log_file(&sandbox, &wanted, stream, params.run)
+        })
+        .await?;
     let download = format!("{task}-{process}-{run}-{}.log", stream.file_name());
-    file_response(&path, &params, &download).await
+    file_response(&state, file, &params, &download)
 }
 
 async fn browse_root(
@@ -175,6 +203,12 @@ async fn browse(
     browse_path(&state, &task, &path, &params).await
 }
 
+/// What a browsed path turned out to be.
+enum Browsed {
+    Listing(DirListing),
+    File(OpenFile),
+}
+
 async fn browse_path(
     state: &ObserverState,
     task: &str,
@@ -183,51 +217,47 @@ async fn browse_path(
 ) -> Result<Response, ObserverError> {
     validate_task_id(task)?;
     let relative = relative_path(raw)?;
-    let sandbox = sandbox_root(state, task, true)?;
-    let resolved = resolve(&sandbox, &relative)?;
-    if resolved.is_dir() {
-        return Ok(Json(list_dir(&resolved, &relative)?).into_response());
+    let missing = missing_sandbox(state, task, true);
+    let (sandboxes, name, path) = (state.sandboxes.clone(), task.to_string(), relative.clone());
+    let browsed = state
+        .pool
+        .run(move || {
+            let sandbox = open_sandbox(&sandboxes, &name, missing)?;
+            match sandbox.open_entry(&path)? {
+                Opened::Dir(dir) => Ok(Browsed::Listing(list_dir(&sandbox, dir, &path)?)),
+                Opened::File(file) => Ok(Browsed::File(file)),
+            }
+        })
+        .await?;
+    match browsed {
+        Browsed::Listing(listing) => Ok(Json(listing).into_response()),
+        Browsed::File(file) => {
+            let name = relative
+                .file_name()
+                .map_or_else(|| task.to_string(), |n| n.to_string_lossy().into_owned());
+            file_response(state, file, params, &name)
+        }
     }
-    let name = relative
-        .file_name()
-        .map_or_else(|| task.to_string(), |n| n.to_string_lossy().into_owned());
-    file_response(&resolved, params, &name).await
 }
 
-/// The real location of `task`'s sandbox. Refused when it is not a real directory directly
-/// under `sandboxes/`: a task can replace its sandbox with a symlink to `/`, and everything
-/// would then be "inside". `missing_is_empty`: a running task whose sandbox does not exist yet
-/// answers [`ObserverError::NotFound`] rather than [`ObserverError::UnknownTask`].
-fn sandbox_root(
-    state: &ObserverState,
-    task: &str,
-    missing_is_empty: bool,
-) -> Result<PathBuf, ObserverError> {
-    let unknown = || ObserverError::UnknownTask(task.to_string());
-    let path = state.sandboxes.join(task);
-    let real = match std::fs::canonicalize(&path) {
-        Ok(real) => real,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let running = is_running(state, task);
-            return Err(if running && missing_is_empty {
-                ObserverError::NotFound(".".to_string())
-            } else {
-                unknown()
-            });
-        }
-        Err(e) => {
-            return Err(ObserverError::Io(format!(
-                "resolving {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let sandboxes = std::fs::canonicalize(&state.sandboxes).map_err(|_| unknown())?;
-    if real == sandboxes.join(task) && real.is_dir() {
-        Ok(real)
+/// What a request answers when `task` has no sandbox: [`ObserverError::UnknownTask`], or, when
+/// `missing_is_empty` and the task is running (its sandbox not made yet),
+/// [`ObserverError::NotFound`].
+fn missing_sandbox(state: &ObserverState, task: &str, missing_is_empty: bool) -> ObserverError {
+    if missing_is_empty && is_running(state, task) {
+        ObserverError::NotFound(".".to_string())
     } else {
-        Err(ObserverError::EscapesSandbox(".".to_string()))
+        ObserverError::UnknownTask(task.to_string())
     }
+}
+
+/// `task`'s sandbox, opened (see [`Sandbox::open`]), or `missing` when it has none.
+fn open_sandbox(
+    sandboxes: &Path,
+    task: &str,
+    missing: ObserverError,
+) -> Result<Sandbox, ObserverError> {
+    Sandbox::open(sandboxes, task)?.ok_or(missing)
 }
 
 fn is_running(state: &ObserverState, task: &str) -> bool {
@@ -276,24 +306,17 @@ fn unix_millis(time: SystemTime) -> Option<u64> {
     u64::try_from(since.as_millis()).ok()
 }
 
-fn list_dir(dir: &Path, relative: &Path) -> Result<DirListing, ObserverError> {
-    let io = |e: std::io::Error| ObserverError::Io(format!("listing {}: {e}", dir.display()));
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // Follows symlinks for type and size; only names are shown for ones that escape, and
-        // reading them is refused by `resolve`.
-        let metadata = std::fs::metadata(entry.path()).ok();
-        entries.push(DirEntry {
-            name,
-            is_dir: metadata.as_ref().is_some_and(std::fs::Metadata::is_dir),
-            size: metadata.as_ref().map_or(0, std::fs::Metadata::len),
-            modified: metadata
-                .and_then(|m| m.modified().ok())
-                .and_then(unix_millis),
-        });
-    }
+fn list_dir(sandbox: &Sandbox, dir: OwnedFd, relative: &Path) -> Result<DirListing, ObserverError> {
+    let mut entries: Vec<DirEntry> = sandbox
+        .list(dir, relative)?
+        .into_iter()
+        .map(|entry| DirEntry {
+            name: entry.name.to_string_lossy().into_owned(),
+            is_dir: entry.kind == Some(Kind::Dir),
+            size: entry.size,
+            modified: entry.modified,
+        })
+        .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(DirListing {
         path: relative.to_string_lossy().into_owned(),
@@ -302,28 +325,33 @@ fn list_dir(dir: &Path, relative: &Path) -> Result<DirListing, ObserverError> {
 }
 
 /// A file as `text/plain`: its last `?tail=` bytes (default [`DEFAULT_TAIL`], at most
-/// [`MAX_TAIL`]), or with `?download=true` all of it as an attachment named `download_name`.
-async fn file_response(
-    path: &Path,
+/// [`MAX_TAIL`]), or with `?download=true` all of it as an attachment named `download_name`;
+/// streamed either way, with the length it had when opened.
+fn file_response(
+    state: &ObserverState,
+    file: OpenFile,
     params: &ReadParams,
     download_name: &str,
 ) -> Result<Response, ObserverError> {
     const TEXT: &str = "text/plain; charset=utf-8";
+    let range = if params.download {
+        0..file.len
+    } else {
+        tail_range(file.len, params.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL))
+    };
+    let len = range.end - range.start;
+    let body = file_body(Arc::clone(&state.pool), file.file, range.start, len);
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if params.download {
-        let bytes = logs::read_all(path).await?;
         let disposition = format!("attachment; filename=\"{}\"", header_safe(download_name));
-        return Ok((
-            [
-                (header::CONTENT_TYPE, TEXT.to_string()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            bytes,
-        )
-            .into_response());
+        let disposition = HeaderValue::from_str(&disposition)
+            .map_err(|e| ObserverError::Io(format!("content-disposition {disposition:?}: {e}")))?;
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
-    let tail = params.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL);
-    let bytes = logs::read_tail(path, tail).await?;
-    Ok(([(header::CONTENT_TYPE, TEXT)], bytes).into_response())
+    Ok(response)
 }
 
 /// A file name fit for a quoted header value.

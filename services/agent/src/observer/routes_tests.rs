@@ -305,3 +305,15 @@ async fn a_sandbox_replaced_by_a_symlink_is_refused() {
         (StatusCode::FORBIDDEN, "escapes_sandbox")
     );
 }
+
+#[tokio::test]
+async fn a_busy_observer_answers_503_and_says_when_to_retry() {
+    let response = ObserverError::Busy.into_response();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let error: ErrorBody = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error.code, "busy");
+}
