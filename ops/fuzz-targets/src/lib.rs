@@ -9,7 +9,7 @@
 //!
 //! Targets: [`codec`] (the event codec), [`api`] (what the HTTP API parses from requests),
 //! [`config`] (the `.aurora` loader), [`journal_open`] (opening a RocksDB journal whose files
-//! were damaged).
+//! were damaged), [`observer_path`] (the observer's checks of the paths URLs name).
 //!
 //! May depend on any aurora crate; nothing depends on it.
 
@@ -17,13 +17,46 @@ use std::str::FromStr;
 
 use aurora_events::{JobKey, codec};
 
+/// A target's body: takes any bytes; panics only on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (its corpus directory), with its body.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("codec", codec),
     ("api", api),
     ("config", config),
     ("journal_open", journal_open),
+    ("observer_path", observer_path),
 ];
+
+/// The observer's checks of what a URL names: a path it accepts is relative, with no `..`,
+/// no root and no NUL (what the kernel then opens beneath the sandbox is the observer's
+/// `openat2`'s business); a task id or process name it accepts is one plain component.
+pub fn observer_path(data: &[u8]) {
+    use std::path::Component;
+
+    use aurora_agent::observer::paths::{relative_path, validate_process, validate_task_id};
+
+    let text = String::from_utf8_lossy(data);
+    if let Ok(path) = relative_path(&text) {
+        assert!(
+            path.components().all(|c| matches!(c, Component::Normal(_))),
+            "{path:?} from {text:?}"
+        );
+        assert!(!path.to_string_lossy().contains('\0'));
+    }
+    for accepted in [
+        validate_task_id(&text).is_ok(),
+        validate_process(&text).is_ok(),
+    ] {
+        if accepted {
+            assert!(
+                !text.is_empty() && text != "." && text != ".." && !text.contains(['/', '\0']),
+                "{text:?}"
+            );
+        }
+    }
+}
 
 /// The event codec: the first 8 bytes are the seq the record is read at, the rest the
 /// record. Decoding never panics, and a record that decodes encodes back to the same bytes.
@@ -77,7 +110,11 @@ pub fn api(data: &[u8]) {
 /// The `.aurora` loader on arbitrary source text: errors, never panics.
 pub fn config(data: &[u8]) {
     let source = String::from_utf8_lossy(data);
-    let _ = aurora_config::load_str("fuzz.aurora", &source, &aurora_config::LoadOptions::default());
+    let _ = aurora_config::load_str(
+        "fuzz.aurora",
+        &source,
+        &aurora_config::LoadOptions::default(),
+    );
 }
 
 /// A small RocksDB journal (20 appends) whose files are then damaged as the input says — each

@@ -48,7 +48,11 @@ fn write_seeds() {
         let envelope = aurora_events::samples::envelope(seq, event);
         let mut input = seq.to_le_bytes().to_vec();
         input.extend(aurora_events::codec::encode(&envelope));
-        write("codec", &format!("seed-{i:02}-{}", envelope.event.kind()), &input);
+        write(
+            "codec",
+            &format!("seed-{i:02}-{}", envelope.event.kind()),
+            &input,
+        );
     }
     let config = serde_json::to_string(&aurora_events::samples::task_config()).unwrap();
     let api: [(u8, String); 8] = [
@@ -76,12 +80,30 @@ fn write_seeds() {
             }
         }
     }
+    for (i, path) in [
+        "",
+        "stdout",
+        "a/b.txt",
+        ".logs/hello/0/stdout",
+        "..",
+        "a/../b",
+        "/etc/passwd",
+        "x\0y",
+        "..hidden/x..y",
+    ]
+    .iter()
+    .enumerate()
+    {
+        write("observer_path", &format!("seed-{i:02}"), path.as_bytes());
+    }
     // No damage; one byte of the first file; a byte in each of three files.
     write("journal_open", "seed-00-none", b"");
     write("journal_open", "seed-01-one", &[0, 100, 0, 0, 0, 0x40]);
     write(
         "journal_open",
         "seed-02-three",
-        &[1, 7, 0, 0, 0, 1, 2, 200, 0, 0, 0, 0x80, 3, 64, 1, 0, 0, 0x10],
+        &[
+            1, 7, 0, 0, 0, 1, 2, 200, 0, 0, 0, 0x80, 3, 64, 1, 0, 0, 0x10,
+        ],
     );
 }

@@ -30,7 +30,7 @@
 
 mod body;
 mod logs;
-mod paths;
+pub mod paths;
 mod pool;
 mod routes;
 mod sandbox;

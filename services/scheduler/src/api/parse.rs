@@ -65,4 +65,3 @@ pub fn instances(text: &str) -> Result<BTreeSet<InstanceId>, Failure> {
     }
     Ok(instances)
 }
-
