@@ -65,9 +65,10 @@ pub fn app(state: WebState) -> Router {
         .route("/events", get(events::page))
         .route(
             "/events/stream",
-            get(events::stream).layer(axum::Extension(Arc::new(feed::Feed::new(Arc::clone(
-                &state.read,
-            ))))),
+            get(events::stream).layer(axum::Extension(Arc::new(feed::Feed::new(
+                Arc::clone(&state.read),
+                events::sse_frame,
+            )))),
         )
         .route("/static/aurora.css", get(pages::stylesheet))
         .fallback(pages::not_found)

@@ -3,16 +3,16 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use askama::Template;
 use aurora_events::Seq;
 use aurora_projections::{ActivityEntry, Queries};
 use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
+use axum::http::header;
 use axum::response::Response;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
-use futures::StreamExt;
 
 use super::{Layout, PageError, read, render};
 use crate::WebState;
@@ -63,8 +63,9 @@ pub async fn page(
     })
 }
 
-/// One activity entry as a server-sent event (`event: activity`, `id: <seq>`, JSON data).
-fn sse_event(entry: &ActivityEntry) -> Event {
+/// One activity entry as a server-sent event (`event: activity`, `id: <seq>`, JSON data), as
+/// the bytes sent.
+pub(crate) fn sse_frame(entry: &ActivityEntry) -> Bytes {
     let line = EventLine::new(entry);
     let data = serde_json::json!({
         "seq": line.seq,
@@ -73,37 +74,47 @@ fn sse_event(entry: &ActivityEntry) -> Event {
         "kind": line.kind,
         "summary": line.summary,
     });
-    Event::default()
-        .event("activity")
-        .id(line.seq.to_string())
-        .data(data.to_string())
+    // JSON has no raw newline, so the data is one `data:` line.
+    Bytes::from(format!(
+        "event: activity\nid: {}\ndata: {data}\n\n",
+        line.seq
+    ))
 }
 
+/// A comment line every so often keeps proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// Every event folded after the client connected, as it is folded, from the app's shared
-/// feed. Too many clients: 503. A client that falls too far behind is dropped.
-pub async fn stream(
-    Extension(feed): Extension<Arc<Feed>>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageError> {
+/// feed (frames rendered once for all clients). Too many clients: 503. A client that falls
+/// too far behind is dropped.
+pub async fn stream(Extension(feed): Extension<Arc<Feed>>) -> Result<Response, PageError> {
     let Some(subscription) = feed.subscribe() else {
         return Err(PageError::unavailable(format!(
             "the live event stream is serving its maximum of {} clients; reload later",
             crate::feed::MAX_CLIENTS
         )));
     };
-    let events = futures::stream::unfold(subscription, |mut subscription| async move {
-        let batch = match subscription.batches.recv().await {
-            Ok(batch) => batch,
+    let frames = futures::stream::unfold(subscription, |mut subscription| async move {
+        let frames = match tokio::time::timeout(KEEP_ALIVE, subscription.batches.recv()).await {
+            Ok(Ok(batch)) => {
+                let since = subscription.since;
+                let mut frames = Vec::new();
+                for (seq, frame) in batch.iter() {
+                    if *seq > since {
+                        frames.extend_from_slice(frame);
+                    }
+                }
+                Bytes::from(frames)
+            }
+            Err(_) => Bytes::from_static(b":\n\n"),
             // Too slow for the feed (or the feed ended): drop the client rather than wait.
-            Err(_) => return None,
+            Ok(Err(_)) => return None,
         };
-        let since = subscription.since;
-        let events: Vec<Result<Event, Infallible>> = batch
-            .iter()
-            .filter(|entry| entry.seq > since)
-            .map(|entry| Ok(sse_event(entry)))
-            .collect();
-        Some((futures::stream::iter(events), subscription))
-    })
-    .flatten();
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+        Some((Ok::<_, Infallible>(frames), subscription))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(frames))
+        .map_err(|e| PageError::internal(format!("building the event stream: {e}")))
 }
