@@ -7,7 +7,49 @@
 
 pub mod history;
 
+use std::process::Child;
+use std::time::{Duration, Instant};
+
 use hdrhistogram::Histogram;
+
+/// A process a benchmark started, stopped when dropped: SIGTERM first (so a scheduler closes
+/// its journal), then SIGKILL if it has not stopped within 10 s.
+#[derive(Debug)]
+pub struct Process {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+impl Process {
+    /// Whether it is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
 
 /// A latency histogram in microseconds, 1 µs to 60 s, 3 significant digits.
 pub fn latency_histogram() -> Histogram<u64> {

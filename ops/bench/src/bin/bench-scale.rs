@@ -19,13 +19,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use aurora_bench::{latency_histogram, ms};
+use aurora_bench::{Process, free_port, latency_histogram, ms};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -67,35 +67,6 @@ struct Args {
 const TASK_CPUS: f64 = 0.1;
 const OVERHEAD_CPUS: f64 = 0.25;
 const ROLE: &str = "bench";
-
-struct Process {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SIGTERM first so the scheduler closes its journal; then make sure.
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("{} did not stop on SIGTERM; killing it", self.name);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 fn spawn(
     name: &'static str,

@@ -13,10 +13,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use aurora_bench::{Process, free_port};
 use clap::Parser;
 use serde_json::json;
 
@@ -34,37 +35,7 @@ struct Args {
     seconds: u64,
 }
 
-struct Scheduler(Child);
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Scheduler {
-    fn alive(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(None))
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn start(bin: &Path, data: &Path, log: &Path) -> anyhow::Result<(Scheduler, String)> {
+async fn start(bin: &Path, data: &Path, log: &Path) -> anyhow::Result<(Process, String)> {
     let init = Command::new(bin)
         .args(["--init", "--data-dir"])
         .arg(data)
@@ -82,7 +53,10 @@ async fn start(bin: &Path, data: &Path, log: &Path) -> anyhow::Result<(Scheduler
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?)
         .spawn()?;
-    let scheduler = Scheduler(child);
+    let scheduler = Process {
+        name: "aurora-scheduler",
+        child,
+    };
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

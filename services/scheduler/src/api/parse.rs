@@ -4,19 +4,29 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::{InstanceId, ScheduleStatus};
+use aurora_events::{InstanceId, ScheduleStatus, UpdateStatus};
 
 use super::Failure;
 
 /// Parses comma-separated task states (`RUNNING,PENDING`, any case).
 pub fn statuses(text: &str) -> Result<BTreeSet<ScheduleStatus>, Failure> {
+    states(text, "task")
+}
+
+/// Parses comma-separated update states (`ROLLING_FORWARD,ROLLED_BACK`, any case).
+pub fn update_statuses(text: &str) -> Result<BTreeSet<UpdateStatus>, Failure> {
+    states(text, "update")
+}
+
+/// Comma-separated names of a state enum, any case, naming the first it does not know.
+fn states<S: std::str::FromStr + Ord>(text: &str, what: &str) -> Result<BTreeSet<S>, Failure> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.to_ascii_uppercase()
-                .parse::<ScheduleStatus>()
-                .map_err(|_| Failure::invalid(format!("unknown task state {s:?}")))
+                .parse::<S>()
+                .map_err(|_| Failure::invalid(format!("unknown {what} state {s:?}")))
         })
         .collect()
 }

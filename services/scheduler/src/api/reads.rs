@@ -309,18 +309,6 @@ struct UpdateQuery {
     statuses: Option<String>,
 }
 
-fn parse_update_statuses(text: &str) -> Result<BTreeSet<UpdateStatus>, Failure> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.to_ascii_uppercase()
-                .parse::<UpdateStatus>()
-                .map_err(|_| Failure::invalid(format!("unknown update state {s:?}")))
-        })
-        .collect()
-}
-
 fn updates_matching(
     views: &Views,
     filter: &Filter,
@@ -345,7 +333,7 @@ async fn list_updates(
     let statuses = query
         .statuses
         .as_deref()
-        .map(parse_update_statuses)
+        .map(super::parse::update_statuses)
         .transpose()?;
     let filter = Filter {
         role: query.role,
