@@ -15,6 +15,10 @@ pub fn uuid() -> impl Strategy<Value = Uuid> {
     any::<u128>().prop_map(Uuid::from_u128)
 }
 
+pub fn uuids() -> impl Strategy<Value = Vec<Uuid>> {
+    proptest::collection::vec(uuid(), 0..4)
+}
+
 pub fn names() -> impl Strategy<Value = BTreeSet<String>> {
     proptest::collection::btree_set("[a-z]{1,8}", 0..4)
 }

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TaskConfig;
+use uuid::Uuid;
+
 use crate::ids::{AgentId, ConfigHash, Identifier, InstanceId, JobKey, TaskId, UpdateKey};
 use crate::resources::{Capacity, ResourceAggregate};
 use crate::status::{InstanceUpdateAction, MaintenanceMode, ScheduleStatus, UpdateStatus};
@@ -186,6 +188,16 @@ pub enum Event {
         found: u64,
         reason: String,
     },
+
+    // ----- updates (continued) -----
+    /// Produced by update-history pruning: the job's terminal updates the scheduler stops
+    /// keeping (beyond the per-job cap, older than the age threshold, or of a job with no tasks
+    /// left), as Aurora's pruner does. Their events stay in the journal; views forget them.
+    UpdatesPruned {
+        job: JobKey,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::uuids()"))]
+        updates: Vec<Uuid>,
+    },
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
@@ -230,6 +242,7 @@ impl Event {
             | Event::UpdateStateChanged { update, .. }
             | Event::UpdateInstanceActioned { update, .. }
             | Event::UpdatePulsed { update } => Some(&update.job),
+            Event::UpdatesPruned { job, .. } => Some(job),
             Event::ClusterInitialised { .. }
             | Event::TaskConfigStored { .. }
             | Event::QuotaSet { .. }
@@ -257,6 +270,7 @@ impl Event {
             | Event::UpdateStateChanged { .. }
             | Event::UpdateInstanceActioned { .. }
             | Event::UpdatePulsed { .. }
+            | Event::UpdatesPruned { .. }
             | Event::QuotaSet { .. }
             | Event::HostAttributesChanged { .. }
             | Event::HostMaintenanceChanged { .. }
@@ -287,7 +301,8 @@ impl EventKind {
             EventKind::UpdateStarted
             | EventKind::UpdateStateChanged
             | EventKind::UpdateInstanceActioned
-            | EventKind::UpdatePulsed => Aggregate::Update,
+            | EventKind::UpdatePulsed
+            | EventKind::UpdatesPruned => Aggregate::Update,
             EventKind::QuotaSet => Aggregate::Quota,
             EventKind::HostAttributesChanged | EventKind::HostMaintenanceChanged => Aggregate::Host,
             EventKind::CronScheduled | EventKind::CronDescheduled | EventKind::CronTriggered => {

@@ -292,6 +292,10 @@ pub fn events() -> Vec<Event> {
             found: 4122,
             reason: "the write-ahead log was damaged".into(),
         },
+        Event::UpdatesPruned {
+            job: job(),
+            updates: vec![Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)],
+        },
     ]
 }
 

@@ -649,6 +649,29 @@ impl Views {
                 }
                 Line::text(format!("update {} of {} pulsed", update.id, update.job))
             }
+            Event::UpdatesPruned { job, updates } => {
+                let mut pruned = Vec::new();
+                for id in updates {
+                    let key = UpdateKey {
+                        job: job.clone(),
+                        id: *id,
+                    };
+                    if let Some(sym) = self.symbols.find_update(&key)
+                        && self.updates.slot(sym).take().is_some()
+                    {
+                        pruned.push(sym);
+                    }
+                }
+                if let Some(sym) = self.symbols.find_job(job)
+                    && let Some(record) = rec_mut(&mut self.jobs, sym)
+                {
+                    record.updates.retain(|u| !pruned.contains(u));
+                }
+                Line::text(format!(
+                    "{} finished update(s) of {job} pruned from history",
+                    updates.len()
+                ))
+            }
             Event::QuotaSet { role, quota } => {
                 let id = self.ensure_role(role);
                 if let Some(record) = rec_mut(&mut self.roles, id) {

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 mod reads;
+mod updates;
 
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, TaskId};
@@ -17,7 +18,11 @@ use serde::{Deserialize, Serialize};
 
 pub use reads::{
     ConfigGroup, ConfigSummary, CreateJob, HostStatus, JobSummary, QuotaView, TaskView,
-    UpdateDetails, UpdateSummary, instance_ranges,
+    InstanceEvent, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,
+};
+pub use updates::{
+    CLIENT_UPDATE_ID, PulseResult, PulseStatus, RollingRestart, StartUpdate, UNCHANGED,
+    UpdateAction, UpdateStarted,
 };
 
 /// The header naming the user on whose behalf a request is made (until authentication lands).

@@ -83,7 +83,13 @@ pub struct UpdateSummary {
     pub user: String,
     pub status: UpdateStatus,
     pub started_at: Timestamp,
+    /// Time of the update's latest event (state change or instance action).
+    #[serde(default)]
+    pub last_modified: Timestamp,
     pub last_pulse: Option<Timestamp>,
+    /// The client's metadata (e.g. `org.apache.aurora.client.update_id`).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// One update in full (Aurora's `JobUpdateDetails`): its instructions and what it did to each
@@ -93,6 +99,32 @@ pub struct UpdateDetails {
     pub summary: UpdateSummary,
     pub instructions: UpdateInstructions,
     pub instance_actions: BTreeMap<InstanceId, Vec<InstanceUpdateAction>>,
+    /// Every state change, oldest first, starting with ROLLING_FORWARD (Aurora's
+    /// `updateEvents`).
+    #[serde(default)]
+    pub update_events: Vec<UpdateEvent>,
+    /// Every instance action, oldest first (Aurora's `instanceEvents`).
+    #[serde(default)]
+    pub instance_events: Vec<InstanceEvent>,
+}
+
+/// One state change of an update (Aurora's `JobUpdateEvent`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UpdateEvent {
+    pub status: UpdateStatus,
+    pub at: Timestamp,
+    /// Who caused it (a user, or the scheduler itself).
+    pub user: Option<String>,
+    pub message: Option<String>,
+}
+
+/// One instance action of an update (Aurora's `JobInstanceUpdateEvent`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InstanceEvent {
+    pub instance: InstanceId,
+    pub at: Timestamp,
+    pub action: InstanceUpdateAction,
+    pub message: Option<String>,
 }
 
 /// A host's maintenance mode (Aurora's `HostStatus`).

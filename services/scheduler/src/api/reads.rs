@@ -296,29 +296,42 @@ fn update_summary(update: &aurora_projections::UpdateSummary) -> UpdateSummary {
         user: update.user.clone(),
         status: update.status,
         started_at: update.started_at,
+        last_modified: update.last_modified,
         last_pulse: update.last_pulse,
+        metadata: BTreeMap::new(),
     }
 }
 
-/// `GET /api/v1/updates?role=&env=&job=&statuses=ROLLING_FORWARD,...`, newest first.
+/// Who caused an update event, as Aurora's `JobUpdateEvent.user` (absent for the scheduler).
+fn event_user(actor: &aurora_events::Actor) -> Option<String> {
+    match actor {
+        aurora_events::Actor::User(name) => Some(name.clone()),
+        aurora_events::Actor::Scheduler | aurora_events::Actor::Agent(_) => None,
+    }
+}
+
+/// `GET /api/v1/updates?role=&env=&job=&statuses=ROLLING_FORWARD,...&user=`, newest first.
 #[derive(Debug, Default, Deserialize)]
 struct UpdateQuery {
     role: Option<String>,
     env: Option<String>,
     job: Option<String>,
     statuses: Option<String>,
+    user: Option<String>,
 }
 
 fn updates_matching(
     views: &Views,
     filter: &Filter,
     statuses: Option<&BTreeSet<UpdateStatus>>,
+    user: Option<&str>,
 ) -> Vec<UpdateSummary> {
     let mut updates: Vec<UpdateSummary> = views
         .updates()
         .iter()
         .filter(|u| filter.matches(&u.key.job))
         .filter(|u| statuses.is_none_or(|s| s.contains(&u.status)))
+        .filter(|u| user.is_none_or(|name| u.user == name))
         .map(update_summary)
         .collect();
     // Update ids are UUID v7, so the id breaks ties between updates started in the same ms.
@@ -343,7 +356,7 @@ async fn list_updates(
     Ok(Json(
         runtime
             .read_model()
-            .live(|v| updates_matching(v, &filter, statuses.as_ref())),
+            .live(|v| updates_matching(v, &filter, statuses.as_ref(), query.user.as_deref())),
     ))
 }
 
@@ -360,7 +373,7 @@ async fn job_updates(
     Ok(Json(
         runtime
             .read_model()
-            .live(|v| updates_matching(v, &filter, None)),
+            .live(|v| updates_matching(v, &filter, None, None)),
     ))
 }
 
@@ -384,10 +397,32 @@ async fn update(
             .or_default()
             .push(event.action);
     }
+    let mut summary = update_summary(&update.summary);
+    summary.metadata = update.metadata.clone();
     Ok(Json(UpdateDetails {
-        summary: update_summary(&update.summary),
+        summary,
         instructions: update.instructions,
         instance_actions,
+        update_events: update
+            .timeline
+            .iter()
+            .map(|e| aurora_api::UpdateEvent {
+                status: e.status,
+                at: e.at,
+                user: event_user(&e.actor),
+                message: e.message.clone(),
+            })
+            .collect(),
+        instance_events: update
+            .instance_events
+            .iter()
+            .map(|e| aurora_api::InstanceEvent {
+                instance: e.instance,
+                at: e.at,
+                action: e.action,
+                message: e.message.clone(),
+            })
+            .collect(),
     }))
 }
 
