@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use aurora_events::update::{InstanceRange, UpdateSettings, UpdateStrategy};
-use aurora_projections::Queries;
 use aurora_events::{
     Actor, Capacity, Event, InstanceUpdateAction, JobKey, ScheduleStatus, TaskConfig, Tier,
     UpdateKey, UpdateStatus,
 };
-use aurora_scheduler_core::commands::{PulseUpdate, Steer, SteerUpdate, StartUpdate};
+use aurora_projections::Queries;
+use aurora_scheduler_core::commands::{PulseUpdate, StartUpdate, Steer, SteerUpdate};
 use aurora_scheduler_core::update::{AUTO_PAUSE_MESSAGE, PULSE_TIMEOUT_MESSAGE};
 use aurora_scheduler_core::{Command, Decision};
 use aurora_system_tests::sim::{Script, Sim};
@@ -78,7 +78,12 @@ fn running(seed: u64, instances: u32) -> Sim {
     sim
 }
 
-fn start(sim: &mut Sim, config: &TaskConfig, instances: u32, settings: UpdateSettings) -> UpdateKey {
+fn start(
+    sim: &mut Sim,
+    config: &TaskConfig,
+    instances: u32,
+    settings: UpdateSettings,
+) -> UpdateKey {
     let decision = sim
         .submit(
             Actor::User("alice".into()),
@@ -142,7 +147,10 @@ fn changes(sim: &Sim, key: &UpdateKey) -> Vec<(UpdateStatus, Option<String>)> {
         .iter()
         .filter_map(|e| match &e.event {
             Event::UpdateStateChanged {
-                update, to, message, ..
+                update,
+                to,
+                message,
+                ..
             } if update == key => Some((*to, message.clone())),
             _ => None,
         })
@@ -163,7 +171,12 @@ fn configs(sim: &Sim) -> BTreeMap<u32, u64> {
     let job: JobKey = JOB.parse().unwrap();
     sim.state()
         .active_tasks_of_job(&job)
-        .map(|t| (t.instance, sim.state().config(&t.config).unwrap().resources.ram_mb))
+        .map(|t| {
+            (
+                t.instance,
+                sim.state().config(&t.config).unwrap().resources.ram_mb,
+            )
+        })
         .collect()
 }
 
@@ -178,7 +191,10 @@ fn assert_replay_and_views_agree(sim: &Sim, key: &UpdateKey) {
 fn nine_instances_in_batches_of_three_roll_forward() {
     let mut sim = running(1, 9);
     let key = start(&mut sim, &config(256), 9, batch(3));
-    assert_eq!(run_until_done(&mut sim, &key, 120_000), UpdateStatus::RolledForward);
+    assert_eq!(
+        run_until_done(&mut sim, &key, 120_000),
+        UpdateStatus::RolledForward
+    );
     assert_eq!(
         with_action(&sim, &key, InstanceUpdateAction::InstanceUpdating),
         (0..9).collect::<Vec<_>>()
@@ -207,7 +223,10 @@ fn a_failing_instance_rolls_the_update_back_in_reverse_batches() {
     let new = config(256);
     sim.script_config(new.hash(), Some(8), Script::NeverHealthy);
     let key = start(&mut sim, &new, 9, batch(3));
-    assert_eq!(run_until_done(&mut sim, &key, 180_000), UpdateStatus::RolledBack);
+    assert_eq!(
+        run_until_done(&mut sim, &key, 180_000),
+        UpdateStatus::RolledBack
+    );
     assert_eq!(
         with_action(&sim, &key, InstanceUpdateAction::InstanceUpdateFailed),
         vec![8]
@@ -230,12 +249,19 @@ fn a_failing_instance_rolls_the_update_back_in_reverse_batches() {
         assert_eq!(rolled_back, before, "{log:?}");
     }
     let statuses: Vec<UpdateStatus> = changes(&sim, &key).into_iter().map(|(s, _)| s).collect();
-    assert_eq!(statuses, vec![UpdateStatus::RollingBack, UpdateStatus::RolledBack]);
+    assert_eq!(
+        statuses,
+        vec![UpdateStatus::RollingBack, UpdateStatus::RolledBack]
+    );
     assert_eq!(
         changes(&sim, &key)[0].1.as_deref(),
         Some("Latest failure: instance 8 exited.")
     );
-    assert!(configs(&sim).values().all(|ram| *ram == 128), "{:?}", configs(&sim));
+    assert!(
+        configs(&sim).values().all(|ram| *ram == 128),
+        "{:?}",
+        configs(&sim)
+    );
     assert_replay_and_views_agree(&sim, &key);
 }
 
@@ -255,7 +281,10 @@ fn a_paused_update_stands_still_until_resumed() {
         .count();
     assert_eq!(started_while_paused, 0);
     steer(&mut sim, Steer::Resume);
-    assert_eq!(run_until_done(&mut sim, &key, 120_000), UpdateStatus::RolledForward);
+    assert_eq!(
+        run_until_done(&mut sim, &key, 120_000),
+        UpdateStatus::RolledForward
+    );
     assert_eq!(
         changes(&sim, &key)[0],
         (
@@ -276,12 +305,21 @@ fn an_aborted_update_leaves_the_job_partly_updated() {
     let before = actions(&sim, &key).len();
     let running_before = configs(&sim);
     sim.run_for(30_000);
-    assert_eq!(actions(&sim, &key).len(), before, "nothing happens after an abort");
+    assert_eq!(
+        actions(&sim, &key).len(),
+        before,
+        "nothing happens after an abort"
+    );
     // Instances not reached keep the old config; none is touched after the abort (an
     // instance killed for the update but not yet replaced stays down, as in Aurora).
     let after = configs(&sim);
     assert!(after.values().any(|ram| *ram == 128), "{after:?}");
-    assert!(after.iter().all(|(i, ram)| running_before.get(i) == Some(ram)), "{running_before:?} {after:?}");
+    assert!(
+        after
+            .iter()
+            .all(|(i, ram)| running_before.get(i) == Some(ram)),
+        "{running_before:?} {after:?}"
+    );
     assert_replay_and_views_agree(&sim, &key);
 }
 
@@ -294,11 +332,16 @@ fn a_coordinated_update_blocks_without_pulses_and_goes_on_with_them() {
     let key = start(&mut sim, &config(256), 12, coordinated);
     sim.run_for(20_000);
     assert_eq!(status(&sim, &key), UpdateStatus::RollForwardAwaitingPulse);
-    assert!(actions(&sim, &key).is_empty(), "nothing moves without a pulse");
+    assert!(
+        actions(&sim, &key).is_empty(),
+        "nothing moves without a pulse"
+    );
     let pulse = |sim: &mut Sim| {
         sim.submit(
             Actor::User("coordinator".into()),
-            Command::PulseUpdate(PulseUpdate { update: key.clone() }),
+            Command::PulseUpdate(PulseUpdate {
+                update: key.clone(),
+            }),
         )
         .unwrap();
     };
@@ -337,9 +380,7 @@ fn a_variable_batch_update_pauses_itself_after_each_batch() {
     let mut seen = 0;
     for _ in 0..10 {
         let limit = sim.now().0 + 120_000;
-        while sim.now().0 < limit
-            && status(&sim, &key) == UpdateStatus::RollingForward
-        {
+        while sim.now().0 < limit && status(&sim, &key) == UpdateStatus::RollingForward {
             sim.run_for(1_000);
         }
         let started = with_action(&sim, &key, InstanceUpdateAction::InstanceUpdating);
@@ -370,7 +411,10 @@ fn a_canary_updates_only_its_instance() {
     let mut canary = queue(1);
     canary.update_only_these_instances = vec![InstanceRange { first: 0, last: 0 }];
     let key = start(&mut sim, &config(256), 3, canary);
-    assert_eq!(run_until_done(&mut sim, &key, 60_000), UpdateStatus::RolledForward);
+    assert_eq!(
+        run_until_done(&mut sim, &key, 60_000),
+        UpdateStatus::RolledForward
+    );
     assert_eq!(
         configs(&sim),
         BTreeMap::from([(0, 256), (1, 128), (2, 128)])
@@ -382,14 +426,20 @@ fn a_canary_updates_only_its_instance() {
 fn shrinking_kills_and_growing_adds_instances() {
     let mut sim = running(8, 3);
     let shrink = start(&mut sim, &config(128), 1, queue(1));
-    assert_eq!(run_until_done(&mut sim, &shrink, 60_000), UpdateStatus::RolledForward);
+    assert_eq!(
+        run_until_done(&mut sim, &shrink, 60_000),
+        UpdateStatus::RolledForward
+    );
     assert_eq!(configs(&sim), BTreeMap::from([(0, 128)]));
     assert_eq!(
         with_action(&sim, &shrink, InstanceUpdateAction::InstanceUpdated),
         vec![1, 2]
     );
     let grow = start(&mut sim, &config(128), 3, queue(2));
-    assert_eq!(run_until_done(&mut sim, &grow, 60_000), UpdateStatus::RolledForward);
+    assert_eq!(
+        run_until_done(&mut sim, &grow, 60_000),
+        UpdateStatus::RolledForward
+    );
     assert_eq!(
         configs(&sim),
         BTreeMap::from([(0, 128), (1, 128), (2, 128)])

@@ -86,6 +86,11 @@ fn killable(task: &Task) -> bool {
 /// the direction began, the state the last of them ended in. The scheduler replaces a failed
 /// service task by a new one naming it as ancestor, so the failures are the chain of ancestors
 /// of the active task that ran the target config and were created since.
+///
+/// Only an end the task brought on itself counts (FAILED, or FINISHED: a service must not
+/// exit). Aurora counts every terminal state; LOST is left out here on purpose, as it says the
+/// scheduler lost track of the task (an agent gone, a launch lost in a failover), not that the
+/// new config is bad, and would roll back a good update after a scheduler restart.
 fn failed_beyond_tolerance(
     state: &ClusterState,
     active: &Task,
@@ -103,7 +108,10 @@ fn failed_beyond_tolerance(
         if task.config != config || task.created_at() < target.since {
             break;
         }
-        if task.status.is_terminal() {
+        if matches!(
+            task.status,
+            ScheduleStatus::Failed | ScheduleStatus::Finished
+        ) {
             failures += 1;
             latest.get_or_insert(task.status);
         }
