@@ -3,12 +3,13 @@
 //!
 //! Rolling forward, the update works the instances only in the desired state first (creates),
 //! then those in both (updates), then those only in the initial state (kills), each group in
-//! ascending instance order. Rolling back it works them in exactly the reverse order. Batches
-//! follow the strategy's group sizes: a queue or batch strategy cuts the order every
-//! `group_size` instances (rolling back too, from the first instance rolled back); a variable
-//! batch strategy uses its sizes in turn, the last repeating, and rolling back replays the
-//! forward batches mirrored (Aurora's `VariableBatchStrategy` counts the rollback's sizes from
-//! the remaining instances so that they line up with the forward ones).
+//! ascending instance order. Rolling back it works the instances it touched in exactly the
+//! reverse order. Batches follow the strategy's group sizes: a queue or batch strategy cuts
+//! the order every `group_size` instances (rolling back too, from the first instance rolled
+//! back); a variable batch strategy uses its sizes in turn, the last repeating, and rolling
+//! back replays the forward batches mirrored (Aurora's `VariableBatchStrategy`, and the
+//! scheduler's `update::order`, count the rollback's sizes from the remaining instances so
+//! that they line up with the forward ones).
 
 use std::collections::BTreeSet;
 
@@ -133,23 +134,42 @@ fn cut(order: &[InstanceId], sizes: impl Iterator<Item = usize>) -> Vec<Vec<Inst
 }
 
 /// The update's instances in the order it works them in `direction`, in batches.
-pub fn plan(instructions: &UpdateInstructions, direction: Direction) -> Plan {
+/// `touched` tells the instances the update has acted on: a rollback works only those (the
+/// others already run the config it goes back to and take no place in a batch, as the
+/// scheduler's `AdvanceUpdates` skips them), so they are cut into batches alone and the
+/// untouched ones come last, in a group of their own.
+pub fn plan(
+    instructions: &UpdateInstructions,
+    direction: Direction,
+    touched: impl Fn(InstanceId) -> bool,
+) -> Plan {
     let (forward, truncated) = forward_order(instructions);
     let strategy = &instructions.settings.strategy;
-    let batches = match (direction, strategy) {
-        (Direction::Forward, _) => cut(&forward, group_sizes(strategy)),
-        (Direction::Back, UpdateStrategy::VariableBatch { .. }) => {
-            let mut batches = cut(&forward, group_sizes(strategy));
-            batches.reverse();
-            for batch in &mut batches {
-                batch.reverse();
+    let batches = match direction {
+        Direction::Forward => cut(&forward, group_sizes(strategy)),
+        Direction::Back => {
+            let (worked, mut skipped): (Vec<InstanceId>, Vec<InstanceId>) =
+                forward.iter().partition(|instance| touched(**instance));
+            let mut batches = match strategy {
+                UpdateStrategy::VariableBatch { .. } => {
+                    let mut batches = cut(&worked, group_sizes(strategy));
+                    batches.reverse();
+                    for batch in &mut batches {
+                        batch.reverse();
+                    }
+                    batches
+                }
+                UpdateStrategy::Queue { .. } | UpdateStrategy::Batch { .. } => {
+                    let mut backward = worked;
+                    backward.reverse();
+                    cut(&backward, group_sizes(strategy))
+                }
+            };
+            if !skipped.is_empty() {
+                skipped.reverse();
+                batches.push(skipped);
             }
             batches
-        }
-        (Direction::Back, UpdateStrategy::Queue { .. } | UpdateStrategy::Batch { .. }) => {
-            let mut backward = forward;
-            backward.reverse();
-            cut(&backward, group_sizes(strategy))
         }
     };
     Plan { batches, truncated }
@@ -214,7 +234,7 @@ mod tests {
             batch(1),
         );
         assert_eq!(forward_order(&update).0, vec![6, 7, 8, 2, 3, 4, 5, 0, 1]);
-        let back: Vec<u32> = plan(&update, Direction::Back)
+        let back: Vec<u32> = plan(&update, Direction::Back, |_| true)
             .batches
             .concat()
             .into_iter()
@@ -225,15 +245,20 @@ mod tests {
     #[test]
     fn batches_follow_the_group_size_both_ways() {
         let update = instructions(&[&[range(0, 8)]], Some(&[range(0, 8)]), batch(4));
-        let forward = plan(&update, Direction::Forward);
+        let forward = plan(&update, Direction::Forward, |_| false);
         assert_eq!(
             forward.batches,
             vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8]]
         );
         assert!(!forward.truncated);
         assert_eq!(
-            plan(&update, Direction::Back).batches,
+            plan(&update, Direction::Back, |_| true).batches,
             vec![vec![8, 7, 6, 5], vec![4, 3, 2, 1], vec![0]]
+        );
+        // Instances 0-5 touched before the rollback: only they are rolled back.
+        assert_eq!(
+            plan(&update, Direction::Back, |i| i <= 5).batches,
+            vec![vec![5, 4, 3, 2], vec![1, 0], vec![8, 7, 6]]
         );
         let queue = instructions(
             &[&[range(0, 4)]],
@@ -241,7 +266,7 @@ mod tests {
             UpdateStrategy::Queue { group_size: 2 },
         );
         assert_eq!(
-            plan(&queue, Direction::Forward).batches,
+            plan(&queue, Direction::Forward, |_| false).batches,
             vec![vec![0, 1], vec![2, 3], vec![4]]
         );
     }
@@ -257,12 +282,17 @@ mod tests {
             },
         );
         assert_eq!(
-            plan(&update, Direction::Forward).batches,
+            plan(&update, Direction::Forward, |_| false).batches,
             vec![vec![0], vec![1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
         );
         assert_eq!(
-            plan(&update, Direction::Back).batches,
+            plan(&update, Direction::Back, |_| true).batches,
             vec![vec![9], vec![8, 7, 6], vec![5, 4, 3], vec![2, 1], vec![0]]
+        );
+        assert_eq!(
+            plan(&update, Direction::Back, |i| i <= 5).batches,
+            vec![vec![5, 4, 3], vec![2, 1], vec![0], vec![9, 8, 7, 6]],
+            "the forward batches that ran, mirrored; the untouched last"
         );
     }
 
@@ -270,13 +300,20 @@ mod tests {
     fn kills_alone_and_creates_alone() {
         let kill = instructions(&[&[range(3, 5)]], None, batch(2));
         assert_eq!(
-            plan(&kill, Direction::Forward).batches,
+            plan(&kill, Direction::Forward, |_| false).batches,
             vec![vec![3, 4], vec![5]]
         );
         let add = instructions(&[], Some(&[range(3, 5)]), batch(10));
-        assert_eq!(plan(&add, Direction::Forward).batches, vec![vec![3, 4, 5]]);
+        assert_eq!(
+            plan(&add, Direction::Forward, |_| false).batches,
+            vec![vec![3, 4, 5]]
+        );
         let nothing = instructions(&[], None, batch(1));
-        assert!(plan(&nothing, Direction::Forward).batches.is_empty());
+        assert!(
+            plan(&nothing, Direction::Forward, |_| false)
+                .batches
+                .is_empty()
+        );
     }
 
     #[test]
@@ -299,7 +336,7 @@ mod tests {
     fn invalid_sizes_and_huge_ranges_are_bounded() {
         let zero = instructions(&[&[range(0, 2)]], Some(&[range(0, 2)]), batch(0));
         assert_eq!(
-            plan(&zero, Direction::Forward).batches,
+            plan(&zero, Direction::Forward, |_| false).batches,
             vec![vec![0], vec![1], vec![2]]
         );
         let no_sizes = instructions(
@@ -311,7 +348,7 @@ mod tests {
             },
         );
         assert_eq!(
-            plan(&no_sizes, Direction::Back).batches,
+            plan(&no_sizes, Direction::Back, |_| true).batches,
             vec![vec![2, 1, 0]]
         );
         let huge = instructions(
@@ -319,7 +356,7 @@ mod tests {
             Some(&[range(0, u32::MAX)]),
             batch(1),
         );
-        let drawn = plan(&huge, Direction::Forward);
+        let drawn = plan(&huge, Direction::Forward, |_| false);
         assert!(drawn.truncated);
         assert_eq!(drawn.batches.len(), MAX_INSTANCES);
         let exact = instructions(
@@ -327,6 +364,6 @@ mod tests {
             Some(&[range(0, MAX_INSTANCES as u32 - 1)]),
             batch(MAX_INSTANCES as u32),
         );
-        assert!(!plan(&exact, Direction::Forward).truncated);
+        assert!(!plan(&exact, Direction::Forward, |_| false).truncated);
     }
 }

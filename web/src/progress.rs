@@ -120,7 +120,9 @@ pub fn direction(view: &UpdateView) -> Direction {
 
 pub fn progress(view: &UpdateView) -> Progress {
     let direction = direction(view);
-    let plan = batches::plan(&view.instructions, direction);
+    let plan = batches::plan(&view.instructions, direction, |instance| {
+        view.instances.contains_key(&instance)
+    });
     let cell = |instance: InstanceId| Cell {
         instance,
         state: CellState::of(view.instances.get(&instance).copied()),
@@ -156,6 +158,36 @@ pub fn progress(view: &UpdateView) -> Progress {
         total: counts.values().sum(),
         truncated: plan.truncated,
         batches,
+    }
+}
+
+impl Progress {
+    fn count(&self, state: CellState) -> usize {
+        self.legend
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// One line for the job page's notice: `3 of 9 instances updated, 1 failed`.
+    pub fn summary(&self) -> String {
+        let (done, failed, verb) = match self.direction {
+            Direction::Forward => (
+                self.count(CellState::Updated),
+                self.count(CellState::Failed),
+                "updated",
+            ),
+            Direction::Back => (
+                self.count(CellState::RolledBack),
+                self.count(CellState::Failed) + self.count(CellState::RollbackFailed),
+                "rolled back",
+            ),
+        };
+        let mut line = format!("{done} of {} instances {verb}", self.total);
+        if failed > 0 {
+            line.push_str(&format!(", {failed} failed"));
+        }
+        line
     }
 }
 
@@ -258,6 +290,7 @@ mod tests {
         );
         assert!(progress.grouped);
         assert_eq!(progress.total, 6);
+        assert_eq!(progress.summary(), "2 of 6 instances updated");
         assert_eq!(
             progress.legend,
             vec![
@@ -291,13 +324,15 @@ mod tests {
         assert_eq!(
             drawn(&progress),
             vec![
-                vec![(5, "untouched"), (4, "untouched")],
-                vec![(3, "untouched"), (2, "failed")],
-                vec![(1, "rolled-back"), (0, "rolled-back")],
+                vec![(2, "failed"), (1, "rolled-back")],
+                vec![(0, "rolled-back")],
+                vec![(5, "untouched"), (4, "untouched"), (3, "untouched")],
                 vec![(9, "updating")],
             ],
-            "an instance the instructions do not name comes last"
+            "the rollback works the touched instances; the untouched, then an instance the \
+             instructions do not name, come last"
         );
+        assert_eq!(progress.summary(), "2 of 7 instances rolled back, 1 failed");
     }
 
     #[test]

@@ -576,6 +576,44 @@ async fn user_text_on_update_pages_is_escaped() {
 }
 
 #[tokio::test]
+async fn the_job_page_names_the_active_update_until_it_ends() {
+    let world = world();
+    let state = web_state(&world.script);
+    let update = &world.update;
+    let during = page(
+        &state,
+        &format!("/scheduler/www/prod/web?at={}", world.failed),
+    )
+    .await;
+    let notice = between(&during, "id=\"active-update\">", "</div>");
+    assert!(
+        notice.contains(&format!(
+            "href=\"/updates/www/prod/web/{}?at={}\"",
+            update.id, world.failed
+        )),
+        "{notice}"
+    );
+    assert!(notice.contains(">ROLLING_FORWARD</strong>"), "{notice}");
+    assert!(
+        notice.contains("6 of 9 instances updated, 1 failed"),
+        "{notice}"
+    );
+    let after = page(&state, "/scheduler/www/prod/web").await;
+    assert!(!after.contains("id=\"active-update\""), "{after}");
+    let listed = rows(&after, "job-updates");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0][0], update.id.to_string());
+    assert_eq!(listed[0][2], "ROLLED_BACK");
+    assert!(after.contains(&format!("href=\"/updates/www/prod/web/{}\"", update.id)));
+    // Before the update started, the job lists none.
+    let before = page(&state, "/scheduler/www/prod/web?at=12").await;
+    assert!(
+        before.contains("No update of this job is in the history."),
+        "{before}"
+    );
+}
+
+#[tokio::test]
 async fn the_updates_list_splits_active_and_finished_and_keeps_the_moment() {
     let world = world();
     let state = web_state(&world.script);
