@@ -20,13 +20,20 @@
 //! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`,
 //! `/events/stream` (server-sent events), `/health`; `/` redirects to `/scheduler`.
 //!
+//! An update's page draws each instance as a cell in the order the update works them
+//! (`batches.rs`, `progress.rs`) and shows what it changes as a line diff of the configs
+//! (`config_diff.rs`); all three are pure and unit-tested.
+//!
 //! The UI reads projections only. It must not depend on the journal, the scheduler's write model,
 //! storage (`rocksdb`) or messaging (`async-nats`); `ops/check-layering` enforces this.
 
+mod batches;
+mod config_diff;
 mod feed;
 mod format;
 mod moment;
 mod pages;
+mod progress;
 mod timeline;
 
 use std::sync::Arc;

@@ -196,6 +196,7 @@ impl Views {
                 cron: None,
                 tasks: Vec::new(),
                 updates: Vec::new(),
+                pruned_updates: Vec::new(),
             }));
             if let Some(role) = rec_mut(&mut self.roles, role) {
                 role.jobs.insert(id);
@@ -659,13 +660,18 @@ impl Views {
                     if let Some(sym) = self.symbols.find_update(&key)
                         && self.updates.slot(sym).take().is_some()
                     {
-                        pruned.push(sym);
+                        pruned.push((sym, *id));
                     }
                 }
                 if let Some(sym) = self.symbols.find_job(job)
                     && let Some(record) = rec_mut(&mut self.jobs, sym)
                 {
-                    record.updates.retain(|u| !pruned.contains(u));
+                    record
+                        .updates
+                        .retain(|u| !pruned.iter().any(|(sym, _)| sym == u));
+                    record
+                        .pruned_updates
+                        .extend(pruned.iter().map(|(_, id)| (*id, envelope.seq)));
                 }
                 Line::text(format!(
                     "{} finished update(s) of {job} pruned from history",

@@ -227,6 +227,8 @@ pub struct UpdateSummary {
     pub key: UpdateKey,
     pub user: String,
     pub status: UpdateStatus,
+    /// When the update entered `status`.
+    pub status_since: Timestamp,
     pub started_at: Timestamp,
     /// Time of the update's latest event (state change or instance action).
     pub last_modified: Timestamp,
@@ -245,6 +247,9 @@ pub struct UpdateView {
     pub instance_events: Vec<InstanceEventView>,
     /// The latest action per instance (the instance overview grid).
     pub instances: BTreeMap<InstanceId, InstanceUpdateAction>,
+    /// The configs the instructions name (initial and desired), by hash, for showing what the
+    /// update changes; a hash the journal never stored is missing.
+    pub configs: BTreeMap<ConfigHash, TaskConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

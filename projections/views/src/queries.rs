@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aurora_events::quota::Bucket;
 use aurora_events::update::InstanceRange;
 use aurora_events::{
-    AgentId, ConfigHash, InstanceId, JobKey, ScheduleStatus, Seq, TaskId, UpdateKey,
+    AgentId, ConfigHash, InstanceId, JobKey, ScheduleStatus, Seq, TaskConfig, TaskId, UpdateKey,
 };
 
 use crate::fold::{Views, rec};
@@ -186,6 +186,10 @@ impl Views {
             key: update.key.clone(),
             user: update.user.clone(),
             status: update.status,
+            status_since: update
+                .timeline
+                .last()
+                .map_or(update.started_at, |entry| entry.at),
             started_at: update.started_at,
             last_modified: update.last_modified,
             last_pulse: update.last_pulse,
@@ -299,7 +303,30 @@ impl Views {
         })
     }
 
+    /// The stored configs among `hashes`, by hash.
+    fn configs_named<'h>(
+        &self,
+        names: &Tables,
+        hashes: impl IntoIterator<Item = &'h ConfigHash>,
+    ) -> BTreeMap<ConfigHash, TaskConfig> {
+        hashes
+            .into_iter()
+            .filter_map(|hash| {
+                let record = names
+                    .find_config(hash)
+                    .and_then(|id| rec(&self.configs, id))?;
+                Some((*hash, (*record.config).clone()))
+            })
+            .collect()
+    }
+
     fn update_view(&self, names: &Tables, update: &UpdateRec) -> UpdateView {
+        let instructions = &update.instructions;
+        let named = instructions
+            .initial_state
+            .iter()
+            .chain(&instructions.desired_state)
+            .map(|group| &group.config);
         UpdateView {
             summary: Self::update_summary(update),
             instructions: (*update.instructions).clone(),
@@ -328,6 +355,7 @@ impl Views {
                 })
                 .collect(),
             instances: update.latest.clone(),
+            configs: self.configs_named(names, named),
         }
     }
 
@@ -510,6 +538,17 @@ impl Views {
         let names = self.symbols.names();
         let sym = names.find_task(id)?;
         rec(&self.tasks, sym).and_then(|t| self.summary(&names, sym, t))
+    }
+
+    /// The seq of the event that pruned `key` from the history, if it was pruned by then; a
+    /// page uses it to say so (and to offer the moment before) rather than "no such update".
+    pub fn pruned_update(&self, key: &UpdateKey) -> Option<Seq> {
+        let names = self.symbols.names();
+        let job = rec(&self.jobs, names.find_job(&key.job)?)?;
+        job.pruned_updates
+            .iter()
+            .find(|(id, _)| *id == key.id)
+            .map(|(_, seq)| *seq)
     }
 
     /// A role's quota and usage alone, without its job list; zero for a role the view has not

@@ -17,7 +17,7 @@ use aurora_events::update::UpdateInstructions;
 use aurora_events::{
     AgentId, Capacity, ConfigHash, Identifier, InstanceId, InstanceUpdateAction, JobKey,
     MaintenanceMode, ResourceAggregate, ScheduleStatus, Seq, TaskConfig, Timestamp, UpdateKey,
-    UpdateStatus,
+    UpdateStatus, Uuid,
 };
 
 use crate::model::{DesiredState, TaskCounts};
@@ -122,6 +122,9 @@ pub(crate) struct JobRec {
     pub(crate) tasks: Vec<Sym>,
     /// The job's updates, in the order they started.
     pub(crate) updates: Vec<Sym>,
+    /// Updates pruned from the history and the seq of the event that pruned them, oldest
+    /// first: so that a page can say an update is gone and when, rather than never was.
+    pub(crate) pruned_updates: Vec<(Uuid, Seq)>,
 }
 
 impl JobRec {

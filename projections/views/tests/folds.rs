@@ -348,7 +348,8 @@ fn update_key(n: u128) -> UpdateKey {
 fn updates_keep_their_state_instance_actions_and_timeline() {
     let mut s = Script::new();
     let key = job("www", "prod", "web");
-    let (hash, _) = s.create_job(&config(&key, Tier::Preferred, 1.0, 64, false), 2);
+    let web = config(&key, Tier::Preferred, 1.0, 64, false);
+    let (hash, _) = s.create_job(&web, 2);
     let update = update_key(1);
     let mut instructions = samples::events()
         .into_iter()
@@ -413,6 +414,16 @@ fn updates_keep_their_state_instance_actions_and_timeline() {
     assert_eq!(view.summary.last_modified, Timestamp(T0 + 130));
     assert_eq!(view.summary.last_pulse, Some(Timestamp(T0 + 140)));
     assert_eq!(
+        view.summary.status_since,
+        Timestamp(T0 + 130),
+        "paused then"
+    );
+    // The initial config was stored; the desired one (the samples') never was.
+    assert_eq!(
+        view.configs.into_iter().collect::<Vec<_>>(),
+        vec![(hash, web)]
+    );
+    assert_eq!(
         view.timeline
             .iter()
             .map(|e| (e.seq, e.status, e.actor.clone(), e.message.clone()))
@@ -452,6 +463,60 @@ fn updates_keep_their_state_instance_actions_and_timeline() {
         .collect();
     assert_eq!(on_job, listed);
     assert!(views.update(&update_key(3)).is_none());
+}
+
+#[test]
+fn pruned_updates_vanish_and_say_when() {
+    let mut s = Script::new();
+    let key = job("www", "prod", "web");
+    s.create_job(&config(&key, Tier::Preferred, 1.0, 64, false), 1);
+    let instructions = samples::events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::UpdateStarted { instructions, .. } => Some(instructions),
+            _ => None,
+        })
+        .expect("a sample update");
+    for n in 1..=3 {
+        s.after(10).push(Event::UpdateStarted {
+            update: update_key(n),
+            user: "alice".into(),
+            instructions: instructions.clone(),
+            metadata: Default::default(),
+        });
+        s.push(Event::UpdateStateChanged {
+            update: update_key(n),
+            from: UpdateStatus::RollingForward,
+            to: UpdateStatus::RolledForward,
+            message: None,
+        });
+    }
+    let before = s.last_seq();
+    let pruned = s.push(Event::UpdatesPruned {
+        job: key.clone(),
+        updates: vec![update_key(1).id, update_key(2).id],
+    });
+
+    let views = fold(s.envelopes(), ViewsConfig::default());
+    assert!(views.update(&update_key(1)).is_none());
+    assert_eq!(views.pruned_update(&update_key(1)), Some(pruned));
+    assert_eq!(views.pruned_update(&update_key(2)), Some(pruned));
+    assert_eq!(views.pruned_update(&update_key(3)), None, "kept");
+    assert_eq!(views.pruned_update(&update_key(9)), None, "never was");
+    let listed: Vec<_> = views.updates().into_iter().map(|u| u.key).collect();
+    assert_eq!(listed, vec![update_key(3)]);
+    let on_job: Vec<_> = views
+        .job(&key)
+        .expect("job")
+        .updates
+        .into_iter()
+        .map(|u| u.key)
+        .collect();
+    assert_eq!(on_job, listed);
+
+    let earlier = fold(&s.envelopes()[..before as usize], ViewsConfig::default());
+    assert!(earlier.update(&update_key(1)).is_some());
+    assert_eq!(earlier.pruned_update(&update_key(1)), None);
 }
 
 #[test]

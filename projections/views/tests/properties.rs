@@ -175,6 +175,11 @@ fn event() -> impl Strategy<Value = Event> {
         },
     );
     let pulsed = (0..4u128).prop_map(|n| Event::UpdatePulsed { update: update(n) });
+    // Updates n and n + 3 belong to the same job.
+    let pruned = (0..4u128).prop_map(|n| Event::UpdatesPruned {
+        job: update(n).job,
+        updates: vec![update(n).id, update(n + 3).id],
+    });
     let quota = (0..3usize, 0..100u32).prop_map(|(r, cpus)| Event::QuotaSet {
         role: Identifier::new(["r1", "r2", "r3"][r]).expect("role"),
         quota: ResourceAggregate {
@@ -240,6 +245,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => update_changed,
         2 => update_actioned,
         1 => pulsed,
+        1 => pruned,
         1 => quota,
         1 => host_attributes,
         1 => maintenance,
@@ -293,6 +299,13 @@ fn journal(max: usize) -> impl Strategy<Value = Vec<Envelope>> {
     })
 }
 
+/// When each update the journals name was pruned (not part of a snapshot).
+fn pruned(views: &Views) -> Vec<Option<u64>> {
+    (0..7u128)
+        .map(|n| views.pruned_update(&update(n)))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -318,7 +331,9 @@ proptest! {
         for pick in picks {
             let seq = pick.index(envelopes.len() + 1);
             let past = history.at(seq as u64).expect("folded");
-            prop_assert_eq!(past.snapshot(), fold(&envelopes[..seq], views).snapshot(), "seq {}", seq);
+            let fresh = fold(&envelopes[..seq], views);
+            prop_assert_eq!(past.snapshot(), fresh.snapshot(), "seq {}", seq);
+            prop_assert_eq!(pruned(&past), pruned(&fresh), "seq {}", seq);
         }
         prop_assert_eq!(history.current().snapshot(), fold(&envelopes, views).snapshot());
     }

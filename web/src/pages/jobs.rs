@@ -5,20 +5,24 @@ use askama::Template;
 use aurora_events::config::ConstraintKind;
 use aurora_events::update::InstanceRange;
 use aurora_events::{JobKey, Seq, TaskConfig, TaskId};
-use aurora_projections::{JobView, Queries, TaskSummary, TaskView, UpdateSummary, Views};
+use aurora_projections::{JobView, Queries, TaskSummary, TaskView, Views};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
+use super::updates::UpdateRow;
 use super::{Layout, PageError, read, render};
 use crate::WebState;
 use crate::format;
 use crate::moment::AtQuery;
+use crate::progress;
 use crate::timeline::{self, Timeline, status_class};
 
 /// Terminal tasks listed on a job page; the rest are counted.
 const FINISHED_SHOWN: usize = 200;
 /// Entries on a job's history page.
 const HISTORY_SHOWN: usize = 1000;
+/// Updates listed on a job page, most recent first (Aurora keeps ten finished ones per job).
+const UPDATES_SHOWN: usize = 20;
 
 fn job_key(role: &str, env: &str, name: &str) -> Result<JobKey, PageError> {
     JobKey::new(role, env, name)
@@ -156,8 +160,10 @@ struct JobPage<'a> {
     name: String,
     job: &'a JobView,
     live: bool,
-    active_update: Option<UpdateSummary>,
-    updates: Vec<super::updates::UpdateRow>,
+    /// The update that owns the job, and how far it got.
+    active_update: Option<(UpdateRow, String)>,
+    updates: Vec<UpdateRow>,
+    updates_hidden: usize,
     cron_last: Option<String>,
     groups: Vec<GroupRow>,
     active: Vec<TaskRow<'a>>,
@@ -173,15 +179,25 @@ pub async fn job(
     let key = job_key(&role, &env, &name)?;
     let path = format!("/scheduler/{key}");
     let wanted = key.clone();
-    let (view, moment) = read(&state, &path, &at, move |v| v.job(&wanted)).await?;
-    let mut view = view.ok_or_else(|| {
+    let (found, moment) = read(&state, &path, &at, move |v| {
+        let job = v.job(&wanted)?;
+        let progress = job
+            .active_update()
+            .and_then(|u| v.update(&u.key))
+            .map(|update| progress::progress(&update).summary());
+        Some((job, progress))
+    })
+    .await?;
+    let (mut view, progress) = found.ok_or_else(|| {
         PageError::not_found(format!("no job {key}{}", moment.when())).during(&moment)
     })?;
     if moment.is_live() {
         let reasons = state.read.pending_reasons(&view.waiting_tasks());
         view.fill_pending_reasons(&reasons);
     }
-    let active_update = view.active_update().cloned();
+    let active_update = view
+        .active_update()
+        .map(|u| (UpdateRow::new(u), progress.unwrap_or_default()));
     let groups = view
         .config_groups
         .iter()
@@ -202,8 +218,10 @@ pub async fn job(
     let updates = view
         .updates
         .iter()
-        .map(super::updates::UpdateRow::new)
+        .take(UPDATES_SHOWN)
+        .map(UpdateRow::new)
         .collect();
+    let updates_hidden = view.updates.len().saturating_sub(UPDATES_SHOWN);
     let cron_last = view
         .cron
         .as_ref()
@@ -219,6 +237,7 @@ pub async fn job(
         active_update,
         groups,
         updates,
+        updates_hidden,
         cron_last,
         active,
         finished,

@@ -71,6 +71,9 @@ pub struct PageError {
     /// The moment asked for, so that a page missing in the past still offers the steps
     /// forward and back (to when the job existed, say).
     pub banner: Option<Box<Banner>>,
+    /// A page that has what was asked for (href, text), e.g. a pruned update before it was
+    /// pruned.
+    pub link: Option<(String, String)>,
 }
 
 impl PageError {
@@ -79,6 +82,7 @@ impl PageError {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
             banner: None,
+            link: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl PageError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             banner: None,
+            link: None,
         }
     }
 
@@ -96,11 +101,18 @@ impl PageError {
         self
     }
 
+    /// Offers a link to where what was asked for can be seen.
+    pub fn with_link(mut self, href: String, text: String) -> Self {
+        self.link = Some((href, text));
+        self
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.into(),
             banner: None,
+            link: None,
         }
     }
 
@@ -109,6 +121,7 @@ impl PageError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
             banner: None,
+            link: None,
         }
     }
 }
@@ -119,6 +132,7 @@ struct ErrorPage {
     layout: Layout,
     status: String,
     message: String,
+    link: Option<(String, String)>,
 }
 
 impl IntoResponse for PageError {
@@ -133,6 +147,7 @@ impl IntoResponse for PageError {
             },
             status: self.status.to_string(),
             message: self.message,
+            link: self.link,
         };
         match page.render() {
             Ok(body) => (self.status, Html(body)).into_response(),
