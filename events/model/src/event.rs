@@ -195,7 +195,10 @@ pub enum Event {
     /// left), as Aurora's pruner does. Their events stay in the journal; views forget them.
     UpdatesPruned {
         job: JobKey,
-        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::arbitrary::uuids()"))]
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::arbitrary::uuids()")
+        )]
         updates: Vec<Uuid>,
     },
 }

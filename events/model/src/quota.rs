@@ -125,6 +125,16 @@ impl Exact {
     }
 
     /// True when every dimension of `self` is at most the same dimension of `limit`.
+    /// The larger of the two, resource by resource (an update in flight holds, per instance,
+    /// the larger of its old and new configs).
+    pub fn max_each(self, other: Self) -> Self {
+        Self {
+            millicpus: self.millicpus.max(other.millicpus),
+            ram_mb: self.ram_mb.max(other.ram_mb),
+            disk_mb: self.disk_mb.max(other.disk_mb),
+        }
+    }
+
     pub fn fits_within(&self, limit: &Self) -> bool {
         self.millicpus <= limit.millicpus
             && self.ram_mb <= limit.ram_mb

@@ -247,6 +247,42 @@ pub enum InstanceUpdateAction {
     InstanceRollbackFailed,
 }
 
+impl InstanceUpdateAction {
+    /// Whether the action belongs to rolling forward (as opposed to rolling back).
+    pub fn is_forward(self) -> bool {
+        match self {
+            InstanceUpdateAction::InstanceUpdating
+            | InstanceUpdateAction::InstanceUpdated
+            | InstanceUpdateAction::InstanceUpdateFailed => true,
+            InstanceUpdateAction::InstanceRollingBack
+            | InstanceUpdateAction::InstanceRolledBack
+            | InstanceUpdateAction::InstanceRollbackFailed => false,
+        }
+    }
+
+    /// Whether the instance is done in that direction (updated, rolled back or failed).
+    pub fn is_final(self) -> bool {
+        match self {
+            InstanceUpdateAction::InstanceUpdating | InstanceUpdateAction::InstanceRollingBack => {
+                false
+            }
+            InstanceUpdateAction::InstanceUpdated
+            | InstanceUpdateAction::InstanceRolledBack
+            | InstanceUpdateAction::InstanceUpdateFailed
+            | InstanceUpdateAction::InstanceRollbackFailed => true,
+        }
+    }
+
+    /// Whether the instance failed in that direction.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            InstanceUpdateAction::InstanceUpdateFailed
+                | InstanceUpdateAction::InstanceRollbackFailed
+        )
+    }
+}
+
 /// A host's maintenance mode.
 #[derive(
     Debug,

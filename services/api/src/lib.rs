@@ -17,8 +17,8 @@ use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, T
 use serde::{Deserialize, Serialize};
 
 pub use reads::{
-    ConfigGroup, ConfigSummary, CreateJob, HostStatus, JobSummary, QuotaView, TaskView,
-    InstanceEvent, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,
+    ConfigGroup, ConfigSummary, CreateJob, HostStatus, InstanceEvent, JobSummary, QuotaView,
+    TaskView, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,
 };
 pub use updates::{
     CLIENT_UPDATE_ID, PulseResult, PulseStatus, RollingRestart, StartUpdate, UNCHANGED,

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use aurora_events::Event;
 use aurora_events::{
     Actor, AgentId, ConfigHash, EventId, JobKey, PendingEvent, ScheduleStatus, TaskId, Timestamp,
+    UpdateKey,
 };
 
 use crate::Ctx;
@@ -40,6 +41,8 @@ pub struct Decision {
     /// For a scheduling pass: what became of each group of PENDING tasks, and the work done;
     /// empty for other commands.
     pub pass: PassOutcome,
+    /// For an update start: the update started, or the one a retried start had started.
+    pub update: Option<UpdateKey>,
 }
 
 /// What a scheduling pass did with the groups of PENDING tasks (tasks sharing a config), for
@@ -102,6 +105,20 @@ pub enum Rejection {
     InsufficientQuota(String),
     #[error("job {0} has an update in progress")]
     JobUpdating(JobKey),
+    /// Aurora answers OK with this message and starts nothing.
+    #[error("Job is unchanged by proposed update.")]
+    UpdateUnchanged,
+    /// A second update while one is active (Aurora's `UpdateInProgressException`).
+    #[error(
+        "An active update {0} already exists for this job, please terminate it before starting another. Active updates are those in states ROLLING_FORWARD, ROLLING_BACK, ROLL_FORWARD_PAUSED, ROLL_BACK_PAUSED, ROLL_FORWARD_AWAITING_PULSE, ROLL_BACK_AWAITING_PULSE"
+    )]
+    UpdateInProgress(UpdateKey),
+    /// Pause, resume, abort or rollback of a job without an active update.
+    #[error("No active update found for {0}")]
+    NoActiveUpdate(JobKey),
+    /// A pulse for an update that is unknown or no longer active (Aurora's FINISHED).
+    #[error("update {0} is not active")]
+    UpdateNotActive(UpdateKey),
     #[error("task {task} cannot go from {from} to {to}")]
     IllegalTransition {
         task: TaskId,

@@ -27,6 +27,18 @@ impl IdGen {
         EventId::from_parts(self.now.unsigned_millis(), random)
     }
 
+    /// A UUID v7 (time-ordered: the decision's time, then random bits), so that update ids
+    /// sort by when they were started.
+    pub fn update_id(&mut self) -> aurora_events::Uuid {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        let millis = self.now.unsigned_millis().to_be_bytes();
+        bytes[..6].copy_from_slice(&millis[2..]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x70;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        aurora_events::Uuid::from_bytes(bytes)
+    }
+
     pub fn task_id(&mut self, job: &JobKey, instance: InstanceId) -> TaskId {
         let mut bytes = [0u8; 16];
         self.rng.fill_bytes(&mut bytes);

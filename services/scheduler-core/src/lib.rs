@@ -31,6 +31,7 @@ pub mod scheduling;
 pub mod settings;
 pub mod state;
 pub mod state_machine;
+pub mod update;
 mod validation;
 
 use aurora_events::{Actor, Timestamp};

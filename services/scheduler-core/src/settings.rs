@@ -27,6 +27,13 @@ pub struct Settings {
     pub history_min_retention_ms: i64,
     /// ...and at most this many terminal tasks are kept per job (`-history_max_per_job_threshold`).
     pub history_max_per_job: usize,
+    /// Terminal updates are pruned after this long (`-job_update_history_pruning_threshold`)...
+    pub update_history_prune_threshold_ms: i64,
+    /// ...and at most this many terminal updates are kept per job
+    /// (`-job_update_history_per_job_threshold`)...
+    pub update_history_max_per_job: usize,
+    /// ...checked this often (`-job_update_history_pruning_interval`).
+    pub update_history_pruning_interval_ms: i64,
 }
 
 impl Default for Settings {
@@ -49,6 +56,9 @@ impl Default for Settings {
             history_prune_threshold_ms: 2 * 24 * 60 * MINUTE,
             history_min_retention_ms: 60 * MINUTE,
             history_max_per_job: 100,
+            update_history_prune_threshold_ms: 30 * 24 * 60 * MINUTE,
+            update_history_max_per_job: 10,
+            update_history_pruning_interval_ms: 15 * MINUTE,
         }
     }
 }

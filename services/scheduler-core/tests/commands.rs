@@ -16,4 +16,5 @@ mod commands {
     mod scheduling;
     mod status_updates;
     mod timers;
+    mod updates;
 }

@@ -36,20 +36,34 @@ pub enum Script {
     /// Each launch fails with this probability (in percent) after a random 1-30 s, else runs
     /// forever.
     Flaky { fail_percent: u32 },
+    /// STARTING, then FAILED: its health check never passes.
+    NeverHealthy,
 }
 
 impl Script {
     /// The reports for one launch: (delay after the previous one, status, message).
     pub(super) fn plan(&self, rng: &mut ChaCha8Rng) -> Vec<(i64, ScheduleStatus, String)> {
+        let starting = (
+            500,
+            ScheduleStatus::Starting,
+            "Initializing sandbox.".to_string(),
+        );
+        if *self == Script::NeverHealthy {
+            return vec![
+                starting,
+                (
+                    1_500,
+                    ScheduleStatus::Failed,
+                    "Failed health check".to_string(),
+                ),
+            ];
+        }
         let mut plan = vec![
-            (
-                500,
-                ScheduleStatus::Starting,
-                "Initializing sandbox.".to_string(),
-            ),
+            starting,
             (500, ScheduleStatus::Running, "Healthy".to_string()),
         ];
         match self {
+            Script::NeverHealthy => {}
             Script::RunForever => {}
             Script::FinishAfterAWhile => {
                 plan.push((

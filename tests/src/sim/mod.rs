@@ -18,12 +18,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_events::event::Attribute;
 use aurora_events::{
-    Actor, AgentId, Capacity, Envelope, Event, PendingEvent, ScheduleStatus, TaskConfig, TaskId,
-    Timestamp,
+    Actor, AgentId, Capacity, ConfigHash, Envelope, Event, InstanceId, PendingEvent,
+    ScheduleStatus, TaskConfig, TaskId, Timestamp,
 };
 use aurora_journal::SeqRange;
 use aurora_projections::{Folded, Views};
-use aurora_scheduler::leader::{Agents, Clockwork, MAX_BATCH, joins_batch, propose, settle};
+use aurora_scheduler::leader::{
+    Agents, Clockwork, MAX_BATCH, joins_batch, propose, settle, updates_to_advance,
+};
 use aurora_scheduler_core::commands::{CreateJob, LoseAgent, RegisterAgent, StatusUpdate};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use aurora_scheduler_core::{ClusterState, Command, Decision, Rejection, Settings};
@@ -56,6 +58,9 @@ pub struct Sim {
     report_counter: u64,
     /// How each job's tasks behave once running.
     scripts: BTreeMap<aurora_events::JobKey, Script>,
+    /// How the tasks of one config behave (of one instance, or of all when `None`), ahead of
+    /// their job's script: an update's new config may behave differently.
+    config_scripts: BTreeMap<(ConfigHash, Option<InstanceId>), Script>,
     /// Decisions made (for seeds and statistics).
     decisions: u64,
     /// PENDING tasks scheduling passes have tried, in all.
@@ -88,6 +93,7 @@ impl Sim {
             reports: BTreeMap::new(),
             report_counter: 0,
             scripts: BTreeMap::new(),
+            config_scripts: BTreeMap::new(),
             decisions: 0,
             tasks_tried: 0,
         };
@@ -191,6 +197,17 @@ impl Sim {
         )
     }
 
+    /// Tasks of `config` (only of `instance`, if given) behave per `script` from their next
+    /// launch on, whatever their job's script says.
+    pub fn script_config(
+        &mut self,
+        config: ConfigHash,
+        instance: Option<InstanceId>,
+        script: Script,
+    ) {
+        self.config_scripts.insert((config, instance), script);
+    }
+
     /// The agent stops answering: the runtime declares it lost; its reports are never sent.
     pub fn lose_agent(&mut self, agent: &AgentId) -> Result<Decision, Rejection> {
         if let Some(hollow) = self.agents.get_mut(agent) {
@@ -232,6 +249,20 @@ impl Sim {
         let committed = (!events.is_empty()).then(|| self.commit(proposal.at, events));
         let outcomes = settle(&self.desk, proposal, committed);
         self.take_work();
+        // As the leader does: the update controller's turn for the jobs the step touched.
+        let follow_up = updates_to_advance(
+            &self.state,
+            batch.iter().map(|(_, command)| command),
+            outcomes
+                .iter()
+                .filter_map(|outcome| outcome.as_ref().ok())
+                .map(|outcome| &outcome.decision),
+        );
+        if let Some(command) = follow_up {
+            for outcome in self.step(&[(Actor::Scheduler, command)]) {
+                outcome.expect("the update controller's turns are accepted");
+            }
+        }
         outcomes
     }
 
@@ -300,8 +331,17 @@ impl Sim {
     }
 
     fn script_of(&self, task: &TaskId) -> Option<Script> {
-        let job = &self.state.task(task)?.job;
-        Some(self.scripts.get(job).cloned().unwrap_or_default())
+        let task = self.state.task(task)?;
+        let by_config = self
+            .config_scripts
+            .get(&(task.config, Some(task.instance)))
+            .or_else(|| self.config_scripts.get(&(task.config, None)));
+        Some(
+            by_config
+                .or_else(|| self.scripts.get(&*task.job))
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
 
     fn schedule_report(
@@ -359,6 +399,9 @@ impl Sim {
             let tick = self.clockwork.tick(self.now);
             self.submit(Actor::Scheduler, tick)
                 .expect("ticks are accepted");
+            let advance = self.clockwork.advance_updates();
+            self.submit(Actor::Scheduler, advance)
+                .expect("the update controller's turns are accepted");
             for passes in 1.. {
                 let pass = self.clockwork.pass(self.now);
                 let decision = self

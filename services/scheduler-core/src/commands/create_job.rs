@@ -28,6 +28,7 @@ impl Decide for CreateJob {
             instances,
         } = self;
         validate_job(job, config, *instances, state.settings())?;
+        super::guards::refuse_while_updating(state, job)?;
         // As in Aurora, a job "exists" while it has active tasks; a finished or killed job's
         // name can be used again.
         if state.active_tasks_of_job(job).next().is_some() {

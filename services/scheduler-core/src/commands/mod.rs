@@ -3,6 +3,7 @@
 //! [`Command`] and dispatches.
 
 mod add_instances;
+mod advance_updates;
 mod create_job;
 mod drain_hosts;
 mod end_maintenance;
@@ -13,12 +14,15 @@ mod kill_tasks;
 mod lose_agent;
 mod preempt;
 mod prune_tasks;
+mod pulse_update;
 mod register_agent;
 mod restart_instances;
 mod schedule;
 mod set_quota;
 mod start_maintenance;
+mod start_update;
 mod status_update;
+mod steer_update;
 mod tick;
 mod update_host_attributes;
 
@@ -27,6 +31,7 @@ use crate::decision::{Decision, Out, Rejection};
 use crate::state::ClusterState;
 
 pub use add_instances::AddInstances;
+pub use advance_updates::AdvanceUpdates;
 pub use create_job::CreateJob;
 pub use drain_hosts::DrainHosts;
 pub use end_maintenance::EndMaintenance;
@@ -35,12 +40,17 @@ pub use kill_tasks::KillTasks;
 pub use lose_agent::LoseAgent;
 pub use preempt::may_preempt;
 pub use prune_tasks::PruneTasks;
+pub use pulse_update::PulseUpdate;
 pub use register_agent::{NOT_FOUND_ON_AGENT, RegisterAgent, check_endpoint};
 pub use restart_instances::RestartInstances;
 pub use schedule::Schedule;
 pub use set_quota::SetQuota;
 pub use start_maintenance::StartMaintenance;
+pub use start_update::{
+    CLIENT_UPDATE_ID, MAX_UPDATE_INSTANCE_FAILURES, RollingRestart, StartUpdate,
+};
 pub use status_update::StatusUpdate;
+pub use steer_update::{Steer, SteerUpdate};
 pub use tick::Tick;
 pub use update_host_attributes::UpdateHostAttributes;
 
@@ -70,6 +80,11 @@ pub enum Command {
     PruneTasks(PruneTasks),
     Tick(Tick),
     Schedule(Schedule),
+    StartUpdate(StartUpdate),
+    RollingRestart(RollingRestart),
+    SteerUpdate(SteerUpdate),
+    PulseUpdate(PulseUpdate),
+    AdvanceUpdates(AdvanceUpdates),
 }
 
 /// `From<X> for Command` for every command struct, so callers may write `tick.into()`.
@@ -100,6 +115,11 @@ commands!(
     PruneTasks,
     Tick,
     Schedule,
+    StartUpdate,
+    RollingRestart,
+    SteerUpdate,
+    PulseUpdate,
+    AdvanceUpdates,
 );
 
 /// Decides `command` against `state`. Pure: the same arguments always give the same decision.
@@ -122,6 +142,11 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
         Command::PruneTasks(c) => c,
         Command::Tick(c) => c,
         Command::Schedule(c) => c,
+        Command::StartUpdate(c) => c,
+        Command::RollingRestart(c) => c,
+        Command::SteerUpdate(c) => c,
+        Command::PulseUpdate(c) => c,
+        Command::AdvanceUpdates(c) => c,
     };
     decider.decide(state, &mut out)?;
     Ok(out.finish())

@@ -56,6 +56,10 @@ impl Decide for Tick {
         }
         drain_completed_hosts(state, out);
         prune_history(state, out);
+        let interval = state.settings().update_history_pruning_interval_ms.max(1);
+        if self.since.0.div_euclid(interval) != now.0.div_euclid(interval) {
+            prune_update_history(state, out);
+        }
         Ok(())
     }
 }
@@ -115,6 +119,46 @@ fn drain_completed_hosts(state: &ClusterState, out: &mut Out) {
                     host: host.to_string(),
                     from: MaintenanceMode::Draining,
                     to: MaintenanceMode::Drained,
+                },
+                None,
+            );
+        }
+    }
+}
+
+/// Forgets terminal updates as Aurora's pruner does: those that ended longer ago than the
+/// threshold, those of jobs with no tasks left, and per job the oldest started beyond the
+/// per-job maximum. One event per job; the journal keeps the updates' own events.
+fn prune_update_history(state: &ClusterState, out: &mut Out) {
+    let settings = state.settings();
+    let cutoff = out
+        .now
+        .0
+        .saturating_sub(settings.update_history_prune_threshold_ms);
+    let mut by_job: BTreeMap<&JobKey, Vec<(&aurora_events::UpdateKey, Timestamp)>> =
+        BTreeMap::new();
+    for (key, update) in state.updates() {
+        if let Some(ended) = update.ended_at() {
+            by_job.entry(&key.job).or_default().push((key, ended));
+        }
+    }
+    for (job, terminal) in by_job {
+        let orphaned = state.task_count_of_job(job) == 0;
+        // Update ids are UUID v7, so key order is start order: the oldest come first.
+        let beyond = terminal
+            .len()
+            .saturating_sub(settings.update_history_max_per_job);
+        let pruned: Vec<aurora_events::Uuid> = terminal
+            .iter()
+            .enumerate()
+            .filter(|(index, (_, ended))| orphaned || *index < beyond || ended.0 <= cutoff)
+            .map(|(_, (key, _))| key.id)
+            .collect();
+        if !pruned.is_empty() {
+            out.emit(
+                Event::UpdatesPruned {
+                    job: job.clone(),
+                    updates: pruned,
                 },
                 None,
             );

@@ -33,7 +33,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 3;
+pub const CHECKPOINT_FORMAT: u8 = 4;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -184,6 +184,31 @@ impl ClusterState {
 
     pub fn updates(&self) -> &BTreeMap<UpdateKey, Update> {
         &self.updates
+    }
+
+    /// Every update that is not yet terminal (one per job at most), by job.
+    pub fn active_updates(&self) -> impl Iterator<Item = (&UpdateKey, &Update)> {
+        self.indexes
+            .active_updates
+            .values()
+            .filter_map(|keys| keys.iter().next())
+            .filter_map(|key| self.updates.get_key_value(key))
+    }
+
+    /// Every update of `job` the scheduler keeps, by id (UUID v7: oldest first).
+    pub fn updates_of_job<'a>(
+        &'a self,
+        job: &JobKey,
+    ) -> impl DoubleEndedIterator<Item = (&'a UpdateKey, &'a Update)> + 'a {
+        let from = UpdateKey {
+            job: job.clone(),
+            id: aurora_events::Uuid::nil(),
+        };
+        let to = UpdateKey {
+            job: job.clone(),
+            id: aurora_events::Uuid::max(),
+        };
+        self.updates.range(from..=to)
     }
 
     /// The job's update that is not yet terminal, if any (at most one; should a damaged
@@ -454,7 +479,7 @@ impl ClusterState {
                 update,
                 user,
                 instructions,
-                ..
+                metadata,
             } => {
                 self.updates.insert(
                     update.clone(),
@@ -462,9 +487,13 @@ impl ClusterState {
                         user: user.clone(),
                         status: aurora_events::UpdateStatus::RollingForward,
                         instructions: instructions.clone(),
+                        metadata: metadata.clone(),
                         started_at: at,
+                        status_since: at,
+                        rollback_started: None,
                         last_pulse: None,
                         instance_actions: BTreeMap::new(),
+                        paused_at_started: None,
                     },
                 );
                 let status = aurora_events::UpdateStatus::RollingForward;
@@ -473,6 +502,16 @@ impl ClusterState {
             Event::UpdateStateChanged { update, to, .. } => {
                 if let Some(record) = self.updates.get_mut(update) {
                     record.status = *to;
+                    record.status_since = at;
+                    match to {
+                        aurora_events::UpdateStatus::RollingBack => {
+                            record.rollback_started.get_or_insert(at);
+                        }
+                        aurora_events::UpdateStatus::RollForwardPaused => {
+                            record.paused_at_started = Some(record.started(true));
+                        }
+                        _ => {}
+                    }
                     self.indexes.update_status(update, to.is_active());
                 }
             }
@@ -564,6 +603,17 @@ impl ClusterState {
             Event::AgentLost { agent, .. } => {
                 if let Some(record) = self.agents.get_mut(agent) {
                     record.lost = true;
+                }
+            }
+            Event::UpdatesPruned { job, updates } => {
+                for id in updates {
+                    let key = UpdateKey {
+                        job: job.clone(),
+                        id: *id,
+                    };
+                    if self.updates.remove(&key).is_some() {
+                        self.indexes.update_status(&key, false);
+                    }
                 }
             }
             // A record for people: the state is what the journal holds, lost events and all.

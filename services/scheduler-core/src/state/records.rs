@@ -121,7 +121,47 @@ pub struct Update {
     pub user: String,
     pub status: UpdateStatus,
     pub instructions: UpdateInstructions,
+    /// The client's metadata (a retried start is recognised by it).
+    pub metadata: BTreeMap<String, String>,
     pub started_at: Timestamp,
+    /// When it entered its current status.
+    pub status_since: Timestamp,
+    /// When it began rolling back: the rollback's failures are counted from here.
+    pub rollback_started: Option<Timestamp>,
     pub last_pulse: Option<Timestamp>,
+    /// Every action recorded for each instance, in order.
     pub instance_actions: BTreeMap<InstanceId, Vec<InstanceUpdateAction>>,
+    /// How many instances had been worked on rolling forward when it last paused: an
+    /// auto-pausing update pauses once at each batch boundary, and a pause there (by the
+    /// controller or by hand) counts as that boundary's.
+    pub paused_at_started: Option<usize>,
+}
+
+impl Update {
+    /// How many instances have an action recorded in the given direction.
+    pub fn started(&self, forward: bool) -> usize {
+        self.instance_actions
+            .values()
+            .filter(|actions| actions.iter().any(|a| a.is_forward() == forward))
+            .count()
+    }
+
+    /// The latest action recorded for `instance` in the given direction.
+    pub fn latest_action(
+        &self,
+        instance: InstanceId,
+        forward: bool,
+    ) -> Option<InstanceUpdateAction> {
+        self.instance_actions
+            .get(&instance)?
+            .iter()
+            .rev()
+            .find(|a| a.is_forward() == forward)
+            .copied()
+    }
+
+    /// When the update ended, if it has: a terminal update's status does not change again.
+    pub fn ended_at(&self) -> Option<Timestamp> {
+        self.status.is_terminal().then_some(self.status_since)
+    }
 }

@@ -9,6 +9,7 @@ mod journal;
 pub mod metrics;
 pub mod parse;
 mod reads;
+mod updates;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub fn router(runtime: Runtime) -> Router {
         .merge(jobs::router(runtime.clone()))
         .merge(reads::router(runtime.clone()))
         .merge(admin::router(runtime.clone()))
+        .merge(updates::router(runtime.clone()))
         .merge(agents::router(runtime))
         // Unknown API paths answer in the API's own error shape, not with the UI's HTML page.
         .route("/api/{*rest}", axum::routing::any(unknown_endpoint))
@@ -202,9 +204,19 @@ impl From<Rejection> for Failure {
                     message,
                 },
             ),
+            Rejection::UpdateInProgress(_) => Failure(
+                StatusCode::CONFLICT,
+                ApiError {
+                    code: "INVALID_REQUEST".into(),
+                    message,
+                },
+            ),
             Rejection::InvalidRequest(_)
             | Rejection::JobExists(_)
-            | Rejection::InsufficientQuota(_) => Failure::invalid(message),
+            | Rejection::InsufficientQuota(_)
+            | Rejection::UpdateUnchanged
+            | Rejection::NoActiveUpdate(_)
+            | Rejection::UpdateNotActive(_) => Failure::invalid(message),
         }
     }
 }

@@ -353,11 +353,9 @@ async fn list_updates(
         env: query.env,
         job: query.job,
     };
-    Ok(Json(
-        runtime
-            .read_model()
-            .live(|v| updates_matching(v, &filter, statuses.as_ref(), query.user.as_deref())),
-    ))
+    Ok(Json(runtime.read_model().live(|v| {
+        updates_matching(v, &filter, statuses.as_ref(), query.user.as_deref())
+    })))
 }
 
 async fn job_updates(

@@ -31,7 +31,9 @@ use tokio::task::JoinHandle;
 use crate::replica::{ApplyError, Replica};
 
 pub use agents::{AgentWork, Agents};
-pub use step::{Clockwork, MAX_BATCH, Outcome, Proposal, joins_batch, propose, settle};
+pub use step::{
+    Clockwork, MAX_BATCH, Outcome, Proposal, joins_batch, propose, settle, updates_to_advance,
+};
 pub use timers::LOOP_INTERVAL;
 
 /// How many times a command is decided again when the journal moved on under it.
@@ -161,6 +163,14 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
         // One sample per step (a batch is one step): the sum is the leader's time.
         metrics::histogram!("aurora_leader_step_seconds", "command" => command_name(&batch[0].command))
             .record(stepping.elapsed().as_secs_f64());
+        let follow_up = updates_to_advance(
+            &context.replica.state(),
+            batch.iter().map(|job| &job.command),
+            results
+                .iter()
+                .filter_map(|result| result.as_ref().ok())
+                .map(|outcome| &outcome.decision),
+        );
         let mut deposed = false;
         for (job, result) in batch.into_iter().zip(results) {
             deposed |= matches!(&result, Err(SubmitError::NotLeader { .. }));
@@ -169,6 +179,23 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
         if deposed {
             (context.step_down)(term);
             return;
+        }
+        if let Some(command) = follow_up {
+            // Decided at once, ahead of the queue: nobody waits for its answer.
+            let (reply, _) = oneshot::channel();
+            let job = Job {
+                actor: Actor::Scheduler,
+                command,
+                reply,
+            };
+            let results = step(term, &context, &agents, std::slice::from_ref(&job)).await;
+            if results
+                .iter()
+                .any(|result| matches!(result, Err(SubmitError::NotLeader { .. })))
+            {
+                (context.step_down)(term);
+                return;
+            }
         }
     }
 }
@@ -302,6 +329,11 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::PruneTasks(_) => "prune_tasks",
         Command::Tick(_) => "tick",
         Command::Schedule(_) => "schedule",
+        Command::StartUpdate(_) => "start_update",
+        Command::RollingRestart(_) => "rolling_restart",
+        Command::SteerUpdate(_) => "steer_update",
+        Command::PulseUpdate(_) => "pulse_update",
+        Command::AdvanceUpdates(_) => "advance_updates",
     }
 }
 

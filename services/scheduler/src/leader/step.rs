@@ -8,15 +8,18 @@
 //!                                         ▼
 //!                      settle: each command's own seqs, effects to the agents' outbox
 //!
-//!  timers, every round (Clockwork): Tick { since } ──► passes with the backoff's budget and
-//!  skipped groups, another at once while one ran out of budget (bounded)
+//!  after a step that touched a job with an active update: AdvanceUpdates for those jobs
+//!
+//!  timers, every round (Clockwork): Tick { since } ──► AdvanceUpdates (all) ──► passes with
+//!  the backoff's budget and skipped groups, another at once while one ran out of budget
+//!  (bounded)
 //! ```
 
 use std::collections::BTreeSet;
 
-use aurora_events::{Actor, PendingEvent, Seq, TaskId, Timestamp};
+use aurora_events::{Actor, JobKey, PendingEvent, Seq, TaskId, Timestamp};
 use aurora_journal::SeqRange;
-use aurora_scheduler_core::commands::Tick;
+use aurora_scheduler_core::commands::{AdvanceUpdates, Tick};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, PassOutcome, Rejection, decide};
 
@@ -50,8 +53,39 @@ pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
         | Command::ForceTaskState(_)
         | Command::PruneTasks(_)
         | Command::Tick(_)
-        | Command::Schedule(_) => false,
+        | Command::Schedule(_)
+        | Command::StartUpdate(_)
+        | Command::RollingRestart(_)
+        | Command::SteerUpdate(_)
+        | Command::PulseUpdate(_)
+        | Command::AdvanceUpdates(_) => false,
     }
+}
+
+/// The update controller's turn that should follow a step: the jobs with an active update
+/// that the step's decisions touched (a task of theirs changed, an update started or was
+/// resumed), so that updates move as soon as their tasks do rather than at the next timer
+/// round. `None` when there are none, or when the step was itself the controller's (what it
+/// set in motion is looked at again when the tasks move, or by the timer round).
+pub fn updates_to_advance<'a>(
+    state: &ClusterState,
+    commands: impl IntoIterator<Item = &'a Command>,
+    decisions: impl IntoIterator<Item = &'a Decision>,
+) -> Option<Command> {
+    if commands
+        .into_iter()
+        .any(|command| matches!(command, Command::AdvanceUpdates(_)))
+    {
+        return None;
+    }
+    let jobs: BTreeSet<JobKey> = decisions
+        .into_iter()
+        .flat_map(|decision| decision.events.iter())
+        .filter_map(|pending| pending.event.job())
+        .filter(|job| state.active_update(job).is_some())
+        .cloned()
+        .collect();
+    (!jobs.is_empty()).then(|| AdvanceUpdates { jobs: Some(jobs) }.into())
 }
 
 /// The commands of one step, decided, before their events are committed.
@@ -161,6 +195,12 @@ impl Clockwork {
     pub fn tick(&mut self, now: Timestamp) -> Command {
         let since = std::mem::replace(&mut self.since, now);
         Tick { since }.into()
+    }
+
+    /// The round's update controller turn, after the tick: watch times and pulse timeouts
+    /// fall due with time, not with task changes.
+    pub fn advance_updates(&self) -> Command {
+        AdvanceUpdates::default().into()
     }
 
     /// The round's next scheduling pass.

@@ -42,6 +42,11 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
             Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
             Err(other) => tracing::error!(error = %other, "timer decision failed"),
         }
+        match submit(&queue, Actor::Scheduler, clockwork.advance_updates()).await {
+            Ok(_) => {}
+            Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
+            Err(other) => tracing::error!(error = %other, "update controller failed"),
+        }
         // Each pass is a single queued command, so commands and status reports interleave
         // with the passes of a round.
         for passes in 1.. {
