@@ -154,8 +154,22 @@ impl KeyPattern {
 
     /// The role, when the pattern names one literally (lets the scheduler filter).
     pub fn literal_role(&self) -> Option<&str> {
-        let role = self.text.split('/').nth(1)?;
-        (!role.contains(['*', '?', '['])).then_some(role)
+        self.literal_part(1)
+    }
+
+    /// The environment, when the pattern names one literally.
+    pub fn literal_environment(&self) -> Option<&str> {
+        self.literal_part(2)
+    }
+
+    /// The job name, when the pattern names one literally.
+    pub fn literal_name(&self) -> Option<&str> {
+        self.literal_part(3)
+    }
+
+    fn literal_part(&self, index: usize) -> Option<&str> {
+        let part = self.text.split('/').nth(index)?;
+        (!part.contains(['*', '?', '['])).then_some(part)
     }
 }
 
@@ -237,6 +251,11 @@ mod tests {
         assert!(!some.matches(&job("devcluster/www-data/prod/world")));
         assert!(!some.matches(&job("devcluster/other/prod/hello")));
         assert_eq!(some.literal_role(), Some("www-data"));
+        assert_eq!(some.literal_environment(), None);
+        assert_eq!(some.literal_name(), None);
+        let exact: KeyPattern = "devcluster/www-data/prod/hello".parse().unwrap();
+        assert_eq!(exact.literal_environment(), Some("prod"));
+        assert_eq!(exact.literal_name(), Some("hello"));
         let wild: KeyPattern = "devcluster/w*".parse().unwrap();
         assert_eq!(wild.literal_role(), None);
         assert!("devcluster/a/b/c/d".parse::<KeyPattern>().is_err());

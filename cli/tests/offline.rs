@@ -139,3 +139,55 @@ fn bad_keys_clusters_commands_and_units_exit_with_aurora_codes() {
     let bad_bind = cli.aurora(&["config", "list", "x.aurora", "--bind", "novalue"]);
     assert_eq!(code(&bad_bind), Some(6));
 }
+
+#[test]
+fn update_verbs_check_their_arguments_before_calling_the_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = cli(dir.path());
+    let cron = dir.path().join("cron.aurora");
+    std::fs::write(
+        &cron,
+        SERVICE.replace("Service(", "Job(").replace(
+            "instances = 2,",
+            "instances = 2, cron_schedule = '* * * * *',",
+        ),
+    )
+    .unwrap();
+    let refused = cli.aurora(&[
+        "update",
+        "start",
+        "devcluster/tester/test/sleeper",
+        cron.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&refused), Some(4));
+    assert!(
+        stderr(&refused).contains("Cron jobs may only be updated with \"aurora cron schedule\""),
+        "{}",
+        stderr(&refused)
+    );
+    let service = dir.path().join("sleeper.aurora");
+    std::fs::write(&service, SERVICE).unwrap();
+    let beyond = cli.aurora(&[
+        "update",
+        "start",
+        "devcluster/tester/test/sleeper/1-3",
+        service.to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(code(&beyond), Some(6));
+    assert!(stderr(&beyond).contains("Invalid instance parameter: [2, 3]"));
+    let bad_status = cli.aurora(&["update", "list", "devcluster", "--status", "sideways"]);
+    assert_eq!(code(&bad_status), Some(5));
+    let bad_id = cli.aurora(&["update", "wait", "devcluster/tester/test/sleeper", "nope"]);
+    assert_eq!(code(&bad_id), Some(6));
+    let zero_batch = cli.aurora(&[
+        "job",
+        "restart",
+        "devcluster/tester/test/sleeper",
+        "--batch-size",
+        "0",
+    ]);
+    assert_eq!(code(&zero_batch), Some(6));
+    let unreachable = cli.aurora(&["update", "pause", "nowhere/tester/test/sleeper"]);
+    assert_eq!(code(&unreachable), Some(7));
+}

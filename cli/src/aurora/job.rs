@@ -1,14 +1,14 @@
-//! `job create | kill | killall | restart | add | open`.
+//! `job create | kill | killall | add | open` (`job restart` is in `restart.rs`).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aurora_api::{Committed, CreateJob};
-use aurora_events::{InstanceId, ScheduleStatus, TaskId};
+use aurora_events::InstanceId;
 use serde_json::json;
 
-use super::wait::{self, POLL};
-use super::{ConfigArgs, KillArgs, RestartArgs, WaitUntil};
+use super::wait;
+use super::{ConfigArgs, KillArgs, WaitUntil};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use crate::keys::{ClusterJobKey, InstanceSpec, KeyPattern};
@@ -114,109 +114,6 @@ pub(super) fn kill(ctx: &Context, key: &str, args: &KillArgs, all: bool) -> CliR
     bar.finish_and_clear();
     eprintln!("Job kill succeeded");
     Ok(())
-}
-
-pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult {
-    let spec: InstanceSpec = key.parse()?;
-    let client = ctx.client(&spec.key.cluster)?;
-    let job = &spec.key.job;
-    let tasks = wait::all_tasks(&client, job)?;
-    let active: BTreeSet<InstanceId> = tasks
-        .iter()
-        .filter(|t| t.status.is_active())
-        .map(|t| t.instance)
-        .filter(|i| {
-            spec.instances
-                .as_ref()
-                .is_none_or(|wanted| wanted.contains(i))
-        })
-        .collect();
-    if active.is_empty() {
-        return Err(CliError::failure(format!(
-            "{}: no active instances to restart",
-            spec.key
-        )));
-    }
-    let targets: Vec<InstanceId> = active.into_iter().collect();
-    let batch_size = usize::try_from(args.batch_size.max(1)).unwrap_or(usize::MAX);
-    let bar = wait::progress(targets.len() as u64, "instances restarted");
-    let mut failed_instances = 0u32;
-    for batch in targets.chunks(batch_size) {
-        for &instance in batch {
-            let mut failures = 0u32;
-            loop {
-                match restart_one(&client, job, instance, args)? {
-                    Ok(()) => break,
-                    Err(why) => {
-                        failures += 1;
-                        bar.println(format!("instance {instance}: {why}"));
-                        if failures > args.max_per_instance_failures {
-                            failed_instances += 1;
-                            break;
-                        }
-                    }
-                }
-            }
-            if failed_instances > args.max_total_failures {
-                bar.abandon();
-                return Err(CliError::failure(format!(
-                    "{}: restart stopped: {failed_instances} instance(s) failed",
-                    spec.key
-                )));
-            }
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-    eprintln!("Job restart succeeded");
-    Ok(())
-}
-
-/// Restarts one instance and watches its new task: `Ok(Ok)` when it stayed RUNNING for the
-/// watch time, `Ok(Err(why))` when it did not.
-fn restart_one(
-    client: &crate::client::Client,
-    job: &aurora_events::JobKey,
-    instance: InstanceId,
-    args: &RestartArgs,
-) -> CliResult<Result<(), String>> {
-    let before: BTreeSet<TaskId> = wait::all_tasks(client, job)?
-        .into_iter()
-        .filter(|t| t.instance == instance)
-        .map(|t| t.id)
-        .collect();
-    let _: Committed = client.post(
-        &format!("/api/v1/jobs/{job}/restart"),
-        &json!({"instances": [instance]}),
-    )?;
-    // Aurora checks restarted instances every --healthcheck-interval-seconds; never busier
-    // than one poll, never so slow that a short --watch-secs is overshot by much.
-    let interval = Duration::from_secs(args.healthcheck_interval_seconds).clamp(POLL, POLL * 6);
-    let deadline = Instant::now() + Duration::from_secs(300 + args.watch_secs);
-    let mut running_since: Option<Instant> = None;
-    loop {
-        let tasks = wait::all_tasks(client, job)?;
-        let replacement = tasks
-            .iter()
-            .filter(|t| t.instance == instance && !before.contains(&t.id))
-            .max_by_key(|t| t.events.first().map(|e| e.0));
-        match replacement.map(|t| t.status) {
-            Some(ScheduleStatus::Running) => {
-                let since = *running_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= Duration::from_secs(args.watch_secs) {
-                    return Ok(Ok(()));
-                }
-            }
-            Some(status) if status.is_terminal() => {
-                return Ok(Err(format!("the restarted task ended {status}")));
-            }
-            _ => running_since = None,
-        }
-        if Instant::now() > deadline {
-            return Ok(Err("the restarted task did not stay RUNNING in time".into()));
-        }
-        std::thread::sleep(interval);
-    }
 }
 
 pub(super) fn add(ctx: &Context, key: &str, count: u32, wait_until: WaitUntil) -> CliResult {

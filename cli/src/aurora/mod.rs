@@ -4,7 +4,9 @@
 mod config;
 mod job;
 mod other;
+mod restart;
 mod status;
+mod update;
 mod wait;
 
 use std::path::PathBuf;
@@ -40,9 +42,9 @@ enum Noun {
     /// Cron jobs.
     #[command(subcommand)]
     Cron(CronVerb),
-    /// Rolling updates.
+    /// Rolling updates driven by the scheduler.
     #[command(subcommand)]
-    Update(UpdateVerb),
+    Update(update::UpdateVerb),
 }
 
 /// `--write-json` (Aurora's spelling) or `--json`.
@@ -176,9 +178,28 @@ pub(crate) struct RestartArgs {
     /// Instances allowed to fail before the restart stops.
     #[arg(long = "max-total-failures", default_value_t = 0)]
     pub(crate) max_total_failures: u32,
-    /// Seconds between checks of the restarted instances.
+    /// Restart the restarted instances again if the restart fails (off by default: a
+    /// restart has no older config to roll back to).
+    #[arg(long = "rollback-on-failure")]
+    pub(crate) rollback_on_failure: bool,
+    /// Accepted for Aurora's scripts: the scheduler, not the client, watches instances' health.
     #[arg(long = "healthcheck-interval-seconds", default_value_t = 3)]
     pub(crate) healthcheck_interval_seconds: u64,
+    /// Refuse instances that are not active.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Accepted for Aurora's scripts: there are no warnings to override.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// A config file defining the job; checked to load (Aurora reads it for client hooks).
+    #[arg(long = "config", value_name = "pathname")]
+    pub(crate) config: Option<PathBuf>,
+    /// Bind a template variable of --config: --bind name=value (repeatable).
+    #[arg(long = "bind")]
+    pub(crate) bind: Vec<String>,
+    /// Read --config as a JSON job rather than as a .aurora file.
+    #[arg(long = "read-json")]
+    pub(crate) read_json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,42 +239,6 @@ enum CronVerb {
     Show { key: String },
 }
 
-#[derive(Debug, Subcommand)]
-enum UpdateVerb {
-    /// Start a rolling update to a config.
-    Start {
-        key: String,
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
-    /// Pause the job's active update.
-    Pause { key: String },
-    /// Resume the job's paused update.
-    Resume { key: String },
-    /// Abort the job's active update.
-    Abort { key: String },
-    /// Roll the job's active update back.
-    Rollback { key: String },
-    /// Wait for an update to end.
-    Wait { key: String, id: String },
-    /// Updates of the jobs matching `CLUSTER[/ROLE[/ENV[/NAME]]]`.
-    List {
-        pattern: String,
-        /// Only updates in these states (e.g. ROLLING_FORWARD; repeatable).
-        #[arg(long = "status")]
-        status: Vec<String>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// One update in detail (default: the job's newest).
-    Info {
-        key: String,
-        id: Option<String>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-}
-
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let parsed = match Aurora::try_parse_from(args) {
@@ -275,7 +260,7 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             } => job::create(ctx, &key, &config, wait_until, open_browser),
             JobVerb::Kill { key, kill } => job::kill(ctx, &key, &kill, false),
             JobVerb::Killall { key, kill } => job::kill(ctx, &key, &kill, true),
-            JobVerb::Restart { key, restart } => job::restart(ctx, &key, &restart),
+            JobVerb::Restart { key, restart } => restart::restart(ctx, &key, &restart),
             JobVerb::Status { pattern, json } => status::status(ctx, &pattern, json.write_json),
             JobVerb::List { pattern, json } => status::list(ctx, &pattern, json.write_json),
             JobVerb::Inspect {
@@ -305,24 +290,7 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             };
             other::not_yet(ctx, key, "cron jobs")
         }
-        Noun::Update(verb) => match verb {
-            UpdateVerb::List {
-                pattern,
-                status,
-                json,
-            } => other::update_list(ctx, &pattern, &status, json.write_json),
-            UpdateVerb::Info { key, id, json } => {
-                other::update_info(ctx, &key, id.as_deref(), json.write_json)
-            }
-            UpdateVerb::Start { key, .. }
-            | UpdateVerb::Pause { key }
-            | UpdateVerb::Resume { key }
-            | UpdateVerb::Abort { key }
-            | UpdateVerb::Rollback { key }
-            | UpdateVerb::Wait { key, .. } => {
-                other::not_yet(ctx, &key, "starting or steering updates")
-            }
-        },
+        Noun::Update(verb) => update::run(ctx, verb),
     }
 }
 

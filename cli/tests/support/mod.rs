@@ -4,8 +4,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Cli {
     bin_dir: PathBuf,
@@ -36,28 +38,26 @@ impl Cli {
         }
     }
 
-    pub fn run(&self, binary: &str, args: &[&str]) -> Output {
+    fn command(&self, binary: &str, args: &[&str]) -> Command {
         let path = self.bin_dir.join(binary);
         assert!(
             path.exists(),
             "{} is missing: cargo build -p aurora-cli",
             path.display()
         );
-        let output = Command::new(path)
+        let mut command = Command::new(path);
+        command
             .args(args)
             .env("AURORA_CONFIG_ROOT", self.root.join("etc"))
             .env("HOME", &self.root)
             .env("USER", "tester")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        eprintln!(
-            "$ {binary} {}\n-> {:?}\n{}{}",
-            args.join(" "),
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    pub fn run(&self, binary: &str, args: &[&str]) -> Output {
+        let output = self.command(binary, args).output().unwrap();
+        report(binary, args, &output);
         output
     }
 
@@ -65,9 +65,65 @@ impl Cli {
         self.run("aurora", args)
     }
 
+    /// Runs `aurora` for at most `limit`; a command still running then is killed and the
+    /// test fails naming it (for verbs that wait as long as the scheduler takes).
+    pub fn aurora_within(&self, limit: Duration, args: &[&str]) -> Output {
+        let mut child = self
+            .command("aurora", args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Drained while it runs, so a chatty command cannot block on a full pipe.
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                pipe.read_to_end(&mut bytes).unwrap();
+                bytes
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!(
+                    "aurora {} still running after {} s; its stderr:\n{}",
+                    args.join(" "),
+                    limit.as_secs(),
+                    String::from_utf8_lossy(&stderr.join().unwrap())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let output = Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        report("aurora", args, &output);
+        output
+    }
+
     pub fn admin(&self, args: &[&str]) -> Output {
         self.run("aurora-admin", args)
     }
+}
+
+/// Shows a command and what it printed in the test's output (seen when the test fails).
+fn report(binary: &str, args: &[&str], output: &Output) {
+    eprintln!(
+        "$ {binary} {}\n-> {:?}\n{}{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 pub fn code(output: &Output) -> Option<i32> {

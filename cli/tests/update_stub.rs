@@ -1,0 +1,314 @@
+//! The `aurora update` verbs against a scripted stand-in scheduler: what they send (one retry
+//! with the same client update id after a dropped connection), what they print, and their exit
+//! codes for refusals, missing updates and the ends of updates. (The real scheduler is
+//! exercised in `services/scheduler/tests/update_cli.rs`.)
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use support::{Cli, SERVICE, code, stderr, stdout};
+
+/// What the stand-in does with one connection.
+enum Reply {
+    /// Answer with this status and JSON body.
+    Json(u16, Value),
+    /// Read the request and close the connection without answering.
+    Hang,
+}
+
+/// One request as received: method, path with query, and body.
+#[derive(Debug, Clone)]
+struct Received {
+    line: String,
+    body: String,
+}
+
+/// Serves `script` in order, one reply per connection, and records what it received.
+fn stub(script: Vec<Reply>) -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for reply in script {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            log.lock().unwrap().push(Received {
+                line: line.trim().to_string(),
+                body: String::from_utf8(body).unwrap(),
+            });
+            let mut stream = reader.into_inner();
+            if let Reply::Json(status, value) = reply {
+                let text = value.to_string();
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{text}",
+                    text.len()
+                )
+                .unwrap();
+            }
+        }
+    });
+    (port, received)
+}
+
+fn cli(dir: &Path, port: u16) -> Cli {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_aurora"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    Cli::new(&bin_dir, dir, port)
+}
+
+const ID: &str = "01900000-0000-7000-8000-000000000001";
+
+fn summary(status: &str) -> Value {
+    json!({
+        "id": ID, "job": "tester/test/sleeper", "user": "tester", "status": status,
+        "started_at": 1000, "last_modified": 2000, "last_pulse": null, "metadata": {}
+    })
+}
+
+fn details(status: &str) -> Value {
+    json!({
+        "summary": summary(status),
+        "instructions": {
+            "initial_state": [],
+            "desired_state": null,
+            "settings": {
+                "strategy": {"Queue": {"group_size": 1}},
+                "max_per_instance_failures": 0, "max_failed_instances": 0,
+                "min_wait_in_instance_running_ms": 1000, "rollback_on_failure": true,
+                "update_only_these_instances": [], "block_if_no_pulses_after_ms": null,
+                "sla_aware": false
+            }
+        },
+        "instance_actions": {},
+        "update_events": [{"status": status, "at": 1000, "user": "tester", "message": null}],
+        "instance_events": []
+    })
+}
+
+#[test]
+fn start_retries_a_dropped_request_once_with_the_same_client_update_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, received) = stub(vec![
+        Reply::Json(200, json!({"job": "tester/test/sleeper", "groups": []})),
+        Reply::Hang,
+        Reply::Json(
+            200,
+            json!({"job": "tester/test/sleeper", "id": ID, "first_seq": 5, "last_seq": 6,
+                   "message": null}),
+        ),
+    ]);
+    let config = dir.path().join("sleeper.aurora");
+    std::fs::write(&config, SERVICE).unwrap();
+    let started = cli(dir.path(), port).aurora(&[
+        "update",
+        "start",
+        "devcluster/tester/test/sleeper/1",
+        config.to_str().unwrap(),
+        "-m",
+        "why not",
+    ]);
+    assert_eq!(code(&started), Some(0), "{}", stderr(&started));
+    assert_eq!(
+        stdout(&started),
+        format!(
+            "This job update will:\nadd instances: [1]\nJob update has started. View your update \
+             progress at http://127.0.0.1:{port}/updates/tester/test/sleeper/{ID}\n"
+        )
+    );
+    let received = received.lock().unwrap().clone();
+    let lines: Vec<&str> = received.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /api/v1/jobs/tester/test/sleeper/config-summary HTTP/1.1",
+            "POST /api/v1/jobs/tester/test/sleeper/update HTTP/1.1",
+            "POST /api/v1/jobs/tester/test/sleeper/update HTTP/1.1",
+        ]
+    );
+    assert_eq!(
+        received[1].body, received[2].body,
+        "the retry is the same request"
+    );
+    let request: Value = serde_json::from_str(&received[1].body).unwrap();
+    assert_eq!(request["instances"], 2);
+    assert_eq!(request["message"], "why not");
+    assert_eq!(
+        request["settings"]["update_only_these_instances"],
+        json!([{"first": 1, "last": 1}])
+    );
+    let client_id = request["metadata"]["org.apache.aurora.client.update_id"]
+        .as_str()
+        .unwrap();
+    assert_eq!(client_id.len(), 36, "{client_id}");
+}
+
+#[test]
+fn an_unchanged_job_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _) = stub(vec![
+        Reply::Json(200, json!({"job": "tester/test/sleeper", "groups": []})),
+        Reply::Json(
+            200,
+            json!({"job": "tester/test/sleeper", "id": null, "first_seq": null,
+                   "last_seq": null, "message": "Job is unchanged by proposed update."}),
+        ),
+    ]);
+    let config = dir.path().join("sleeper.aurora");
+    std::fs::write(&config, SERVICE).unwrap();
+    let started = cli(dir.path(), port).aurora(&[
+        "update",
+        "start",
+        "devcluster/tester/test/sleeper",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&started), Some(0));
+    assert!(
+        stdout(&started).ends_with("Job is unchanged by proposed update.\n"),
+        "{}",
+        stdout(&started)
+    );
+}
+
+#[test]
+fn steering_names_the_refusal_or_the_missing_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, received) = stub(vec![
+        Reply::Json(200, json!([summary("ROLLING_FORWARD")])),
+        Reply::Json(400, json!({"code": "INVALID_REQUEST", "message": "Whoops"})),
+        Reply::Json(200, json!([])),
+    ]);
+    let cli = cli(dir.path(), port);
+    let refused = cli.aurora(&[
+        "update",
+        "pause",
+        "devcluster/tester/test/sleeper",
+        "-m",
+        "hi",
+    ]);
+    assert_eq!(code(&refused), Some(10));
+    assert!(
+        stderr(&refused).contains("Failed to pause update due to error:\n\tWhoops"),
+        "{}",
+        stderr(&refused)
+    );
+    let none = cli.aurora(&["update", "resume", "devcluster/tester/test/sleeper"]);
+    assert_eq!(code(&none), Some(6));
+    assert!(stderr(&none).contains("No active update found for this job."));
+    let received = received.lock().unwrap().clone();
+    assert!(
+        received[0].line.starts_with(
+            "GET /api/v1/updates?role=tester&env=test&job=sleeper&statuses=ROLLING_FORWARD,"
+        ),
+        "{received:?}"
+    );
+    assert_eq!(
+        received[1].line,
+        "POST /api/v1/jobs/tester/test/sleeper/update/pause HTTP/1.1"
+    );
+    assert_eq!(received[1].body, r#"{"message":"hi"}"#);
+}
+
+#[test]
+fn wait_prints_each_state_and_exits_by_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _) = stub(vec![
+        Reply::Json(200, details("ROLLING_FORWARD")),
+        Reply::Json(200, details("ROLLING_FORWARD")),
+        Reply::Json(200, details("ROLLING_BACK")),
+        Reply::Json(200, details("ROLLED_BACK")),
+        Reply::Json(
+            404,
+            json!({"code": "NOT_FOUND", "message": "no such update"}),
+        ),
+    ]);
+    let cli = cli(dir.path(), port);
+    let waited = cli.aurora(&["update", "wait", "devcluster/tester/test/sleeper", ID]);
+    assert_eq!(code(&waited), Some(4), "ROLLED_BACK is Aurora's exit 4");
+    assert_eq!(
+        stdout(&waited),
+        "Current state ROLLING_FORWARD\nCurrent state ROLLING_BACK\nCurrent state ROLLED_BACK\n"
+    );
+    let missing = cli.aurora(&["update", "wait", "devcluster/tester/test/sleeper", ID]);
+    assert_eq!(code(&missing), Some(6));
+    assert!(stderr(&missing).contains("Job update not found."));
+}
+
+#[test]
+fn list_and_info_print_aurora_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, received) = stub(vec![
+        Reply::Json(200, json!([summary("ROLLED_FORWARD")])),
+        Reply::Json(200, json!([])),
+        Reply::Json(200, json!([summary("ROLLED_FORWARD")])),
+        Reply::Json(200, details("ROLLED_FORWARD")),
+    ]);
+    let cli = cli(dir.path(), port);
+    let listed = cli.aurora(&[
+        "update",
+        "list",
+        "devcluster/tester",
+        "--status",
+        "succeeded",
+        "--user",
+        "tester",
+    ]);
+    assert_eq!(code(&listed), Some(0));
+    let lines: Vec<String> = stdout(&listed).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("JOB  "));
+    assert!(lines[1].starts_with(&format!(
+        "devcluster/tester/test/sleeper                  {ID} ROLLED_FORWARD  tester      1970-01-01T00:00:01"
+    )));
+    // No active update: info shows the newest.
+    let info = cli.aurora(&["update", "info", "devcluster/tester/test/sleeper"]);
+    assert_eq!(code(&info), Some(0));
+    assert_eq!(
+        stdout(&info),
+        format!(
+            "Job: devcluster/tester/test/sleeper, UpdateID: {ID}\n\
+             Started 1970-01-01T00:00:01, last activity: 1970-01-01T00:00:02\n\
+             Current status: ROLLED_FORWARD\n\
+             Update events:\n  Status: ROLLED_FORWARD at 1970-01-01T00:00:01\n"
+        )
+    );
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received[0].line,
+        "GET /api/v1/updates?role=tester&statuses=ROLLED_FORWARD&user=tester HTTP/1.1"
+    );
+    assert_eq!(
+        received[3].line,
+        format!("GET /api/v1/updates/tester/test/sleeper/{ID} HTTP/1.1")
+    );
+}
