@@ -37,33 +37,12 @@ pub struct Plan {
 
 /// The instances the ranges name, at most `cap` of them (the lowest).
 pub fn expand(ranges: &[InstanceRange], cap: usize) -> BTreeSet<InstanceId> {
-    let mut instances = BTreeSet::new();
-    let mut sorted = ranges.to_vec();
-    sorted.sort();
-    for range in sorted {
-        for instance in range.first..=range.last {
-            if instances.len() >= cap {
-                return instances;
-            }
-            instances.insert(instance);
-        }
-    }
-    instances
+    InstanceRange::expand(ranges, cap)
 }
 
 /// Sorted instances as inclusive ranges: `[0, 1, 2, 5]` → `0-2, 5`.
 pub fn collapse(instances: &BTreeSet<InstanceId>) -> Vec<InstanceRange> {
-    let mut ranges: Vec<InstanceRange> = Vec::new();
-    for &instance in instances {
-        match ranges.last_mut() {
-            Some(range) if range.last.checked_add(1) == Some(instance) => range.last = instance,
-            _ => ranges.push(InstanceRange {
-                first: instance,
-                last: instance,
-            }),
-        }
-    }
-    ranges
+    InstanceRange::collapse(instances.iter().copied())
 }
 
 /// Every instance the update touches, in the order it touches them rolling forward: creates,
@@ -71,28 +50,11 @@ pub fn collapse(instances: &BTreeSet<InstanceId>) -> Vec<InstanceRange> {
 /// only the instances in it.
 pub fn forward_order(instructions: &UpdateInstructions) -> (Vec<InstanceId>, bool) {
     // One more than the cap, so that going past it can be told from reaching it.
-    let cap = MAX_INSTANCES + 1;
-    let initial: BTreeSet<InstanceId> = instructions
-        .initial_state
-        .iter()
-        .flat_map(|group| expand(&group.instances, cap))
-        .collect();
-    let desired = instructions
-        .desired_state
-        .as_ref()
-        .map(|group| expand(&group.instances, cap))
-        .unwrap_or_default();
     let scope = &instructions.settings.update_only_these_instances;
-    let in_scope = |i: &&InstanceId| scope.is_empty() || scope.iter().any(|r| r.contains(**i));
-    let creates = desired.difference(&initial);
-    let updates = desired.intersection(&initial);
-    let kills = initial.difference(&desired);
-    let mut order: Vec<InstanceId> = creates
-        .chain(updates)
-        .chain(kills)
-        .filter(in_scope)
-        .copied()
-        .take(cap)
+    let mut order: Vec<InstanceId> = instructions
+        .forward_order(MAX_INSTANCES + 1)
+        .into_iter()
+        .filter(|i| scope.is_empty() || scope.iter().any(|r| r.contains(*i)))
         .collect();
     let truncated = order.len() > MAX_INSTANCES;
     order.truncate(MAX_INSTANCES);

@@ -61,18 +61,7 @@ pub trait Queries {
 
 /// Sorted, distinct instances as inclusive ranges: `[0, 1, 2, 5]` → `0-2, 5-5`.
 fn instance_ranges(instances: impl IntoIterator<Item = InstanceId>) -> Vec<InstanceRange> {
-    let mut ranges: Vec<InstanceRange> = Vec::new();
-    for instance in instances {
-        match ranges.last_mut() {
-            Some(range) if range.last.checked_add(1) == Some(instance) => range.last = instance,
-            Some(range) if range.last == instance => {}
-            _ => ranges.push(InstanceRange {
-                first: instance,
-                last: instance,
-            }),
-        }
-    }
-    ranges
+    InstanceRange::collapse(instances)
 }
 
 impl Views {

@@ -60,10 +60,8 @@ impl Decide for StartUpdate {
             )));
         }
         common_checks(state, job, &self.settings, self.instances)?;
+        // As in Aurora, a job without active tasks may be updated: every instance is added.
         let current = diff::current_instances(state, job);
-        if current.is_empty() {
-            return Err(Rejection::UnknownJob(job.clone()));
-        }
         let hash = self.config.hash();
         let instructions = diff::instructions(&current, hash, self.instances, &self.settings)?;
         check_quota(state, &self.config, &current, &instructions)?;

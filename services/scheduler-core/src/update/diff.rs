@@ -22,22 +22,17 @@ pub fn current_instances(state: &ClusterState, job: &JobKey) -> BTreeMap<Instanc
 
 /// Collapses sorted instance ids into inclusive ranges.
 pub fn ranges(instances: impl IntoIterator<Item = InstanceId>) -> Vec<InstanceRange> {
-    let mut out: Vec<InstanceRange> = Vec::new();
-    for instance in instances {
-        match out.last_mut() {
-            Some(range) if range.last.checked_add(1) == Some(instance) => range.last = instance,
-            _ => out.push(InstanceRange {
-                first: instance,
-                last: instance,
-            }),
-        }
-    }
-    out
+    InstanceRange::collapse(instances)
 }
 
 /// The instances named by a scope (`update_only_these_instances`); `None` for an empty scope
-/// (every instance).
-fn scope(settings: &UpdateSettings) -> Result<Option<BTreeSet<InstanceId>>, Rejection> {
+/// (every instance). Every instance must be below `limit` (one past the highest instance the
+/// update could concern): a range reaching beyond is refused before it is expanded, so that a
+/// request naming billions of instances costs nothing.
+fn scope(
+    settings: &UpdateSettings,
+    limit: InstanceId,
+) -> Result<Option<BTreeSet<InstanceId>>, Rejection> {
     if settings.update_only_these_instances.is_empty() {
         return Ok(None);
     }
@@ -49,9 +44,23 @@ fn scope(settings: &UpdateSettings) -> Result<Option<BTreeSet<InstanceId>>, Reje
                 range.first, range.last
             )));
         }
+        if range.last >= limit {
+            return Err(out_of_scope(format!(
+                "{}-{}",
+                range.first.max(limit),
+                range.last
+            )));
+        }
         instances.extend(range.first..=range.last);
     }
     Ok(Some(instances))
+}
+
+/// Aurora's refusal of a scope naming instances the update has nothing to do with.
+fn out_of_scope(instances: String) -> Rejection {
+    Rejection::InvalidRequest(format!(
+        "The update request attempted to update specific instances, but some are irrelevant to the update and current job state: [{instances}]"
+    ))
 }
 
 /// The instructions of an update of `job` to `config` × `instances` with `settings`, or
@@ -62,7 +71,10 @@ pub fn instructions(
     instances: u32,
     settings: &UpdateSettings,
 ) -> Result<UpdateInstructions, Rejection> {
-    let scope = scope(settings)?;
+    let limit = current.keys().next_back().map_or(instances, |highest| {
+        instances.max(highest.saturating_add(1))
+    });
+    let scope = scope(settings, limit)?;
     if let Some(scope) = &scope {
         // Aurora refuses a scope naming instances the update has nothing to do with.
         let strays: Vec<String> = scope
@@ -71,10 +83,7 @@ pub fn instructions(
             .map(u32::to_string)
             .collect();
         if !strays.is_empty() {
-            return Err(Rejection::InvalidRequest(format!(
-                "the update's instances {} are neither active nor within the new instance count {instances}",
-                strays.join(",")
-            )));
+            return Err(out_of_scope(strays.join(", ")));
         }
     }
     let in_scope = |i: &InstanceId| scope.as_ref().is_none_or(|s| s.contains(i));
@@ -245,6 +254,9 @@ mod tests {
         );
         let stray = instructions(&current(3, OLD), NEW, 3, &settings(&[(7, 7)]));
         assert!(matches!(stray, Err(Rejection::InvalidRequest(m)) if m.contains('7')));
+        // A range of billions of instances is refused without being expanded.
+        let huge = instructions(&current(3, OLD), NEW, 3, &settings(&[(0, u32::MAX)]));
+        assert!(matches!(huge, Err(Rejection::InvalidRequest(m)) if m.contains("irrelevant")));
     }
 
     #[test]

@@ -1,32 +1,14 @@
 //! In which order an update works on its instances, and how many it starts at once (Aurora's
 //! `UpdateOrdering` and `Queue`/`Batch`/`VariableBatch` strategies).
 
-use std::collections::BTreeSet;
-
 use aurora_events::InstanceId;
-use aurora_events::update::{InstanceConfigRanges, UpdateInstructions, UpdateStrategy};
+use aurora_events::update::{UpdateInstructions, UpdateStrategy};
 
-/// Every instance named by `groups`, ascending.
-pub fn expand(groups: &[InstanceConfigRanges]) -> BTreeSet<InstanceId> {
-    groups
-        .iter()
-        .flat_map(|group| group.instances.iter())
-        .flat_map(|range| range.first..=range.last)
-        .collect()
-}
-
-/// The update's instances in the order they are worked on: instances it creates first, then
-/// those it changes, then those it kills, each ascending; rolling back, the reverse.
+/// The update's instances in the order they are worked on (see
+/// [`UpdateInstructions::forward_order`]); rolling back, the reverse. The instructions are the
+/// core's own (validated at the start), so they are not capped.
 pub fn work_order(instructions: &UpdateInstructions, forward: bool) -> Vec<InstanceId> {
-    let initial = expand(&instructions.initial_state);
-    let desired = instructions
-        .desired_state
-        .as_ref()
-        .map(|group| expand(std::slice::from_ref(group)))
-        .unwrap_or_default();
-    let mut order: Vec<InstanceId> = desired.difference(&initial).copied().collect();
-    order.extend(desired.intersection(&initial).copied());
-    order.extend(initial.difference(&desired).copied());
+    let mut order = instructions.forward_order(usize::MAX);
     if !forward {
         order.reverse();
     }
@@ -111,7 +93,7 @@ pub fn autopauses(strategy: &UpdateStrategy) -> bool {
 #[cfg(test)]
 mod tests {
     use aurora_events::ConfigHash;
-    use aurora_events::update::{InstanceRange, UpdateSettings};
+    use aurora_events::update::{InstanceConfigRanges, InstanceRange, UpdateSettings};
 
     use super::*;
 

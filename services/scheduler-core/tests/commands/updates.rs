@@ -175,16 +175,20 @@ fn an_unchanged_job_a_batch_job_and_bad_settings_are_refused() {
         given.when(start(&job, &new, 3, settings(0))).result,
         Err(Rejection::InvalidRequest(m)) if m.contains("group size")
     ));
-    let unknown = job_named_nowhere();
+    // A job without active tasks is updated by adding every instance (as in Aurora).
+    let fresh = super::support::job("fresh");
     let mut elsewhere = new.clone();
-    elsewhere.job = unknown.clone();
-    given
-        .when(start(&unknown, &elsewhere, 3, settings(1)))
-        .then_rejects(Rejection::UnknownJob(unknown));
-}
-
-fn job_named_nowhere() -> JobKey {
-    job("nowhere")
+    elsewhere.job = fresh.clone();
+    let decision = given
+        .when(start(&fresh, &elsewhere, 2, settings(1)))
+        .decision();
+    assert!(decision.facts().iter().any(|e| matches!(
+        e,
+        Event::UpdateStarted { instructions, .. }
+            if instructions.initial_state.is_empty()
+                && instructions.desired_state.as_ref().map(|d| d.instances.clone())
+                    == Some(vec![range(0, 1)])
+    )));
 }
 
 #[test]
