@@ -1,7 +1,9 @@
 //! `aurora update ...` and `aurora job restart` end to end against `aurora-scheduler --dev`: an
 //! update rolled forward with `--wait`, an unchanged config, an update whose health check never
 //! passes rolled back (and `update wait` exiting non-zero), a paused and resumed update with
-//! its message, and a rolling restart replacing every task. Every command that waits is bounded.
+//! its message, and a rolling restart replacing every task; and an update that finishes, each
+//! instance updated once, after the scheduler (with its embedded agent) is killed with -9
+//! mid-way and started again. Every command that waits is bounded.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
@@ -243,4 +245,94 @@ fn updates_roll_forward_roll_back_pause_resume_and_restart_through_the_cli() {
     let newest = json(&cli.aurora(&["update", "list", KEY, "--write-json"]));
     assert_eq!(newest[0]["status"], "ROLLED_FORWARD", "{newest}");
     assert_eq!(newest.as_array().unwrap().len(), 4, "{newest}");
+}
+
+/// A three-instance service whose tasks write their pid (so that processes orphaned by a
+/// scheduler killed with -9 can be stopped) and carry `version` in their command line.
+fn pid_writing_service(version: &str) -> String {
+    format!(
+        "\
+work = Process(name = 'work', cmdline = 'echo $$ > task.pid; exec sleep 600 # {version}')
+jobs = [Service(
+  cluster = 'devcluster', role = 'tester', environment = 'test', name = 'rolling',
+  instances = 3,
+  update_config = UpdateConfig(batch_size = 1, watch_secs = 2),
+  task = Task(name = 'rolling', processes = [work],
+              resources = Resources(cpu = 0.01, ram = 8 * MB, disk = 8 * MB)))]
+"
+    )
+}
+
+/// Stops every task process a sandbox under `data` recorded (orphans of a killed scheduler's
+/// embedded agent are re-parented to this test, a subreaper).
+fn kill_recorded_tasks(data: &std::path::Path) {
+    let Ok(sandboxes) = std::fs::read_dir(data.join("agent/sandboxes")) else {
+        return;
+    };
+    for sandbox in sandboxes.flatten() {
+        support::kill_pid_file(&sandbox.path().join("task.pid"));
+    }
+}
+
+#[test]
+fn an_update_finishes_after_the_dev_scheduler_is_killed_mid_way() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("aurora-data");
+    let port = free_port();
+    let mut first = scheduler(&["--dev"], &data, port);
+    let aurora = workspace_binary("aurora-cli", "aurora");
+    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let v1 = write("v1.aurora", pid_writing_service("v1"));
+    let created = cli.aurora_within(
+        LIMIT,
+        &["job", "create", KEY, &v1, "--wait-until", "RUNNING"],
+    );
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    let v2 = write("v2.aurora", pid_writing_service("v2"));
+    let started = cli.aurora_within(LIMIT, &["update", "start", KEY, &v2]);
+    assert_eq!(code(&started), Some(0), "{}", stderr(&started));
+    let id = started_id(&started);
+    wait_for_within(120, "instance 0 updated", || {
+        let info = cli.aurora(&["update", "info", KEY, &id, "--write-json"]);
+        code(&info) == Some(0)
+            && serde_json::from_slice::<Value>(&info.stdout).is_ok_and(|info| {
+                info["instance_update_events"]
+                    .as_array()
+                    .is_some_and(|events| events.iter().any(|e| e["action"] == "INSTANCE_UPDATED"))
+            })
+    });
+
+    // The scheduler (and its embedded agent) dies mid-update; its tasks' processes are
+    // orphaned and stopped here, as a machine losing power would stop them.
+    first.kill_now();
+    kill_recorded_tasks(&data);
+    let second = scheduler(&["--dev"], &data, port);
+    let waited = cli.aurora_within(LIMIT, &["update", "wait", KEY, &id]);
+    assert_eq!(code(&waited), Some(0), "{}", stdout(&waited));
+    assert!(stdout(&waited).ends_with("Current state ROLLED_FORWARD\n"));
+    wait_for_within(120, "three running tasks of the new config", || {
+        running_ids(port).len() == 3
+    });
+    let summary = json(&cli.aurora(&["update", "info", KEY, &id, "--write-json"]));
+    let updated: Vec<u64> = summary["instance_update_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "INSTANCE_UPDATED")
+        .map(|e| e["instance"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        updated.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1, 2]),
+        "{summary}"
+    );
+    assert_eq!(updated.len(), 3, "each instance updated once: {summary}");
+    drop(second);
+    kill_recorded_tasks(&data);
 }
