@@ -1,6 +1,7 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium`, which `./ops/test`
-//! installs) loads the home, role, job and task pages of a running `aurora-scheduler --dev`
-//! with a live service job, and each page must answer 200 with no console error. Screenshots
+//! installs) loads the home, role, job, task, updates and update pages of a running
+//! `aurora-scheduler --dev` with a live service job being updated, and each page must answer
+//! 200 with no console error. Screenshots
 //! go to `$AURORA_SCREENSHOTS`, else `$CARGO_TARGET_DIR/aurora-screenshots` (the target
 //! directory beside the scheduler binary when that variable is unset); their paths are printed
 //! (`cargo test -p aurora-scheduler --test browser -- --nocapture` shows them).
@@ -159,6 +160,30 @@ fn the_web_ui_pages_of_a_dev_cluster_load_without_errors() {
             .is_some_and(|t| t["status"] == "RUNNING")
     });
     let task_id = tasks(port, &job)[0]["id"].as_str().unwrap().to_string();
+    // An update to a changed command line, so the update pages have something to draw.
+    let update = json!({
+        "config": config(&job, "sleep 601", true),
+        "instances": 1,
+        "settings": {
+            "strategy": {"Queue": {"group_size": 1}},
+            "max_per_instance_failures": 0,
+            "max_failed_instances": 0,
+            "min_wait_in_instance_running_ms": 1000,
+            "rollback_on_failure": true,
+            "update_only_these_instances": [],
+            "block_if_no_pulses_after_ms": null,
+            "sla_aware": false,
+        },
+    });
+    let (status, body) = http(
+        port,
+        "POST",
+        &format!("/api/v1/jobs/{job}/update"),
+        Some(&update),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let update_id = body["id"].as_str().unwrap().to_string();
 
     let shots = screenshot_dir();
     let mut browser = Browser::launch().unwrap();
@@ -167,6 +192,11 @@ fn the_web_ui_pages_of_a_dev_cluster_load_without_errors() {
         ("role", format!("/scheduler/{role}")),
         ("job", format!("/scheduler/{role}/{env}/{name}")),
         ("task", format!("/tasks/{task_id}")),
+        ("updates", "/updates".to_string()),
+        (
+            "update",
+            format!("/updates/{role}/{env}/{name}/{update_id}"),
+        ),
     ];
     let mut problems = Vec::new();
     for (page, path) in pages {
@@ -175,7 +205,7 @@ fn the_web_ui_pages_of_a_dev_cluster_load_without_errors() {
             .visit(&url, &shots.join(format!("{page}.png")))
             .unwrap();
         println!(
-            "{page:>4} {path}: status {:?}, screenshot {}",
+            "{page:>7} {path}: status {:?}, screenshot {}",
             visit.status,
             visit.screenshot.display()
         );
