@@ -532,3 +532,50 @@ fn finished_updates_beyond_ten_per_job_are_pruned_oldest_first() {
             updates: ids[..2].to_vec(),
         }]);
 }
+
+#[test]
+fn quota_counts_the_larger_of_old_and_new_for_each_instance_in_flight() {
+    let job = job("web");
+    let mut old = config(&job, 2.0, 1024);
+    old.tier = aurora_events::Tier::Preferred;
+    let with_quota = |cpus: f64, ram_mb: u64| {
+        let (mut given, _) = running_job(&old, 2);
+        given.apply([Event::QuotaSet {
+            role: job.role.clone(),
+            quota: aurora_events::ResourceAggregate {
+                cpus,
+                ram_mb,
+                disk_mb: 1_000_000,
+            },
+        }]);
+        given
+    };
+    // 3 cpus and 512 MiB each: once done the job needs 6 cpus and 1 GiB, but in flight each
+    // instance holds max(2, 3) cpus and max(1024, 512) MiB: 6 cpus and 2 GiB.
+    let mut new = old.clone();
+    new.resources.cpus = 3.0;
+    new.resources.ram_mb = 512;
+    assert!(matches!(
+        with_quota(6.0, 1536).when(start(&job, &new, 2, settings(1))).result,
+        Err(Rejection::InsufficientQuota(m)) if m.contains("during the update")
+    ));
+    assert!(
+        with_quota(6.0, 2048)
+            .when(start(&job, &new, 2, settings(1)))
+            .result
+            .is_ok()
+    );
+    // A third instance needs its whole config on top.
+    assert!(matches!(
+        with_quota(6.0, 2048)
+            .when(start(&job, &old, 3, settings(1)))
+            .result,
+        Err(Rejection::InsufficientQuota(_))
+    ));
+    assert!(
+        with_quota(6.0, 3072)
+            .when(start(&job, &old, 3, settings(1)))
+            .result
+            .is_ok()
+    );
+}
