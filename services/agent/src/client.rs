@@ -84,6 +84,13 @@ impl SchedulerClient {
         })
     }
 
+    /// Several reports in one request, in the order they happened.
+    pub async fn statuses(&self, reports: &[StatusReport]) -> Result<(), ClientError> {
+        let url = format!("{}/api/v1/agents/{}/status", self.base, self.agent);
+        let response = self.http.post(&url).json(reports).send().await;
+        Self::check(&url, response).await.map(|_| ())
+    }
+
     pub async fn status(&self, report: &StatusReport) -> Result<(), ClientError> {
         let url = format!("{}/api/v1/agents/{}/status", self.base, self.agent);
         let response = self.http.post(&url).json(report).send().await;

@@ -68,6 +68,25 @@ pub struct StatusReport {
     pub message: Option<String>,
 }
 
+/// `POST /api/v1/agents/{agent}/status`'s body: one report, or several in the order they
+/// happened (an agent sends what it has queued at once, so that the leader decides and
+/// commits them together).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StatusReports {
+    One(StatusReport),
+    Many(Vec<StatusReport>),
+}
+
+impl StatusReports {
+    pub fn into_vec(self) -> Vec<StatusReport> {
+        match self {
+            StatusReports::One(report) => vec![report],
+            StatusReports::Many(reports) => reports,
+        }
+    }
+}
+
 /// What an agent must start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LaunchSpec {

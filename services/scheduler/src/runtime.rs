@@ -199,6 +199,20 @@ impl Runtime {
         leader::submit(&queue, actor, command).await
     }
 
+    /// Decides and commits `commands` on behalf of `actor`, queued together (so that status
+    /// reports about distinct tasks share a step); each outcome, in order.
+    pub async fn submit_all(
+        &self,
+        actor: Actor,
+        commands: Vec<Command>,
+    ) -> Vec<Result<Outcome, SubmitError>> {
+        let queue = match &*self.role() {
+            Role::Leader(leader) => leader.queue(),
+            Role::Follower => return commands.iter().map(|_| Err(Self::not_leader())).collect(),
+        };
+        leader::submit_all(&queue, actor, commands).await
+    }
+
     /// The write model, read-locked (hold briefly).
     pub fn state(&self) -> RwLockReadGuard<'_, ClusterState> {
         self.inner.replica.state()

@@ -556,6 +556,63 @@ async fn concurrent_reports_each_get_their_own_seqs() {
     }
 }
 
+/// An agent's queued reports sent in one request, in order, are committed together: a task's
+/// two reports in order (the second decided after the first), each task's events present once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_sent_together_are_committed_in_order() {
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let (runtime, app) = start(&store).await;
+    in_process::register_agent(&app).await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"job": "www-data/prod/hello", "config": hello_config(), "instances": 3})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let launched = in_process::take_launches(&app, 3).await;
+    let before = runtime.journal().last_seq();
+    let mut reports = Vec::new();
+    for launch in &launched {
+        reports.push(json!({"task": launch.task, "status": "STARTING", "message": null}));
+    }
+    reports.push(json!({"task": launched[0].task, "status": "RUNNING", "message": "up"}));
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/agents/agent-1/status",
+        Some(Value::Array(reports)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["first_seq"].as_u64(), Some(before + 1), "{body}");
+    assert_eq!(body["last_seq"].as_u64(), Some(before + 4), "{body}");
+    let events = runtime
+        .journal()
+        .read(aurora_journal::SeqRange::new(before + 1, before + 4))
+        .await
+        .unwrap();
+    let changes: Vec<(String, ScheduleStatus, ScheduleStatus)> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            aurora_events::Event::TaskStateChanged { task, from, to, .. } => {
+                Some((task.to_string(), *from, *to))
+            }
+            _ => None,
+        })
+        .collect();
+    let first = launched[0].task.to_string();
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    assert_eq!(
+        changes.last(),
+        Some(&(first, ScheduleStatus::Starting, ScheduleStatus::Running)),
+        "the task's second report follows its first: {changes:?}"
+    );
+    assert_eq!(runtime.state().illegal_transitions(), 0);
+}
+
 /// Every refusal of a request body is in the API's JSON error shape: too large is 413, whether
 /// the route reads JSON or raw bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

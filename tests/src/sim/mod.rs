@@ -258,8 +258,8 @@ impl Sim {
                 .filter_map(|outcome| outcome.as_ref().ok())
                 .map(|outcome| &outcome.decision),
         );
-        if let Some(command) = follow_up {
-            for outcome in self.step(&[(Actor::Scheduler, command)]) {
+        if let Some(advance) = follow_up {
+            for outcome in self.step(&[(Actor::Scheduler, advance.into())]) {
                 outcome.expect("the update controller's turns are accepted");
             }
         }

@@ -378,18 +378,31 @@ async fn within_timeout<T>(
     }
 }
 
-/// Sends one agent's reports one at a time, in the order they were queued. Ends when the
-/// contact loop drops its sender (which only happens when the agent is aborted).
+/// Most reports sent in one request.
+const MAX_REPORTS_PER_REQUEST: usize = 256;
+
+/// Sends one agent's reports in the order they were queued: whatever is queued when the
+/// previous request ends goes in one request (as a busy agent's reports would), so that the
+/// scheduler can commit them together. Ends when the contact loop drops its sender (which only
+/// happens when the agent is aborted).
 async fn report_in_order(
     client: &SchedulerClient,
     mut reports: mpsc::UnboundedReceiver<StatusReport>,
     stats: &Stats,
 ) {
-    while let Some(report) = reports.recv().await {
-        if send_with_retries(client, &report).await {
-            stats.reports.fetch_add(1, Ordering::Relaxed);
+    while let Some(first) = reports.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_REPORTS_PER_REQUEST {
+            match reports.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len() as u64;
+        if send_with_retries(client, &batch).await {
+            stats.reports.fetch_add(count, Ordering::Relaxed);
         } else {
-            stats.failed_reports.fetch_add(1, Ordering::Relaxed);
+            stats.failed_reports.fetch_add(count, Ordering::Relaxed);
         }
     }
 }
@@ -397,10 +410,10 @@ async fn report_in_order(
 /// Retries what may succeed later (no answer, a 5xx); a refusal (4xx) will not change. A report
 /// given up leaves the task in its last reported state until the scheduler's own timeouts or a
 /// re-registration repair it, as with the real agent.
-async fn send_with_retries(client: &SchedulerClient, report: &StatusReport) -> bool {
+async fn send_with_retries(client: &SchedulerClient, reports: &[StatusReport]) -> bool {
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=REPORT_ATTEMPTS {
-        let retry = match within_timeout(client.status(report)).await {
+        let retry = match within_timeout(client.statuses(reports)).await {
             Ok(()) => return true,
             Err(ClientError::Unreachable { .. }) => true,
             // Including the 504 `within_timeout` makes of a call that got no answer.
@@ -408,7 +421,7 @@ async fn send_with_retries(client: &SchedulerClient, report: &StatusReport) -> b
             Err(ClientError::Unregistered(_)) => false,
         };
         if !retry || attempt == REPORT_ATTEMPTS {
-            tracing::warn!(task = %report.task, status = %report.status, attempt, "status report given up");
+            tracing::warn!(reports = reports.len(), first = ?reports.first().map(|r| &r.task), attempt, "status reports given up");
             return false;
         }
         tokio::time::sleep(delay).await;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusReport};
+use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusReports};
 use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{RegisterAgent, StatusUpdate};
@@ -141,19 +141,38 @@ async fn work(
     Ok(Json(work_reply(&runtime, work)))
 }
 
+/// One status report, or several in order (an agent's queued reports at once); answers the
+/// seqs of all of them, or the first failure (reports decided before it stand).
 async fn status(
     State(runtime): State<Runtime>,
     Path(agent): Path<String>,
-    body: Result<Json<StatusReport>, JsonRejection>,
+    body: Result<Json<StatusReports>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
-    let Json(report) = body?;
+    let Json(reports) = body?;
     let agent = AgentId(agent);
-    let command = Command::StatusUpdate(StatusUpdate {
-        agent: agent.clone(),
-        task: report.task,
-        status: report.status,
-        message: report.message,
-    });
-    let outcome = runtime.submit(Actor::Agent(agent), command).await?;
-    Ok(Json(super::committed(outcome.committed, None)))
+    let commands: Vec<Command> = reports
+        .into_vec()
+        .into_iter()
+        .map(|report| {
+            Command::StatusUpdate(StatusUpdate {
+                agent: agent.clone(),
+                task: report.task,
+                status: report.status,
+                message: report.message,
+            })
+        })
+        .collect();
+    let mut first = None;
+    let mut last = None;
+    for outcome in runtime.submit_all(Actor::Agent(agent), commands).await {
+        if let Some(range) = outcome?.committed {
+            first = first.or(Some(range.first));
+            last = Some(range.last);
+        }
+    }
+    Ok(Json(Committed {
+        first_seq: first,
+        last_seq: last,
+        message: None,
+    }))
 }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use aurora_events::Actor;
 use aurora_journal::{Append, Clock, Precondition, Term};
+use aurora_scheduler_core::commands::AdvanceUpdates;
 use aurora_scheduler_core::{Command, Decision, Rejection};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -146,14 +147,60 @@ pub(crate) async fn submit(
     answer.await.map_err(|_| gone())?
 }
 
+/// Submits `commands` through `queue`, all queued before any is waited for (so that the
+/// leader may decide them together), and waits for each outcome, in order.
+pub(crate) async fn submit_all(
+    queue: &mpsc::Sender<Job>,
+    actor: Actor,
+    commands: Vec<Command>,
+) -> Vec<Result<Outcome, SubmitError>> {
+    let gone = || SubmitError::NotLeader { leader: None };
+    let mut answers = Vec::with_capacity(commands.len());
+    for command in commands {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            actor: actor.clone(),
+            command,
+            reply,
+        };
+        // A closed queue means the leader stepped down (or the process is stopping).
+        answers.push(match queue.send(job).await {
+            Ok(()) => Some(answer),
+            Err(_) => None,
+        });
+    }
+    let mut outcomes = Vec::with_capacity(answers.len());
+    for answer in answers {
+        outcomes.push(match answer {
+            Some(answer) => answer.await.unwrap_or_else(|_| Err(gone())),
+            None => Err(gone()),
+        });
+    }
+    outcomes
+}
+
 async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc::Receiver<Job>) {
     let mut held: Option<Job> = None;
+    let mut controller = ControllerTurn::default();
     loop {
+        if controller.is_due(tokio::time::Instant::now()) {
+            if !controller.take(term, &context, &agents).await {
+                return;
+            }
+            continue;
+        }
         let first = match held.take() {
             Some(job) => job,
-            None => match jobs.recv().await {
-                Some(job) => job,
-                None => return,
+            None => match controller.due {
+                Some(due) => match tokio::time::timeout_at(due, jobs.recv()).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) => return,
+                    Err(_) => continue,
+                },
+                None => match jobs.recv().await {
+                    Some(job) => job,
+                    None => return,
+                },
             },
         };
         let (batch, next) = batch_from(first, &mut jobs);
@@ -163,14 +210,16 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
         // One sample per step (a batch is one step): the sum is the leader's time.
         metrics::histogram!("aurora_leader_step_seconds", "command" => command_name(&batch[0].command))
             .record(stepping.elapsed().as_secs_f64());
-        let follow_up = updates_to_advance(
+        if let Some(advance) = updates_to_advance(
             &context.replica.state(),
             batch.iter().map(|job| &job.command),
             results
                 .iter()
                 .filter_map(|result| result.as_ref().ok())
                 .map(|outcome| &outcome.decision),
-        );
+        ) {
+            controller.wanted(advance, tokio::time::Instant::now());
+        }
         let mut deposed = false;
         for (job, result) in batch.into_iter().zip(results) {
             deposed |= matches!(&result, Err(SubmitError::NotLeader { .. }));
@@ -180,28 +229,58 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
             (context.step_down)(term);
             return;
         }
-        if let Some(command) = follow_up {
-            // Decided at once, ahead of the queue: nobody waits for its answer.
-            let (reply, _) = oneshot::channel();
-            let job = Job {
-                actor: Actor::Scheduler,
-                command,
-                reply,
-            };
-            let results = step(term, &context, &agents, std::slice::from_ref(&job)).await;
-            if results
-                .iter()
-                .any(|result| matches!(result, Err(SubmitError::NotLeader { .. })))
-            {
-                (context.step_down)(term);
-                return;
-            }
+    }
+}
+
+/// How long the update controller's turn waits after the first step that asked for it, so that
+/// the steps of that moment (the status reports of a batch of instances trickling in) are taken
+/// in one turn and one append, rather than one each: an fsync per report would be most of the
+/// leader's time during an update.
+const CONTROLLER_DELAY: Duration = Duration::from_millis(20);
+
+/// The update controller's next turn, for the jobs steps touched since the last one.
+#[derive(Debug, Default)]
+struct ControllerTurn {
+    jobs: BTreeSet<aurora_events::JobKey>,
+    due: Option<tokio::time::Instant>,
+}
+
+impl ControllerTurn {
+    fn wanted(&mut self, advance: AdvanceUpdates, now: tokio::time::Instant) {
+        self.jobs.extend(advance.jobs.into_iter().flatten());
+        self.due.get_or_insert(now + CONTROLLER_DELAY);
+    }
+
+    fn is_due(&self, now: tokio::time::Instant) -> bool {
+        self.due.is_some_and(|due| due <= now)
+    }
+
+    /// Decides the turn, ahead of the queue (nobody waits for its answer); false when this
+    /// leader was deposed meanwhile (it has stepped down).
+    async fn take(&mut self, term: Term, context: &Context, agents: &Agents) -> bool {
+        self.due = None;
+        let jobs = std::mem::take(&mut self.jobs);
+        let (reply, _) = oneshot::channel();
+        let job = Job {
+            actor: Actor::Scheduler,
+            command: AdvanceUpdates { jobs: Some(jobs) }.into(),
+            reply,
+        };
+        let results = step(term, context, agents, std::slice::from_ref(&job)).await;
+        if results
+            .iter()
+            .any(|result| matches!(result, Err(SubmitError::NotLeader { .. })))
+        {
+            (context.step_down)(term);
+            return false;
         }
+        true
     }
 }
 
 /// The commands to decide together: a status report, with every status report already queued
-/// behind it about another task (up to [`MAX_BATCH`]); anything else alone. Reports about
+/// behind it about another task (up to [`MAX_BATCH`]); anything else alone. (Agents send the
+/// reports they have queued in one request, which queues them together here.) Reports about
 /// distinct tasks are independent — deciding one never reads what another changes — so they
 /// are decided against the same state and committed with one append (one fsync) instead of
 /// one each. Returns the batch and the job that ended it, if any.

@@ -8,7 +8,8 @@
 //!                                         ▼
 //!                      settle: each command's own seqs, effects to the agents' outbox
 //!
-//!  after a step that touched a job with an active update: AdvanceUpdates for those jobs
+//!  after a step that moved a job with an active update: AdvanceUpdates for those jobs (the
+//!  runtime gathers the steps of a few milliseconds into one turn)
 //!
 //!  timers, every round (Clockwork): Tick { since } ──► AdvanceUpdates (all) ──► passes with
 //!  the backoff's budget and skipped groups, another at once while one ran out of budget
@@ -17,7 +18,7 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::{Actor, JobKey, PendingEvent, Seq, TaskId, Timestamp};
+use aurora_events::{Actor, Event, JobKey, PendingEvent, ScheduleStatus, Seq, TaskId, Timestamp};
 use aurora_journal::SeqRange;
 use aurora_scheduler_core::commands::{AdvanceUpdates, Tick};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
@@ -63,15 +64,16 @@ pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
 }
 
 /// The update controller's turn that should follow a step: the jobs with an active update
-/// that the step's decisions touched (a task of theirs changed, an update started or was
-/// resumed), so that updates move as soon as their tasks do rather than at the next timer
-/// round. `None` when there are none, or when the step was itself the controller's (what it
-/// set in motion is looked at again when the tasks move, or by the timer round).
+/// for which the step decided something the controller acts on (a task of theirs started
+/// running or ended, an update started, changed state or was pulsed), so that updates move as
+/// soon as their tasks do rather than at the next timer round. `None` when there are none, or
+/// when the step was itself the controller's (what it set in motion is looked at again when
+/// the tasks move, or by the timer round).
 pub fn updates_to_advance<'a>(
     state: &ClusterState,
     commands: impl IntoIterator<Item = &'a Command>,
     decisions: impl IntoIterator<Item = &'a Decision>,
-) -> Option<Command> {
+) -> Option<AdvanceUpdates> {
     if commands
         .into_iter()
         .any(|command| matches!(command, Command::AdvanceUpdates(_)))
@@ -81,11 +83,43 @@ pub fn updates_to_advance<'a>(
     let jobs: BTreeSet<JobKey> = decisions
         .into_iter()
         .flat_map(|decision| decision.events.iter())
+        .filter(|pending| moves_updates(&pending.event))
         .filter_map(|pending| pending.event.job())
         .filter(|job| state.active_update(job).is_some())
         .cloned()
         .collect();
-    (!jobs.is_empty()).then(|| AdvanceUpdates { jobs: Some(jobs) }.into())
+    (!jobs.is_empty()).then_some(AdvanceUpdates { jobs: Some(jobs) })
+}
+
+/// Whether an event can change what the update controller decides: a task running (watched,
+/// then updated) or ending (replaced, or counted as a failure), an update's own changes.
+/// Placements and STARTING change no instance's verdict.
+fn moves_updates(event: &Event) -> bool {
+    match event {
+        Event::TaskStateChanged { to, .. } => *to == ScheduleStatus::Running || !to.is_active(),
+        Event::TaskDeleted { .. }
+        | Event::UpdateStarted { .. }
+        | Event::UpdateStateChanged { .. }
+        | Event::UpdatePulsed { .. } => true,
+        Event::ClusterInitialised { .. }
+        | Event::TaskConfigStored { .. }
+        | Event::JobCreated { .. }
+        | Event::JobConfigReplaced { .. }
+        | Event::JobRemoved { .. }
+        | Event::TaskCreated { .. }
+        | Event::TaskAssigned { .. }
+        | Event::UpdateInstanceActioned { .. }
+        | Event::UpdatesPruned { .. }
+        | Event::QuotaSet { .. }
+        | Event::HostAttributesChanged { .. }
+        | Event::HostMaintenanceChanged { .. }
+        | Event::CronScheduled { .. }
+        | Event::CronDescheduled { .. }
+        | Event::CronTriggered { .. }
+        | Event::AgentRegistered { .. }
+        | Event::AgentLost { .. }
+        | Event::JournalTruncationAccepted { .. } => false,
+    }
 }
 
 /// The commands of one step, decided, before their events are committed.
