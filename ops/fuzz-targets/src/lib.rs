@@ -81,7 +81,7 @@ pub fn api(data: &[u8]) {
         return;
     };
     let text = String::from_utf8_lossy(input);
-    match which % 6 {
+    match which % 7 {
         0 => {
             let _ = aurora_scheduler::api::parse::statuses(&text);
         }
@@ -100,6 +100,21 @@ pub fn api(data: &[u8]) {
         }
         4 => {
             let _ = serde_json::from_slice::<aurora_api::AgentRegistration>(input);
+        }
+        5 => {
+            // An update's body, and the diff the core computes from it against a small job:
+            // whatever the scope names, the answer is bounded.
+            if let Ok(request) = serde_json::from_slice::<aurora_api::StartUpdate>(input) {
+                let current = (0..3)
+                    .map(|i| (i, aurora_events::ConfigHash([1; 32])))
+                    .collect();
+                let _ = aurora_scheduler_core::update::diff::instructions(
+                    &current,
+                    aurora_events::ConfigHash([2; 32]),
+                    request.instances.min(4000),
+                    &request.settings,
+                );
+            }
         }
         _ => {
             let _ = aurora_scheduler_core::commands::check_endpoint(&text);

@@ -215,7 +215,34 @@ async fn bad_requests_are_named_and_journal_nothing() {
     no_processes["executor"]["processes"] = json!([]);
     let mut zero_cpu = hello_config();
     zero_cpu["resources"]["cpus"] = json!(0.0);
+    let update_settings = |scope: Value, group_size: u32| {
+        json!({
+            "strategy": {"Queue": {"group_size": group_size}},
+            "max_per_instance_failures": 0,
+            "max_failed_instances": 0,
+            "min_wait_in_instance_running_ms": 0,
+            "rollback_on_failure": true,
+            "update_only_these_instances": scope,
+            "block_if_no_pulses_after_ms": null,
+            "sla_aware": false,
+        })
+    };
+    // A scope of four billion instances is refused before anything is expanded.
+    let huge_scope = update_settings(json!([{"first": 0, "last": u32::MAX}]), 1);
+    let no_group = update_settings(json!([]), 0);
     let cases = [
+        (
+            "POST",
+            "/api/v1/jobs/www-data/prod/hello/update",
+            Some(json!({"config": hello_config(), "instances": 1, "settings": huge_scope})),
+            "irrelevant to the update",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs/www-data/prod/hello/update",
+            Some(json!({"config": hello_config(), "instances": 1, "settings": no_group})),
+            "group size",
+        ),
         (
             "POST",
             "/api/v1/jobs",
