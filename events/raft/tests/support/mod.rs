@@ -62,9 +62,18 @@ impl Cluster {
 
     /// The running replica that leads (and has caught up), waiting for an election if needed.
     pub async fn leader(&self) -> Replica {
+        self.leader_except(&[]).await
+    }
+
+    /// [`Self::leader`] among the replicas not in `except` (e.g. a deposed leader that is cut
+    /// off and may still believe it leads).
+    pub async fn leader_except(&self, except: &[NodeId]) -> Replica {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             for replica in self.replicas.values() {
+                if except.contains(&replica.id()) {
+                    continue;
+                }
                 let journal = RaftJournal::open(replica);
                 if let Ok(journal) = journal
                     && replica_leads(replica)
@@ -88,21 +97,20 @@ impl Cluster {
             .expect("open replica's journal")
     }
 
-    /// Waits until every running replica has applied everything `leader` has.
+    /// Waits until every running replica's journal is as long as `leader`'s. (The journal,
+    /// not Raft's metrics: an append resolves once applied, possibly before the metrics say so.)
     pub async fn settle(&self, leader: &Replica) {
-        let applied = leader
-            .raft()
-            .metrics()
-            .borrow()
-            .last_applied
-            .map(|l| l.index);
+        let target = leader.local_journal().map_or(0, |j| j.last_seq());
+        let deadline = tokio::time::Instant::now() + WAIT;
         for replica in self.replicas.values() {
-            replica
-                .raft()
-                .wait(Some(WAIT))
-                .applied_index_at_least(applied, "caught up with the leader")
-                .await
-                .expect("replica catches up");
+            while replica.local_journal().map_or(0, |j| j.last_seq()) < target {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "replica {} did not catch up with seq {target} within {WAIT:?}",
+                    replica.id()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }
@@ -126,4 +134,28 @@ pub fn quick() -> Timeouts {
         append: Duration::from_secs(2),
         ..Timeouts::default()
     }
+}
+
+/// Asserts that every running replica holds the same envelopes, byte for byte in the journal's
+/// record format, and returns them.
+pub async fn assert_identical(cluster: &Cluster) -> Vec<Envelope> {
+    let mut reference: Option<(NodeId, Vec<Envelope>)> = None;
+    for id in cluster.replicas.keys() {
+        let envelopes = read_all(&cluster.journal(*id).await).await;
+        if let Some((first, expected)) = &reference {
+            let bytes = |all: &[Envelope]| -> Vec<Vec<u8>> {
+                all.iter().map(aurora_events::codec::encode).collect()
+            };
+            assert_eq!(
+                bytes(&envelopes),
+                bytes(expected),
+                "replica {id}'s journal differs from replica {first}'s"
+            );
+        } else {
+            reference = Some((*id, envelopes));
+        }
+    }
+    reference
+        .map(|(_, envelopes)| envelopes)
+        .unwrap_or_default()
 }
