@@ -311,3 +311,130 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aurora_journal::conformance::marker;
+    use aurora_journal::initial_event;
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    fn entry(index: u64, term: u64, request: Request) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(request),
+        }
+    }
+
+    fn append(term: u64, after: Option<Seq>, at: i64, n: u32) -> Request {
+        Request::Append {
+            term,
+            after,
+            at: Timestamp(at),
+            events: (0..n).map(|i| marker(1, i)).collect(),
+        }
+    }
+
+    async fn all(sm: &StateMachine) -> Vec<Envelope> {
+        whole_journal(sm.journal()).await.expect("read")
+    }
+
+    /// The apply-time checks, in one batch: each entry is judged against the journal as the
+    /// entries before it left it.
+    #[tokio::test]
+    async fn entries_are_judged_against_the_journal_they_follow() {
+        let mut sm = StateMachine::default();
+        let first = Box::new(initial_event("c"));
+        let outcomes = sm
+            .apply([
+                entry(1, 1, append(1, None, 500, 1)),
+                entry(
+                    2,
+                    1,
+                    Request::Initialise {
+                        first: first.clone(),
+                        at: Timestamp(1_000),
+                    },
+                ),
+                entry(3, 1, append(1, Some(1), 2_000, 2)),
+                entry(4, 1, append(1, Some(1), 2_000, 1)),
+                entry(5, 1, append(0, None, 2_000, 1)),
+                entry(6, 1, append(1, Some(3), 1_500, 1)),
+                entry(7, 1, append(1, None, 1_500, 1)),
+                entry(
+                    8,
+                    1,
+                    Request::Initialise {
+                        first,
+                        at: Timestamp(3_000),
+                    },
+                ),
+            ])
+            .await
+            .expect("apply");
+        pretty_assertions::assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Refused(Refusal::NotInitialised),
+                Outcome::Initialised,
+                Outcome::Appended { first: 2, last: 3 },
+                Outcome::Refused(Refusal::Conflict { after: 1, last: 3 }),
+                Outcome::Refused(Refusal::NotLeader {
+                    term: 0,
+                    current: 1
+                }),
+                Outcome::Refused(Refusal::TimeWentBack {
+                    at: Timestamp(1_500),
+                    last: Timestamp(2_000)
+                }),
+                Outcome::Appended { first: 4, last: 4 },
+                Outcome::Refused(Refusal::AlreadyInitialised),
+            ]
+        );
+        let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
+        assert_eq!(times, vec![1_000, 2_000, 2_000, 2_000]);
+    }
+
+    /// A snapshot is the whole journal: an empty replica installs all of it, one that holds a
+    /// prefix gets the rest, and both end with the same envelopes as the source.
+    #[tokio::test]
+    async fn a_snapshot_carries_the_whole_journal() {
+        let mut source = StateMachine::default();
+        let mut behind = StateMachine::default();
+        let init = entry(
+            1,
+            1,
+            Request::Initialise {
+                first: Box::new(initial_event("c")),
+                at: Timestamp(1_000),
+            },
+        );
+        let first_batch = entry(2, 1, append(1, None, 2_000, 3));
+        behind
+            .apply([init.clone(), first_batch.clone()])
+            .await
+            .expect("apply");
+        source
+            .apply([init, first_batch, entry(3, 1, append(1, None, 3_000, 2))])
+            .await
+            .expect("apply");
+
+        let snapshot = source.build_snapshot().await.expect("build");
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(3));
+        let bytes = snapshot.snapshot.into_inner();
+        for target in [&mut StateMachine::default(), &mut behind] {
+            target
+                .install_snapshot(&snapshot.meta, Box::new(Cursor::new(bytes.clone())))
+                .await
+                .expect("install");
+            assert_eq!(all(target).await, all(&source).await);
+            let (applied, _) = target.applied_state().await.expect("applied");
+            assert_eq!(applied, snapshot.meta.last_log_id);
+        }
+        assert!(
+            decode_snapshot(&bytes[..bytes.len() - 1]).is_err(),
+            "cut short"
+        );
+    }
+}
