@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use aurora_events::{Envelope, Event, Seq, Timestamp};
+use aurora_events::{Envelope, Event, PendingEvent, Seq, Timestamp};
 use tokio::sync::watch;
 
 use crate::follow::follow;
@@ -78,6 +78,23 @@ impl MemoryJournal {
     /// Initialises a new cluster journal in an empty store; `ClusterInitialised` is committed
     /// at `at`.
     pub fn initialise(store: MemoryStore, cluster: &str, at: Timestamp) -> Result<Self, Error> {
+        Self::initialise_with(store, crate::initial_event(cluster), at)
+    }
+
+    /// Initialises a new cluster journal in an empty store with the given first event, which
+    /// must be `ClusterInitialised`. The replicated journal needs this: every replica must hold
+    /// the same seq 1, id included, so the id is chosen once, by the leader.
+    pub fn initialise_with(
+        store: MemoryStore,
+        first: PendingEvent,
+        at: Timestamp,
+    ) -> Result<Self, Error> {
+        if !matches!(first.event, Event::ClusterInitialised { .. }) {
+            return Err(Error::Damaged(format!(
+                "seq 1 would be {}, not cluster_initialised",
+                first.event.kind()
+            )));
+        }
         {
             let mut state = store.lock();
             if !state.events.is_empty() {
@@ -85,9 +102,7 @@ impl MemoryJournal {
                     location: "memory store".into(),
                 });
             }
-            state
-                .events
-                .push(crate::initial_event(cluster).commit(1, at));
+            state.events.push(first.commit(1, at));
         }
         Self::open(store)
     }

@@ -1,0 +1,64 @@
+//! # aurora-raft
+//!
+//! The quorum-replicated journal: [`aurora_journal::Journal`] over a Raft group
+//! ([openraft](https://docs.rs/openraft/0.9) 0.9), so that the cluster's history survives the
+//! loss of any minority of its scheduler replicas.
+//!
+//! ```text
+//!  leader's RaftJournal::append(Append { precondition: {term, after}, at, events })
+//!     │  not the leader in `term`        ──► Error::NotLeader (nothing proposed)
+//!     ▼
+//!  Raft log entry = Request::Append { term, after, at, events }   (one entry per batch)
+//!     │  replicated; committed once a quorum has it
+//!     ▼
+//!  every replica's StateMachine::apply, in log order:
+//!     │  term ≠ the entry's leader term  ──► Refused(NotLeader)  (nothing written)
+//!     │  after ≠ last seq / time went back ► Refused(Conflict / TimeWentBack)
+//!     ▼
+//!  envelopes seq last+1.. in the replica's local journal ──► read / subscribe / seq_at
+//!     │
+//!     ▼
+//!  the leader's append resolves with the seqs its own apply assigned
+//! ```
+//!
+//! - **One history.** Committed entries become envelopes with the same dense seqs, ids and
+//!   times on every replica, because each entry's fate depends only on the entry and the
+//!   journal before it. Seq 1 is a `ClusterInitialised` whose id the initialising leader picks.
+//! - **Preconditions are checked at apply time**, against the state machine's own journal and
+//!   the entry's Raft term, so all replicas agree; the leader's early check is only a shortcut.
+//! - **Terms are Raft terms.** A deposed leader's appends fail with `NotLeader`: its handle is
+//!   no longer the leader, and an entry decided under an older term is refused when applied.
+//! - **No history is dropped.** Raft snapshots are off (`SnapshotPolicy::Never`, so the log is
+//!   never purged); a snapshot, if an operator takes one, is the whole journal.
+//! - **Checkpoints stay local** to each replica, as the `CheckpointStore` contract says.
+//!
+//! What it is not yet: the Raft log, vote and journal are kept in memory ([`Storage`]), and the
+//! network is in-process ([`Router`]); durable RocksDB storage, the HTTP transport, forwarding
+//! writes to the leader, membership changes and metrics come in later steps. An append that a
+//! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
+//! may still commit later; writers that name the seq they follow cannot commit it twice.
+//!
+//! Depends on `aurora-events` and `aurora-journal` only among our crates.
+
+mod entry;
+mod journal;
+mod log_store;
+mod network;
+mod replica;
+mod state_machine;
+
+pub use entry::{NodeId, Outcome, Raft, Refusal, Request, TypeConfig};
+pub use journal::RaftJournal;
+pub use network::Router;
+pub use replica::{Replica, Storage, Timeouts};
+
+/// Starting and stopping replicas. Journal operations answer with [`aurora_journal::Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid Raft configuration: {0}")]
+    Config(#[from] openraft::ConfigError),
+    #[error("replica {id} could not start: {detail}")]
+    Start { id: NodeId, detail: String },
+    #[error("replica {id} did not stop cleanly: {detail}")]
+    Stop { id: NodeId, detail: String },
+}

@@ -1,0 +1,260 @@
+//! One replica: a `Raft` over a [`Storage`] (log + state machine), reachable through a
+//! [`Router`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aurora_journal::{Error as JournalError, MemoryJournal, Term};
+use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::{Config, RaftMetrics, ServerState, SnapshotPolicy};
+
+use crate::Error;
+use crate::entry::{NodeId, Outcome, Raft, Request};
+use crate::log_store::LogStore;
+use crate::network::Router;
+use crate::state_machine::StateMachine;
+
+/// How long things may take. The defaults suit replicas on one machine or a LAN.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    /// How often the leader reminds followers it is alive.
+    pub heartbeat: Duration,
+    /// A follower that hears nothing for a random time in `election` stands for election.
+    pub election: (Duration, Duration),
+    /// How long an append waits to be committed by a quorum before giving up (its outcome is
+    /// then unknown: it may still commit later).
+    pub append: Duration,
+    /// How long `claim_leadership` waits for this replica to lead and catch up.
+    pub claim: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_millis(50),
+            election: (Duration::from_millis(150), Duration::from_millis(300)),
+            append: Duration::from_secs(5),
+            claim: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a replica keeps between runs: its Raft log and vote, and its state machine (the
+/// committed journal). In memory for this step; clones share it, so a test can stop a replica
+/// and start it again on the same storage.
+#[derive(Debug, Clone, Default)]
+pub struct Storage {
+    log: LogStore,
+    state: StateMachine,
+}
+
+impl Storage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+struct Inner {
+    id: NodeId,
+    raft: Raft,
+    state: StateMachine,
+    router: Router,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for Inner {
+    // `Raft` is not `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running replica. Cheap to clone; clones share it.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    inner: Arc<Inner>,
+}
+
+impl Replica {
+    /// Starts replica `id` on `storage` and puts it on `router`'s network.
+    pub async fn start(
+        id: NodeId,
+        storage: &Storage,
+        router: &Router,
+        timeouts: Timeouts,
+    ) -> Result<Self, Error> {
+        let config = Config {
+            cluster_name: "aurora".into(),
+            heartbeat_interval: millis(timeouts.heartbeat),
+            election_timeout_min: millis(timeouts.election.0),
+            election_timeout_max: millis(timeouts.election.1),
+            // Snapshots would let Raft purge its log; the journal's history must never be
+            // dropped as a side effect, so none are taken unless an operator asks (and a
+            // snapshot is the whole journal anyway, see `state_machine`).
+            snapshot_policy: SnapshotPolicy::Never,
+            ..Config::default()
+        }
+        .validate()?;
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            router.connector(id),
+            storage.log.clone(),
+            storage.state.clone(),
+        )
+        .await
+        .map_err(|e| Error::Start {
+            id,
+            detail: e.to_string(),
+        })?;
+        router.register(id, raft.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                id,
+                raft,
+                state: storage.state.clone(),
+                router: router.clone(),
+                timeouts,
+            }),
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The openraft handle (metrics, waits, membership).
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.inner.timeouts
+    }
+
+    /// This replica's committed journal, once the cluster's `Initialise` entry is applied here.
+    pub fn local_journal(&self) -> Option<MemoryJournal> {
+        self.inner.state.journal()
+    }
+
+    /// Waits up to `wait` for the cluster's journal to appear here.
+    pub(crate) async fn wait_for_journal(&self, wait: Duration) -> Option<MemoryJournal> {
+        let mut journal = self.inner.state.watch_journal();
+        let appeared = journal.wait_for(Option::is_some);
+        match tokio::time::timeout(wait, appeared).await {
+            Ok(Ok(journal)) => journal.clone(),
+            _ => self.local_journal(),
+        }
+    }
+
+    /// Takes the replica off the network and stops its Raft. Its storage stays as it was.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.inner.router.remove(self.inner.id);
+        self.inner.raft.shutdown().await.map_err(|e| Error::Stop {
+            id: self.inner.id,
+            detail: e.to_string(),
+        })
+    }
+
+    pub(crate) fn metrics(&self) -> RaftMetrics<NodeId, openraft::BasicNode> {
+        self.inner.raft.metrics().borrow().clone()
+    }
+
+    /// The newest term this replica knows of.
+    pub fn term(&self) -> Term {
+        self.metrics().current_term
+    }
+
+    /// Whether this replica leads in `term`.
+    pub(crate) fn leads_in(&self, term: Term) -> bool {
+        let m = self.metrics();
+        m.state == ServerState::Leader
+            && m.current_leader == Some(self.id())
+            && m.current_term == term
+    }
+
+    /// Waits (bounded by [`Timeouts::claim`]) until this replica leads and has applied an
+    /// entry of its own term, i.e. every entry committed before its term; returns the term.
+    pub(crate) async fn lead(&self) -> Result<Term, JournalError> {
+        let id = self.id();
+        let led = self
+            .inner
+            .raft
+            .wait(Some(self.inner.timeouts.claim))
+            .metrics(
+                |m| {
+                    m.state == ServerState::Leader
+                        && m.current_leader == Some(id)
+                        && m.last_applied.map(|l| l.leader_id.get_term()) == Some(m.current_term)
+                },
+                "leads and has caught up",
+            )
+            .await;
+        match led {
+            Ok(m) => Ok(m.current_term),
+            Err(_) => {
+                let current = self.term();
+                Err(JournalError::NotLeader {
+                    term: current,
+                    current,
+                })
+            }
+        }
+    }
+
+    /// Makes the cluster's voters `members` (first start of a new cluster only); a cluster that
+    /// already has members is left as it is.
+    pub(crate) async fn initialise_membership(
+        &self,
+        members: BTreeSet<NodeId>,
+    ) -> Result<(), JournalError> {
+        match self.inner.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(JournalError::Storage(format!(
+                "replica {} could not initialise the Raft group: {e}",
+                self.id()
+            ))),
+        }
+    }
+
+    /// Proposes `request` and waits (bounded by [`Timeouts::append`]) for a quorum to commit
+    /// it and for this replica to apply it; returns what applying it did. `term` is the term
+    /// the request was decided under, for the error if this replica is not the leader.
+    pub(crate) async fn write(
+        &self,
+        request: Request,
+        term: Term,
+    ) -> Result<Outcome, JournalError> {
+        let wait = self.inner.timeouts.append;
+        let written = tokio::time::timeout(wait, self.inner.raft.client_write(request)).await;
+        let not_leader = || JournalError::NotLeader {
+            term,
+            current: self.term(),
+        };
+        match written {
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(not_leader()),
+            Ok(Err(RaftError::APIError(e))) => Err(JournalError::Storage(e.to_string())),
+            // A stopped replica cannot write: the caller should go to the leader.
+            Ok(Err(RaftError::Fatal(Fatal::Stopped))) => Err(not_leader()),
+            Ok(Err(RaftError::Fatal(fatal))) => Err(JournalError::Storage(format!(
+                "replica {} failed: {fatal}",
+                self.id()
+            ))),
+            Err(_elapsed) => Err(JournalError::Storage(format!(
+                "not committed within {wait:?}: no quorum of replicas reachable from replica {}. \
+                 The append may still commit later; retry it with a precondition naming the \
+                 seq it follows so that it cannot commit twice",
+                self.id()
+            ))),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

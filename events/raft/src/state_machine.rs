@@ -1,0 +1,440 @@
+//! The apply side: committed Raft entries, in log order, become journal envelopes.
+//!
+//! Every replica runs the same [`StateMachine`] over the same entries, and each entry's fate
+//! depends only on the entry and on the journal before it, so every replica ends with the same
+//! envelopes (same seqs, ids and times). In particular an append's precondition is checked
+//! here, at apply time, not when the leader proposes it: by then the leader's view may be stale
+//! (several proposals in flight), while the journal at apply time is exactly what the events
+//! will follow.
+//!
+//! Snapshots are the whole journal, never a fold of it: a replica that installs one gets every
+//! envelope. The replica runs with `SnapshotPolicy::Never` and never purges its log, so in this
+//! step they are only built if an operator asks (`Raft::trigger`), and history is never dropped
+//! either way.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
+use aurora_journal::{
+    Append, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition, SeqRange,
+};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
+};
+use tokio::sync::{Mutex, watch};
+
+use crate::entry::{NodeId, Outcome, Refusal, Request, TypeConfig};
+
+/// Where refusals say the journal is (there is no directory yet in this step).
+pub(crate) const LOCATION: &str = "replicated journal";
+
+#[derive(Debug, Default)]
+struct Applied {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+    /// The last snapshot built or installed, served to followers that need one.
+    snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>,
+    snapshots_built: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Held across a whole batch of entries, so readers of `last_applied` never see an entry
+    /// half applied.
+    applied: Mutex<Applied>,
+    store: MemoryStore,
+    /// `None` until the `Initialise` entry is applied; then the replica's committed journal.
+    journal: watch::Sender<Option<MemoryJournal>>,
+}
+
+/// One replica's state machine: its committed journal plus Raft's bookkeeping. Cheap to clone;
+/// clones share it, and it outlives the `Raft` that drives it (a simulated restart).
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    inner: Arc<Inner>,
+}
+
+impl Default for StateMachine {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                applied: Mutex::default(),
+                store: MemoryStore::new(),
+                journal: watch::Sender::new(None),
+            }),
+        }
+    }
+}
+
+impl StateMachine {
+    /// The committed journal, once the cluster has been initialised here.
+    pub fn journal(&self) -> Option<MemoryJournal> {
+        self.inner.journal.borrow().clone()
+    }
+
+    /// Wakes whenever the journal appears (the `Initialise` entry is applied).
+    pub(crate) fn watch_journal(&self) -> watch::Receiver<Option<MemoryJournal>> {
+        self.inner.journal.subscribe()
+    }
+
+    fn initialise(&self, first: PendingEvent, at: Timestamp) -> Result<(), JournalError> {
+        let journal = MemoryJournal::initialise_with(self.inner.store.clone(), first, at)?;
+        self.inner.journal.send_replace(Some(journal));
+        Ok(())
+    }
+
+    async fn apply_request(
+        &self,
+        log_id: LogId<NodeId>,
+        request: Request,
+    ) -> Result<Outcome, StorageError<NodeId>> {
+        let fault = |e: &JournalError| StorageError::from(StorageIOError::apply(log_id, e));
+        match request {
+            Request::Initialise { first, at } => {
+                if self.journal().is_some() {
+                    return Ok(Outcome::Refused(Refusal::AlreadyInitialised));
+                }
+                self.initialise(*first, at).map_err(|e| fault(&e))?;
+                Ok(Outcome::Initialised)
+            }
+            Request::Append {
+                term,
+                after,
+                at,
+                events,
+            } => {
+                let Some(journal) = self.journal() else {
+                    return Ok(Outcome::Refused(Refusal::NotInitialised));
+                };
+                // Fencing: the events must have been decided under the term of the leader that
+                // proposed them. Raft orders every entry of a term before every entry of a
+                // later one, so once a later term has begun no entry of this one follows it.
+                let current = log_id.leader_id.get_term();
+                if term != current {
+                    return Ok(Outcome::Refused(Refusal::NotLeader { term, current }));
+                }
+                // The local journal checks `after` and the time exactly as the single-node
+                // backends do; its own term is never claimed (always 0), Raft's is checked above.
+                let local = Precondition {
+                    term: journal.term(),
+                    after,
+                };
+                match journal.append(Append::new(local, at, events)).await {
+                    Ok(range) => Ok(Outcome::appended(range)),
+                    Err(e) => match Refusal::from_check(&e) {
+                        Some(refusal) => Ok(Outcome::Refused(refusal)),
+                        None => Err(fault(&e)),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Brings the journal up to a snapshot's: the local journal must be a prefix of it
+    /// (committed history never diverges), and the missing envelopes are appended one by one
+    /// at their own times, so seqs, ids and times are kept.
+    async fn catch_up_to(&self, envelopes: &[Envelope]) -> Result<(), JournalError> {
+        let journal = match self.journal() {
+            Some(journal) => journal,
+            None => {
+                let Some(first) = envelopes.first() else {
+                    return Ok(());
+                };
+                self.initialise(pending(first), first.at)?;
+                self.journal()
+                    .ok_or_else(|| JournalError::Damaged("the journal vanished".into()))?
+            }
+        };
+        let last = journal.last_seq();
+        let ours = journal.read(SeqRange::new(last, last)).await?;
+        let theirs = usize::try_from(last - 1)
+            .ok()
+            .and_then(|i| envelopes.get(i));
+        if ours.first() != theirs {
+            return Err(JournalError::Damaged(format!(
+                "this replica's seq {last} is not the snapshot's"
+            )));
+        }
+        for envelope in envelopes.iter().filter(|e| e.seq > last) {
+            let precondition = Precondition::follows(journal.term(), envelope.seq - 1);
+            journal
+                .append(Append::new(
+                    precondition,
+                    envelope.at,
+                    vec![pending(envelope)],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn pending(envelope: &Envelope) -> PendingEvent {
+    PendingEvent {
+        id: envelope.id,
+        actor: envelope.actor.clone(),
+        cause: envelope.cause,
+        event: envelope.event.clone(),
+    }
+}
+
+/// `[u32 LE length][framed envelope]...`: the journal's own checksummed record format.
+fn encode_snapshot(envelopes: &[Envelope]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for envelope in envelopes {
+        let frame = codec::encode(envelope);
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+fn decode_snapshot(mut bytes: &[u8]) -> Result<Vec<Envelope>, JournalError> {
+    let mut envelopes = Vec::new();
+    while !bytes.is_empty() {
+        let seq = envelopes.len() as Seq + 1;
+        let damaged = || JournalError::Damaged(format!("snapshot cut short at seq {seq}"));
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(damaged)?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| damaged())?;
+        let frame = rest.get(..len).ok_or_else(damaged)?;
+        envelopes.push(codec::decode(seq, frame)?);
+        bytes = &rest[len..];
+    }
+    Ok(envelopes)
+}
+
+async fn whole_journal(journal: Option<MemoryJournal>) -> Result<Vec<Envelope>, JournalError> {
+    match journal {
+        Some(journal) => journal.read(SeqRange::new(1, journal.last_seq())).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let mut applied = self.inner.applied.lock().await;
+        // Under the lock: the journal read matches `last_applied` exactly.
+        let envelopes = whole_journal(self.journal())
+            .await
+            .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))?;
+        let bytes = encode_snapshot(&envelopes);
+        applied.snapshots_built += 1;
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership.clone(),
+            snapshot_id: format!(
+                "{}-{}",
+                applied.last_applied.map_or(0, |l| l.index),
+                applied.snapshots_built
+            ),
+        };
+        applied.snapshot = Some((meta.clone(), bytes.clone()));
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let applied = self.inner.applied.lock().await;
+        Ok((applied.last_applied, applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+    {
+        let mut applied = self.inner.applied.lock().await;
+        let mut outcomes = Vec::new();
+        for entry in entries {
+            let outcome = match entry.payload {
+                EntryPayload::Blank => Outcome::Nothing,
+                EntryPayload::Membership(membership) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    Outcome::Nothing
+                }
+                EntryPayload::Normal(request) => self.apply_request(entry.log_id, request).await?,
+            };
+            applied.last_applied = Some(entry.log_id);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let signature = || Some(meta.signature());
+        let envelopes = decode_snapshot(&bytes)
+            .map_err(|e| StorageError::from(StorageIOError::read_snapshot(signature(), &e)))?;
+        let mut applied = self.inner.applied.lock().await;
+        self.catch_up_to(&envelopes)
+            .await
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature(), &e)))?;
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        applied.snapshot = Some((meta.clone(), bytes));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let applied = self.inner.applied.lock().await;
+        Ok(applied.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(bytes.clone())),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aurora_journal::conformance::marker;
+    use aurora_journal::initial_event;
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    fn entry(index: u64, term: u64, request: Request) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(request),
+        }
+    }
+
+    fn append(term: u64, after: Option<Seq>, at: i64, n: u32) -> Request {
+        Request::Append {
+            term,
+            after,
+            at: Timestamp(at),
+            events: (0..n).map(|i| marker(1, i)).collect(),
+        }
+    }
+
+    async fn all(sm: &StateMachine) -> Vec<Envelope> {
+        whole_journal(sm.journal()).await.expect("read")
+    }
+
+    /// The apply-time checks, in one batch: each entry is judged against the journal as the
+    /// entries before it left it.
+    #[tokio::test]
+    async fn entries_are_judged_against_the_journal_they_follow() {
+        let mut sm = StateMachine::default();
+        let first = Box::new(initial_event("c"));
+        let outcomes = sm
+            .apply([
+                entry(1, 1, append(1, None, 500, 1)),
+                entry(
+                    2,
+                    1,
+                    Request::Initialise {
+                        first: first.clone(),
+                        at: Timestamp(1_000),
+                    },
+                ),
+                entry(3, 1, append(1, Some(1), 2_000, 2)),
+                entry(4, 1, append(1, Some(1), 2_000, 1)),
+                entry(5, 1, append(0, None, 2_000, 1)),
+                entry(6, 1, append(1, Some(3), 1_500, 1)),
+                entry(7, 1, append(1, None, 1_500, 1)),
+                entry(
+                    8,
+                    1,
+                    Request::Initialise {
+                        first,
+                        at: Timestamp(3_000),
+                    },
+                ),
+            ])
+            .await
+            .expect("apply");
+        pretty_assertions::assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Refused(Refusal::NotInitialised),
+                Outcome::Initialised,
+                Outcome::Appended { first: 2, last: 3 },
+                Outcome::Refused(Refusal::Conflict { after: 1, last: 3 }),
+                Outcome::Refused(Refusal::NotLeader {
+                    term: 0,
+                    current: 1
+                }),
+                Outcome::Refused(Refusal::TimeWentBack {
+                    at: Timestamp(1_500),
+                    last: Timestamp(2_000)
+                }),
+                Outcome::Appended { first: 4, last: 4 },
+                Outcome::Refused(Refusal::AlreadyInitialised),
+            ]
+        );
+        let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
+        assert_eq!(times, vec![1_000, 2_000, 2_000, 2_000]);
+    }
+
+    /// A snapshot is the whole journal: an empty replica installs all of it, one that holds a
+    /// prefix gets the rest, and both end with the same envelopes as the source.
+    #[tokio::test]
+    async fn a_snapshot_carries_the_whole_journal() {
+        let mut source = StateMachine::default();
+        let mut behind = StateMachine::default();
+        let init = entry(
+            1,
+            1,
+            Request::Initialise {
+                first: Box::new(initial_event("c")),
+                at: Timestamp(1_000),
+            },
+        );
+        let first_batch = entry(2, 1, append(1, None, 2_000, 3));
+        behind
+            .apply([init.clone(), first_batch.clone()])
+            .await
+            .expect("apply");
+        source
+            .apply([init, first_batch, entry(3, 1, append(1, None, 3_000, 2))])
+            .await
+            .expect("apply");
+
+        let snapshot = source.build_snapshot().await.expect("build");
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(3));
+        let bytes = snapshot.snapshot.into_inner();
+        for target in [&mut StateMachine::default(), &mut behind] {
+            target
+                .install_snapshot(&snapshot.meta, Box::new(Cursor::new(bytes.clone())))
+                .await
+                .expect("install");
+            assert_eq!(all(target).await, all(&source).await);
+            let (applied, _) = target.applied_state().await.expect("applied");
+            assert_eq!(applied, snapshot.meta.last_log_id);
+        }
+        assert!(
+            decode_snapshot(&bytes[..bytes.len() - 1]).is_err(),
+            "cut short"
+        );
+    }
+}
