@@ -32,8 +32,9 @@
 //!   never purged); a snapshot, if an operator takes one, is the whole journal.
 //! - **Checkpoints stay local** to each replica, as the `CheckpointStore` contract says.
 //!
-//! What it is not yet: the Raft log, vote and journal are kept in memory ([`Storage`]), and the
-//! network is in-process ([`Router`]); durable RocksDB storage, the HTTP transport, forwarding
+//! The network is in process ([`Router::new`]) or HTTP ([`Router::http`], the peers' internal
+//! routes in [`http`]). What it is not yet: the Raft log, vote and journal are kept in memory
+//! ([`Storage`]); durable RocksDB storage, forwarding
 //! writes to the leader, membership changes and metrics come in later steps. An append that a
 //! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
 //! may still commit later; writers that name the seq they follow cannot commit it twice.
@@ -41,6 +42,7 @@
 //! Depends on `aurora-events` and `aurora-journal` only among our crates.
 
 mod entry;
+pub mod http;
 mod journal;
 mod log_store;
 mod network;

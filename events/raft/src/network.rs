@@ -1,6 +1,7 @@
-//! An in-process network: each replica's Raft RPCs are direct calls on the target's `Raft`
-//! handle, through a [`Router`] that tests can cut (isolate a replica, take it away). The
-//! HTTP transport, one internal path on each replica's port, comes with the multi-process step.
+//! The replicas' network, through a [`Router`] that tests can cut (isolate a replica, take it
+//! away). In process ([`Router::new`]), a replica's Raft RPCs are direct calls on the target's
+//! `Raft` handle; over HTTP ([`Router::http`]), they are POSTs to the target's internal path
+//! (see [`crate::http`]), which each replica's one port serves beside the API.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,10 @@ use crate::entry::{NodeId, Raft, TypeConfig};
 #[derive(Default)]
 struct Routes {
     replicas: BTreeMap<NodeId, Raft>,
+    /// Over HTTP: each replica's base URL (`http://host:port`). Empty in process.
+    peers: BTreeMap<NodeId, String>,
+    /// Set for a network over HTTP, where replicas are reached at their peers' URLs.
+    http: Option<reqwest::Client>,
     /// Replicas cut off from every other: nothing reaches them and nothing leaves them.
     isolated: BTreeSet<NodeId>,
 }
@@ -27,6 +32,7 @@ impl std::fmt::Debug for Routes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Routes")
             .field("replicas", &self.replicas.keys().collect::<Vec<_>>())
+            .field("peers", &self.peers)
             .field("isolated", &self.isolated)
             .finish()
     }
@@ -41,6 +47,32 @@ pub struct Router {
 impl Router {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A network over HTTP: replica `id` is reached at `peers[id]` (its base URL). Each
+    /// call is bounded by `timeout`, an unanswered one counting as unreachable.
+    pub fn http(peers: BTreeMap<NodeId, String>, timeout: std::time::Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or_default();
+        let router = Self::default();
+        {
+            let mut routes = router.lock();
+            routes.peers = peers
+                .into_iter()
+                .map(|(id, url)| (id, url.trim_end_matches('/').to_string()))
+                .collect();
+            routes.http = Some(client);
+        }
+        router
+    }
+
+    /// Over HTTP: where replica `id` is reached from now on (a replica added or moved).
+    pub fn set_peer(&self, id: NodeId, url: &str) {
+        self.lock()
+            .peers
+            .insert(id, url.trim_end_matches('/').to_string());
     }
 
     fn lock(&self) -> MutexGuard<'_, Routes> {
@@ -69,15 +101,30 @@ impl Router {
         self.lock().isolated.remove(&id);
     }
 
-    fn route(&self, from: NodeId, to: NodeId) -> Result<Raft, Unreachable> {
+    fn route(&self, from: NodeId, to: NodeId) -> Result<Target, Unreachable> {
         let routes = self.lock();
         if routes.isolated.contains(&from) || routes.isolated.contains(&to) {
             return Err(unreachable(from, to, "partitioned"));
+        }
+        if let Some(client) = &routes.http {
+            // A replica that stopped in this process is gone, whatever its URL would answer.
+            if !routes.replicas.contains_key(&from) {
+                return Err(unreachable(from, to, "stopped"));
+            }
+            return routes
+                .peers
+                .get(&to)
+                .map(|url| Target::Remote {
+                    client: client.clone(),
+                    url: url.clone(),
+                })
+                .ok_or_else(|| unreachable(from, to, "no URL known"));
         }
         routes
             .replicas
             .get(&to)
             .cloned()
+            .map(Target::Local)
             .ok_or_else(|| unreachable(from, to, "not running"))
     }
 
@@ -90,7 +137,18 @@ impl Router {
     }
 }
 
-fn unreachable(from: NodeId, to: NodeId, why: &str) -> Unreachable {
+/// Where a replica's RPCs go.
+pub(crate) enum Target {
+    /// A replica in this process.
+    Local(Raft),
+    /// A replica at a base URL.
+    Remote {
+        client: reqwest::Client,
+        url: String,
+    },
+}
+
+pub(crate) fn unreachable(from: NodeId, to: NodeId, why: &str) -> Unreachable {
     let e = std::io::Error::new(
         std::io::ErrorKind::NotConnected,
         format!("replica {to} unreachable from {from}: {why}"),
@@ -128,8 +186,17 @@ pub(crate) struct Connection {
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
 impl Connection {
-    fn target(&self) -> Result<Raft, Unreachable> {
+    fn target(&self) -> Result<Target, Unreachable> {
         self.router.route(self.from, self.to)
+    }
+
+    /// A call that got no answer is an unreachable replica (retried with backoff).
+    #[allow(clippy::result_large_err)]
+    fn remote<T, E: std::error::Error>(
+        &self,
+        answer: Result<Result<T, RaftError<NodeId, E>>, String>,
+    ) -> Result<Result<T, RaftError<NodeId, E>>, RpcError<E>> {
+        answer.map_err(|why| RPCError::Unreachable(unreachable(self.from, self.to, &why)))
     }
 
     /// A stopped replica is as good as gone: unreachable (retried with backoff), not a remote
@@ -153,8 +220,13 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
-        let target = self.target().map_err(RPCError::Unreachable)?;
-        self.answer(target.append_entries(rpc).await)
+        match self.target().map_err(RPCError::Unreachable)? {
+            Target::Local(raft) => self.answer(raft.append_entries(rpc).await),
+            Target::Remote { client, url } => {
+                let answer = crate::http::call(&client, &url, crate::http::APPEND, &rpc).await;
+                self.answer(self.remote(answer)?)
+            }
+        }
     }
 
     async fn install_snapshot(
@@ -162,8 +234,13 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-        let target = self.target().map_err(RPCError::Unreachable)?;
-        self.answer(target.install_snapshot(rpc).await)
+        match self.target().map_err(RPCError::Unreachable)? {
+            Target::Local(raft) => self.answer(raft.install_snapshot(rpc).await),
+            Target::Remote { client, url } => {
+                let answer = crate::http::call(&client, &url, crate::http::SNAPSHOT, &rpc).await;
+                self.answer(self.remote(answer)?)
+            }
+        }
     }
 
     async fn vote(
@@ -171,7 +248,12 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<NodeId>,
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RpcError> {
-        let target = self.target().map_err(RPCError::Unreachable)?;
-        self.answer(target.vote(rpc).await)
+        match self.target().map_err(RPCError::Unreachable)? {
+            Target::Local(raft) => self.answer(raft.vote(rpc).await),
+            Target::Remote { client, url } => {
+                let answer = crate::http::call(&client, &url, crate::http::VOTE, &rpc).await;
+                self.answer(self.remote(answer)?)
+            }
+        }
     }
 }

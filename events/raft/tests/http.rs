@@ -1,0 +1,162 @@
+//! Replicas that reach each other over HTTP, each serving Raft's internal routes on its own
+//! loopback port, as the scheduler processes will: concurrent appends end identical on every
+//! replica, and when the leader's process goes (its server and its Raft stop) another replica
+//! takes over, with every acknowledged append kept and the old leader fenced.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aurora_journal::conformance::{append, assert_dense, marker, now, read_marker};
+use aurora_journal::{Error, Journal};
+use aurora_raft::{NodeId, RaftJournal, Replica, Router, Storage, http};
+use tokio::task::JoinHandle;
+
+use support::{Cluster, assert_identical, quick};
+
+/// A cluster over HTTP: the test support's cluster, plus each replica's server task.
+struct HttpCluster {
+    cluster: Cluster,
+    servers: BTreeMap<NodeId, JoinHandle<()>>,
+}
+
+impl HttpCluster {
+    async fn start(n: u64) -> Self {
+        let mut listeners = BTreeMap::new();
+        let mut peers = BTreeMap::new();
+        for id in 1..=n {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let port = listener.local_addr().expect("address").port();
+            peers.insert(id, format!("http://127.0.0.1:{port}"));
+            listeners.insert(id, listener);
+        }
+        let timeouts = quick();
+        let router = Router::http(peers, Duration::from_secs(2));
+        let mut cluster = Cluster {
+            router,
+            storage: BTreeMap::new(),
+            replicas: BTreeMap::new(),
+            timeouts,
+        };
+        let mut servers = BTreeMap::new();
+        for (id, listener) in listeners {
+            let storage = Storage::new();
+            cluster.storage.insert(id, storage.clone());
+            let replica = Replica::start(id, &storage, &cluster.router, cluster.timeouts.clone())
+                .await
+                .expect("start replica");
+            let routes = http::routes(replica.raft().clone());
+            servers.insert(
+                id,
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, routes).await;
+                }),
+            );
+            cluster.replicas.insert(id, replica);
+        }
+        Self { cluster, servers }
+    }
+
+    /// The replica's process goes: its server stops answering and its Raft stops.
+    async fn kill(&mut self, id: NodeId) {
+        if let Some(server) = self.servers.remove(&id) {
+            server.abort();
+        }
+        self.cluster.stop(id).await;
+    }
+}
+
+/// `writers` concurrent writers append 5 batches each through `journal`; the markers
+/// acknowledged.
+async fn write(journal: &RaftJournal, writers: u32, offset: u32) -> BTreeSet<(u32, u32)> {
+    let mut tasks = Vec::new();
+    for writer in offset..offset + writers {
+        let journal = journal.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..5u32 {
+                append(&journal, vec![marker(writer, n)])
+                    .await
+                    .expect("append");
+                acknowledged.push((writer, n));
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = BTreeSet::new();
+    for task in tasks {
+        acknowledged.extend(task.await.expect("writer"));
+    }
+    acknowledged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_over_http_agree_and_survive_the_leaders_process_going() {
+    let mut cluster = HttpCluster::start(3).await;
+    let journal = cluster
+        .cluster
+        .initialise("c", now())
+        .await
+        .expect("initialise");
+    let mut acknowledged = write(&journal, 4, 0).await;
+    cluster.cluster.settle(journal.replica()).await;
+    let all = assert_identical(&cluster.cluster).await;
+    assert_dense(&all);
+
+    let old = cluster.cluster.leader().await;
+    let old_term = RaftJournal::open(&old).expect("open").term();
+    let started = tokio::time::Instant::now();
+    cluster.kill(old.id()).await;
+    let new = cluster.cluster.leader_except(&[old.id()]).await;
+    println!(
+        "replica {} took over from replica {} in {:?}",
+        new.id(),
+        old.id(),
+        started.elapsed()
+    );
+    let journal = RaftJournal::open(&new).expect("open");
+    assert!(journal.term() > old_term, "a new term");
+    acknowledged.extend(write(&journal, 2, 10).await);
+    cluster.cluster.settle(&new).await;
+    let all = assert_identical(&cluster.cluster).await;
+    assert_dense(&all);
+    let markers: Vec<_> = all.iter().filter_map(read_marker).collect();
+    assert_eq!(markers.len(), acknowledged.len(), "no duplicates");
+    assert_eq!(markers.into_iter().collect::<BTreeSet<_>>(), acknowledged);
+
+    // The old leader's handle cannot write: its replica has stopped.
+    let refused = append(&RaftJournal::open(&old).expect("open"), vec![marker(99, 0)]).await;
+    assert!(
+        matches!(refused, Err(Error::NotLeader { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_answers_something_else_is_unreachable_not_a_verdict() {
+    // A "peer" whose port serves no Raft routes: votes to it fail as unreachable, so the
+    // other two still elect a leader and commit.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let stranger = tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new()).await;
+    });
+    let mut cluster = HttpCluster::start(2).await;
+    cluster
+        .cluster
+        .router
+        .set_peer(3, &format!("http://127.0.0.1:{port}"));
+    cluster.cluster.storage.insert(3, Storage::new());
+    let journal = cluster
+        .cluster
+        .initialise("c", now())
+        .await
+        .expect("a quorum of two answers");
+    append(&journal, vec![marker(1, 0)]).await.expect("append");
+    stranger.abort();
+}
