@@ -45,6 +45,9 @@ const COLUMN_FAMILIES: [&str; 4] = [CF_EVENTS, CF_TIME_INDEX, CF_CHECKPOINTS, CF
 const META_FORMAT: &[u8] = b"format";
 const META_CLUSTER: &[u8] = b"cluster";
 const META_TERM: &[u8] = b"term";
+/// An opaque marker a replicated backend keeps with the appends it applies (see
+/// [`RocksJournal::append_marked`]).
+const META_MARKER: &[u8] = b"applied_marker";
 /// On-disk layout version (the column families and key encodings above).
 const LAYOUT_VERSION: &[u8] = b"1";
 
@@ -105,6 +108,8 @@ struct AppendRequest {
     at: Timestamp,
     /// Encoded by the caller, so the single writer only adds seq and time.
     events: Vec<PreEncoded>,
+    /// Written to `meta` in the same batch as the events, if the append is accepted.
+    marker: Option<Vec<u8>>,
     reply: oneshot::Sender<Result<SeqRange, Error>>,
 }
 
@@ -235,6 +240,24 @@ impl RocksJournal {
     /// `ClusterInitialised` as seq 1. Fails if a journal is already there.
     /// `ClusterInitialised` is committed at `at`.
     pub fn initialise(path: impl AsRef<Path>, cluster: &str, at: Timestamp) -> Result<Self, Error> {
+        Self::initialise_with(path, crate::initial_event(cluster), at)
+    }
+
+    /// [`Self::initialise`] with a given first event (a `ClusterInitialised`, whose cluster
+    /// name the journal takes): replicas of one cluster start from the same envelope.
+    pub fn initialise_with(
+        path: impl AsRef<Path>,
+        first: aurora_events::PendingEvent,
+        at: Timestamp,
+    ) -> Result<Self, Error> {
+        let aurora_events::Event::ClusterInitialised { cluster } = &first.event else {
+            return Err(Error::Damaged(format!(
+                "seq 1 would be {}, not cluster_initialised",
+                first.event.kind()
+            )));
+        };
+        let cluster = cluster.clone();
+        let cluster = cluster.as_str();
         let path = path.as_ref();
         if holds_database(path) {
             return Err(Error::AlreadyInitialised {
@@ -256,7 +279,7 @@ impl RocksJournal {
         // recognisable as one (open then reports it as not initialised).
         batch.put_cf(cf(&db, CF_META)?, META_FORMAT, LAYOUT_VERSION);
         batch.put_cf(cf(&db, CF_META)?, META_CLUSTER, cluster.as_bytes());
-        let first = crate::initial_event(cluster).commit(1, at);
+        let first = first.commit(1, at);
         batch.put_cf(cf(&db, CF_EVENTS)?, seq_key(1), codec::encode(&first));
         batch.put_cf(cf(&db, CF_TIME_INDEX)?, time_key(at), seq_key(1));
         db.write_opt(batch, &synced())?;
@@ -592,6 +615,9 @@ impl Writer {
                     );
                 }
                 last_at = at;
+                if let Some(marker) = &request.marker {
+                    batch.put_cf(cf(&self.db, CF_META)?, META_MARKER, marker);
+                }
                 accepted.push((request.reply, SeqRange::new(first, last)));
             }
             if !accepted.is_empty() {
@@ -628,6 +654,49 @@ impl Writer {
 }
 
 impl RocksJournal {
+    /// Appends like [`Journal::append`] and, if the append is accepted, stores `marker` in the
+    /// same atomic write: after a crash the marker and the events are both there or neither.
+    /// A replicated backend records there which log entry the events came from, so that it
+    /// never applies an entry twice.
+    pub async fn append_marked(&self, append: Append, marker: Vec<u8>) -> Result<SeqRange, Error> {
+        self.append_with(append, Some(marker)).await
+    }
+
+    /// The marker stored by the last accepted [`Self::append_marked`] (or [`Self::set_marker`]).
+    pub fn marker(&self) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .inner
+            .db
+            .get_cf(cf(&self.inner.db, CF_META)?, META_MARKER)?)
+    }
+
+    /// Stores `marker` on its own (synced), for entries that append nothing.
+    pub fn set_marker(&self, marker: &[u8]) -> Result<(), Error> {
+        let db = &self.inner.db;
+        db.put_cf_opt(cf(db, CF_META)?, META_MARKER, marker, &synced())?;
+        Ok(())
+    }
+
+    async fn append_with(
+        &self,
+        append: Append,
+        marker: Option<Vec<u8>>,
+    ) -> Result<SeqRange, Error> {
+        if append.events.is_empty() {
+            return Err(Error::EmptyAppend);
+        }
+        let events = append.events.iter().map(PreEncoded::new).collect();
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Append(AppendRequest {
+            precondition: append.precondition,
+            at: append.at,
+            events,
+            marker,
+            reply,
+        }))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
     fn send(&self, request: Request) -> Result<(), Error> {
         let requests = self.inner.requests.lock().map_err(|_| Error::Closed)?;
         let sender = requests.as_ref().ok_or(Error::Closed)?;
@@ -638,18 +707,7 @@ impl RocksJournal {
 #[async_trait]
 impl Journal for RocksJournal {
     async fn append(&self, append: Append) -> Result<SeqRange, Error> {
-        if append.events.is_empty() {
-            return Err(Error::EmptyAppend);
-        }
-        let events = append.events.iter().map(PreEncoded::new).collect();
-        let (reply, answer) = oneshot::channel();
-        self.send(Request::Append(AppendRequest {
-            precondition: append.precondition,
-            at: append.at,
-            events,
-            reply,
-        }))?;
-        answer.await.map_err(|_| Error::Closed)?
+        self.append_with(append, None).await
     }
 
     async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, Error> {

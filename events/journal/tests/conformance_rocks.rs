@@ -151,3 +151,57 @@ async fn a_second_opener_is_told_another_process_holds_the_journal() {
         "{err}"
     );
 }
+
+/// A marker is kept only with an accepted append, in the same write, and survives a reopen;
+/// `initialise_with` starts the journal from the given first event.
+#[tokio::test]
+async fn markers_are_written_with_accepted_appends_only() {
+    use aurora_journal::{Append, Precondition, initial_event};
+    let rocks = Rocks::new();
+    let first = initial_event("marked");
+    let journal = RocksJournal::initialise_with(rocks.path(), first.clone(), now()).unwrap();
+    assert_eq!(journal.cluster(), "marked");
+    assert_eq!(
+        journal.read(SeqRange::new(1, 1)).await.unwrap()[0].id,
+        first.id
+    );
+    assert_eq!(journal.marker().unwrap(), None);
+
+    let accepted = Append::new(Precondition::follows(0, 1), now(), vec![marker(1, 0)]);
+    journal
+        .append_marked(accepted, b"one".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(journal.marker().unwrap().as_deref(), Some(&b"one"[..]));
+
+    let refused = Append::new(Precondition::follows(0, 1), now(), vec![marker(1, 1)]);
+    assert!(
+        journal
+            .append_marked(refused, b"two".to_vec())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        journal.marker().unwrap().as_deref(),
+        Some(&b"one"[..]),
+        "refused: kept"
+    );
+    drop(journal);
+
+    let reopened = RocksJournal::open(rocks.path()).unwrap();
+    assert_eq!(reopened.marker().unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(reopened.last_seq(), 2);
+    let not_first = RocksJournal::initialise_with(
+        tempfile::tempdir().unwrap().path().join("j"),
+        aurora_events::PendingEvent::new(
+            aurora_events::Actor::Scheduler,
+            aurora_events::Event::JournalTruncationAccepted {
+                acknowledged: 1,
+                found: 0,
+                reason: String::new(),
+            },
+        ),
+        now(),
+    );
+    assert!(matches!(not_first, Err(Error::Damaged(_))), "{not_first:?}");
+}

@@ -11,11 +11,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aurora_events::{Envelope, Seq, Timestamp};
 use aurora_journal::{
-    Append, Checkpoint, CheckpointStore, Error as JournalError, EventStream, Journal,
-    MemoryJournal, SeqRange, Term, initial_event,
+    Append, Checkpoint, CheckpointStore, Error as JournalError, EventStream, Journal, SeqRange,
+    Term, initial_event,
 };
 
 use crate::entry::{NodeId, Outcome, Request};
+use crate::local::LocalJournal;
 use crate::replica::Replica;
 use crate::state_machine::LOCATION;
 
@@ -24,7 +25,7 @@ struct Inner {
     replica: Replica,
     /// This replica's committed journal. The same store for the replica's whole life: applied
     /// entries and installed snapshots are appended to it, never swapped in.
-    local: MemoryJournal,
+    local: LocalJournal,
     cluster: String,
 }
 
@@ -86,7 +87,7 @@ impl RaftJournal {
         }
     }
 
-    fn over(replica: &Replica, local: MemoryJournal) -> Self {
+    fn over(replica: &Replica, local: LocalJournal) -> Self {
         let cluster = local.cluster().to_string();
         Self {
             inner: Arc::new(Inner {

@@ -33,17 +33,20 @@
 //! - **Checkpoints stay local** to each replica, as the `CheckpointStore` contract says.
 //!
 //! The network is in process ([`Router::new`]) or HTTP ([`Router::http`], the peers' internal
-//! routes in [`http`]). What it is not yet: the Raft log, vote and journal are kept in memory
-//! ([`Storage`]); durable RocksDB storage, forwarding
-//! writes to the leader, membership changes and metrics come in later steps. An append that a
+//! routes in [`http`]). Storage is in memory or in a data directory ([`Storage::open`]: the
+//! Raft log in its own RocksDB, synced before an entry counts towards a quorum, and the
+//! committed journal as a `RocksJournal` that records with each batch which log entry it came
+//! from, so that a restarted replica never applies an entry twice). An append that a
 //! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
 //! may still commit later; writers that name the seq they follow cannot commit it twice.
 //!
 //! Depends on `aurora-events` and `aurora-journal` only among our crates.
 
+mod disk;
 mod entry;
 pub mod http;
 mod journal;
+mod local;
 mod log_store;
 mod network;
 mod replica;
@@ -51,6 +54,7 @@ mod state_machine;
 
 pub use entry::{NodeId, Outcome, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;
+pub use local::LocalJournal;
 pub use network::Router;
 pub use replica::{Replica, Storage, Timeouts};
 
@@ -58,9 +62,20 @@ pub use replica::{Replica, Storage, Timeouts};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid Raft configuration: {0}")]
-    Config(#[from] openraft::ConfigError),
+    Config(Box<openraft::ConfigError>),
     #[error("replica {id} could not start: {detail}")]
     Start { id: NodeId, detail: String },
     #[error("replica {id} did not stop cleanly: {detail}")]
     Stop { id: NodeId, detail: String },
+    #[error("cannot open the replica's storage at {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error(
+        "{path} belongs to replica {found}, not {given}: give each replica its own data \
+         directory, or start it with --replica-id {found}"
+    )]
+    WrongReplica {
+        path: String,
+        found: NodeId,
+        given: NodeId,
+    },
 }

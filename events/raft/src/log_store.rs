@@ -1,6 +1,6 @@
-//! The Raft log and vote, in memory for this step. A [`LogStore`] outlives the `Raft` that
-//! uses it (clones share it), so a test can stop a replica and start it again on the same log,
-//! as after a process restart. The durable (RocksDB) store comes with the multi-process step.
+//! The Raft log and vote: in memory (clones share it, so a test can stop a replica and start
+//! it again on the same log, as after a process restart) or in the replica's `raft/` database
+//! (see [`crate::disk`]), where every append and vote is synced before openraft hears of it.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -11,6 +11,7 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{Entry, LogId, LogState, RaftLogReader, StorageError, Vote};
 use tokio::sync::Mutex;
 
+use crate::disk::{META_COMMITTED, META_PURGED, META_VOTE, RaftDb, io_error};
 use crate::entry::{NodeId, TypeConfig};
 
 #[derive(Debug, Default)]
@@ -23,10 +24,44 @@ struct Log {
     vote: Option<Vote<NodeId>>,
 }
 
+#[derive(Debug, Clone)]
+enum Backend {
+    Memory(Arc<Mutex<Log>>),
+    Disk(Arc<RaftDb>),
+}
+
 /// One replica's Raft log. Cheap to clone; clones share it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LogStore {
-    log: Arc<Mutex<Log>>,
+    backend: Backend,
+}
+
+impl Default for LogStore {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Memory(Arc::default()),
+        }
+    }
+}
+
+/// Runs `work` on the blocking pool (RocksDB calls block, and syncs take milliseconds).
+async fn blocking<T: Send + 'static>(
+    db: &Arc<RaftDb>,
+    work: impl FnOnce(&RaftDb) -> Result<T, std::io::Error> + Send + 'static,
+) -> Result<T, StorageError<NodeId>> {
+    let db = Arc::clone(db);
+    tokio::task::spawn_blocking(move || work(&db))
+        .await
+        .map_err(io_error)?
+        .map_err(io_error)
+}
+
+impl LogStore {
+    pub(crate) fn on_disk(db: Arc<RaftDb>) -> Self {
+        Self {
+            backend: Backend::Disk(db),
+        }
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -34,8 +69,16 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
-        let log = self.log.lock().await;
-        Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
+        match &self.backend {
+            Backend::Memory(log) => {
+                let log = log.lock().await;
+                Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
+            }
+            Backend::Disk(db) => {
+                let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+                blocking(db, move |db| db.entries(bounds)).await
+            }
+        }
     }
 }
 
@@ -43,15 +86,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
-        let log = self.log.lock().await;
-        let last = log
-            .entries
-            .last_key_value()
-            .map(|(_, e)| e.log_id)
-            .or(log.purged);
+        let (last, purged) = match &self.backend {
+            Backend::Memory(log) => {
+                let log = log.lock().await;
+                let last = log.entries.last_key_value().map(|(_, e)| e.log_id);
+                (last, log.purged)
+            }
+            Backend::Disk(db) => {
+                blocking(db, |db| {
+                    let last = db.last_entry()?.map(|e| e.log_id);
+                    Ok((last, db.get_meta(META_PURGED)?))
+                })
+                .await?
+            }
+        };
         Ok(LogState {
-            last_purged_log_id: log.purged,
-            last_log_id: last,
+            last_purged_log_id: purged,
+            last_log_id: last.or(purged),
         })
     }
 
@@ -60,24 +111,44 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        self.log.lock().await.vote = Some(*vote);
+        match &self.backend {
+            Backend::Memory(log) => log.lock().await.vote = Some(*vote),
+            Backend::Disk(db) => {
+                let vote = *vote;
+                blocking(db, move |db| db.put_meta(META_VOTE, &vote, true)).await?;
+            }
+        }
         Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
-        Ok(self.log.lock().await.vote)
+        match &self.backend {
+            Backend::Memory(log) => Ok(log.lock().await.vote),
+            Backend::Disk(db) => blocking(db, |db| db.get_meta(META_VOTE)).await,
+        }
     }
 
     async fn save_committed(
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        self.log.lock().await.committed = committed;
+        match &self.backend {
+            Backend::Memory(log) => log.lock().await.committed = committed,
+            // Not synced: a lost value only means re-learning the commit index from the leader.
+            Backend::Disk(db) => {
+                blocking(db, move |db| db.put_meta(META_COMMITTED, &committed, false)).await?;
+            }
+        }
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
-        Ok(self.log.lock().await.committed)
+        match &self.backend {
+            Backend::Memory(log) => Ok(log.lock().await.committed),
+            Backend::Disk(db) => {
+                blocking(db, |db| Ok(db.get_meta(META_COMMITTED)?.flatten())).await
+            }
+        }
     }
 
     async fn append<I>(
@@ -88,26 +159,62 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
     {
-        let mut log = self.log.lock().await;
-        for entry in entries {
-            log.entries.insert(entry.log_id.index, entry);
+        match &self.backend {
+            Backend::Memory(log) => {
+                let mut log = log.lock().await;
+                for entry in entries {
+                    log.entries.insert(entry.log_id.index, entry);
+                }
+                // In memory, "flushed" is "inserted": as durable as it will get.
+                callback.log_io_completed(Ok(()));
+            }
+            Backend::Disk(db) => {
+                let entries: Vec<_> = entries.into_iter().collect();
+                // Synced before the callback: only then may the entry count towards a quorum.
+                let written = blocking(db, move |db| db.append(&entries)).await;
+                match written {
+                    Ok(()) => callback.log_io_completed(Ok(())),
+                    Err(e) => {
+                        callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                        return Err(e);
+                    }
+                }
+            }
         }
-        // In memory, "flushed" is "inserted": the entries are as durable as they will get.
-        callback.log_io_completed(Ok(()));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         // Uncommitted entries of a deposed leader, replaced by the new leader's.
-        self.log.lock().await.entries.split_off(&log_id.index);
+        match &self.backend {
+            Backend::Memory(log) => {
+                log.lock().await.entries.split_off(&log_id.index);
+            }
+            Backend::Disk(db) => {
+                blocking(db, move |db| db.remove(log_id.index, u64::MAX)).await?;
+            }
+        }
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let mut log = self.log.lock().await;
-        let kept = log.entries.split_off(&(log_id.index + 1));
-        log.entries = kept;
-        log.purged = Some(log_id);
+        match &self.backend {
+            Backend::Memory(log) => {
+                let mut log = log.lock().await;
+                let kept = log.entries.split_off(&(log_id.index + 1));
+                log.entries = kept;
+                log.purged = Some(log_id);
+            }
+            Backend::Disk(db) => {
+                blocking(db, move |db| {
+                    // The purge point first: a crash between the two leaves entries that are
+                    // only ignored, never a hole openraft does not know about.
+                    db.put_meta(META_PURGED, &Some(log_id), true)?;
+                    db.remove(0, log_id.index + 1)
+                })
+                .await?;
+            }
+        }
         Ok(())
     }
 }

@@ -5,12 +5,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_journal::{Error as JournalError, MemoryJournal, Term};
+use aurora_journal::{Error as JournalError, Term};
 use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{Config, RaftMetrics, ServerState, SnapshotPolicy};
 
 use crate::Error;
+use crate::disk::RaftDb;
 use crate::entry::{NodeId, Outcome, Raft, Request};
+use crate::local::LocalJournal;
 use crate::log_store::LogStore;
 use crate::network::Router;
 use crate::state_machine::StateMachine;
@@ -41,8 +43,8 @@ impl Default for Timeouts {
 }
 
 /// What a replica keeps between runs: its Raft log and vote, and its state machine (the
-/// committed journal). In memory for this step; clones share it, so a test can stop a replica
-/// and start it again on the same storage.
+/// committed journal). In memory ([`Storage::new`]; clones share it, so a test can stop a
+/// replica and start it again on the same storage) or in a data directory ([`Storage::open`]).
 #[derive(Debug, Clone, Default)]
 pub struct Storage {
     log: LogStore,
@@ -50,8 +52,27 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// Storage in memory: gone with the process.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Replica `id`'s storage in `dir` (created if absent): `dir/raft` holds the Raft log,
+    /// vote and applied state, `dir/journal` the committed journal once the cluster is
+    /// initialised. Refuses a directory that belongs to another replica id. Only one process
+    /// may hold it at a time (RocksDB's lock).
+    pub fn open(dir: &std::path::Path, id: NodeId) -> Result<Self, Error> {
+        let raft = RaftDb::open(dir, id)?;
+        let state = StateMachine::on_disk(dir, std::sync::Arc::clone(&raft))?;
+        Ok(Self {
+            log: LogStore::on_disk(raft),
+            state,
+        })
+    }
+
+    /// The committed journal this storage holds, if the cluster has been initialised here.
+    pub fn journal(&self) -> Option<LocalJournal> {
+        self.state.journal()
     }
 }
 
@@ -98,7 +119,8 @@ impl Replica {
             snapshot_policy: SnapshotPolicy::Never,
             ..Config::default()
         }
-        .validate()?;
+        .validate()
+        .map_err(|e| Error::Config(Box::new(e)))?;
         let raft = Raft::new(
             id,
             Arc::new(config),
@@ -137,12 +159,12 @@ impl Replica {
     }
 
     /// This replica's committed journal, once the cluster's `Initialise` entry is applied here.
-    pub fn local_journal(&self) -> Option<MemoryJournal> {
+    pub fn local_journal(&self) -> Option<LocalJournal> {
         self.inner.state.journal()
     }
 
     /// Waits up to `wait` for the cluster's journal to appear here.
-    pub(crate) async fn wait_for_journal(&self, wait: Duration) -> Option<MemoryJournal> {
+    pub(crate) async fn wait_for_journal(&self, wait: Duration) -> Option<LocalJournal> {
         let mut journal = self.inner.state.watch_journal();
         let appeared = journal.wait_for(Option::is_some);
         match tokio::time::timeout(wait, appeared).await {

@@ -13,11 +13,13 @@
 //! either way.
 
 use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
 use aurora_journal::{
-    Append, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition, SeqRange,
+    Append, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition, RocksJournal,
+    SeqRange,
 };
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -26,10 +28,28 @@ use openraft::{
 };
 use tokio::sync::{Mutex, watch};
 
+use crate::Error;
+use crate::disk::{META_APPLIED, RaftDb, io_error};
 use crate::entry::{NodeId, Outcome, Refusal, Request, TypeConfig};
+use crate::local::LocalJournal;
 
-/// Where refusals say the journal is (there is no directory yet in this step).
+/// Where refusals say the journal is.
 pub(crate) const LOCATION: &str = "replicated journal";
+
+/// Where the committed journal is kept.
+#[derive(Debug)]
+enum Backing {
+    Memory(MemoryStore),
+    /// `journal` is the directory of the replica's `RocksJournal`; `raft` keeps the applied
+    /// state of entries that write nothing to the journal.
+    Disk {
+        journal: PathBuf,
+        raft: Arc<RaftDb>,
+    },
+}
+
+/// What `applied_state` answers, as kept on disk.
+type AppliedState = (Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>);
 
 #[derive(Debug, Default)]
 struct Applied {
@@ -45,9 +65,9 @@ struct Inner {
     /// Held across a whole batch of entries, so readers of `last_applied` never see an entry
     /// half applied.
     applied: Mutex<Applied>,
-    store: MemoryStore,
+    backing: Backing,
     /// `None` until the `Initialise` entry is applied; then the replica's committed journal.
-    journal: watch::Sender<Option<MemoryJournal>>,
+    journal: watch::Sender<Option<LocalJournal>>,
 }
 
 /// One replica's state machine: its committed journal plus Raft's bookkeeping. Cheap to clone;
@@ -62,7 +82,7 @@ impl Default for StateMachine {
         Self {
             inner: Arc::new(Inner {
                 applied: Mutex::default(),
-                store: MemoryStore::new(),
+                backing: Backing::Memory(MemoryStore::new()),
                 journal: watch::Sender::new(None),
             }),
         }
@@ -70,20 +90,91 @@ impl Default for StateMachine {
 }
 
 impl StateMachine {
+    /// The state machine kept in `dir/journal` (a `RocksJournal`, once initialised) and the
+    /// applied state in `raft`: reopens what a previous run left, so that the replica resumes
+    /// after the last entry it applied and never applies one twice.
+    pub(crate) fn on_disk(dir: &std::path::Path, raft: Arc<RaftDb>) -> Result<Self, Error> {
+        let path = dir.join("journal");
+        let failed = |detail: String| Error::Open {
+            path: path.display().to_string(),
+            detail,
+        };
+        let journal = if path.join("CURRENT").is_file() {
+            Some(RocksJournal::open(&path).map_err(|e| failed(e.to_string()))?)
+        } else {
+            None
+        };
+        let (mut last_applied, membership): AppliedState = raft
+            .get_meta(META_APPLIED)
+            .map_err(|e| failed(e.to_string()))?
+            .unwrap_or_default();
+        // The journal's marker names the last entry whose events it holds; it may be newer
+        // than the applied state, which is written after the events.
+        if let Some(journal) = &journal {
+            let marker = journal.marker().map_err(|e| failed(e.to_string()))?;
+            if let Some(bytes) = marker {
+                let marked: LogId<NodeId> =
+                    serde_json::from_slice(&bytes).map_err(|e| failed(e.to_string()))?;
+                if last_applied.is_none_or(|l| l.index < marked.index) {
+                    last_applied = Some(marked);
+                }
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                applied: Mutex::new(Applied {
+                    last_applied,
+                    membership,
+                    ..Applied::default()
+                }),
+                backing: Backing::Disk {
+                    journal: path,
+                    raft,
+                },
+                journal: watch::Sender::new(journal.map(LocalJournal::Rocks)),
+            }),
+        })
+    }
+
     /// The committed journal, once the cluster has been initialised here.
-    pub fn journal(&self) -> Option<MemoryJournal> {
+    pub fn journal(&self) -> Option<LocalJournal> {
         self.inner.journal.borrow().clone()
     }
 
     /// Wakes whenever the journal appears (the `Initialise` entry is applied).
-    pub(crate) fn watch_journal(&self) -> watch::Receiver<Option<MemoryJournal>> {
+    pub(crate) fn watch_journal(&self) -> watch::Receiver<Option<LocalJournal>> {
         self.inner.journal.subscribe()
     }
 
     fn initialise(&self, first: PendingEvent, at: Timestamp) -> Result<(), JournalError> {
-        let journal = MemoryJournal::initialise_with(self.inner.store.clone(), first, at)?;
+        let journal = match &self.inner.backing {
+            Backing::Memory(store) => {
+                LocalJournal::Memory(MemoryJournal::initialise_with(store.clone(), first, at)?)
+            }
+            Backing::Disk { journal, .. } => {
+                LocalJournal::Rocks(RocksJournal::initialise_with(journal, first, at)?)
+            }
+        };
         self.inner.journal.send_replace(Some(journal));
         Ok(())
+    }
+
+    /// Records that everything up to `applied` is applied, where the journal's marker does not
+    /// already say so. `sync` for membership changes: a later entry's marker would otherwise
+    /// skip them on restart.
+    async fn save_applied(
+        &self,
+        applied: AppliedState,
+        sync: bool,
+    ) -> Result<(), StorageError<NodeId>> {
+        let Backing::Disk { raft, .. } = &self.inner.backing else {
+            return Ok(());
+        };
+        let raft = Arc::clone(raft);
+        tokio::task::spawn_blocking(move || raft.put_meta(META_APPLIED, &applied, sync))
+            .await
+            .map_err(io_error)?
+            .map_err(io_error)
     }
 
     async fn apply_request(
@@ -122,7 +213,11 @@ impl StateMachine {
                     term: journal.term(),
                     after,
                 };
-                match journal.append(Append::new(local, at, events)).await {
+                let marker = serde_json::to_vec(&log_id).map_err(io_error)?;
+                match journal
+                    .append_marked(Append::new(local, at, events), marker)
+                    .await
+                {
                     Ok(range) => Ok(Outcome::appended(range)),
                     Err(e) => match Refusal::from_check(&e) {
                         Some(refusal) => Ok(Outcome::Refused(refusal)),
@@ -207,7 +302,7 @@ fn decode_snapshot(mut bytes: &[u8]) -> Result<Vec<Envelope>, JournalError> {
     Ok(envelopes)
 }
 
-async fn whole_journal(journal: Option<MemoryJournal>) -> Result<Vec<Envelope>, JournalError> {
+async fn whole_journal(journal: Option<LocalJournal>) -> Result<Vec<Envelope>, JournalError> {
     match journal {
         Some(journal) => journal.read(SeqRange::new(1, journal.last_seq())).await,
         None => Ok(Vec::new()),
@@ -262,6 +357,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => Outcome::Nothing,
                 EntryPayload::Membership(membership) => {
                     applied.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    let state = (Some(entry.log_id), applied.membership.clone());
+                    self.save_applied(state, true).await?;
                     Outcome::Nothing
                 }
                 EntryPayload::Normal(request) => self.apply_request(entry.log_id, request).await?,
@@ -269,6 +366,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             applied.last_applied = Some(entry.log_id);
             outcomes.push(outcome);
         }
+        // Unsynced: entries that wrote events carry their own marker, and the others are
+        // harmless to apply again after a crash.
+        let state = (applied.last_applied, applied.membership.clone());
+        self.save_applied(state, false).await?;
         Ok(outcomes)
     }
 
@@ -297,6 +398,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature(), &e)))?;
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
+        let state = (applied.last_applied, applied.membership.clone());
+        self.save_applied(state, true).await?;
         applied.snapshot = Some((meta.clone(), bytes));
         Ok(())
     }
@@ -436,5 +539,41 @@ mod tests {
             decode_snapshot(&bytes[..bytes.len() - 1]).is_err(),
             "cut short"
         );
+    }
+
+    /// The applied state is written after the events (and not synced); the journal's marker,
+    /// written with them, is what a restart trusts when the two disagree, so an entry whose
+    /// events are on disk is never applied again.
+    #[tokio::test]
+    async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+        let mut sm = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+        let init = entry(
+            1,
+            1,
+            Request::Initialise {
+                first: Box::new(initial_event("c")),
+                at: Timestamp(1_000),
+            },
+        );
+        sm.apply([init, entry(2, 1, append(1, None, 2_000, 3))])
+            .await
+            .expect("apply");
+        let written = all(&sm).await;
+        assert_eq!(written.len(), 4);
+        // As if the process died before the applied state reached the disk.
+        raft.put_meta(META_APPLIED, &AppliedState::default(), true)
+            .expect("forget the applied state");
+        drop(sm);
+
+        let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("reopen");
+        let (applied, _) = reopened.applied_state().await.expect("applied");
+        assert_eq!(
+            applied.map(|l| l.index),
+            Some(2),
+            "from the journal's marker"
+        );
+        assert_eq!(all(&reopened).await, written);
     }
 }

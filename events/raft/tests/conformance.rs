@@ -10,16 +10,28 @@ use aurora_raft::RaftJournal;
 
 use support::{Cluster, quick};
 
-/// One fresh cluster per case.
+/// One fresh cluster per case, in memory or on disk.
 #[derive(Default)]
 struct ThreeReplicas {
     cluster: Option<Cluster>,
+    on_disk: bool,
 }
 
 impl ThreeReplicas {
+    fn on_disk() -> Self {
+        Self {
+            cluster: None,
+            on_disk: true,
+        }
+    }
+
     async fn cluster(&mut self) -> &Cluster {
         if self.cluster.is_none() {
-            self.cluster = Some(Cluster::start(3, quick()).await);
+            self.cluster = Some(if self.on_disk {
+                Cluster::start_on_disk(3, quick()).await
+            } else {
+                Cluster::start(3, quick()).await
+            });
         }
         self.cluster.as_ref().expect("just started")
     }
@@ -36,7 +48,7 @@ impl Backend for ThreeReplicas {
     async fn reopen(&mut self) -> Result<RaftJournal, Error> {
         // Only the skipped cases reopen; see below.
         Err(Error::Storage(
-            "restarting a whole in-memory cluster is not part of this suite yet".into(),
+            "restarting a whole cluster is tested in durable.rs, not by this suite".into(),
         ))
     }
 
@@ -69,3 +81,23 @@ aurora_journal::conformance_tests!(@cases ThreeReplicas::default;
     checkpoints_are_found_at_or_before_a_seq,
     uninitialised_locations_are_refused,
 );
+
+/// The same cases with every replica on its own RocksDB directory.
+mod on_disk {
+    use super::*;
+
+    aurora_journal::conformance_tests!(@cases ThreeReplicas::on_disk;
+            starts_with_cluster_initialised,
+            appends_get_consecutive_seqs,
+            the_envelope_keeps_id_actor_and_cause,
+            concurrent_appends_stay_dense_and_whole,
+            read_clips_to_the_end_and_rejects_seq_zero,
+            subscribe_catches_up_then_follows,
+            commit_times_never_go_backwards,
+            time_index_finds_the_seq_at_a_time,
+            the_time_index_agrees_with_concurrent_appends,
+            a_stale_writer_cannot_append,
+            checkpoints_are_found_at_or_before_a_seq,
+            uninitialised_locations_are_refused,
+    );
+}

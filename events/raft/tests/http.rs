@@ -40,6 +40,7 @@ impl HttpCluster {
             storage: BTreeMap::new(),
             replicas: BTreeMap::new(),
             timeouts,
+            dir: None,
         };
         let mut servers = BTreeMap::new();
         for (id, listener) in listeners {

@@ -17,6 +17,8 @@ pub struct Cluster {
     pub storage: BTreeMap<NodeId, Storage>,
     pub replicas: BTreeMap<NodeId, Replica>,
     pub timeouts: Timeouts,
+    /// Set for a cluster on disk: replica `id` keeps its data in `dir/<id>`.
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl Cluster {
@@ -27,12 +29,60 @@ impl Cluster {
             storage: BTreeMap::new(),
             replicas: BTreeMap::new(),
             timeouts,
+            dir: None,
         };
         for id in 1..=n {
             cluster.storage.insert(id, Storage::new());
             cluster.restart(id).await;
         }
         cluster
+    }
+
+    /// Starts replicas 1..=n, each on its own data directory, not yet initialised.
+    pub async fn start_on_disk(n: u64, timeouts: Timeouts) -> Self {
+        let mut cluster = Self {
+            router: Router::new(),
+            storage: BTreeMap::new(),
+            replicas: BTreeMap::new(),
+            timeouts,
+            dir: Some(tempfile::tempdir().expect("temporary directory")),
+        };
+        for id in 1..=n {
+            cluster.reopen_storage(id).await;
+            cluster.restart(id).await;
+        }
+        cluster
+    }
+
+    /// Where replica `id` of a cluster on disk keeps its data.
+    pub fn data_dir(&self, id: NodeId) -> std::path::PathBuf {
+        self.dir
+            .as_ref()
+            .expect("a cluster on disk")
+            .path()
+            .join(id.to_string())
+    }
+
+    /// Opens replica `id`'s data directory afresh, as a new process would. The previous
+    /// handles must be gone; RocksDB's lock is released when the last one is dropped, which
+    /// may take a moment after a replica's shutdown.
+    pub async fn reopen_storage(&mut self, id: NodeId) {
+        self.storage.remove(&id);
+        let dir = self.data_dir(id);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let storage = loop {
+            match Storage::open(&dir, id) {
+                Ok(storage) => break storage,
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "cannot reopen replica {id}'s storage: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        self.storage.insert(id, storage);
     }
 
     pub fn members(&self) -> BTreeSet<NodeId> {

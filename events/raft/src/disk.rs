@@ -1,0 +1,206 @@
+//! A replica's data directory: `raft/` (a RocksDB holding the Raft log, the vote and the
+//! applied state) beside `journal/` (the committed journal, a [`aurora_journal::RocksJournal`]
+//! that appears when the cluster's `Initialise` entry is applied here).
+//!
+//! Column families of `raft/`:
+//! - `log`: big-endian log index → the entry (JSON, as it travels between replicas);
+//! - `meta`: `replica` (the id this directory belongs to), `vote`, `committed`, `purged` and
+//!   `applied` (last applied log id and membership), each JSON.
+//!
+//! Log appends and votes are written with `sync` before openraft is told they are durable: an
+//! entry counts towards a quorum only once it is on this replica's disk.
+
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::{Entry, StorageError, StorageIOError};
+
+/// What the database calls fail with; [`io_error`] turns it into openraft's error.
+type Fault = std::io::Error;
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+use crate::entry::{NodeId, TypeConfig};
+
+const CF_LOG: &str = "log";
+const CF_META: &str = "meta";
+
+pub(crate) const META_REPLICA: &[u8] = b"replica";
+pub(crate) const META_VOTE: &[u8] = b"vote";
+pub(crate) const META_COMMITTED: &[u8] = b"committed";
+pub(crate) const META_PURGED: &[u8] = b"purged";
+pub(crate) const META_APPLIED: &[u8] = b"applied";
+
+/// The `raft/` database of one replica. Cheap to share.
+pub(crate) struct RaftDb {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RaftDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftDb").field("path", &self.path).finish()
+    }
+}
+
+fn options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    // As the journal: only a torn last record (never acknowledged) may be dropped on recovery.
+    opts.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+    opts
+}
+
+fn synced() -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    opts
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+/// A storage fault as openraft wants it (it stops the replica rather than go on unsure).
+pub(crate) fn io_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageError::from(StorageIOError::write(&std::io::Error::other(e.to_string())))
+}
+
+fn fault(e: impl std::fmt::Display) -> Fault {
+    std::io::Error::other(e.to_string())
+}
+
+impl RaftDb {
+    /// Opens (creating) `dir/raft` for replica `id`; refuses a directory that belongs to
+    /// another replica id.
+    pub(crate) fn open(dir: &Path, id: NodeId) -> Result<Arc<Self>, Error> {
+        let path = dir.join("raft");
+        let shown = path.display().to_string();
+        let failed = |detail: String| Error::Open {
+            path: shown.clone(),
+            detail,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| failed(e.to_string()))?;
+        let descriptors = [CF_LOG, CF_META]
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options(), &path, descriptors)
+            .map_err(|e| failed(e.into_string()))?;
+        let db = Arc::new(Self { db, path });
+        match db
+            .get_meta::<NodeId>(META_REPLICA)
+            .map_err(|e| failed(e.to_string()))?
+        {
+            Some(found) if found != id => {
+                return Err(Error::WrongReplica {
+                    path: dir.display().to_string(),
+                    found,
+                    given: id,
+                });
+            }
+            Some(_) => {}
+            None => db
+                .put_meta(META_REPLICA, &id, true)
+                .map_err(|e| failed(e.to_string()))?,
+        }
+        Ok(db)
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, Fault> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| fault(format!("column family {name} is missing")))
+    }
+
+    pub(crate) fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Fault> {
+        match self.db.get_cf(self.cf(CF_META)?, key).map_err(fault)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(fault),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn put_meta<T: Serialize>(
+        &self,
+        key: &[u8],
+        value: &T,
+        sync: bool,
+    ) -> Result<(), Fault> {
+        let bytes = serde_json::to_vec(value).map_err(fault)?;
+        let opts = if sync {
+            synced()
+        } else {
+            WriteOptions::default()
+        };
+        self.db
+            .put_cf_opt(self.cf(CF_META)?, key, bytes, &opts)
+            .map_err(fault)
+    }
+
+    /// Writes `entries` in one synced batch.
+    pub(crate) fn append(&self, entries: &[Entry<TypeConfig>]) -> Result<(), Fault> {
+        let log = self.cf(CF_LOG)?;
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            let bytes = serde_json::to_vec(entry).map_err(fault)?;
+            batch.put_cf(log, index_key(entry.log_id.index), bytes);
+        }
+        self.db.write_opt(batch, &synced()).map_err(fault)
+    }
+
+    /// The entries whose indexes fall in `range`, in order.
+    pub(crate) fn entries(
+        &self,
+        range: impl RangeBounds<u64>,
+    ) -> Result<Vec<Entry<TypeConfig>>, Fault> {
+        let start = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let key = index_key(start);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_LOG)?,
+            IteratorMode::From(&key, Direction::Forward),
+        ) {
+            let (key, value) = item.map_err(fault)?;
+            let index = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| fault("a log key is not 8 bytes"))?,
+            );
+            if !range.contains(&index) {
+                break;
+            }
+            out.push(serde_json::from_slice(&value).map_err(fault)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, Fault> {
+        match self
+            .db
+            .iterator_cf(self.cf(CF_LOG)?, IteratorMode::End)
+            .next()
+        {
+            Some(item) => {
+                let (_, value) = item.map_err(fault)?;
+                serde_json::from_slice(&value).map(Some).map_err(fault)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the entries with indexes in `from..to` (synced).
+    pub(crate) fn remove(&self, from: u64, to: u64) -> Result<(), Fault> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_LOG)?, index_key(from), index_key(to));
+        self.db.write_opt(batch, &synced()).map_err(fault)
+    }
+}

@@ -1,0 +1,96 @@
+//! A replica's own copy of the committed journal: in memory (tests, in-process clusters) or a
+//! [`RocksJournal`] in the replica's data directory. Both are written only by the state
+//! machine, in log order.
+
+use async_trait::async_trait;
+use aurora_events::{Envelope, Seq, Timestamp};
+use aurora_journal::{
+    Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, MemoryJournal, RocksJournal,
+    SeqRange, Term,
+};
+
+/// One replica's committed journal. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum LocalJournal {
+    Memory(MemoryJournal),
+    Rocks(RocksJournal),
+}
+
+impl LocalJournal {
+    /// Appends `append`, recording `marker` (which log entry it came from) in the same atomic
+    /// write where the backend is durable; in memory a crash loses both anyway.
+    pub(crate) async fn append_marked(
+        &self,
+        append: Append,
+        marker: Vec<u8>,
+    ) -> Result<SeqRange, Error> {
+        match self {
+            LocalJournal::Memory(journal) => journal.append(append).await,
+            LocalJournal::Rocks(journal) => journal.append_marked(append, marker).await,
+        }
+    }
+
+    fn journal(&self) -> &dyn Journal {
+        match self {
+            LocalJournal::Memory(journal) => journal,
+            LocalJournal::Rocks(journal) => journal,
+        }
+    }
+
+    fn checkpoints(&self) -> &dyn CheckpointStore {
+        match self {
+            LocalJournal::Memory(journal) => journal,
+            LocalJournal::Rocks(journal) => journal,
+        }
+    }
+}
+
+#[async_trait]
+impl Journal for LocalJournal {
+    async fn append(&self, append: Append) -> Result<SeqRange, Error> {
+        self.journal().append(append).await
+    }
+
+    async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, Error> {
+        self.journal().read(range).await
+    }
+
+    fn subscribe(&self, from: Seq) -> EventStream {
+        self.journal().subscribe(from)
+    }
+
+    fn last_seq(&self) -> Seq {
+        self.journal().last_seq()
+    }
+
+    fn cluster(&self) -> &str {
+        self.journal().cluster()
+    }
+
+    async fn seq_at(&self, at: Timestamp) -> Result<Option<Seq>, Error> {
+        self.journal().seq_at(at).await
+    }
+
+    fn term(&self) -> Term {
+        self.journal().term()
+    }
+
+    async fn claim_leadership(&self) -> Result<Term, Error> {
+        self.journal().claim_leadership().await
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for LocalJournal {
+    async fn put_checkpoint(&self, name: &str, seq: Seq, bytes: Vec<u8>) -> Result<(), Error> {
+        self.checkpoints().put_checkpoint(name, seq, bytes).await
+    }
+
+    async fn checkpoint_at_or_before(
+        &self,
+        name: &str,
+        seq: Seq,
+    ) -> Result<Option<Checkpoint>, Error> {
+        self.checkpoints().checkpoint_at_or_before(name, seq).await
+    }
+}
