@@ -3,7 +3,10 @@
 //! the target's own `Result`, so a refusal by the target (a stale term, say) reaches the caller
 //! as the target's verdict, and only a call that got no answer counts as unreachable.
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -20,19 +23,45 @@ use crate::entry::{NodeId, Raft, TypeConfig};
 pub const APPEND: &str = "/internal/raft/append-entries";
 pub const VOTE: &str = "/internal/raft/vote";
 pub const SNAPSHOT: &str = "/internal/raft/install-snapshot";
+/// The cluster a Raft RPC is meant for; a replica refuses RPCs for another cluster, so that a
+/// replica started with another cluster's peers can neither vote here nor take entries.
+pub const CLUSTER_HEADER: &str = "x-aurora-cluster";
 
 /// Largest RPC body accepted: a batch of entries can carry thousands of events (the API's own
 /// limits apply to requests from users and agents, not here).
 const MAX_RPC_BODY: usize = 256 * 1024 * 1024;
 
-/// The routes that let peers reach `raft`; merge them into the replica's HTTP router.
-pub fn routes(raft: Raft) -> Router {
+/// The routes that let peers reach `raft`, a replica of `cluster`; merge them into the
+/// replica's HTTP router.
+pub fn routes(raft: Raft, cluster: &str) -> Router {
+    let cluster = cluster.to_string();
     Router::new()
         .route(APPEND, post(append_entries))
         .route(VOTE, post(vote))
         .route(SNAPSHOT, post(install_snapshot))
         .layer(DefaultBodyLimit::max(MAX_RPC_BODY))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            same_cluster(cluster.clone(), request, next)
+        }))
         .with_state(raft)
+}
+
+/// Refuses (409) an RPC that names another cluster or none.
+async fn same_cluster(cluster: String, request: Request, next: Next) -> Response {
+    let theirs = request
+        .headers()
+        .get(CLUSTER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if theirs != cluster {
+        tracing::warn!(ours = %cluster, theirs, "refused a Raft RPC from another cluster");
+        let message = format!(
+            "this replica belongs to cluster {cluster:?}; the caller's is {theirs:?}: check \
+             --cluster and --peers"
+        );
+        return (StatusCode::CONFLICT, message).into_response();
+    }
+    next.run(request).await
 }
 
 async fn append_entries(

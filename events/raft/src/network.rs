@@ -49,11 +49,22 @@ impl Router {
         Self::default()
     }
 
-    /// A network over HTTP: replica `id` is reached at `peers[id]` (its base URL). Each
-    /// call is bounded by `timeout`, an unanswered one counting as unreachable.
-    pub fn http(peers: BTreeMap<NodeId, String>, timeout: std::time::Duration) -> Self {
+    /// A network over HTTP for the replicas of `cluster`: replica `id` is reached at
+    /// `peers[id]` (its base URL). Each call is bounded by `timeout`, an unanswered one
+    /// counting as unreachable. Every call names the cluster, and a replica of another
+    /// cluster refuses it (see [`crate::http::routes`]).
+    pub fn http(
+        cluster: &str,
+        peers: BTreeMap<NodeId, String>,
+        timeout: std::time::Duration,
+    ) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(name) = reqwest::header::HeaderValue::from_str(cluster) {
+            headers.insert(crate::http::CLUSTER_HEADER, name);
+        }
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            .default_headers(headers)
             .build()
             .unwrap_or_default();
         let router = Self::default();

@@ -19,6 +19,7 @@ use support::{Cluster, assert_identical, quick};
 struct HttpCluster {
     cluster: Cluster,
     servers: BTreeMap<NodeId, JoinHandle<()>>,
+    peers: BTreeMap<NodeId, String>,
 }
 
 impl HttpCluster {
@@ -34,7 +35,7 @@ impl HttpCluster {
             listeners.insert(id, listener);
         }
         let timeouts = quick();
-        let router = Router::http(peers, Duration::from_secs(2));
+        let router = Router::http("c", peers.clone(), Duration::from_secs(2));
         let mut cluster = Cluster {
             router,
             storage: BTreeMap::new(),
@@ -49,7 +50,7 @@ impl HttpCluster {
             let replica = Replica::start(id, &storage, &cluster.router, cluster.timeouts.clone())
                 .await
                 .expect("start replica");
-            let routes = http::routes(replica.raft().clone());
+            let routes = http::routes(replica.raft().clone(), "c");
             servers.insert(
                 id,
                 tokio::spawn(async move {
@@ -58,7 +59,11 @@ impl HttpCluster {
             );
             cluster.replicas.insert(id, replica);
         }
-        Self { cluster, servers }
+        Self {
+            cluster,
+            servers,
+            peers,
+        }
     }
 
     /// The replica's process goes: its server stops answering and its Raft stops.
@@ -160,4 +165,30 @@ async fn a_peer_that_answers_something_else_is_unreachable_not_a_verdict() {
         .expect("a quorum of two answers");
     append(&journal, vec![marker(1, 0)]).await.expect("append");
     stranger.abort();
+}
+
+/// A Raft RPC naming another cluster, or none, is refused before Raft sees it; one naming
+/// this cluster is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_refuse_rpcs_meant_for_another_cluster() {
+    let cluster = HttpCluster::start(1).await;
+    let url = format!("{}{}", cluster.peers[&1], http::VOTE);
+    let vote = serde_json::json!({
+        "vote": {"leader_id": {"term": 1, "node_id": 9}, "committed": false},
+        "last_log_id": null
+    });
+    let client = reqwest::Client::new();
+    for (header, expected) in [(Some("other"), 409), (None, 409), (Some("c"), 200)] {
+        let mut request = client.post(&url).json(&vote);
+        if let Some(name) = header {
+            request = request.header(http::CLUSTER_HEADER, name);
+        }
+        let response = request.send().await.expect("answer");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, expected, "cluster {header:?}: {body}");
+        if expected == 409 {
+            assert!(body.contains("\"c\""), "names this cluster: {body}");
+        }
+    }
 }

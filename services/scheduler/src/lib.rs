@@ -11,7 +11,9 @@
 //! - [`runtime`]: the handle the HTTP handlers hold, a replica plus (while leading) a leader;
 //! - [`api`]: jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON;
 //! - [`read_side`]: the projections' replays of past views from the journal;
-//! - [`serve`]: the HTTP server, with a connection cap and a header-read timeout.
+//! - [`serve`]: the HTTP server, with a connection cap and a header-read timeout;
+//! - [`replicated`]: one replica of a Raft group — leadership following Raft's, writes
+//!   forwarded from followers to the leader, `/api/v1/replicas` and the Raft metrics.
 //!
 //! May depend on every library crate; nothing depends on it. The web UI crate is used only to
 //! mount its router (in the binary).
@@ -20,5 +22,6 @@ pub mod api;
 pub mod leader;
 pub mod read_side;
 pub mod replica;
+pub mod replicated;
 pub mod runtime;
 pub mod serve;

@@ -8,6 +8,9 @@
 //!   and a journal that holds fewer events than it acknowledged (a damaged write-ahead log).
 //! - `aurora-scheduler --accept-truncation --data-dir DIR`: record such a loss as an event, so
 //!   that the scheduler can start again on what is left.
+//! - `aurora-scheduler --replica-id N --peers 1=URL,2=URL,3=URL --cluster NAME --data-dir DIR`:
+//!   one replica of a replicated cluster (see `replicated`); `--init` on one replica at the
+//!   first start of a new cluster initialises it once a quorum is up, then serves.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,13 +23,17 @@ use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use aurora_scheduler_core::Settings;
 use clap::Parser;
 
+mod replica_main;
+
 #[derive(Debug, Parser)]
 #[command(name = "aurora-scheduler", version, about = "The aurora scheduler")]
 struct Args {
     /// Run the embedded single-node cluster: create the journal on first use.
     #[arg(long)]
     dev: bool,
-    /// Initialise a new cluster's journal in --data-dir, then exit.
+    /// Initialise a new cluster's journal in --data-dir, then exit. With --peers: initialise
+    /// the new replicated cluster from this replica once a quorum of replicas is up, then
+    /// serve (give it to one replica, at the cluster's first start only).
     #[arg(long, conflicts_with = "dev")]
     init: bool,
     /// Accept that the journal in --data-dir lost acknowledged events to a damaged
@@ -38,9 +45,18 @@ struct Args {
     /// Where the journal lives.
     #[arg(long, default_value = "./aurora-data")]
     data_dir: PathBuf,
-    /// The cluster's name (used when initialising).
-    #[arg(long, default_value = "devcluster")]
-    cluster: String,
+    /// The cluster's name (used when initialising; devcluster if not given). With --peers it
+    /// is required, and a replica refuses data or peers of another cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// This replica's id in the replicated cluster (with --peers).
+    #[arg(long, requires = "peers")]
+    replica_id: Option<u64>,
+    /// Every replica of the cluster, this one included, as ID=URL pairs:
+    /// `1=http://h1:8081,2=http://h2:8081,3=http://h3:8081`. Each replica's one HTTP port
+    /// serves the API, the UI and replication.
+    #[arg(long, requires = "replica_id", conflicts_with_all = ["dev", "accept_truncation"])]
+    peers: Option<String>,
     /// HTTP port for the API and the web UI.
     #[arg(long, default_value_t = 8081)]
     http_port: u16,
@@ -71,7 +87,22 @@ struct Args {
     preemption_delay_secs: u64,
 }
 
+/// The cluster name when none is given (the single-node cases only).
+const DEFAULT_CLUSTER: &str = "devcluster";
+
 impl Args {
+    fn cluster(&self) -> &str {
+        self.cluster.as_deref().unwrap_or(DEFAULT_CLUSTER)
+    }
+
+    fn limits(&self) -> aurora_scheduler::serve::Limits {
+        aurora_scheduler::serve::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            ..aurora_scheduler::serve::Limits::default()
+        }
+    }
+
     fn settings(&self) -> Settings {
         let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         Settings {
@@ -97,8 +128,12 @@ async fn main() -> anyhow::Result<()> {
         .context("installing the metrics recorder")?;
     let clock: Arc<dyn aurora_journal::Clock> = Arc::new(SystemClock);
 
+    if args.peers.is_some() {
+        return replica_main::run(&args, metrics, clock).await;
+    }
+
     if args.init {
-        let journal = RocksJournal::initialise(&args.data_dir, &args.cluster, clock.now())
+        let journal = RocksJournal::initialise(&args.data_dir, args.cluster(), clock.now())
             .with_context(|| format!("initialising a journal in {}", args.data_dir.display()))?;
         println!(
             "initialised cluster {} in {}",
@@ -136,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let journal = if args.dev {
-        RocksJournal::open_or_initialise(&args.data_dir, &args.cluster, clock.now())
+        RocksJournal::open_or_initialise(&args.data_dir, args.cluster(), clock.now())
     } else {
         RocksJournal::open(&args.data_dir)
     }
@@ -219,15 +254,10 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let mut server_stopping = stopping;
-    let limits = aurora_scheduler::serve::Limits {
-        max_connections: args.max_connections,
-        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
-        ..aurora_scheduler::serve::Limits::default()
-    };
     let server = tokio::spawn(aurora_scheduler::serve::serve(
         listener,
         app,
-        limits,
+        args.limits(),
         async move {
             let _ = server_stopping.wait_for(|stop| *stop).await;
         },
@@ -272,7 +302,7 @@ fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::Age
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -38,9 +38,25 @@ pub fn router(runtime: Runtime) -> Router {
         .merge(reads::router(runtime.clone()))
         .merge(admin::router(runtime.clone()))
         .merge(updates::router(runtime.clone()))
-        .merge(agents::router(runtime))
+        .merge(agents::router(runtime.clone()))
+        .route(
+            "/leaderhealth",
+            axum::routing::get(leader_health).with_state(runtime),
+        )
         // Unknown API paths answer in the API's own error shape, not with the UI's HTML page.
         .route("/api/{*rest}", axum::routing::any(unknown_endpoint))
+}
+
+/// Aurora's `/leaderhealth`: 200 `OK` on the replica that leads (and has started leading),
+/// 503 on every other, so that a load balancer or a script finds the leader.
+async fn leader_health(
+    axum::extract::State(runtime): axum::extract::State<Runtime>,
+) -> (StatusCode, &'static str) {
+    if runtime.is_leader() {
+        (StatusCode::OK, "OK\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not the leader\n")
+    }
 }
 
 async fn unknown_endpoint(uri: axum::http::Uri) -> Failure {

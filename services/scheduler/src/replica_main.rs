@@ -1,0 +1,221 @@
+//! `aurora-scheduler --replica-id N --peers ...`: one replica of a replicated cluster.
+//!
+//! The order matters: the replica's HTTP port must answer Raft RPCs before this replica can
+//! take part in an election or receive the journal, so the server starts first with only the
+//! Raft routes (everything else answers 503 "starting"); once the cluster's journal is here
+//! (initialised by this replica with `--init`, or replicated from the others), the runtime
+//! starts as a follower and the API and the UI are mounted behind the same port.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use aurora_journal::{Clock, Error as JournalError, Journal};
+use aurora_raft::{RaftJournal, Replica, Storage, Timeouts};
+use aurora_scheduler::replicated::{self, Group};
+use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+
+use crate::Args;
+
+/// Timeouts for replicas on separate processes: a loaded machine must not mistake a slow
+/// heartbeat for a dead leader, and a takeover still completes within a couple of seconds.
+fn timeouts() -> Timeouts {
+    Timeouts {
+        heartbeat: Duration::from_millis(100),
+        election: (Duration::from_millis(700), Duration::from_millis(1_400)),
+        append: Duration::from_secs(10),
+        claim: Duration::from_secs(10),
+    }
+}
+
+pub(crate) async fn run(
+    args: &Args,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let peers = replicated::parse_peers(args.peers.as_deref().unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("--peers: {e}"))?;
+    let Some(id) = args.replica_id else {
+        bail!("--peers needs --replica-id N (this replica's id among the peers)");
+    };
+    if !peers.contains_key(&id) {
+        bail!(
+            "--replica-id {id} is not among --peers ({}); list every replica, this one included",
+            peers
+                .keys()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let Some(cluster) = args.cluster.clone() else {
+        bail!("--peers needs --cluster NAME: replicas check that they belong to the same cluster");
+    };
+
+    let storage = Storage::open(&args.data_dir, id)
+        .with_context(|| format!("opening replica {id}'s data in {}", args.data_dir.display()))?;
+    if let Some(journal) = storage.journal()
+        && journal.cluster() != cluster
+    {
+        bail!(
+            "{} holds cluster {}'s journal, not {cluster}'s: check --cluster and --data-dir",
+            args.data_dir.display(),
+            journal.cluster()
+        );
+    }
+    let network = aurora_raft::Router::http(&cluster, peers.clone(), Duration::from_secs(2));
+    let replica = Replica::start(id, &storage, &network, timeouts())
+        .await
+        .with_context(|| format!("starting replica {id}"))?;
+    drop(storage);
+
+    let addr = SocketAddr::new(args.http_host, args.http_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let ready: Arc<OnceLock<axum::Router>> = Arc::new(OnceLock::new());
+    let app = {
+        let ready = Arc::clone(&ready);
+        aurora_raft::http::routes(replica.raft().clone(), &cluster)
+            .fallback(move |request: Request| until_ready(Arc::clone(&ready), id, request))
+    };
+    let (stop, mut stopping) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(aurora_scheduler::serve::serve(
+        listener,
+        app,
+        args.limits(),
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        },
+    ));
+    println!("aurora-scheduler replica {id} of cluster {cluster} on http://{addr}");
+
+    let members: BTreeSet<u64> = peers.keys().copied().collect();
+    let journal = tokio::select! {
+        journal = join(&replica, &members, &cluster, args.init, &clock) => journal?,
+        () = crate::shutdown_signal() => {
+            let _ = stop.send(true);
+            let _ = replica.shutdown().await;
+            return Ok(());
+        }
+    };
+    let runtime = Runtime::start(RuntimeConfig {
+        journal: Arc::new(journal.clone()),
+        checkpoints: Arc::new(journal.clone()),
+        clock,
+        settings: args.settings(),
+        agent_timeout: Duration::from_secs(args.agent_timeout_secs),
+        start_as: StartAs::Follower,
+    })
+    .await
+    .context("recovering the scheduler's state from the journal")?;
+    let group = Group::new(&cluster, replica.clone(), peers);
+    let watch = replicated::watch_leadership(runtime.clone(), group.clone());
+
+    let full = aurora_web::app(aurora_web::WebState {
+        cluster: cluster.clone(),
+        read: Arc::clone(runtime.read_model()),
+    })
+    .merge(aurora_scheduler::api::router(runtime.clone()))
+    .merge(aurora_scheduler::api::metrics::router(
+        runtime.clone(),
+        metrics,
+    ))
+    .merge(replicated::routes(runtime.clone(), group.clone()))
+    .layer(axum::middleware::from_fn_with_state(
+        (runtime.clone(), group),
+        replicated::forward_writes,
+    ));
+    let _ = ready.set(full);
+    println!(
+        "  journal: {} (last seq {}); web UI: http://{addr}/scheduler; replicas: http://{addr}/api/v1/replicas",
+        args.data_dir.display(),
+        journal.last_seq()
+    );
+
+    crate::shutdown_signal().await;
+    tracing::info!("shutting down");
+    runtime.step_down();
+    watch.abort();
+    let _ = stop.send(true);
+    let _ = server.await;
+    if let Err(e) = replica.shutdown().await {
+        tracing::warn!(error = %e, "the replica did not stop cleanly");
+    }
+    Ok(())
+}
+
+/// Until the runtime is up, only Raft is served; everything else is told to come back.
+async fn until_ready(ready: Arc<OnceLock<axum::Router>>, id: u64, request: Request) -> Response {
+    match ready.get() {
+        Some(app) => match app.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        None => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(aurora_scheduler::api::ApiError {
+                code: "ERROR_TRANSIENT".into(),
+                message: format!(
+                    "replica {id} is starting: it is waiting for the cluster's journal (a \
+                     quorum of replicas must be up; a new cluster needs one replica started \
+                     with --init)"
+                ),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// The cluster's journal through this replica: initialised here with `--init` (once a quorum
+/// answers), or as it arrives from the others. Waits as long as it takes, saying why.
+async fn join(
+    replica: &Replica,
+    members: &BTreeSet<u64>,
+    cluster: &str,
+    init: bool,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<RaftJournal> {
+    let id = replica.id();
+    let mut attempts = 0u32;
+    loop {
+        if init {
+            match RaftJournal::initialise(replica, members.clone(), cluster, clock.now()).await {
+                Ok(journal) => {
+                    println!("  initialised cluster {cluster} with replicas {members:?}");
+                    return Ok(journal);
+                }
+                Err(JournalError::AlreadyInitialised { .. }) => {
+                    tracing::info!(replica = id, "the cluster is already initialised");
+                    return RaftJournal::open(replica).context("opening the replicated journal");
+                }
+                Err(e) => {
+                    if attempts % 10 == 0 {
+                        tracing::warn!(replica = id, error = %e, "cannot initialise yet: waiting for a quorum of replicas");
+                    }
+                    // The journal may have arrived from a replica that won the race.
+                    if let Ok(journal) = RaftJournal::open(replica) {
+                        return Ok(journal);
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        } else {
+            match RaftJournal::open_within(replica, Duration::from_secs(5)).await {
+                Ok(journal) => return Ok(journal),
+                Err(_) if attempts % 6 == 0 => tracing::warn!(
+                    replica = id,
+                    "waiting for the cluster's journal: the other replicas must be up, and a \
+                     new cluster needs one replica started with --init"
+                ),
+                Err(_) => {}
+            }
+        }
+        attempts = attempts.wrapping_add(1);
+    }
+}

@@ -1,0 +1,438 @@
+//! Running as one replica of a Raft group (`--replica-id N --peers ...`): who leads, where
+//! writes go, and what an operator can see.
+//!
+//! - [`watch_leadership`] follows the replica's Raft state and starts or stops the runtime's
+//!   [`crate::leader`] to match: only the Raft leader runs the scheduling loop, the timers, the
+//!   agents' outbox and effects. A runtime that leads under an older term than Raft's current
+//!   one steps down first (its appends would be refused anyway).
+//! - [`forward_writes`] is a middleware: on a follower, requests that need the leader (every
+//!   write under `/api/`, and all of the agents' protocol) are forwarded to the leader's URL and
+//!   its answer is passed back, so clients and agents may talk to any replica. Reads are
+//!   served from the follower's own models.
+//! - [`routes`] adds `/api/v1/replicas` (the group as this replica sees it) and the metrics
+//!   the watcher keeps: term, leader, commit index, apply lag, per-follower replication lag.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use aurora_raft::{NodeId, Replica};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::api::{ApiError, Failure};
+use crate::runtime::Runtime;
+
+/// Set on a request a follower forwards, so that a replica never forwards it again (two
+/// replicas that each believe the other leads would otherwise bounce it between them).
+pub const FORWARDED_BY: &str = "x-aurora-forwarded-by";
+
+/// Largest request body a follower forwards (job configs with many instances are the big ones).
+const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;
+
+/// Parses `--peers`: `1=http://h1:8081,2=http://h2:8081,3=http://h3:8081`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, url) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?} is not ID=URL (e.g. 1=http://h1:8081)"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("{id:?} in {item:?} is not a replica id (a positive number)"))?;
+        if id == 0 {
+            return Err(format!("{item:?}: replica ids start at 1"));
+        }
+        let url = url.trim().trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "{item:?}: the URL must start with http:// or https://"
+            ));
+        }
+        if peers.insert(id, url.to_string()).is_some() {
+            return Err(format!("replica {id} is listed twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("no replicas listed (e.g. 1=http://h1:8081,2=http://h2:8081)".into());
+    }
+    Ok(peers)
+}
+
+/// What a replica knows of its group; shared by the watcher, the forwarder and the routes.
+#[derive(Clone)]
+pub struct Group {
+    pub cluster: String,
+    pub replica: Replica,
+    /// Base URL of every replica, by id.
+    pub peers: Arc<RwLock<BTreeMap<NodeId, String>>>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("cluster", &self.cluster)
+            .field("replica", &self.replica.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Group {
+    pub fn new(cluster: &str, replica: Replica, peers: BTreeMap<NodeId, String>) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            // Redirects are the client's business: pass them back as they are.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            cluster: cluster.to_string(),
+            replica,
+            peers: Arc::new(RwLock::new(peers)),
+            client,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.replica.id()
+    }
+
+    /// The replica Raft says leads, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.replica.raft().metrics().borrow().current_leader
+    }
+
+    fn url_of(&self, id: NodeId) -> Option<String> {
+        self.peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// Keeps the runtime's leadership in step with Raft's until the replica stops.
+pub fn watch_leadership(runtime: Runtime, group: Group) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let id = group.id();
+        let mut metrics = group.replica.raft().metrics();
+        loop {
+            let m = metrics.borrow_and_update().clone();
+            record_metrics(&runtime, &m);
+            let leads = m.state == openraft::ServerState::Leader && m.current_leader == Some(id);
+            match (leads, runtime.term()) {
+                (true, Some(term)) if term == m.current_term => {}
+                (true, led) => {
+                    if led.is_some() {
+                        runtime.step_down();
+                    }
+                    match runtime.lead().await {
+                        Ok(term) => tracing::info!(replica = id, term, "leading"),
+                        Err(e) => {
+                            // Raft may already have moved on; look again shortly.
+                            tracing::warn!(replica = id, error = %e, "could not start leading");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    }
+                }
+                (false, Some(term)) => {
+                    tracing::warn!(replica = id, term, leader = ?m.current_leader, "no longer the leader");
+                    runtime.step_down();
+                }
+                (false, None) => {}
+            }
+            // Metrics change on every commit; the periodic wake keeps the gauges fresh when
+            // nothing happens and catches a runtime that stepped down by itself.
+            let changed = tokio::time::timeout(Duration::from_secs(1), metrics.changed()).await;
+            if let Ok(Err(_)) = changed {
+                tracing::info!(replica = id, "Raft stopped; leadership watch ends");
+                runtime.step_down();
+                return;
+            }
+        }
+    })
+}
+
+type Metrics = openraft::RaftMetrics<NodeId, openraft::BasicNode>;
+
+/// The highest log index a quorum of voters holds, as the leader sees it; elsewhere (openraft
+/// 0.9 does not publish a follower's commit index) the last applied index, which trails it
+/// by at most what is being applied.
+fn commit_index(m: &Metrics) -> u64 {
+    let applied = m.last_applied.map_or(0, |l| l.index);
+    let Some(replication) = &m.replication else {
+        return applied;
+    };
+    let last_log = m.last_log_index.unwrap_or(0);
+    let mut held: Vec<u64> = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .map(|id| match replication.get(&id) {
+            Some(matched) => matched.map_or(0, |l| l.index),
+            None => last_log,
+        })
+        .collect();
+    if held.is_empty() {
+        return applied;
+    }
+    held.sort_unstable_by(|a, b| b.cmp(a));
+    held[held.len() / 2]
+}
+
+fn record_metrics(runtime: &Runtime, m: &Metrics) {
+    let applied = m.last_applied.map_or(0, |l| l.index);
+    let last_log = m.last_log_index.unwrap_or(0);
+    metrics::gauge!("aurora_raft_commit_index").set(commit_index(m) as f64);
+    metrics::gauge!("aurora_raft_term").set(m.current_term as f64);
+    metrics::gauge!("aurora_raft_leader").set(m.current_leader.unwrap_or(0) as f64);
+    metrics::gauge!("aurora_raft_is_leader").set(f64::from(u8::from(runtime.is_leader())));
+    metrics::gauge!("aurora_raft_last_log_index").set(last_log as f64);
+    metrics::gauge!("aurora_raft_last_applied_index").set(applied as f64);
+    metrics::gauge!("aurora_raft_apply_lag_entries").set(last_log.saturating_sub(applied) as f64);
+    if let Some(replication) = &m.replication {
+        for (follower, matched) in replication {
+            let matched = matched.map_or(0, |l| l.index);
+            metrics::gauge!("aurora_raft_replication_lag_entries", "follower" => follower.to_string())
+                .set(last_log.saturating_sub(matched) as f64);
+        }
+    }
+}
+
+/// Whether `request` must be served by the leader.
+fn needs_leader(method: &Method, path: &str) -> bool {
+    if !path.starts_with("/api/") {
+        return false;
+    }
+    // The agents' protocol is the leader's whole business (heartbeats, work, reports), reads
+    // included; everything else is a write unless it is a plain read.
+    path.starts_with("/api/v1/agents") || !matches!(*method, Method::GET | Method::HEAD)
+}
+
+fn unavailable(code: &str, message: String) -> Response {
+    Failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ApiError {
+            code: code.into(),
+            message,
+        },
+    )
+    .into_response()
+}
+
+/// The middleware: see the module docs.
+pub async fn forward_writes(
+    State((runtime, group)): State<(Runtime, Group)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if runtime.is_leader()
+        || !needs_leader(request.method(), request.uri().path())
+        || request.headers().contains_key(FORWARDED_BY)
+    {
+        return next.run(request).await;
+    }
+    let id = group.id();
+    let leader = match group.leader() {
+        // Raft says this replica leads but the runtime has not started leading yet: the
+        // handler answers (NOT_LEADER, retry shortly).
+        Some(leader) if leader == id => return next.run(request).await,
+        Some(leader) => leader,
+        None => {
+            return unavailable(
+                "NOT_LEADER",
+                format!(
+                    "replica {id} is a follower and no leader is elected right now (a quorum of \
+                     replicas must be reachable); retry shortly"
+                ),
+            );
+        }
+    };
+    let Some(base) = group.url_of(leader) else {
+        return unavailable(
+            "NOT_LEADER",
+            format!("replica {leader} leads, but replica {id} knows no URL for it"),
+        );
+    };
+    forward(&group, leader, &base, request).await
+}
+
+/// Headers that describe one hop's connection, not the request.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host" | "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "upgrade"
+    )
+}
+
+async fn forward(group: &Group, leader: NodeId, base: &str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+    let body = match axum::body::to_bytes(body, MAX_FORWARDED_BODY).await {
+        Ok(body) => body,
+        Err(e) => {
+            return Failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ApiError {
+                    code: "INVALID_REQUEST".into(),
+                    message: format!(
+                        "request body unreadable or over {MAX_FORWARDED_BODY} bytes: {e}"
+                    ),
+                },
+            )
+            .into_response();
+        }
+    };
+    let url = format!("{base}{path}");
+    let mut outgoing = group.client.request(parts.method.clone(), &url).body(body);
+    for (name, value) in &parts.headers {
+        if !hop_by_hop(name) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    outgoing = outgoing.header(FORWARDED_BY, group.id().to_string());
+    let answer = match outgoing.send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            return unavailable(
+                "NOT_LEADER",
+                format!(
+                    "replica {} could not forward to the leader, replica {leader} at {base}: {e}; \
+                     retry shortly",
+                    group.id()
+                ),
+            );
+        }
+    };
+    let status = answer.status();
+    let mut response = Response::builder().status(status);
+    for (name, value) in answer.headers() {
+        if !hop_by_hop(name) {
+            response = response.header(name, value);
+        }
+    }
+    if let Ok(leader) = HeaderValue::from_str(&leader.to_string()) {
+        response = response.header("x-aurora-served-by", leader);
+    }
+    // Streamed back as it arrives: a long work poll answers when the leader does.
+    let body = Body::from_stream(answer.bytes_stream());
+    response
+        .body(body)
+        .unwrap_or_else(|e| unavailable("ERROR_TRANSIENT", format!("bad forwarded answer: {e}")))
+}
+
+/// One replica as `/api/v1/replicas` shows it.
+#[derive(Debug, Serialize)]
+pub struct ReplicaView {
+    pub id: NodeId,
+    pub url: Option<String>,
+    pub voter: bool,
+    pub leader: bool,
+    /// On the leader: how many log entries this replica is behind.
+    pub lag: Option<u64>,
+}
+
+/// `/api/v1/replicas`.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub cluster: String,
+    /// The replica that answered.
+    pub this: NodeId,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub journal_last_seq: u64,
+    pub replicas: Vec<ReplicaView>,
+}
+
+async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<GroupView> {
+    let m = group.replica.raft().metrics().borrow().clone();
+    let last_log = m.last_log_index.unwrap_or(0);
+    let membership = m.membership_config.membership();
+    let voters: Vec<NodeId> = membership.voter_ids().collect();
+    let peers = group
+        .peers
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut ids: Vec<NodeId> = membership.nodes().map(|(id, _)| *id).collect();
+    ids.extend(peers.keys().copied());
+    ids.sort_unstable();
+    ids.dedup();
+    let replicas = ids
+        .into_iter()
+        .map(|id| ReplicaView {
+            id,
+            url: peers.get(&id).cloned(),
+            voter: voters.contains(&id),
+            leader: m.current_leader == Some(id),
+            lag: m.replication.as_ref().and_then(|r| {
+                r.get(&id)
+                    .map(|matched| last_log.saturating_sub(matched.map_or(0, |l| l.index)))
+            }),
+        })
+        .collect();
+    Json(GroupView {
+        cluster: group.cluster.clone(),
+        this: group.id(),
+        leader: m.current_leader,
+        term: m.current_term,
+        commit_index: commit_index(&m),
+        applied_index: m.last_applied.map_or(0, |l| l.index),
+        journal_last_seq: runtime.journal().last_seq(),
+        replicas,
+    })
+}
+
+/// The group's own routes.
+pub fn routes(runtime: Runtime, group: Group) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/replicas", get(group_view))
+        .with_state((runtime, group))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_bad_ones_are_named() {
+        let peers = parse_peers("1=http://h1:8081, 2=http://h2:8081/,3=https://h3").expect("ok");
+        assert_eq!(peers[&2], "http://h2:8081");
+        assert_eq!(peers.len(), 3);
+        for (bad, says) in [
+            ("1=http://a,1=http://b", "listed twice"),
+            ("x=http://a", "not a replica id"),
+            ("0=http://a", "start at 1"),
+            ("1=h1:8081", "http://"),
+            ("http://a", "not ID=URL"),
+            ("", "no replicas"),
+        ] {
+            let e = parse_peers(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn writes_and_the_agents_protocol_need_the_leader() {
+        assert!(needs_leader(&Method::POST, "/api/v1/jobs"));
+        assert!(needs_leader(&Method::DELETE, "/api/v1/jobs/a/b/c"));
+        assert!(needs_leader(&Method::GET, "/api/v1/agents/a1/work"));
+        assert!(!needs_leader(&Method::GET, "/api/v1/jobs"));
+        assert!(!needs_leader(&Method::GET, "/scheduler"));
+        assert!(!needs_leader(&Method::POST, "/internal/raft/vote"));
+    }
+}
