@@ -33,6 +33,17 @@ use crate::runtime::Runtime;
 /// replicas that each believe the other leads would otherwise bounce it between them).
 pub const FORWARDED_BY: &str = "x-aurora-forwarded-by";
 
+/// On the leader's answer to a forwarded request: its journal's last seq once the request was
+/// handled. The follower waits until it has applied that far before passing the answer on, so
+/// a client that writes through a follower reads its write there next (read-your-writes).
+pub const LEADER_SEQ: &str = "x-aurora-leader-seq";
+
+/// Longest a follower waits to apply the leader's seq before answering anyway.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
+
+/// Longest a forwarded request may take, answer included.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// Largest request body a follower forwards (job configs with many instances are the big ones).
 const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;
 
@@ -89,6 +100,9 @@ impl Group {
     pub fn new(cluster: &str, replica: Replica, peers: BTreeMap<NodeId, String>) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
+            // A leader that accepts connections but never answers (stopped, wedged) must not
+            // hold a forwarded request forever; the longest honest answer is a 30 s work poll.
+            .timeout(FORWARD_TIMEOUT)
             // Redirects are the client's business: pass them back as they are.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -235,10 +249,14 @@ pub async fn forward_writes(
     request: Request,
     next: Next,
 ) -> Response {
-    if runtime.is_leader()
-        || !needs_leader(request.method(), request.uri().path())
-        || request.headers().contains_key(FORWARDED_BY)
-    {
+    if request.headers().contains_key(FORWARDED_BY) {
+        let mut response = next.run(request).await;
+        if let Ok(seq) = HeaderValue::from_str(&runtime.journal().last_seq().to_string()) {
+            response.headers_mut().insert(LEADER_SEQ, seq);
+        }
+        return response;
+    }
+    if runtime.is_leader() || !needs_leader(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
     let id = group.id();
@@ -263,7 +281,7 @@ pub async fn forward_writes(
             format!("replica {leader} leads, but replica {id} knows no URL for it"),
         );
     };
-    forward(&group, leader, &base, request).await
+    forward(&runtime, &group, leader, &base, request).await
 }
 
 /// Headers that describe one hop's connection, not the request.
@@ -274,7 +292,13 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-async fn forward(group: &Group, leader: NodeId, base: &str, request: Request) -> Response {
+async fn forward(
+    runtime: &Runtime,
+    group: &Group,
+    leader: NodeId,
+    base: &str,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -316,6 +340,16 @@ async fn forward(group: &Group, leader: NodeId, base: &str, request: Request) ->
             );
         }
     };
+    let leader_seq = answer
+        .headers()
+        .get(LEADER_SEQ)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if let Some(seq) = leader_seq
+        && let Err(e) = runtime.wait_applied(seq, READ_YOUR_WRITES_WAIT).await
+    {
+        tracing::debug!(seq, error = %e, "answering before the leader's seq is applied here");
+    }
     let status = answer.status();
     let mut response = Response::builder().status(status);
     for (name, value) in answer.headers() {
@@ -355,7 +389,29 @@ pub struct GroupView {
     pub commit_index: u64,
     pub applied_index: u64,
     pub journal_last_seq: u64,
+    /// This replica's write model: the seq it has applied and a SHA-256 of its checkpoint
+    /// encoding there. Replicas that applied the same seq must show the same digest.
+    pub write_model: WriteModelView,
     pub replicas: Vec<ReplicaView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WriteModelView {
+    pub seq: u64,
+    pub digest: String,
+}
+
+fn write_model(runtime: &Runtime) -> WriteModelView {
+    use sha2::Digest;
+    let (seq, bytes) = {
+        let state = runtime.state();
+        (state.last_seq(), state.to_checkpoint())
+    };
+    let digest = sha2::Sha256::digest(&bytes);
+    WriteModelView {
+        seq,
+        digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    }
 }
 
 async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<GroupView> {
@@ -393,6 +449,7 @@ async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<Gr
         commit_index: commit_index(&m),
         applied_index: m.last_applied.map_or(0, |l| l.index),
         journal_last_seq: runtime.journal().last_seq(),
+        write_model: write_model(&runtime),
         replicas,
     })
 }

@@ -1,0 +1,413 @@
+//! Three `aurora-scheduler` replicas on loopback, as separate processes: the leader is killed
+//! with -9 over and over under a steady write load, a follower comes back with an empty
+//! directory, and a minority refuses writes. Afterwards every replica holds the same journal,
+//! byte for byte, with every acknowledged write in it once.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Guard, config, free_port, http, http_text, scheduler_binary, wait_for_within};
+
+const CLUSTER: &str = "rc";
+
+struct Replicas {
+    dir: tempfile::TempDir,
+    ports: BTreeMap<u64, u16>,
+    peers: String,
+    running: BTreeMap<u64, Guard>,
+}
+
+impl Replicas {
+    fn new(n: u64) -> Self {
+        let ports: BTreeMap<u64, u16> = (1..=n).map(|id| (id, free_port())).collect();
+        let peers = ports
+            .iter()
+            .map(|(id, port)| format!("{id}=http://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            ports,
+            peers,
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn data(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("replica-{id}"))
+    }
+
+    /// Starts replica `id` (its log goes to `replica-ID.log` beside its data, for a failure's
+    /// post-mortem).
+    fn start(&mut self, id: u64, init: bool) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("replica-{id}.log")))
+            .unwrap();
+        let mut command = Command::new(scheduler_binary());
+        command
+            .args(["--replica-id", &id.to_string(), "--peers", &self.peers])
+            .args(["--cluster", CLUSTER, "--http-port", &self.ports[&id].to_string()])
+            .arg("--data-dir")
+            .arg(self.data(id))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if init {
+            command.arg("--init");
+        }
+        self.running.insert(id, Guard(command.spawn().unwrap()));
+    }
+
+    fn kill(&mut self, id: u64) {
+        if let Some(mut guard) = self.running.remove(&id) {
+            guard.kill_now();
+        }
+    }
+
+    fn pid(&self, id: u64) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(i32::try_from(self.running[&id].0.id()).unwrap())
+    }
+
+    fn port(&self, id: u64) -> u16 {
+        self.ports[&id]
+    }
+
+    /// The running replica whose `/leaderhealth` answers 200, if one does.
+    fn leader(&self) -> Option<u64> {
+        self.running.keys().copied().find(|id| {
+            matches!(
+                http_text(self.port(*id), "GET", "/leaderhealth", None),
+                Some((200, _))
+            )
+        })
+    }
+
+    fn wait_leader(&self, secs: u64) -> u64 {
+        let mut found = None;
+        wait_for_within(secs, "a leader", || {
+            found = self.leader();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    fn wait_all_serving(&self) {
+        for id in self.running.keys() {
+            let port = self.port(*id);
+            wait_for_within(60, &format!("replica {id} serving"), || {
+                matches!(http(port, "GET", "/health", None), Some((200, _)))
+            });
+        }
+    }
+
+    fn last_seq(&self, id: u64) -> Option<u64> {
+        match http(self.port(id), "GET", "/api/v1/journal", None) {
+            Some((200, body)) => body["last_seq"].as_u64(),
+            _ => None,
+        }
+    }
+
+    /// Waits until every running replica's journal is as long, and returns that length.
+    fn wait_converged(&self) -> u64 {
+        let mut last = 0;
+        wait_for_within(60, "the replicas' journals to converge", || {
+            let seqs: BTreeSet<Option<u64>> =
+                self.running.keys().map(|id| self.last_seq(*id)).collect();
+            match seqs.into_iter().collect::<Vec<_>>().as_slice() {
+                [Some(seq)] => {
+                    last = *seq;
+                    true
+                }
+                _ => false,
+            }
+        });
+        last
+    }
+
+    /// Replica `id`'s whole journal, as the events API pages it, in its own words (text).
+    fn journal_text(&self, id: u64, last: u64) -> Vec<String> {
+        let mut pages = Vec::new();
+        let mut from = 1;
+        while from <= last {
+            let (status, text) = http_text(
+                self.port(id),
+                "GET",
+                &format!("/api/v1/events?from={from}&limit=1000"),
+                None,
+            )
+            .unwrap();
+            assert_eq!(status, 200, "{text}");
+            let page: Value = serde_json::from_str(&text).unwrap();
+            let events = page["events"].as_array().unwrap();
+            assert!(!events.is_empty(), "replica {id} has nothing from seq {from}");
+            from += events.len() as u64;
+            pages.extend(events.iter().map(Value::to_string));
+        }
+        pages
+    }
+}
+
+/// Creates job `name` (one instance) through `port`; `Ok` when acknowledged.
+fn create_job(port: u16, name: &str) -> Result<(), String> {
+    let job = format!("www/prod/{name}");
+    let body = json!({ "job": job, "config": config(&job, "sleep 600", true), "instances": 1 });
+    match http(port, "POST", "/api/v1/jobs", Some(&body)) {
+        Some((200, _)) => Ok(()),
+        // An earlier try whose answer was lost committed it: it is acknowledged all the same.
+        Some((_, answer)) if answer.to_string().contains("already exists") => Ok(()),
+        Some((status, answer)) => Err(format!("{status} {answer}")),
+        None => Err("no answer".into()),
+    }
+}
+
+/// Writers creating jobs through every replica in turn until told to stop; the acknowledged
+/// job names are collected.
+fn start_writers(
+    ports: Vec<u16>,
+    writers: usize,
+    stop: Arc<AtomicBool>,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..writers)
+        .map(|w| {
+            let (ports, stop, acknowledged) = (ports.clone(), stop.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                let mut attempt = w;
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("w{w}n{n}");
+                    let port = ports[attempt % ports.len()];
+                    match create_job(port, &name) {
+                        Ok(()) => {
+                            acknowledged.lock().unwrap().push(name);
+                            n += 1;
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                    attempt += 1;
+                }
+            })
+        })
+        .collect()
+}
+
+/// The `job` of every `JobCreated` event in a journal.
+fn created_jobs(journal: &[String]) -> Vec<String> {
+    journal
+        .iter()
+        .filter_map(|text| {
+            let envelope: Value = serde_json::from_str(text).ok()?;
+            let job = &envelope["event"]["JobCreated"]["job"];
+            let job = job.as_str().map(str::to_string).or_else(|| {
+                (!job.is_null()).then(|| {
+                    format!("{}/{}/{}", job["role"], job["environment"], job["name"])
+                        .replace('"', "")
+                })
+            })?;
+            Some(job.rsplit('/').next()?.to_string())
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+#[test]
+fn the_leader_killed_twenty_times_under_load_loses_nothing() {
+    let mut replicas = Replicas::new(3);
+    replicas.start(1, true);
+    replicas.start(2, false);
+    replicas.start(3, false);
+    replicas.wait_all_serving();
+    replicas.wait_leader(30);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let ports: Vec<u16> = replicas.ports.values().copied().collect();
+    let writers = start_writers(ports, 4, stop.clone(), acknowledged.clone());
+
+    // `ops/soak-failover --kills N` runs this test with more kills.
+    let kills: u64 = std::env::var("AURORA_FAILOVER_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(20);
+    let mut takeovers = Vec::new();
+    for round in 0..kills {
+        let leader = replicas.wait_leader(30);
+        // Let the load run a varying while (a fixed, seeded sequence) before the kill.
+        std::thread::sleep(Duration::from_millis(200 + (round * 337) % 700));
+        let before = acknowledged.lock().unwrap().len();
+        let killed = Instant::now();
+        replicas.kill(leader);
+        // Taken over once a write through another replica is acknowledged.
+        let survivor = replicas.ports.keys().copied().find(|id| *id != leader).unwrap();
+        let port = replicas.port(survivor);
+        let probe = format!("probe{round}");
+        wait_for_within(30, "a write after the leader's kill", || {
+            create_job(port, &probe).is_ok()
+        });
+        takeovers.push(killed.elapsed());
+        acknowledged.lock().unwrap().push(probe);
+        replicas.start(leader, false);
+        assert!(
+            acknowledged.lock().unwrap().len() > before,
+            "round {round}: writes go on"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    replicas.wait_all_serving();
+
+    takeovers.sort();
+    println!(
+        "takeover after kill -9 of the leader ({} kills): min {:?}, p50 {:?}, p99 {:?}, max {:?}",
+        takeovers.len(),
+        takeovers[0],
+        percentile(&takeovers, 0.5),
+        percentile(&takeovers, 0.99),
+        takeovers[takeovers.len() - 1]
+    );
+    assert!(
+        percentile(&takeovers, 0.5) < Duration::from_secs(10),
+        "a new leader serves writes within seconds: {takeovers:?}"
+    );
+
+    let last = replicas.wait_converged();
+    let journals: BTreeMap<u64, Vec<String>> = replicas
+        .running
+        .keys()
+        .map(|id| (*id, replicas.journal_text(*id, last)))
+        .collect();
+    let reference = &journals[&1];
+    for (id, journal) in &journals {
+        assert_eq!(journal.len() as u64, last, "replica {id}'s length");
+        assert!(journal == reference, "replica {id}'s journal differs from replica 1's");
+    }
+    for (i, text) in reference.iter().enumerate() {
+        let envelope: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(envelope["seq"].as_u64(), Some(i as u64 + 1), "dense seqs");
+    }
+    let created = created_jobs(reference);
+    let unique: BTreeSet<&String> = created.iter().collect();
+    assert_eq!(unique.len(), created.len(), "no job created twice");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|name| !unique.contains(name))
+        .collect();
+    println!(
+        "{} acknowledged writes, {} lost, {} created twice, {} events on each of {} replicas",
+        acknowledged.len(),
+        missing.len(),
+        created.len() - unique.len(),
+        last,
+        journals.len()
+    );
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+
+    // The write models agree where their journals do.
+    let views: BTreeSet<String> = replicas
+        .running
+        .keys()
+        .map(|id| {
+            let (status, view) = http(replicas.port(*id), "GET", "/api/v1/replicas", None).unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(view["write_model"]["seq"].as_u64(), Some(last));
+            view["write_model"]["digest"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(views.len(), 1, "write-model digests differ: {views:?}");
+}
+
+#[test]
+fn a_follower_restarted_with_an_empty_directory_catches_up() {
+    let mut replicas = Replicas::new(3);
+    replicas.start(1, true);
+    replicas.start(2, false);
+    replicas.start(3, false);
+    replicas.wait_all_serving();
+    let leader = replicas.wait_leader(30);
+    for n in 0..20 {
+        create_job(replicas.port(leader), &format!("early{n}")).unwrap();
+    }
+    let follower = replicas.ports.keys().copied().find(|id| *id != leader).unwrap();
+    replicas.kill(follower);
+    std::fs::remove_dir_all(replicas.data(follower)).unwrap();
+    for n in 0..10 {
+        create_job(replicas.port(leader), &format!("late{n}")).unwrap();
+    }
+    replicas.start(follower, false);
+    replicas.wait_all_serving();
+    let last = replicas.wait_converged();
+    assert_eq!(
+        replicas.journal_text(follower, last),
+        replicas.journal_text(leader, last),
+        "the emptied follower holds the whole history"
+    );
+}
+
+#[test]
+fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
+    use nix::sys::signal::{Signal, kill};
+    let mut replicas = Replicas::new(3);
+    replicas.start(1, true);
+    replicas.start(2, false);
+    replicas.start(3, false);
+    replicas.wait_all_serving();
+    let leader = replicas.wait_leader(30);
+    create_job(replicas.port(leader), "before").unwrap();
+
+    let stopped: Vec<u64> = replicas
+        .ports
+        .keys()
+        .copied()
+        .filter(|id| *id != leader)
+        .collect();
+    for id in &stopped {
+        kill(replicas.pid(*id), Signal::SIGSTOP).unwrap();
+    }
+    let refused = create_job(replicas.port(leader), "during");
+    let resume = |replicas: &Replicas| {
+        for id in &stopped {
+            let _ = kill(replicas.pid(*id), Signal::SIGCONT);
+        }
+    };
+    let refusal = match refused {
+        Ok(()) => {
+            resume(&replicas);
+            panic!("a leader without a quorum acknowledged a write");
+        }
+        Err(refusal) => refusal,
+    };
+    resume(&replicas);
+    assert!(refusal.starts_with("503"), "{refusal}");
+    assert!(refusal.contains("quorum"), "the refusal says why: {refusal}");
+
+    let leader = replicas.wait_leader(30);
+    wait_for_within(30, "writes after the quorum is back", || {
+        create_job(replicas.port(leader), "after").is_ok()
+    });
+    let last = replicas.wait_converged();
+    let journal = replicas.journal_text(1, last);
+    let created = created_jobs(&journal);
+    for name in ["before", "after"] {
+        assert!(created.iter().any(|c| c == name), "{name} in {created:?}");
+    }
+    for id in [2, 3] {
+        assert_eq!(replicas.journal_text(id, last), journal);
+    }
+}
