@@ -4,6 +4,7 @@
 
 mod hosts;
 mod quota;
+mod replicas;
 
 use std::collections::BTreeSet;
 
@@ -122,6 +123,11 @@ enum Command {
         wait_secs: u64,
         cluster: String,
     },
+    /// The scheduler replicas of a replicated cluster: list them, add one, remove one.
+    Replicas {
+        #[command(subcommand)]
+        action: replicas::Action,
+    },
     /// Ask every agent to report its tasks again, reconciling them with the scheduler.
     ReconcileTasks {
         cluster: String,
@@ -214,6 +220,7 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::HostDeactivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "start"),
         Command::HostActivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "end"),
         Command::HostStatus { hosts, cluster } => hosts::status(ctx, &cluster, &hosts),
+        Command::Replicas { action } => replicas::run(ctx, action),
         Command::HostDrain {
             hosts,
             wait_secs,

@@ -67,6 +67,8 @@ pub enum Error {
     Start { id: NodeId, detail: String },
     #[error("replica {id} did not stop cleanly: {detail}")]
     Stop { id: NodeId, detail: String },
+    #[error("cannot change replica {id}'s membership: {detail}")]
+    Membership { id: NodeId, detail: String },
     #[error("cannot open the replica's storage at {path}: {detail}")]
     Open { path: String, detail: String },
     #[error(

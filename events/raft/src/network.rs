@@ -79,6 +79,11 @@ impl Router {
         router
     }
 
+    /// Over HTTP: the base URL replica `id` is reached at, if known.
+    pub fn peer(&self, id: NodeId) -> Option<String> {
+        self.lock().peers.get(&id).cloned()
+    }
+
     /// Over HTTP: where replica `id` is reached from now on (a replica added or moved).
     pub fn set_peer(&self, id: NodeId, url: &str) {
         self.lock()
@@ -177,7 +182,12 @@ pub(crate) struct Connector {
 impl RaftNetworkFactory<TypeConfig> for Connector {
     type Network = Connection;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Connection {
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
+        // A replica added to the group after this one started is known by the URL its
+        // membership entry carries.
+        if !node.addr.is_empty() && self.router.peer(target).is_none() {
+            self.router.set_peer(target, &node.addr);
+        }
         // Routes are looked up per call, so a replica that comes back is reached again.
         Connection {
             from: self.from,

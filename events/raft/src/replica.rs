@@ -229,12 +229,20 @@ impl Replica {
     }
 
     /// Makes the cluster's voters `members` (first start of a new cluster only); a cluster that
-    /// already has members is left as it is.
+    /// already has members is left as it is. Each member's URL, where the network knows one,
+    /// goes into the membership, so replicas added later learn where the others are.
     pub(crate) async fn initialise_membership(
         &self,
         members: BTreeSet<NodeId>,
     ) -> Result<(), JournalError> {
-        match self.inner.raft.initialize(members).await {
+        let nodes: std::collections::BTreeMap<NodeId, openraft::BasicNode> = members
+            .into_iter()
+            .map(|id| {
+                let url = self.inner.router.peer(id).unwrap_or_default();
+                (id, openraft::BasicNode::new(url))
+            })
+            .collect();
+        match self.inner.raft.initialize(nodes).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(JournalError::Storage(format!(
                 "replica {} could not initialise the Raft group: {e}",
@@ -274,6 +282,66 @@ impl Replica {
                 self.id()
             ))),
         }
+    }
+}
+
+impl Replica {
+    /// The group's voters, as this replica knows them.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        self.metrics()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// Adds replica `id`, reached at `url`, as a voter: it first joins as a learner and
+    /// receives the whole journal (waiting up to `catch_up`), then the quorum grows to include
+    /// it. Only the leader can; an id already voting is left as it is.
+    pub async fn add_voter(&self, id: NodeId, url: &str, catch_up: Duration) -> Result<(), Error> {
+        let failed = |detail: String| Error::Membership { id, detail };
+        self.inner.router.set_peer(id, url);
+        let mut voters = self.voters();
+        if voters.contains(&id) {
+            return Ok(());
+        }
+        let node = openraft::BasicNode::new(url.trim_end_matches('/'));
+        match tokio::time::timeout(catch_up, self.inner.raft.add_learner(id, node, true)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(failed(e.to_string())),
+            Err(_) => {
+                return Err(failed(format!(
+                    "did not catch up within {catch_up:?}; it stays a learner (no vote) and \
+                     keeps receiving the journal: run the command again once it has caught up"
+                )));
+            }
+        }
+        voters.insert(id);
+        self.inner
+            .raft
+            .change_membership(voters, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// Removes replica `id` from the group (the quorum shrinks with it). Only the leader can;
+    /// the last voter cannot be removed.
+    pub async fn remove_voter(&self, id: NodeId) -> Result<(), Error> {
+        let failed = |detail: String| Error::Membership { id, detail };
+        let mut voters = self.voters();
+        if !voters.remove(&id) {
+            return Err(failed("it is not a voter of this group".into()));
+        }
+        if voters.is_empty() {
+            return Err(failed("it is the last voter; a group needs one".into()));
+        }
+        self.inner
+            .raft
+            .change_membership(voters, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(e.to_string()))
     }
 }
 

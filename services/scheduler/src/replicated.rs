@@ -19,11 +19,12 @@ use std::time::Duration;
 use aurora_raft::{NodeId, Replica};
 use axum::Json;
 use axum::body::Body;
+use axum::extract::Path;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
 use crate::api::{ApiError, Failure};
@@ -124,12 +125,24 @@ impl Group {
         self.replica.raft().metrics().borrow().current_leader
     }
 
+    /// Where replica `id` is reached: as `--peers` or a membership change said, or as the
+    /// group's membership records it (a replica added after this one started).
     fn url_of(&self, id: NodeId) -> Option<String> {
-        self.peers
+        let known = self
+            .peers
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
-            .cloned()
+            .cloned();
+        known.or_else(|| {
+            let metrics = self.replica.raft().metrics().borrow().clone();
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|node| node.addr.clone())
+                .filter(|addr| !addr.is_empty())
+        })
     }
 }
 
@@ -454,10 +467,92 @@ async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<Gr
     })
 }
 
+/// `POST /api/v1/replicas`: a replica to add.
+#[derive(Debug, serde::Deserialize)]
+pub struct AddReplica {
+    pub id: NodeId,
+    /// Its base URL, e.g. `http://h4:8081`.
+    pub url: String,
+}
+
+/// How long a new replica may take to receive the journal before it gets a vote.
+const CATCH_UP: Duration = Duration::from_secs(40);
+
+fn membership_failure(e: aurora_raft::Error) -> Failure {
+    Failure(
+        StatusCode::CONFLICT,
+        ApiError {
+            code: "INVALID_REQUEST".into(),
+            message: e.to_string(),
+        },
+    )
+}
+
+fn only_the_leader(runtime: &Runtime, group: &Group) -> Result<(), Failure> {
+    if runtime.is_leader() {
+        Ok(())
+    } else {
+        Err(Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiError {
+                code: "NOT_LEADER".into(),
+                message: format!(
+                    "replica {} does not lead; membership changes go to the leader",
+                    group.id()
+                ),
+            },
+        ))
+    }
+}
+
+async fn add_replica(
+    State((runtime, group)): State<(Runtime, Group)>,
+    body: Result<Json<AddReplica>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<GroupView>, Failure> {
+    let Json(add) = body?;
+    only_the_leader(&runtime, &group)?;
+    let url = match parse_peers(&format!("{}={}", add.id, add.url)) {
+        Ok(parsed) => parsed.into_values().next().unwrap_or_default(),
+        Err(e) => return Err(Failure::invalid(e)),
+    };
+    tracing::warn!(replica = add.id, %url, "adding a replica to the group");
+    group
+        .peers
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(add.id, url.clone());
+    group
+        .replica
+        .add_voter(add.id, &url, CATCH_UP)
+        .await
+        .map_err(membership_failure)?;
+    Ok(group_view(State((runtime, group))).await)
+}
+
+async fn remove_replica(
+    State((runtime, group)): State<(Runtime, Group)>,
+    Path(id): Path<NodeId>,
+) -> Result<Json<GroupView>, Failure> {
+    only_the_leader(&runtime, &group)?;
+    tracing::warn!(replica = id, "removing a replica from the group");
+    group
+        .replica
+        .remove_voter(id)
+        .await
+        .map_err(membership_failure)?;
+    group
+        .peers
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    Ok(group_view(State((runtime, group))).await)
+}
+
 /// The group's own routes.
 pub fn routes(runtime: Runtime, group: Group) -> axum::Router {
     axum::Router::new()
-        .route("/api/v1/replicas", get(group_view))
+        .route("/api/v1/replicas", get(group_view).post(add_replica))
+        .route("/api/v1/replicas/{id}/remove", post(remove_replica))
         .with_state((runtime, group))
 }
 

@@ -48,6 +48,19 @@ impl Replicas {
     /// Starts replica `id` (its log goes to `replica-ID.log` beside its data, for a failure's
     /// post-mortem).
     fn start(&mut self, id: u64, init: bool) {
+        let peers = self.peers.clone();
+        self.start_with_peers(id, init, &peers);
+    }
+
+    /// `--peers` listing only replicas `ids`.
+    fn peers_of(&self, ids: &[u64]) -> String {
+        ids.iter()
+            .map(|id| format!("{id}=http://127.0.0.1:{}", self.ports[id]))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn start_with_peers(&mut self, id: u64, init: bool, peers: &str) {
         let log = File::options()
             .create(true)
             .append(true)
@@ -55,8 +68,13 @@ impl Replicas {
             .unwrap();
         let mut command = Command::new(scheduler_binary());
         command
-            .args(["--replica-id", &id.to_string(), "--peers", &self.peers])
-            .args(["--cluster", CLUSTER, "--http-port", &self.ports[&id].to_string()])
+            .args(["--replica-id", &id.to_string(), "--peers", peers])
+            .args([
+                "--cluster",
+                CLUSTER,
+                "--http-port",
+                &self.ports[&id].to_string(),
+            ])
             .arg("--data-dir")
             .arg(self.data(id))
             .env("RUST_LOG", "warn")
@@ -149,7 +167,10 @@ impl Replicas {
             assert_eq!(status, 200, "{text}");
             let page: Value = serde_json::from_str(&text).unwrap();
             let events = page["events"].as_array().unwrap();
-            assert!(!events.is_empty(), "replica {id} has nothing from seq {from}");
+            assert!(
+                !events.is_empty(),
+                "replica {id} has nothing from seq {from}"
+            );
             from += events.len() as u64;
             pages.extend(events.iter().map(Value::to_string));
         }
@@ -252,7 +273,12 @@ fn the_leader_killed_twenty_times_under_load_loses_nothing() {
         let killed = Instant::now();
         replicas.kill(leader);
         // Taken over once a write through another replica is acknowledged.
-        let survivor = replicas.ports.keys().copied().find(|id| *id != leader).unwrap();
+        let survivor = replicas
+            .ports
+            .keys()
+            .copied()
+            .find(|id| *id != leader)
+            .unwrap();
         let port = replicas.port(survivor);
         let probe = format!("probe{round}");
         wait_for_within(30, "a write after the leader's kill", || {
@@ -295,7 +321,10 @@ fn the_leader_killed_twenty_times_under_load_loses_nothing() {
     let reference = &journals[&1];
     for (id, journal) in &journals {
         assert_eq!(journal.len() as u64, last, "replica {id}'s length");
-        assert!(journal == reference, "replica {id}'s journal differs from replica 1's");
+        assert!(
+            journal == reference,
+            "replica {id}'s journal differs from replica 1's"
+        );
     }
     for (i, text) in reference.iter().enumerate() {
         let envelope: Value = serde_json::from_str(text).unwrap();
@@ -344,7 +373,12 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
     for n in 0..20 {
         create_job(replicas.port(leader), &format!("early{n}")).unwrap();
     }
-    let follower = replicas.ports.keys().copied().find(|id| *id != leader).unwrap();
+    let follower = replicas
+        .ports
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .unwrap();
     replicas.kill(follower);
     std::fs::remove_dir_all(replicas.data(follower)).unwrap();
     for n in 0..10 {
@@ -395,7 +429,10 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
     };
     resume(&replicas);
     assert!(refusal.starts_with("503"), "{refusal}");
-    assert!(refusal.contains("quorum"), "the refusal says why: {refusal}");
+    assert!(
+        refusal.contains("quorum"),
+        "the refusal says why: {refusal}"
+    );
 
     let leader = replicas.wait_leader(30);
     wait_for_within(30, "writes after the quorum is back", || {
@@ -410,4 +447,88 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
     for id in [2, 3] {
         assert_eq!(replicas.journal_text(id, last), journal);
     }
+}
+
+/// `aurora-admin` against the cluster through replica `port`.
+fn admin(dir: &std::path::Path, port: u16, args: &[&str]) -> (bool, String) {
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("clusters.json"),
+        format!(r#"[{{"name": "{CLUSTER}", "scheduler_uri": "http://127.0.0.1:{port}"}}]"#),
+    )
+    .unwrap();
+    let output = Command::new(support::workspace_binary("aurora-cli", "aurora-admin"))
+        .args(args)
+        .env("AURORA_CONFIG_ROOT", &etc)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn replicas_join_and_leave_through_aurora_admin() {
+    let mut replicas = Replicas::new(4);
+    let three = replicas.peers_of(&[1, 2, 3]);
+    replicas.start_with_peers(1, true, &three);
+    replicas.start_with_peers(2, false, &three);
+    replicas.start_with_peers(3, false, &three);
+    replicas.wait_all_serving();
+    let leader = replicas.wait_leader(30);
+    for n in 0..5 {
+        create_job(replicas.port(leader), &format!("job{n}")).unwrap();
+    }
+    // Replica 4 knows everyone; the others learn of it from the membership change.
+    let all = replicas.peers_of(&[1, 2, 3, 4]);
+    replicas.start_with_peers(4, false, &all);
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let dir = replicas.dir.path().to_path_buf();
+    let url4 = format!("http://127.0.0.1:{}", replicas.port(4));
+    let (ok, text) = admin(
+        &dir,
+        replicas.port(follower),
+        &["replicas", "add", CLUSTER, "4", &url4],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("Added replica 4"), "{text}");
+    replicas.wait_all_serving();
+    let last = replicas.wait_converged();
+    assert_eq!(
+        replicas.journal_text(4, last),
+        replicas.journal_text(leader, last)
+    );
+
+    let (ok, text) = admin(&dir, replicas.port(4), &["replicas", "list", CLUSTER]);
+    assert!(ok, "{text}");
+    let voters = text.lines().filter(|l| l.contains(" yes ")).count();
+    assert_eq!(voters, 4, "{text}");
+
+    // Remove a follower other than 4 and stop it: the voters are then the leader, `follower`
+    // and 4, and with `follower` stopped too, two of those three are still a quorum.
+    let leaving = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != leader && *id != follower)
+        .unwrap();
+    let (ok, text) = admin(
+        &dir,
+        replicas.port(leader),
+        &["replicas", "remove", CLUSTER, &leaving.to_string()],
+    );
+    assert!(ok, "{text}");
+    replicas.kill(leaving);
+    replicas.kill(follower);
+    create_job(replicas.port(leader), "after-removal").expect("leader and 4 are a quorum of 3");
+    let (ok, text) = admin(
+        &dir,
+        replicas.port(leader),
+        &["replicas", "remove", CLUSTER, "9"],
+    );
+    assert!(!ok, "removing a stranger fails");
+    assert!(text.contains("not a voter"), "{text}");
 }
