@@ -3,6 +3,8 @@
 //! directory, and a minority refuses writes. Afterwards every replica holds the same journal,
 //! byte for byte, with every acknowledged write in it once.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
