@@ -52,7 +52,7 @@ pub use history::{EventSource, History, HistoryConfig, MemoryLog, Rewind};
 pub use model::*;
 pub use notify::{SeqListener, SeqWatch};
 pub use queries::Queries;
-pub use read_model::{BoxedSource, PendingReasons, ReadModel, SharedSource};
+pub use read_model::{BoxedSource, PendingReasons, ReadModel, ServedBy, SharedSource};
 
 /// A view built by folding envelopes in seq order.
 pub trait Projection {

@@ -35,6 +35,12 @@ pub trait PendingReasons: Send + Sync {
     fn pending_reasons(&self, tasks: &[TaskId]) -> BTreeMap<TaskId, String>;
 }
 
+/// Says which scheduler replica serves the views and how far behind the leader it is, for a
+/// replicated cluster's pages; a single scheduler has none.
+pub trait ServedBy: Send + Sync {
+    fn served_by(&self) -> String;
+}
+
 /// The views, their history, and how far they have folded.
 pub struct ReadModel {
     history: RwLock<History<BoxedSource>>,
@@ -44,6 +50,7 @@ pub struct ReadModel {
     folded: watch::Sender<Seq>,
     /// Why pending tasks wait. No event records these, so only the live view has them.
     explainer: RwLock<Option<Arc<dyn PendingReasons>>>,
+    served_by: RwLock<Option<Arc<dyn ServedBy>>>,
     /// Reads run off the async threads ([`Self::live_off_thread`]) at most this many at once.
     readers: Arc<tokio::sync::Semaphore>,
 }
@@ -85,6 +92,7 @@ impl ReadModel {
             shared,
             folded: watch::Sender::new(0),
             explainer: RwLock::new(None),
+            served_by: RwLock::new(None),
             readers: Arc::new(tokio::sync::Semaphore::new(OFF_THREAD_READERS)),
         }
     }
@@ -187,6 +195,21 @@ impl ReadModel {
     /// Plugs in what explains pending tasks (the scheduler's write model).
     pub fn set_pending_reasons(&self, explainer: Arc<dyn PendingReasons>) {
         *self.explainer.write().unwrap_or_else(|e| e.into_inner()) = Some(explainer);
+    }
+
+    /// Names the replica serving these views (a replicated cluster).
+    pub fn set_served_by(&self, served_by: Arc<dyn ServedBy>) {
+        *self.served_by.write().unwrap_or_else(|e| e.into_inner()) = Some(served_by);
+    }
+
+    /// Which replica serves these views and how far behind the leader, if replicated.
+    pub fn served_by(&self) -> Option<String> {
+        let served_by = self
+            .served_by
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        served_by.map(|s| s.served_by())
     }
 
     /// Why each of `tasks` that is pending waits, as of now; empty without an explainer.

@@ -116,6 +116,7 @@ pub(crate) async fn run(
     .context("recovering the scheduler's state from the journal")?;
     let group = Group::new(&cluster, replica.clone(), peers);
     let watch = replicated::watch_leadership(runtime.clone(), group.clone());
+    replicated::note_pages(&runtime, &group);
 
     let full = aurora_web::app(aurora_web::WebState {
         cluster: cluster.clone(),

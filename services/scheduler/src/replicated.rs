@@ -146,6 +146,36 @@ impl Group {
     }
 }
 
+/// What every page of a replica says about where it was served: this replica, its role, and
+/// how many log entries it holds but has not applied yet (what it knows it is behind by).
+struct PageNote {
+    group: Group,
+}
+
+impl aurora_projections::ServedBy for PageNote {
+    fn served_by(&self) -> String {
+        let m = self.group.replica.raft().metrics().borrow().clone();
+        let id = self.group.id();
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let behind = m.last_log_index.unwrap_or(0).saturating_sub(applied);
+        match m.current_leader {
+            Some(leader) if leader == id => format!("served by replica {id}, the leader"),
+            Some(leader) => format!(
+                "served by replica {id}, a follower of replica {leader}, {behind} log \
+                 entries behind"
+            ),
+            None => format!("served by replica {id}; no leader elected right now"),
+        }
+    }
+}
+
+/// Makes every page of `runtime`'s UI say which replica served it.
+pub fn note_pages(runtime: &Runtime, group: &Group) {
+    runtime.read_model().set_served_by(Arc::new(PageNote {
+        group: group.clone(),
+    }));
+}
+
 /// Keeps the runtime's leadership in step with Raft's until the replica stops.
 pub fn watch_leadership(runtime: Runtime, group: Group) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -394,6 +394,19 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
         replicas.journal_text(leader, last),
         "the emptied follower holds the whole history"
     );
+    // Every page says which replica served it.
+    let (_, page) = http_text(replicas.port(follower), "GET", "/scheduler", None).unwrap();
+    assert!(
+        page.contains(&format!(
+            "served by replica {follower}, a follower of replica {leader}"
+        )),
+        "{page}"
+    );
+    let (_, page) = http_text(replicas.port(leader), "GET", "/scheduler", None).unwrap();
+    assert!(
+        page.contains(&format!("served by replica {leader}, the leader")),
+        "{page}"
+    );
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub struct Layout {
     /// `?at=<seq>` on a past page, empty on a live one: appended to every link so that
     /// navigating stays at the same moment.
     pub at: String,
+    /// In a replicated cluster: which replica served the page and how far behind the leader.
+    pub served_by: Option<String>,
 }
 
 /// The moment a page was read at.
@@ -59,6 +61,7 @@ impl Moment {
             section,
             banner: self.banner.clone(),
             at: self.at.clone(),
+            served_by: state.read.served_by(),
         }
     }
 }
@@ -144,6 +147,7 @@ impl IntoResponse for PageError {
                 section: "",
                 banner: self.banner.map(|b| *b),
                 at: String::new(),
+                served_by: None,
             },
             status: self.status.to_string(),
             message: self.message,
