@@ -407,6 +407,15 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
         page.contains(&format!("served by replica {leader}, the leader")),
         "{page}"
     );
+    // The Raft metrics, as each replica sees itself (refreshed at least every second).
+    for (id, leads) in [(leader, 1), (follower, 0)] {
+        wait_for_within(10, "the Raft metrics", || {
+            let (_, metrics) = http_text(replicas.port(id), "GET", "/metrics", None).unwrap();
+            metrics.contains(&format!("aurora_raft_is_leader {leads}"))
+                && metrics.contains(&format!("aurora_raft_leader {leader}"))
+                && metrics.contains("aurora_raft_commit_index")
+        });
+    }
 }
 
 #[test]
