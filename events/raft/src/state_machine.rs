@@ -21,6 +21,7 @@ use aurora_journal::{
     Append, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition, RocksJournal,
     SeqRange,
 };
+use futures::future::BoxFuture;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError,
@@ -32,6 +33,9 @@ use crate::Error;
 use crate::disk::{META_APPLIED, RaftDb, io_error};
 use crate::entry::{NodeId, Outcome, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
+
+/// An entry being applied: answers its outcome.
+type Applying = BoxFuture<'static, Result<Outcome, StorageError<NodeId>>>;
 
 /// Where refusals say the journal is.
 pub(crate) const LOCATION: &str = "replicated journal";
@@ -191,41 +195,54 @@ impl StateMachine {
                 self.initialise(*first, at).map_err(|e| fault(&e))?;
                 Ok(Outcome::Initialised)
             }
-            Request::Append {
-                term,
-                after,
-                at,
-                events,
-            } => {
-                let Some(journal) = self.journal() else {
-                    return Ok(Outcome::Refused(Refusal::NotInitialised));
-                };
-                // Fencing: the events must have been decided under the term of the leader that
-                // proposed them. Raft orders every entry of a term before every entry of a
-                // later one, so once a later term has begun no entry of this one follows it.
-                let current = log_id.leader_id.get_term();
-                if term != current {
-                    return Ok(Outcome::Refused(Refusal::NotLeader { term, current }));
-                }
-                // The local journal checks `after` and the time exactly as the single-node
-                // backends do; its own term is never claimed (always 0), Raft's is checked above.
-                let local = Precondition {
-                    term: journal.term(),
-                    after,
-                };
-                let marker = serde_json::to_vec(&log_id).map_err(io_error)?;
-                match journal
-                    .append_marked(Append::new(local, at, events), marker)
-                    .await
-                {
-                    Ok(range) => Ok(Outcome::appended(range)),
-                    Err(e) => match Refusal::from_check(&e) {
-                        Some(refusal) => Ok(Outcome::Refused(refusal)),
-                        None => Err(fault(&e)),
-                    },
-                }
-            }
+            append @ Request::Append { .. } => self.start_append(log_id, append).await,
         }
+    }
+
+    /// Starts applying an `Append` entry; the returned future answers its outcome. The
+    /// journal's single writer takes appends in the order these futures are first polled and
+    /// checks each against the journal as the ones before it leave it, so several entries can
+    /// be queued at once and share one group commit, with the same outcomes as one by one.
+    fn start_append(&self, log_id: LogId<NodeId>, request: Request) -> Applying {
+        let decided = |outcome| -> Applying { Box::pin(async move { Ok(outcome) }) };
+        let Request::Append {
+            term,
+            after,
+            at,
+            events,
+        } = request
+        else {
+            return decided(Outcome::Nothing);
+        };
+        let Some(journal) = self.journal() else {
+            return decided(Outcome::Refused(Refusal::NotInitialised));
+        };
+        // Fencing: the events must have been decided under the term of the leader that
+        // proposed them. Raft orders every entry of a term before every entry of a later one,
+        // so once a later term has begun no entry of this one follows it.
+        let current = log_id.leader_id.get_term();
+        if term != current {
+            return decided(Outcome::Refused(Refusal::NotLeader { term, current }));
+        }
+        // The local journal checks `after` and the time exactly as the single-node backends
+        // do; its own term is never claimed (always 0), Raft's is checked above.
+        let local = Precondition {
+            term: journal.term(),
+            after,
+        };
+        Box::pin(async move {
+            let marker = serde_json::to_vec(&log_id).map_err(io_error)?;
+            match journal
+                .append_marked(Append::new(local, at, events), marker)
+                .await
+            {
+                Ok(range) => Ok(Outcome::appended(range)),
+                Err(e) => match Refusal::from_check(&e) {
+                    Some(refusal) => Ok(Outcome::Refused(refusal)),
+                    None => Err(StorageError::from(StorageIOError::apply(log_id, &e))),
+                },
+            }
+        })
     }
 
     /// Brings the journal up to a snapshot's: the local journal must be a prefix of it
@@ -265,6 +282,22 @@ impl StateMachine {
         }
         Ok(())
     }
+}
+
+/// Waits for the queued appends (first polled in queue order, so the journal's writer takes
+/// them in log order) and puts each outcome in its place.
+async fn settle(
+    queued: &mut Vec<(usize, Applying)>,
+    outcomes: &mut [Outcome],
+) -> Result<(), StorageError<NodeId>> {
+    let (places, futures): (Vec<usize>, Vec<_>) = std::mem::take(queued).into_iter().unzip();
+    for (place, outcome) in places
+        .into_iter()
+        .zip(futures::future::join_all(futures).await)
+    {
+        outcomes[place] = outcome?;
+    }
+    Ok(())
 }
 
 fn pending(envelope: &Envelope) -> PendingEvent {
@@ -352,7 +385,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut applied = self.inner.applied.lock().await;
         let mut outcomes = Vec::new();
+        // Appends queued together (see `start_append`), with their places in `outcomes`.
+        let mut queued = Vec::new();
         for entry in entries {
+            if let EntryPayload::Normal(request @ Request::Append { .. }) = entry.payload {
+                queued.push((outcomes.len(), self.start_append(entry.log_id, request)));
+                outcomes.push(Outcome::Nothing);
+                applied.last_applied = Some(entry.log_id);
+                continue;
+            }
+            // Anything else sees the journal as every entry before it left it.
+            settle(&mut queued, &mut outcomes).await?;
             let outcome = match entry.payload {
                 EntryPayload::Blank => Outcome::Nothing,
                 EntryPayload::Membership(membership) => {
@@ -366,6 +409,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             applied.last_applied = Some(entry.log_id);
             outcomes.push(outcome);
         }
+        settle(&mut queued, &mut outcomes).await?;
         // Unsynced: entries that wrote events carry their own marker, and the others are
         // harmless to apply again after a crash.
         let state = (applied.last_applied, applied.membership.clone());
@@ -444,10 +488,17 @@ mod tests {
     }
 
     /// The apply-time checks, in one batch: each entry is judged against the journal as the
-    /// entries before it left it.
+    /// entries before it left it, in memory and on disk (where the appends of a batch are
+    /// queued to the journal's writer together).
     #[tokio::test]
     async fn entries_are_judged_against_the_journal_they_follow() {
-        let mut sm = StateMachine::default();
+        judged_in_order(StateMachine::default()).await;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+        judged_in_order(StateMachine::on_disk(dir.path(), raft).expect("open")).await;
+    }
+
+    async fn judged_in_order(mut sm: StateMachine) {
         let first = Box::new(initial_event("c"));
         let outcomes = sm
             .apply([
