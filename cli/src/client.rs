@@ -1,9 +1,18 @@
 //! A blocking client of the scheduler's JSON API: every failure becomes a [`CliError`] with
 //! Aurora's exit code (network 7, timeout 9, refused 10).
+//!
+//! A cluster may name several scheduler replicas. Each call tries them in order, starting at
+//! the one that last answered in this process, and moves on when one cannot be reached or
+//! answers 503 `NOT_LEADER` / `ERROR_TRANSIENT` (a replica that knows no leader), at most once
+//! around the list; a failure then names every URI tried. Only [`Client::exchange`] does this.
+//! Nothing is remembered between invocations.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aurora_api::{ApiError, USER_HEADER};
+use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -11,6 +20,13 @@ use crate::exit::{CliError, CliResult, ExitCode};
 
 /// How long one API call may take before the command gives up (exit 9).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// With several replicas, how long a connection attempt may take before the next replica is
+/// tried: a host that is down stays silent rather than refusing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The scheduler's codes for "this replica cannot serve it; another may".
+const TRY_ANOTHER_CODES: [&str; 2] = ["NOT_LEADER", "ERROR_TRANSIENT"];
 
 /// The scheduler said no: its HTTP status and, when it sent one, its [`ApiError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +62,12 @@ impl Refusal {
         self.http_status == 404
     }
 
+    /// A replica that cannot serve the request (it knows no leader, or is stopping): another
+    /// replica may, and nothing was done here.
+    fn try_another(&self) -> bool {
+        self.http_status == 503 && self.code().is_some_and(|c| TRY_ANOTHER_CODES.contains(&c))
+    }
+
     /// Aurora's `log_response_and_raise`: the verb's own headline, the scheduler's message on
     /// the next line after a tab, and for a job locked by an update, what to do about it.
     pub fn aurora_error(&self, headline: &str) -> CliError {
@@ -77,52 +99,64 @@ impl std::fmt::Display for Refusal {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::blocking::Client,
-    base: String,
+    /// The scheduler replicas' URLs, in the order they are tried.
+    bases: Vec<String>,
+    /// The index in `bases` of the replica that last answered: later calls start there.
+    current: Arc<AtomicUsize>,
     user: String,
 }
 
 impl Client {
-    /// `base` is the scheduler's URL; `user` is sent as the acting user of every mutation.
-    pub fn new(base: &str, user: &str) -> CliResult<Self> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(CALL_TIMEOUT)
+    /// `bases` are the scheduler replicas' URLs (one, for a scheduler without replicas);
+    /// `user` is sent as the acting user of every mutation.
+    pub fn new(bases: &[String], user: &str) -> CliResult<Self> {
+        let bases: Vec<String> = bases
+            .iter()
+            .map(|base| base.trim_end_matches('/').to_string())
+            .collect();
+        if bases.is_empty() {
+            return Err(CliError::invalid_config("no scheduler URI to talk to"));
+        }
+        let mut builder = reqwest::blocking::Client::builder().timeout(CALL_TIMEOUT);
+        if bases.len() > 1 {
+            builder = builder.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let http = builder
             .build()
             .map_err(|e| CliError::new(ExitCode::Unknown, format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            bases,
+            current: Arc::new(AtomicUsize::new(0)),
             user: user.to_string(),
         })
     }
 
+    /// The URL of the scheduler that last answered (the first one before any call).
     pub fn base(&self) -> &str {
-        &self.base
+        let index = self.current.load(Ordering::Relaxed);
+        self.bases
+            .get(index)
+            .or(self.bases.first())
+            .map_or("", String::as_str)
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
-        let request = self.http.get(self.url(path));
-        self.send(path, request)
+        self.send(Method::GET, path, None)
     }
 
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> CliResult<T> {
-        let request = self.http.post(self.url(path)).json(body);
-        self.send(path, request)
+        self.send(Method::POST, path, Some(encode(path, body)?))
     }
 
     pub fn put<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> CliResult<T> {
-        let request = self.http.put(self.url(path)).json(body);
-        self.send(path, request)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.send(Method::PUT, path, Some(encode(path, body)?))
     }
 
     /// Like [`Client::get`], but hands back the scheduler's refusal (a non-2xx answer) for the
     /// caller to word, as Aurora's client words each verb's failure itself.
     pub fn try_get<T: DeserializeOwned>(&self, path: &str) -> CliResult<Result<T, Refusal>> {
-        let request = self.http.get(self.url(path));
-        self.exchange(path, request)
+        self.exchange(Method::GET, path, None)
     }
 
     /// Like [`Client::post`], but hands back the scheduler's refusal for the caller to word.
@@ -131,16 +165,16 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> CliResult<Result<T, Refusal>> {
-        let request = self.http.post(self.url(path)).json(body);
-        self.exchange(path, request)
+        self.exchange(Method::POST, path, Some(encode(path, body)?))
     }
 
     fn send<T: DeserializeOwned>(
         &self,
+        method: Method,
         path: &str,
-        request: reqwest::blocking::RequestBuilder,
+        body: Option<Vec<u8>>,
     ) -> CliResult<T> {
-        self.exchange(path, request)?.map_err(|refusal| {
+        self.exchange(method, path, body)?.map_err(|refusal| {
             CliError::new(
                 refusal.exit_code(),
                 format!("the scheduler refused {path}: {refusal}"),
@@ -148,48 +182,135 @@ impl Client {
         })
     }
 
-    /// Sends a request: transport failures and unreadable answers are errors; a refusal is
-    /// the inner `Err`.
+    /// Sends a request to the replicas in turn until one answers it: transport failures and
+    /// unreadable answers are errors; a refusal is the inner `Err`.
+    ///
+    /// A replica that refused the connection never saw the request, and one that answered
+    /// 503 `NOT_LEADER`/`ERROR_TRANSIENT` did nothing, so any request moves on from those.
+    /// Other transport failures (reset, timeout) move a GET on but end a POST or PUT: it may
+    /// have been carried out, and sending it again elsewhere could do it twice.
     fn exchange<T: DeserializeOwned>(
         &self,
+        method: Method,
         path: &str,
-        request: reqwest::blocking::RequestBuilder,
+        body: Option<Vec<u8>>,
     ) -> CliResult<Result<T, Refusal>> {
-        let response = request
-            .header(USER_HEADER, &self.user)
-            .send()
-            .map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let error = response.json::<ApiError>().ok();
-            return Ok(Err(Refusal {
-                http_status: status.as_u16(),
-                error,
-                reason: status.to_string(),
-            }));
+        let n = self.bases.len();
+        let start = self.current.load(Ordering::Relaxed);
+        // What each replica left behind said, for an error naming them all.
+        let mut tried: Vec<String> = Vec::new();
+        for step in 0..n {
+            let index = (start + step) % n;
+            let base = &self.bases[index];
+            let last = step + 1 == n;
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{base}{path}"))
+                .header(USER_HEADER, &self.user);
+            if let Some(body) = &body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let response = match request.send() {
+                Ok(response) => response,
+                Err(error) => {
+                    let move_on = !last && (error.is_connect() || method == Method::GET);
+                    if !move_on && tried.is_empty() {
+                        // One scheduler asked: the error it has always been.
+                        return Err(transport_error(base, &error));
+                    }
+                    tried.push(format!("{base}: {}", cause(&error)));
+                    if !move_on {
+                        return Err(tried_all(path, &tried, transport_code(&error)));
+                    }
+                    continue;
+                }
+            };
+            let status = response.status();
+            if !status.is_success() {
+                let error = response.json::<ApiError>().ok();
+                let refusal = Refusal {
+                    http_status: status.as_u16(),
+                    error,
+                    reason: status.to_string(),
+                };
+                if n > 1 && refusal.try_another() {
+                    tried.push(format!("{base}: {refusal}"));
+                    if last {
+                        return Err(tried_all(path, &tried, refusal.exit_code()));
+                    }
+                    continue;
+                }
+                self.current.store(index, Ordering::Relaxed);
+                return Ok(Err(refusal));
+            }
+            self.current.store(index, Ordering::Relaxed);
+            return response.json::<T>().map(Ok).map_err(|e| {
+                CliError::new(
+                    ExitCode::ApiError,
+                    format!("unexpected answer from {base}{path}: {e}"),
+                )
+            });
         }
-        response.json::<T>().map(Ok).map_err(|e| {
-            CliError::new(
-                ExitCode::ApiError,
-                format!("unexpected answer from {}{path}: {e}", self.base),
-            )
-        })
+        // `new` refuses an empty list, so the loop always returns.
+        Err(CliError::invalid_config("no scheduler URI to talk to"))
     }
+}
 
-    fn transport_error(&self, error: &reqwest::Error) -> CliError {
-        if error.is_timeout() {
-            CliError::new(
-                ExitCode::Timeout,
-                format!("the scheduler at {} did not answer in time", self.base),
-            )
-        } else {
-            CliError::new(
-                ExitCode::NetworkError,
-                format!(
-                    "cannot reach the scheduler at {}: is it running? ({error})",
-                    self.base
-                ),
-            )
-        }
+/// A request body as JSON.
+fn encode(path: &str, body: &impl Serialize) -> CliResult<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| {
+        CliError::new(
+            ExitCode::Unknown,
+            format!("cannot encode the request to {path}: {e}"),
+        )
+    })
+}
+
+/// Aurora's exit code for a call that got no answer.
+fn transport_code(error: &reqwest::Error) -> ExitCode {
+    if error.is_timeout() {
+        ExitCode::Timeout
+    } else {
+        ExitCode::NetworkError
     }
+}
+
+/// The error of a call to one scheduler that got no answer.
+fn transport_error(base: &str, error: &reqwest::Error) -> CliError {
+    if error.is_timeout() {
+        CliError::new(
+            ExitCode::Timeout,
+            format!("the scheduler at {base} did not answer in time"),
+        )
+    } else {
+        CliError::new(
+            ExitCode::NetworkError,
+            format!("cannot reach the scheduler at {base}: is it running? ({error})"),
+        )
+    }
+}
+
+/// Why a call got no answer, in a few words (reqwest's own message names only the URL).
+fn cause(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "no answer in time".to_string();
+    }
+    let mut source: &dyn std::error::Error = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// The error of a call no replica could serve, naming each one tried and what it said.
+fn tried_all(path: &str, tried: &[String], code: ExitCode) -> CliError {
+    CliError::new(
+        code,
+        format!(
+            "no scheduler could serve {path}; tried:\n\t{}",
+            tried.join("\n\t")
+        ),
+    )
 }

@@ -2,7 +2,8 @@
 //! `{"name", "scheduler_uri", ...}` entries from `$AURORA_CONFIG_ROOT` (a directory holding
 //! `clusters.json`, default `/etc/aurora`) and then `~/.aurora/clusters.json`, later files
 //! overriding earlier ones by name. With no definition at all, `devcluster` is the local
-//! `aurora-scheduler --dev` at `http://127.0.0.1:8081`.
+//! `aurora-scheduler --dev` at `http://127.0.0.1:8081`. A replicated scheduler's
+//! `scheduler_uri` lists its replicas comma-separated (`"http://s1:8081,http://s2:8081"`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,19 +93,37 @@ impl Clusters {
         Self::parse(&files)
     }
 
-    /// The scheduler URL of `name`.
+    /// The scheduler URL of `name`: the first of its replicas, for links printed without
+    /// asking which replica answers.
     pub fn scheduler_uri(&self, name: &str) -> Result<String, CliError> {
+        let uris = self.scheduler_uris(name)?;
+        uris.into_iter()
+            .next()
+            .ok_or_else(|| no_scheduler_uri(name))
+    }
+
+    /// The scheduler URLs of `name`: its `scheduler_uri`, which lists a replicated
+    /// scheduler's replicas comma-separated, in the order they are tried.
+    pub fn scheduler_uris(&self, name: &str) -> Result<Vec<String>, CliError> {
         match self.by_name.get(name) {
             Some(Cluster {
                 scheduler_uri: Some(uri),
                 ..
-            }) => Ok(uri.trim_end_matches('/').to_string()),
-            Some(_) => Err(CliError::new(
-                ExitCode::InvalidConfig,
-                format!("cluster {name:?} has no scheduler_uri in clusters.json"),
-            )),
+            }) => {
+                let uris: Vec<String> = uri
+                    .split(',')
+                    .map(|uri| uri.trim().trim_end_matches('/'))
+                    .filter(|uri| !uri.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if uris.is_empty() {
+                    return Err(no_scheduler_uri(name));
+                }
+                Ok(uris)
+            }
+            Some(_) => Err(no_scheduler_uri(name)),
             None if name == "devcluster" && !self.by_name.contains_key(name) => {
-                Ok(DEVCLUSTER_URI.to_string())
+                Ok(vec![DEVCLUSTER_URI.to_string()])
             }
             None => {
                 let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
@@ -123,6 +142,13 @@ impl Clusters {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }
+}
+
+fn no_scheduler_uri(name: &str) -> CliError {
+    CliError::new(
+        ExitCode::InvalidConfig,
+        format!("cluster {name:?} has no scheduler_uri in clusters.json"),
+    )
 }
 
 #[cfg(test)]
@@ -148,6 +174,26 @@ mod tests {
         let unknown = clusters.scheduler_uri("west").unwrap_err();
         assert_eq!(unknown.code, ExitCode::InvalidParameter);
         assert!(unknown.message.contains("known: east"), "{unknown}");
+    }
+
+    #[test]
+    fn a_scheduler_uri_may_list_replicas() {
+        let clusters = Clusters::parse(&[file(
+            r#"[{"name": "east", "scheduler_uri": "http://e1:8081/, http://e2:8081,"},
+                {"name": "blank", "scheduler_uri": " , "}]"#,
+        )])
+        .unwrap();
+        assert_eq!(
+            clusters.scheduler_uris("east").unwrap(),
+            ["http://e1:8081", "http://e2:8081"]
+        );
+        assert_eq!(clusters.scheduler_uri("east").unwrap(), "http://e1:8081");
+        assert_eq!(
+            clusters.scheduler_uris("devcluster").unwrap(),
+            [DEVCLUSTER_URI]
+        );
+        let blank = clusters.scheduler_uris("blank").unwrap_err();
+        assert_eq!(blank.code, ExitCode::InvalidConfig);
     }
 
     #[test]

@@ -44,9 +44,9 @@ impl Context {
         })
     }
 
-    /// A client of `cluster`'s scheduler.
+    /// A client of `cluster`'s scheduler (trying each of its replicas in turn).
     pub fn client(&self, cluster: &str) -> CliResult<Client> {
-        Client::new(&self.clusters.scheduler_uri(cluster)?, &self.user)
+        Client::new(&self.clusters.scheduler_uris(cluster)?, &self.user)
     }
 
     /// Loads a `.aurora` file (or, with `read_json`, a JSON job config) with `--bind` values.

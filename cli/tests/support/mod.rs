@@ -38,6 +38,19 @@ impl Cli {
         }
     }
 
+    /// Replaces clusters.json with `clusters`, as (name, scheduler_uri) pairs.
+    pub fn write_clusters(&self, clusters: &[(&str, &str)]) {
+        let entries: Vec<serde_json::Value> = clusters
+            .iter()
+            .map(|(name, uri)| serde_json::json!({"name": name, "scheduler_uri": uri}))
+            .collect();
+        std::fs::write(
+            self.root.join("etc/clusters.json"),
+            serde_json::Value::from(entries).to_string(),
+        )
+        .unwrap();
+    }
+
     fn command(&self, binary: &str, args: &[&str]) -> Command {
         let path = self.bin_dir.join(binary);
         assert!(
@@ -136,6 +149,14 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Loopback URLs nobody listens on: ports bound together (so they differ), then let go.
+pub fn dead_urls<const N: usize>() -> [String; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| format!("http://{}", listeners[i].local_addr().unwrap()))
 }
 
 /// A two-instance service in the `.aurora` language.

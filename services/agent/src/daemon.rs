@@ -7,6 +7,10 @@
 //! still runs; the scheduler marks the ones it placed here but the agent lacks as LOST and tells
 //! the agent to kill the ones it does not expect.
 //!
+//! The agent knows every scheduler replica ([`AgentConfig::schedulers`]); its client sticks to
+//! the one that answers and moves on when that one dies or stops leading, and drops work
+//! handed out by a leader older than one it has already heard from (see [`crate::client`]).
+//!
 //! [`serve`] also starts the observer (when [`AgentConfig::observer_addr`] is set) on the same
 //! [`Running`] map, and advertises its URL as the agent's `endpoint`, so the UI can link to it.
 
@@ -29,8 +33,9 @@ use crate::observer::{self, ObserverState};
 /// Everything an agent needs to know about itself.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The scheduler's base URL.
-    pub scheduler: String,
+    /// The scheduler replicas' base URLs, tried in order; the agent sticks to the one that
+    /// answers and moves on when it dies or stops leading (see [`SchedulerClient`]).
+    pub schedulers: Vec<String>,
     pub agent: AgentId,
     pub host: String,
     pub capacity: Capacity,
@@ -127,7 +132,7 @@ async fn agent_loop(
     running: Running,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = SchedulerClient::new(&config.scheduler, config.agent.clone());
+    let client = SchedulerClient::new(&config.schedulers, config.agent.clone());
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;
     let mut next_contact = tokio::time::Instant::now();
@@ -168,7 +173,7 @@ async fn agent_loop(
                 .await
             {
                 Ok(()) => {
-                    tracing::info!(agent = %config.agent, scheduler = %config.scheduler, "registered");
+                    tracing::info!(agent = %config.agent, scheduler = %client.current(), "registered");
                     registered = true;
                     backoff = config.heartbeat_interval;
                     work = client.poll_work(WORK_WAIT, Duration::ZERO);

@@ -13,7 +13,8 @@
 //! purely in `executor::plan`, processes in their own process groups, logs under `.logs/`).
 //!
 //! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report; [`client`] its
-//! side of the scheduler's HTTP API. [`observer`] is the read-only HTTP view of the agent's
+//! side of the scheduler's HTTP API, which, given every scheduler replica's URL, finds the
+//! live leader after a failover and ignores work from a deposed leader (by term). [`observer`] is the read-only HTTP view of the agent's
 //! tasks (processes, logs, sandbox files) that the daemon serves beside it.
 //!
 //! [`hollow`] is the hollow mode, for scale tests: one process (`aurora-hollow-agents`)

@@ -3,6 +3,11 @@
 //! `aurora-agent --scheduler http://scheduler:8081 --work-dir /var/lib/aurora-agent \
 //!  --attribute rack:r1 --attribute dedicated:db_team/redis`
 //!
+//! With a replicated scheduler, name every replica: `--scheduler http://s1:8081,http://s2:8081`
+//! (or `--scheduler` once per replica). The agent uses the first that answers as the leader,
+//! and moves on to the next when it cannot be reached or answers that it is not the leader
+//! (503 `NOT_LEADER` / `ERROR_TRANSIENT`), so a failover needs no operator.
+//!
 //! The observer (process states, logs, sandbox browsing) listens on all interfaces on
 //! `--observer-port` (Aurora's 1338) and is advertised to the scheduler as
 //! `http://<host>:<port>`.
@@ -12,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use aurora_agent::client::scheduler_uris;
 use aurora_agent::daemon::{self, AgentConfig};
 use aurora_events::AgentId;
 use aurora_events::event::Attribute;
@@ -20,9 +26,10 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "aurora-agent", version, about = "The aurora worker daemon")]
 struct Args {
-    /// The scheduler's URL.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    scheduler: String,
+    /// A scheduler replica's URL; repeat it, or give a comma-separated list, for every
+    /// replica of the cluster. The agent finds the live leader among them.
+    #[arg(long, default_value = "http://127.0.0.1:8081", value_delimiter = ',')]
+    scheduler: Vec<String>,
     /// This agent's id (default: the host name).
     #[arg(long)]
     agent_id: Option<String>,
@@ -102,6 +109,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let schedulers = scheduler_uris(&args.scheduler);
+    anyhow::ensure!(!schedulers.is_empty(), "--scheduler needs at least one URL");
     let host = args.host.clone().unwrap_or_else(daemon::hostname);
     let mut capacity = daemon::detect_capacity(&args.work_dir);
     capacity.cpus = args.cpus.unwrap_or(capacity.cpus);
@@ -109,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     capacity.disk_mb = args.disk_mb.unwrap_or(capacity.disk_mb);
     capacity.port_ranges = vec![parse_ports(&args.ports)?];
     let config = AgentConfig {
-        scheduler: args.scheduler.clone(),
+        schedulers,
         agent: AgentId(args.agent_id.clone().unwrap_or_else(|| host.clone())),
         attributes: parse_attributes(&args.attributes, &host)?,
         host,

@@ -136,7 +136,7 @@ async fn serve_binds_a_free_port_and_advertises_it() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("sandboxes/t-1")).unwrap();
     let config = AgentConfig {
-        scheduler: "http://127.0.0.1:9".into(),
+        schedulers: vec!["http://127.0.0.1:9".into()],
         agent: AgentId("a-1".into()),
         host: "agent-host".into(),
         capacity: Capacity {

@@ -103,4 +103,25 @@ pub struct LaunchSpec {
 pub struct Heartbeat {
     pub launch: Vec<LaunchSpec>,
     pub kill: Vec<TaskId>,
+    /// The term of the leader that answered. An agent that has heard from a higher term drops
+    /// this answer's launches and kills (a deposed leader that has not noticed yet). Absent
+    /// (0) from schedulers that predate terms.
+    #[serde(default)]
+    pub term: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_without_a_term_parses_as_term_zero() {
+        // What a scheduler from before terms sends.
+        let old: Heartbeat = serde_json::from_str(r#"{"launch": [], "kill": ["t-1"]}"#).unwrap();
+        assert_eq!(old.term, 0);
+        assert_eq!(old.kill, [TaskId::from_raw("t-1")]);
+        let new: Heartbeat =
+            serde_json::from_str(r#"{"launch": [], "kill": [], "term": 7}"#).unwrap();
+        assert_eq!(new.term, 7);
+    }
 }

@@ -287,7 +287,7 @@ fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::Age
     let host = daemon::hostname();
     let base = format!("http://127.0.0.1:{port}");
     Ok(daemon::AgentConfig {
-        scheduler: base,
+        schedulers: vec![base],
         agent: aurora_events::AgentId(format!("dev-{host}")),
         capacity: daemon::detect_capacity(&work_dir),
         attributes: vec![aurora_events::event::Attribute {

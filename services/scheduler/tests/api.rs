@@ -465,6 +465,31 @@ async fn updates_in_the_journal_are_listed_and_shown() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Answers to agents carry the term of the leader that gave them, so that an agent can drop
+/// work from a deposed leader: a new term after leading again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_agents_carry_the_leaders_term() {
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let (runtime, app) = start(&store).await;
+    in_process::register_agent(&app).await;
+    let heartbeat = "/api/v1/agents/agent-1/heartbeat";
+    let (status, reply) = call(&app, "POST", heartbeat, None).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["term"], 1, "{reply}");
+
+    runtime.step_down();
+    let (status, reply) = call(&app, "POST", heartbeat, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert_eq!(reply["code"], "NOT_LEADER", "{reply}");
+
+    assert_eq!(runtime.lead().await.unwrap(), 2);
+    in_process::register_agent(&app).await;
+    let (status, reply) = call(&app, "POST", heartbeat, None).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["term"], 2, "{reply}");
+}
+
 /// The work channel: a poll open before anything is queued is answered as soon as the launch
 /// is decided, and again as soon as a kill is; with nothing queued it answers empty after the
 /// wait it asked for.
@@ -479,8 +504,8 @@ async fn work_polls_are_answered_as_soon_as_work_is_queued() {
     assert_eq!(status, StatusCode::OK, "{idle}");
     assert_eq!(
         idle,
-        json!({"launch": [], "kill": []}),
-        "nothing queued yet"
+        json!({"launch": [], "kill": [], "term": 1}),
+        "nothing queued yet, under the first leader's term"
     );
 
     // A poll that would wait 20 s, opened before the job exists.

@@ -3,6 +3,9 @@
 //! `aurora-hollow-agents --scheduler http://scheduler:8081 --count 1000 --racks 20 \
 //!  --script 'STARTING@0ms,RUNNING@100ms'`
 //!
+//! `--scheduler` may name several replicas (repeated, or comma-separated), as for
+//! `aurora-agent`.
+//!
 //! Agent `i` (from 0) registers as `<prefix>-<i>` on host `<prefix>-<i>` with rack
 //! `r<i mod racks>`, and answers launches with the script's status reports (a job may choose its
 //! own with the task metadata `hollow.script`) and kills with KILLED. No processes are started.
@@ -12,6 +15,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use aurora_agent::client::scheduler_uris;
 use aurora_agent::hollow::{self, DEFAULT_SCRIPT, FleetConfig, Script};
 use aurora_events::Capacity;
 use clap::Parser;
@@ -23,9 +27,10 @@ use clap::Parser;
     about = "Simulate many aurora agents in one process"
 )]
 struct Args {
-    /// The scheduler's URL.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    scheduler: String,
+    /// A scheduler replica's URL; repeat it, or give a comma-separated list, for every
+    /// replica of the cluster. Each agent finds the live leader among them.
+    #[arg(long, default_value = "http://127.0.0.1:8081", value_delimiter = ',')]
+    scheduler: Vec<String>,
     /// How many agents to simulate.
     #[arg(long, default_value_t = 100)]
     count: usize,
@@ -119,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
+    let schedulers = scheduler_uris(&args.scheduler);
+    anyhow::ensure!(!schedulers.is_empty(), "--scheduler needs at least one URL");
     anyhow::ensure!(
         args.cpus.is_finite() && args.cpus > 0.0,
         "--cpus must be a positive number"
@@ -128,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("--script {:?}", args.script))?;
     let config = FleetConfig {
-        scheduler: args.scheduler.clone(),
+        schedulers,
         count: args.count,
         prefix: args.prefix.clone(),
         capacity: Capacity {

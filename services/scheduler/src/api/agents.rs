@@ -1,7 +1,8 @@
 //! The agents' side of the API: register (with reconciliation), heartbeat (liveness, and the
 //! launches and kills queued for the agent), the work channel (a long poll answered the moment
 //! work is queued), and task status reports. Only the leader talks to agents; a follower
-//! answers 503 NOT_LEADER.
+//! answers 503 NOT_LEADER. Answers that hand out work carry the leader's term, so that an
+//! agent can ignore a deposed leader that still answers.
 
 use std::time::Duration;
 
@@ -78,7 +79,8 @@ fn check_known(runtime: &Runtime, agent: &AgentId) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The agent's work as it is sent: each launch with the task's config and ports.
+/// The agent's work as it is sent: each launch with the task's config and ports, under this
+/// leader's term.
 fn work_reply(runtime: &Runtime, work: AgentWork) -> Heartbeat {
     let state = runtime.state();
     let launch = work
@@ -103,6 +105,9 @@ fn work_reply(runtime: &Runtime, work: AgentWork) -> Heartbeat {
     Heartbeat {
         launch,
         kill: work.kill.into_iter().collect(),
+        // Agents drop work from a term below one they have heard from (a deposed leader);
+        // a process that no longer leads has no term, and its 0 is below every leader's.
+        term: runtime.term().unwrap_or(0),
     }
 }
 
