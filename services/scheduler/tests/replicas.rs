@@ -25,6 +25,8 @@ struct Replicas {
     ports: BTreeMap<u64, u16>,
     peers: String,
     running: BTreeMap<u64, Guard>,
+    /// Further arguments every replica is started with.
+    extra: Vec<String>,
 }
 
 impl Replicas {
@@ -40,6 +42,7 @@ impl Replicas {
             ports,
             peers,
             running: BTreeMap::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Replicas {
             ])
             .arg("--data-dir")
             .arg(self.data(id))
+            .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log);
@@ -555,4 +559,117 @@ fn replicas_join_and_leave_through_aurora_admin() {
     );
     assert!(!ok, "removing a stranger fails");
     assert!(text.contains("not a voter"), "{text}");
+}
+
+/// The `aurora` client against the cluster, every replica listed (`dead` first, if given).
+fn aurora(dir: &std::path::Path, uris: &str, args: &[&str]) -> (bool, String) {
+    let etc = dir.join("etc-aurora");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("clusters.json"),
+        format!(r#"[{{"name": "{CLUSTER}", "scheduler_uri": "{uris}"}}]"#),
+    )
+    .unwrap();
+    let output = Command::new(support::workspace_binary("aurora-cli", "aurora"))
+        .args(args)
+        .env("AURORA_CONFIG_ROOT", &etc)
+        .env("HOME", dir)
+        .env("USER", "www")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The RUNNING tasks of `www/prod/NAME`, as replica `port` sees them.
+fn running(port: u16, name: &str) -> Vec<String> {
+    match http(
+        port,
+        "GET",
+        &format!("/api/v1/jobs/www/prod/{name}/tasks"),
+        None,
+    ) {
+        Some((200, Value::Array(tasks))) => tasks
+            .iter()
+            .filter(|t| t["status"] == "RUNNING")
+            .filter_map(|t| t["id"].as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn agents_and_the_cli_keep_working_across_a_failover() {
+    support::become_subreaper();
+    let mut replicas = Replicas::new(3);
+    // A short agent timeout, so that the test outlives it after the failover.
+    replicas.extra = vec!["--agent-timeout-secs".into(), "4".into()];
+    replicas.start(1, true);
+    replicas.start(2, false);
+    replicas.start(3, false);
+    replicas.wait_all_serving();
+    let leader = replicas.wait_leader(30);
+    // Every replica listed, the leader first: the agent and the client must move on by
+    // themselves once it is gone.
+    let mut order: Vec<u64> = vec![leader];
+    order.extend(replicas.ports.keys().copied().filter(|id| *id != leader));
+    let uris = order
+        .iter()
+        .map(|id| format!("http://127.0.0.1:{}", replicas.port(*id)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let work = replicas.dir.path().join("agent");
+    std::fs::create_dir_all(&work).unwrap();
+    let _agent = support::agent_at("agent-1", &work, &uris);
+
+    let follower = order[1];
+    create_job(replicas.port(follower), "before").unwrap();
+    let mut before = Vec::new();
+    wait_for_within(60, "the job created before to run", || {
+        before = running(replicas.port(follower), "before");
+        before.len() == 1
+    });
+
+    replicas.kill(leader);
+    let new_leader = replicas.wait_leader(30);
+    assert_ne!(new_leader, leader);
+    let took_over = Instant::now();
+
+    let config = replicas.dir.path().join("after.aurora");
+    std::fs::write(
+        &config,
+        "jobs = [Service(cluster = 'rc', role = 'www', environment = 'prod', name = 'after',\n\
+         \x20 task = Task(name = 'after', processes = [Process(name = 'work', cmdline = 'sleep 600')],\n\
+         \x20   resources = Resources(cpu = 0.01, ram = 8 * MB, disk = 8 * MB)))]\n",
+    )
+    .unwrap();
+    let (ok, text) = aurora(
+        replicas.dir.path(),
+        &uris,
+        &[
+            "job",
+            "create",
+            "rc/www/prod/after",
+            config.to_str().unwrap(),
+            "--wait-until",
+            "RUNNING",
+        ],
+    );
+    assert!(ok, "aurora job create after the failover: {text}");
+    assert_eq!(running(replicas.port(new_leader), "after").len(), 1);
+    // The agent found the new leader and registered again with the task it runs: well past
+    // the time its silence would have made that task LOST, it is the same RUNNING one.
+    if let Some(left) = Duration::from_secs(6).checked_sub(took_over.elapsed()) {
+        std::thread::sleep(left);
+    }
+    assert_eq!(
+        running(replicas.port(new_leader), "before"),
+        before,
+        "still the same task"
+    );
 }

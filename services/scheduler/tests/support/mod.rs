@@ -154,10 +154,15 @@ pub fn scheduler(args: &[&str], data: &Path, port: u16) -> Guard {
 
 /// Starts an `aurora-agent` named `name` against the scheduler on `port`.
 pub fn agent(name: &str, work: &Path, port: u16) -> Guard {
+    agent_at(name, work, &format!("http://127.0.0.1:{port}"))
+}
+
+/// Starts an `aurora-agent` named `name` against `schedulers` (URLs, comma-separated).
+pub fn agent_at(name: &str, work: &Path, schedulers: &str) -> Guard {
     let child = Command::new(agent_binary())
         .args([
             "--scheduler",
-            &format!("http://127.0.0.1:{port}"),
+            schedulers,
             "--agent-id",
             name,
             "--host",
