@@ -142,7 +142,8 @@ impl RaftDb {
             .map_err(fault)
     }
 
-    /// Writes `entries` in one synced batch.
+    /// Writes `entries` in one batch, not yet synced (readable at once; durable after the
+    /// next [`Self::sync`]).
     pub(crate) fn append(&self, entries: &[Entry<TypeConfig>]) -> Result<(), Fault> {
         let log = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
@@ -150,7 +151,14 @@ impl RaftDb {
             let bytes = serde_json::to_vec(entry).map_err(fault)?;
             batch.put_cf(log, index_key(entry.log_id.index), bytes);
         }
-        self.db.write_opt(batch, &synced()).map_err(fault)
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(fault)
+    }
+
+    /// Syncs everything written so far (one fsync of the write-ahead log).
+    pub(crate) fn sync(&self) -> Result<(), Fault> {
+        self.db.flush_wal(true).map_err(fault)
     }
 
     /// The entries whose indexes fall in `range`, in order.

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Weak};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{Entry, LogId, LogState, RaftLogReader, StorageError, Vote};
@@ -27,7 +28,39 @@ struct Log {
 #[derive(Debug, Clone)]
 enum Backend {
     Memory(Arc<Mutex<Log>>),
-    Disk(Arc<RaftDb>),
+    Disk {
+        db: Arc<RaftDb>,
+        /// Appends written but not yet synced wait here for the flusher (see [`flusher`]).
+        unsynced: std_mpsc::Sender<LogFlushed<TypeConfig>>,
+    },
+}
+
+/// Group commit for the log: appends are written at once (readable, as openraft requires
+/// when `append` returns) and this thread syncs the write-ahead log once for every append
+/// written meanwhile, then tells openraft they are durable, in order. Under load one fsync
+/// covers many entries; alone, an append waits for exactly one. Ends when the log store's
+/// last handle is dropped.
+/// It holds the database weakly, so that it is closed (its lock released) as soon as the
+/// replica's last handle goes, not whenever this thread notices.
+fn flusher(db: Weak<RaftDb>, queue: std_mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = queue.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(queue.try_iter());
+        let synced = match db.upgrade() {
+            Some(db) => db.sync(),
+            None => Err(std::io::Error::other("the Raft log is closed")),
+        };
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, "syncing the Raft log failed");
+        }
+        for callback in waiting {
+            let result = match &synced {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            callback.log_io_completed(result);
+        }
+    }
 }
 
 /// One replica's Raft log. Cheap to clone; clones share it.
@@ -57,10 +90,19 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl LogStore {
-    pub(crate) fn on_disk(db: Arc<RaftDb>) -> Self {
-        Self {
-            backend: Backend::Disk(db),
-        }
+    pub(crate) fn on_disk(db: Arc<RaftDb>) -> Result<Self, crate::Error> {
+        let (unsynced, queue) = std_mpsc::channel();
+        let flushed = Arc::downgrade(&db);
+        std::thread::Builder::new()
+            .name("raft-log-sync".into())
+            .spawn(move || flusher(flushed, queue))
+            .map_err(|e| crate::Error::Open {
+                path: "raft".into(),
+                detail: format!("cannot start the log's sync thread: {e}"),
+            })?;
+        Ok(Self {
+            backend: Backend::Disk { db, unsynced },
+        })
     }
 }
 
@@ -74,7 +116,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 let log = log.lock().await;
                 Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
             }
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
                 blocking(db, move |db| db.entries(bounds)).await
             }
@@ -92,7 +134,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let last = log.entries.last_key_value().map(|(_, e)| e.log_id);
                 (last, log.purged)
             }
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 blocking(db, |db| {
                     let last = db.last_entry()?.map(|e| e.log_id);
                     Ok((last, db.get_meta(META_PURGED)?))
@@ -113,7 +155,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         match &self.backend {
             Backend::Memory(log) => log.lock().await.vote = Some(*vote),
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 let vote = *vote;
                 blocking(db, move |db| db.put_meta(META_VOTE, &vote, true)).await?;
             }
@@ -124,7 +166,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
         match &self.backend {
             Backend::Memory(log) => Ok(log.lock().await.vote),
-            Backend::Disk(db) => blocking(db, |db| db.get_meta(META_VOTE)).await,
+            Backend::Disk { db, .. } => blocking(db, |db| db.get_meta(META_VOTE)).await,
         }
     }
 
@@ -135,7 +177,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match &self.backend {
             Backend::Memory(log) => log.lock().await.committed = committed,
             // Not synced: a lost value only means re-learning the commit index from the leader.
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 blocking(db, move |db| db.put_meta(META_COMMITTED, &committed, false)).await?;
             }
         }
@@ -145,7 +187,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
         match &self.backend {
             Backend::Memory(log) => Ok(log.lock().await.committed),
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 blocking(db, |db| Ok(db.get_meta(META_COMMITTED)?.flatten())).await
             }
         }
@@ -168,12 +210,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 // In memory, "flushed" is "inserted": as durable as it will get.
                 callback.log_io_completed(Ok(()));
             }
-            Backend::Disk(db) => {
+            Backend::Disk { db, unsynced } => {
                 let entries: Vec<_> = entries.into_iter().collect();
-                // Synced before the callback: only then may the entry count towards a quorum.
                 let written = blocking(db, move |db| db.append(&entries)).await;
                 match written {
-                    Ok(()) => callback.log_io_completed(Ok(())),
+                    // Synced before the callback: only then may the entry count towards a
+                    // quorum.
+                    Ok(()) => {
+                        if let Err(std_mpsc::SendError(callback)) = unsynced.send(callback) {
+                            let stopped = std::io::Error::other("the log's sync thread stopped");
+                            callback.log_io_completed(Err(stopped));
+                        }
+                    }
                     Err(e) => {
                         callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
                         return Err(e);
@@ -190,7 +238,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Backend::Memory(log) => {
                 log.lock().await.entries.split_off(&log_id.index);
             }
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 blocking(db, move |db| db.remove(log_id.index, u64::MAX)).await?;
             }
         }
@@ -205,7 +253,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 log.entries = kept;
                 log.purged = Some(log_id);
             }
-            Backend::Disk(db) => {
+            Backend::Disk { db, .. } => {
                 blocking(db, move |db| {
                     // The purge point first: a crash between the two leaves entries that are
                     // only ignored, never a hole openraft does not know about.

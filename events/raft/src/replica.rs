@@ -65,7 +65,7 @@ impl Storage {
         let raft = RaftDb::open(dir, id)?;
         let state = StateMachine::on_disk(dir, std::sync::Arc::clone(&raft))?;
         Ok(Self {
-            log: LogStore::on_disk(raft),
+            log: LogStore::on_disk(raft)?,
             state,
         })
     }

@@ -47,6 +47,7 @@ async fn a_replica_added_then_another_removed_the_quorum_follows() {
         .expect("a quorum of the new membership commits");
     let removed = leader.remove_voter(leaving).await;
     assert!(removed.is_err(), "not a voter any more: {removed:?}");
+    cluster.settle(&leader).await;
     let all = assert_identical(&cluster).await;
     assert_eq!(all.iter().rev().find_map(read_marker), Some((2, 0)));
 }

@@ -193,15 +193,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("recovering the scheduler's state from the journal")?;
 
-    let app = aurora_web::app(aurora_web::WebState {
-        cluster: cluster.clone(),
-        read: Arc::clone(runtime.read_model()),
-    })
-    .merge(aurora_scheduler::api::router(runtime.clone()))
-    .merge(aurora_scheduler::api::metrics::router(
-        runtime.clone(),
-        metrics,
-    ));
+    let app = app(&cluster, &runtime, metrics);
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -274,6 +266,23 @@ async fn main() -> anyhow::Result<()> {
     }
     server.await.context("joining the HTTP server")?;
     Ok(())
+}
+
+/// What a scheduler's port serves: the web UI, the API and the metrics.
+pub(crate) fn app(
+    cluster: &str,
+    runtime: &Runtime,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> axum::Router {
+    aurora_web::app(aurora_web::WebState {
+        cluster: cluster.to_string(),
+        read: Arc::clone(runtime.read_model()),
+    })
+    .merge(aurora_scheduler::api::router(runtime.clone()))
+    .merge(aurora_scheduler::api::metrics::router(
+        runtime.clone(),
+        metrics,
+    ))
 }
 
 /// The one agent `--dev` runs in process, on this machine, talking to this scheduler over

@@ -118,20 +118,12 @@ pub(crate) async fn run(
     let watch = replicated::watch_leadership(runtime.clone(), group.clone());
     replicated::note_pages(&runtime, &group);
 
-    let full = aurora_web::app(aurora_web::WebState {
-        cluster: cluster.clone(),
-        read: Arc::clone(runtime.read_model()),
-    })
-    .merge(aurora_scheduler::api::router(runtime.clone()))
-    .merge(aurora_scheduler::api::metrics::router(
-        runtime.clone(),
-        metrics,
-    ))
-    .merge(replicated::routes(runtime.clone(), group.clone()))
-    .layer(axum::middleware::from_fn_with_state(
-        (runtime.clone(), group),
-        replicated::forward_writes,
-    ));
+    let full = crate::app(&cluster, &runtime, metrics)
+        .merge(replicated::routes(runtime.clone(), group.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            (runtime.clone(), group),
+            replicated::forward_writes,
+        ));
     let _ = ready.set(full);
     println!(
         "  journal: {} (last seq {}); web UI: http://{addr}/scheduler; replicas: http://{addr}/api/v1/replicas",

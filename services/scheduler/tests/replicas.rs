@@ -479,16 +479,29 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
 
 /// `aurora-admin` against the cluster through replica `port`.
 fn admin(dir: &std::path::Path, port: u16, args: &[&str]) -> (bool, String) {
-    let etc = dir.join("etc");
+    client(
+        dir,
+        "aurora-admin",
+        &format!("http://127.0.0.1:{port}"),
+        args,
+    )
+}
+
+/// Runs the client `binary` (`aurora` or `aurora-admin`) with a clusters.json whose
+/// scheduler_uri is `uris`; whether it succeeded, and what it printed.
+fn client(dir: &std::path::Path, binary: &str, uris: &str, args: &[&str]) -> (bool, String) {
+    let etc = dir.join(format!("etc-{binary}"));
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(
         etc.join("clusters.json"),
-        format!(r#"[{{"name": "{CLUSTER}", "scheduler_uri": "http://127.0.0.1:{port}"}}]"#),
+        format!(r#"[{{"name": "{CLUSTER}", "scheduler_uri": "{uris}"}}]"#),
     )
     .unwrap();
-    let output = Command::new(support::workspace_binary("aurora-cli", "aurora-admin"))
+    let output = Command::new(support::workspace_binary("aurora-cli", binary))
         .args(args)
         .env("AURORA_CONFIG_ROOT", &etc)
+        .env("HOME", dir)
+        .env("USER", "www")
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -561,31 +574,6 @@ fn replicas_join_and_leave_through_aurora_admin() {
     assert!(text.contains("not a voter"), "{text}");
 }
 
-/// The `aurora` client against the cluster, every replica listed (`dead` first, if given).
-fn aurora(dir: &std::path::Path, uris: &str, args: &[&str]) -> (bool, String) {
-    let etc = dir.join("etc-aurora");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(
-        etc.join("clusters.json"),
-        format!(r#"[{{"name": "{CLUSTER}", "scheduler_uri": "{uris}"}}]"#),
-    )
-    .unwrap();
-    let output = Command::new(support::workspace_binary("aurora-cli", "aurora"))
-        .args(args)
-        .env("AURORA_CONFIG_ROOT", &etc)
-        .env("HOME", dir)
-        .env("USER", "www")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 /// The RUNNING tasks of `www/prod/NAME`, as replica `port` sees them.
 fn running(port: u16, name: &str) -> Vec<String> {
     match http(
@@ -648,8 +636,9 @@ fn agents_and_the_cli_keep_working_across_a_failover() {
          \x20   resources = Resources(cpu = 0.01, ram = 8 * MB, disk = 8 * MB)))]\n",
     )
     .unwrap();
-    let (ok, text) = aurora(
+    let (ok, text) = client(
         replicas.dir.path(),
+        "aurora",
         &uris,
         &[
             "job",
