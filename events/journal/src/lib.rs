@@ -59,7 +59,7 @@ use futures::Stream;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Recovery};
 pub use memory::{MemoryCheckpoints, MemoryJournal, MemoryStore};
-pub use rocks::RocksJournal;
+pub use rocks::{Durability, RocksJournal};
 
 /// A live stream of committed envelopes: first those already in the journal from the requested
 /// seq, then each new one as it is committed. It ends only if the journal fails.

@@ -54,6 +54,23 @@ const LAYOUT_VERSION: &[u8] = b"1";
 /// Most events one group commit carries; bounds the latency a large batch adds to its members.
 pub const MAX_BATCH_EVENTS: usize = 16_384;
 
+/// How a [`RocksJournal`] makes its batches durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every batch is synced before it is acknowledged, and the high-water mark is kept (see
+    /// [`crate::mark`]): an acknowledged append survives a power loss, and a journal that comes
+    /// back shorter than it acknowledged is refused.
+    #[default]
+    Synced,
+    /// Batches are written to the write-ahead log but not synced, and no high-water mark is
+    /// kept. For a copy of a history that is durable elsewhere: a replica's journal, whose
+    /// entries a never-purged Raft log holds synced. A killed process loses nothing (the
+    /// operating system has the writes); a power loss may take the newest batches, always a
+    /// suffix, and [`RocksJournal::marker`] then names the last entry that survived, from which
+    /// the owner replays the rest.
+    Replayable,
+}
+
 /// A handle on a RocksDB journal. Cheap to clone; the database closes when the last handle
 /// (and every subscription stream) is dropped.
 #[derive(Debug, Clone)]
@@ -100,6 +117,8 @@ impl Drop for Inner {
 /// What the writer thread is asked to do, in queue order.
 enum Request {
     Append(AppendRequest),
+    /// Appends that must be written in the same atomic batch (they share a marker).
+    Group(Vec<AppendRequest>),
     ClaimTerm(oneshot::Sender<Result<Term, Error>>),
 }
 
@@ -250,6 +269,17 @@ impl RocksJournal {
         first: aurora_events::PendingEvent,
         at: Timestamp,
     ) -> Result<Self, Error> {
+        Self::initialise_durable(path.as_ref(), first, at, Durability::Synced)
+    }
+
+    /// [`Self::initialise_with`] for a journal written with `durability` from then on (seq 1
+    /// itself is always synced).
+    pub fn initialise_durable(
+        path: &Path,
+        first: aurora_events::PendingEvent,
+        at: Timestamp,
+        durability: Durability,
+    ) -> Result<Self, Error> {
         let aurora_events::Event::ClusterInitialised { cluster } = &first.event else {
             return Err(Error::Damaged(format!(
                 "seq 1 would be {}, not cluster_initialised",
@@ -258,7 +288,6 @@ impl RocksJournal {
         };
         let cluster = cluster.clone();
         let cluster = cluster.as_str();
-        let path = path.as_ref();
         if holds_database(path) {
             return Err(Error::AlreadyInitialised {
                 location: location(path),
@@ -288,14 +317,21 @@ impl RocksJournal {
         // told from a journal that is simply new or short.
         mark::write_identity(path, cluster)?;
         drop(Mark::open(path, 1)?);
-        Self::open(path)
+        Self::open_durable(path, durability)
     }
 
     /// Opens the journal at `path`. A directory without an initialised journal is an error, never
     /// silently started empty; a journal holding fewer events than it acknowledged (a damaged,
     /// truncated or removed write-ahead log) is refused, never served shorter.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::open_checked(path.as_ref(), true)
+        Self::open_checked(path.as_ref(), true, Durability::Synced)
+    }
+
+    /// [`Self::open`] for a journal written with `durability`; a [`Durability::Replayable`]
+    /// journal keeps no high-water mark, so a shorter journal is opened as it is.
+    pub fn open_durable(path: impl AsRef<Path>, durability: Durability) -> Result<Self, Error> {
+        let refuse_losses = durability == Durability::Synced;
+        Self::open_checked(path.as_ref(), refuse_losses, durability)
     }
 
     /// Accepts that the journal at `path` lost the acknowledged events its write-ahead log no
@@ -307,7 +343,7 @@ impl RocksJournal {
         at: Timestamp,
         reason: &str,
     ) -> Result<Option<SeqRange>, Error> {
-        let journal = Self::open_checked(path.as_ref(), false)?;
+        let journal = Self::open_checked(path.as_ref(), false, Durability::Synced)?;
         let (acknowledged, found) = (journal.inner.acknowledged_at_open, journal.last_seq());
         if acknowledged <= found {
             return Ok(None);
@@ -331,7 +367,11 @@ impl RocksJournal {
         Ok(Some(SeqRange::new(found + 1, acknowledged)))
     }
 
-    fn open_checked(path: &Path, refuse_losses: bool) -> Result<Self, Error> {
+    fn open_checked(
+        path: &Path,
+        refuse_losses: bool,
+        durability: Durability,
+    ) -> Result<Self, Error> {
         let identity = mark::read_identity(path)?;
         if !holds_database(path) {
             return Err(match identity {
@@ -424,6 +464,7 @@ impl RocksJournal {
             db: Arc::clone(&db),
             path: path.to_path_buf(),
             mark,
+            durability,
             last_seq: last.seq,
             last_at: last.at,
             term: term_tx,
@@ -514,8 +555,10 @@ struct Writer {
     db: Arc<DB>,
     /// The journal's directory, whose file system's free space is checked before each batch.
     path: PathBuf,
-    /// Recorded after every committed batch, before the callers are answered.
+    /// Recorded after every committed batch, before the callers are answered (only when the
+    /// batches are synced: a mark ahead of unsynced writes would be a false alarm).
     mark: Mark,
+    durability: Durability,
     last_seq: Seq,
     last_at: Timestamp,
     term: watch::Sender<Term>,
@@ -530,9 +573,11 @@ impl Writer {
             while events < MAX_BATCH_EVENTS {
                 match queue.try_recv() {
                     Ok(request) => {
-                        if let Request::Append(append) = &request {
-                            events += append.events.len();
-                        }
+                        events += match &request {
+                            Request::Append(append) => append.events.len(),
+                            Request::Group(group) => group.iter().map(|a| a.events.len()).sum(),
+                            Request::ClaimTerm(_) => 0,
+                        };
                         requests.push(request);
                     }
                     Err(_) => break,
@@ -542,6 +587,7 @@ impl Writer {
             for request in requests {
                 match request {
                     Request::Append(append) => appends.push(append),
+                    Request::Group(group) => appends.extend(group),
                     Request::ClaimTerm(reply) => {
                         // Appends queued before the claim are decided under the old term.
                         self.commit(std::mem::take(&mut appends));
@@ -622,13 +668,18 @@ impl Writer {
             }
             if !accepted.is_empty() {
                 batch.put_cf(time_cf, time_key(last_at), seq_key(last));
-                self.db.write_opt(batch, &synced())?;
+                let options = match self.durability {
+                    Durability::Synced => synced(),
+                    Durability::Replayable => WriteOptions::default(),
+                };
+                self.db.write_opt(batch, &options)?;
             }
             Ok((last, last_at))
         })();
         match written {
             Ok((last, last_at)) => {
                 if last != self.last_seq
+                    && self.durability == Durability::Synced
                     && let Err(e) = self.mark.record(last)
                 {
                     // The batch is committed and must be acknowledged as such; only the
@@ -662,6 +713,44 @@ impl RocksJournal {
         self.append_with(append, Some(marker)).await
     }
 
+    /// Appends every one of `appends` as [`Self::append_marked`] would, one after the other,
+    /// all in one atomic write with `marker` (where any is accepted): a replicated backend's
+    /// log entry that carries several appends is in the journal whole or not at all. Each
+    /// append gets its own answer, in order.
+    pub async fn append_group_marked(
+        &self,
+        appends: Vec<Append>,
+        marker: Vec<u8>,
+    ) -> Vec<Result<SeqRange, Error>> {
+        let mut answers = Vec::with_capacity(appends.len());
+        let mut group = Vec::with_capacity(appends.len());
+        for append in appends {
+            let (reply, answer) = oneshot::channel();
+            if append.events.is_empty() {
+                let _ = reply.send(Err(Error::EmptyAppend));
+            } else {
+                group.push(AppendRequest {
+                    precondition: append.precondition,
+                    at: append.at,
+                    events: append.events.iter().map(PreEncoded::new).collect(),
+                    marker: Some(marker.clone()),
+                    reply,
+                });
+            }
+            answers.push(answer);
+        }
+        if !group.is_empty()
+            && let Err(e) = self.send(Request::Group(group))
+        {
+            return answers.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(answer.await.unwrap_or(Err(Error::Closed)));
+        }
+        out
+    }
+
     /// The marker stored by the last accepted [`Self::append_marked`] (or [`Self::set_marker`]).
     pub fn marker(&self) -> Result<Option<Vec<u8>>, Error> {
         Ok(self
@@ -670,7 +759,8 @@ impl RocksJournal {
             .get_cf(cf(&self.inner.db, CF_META)?, META_MARKER)?)
     }
 
-    /// Stores `marker` on its own (synced), for entries that append nothing.
+    /// Stores `marker` on its own, synced (which also syncs every unsynced batch before it):
+    /// for entries that append nothing, or events appended without a marker.
     pub fn set_marker(&self, marker: &[u8]) -> Result<(), Error> {
         let db = &self.inner.db;
         db.put_cf_opt(cf(db, CF_META)?, META_MARKER, marker, &synced())?;

@@ -45,6 +45,47 @@ impl Backend for Rocks {
 
 aurora_journal::conformance_tests!(Rocks::new);
 
+/// The same behaviour when batches are written unsynced (a replica's copy of the journal).
+mod replayable {
+    use super::*;
+    use aurora_journal::Durability;
+
+    pub(super) struct Replayable(Rocks);
+
+    impl Replayable {
+        pub(super) fn new() -> Self {
+            Self(Rocks::new())
+        }
+    }
+
+    #[async_trait]
+    impl Backend for Replayable {
+        type Journal = RocksJournal;
+
+        async fn initialise(
+            &mut self,
+            cluster: &str,
+            at: Timestamp,
+        ) -> Result<RocksJournal, Error> {
+            let first = aurora_journal::initial_event(cluster);
+            RocksJournal::initialise_durable(&self.0.path(), first, at, Durability::Replayable)
+        }
+
+        async fn reopen(&mut self) -> Result<RocksJournal, Error> {
+            RocksJournal::open_durable(self.0.path(), Durability::Replayable)
+        }
+
+        async fn open_uninitialised(&mut self) -> Result<RocksJournal, Error> {
+            RocksJournal::open_durable(
+                self.0.dir.path().join("nothing-here"),
+                Durability::Replayable,
+            )
+        }
+    }
+
+    aurora_journal::conformance_tests!(Replayable::new);
+}
+
 #[tokio::test]
 async fn an_empty_existing_directory_is_not_a_journal() {
     let dir = tempfile::tempdir().unwrap();

@@ -68,9 +68,19 @@ pub enum DecodeProblem {
 pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     // Only fails for serde features bincode lacks (e.g. sequences of unknown length), which the
     // event types do not use; the golden and property tests exercise every type.
-    bincode::serde::encode_to_vec(value, config())
-        .expect("event types only use serde features that bincode supports")
+    try_encode_value(value).expect("event types only use serde features that bincode supports")
 }
+
+/// [`encode_value`] for types this crate does not own, whose serde features it cannot vouch
+/// for: an error instead of a panic.
+pub fn try_encode_value<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeProblem> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeProblem(e.to_string()))
+}
+
+/// Why a value could not be encoded (it uses a serde feature bincode lacks).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("value does not encode: {0}")]
+pub struct EncodeProblem(pub String);
 
 /// Decodes an unframed value, requiring that it uses every byte.
 pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeProblem> {

@@ -148,7 +148,7 @@ impl RaftDb {
         let log = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
         for entry in entries {
-            let bytes = serde_json::to_vec(entry).map_err(fault)?;
+            let bytes = crate::entry::encode(entry).map_err(fault)?;
             batch.put_cf(log, index_key(entry.log_id.index), bytes);
         }
         self.db
@@ -186,7 +186,7 @@ impl RaftDb {
             if !range.contains(&index) {
                 break;
             }
-            out.push(serde_json::from_slice(&value).map_err(fault)?);
+            out.push(crate::entry::decode(&value).map_err(fault)?);
         }
         Ok(out)
     }
@@ -199,7 +199,7 @@ impl RaftDb {
         {
             Some(item) => {
                 let (_, value) = item.map_err(fault)?;
-                serde_json::from_slice(&value).map(Some).map_err(fault)
+                crate::entry::decode(&value).map(Some).map_err(fault)
             }
             None => Ok(None),
         }

@@ -1,19 +1,18 @@
 //! Raft over HTTP: the internal routes each replica serves on its one port (beside the API and
-//! the UI), and the calls a replica makes to its peers' routes. Bodies are JSON; each answer is
+//! the UI), and the calls a replica makes to its peers' routes. Bodies are binary (see
+//! `entry::encode`: JSON cost more than all the rest of replication); each answer is
 //! the target's own `Result`, so a refusal by the target (a stale term, say) reaches the caller
 //! as the target's verdict, and only a call that got no answer counts as unreachable.
 
+use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
-use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -64,25 +63,45 @@ async fn same_cluster(cluster: String, request: Request, next: Next) -> Response
     next.run(request).await
 }
 
-async fn append_entries(
-    State(raft): State<Raft>,
-    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
-    Json(raft.append_entries(rpc).await)
+/// The media type of Raft RPC bodies (see [`crate::entry::encode`]).
+const RPC_MEDIA_TYPE: &str = "application/x-aurora-raft";
+
+/// Answers an RPC body that does not decode: 400, with why.
+fn undecodable(e: String) -> Response {
+    let message = format!("the Raft RPC does not decode: {e}");
+    (StatusCode::BAD_REQUEST, message).into_response()
 }
 
-async fn vote(
-    State(raft): State<Raft>,
-    Json(rpc): Json<VoteRequest<NodeId>>,
-) -> Json<Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
-    Json(raft.vote(rpc).await)
+/// Encodes the target's verdict as the answer.
+fn answer<T: Serialize>(verdict: &T) -> Response {
+    match crate::entry::encode(verdict) {
+        Ok(bytes) => ([(CONTENT_TYPE, RPC_MEDIA_TYPE)], bytes).into_response(),
+        Err(e) => {
+            let message = format!("the answer does not encode: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+        }
+    }
 }
 
-async fn install_snapshot(
-    State(raft): State<Raft>,
-    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>> {
-    Json(raft.install_snapshot(rpc).await)
+async fn append_entries(State(raft): State<Raft>, body: Bytes) -> Response {
+    match crate::entry::decode::<AppendEntriesRequest<TypeConfig>>(&body) {
+        Ok(rpc) => answer(&raft.append_entries(rpc).await),
+        Err(e) => undecodable(e),
+    }
+}
+
+async fn vote(State(raft): State<Raft>, body: Bytes) -> Response {
+    match crate::entry::decode::<VoteRequest<NodeId>>(&body) {
+        Ok(rpc) => answer(&raft.vote(rpc).await),
+        Err(e) => undecodable(e),
+    }
+}
+
+async fn install_snapshot(State(raft): State<Raft>, body: Bytes) -> Response {
+    match crate::entry::decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
+        Ok(rpc) => answer(&raft.install_snapshot(rpc).await),
+        Err(e) => undecodable(e),
+    }
 }
 
 /// POSTs `rpc` to `base` + `path` and decodes the target's answer; `Err` (with why) when no
@@ -95,9 +114,12 @@ pub(crate) async fn call<Rpc: Serialize, Answer: DeserializeOwned>(
     rpc: &Rpc,
 ) -> Result<Answer, String> {
     let url = format!("{base}{path}");
+    let body =
+        crate::entry::encode(rpc).map_err(|e| format!("{url}: the RPC does not encode: {e}"))?;
     let response = client
         .post(&url)
-        .json(rpc)
+        .header(CONTENT_TYPE, RPC_MEDIA_TYPE)
+        .body(body)
         .send()
         .await
         .map_err(|e| format!("{url}: {e}"))?;
@@ -105,8 +127,9 @@ pub(crate) async fn call<Rpc: Serialize, Answer: DeserializeOwned>(
     if !status.is_success() {
         return Err(format!("{url} answered {status}"));
     }
-    response
-        .json::<Answer>()
+    let bytes = response
+        .bytes()
         .await
-        .map_err(|e| format!("{url}: unreadable answer: {e}"))
+        .map_err(|e| format!("{url}: answer cut short: {e}"))?;
+    crate::entry::decode(&bytes).map_err(|e| format!("{url}: unreadable answer: {e}"))
 }

@@ -4,8 +4,8 @@
 //! are served from the replica's own committed journal, which holds exactly the entries Raft
 //! has committed and this replica has applied.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,14 +15,38 @@ use aurora_journal::{
     Term, initial_event,
 };
 
-use crate::entry::{NodeId, Outcome, Request};
+use tokio::sync::oneshot;
+
+use crate::entry::{NodeId, Outcome, Proposed, Request};
 use crate::local::LocalJournal;
 use crate::replica::Replica;
 use crate::state_machine::LOCATION;
 
+/// Most proposals (Raft entries) one handle has in flight at once. Appends that arrive while
+/// that many are in flight wait and go together in the next one: under load one entry carries
+/// many appends, while a lone append is proposed at once.
+const PROPOSALS_IN_FLIGHT: usize = 2;
+
+/// Most events one proposal carries (more wait for the next): bounds an entry's size.
+const MAX_PROPOSAL_EVENTS: usize = 4096;
+
+/// An append waiting to be proposed, and where its answer goes.
+#[derive(Debug)]
+struct Waiting {
+    proposed: Proposed,
+    reply: oneshot::Sender<Result<SeqRange, JournalError>>,
+}
+
+#[derive(Debug, Default)]
+struct Proposals {
+    waiting: VecDeque<Waiting>,
+    in_flight: usize,
+}
+
 #[derive(Debug)]
 struct Inner {
     replica: Replica,
+    proposals: Mutex<Proposals>,
     /// This replica's committed journal. The same store for the replica's whole life: applied
     /// entries and installed snapshots are appended to it, never swapped in.
     local: LocalJournal,
@@ -92,6 +116,7 @@ impl RaftJournal {
         Self {
             inner: Arc::new(Inner {
                 replica: replica.clone(),
+                proposals: Mutex::default(),
                 local,
                 cluster,
             }),
@@ -125,19 +150,26 @@ impl Journal for RaftJournal {
                 current: replica.term(),
             });
         }
-        let request = Request::Append {
+        let (reply, answer) = oneshot::channel();
+        let proposed = Proposed {
             term: precondition.term,
             after: precondition.after,
             at,
             events,
         };
-        match replica.write(request, precondition.term).await? {
-            Outcome::Appended { first, last } => Ok(SeqRange::new(first, last)),
-            Outcome::Refused(refusal) => Err(refusal.into_error(LOCATION)),
-            other => Err(JournalError::Damaged(format!(
-                "an append was applied as {other:?}"
-            ))),
+        let start_proposing = {
+            let mut proposals = self.inner.proposals();
+            proposals.waiting.push_back(Waiting { proposed, reply });
+            let start = proposals.in_flight < PROPOSALS_IN_FLIGHT;
+            if start {
+                proposals.in_flight += 1;
+            }
+            start
+        };
+        if start_proposing {
+            tokio::spawn(propose(Arc::clone(&self.inner)));
         }
+        answer.await.map_err(|_| JournalError::Closed)?
     }
 
     async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, JournalError> {
@@ -174,6 +206,108 @@ impl Journal for RaftJournal {
     /// that fencing needs.
     async fn claim_leadership(&self) -> Result<Term, JournalError> {
         self.inner.replica.lead().await
+    }
+}
+
+impl Inner {
+    fn proposals(&self) -> std::sync::MutexGuard<'_, Proposals> {
+        // The queue stays consistent whatever panicked while holding it (every change is one
+        // push, pop or count).
+        self.proposals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The waiting appends for the next proposal (at least one, if any wait), or `None` and
+    /// one proposer fewer.
+    fn next_proposal(&self) -> Option<Vec<Waiting>> {
+        let mut proposals = self.proposals();
+        if proposals.waiting.is_empty() {
+            proposals.in_flight -= 1;
+            return None;
+        }
+        let mut batch = Vec::new();
+        let mut events = 0;
+        while let Some(next) = proposals.waiting.front() {
+            let size = next.proposed.events.len();
+            if !batch.is_empty() && events + size > MAX_PROPOSAL_EVENTS {
+                break;
+            }
+            events += size;
+            batch.extend(proposals.waiting.pop_front());
+        }
+        Some(batch)
+    }
+}
+
+/// One proposer: proposes the waiting appends, one entry at a time, until none wait.
+async fn propose(inner: Arc<Inner>) {
+    while let Some(batch) = inner.next_proposal() {
+        let (proposed, replies): (Vec<Proposed>, Vec<_>) =
+            batch.into_iter().map(|w| (w.proposed, w.reply)).unzip();
+        let count = proposed.len();
+        match write_together(&inner.replica, proposed).await {
+            Ok(outcomes) if outcomes.len() == count => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(answer(outcome));
+                }
+            }
+            Ok(outcomes) => {
+                let damaged = JournalError::Damaged(format!(
+                    "{count} appends proposed together were applied as {outcomes:?}"
+                ));
+                for reply in replies {
+                    let _ = reply.send(Err(damaged.clone()));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Proposes `proposed` (not empty) as one entry: an `Append` entry for one, a `Batch` for
+/// more; answers each one's outcome.
+async fn write_together(
+    replica: &Replica,
+    mut proposed: Vec<Proposed>,
+) -> Result<Vec<Outcome>, JournalError> {
+    let term = proposed.first().map_or(0, |p| p.term);
+    if proposed.len() > 1 {
+        return match replica.write(Request::Batch(proposed), term).await? {
+            Outcome::Batch(outcomes) => Ok(outcomes),
+            other => Ok(vec![other]),
+        };
+    }
+    let Some(Proposed {
+        term,
+        after,
+        at,
+        events,
+    }) = proposed.pop()
+    else {
+        return Ok(Vec::new());
+    };
+    let request = Request::Append {
+        term,
+        after,
+        at,
+        events,
+    };
+    Ok(vec![replica.write(request, term).await?])
+}
+
+/// What one append's outcome answers its caller.
+fn answer(outcome: Outcome) -> Result<SeqRange, JournalError> {
+    match outcome {
+        Outcome::Appended { first, last } => Ok(SeqRange::new(first, last)),
+        Outcome::Refused(refusal) => Err(refusal.into_error(LOCATION)),
+        other => Err(JournalError::Damaged(format!(
+            "an append was applied as {other:?}"
+        ))),
     }
 }
 

@@ -8,7 +8,10 @@
 //!  leader's RaftJournal::append(Append { precondition: {term, after}, at, events })
 //!     │  not the leader in `term`        ──► Error::NotLeader (nothing proposed)
 //!     ▼
-//!  Raft log entry = Request::Append { term, after, at, events }   (one entry per batch)
+//!     │  queued while 2 proposals are in flight; the queue goes together into the next one
+//!     ▼
+//!  Raft log entry = Request::Append { term, after, at, events }    (one append)
+//!                 | Request::Batch([{ term, after, at, events }, ..]) (several, in queue order)
 //!     │  replicated; committed once a quorum has it
 //!     ▼
 //!  every replica's StateMachine::apply, in log order:
@@ -36,7 +39,10 @@
 //! routes in [`http`]). Storage is in memory or in a data directory ([`Storage::open`]: the
 //! Raft log in its own RocksDB, synced before an entry counts towards a quorum, and the
 //! committed journal as a `RocksJournal` that records with each batch which log entry it came
-//! from, so that a restarted replica never applies an entry twice). An append that a
+//! from, so that a restarted replica never applies an entry twice). The journal is written
+//! unsynced (`Durability::Replayable`): the synced Raft log holds every entry, and after a power
+//! loss that took the journal's newest batches the replica resumes after the last entry the
+//! journal still names, replaying the rest from its log. One fsync per append round, the log's. An append that a
 //! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
 //! may still commit later; writers that name the seq they follow cannot commit it twice.
 //!
@@ -52,7 +58,7 @@ mod network;
 mod replica;
 mod state_machine;
 
-pub use entry::{NodeId, Outcome, Raft, Refusal, Request, TypeConfig};
+pub use entry::{NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;
 pub use local::LocalJournal;
 pub use network::Router;

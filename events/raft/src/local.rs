@@ -17,16 +17,31 @@ pub enum LocalJournal {
 }
 
 impl LocalJournal {
-    /// Appends `append`, recording `marker` (which log entry it came from) in the same atomic
-    /// write where the backend is durable; in memory a crash loses both anyway.
-    pub(crate) async fn append_marked(
+    /// Appends each of `appends` in order, all in one atomic write with `marker` where the
+    /// backend is durable; one answer per append.
+    pub(crate) async fn append_group_marked(
         &self,
-        append: Append,
+        appends: Vec<Append>,
         marker: Vec<u8>,
-    ) -> Result<SeqRange, Error> {
+    ) -> Vec<Result<SeqRange, Error>> {
         match self {
-            LocalJournal::Memory(journal) => journal.append(append).await,
-            LocalJournal::Rocks(journal) => journal.append_marked(append, marker).await,
+            LocalJournal::Memory(journal) => {
+                let mut out = Vec::with_capacity(appends.len());
+                for append in appends {
+                    out.push(journal.append(append).await);
+                }
+                out
+            }
+            LocalJournal::Rocks(journal) => journal.append_group_marked(appends, marker).await,
+        }
+    }
+
+    /// Records `marker` on its own, durably along with every append before it (in memory a
+    /// crash loses both anyway).
+    pub(crate) fn set_marker(&self, marker: &[u8]) -> Result<(), Error> {
+        match self {
+            LocalJournal::Memory(_) => Ok(()),
+            LocalJournal::Rocks(journal) => journal.set_marker(marker),
         }
     }
 

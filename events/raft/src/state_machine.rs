@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
 use aurora_journal::{
-    Append, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition, RocksJournal,
-    SeqRange,
+    Append, Durability, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition,
+    RocksJournal, SeqRange,
 };
 use futures::future::BoxFuture;
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -31,7 +31,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::Error;
 use crate::disk::{META_APPLIED, RaftDb, io_error};
-use crate::entry::{NodeId, Outcome, Refusal, Request, TypeConfig};
+use crate::entry::{NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
 
 /// An entry being applied: answers its outcome.
@@ -104,7 +104,10 @@ impl StateMachine {
             detail,
         };
         let journal = if path.join("CURRENT").is_file() {
-            Some(RocksJournal::open(&path).map_err(|e| failed(e.to_string()))?)
+            Some(
+                RocksJournal::open_durable(&path, Durability::Replayable)
+                    .map_err(|e| failed(e.to_string()))?,
+            )
         } else {
             None
         };
@@ -112,16 +115,17 @@ impl StateMachine {
             .get_meta(META_APPLIED)
             .map_err(|e| failed(e.to_string()))?
             .unwrap_or_default();
-        // The journal's marker names the last entry whose events it holds; it may be newer
-        // than the applied state, which is written after the events.
+        // The journal is written unsynced (see `Durability::Replayable`): after a power loss
+        // it may hold fewer entries than the applied state (synced with the Raft log) says.
+        // Its marker names the last entry whose events it does hold, so the replica resumes
+        // right after it, and the log, never purged, replays the rest. Entries after it that
+        // wrote nothing to the journal are harmless to apply again.
         if let Some(journal) = &journal {
             let marker = journal.marker().map_err(|e| failed(e.to_string()))?;
             if let Some(bytes) = marker {
                 let marked: LogId<NodeId> =
                     serde_json::from_slice(&bytes).map_err(|e| failed(e.to_string()))?;
-                if last_applied.is_none_or(|l| l.index < marked.index) {
-                    last_applied = Some(marked);
-                }
+                last_applied = Some(marked);
             }
         }
         Ok(Self {
@@ -150,13 +154,24 @@ impl StateMachine {
         self.inner.journal.subscribe()
     }
 
-    fn initialise(&self, first: PendingEvent, at: Timestamp) -> Result<(), JournalError> {
+    /// Makes the journal, starting with `first` at `at`, applied from the entry `log_id`.
+    fn initialise(
+        &self,
+        first: PendingEvent,
+        at: Timestamp,
+        log_id: Option<LogId<NodeId>>,
+    ) -> Result<(), JournalError> {
         let journal = match &self.inner.backing {
             Backing::Memory(store) => {
                 LocalJournal::Memory(MemoryJournal::initialise_with(store.clone(), first, at)?)
             }
             Backing::Disk { journal, .. } => {
-                LocalJournal::Rocks(RocksJournal::initialise_with(journal, first, at)?)
+                let rocks =
+                    RocksJournal::initialise_durable(journal, first, at, Durability::Replayable)?;
+                if let Some(log_id) = log_id {
+                    rocks.set_marker(&marker_bytes(log_id)?)?;
+                }
+                LocalJournal::Rocks(rocks)
             }
         };
         self.inner.journal.send_replace(Some(journal));
@@ -192,56 +207,107 @@ impl StateMachine {
                 if self.journal().is_some() {
                     return Ok(Outcome::Refused(Refusal::AlreadyInitialised));
                 }
-                self.initialise(*first, at).map_err(|e| fault(&e))?;
+                self.initialise(*first, at, Some(log_id))
+                    .map_err(|e| fault(&e))?;
                 Ok(Outcome::Initialised)
             }
-            append @ Request::Append { .. } => self.start_append(log_id, append).await,
+            append @ (Request::Append { .. } | Request::Batch(_)) => {
+                self.start_append(log_id, append).await
+            }
         }
     }
 
-    /// Starts applying an `Append` entry; the returned future answers its outcome. The
-    /// journal's single writer takes appends in the order these futures are first polled and
-    /// checks each against the journal as the ones before it leave it, so several entries can
-    /// be queued at once and share one group commit, with the same outcomes as one by one.
+    /// Starts applying an `Append` or `Batch` entry; the returned future answers its outcome.
+    /// The journal's single writer takes appends in the order these futures are first polled
+    /// and checks each against the journal as the ones before it leave it, so several entries
+    /// can be queued at once and share one group commit, with the same outcomes as one by one.
     fn start_append(&self, log_id: LogId<NodeId>, request: Request) -> Applying {
         let decided = |outcome| -> Applying { Box::pin(async move { Ok(outcome) }) };
-        let Request::Append {
-            term,
-            after,
-            at,
-            events,
-        } = request
-        else {
-            return decided(Outcome::Nothing);
+        let (proposed, batch) = match request {
+            Request::Append {
+                term,
+                after,
+                at,
+                events,
+            } => (
+                vec![Proposed {
+                    term,
+                    after,
+                    at,
+                    events,
+                }],
+                false,
+            ),
+            Request::Batch(proposed) => (proposed, true),
+            Request::Initialise { .. } => return decided(Outcome::Nothing),
+        };
+        // An `Append` entry answers its one outcome, a `Batch` one per append.
+        let answer = move |mut outcomes: Vec<Outcome>| match outcomes.len() {
+            1 if !batch => outcomes.remove(0),
+            _ => Outcome::Batch(outcomes),
         };
         let Some(journal) = self.journal() else {
-            return decided(Outcome::Refused(Refusal::NotInitialised));
+            let refused = proposed
+                .iter()
+                .map(|_| Outcome::Refused(Refusal::NotInitialised))
+                .collect();
+            return decided(answer(refused));
         };
         // Fencing: the events must have been decided under the term of the leader that
         // proposed them. Raft orders every entry of a term before every entry of a later one,
         // so once a later term has begun no entry of this one follows it.
         let current = log_id.leader_id.get_term();
-        if term != current {
-            return decided(Outcome::Refused(Refusal::NotLeader { term, current }));
-        }
-        // The local journal checks `after` and the time exactly as the single-node backends
-        // do; its own term is never claimed (always 0), Raft's is checked above.
-        let local = Precondition {
-            term: journal.term(),
+        let mut fenced = Vec::with_capacity(proposed.len());
+        let mut appends = Vec::with_capacity(proposed.len());
+        for Proposed {
+            term,
             after,
-        };
-        Box::pin(async move {
-            let marker = serde_json::to_vec(&log_id).map_err(io_error)?;
-            match journal
-                .append_marked(Append::new(local, at, events), marker)
-                .await
-            {
-                Ok(range) => Ok(Outcome::appended(range)),
-                Err(e) => match Refusal::from_check(&e) {
-                    Some(refusal) => Ok(Outcome::Refused(refusal)),
-                    None => Err(StorageError::from(StorageIOError::apply(log_id, &e))),
-                },
+            at,
+            events,
+        } in proposed
+        {
+            if term == current {
+                fenced.push(None);
+                // The local journal checks `after` and the time exactly as the single-node
+                // backends do; its own term is never claimed (always 0), Raft's is checked
+                // above.
+                let local = Precondition {
+                    term: journal.term(),
+                    after,
+                };
+                appends.push(Append::new(local, at, events));
+            } else {
+                fenced.push(Some(Outcome::Refused(Refusal::NotLeader { term, current })));
             }
+        }
+        Box::pin(async move {
+            let marker = marker_bytes(log_id).map_err(io_error)?;
+            let mut written = if appends.is_empty() {
+                Vec::new()
+            } else {
+                journal.append_group_marked(appends, marker).await
+            }
+            .into_iter();
+            let mut outcomes = Vec::with_capacity(fenced.len());
+            for fence in fenced {
+                let fault = |e: &JournalError| StorageError::from(StorageIOError::apply(log_id, e));
+                let outcome = match fence {
+                    Some(refused) => refused,
+                    None => match written.next() {
+                        Some(Ok(range)) => Outcome::appended(range),
+                        Some(Err(e)) => match Refusal::from_check(&e) {
+                            Some(refusal) => Outcome::Refused(refusal),
+                            None => return Err(fault(&e)),
+                        },
+                        None => {
+                            let short = "the journal answered fewer appends than it was given";
+                            return Err(fault(&JournalError::Damaged(short.into())));
+                        }
+                    },
+                };
+                outcomes.push(outcome);
+            }
+            Ok(answer(outcomes))
         })
     }
 
@@ -255,7 +321,7 @@ impl StateMachine {
                 let Some(first) = envelopes.first() else {
                     return Ok(());
                 };
-                self.initialise(pending(first), first.at)?;
+                self.initialise(pending(first), first.at, None)?;
                 self.journal()
                     .ok_or_else(|| JournalError::Damaged("the journal vanished".into()))?
             }
@@ -298,6 +364,11 @@ async fn settle(
         outcomes[place] = outcome?;
     }
     Ok(())
+}
+
+/// How a journal marker names a log entry.
+fn marker_bytes(log_id: LogId<NodeId>) -> Result<Vec<u8>, JournalError> {
+    serde_json::to_vec(&log_id).map_err(|e| JournalError::Storage(e.to_string()))
 }
 
 fn pending(envelope: &Envelope) -> PendingEvent {
@@ -388,7 +459,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Appends queued together (see `start_append`), with their places in `outcomes`.
         let mut queued = Vec::new();
         for entry in entries {
-            if let EntryPayload::Normal(request @ Request::Append { .. }) = entry.payload {
+            if let EntryPayload::Normal(request @ (Request::Append { .. } | Request::Batch(_))) =
+                entry.payload
+            {
                 queued.push((outcomes.len(), self.start_append(entry.log_id, request)));
                 outcomes.push(Outcome::Nothing);
                 applied.last_applied = Some(entry.log_id);
@@ -440,6 +513,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.catch_up_to(&envelopes)
             .await
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature(), &e)))?;
+        // The snapshot's entries may not be in this replica's log: the journal must hold them
+        // durably, and its marker must say so, before the applied state moves past them.
+        if let (Some(journal), Some(last)) = (self.journal(), meta.last_log_id) {
+            marker_bytes(last)
+                .and_then(|marker| journal.set_marker(&marker))
+                .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature(), &e)))?;
+        }
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
         let state = (applied.last_applied, applied.membership.clone());
@@ -548,6 +628,92 @@ mod tests {
         );
         let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
         assert_eq!(times, vec![1_000, 2_000, 2_000, 2_000]);
+    }
+
+    /// A `Batch` entry's appends are judged one after the other, exactly as the same appends
+    /// in entries of their own, and answered in order; an entry before it and one after it see
+    /// the journal it left.
+    #[tokio::test]
+    async fn a_batch_is_judged_append_by_append() {
+        judged_as_a_batch(StateMachine::default()).await;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+        judged_as_a_batch(StateMachine::on_disk(dir.path(), raft).expect("open")).await;
+    }
+
+    fn proposed(request: Request) -> Proposed {
+        match request {
+            Request::Append {
+                term,
+                after,
+                at,
+                events,
+            } => Proposed {
+                term,
+                after,
+                at,
+                events,
+            },
+            other => panic!("not an append: {other:?}"),
+        }
+    }
+
+    async fn judged_as_a_batch(mut sm: StateMachine) {
+        let first = Box::new(initial_event("c"));
+        let batch = Request::Batch(
+            [
+                append(2, Some(2), 2_000, 2),
+                append(2, Some(2), 2_000, 1),
+                append(1, None, 2_000, 1),
+                append(2, Some(4), 1_500, 1),
+                append(2, None, 2_500, 3),
+            ]
+            .into_iter()
+            .map(proposed)
+            .collect(),
+        );
+        let outcomes = sm
+            .apply([
+                entry(
+                    1,
+                    2,
+                    Request::Initialise {
+                        first,
+                        at: Timestamp(1_000),
+                    },
+                ),
+                entry(2, 2, append(2, Some(1), 1_000, 1)),
+                entry(3, 2, batch),
+                entry(4, 2, append(2, Some(7), 3_000, 1)),
+            ])
+            .await
+            .expect("apply");
+        pretty_assertions::assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Initialised,
+                Outcome::Appended { first: 2, last: 2 },
+                Outcome::Batch(vec![
+                    Outcome::Appended { first: 3, last: 4 },
+                    Outcome::Refused(Refusal::Conflict { after: 2, last: 4 }),
+                    Outcome::Refused(Refusal::NotLeader {
+                        term: 1,
+                        current: 2
+                    }),
+                    Outcome::Refused(Refusal::TimeWentBack {
+                        at: Timestamp(1_500),
+                        last: Timestamp(2_000)
+                    }),
+                    Outcome::Appended { first: 5, last: 7 },
+                ]),
+                Outcome::Appended { first: 8, last: 8 },
+            ]
+        );
+        let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
+        assert_eq!(
+            times,
+            vec![1_000, 1_000, 2_000, 2_000, 2_500, 2_500, 2_500, 3_000]
+        );
     }
 
     /// A snapshot is the whole journal: an empty replica installs all of it, one that holds a

@@ -101,6 +101,72 @@ async fn a_replica_given_an_empty_directory_receives_the_whole_history() {
     assert_eq!(markers(&all), (0..40).map(|n| (1, n)).collect::<Vec<_>>());
 }
 
+/// Stops replica `id` and waits until its directory is closed (a new open succeeds), so its
+/// files can be copied as a power loss would leave them.
+async fn stop_and_close(cluster: &mut Cluster, id: u64) {
+    drop(cluster.stop(id).await);
+    cluster.reopen_storage(id).await;
+    cluster.storage.remove(&id);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("read the directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+/// A replica's journal is written unsynced (its Raft log is the synced copy): a power loss may
+/// take the journal's newest batches while the Raft log and applied state survive. Simulated
+/// by putting back an older copy of the journal's directory: the replica must replay the lost
+/// entries from its log, not skip them because its applied state is further on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_lost_its_unsynced_tail_is_replayed_from_the_raft_log() {
+    let _ = tracing_subscriber::fmt::try_init();
+    let mut cluster = Cluster::start_on_disk(3, quick()).await;
+    let journal = cluster.initialise("c", now()).await.expect("initialise");
+    for n in 0..10 {
+        append(&journal, vec![marker(1, n)]).await.expect("append");
+    }
+    cluster.settle(journal.replica()).await;
+    let follower = if journal.replica().id() == 3 { 2 } else { 3 };
+    stop_and_close(&mut cluster, follower).await;
+    let saved = tempfile::tempdir().expect("temporary directory");
+    let journal_dir = cluster.data_dir(follower).join("journal");
+    copy_dir(&journal_dir, saved.path());
+    let short = 1 + 10;
+
+    cluster.reopen_storage(follower).await;
+    cluster.restart(follower).await;
+    for n in 10..25 {
+        append(&journal, vec![marker(1, n)]).await.expect("append");
+    }
+    cluster.settle(journal.replica()).await;
+    assert_identical(&cluster).await;
+
+    // The power loss: the journal's last 15 batches are gone, the Raft log is whole.
+    stop_and_close(&mut cluster, follower).await;
+    std::fs::remove_dir_all(&journal_dir).expect("remove the journal");
+    copy_dir(saved.path(), &journal_dir);
+    cluster.reopen_storage(follower).await;
+    assert_eq!(
+        cluster.storage[&follower].journal().map(|j| j.last_seq()),
+        Some(short),
+        "the follower's journal is back to its older copy"
+    );
+    cluster.restart(follower).await;
+    cluster.settle(journal.replica()).await;
+    let all = assert_identical(&cluster).await;
+    assert_dense(&all);
+    assert_eq!(markers(&all), (0..25).map(|n| (1, n)).collect::<Vec<_>>());
+}
+
 #[test]
 fn a_directory_belongs_to_one_replica() {
     let dir = tempfile::tempdir().expect("temporary directory");

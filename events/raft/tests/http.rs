@@ -191,4 +191,16 @@ async fn replicas_refuse_rpcs_meant_for_another_cluster() {
             assert!(body.contains("\"c\""), "names this cluster: {body}");
         }
     }
+    // A body that is neither the binary format nor JSON is refused with why.
+    let response = client
+        .post(&url)
+        .header(http::CLUSTER_HEADER, "c")
+        .body(vec![7u8, 0, 1])
+        .send()
+        .await
+        .expect("answer");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("does not decode"), "{body}");
 }

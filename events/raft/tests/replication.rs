@@ -42,6 +42,15 @@ async fn every_replica_holds_identical_envelopes_after_concurrent_appends() {
     let markers: Vec<_> = all.iter().filter_map(read_marker).collect();
     assert_eq!(markers.len(), acknowledged.len(), "no duplicates");
     assert_eq!(markers.into_iter().collect::<BTreeSet<_>>(), acknowledged);
+
+    // Appends that wait while proposals are in flight go together: fewer Raft entries than
+    // appends (160, plus the initialisation, a blank and a membership entry).
+    let entries = journal.replica().raft().metrics().borrow().last_log_index;
+    let entries = entries.expect("a log");
+    assert!(
+        entries < 160,
+        "{entries} log entries for 160 concurrent appends: they were not proposed together"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

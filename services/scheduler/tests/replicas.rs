@@ -287,10 +287,26 @@ fn the_leader_killed_twenty_times_under_load_loses_nothing() {
             .unwrap();
         let port = replicas.port(survivor);
         let probe = format!("probe{round}");
+        // What the survivor answered meanwhile, with when it first did: the post-mortem of a
+        // slow takeover.
+        let mut answers: Vec<(Duration, String)> = Vec::new();
         wait_for_within(30, "a write after the leader's kill", || {
-            create_job(port, &probe).is_ok()
+            match create_job(port, &probe) {
+                Ok(()) => true,
+                Err(e) => {
+                    let e: String = e.chars().take(160).collect();
+                    if answers.last().is_none_or(|(_, last)| *last != e) {
+                        answers.push((killed.elapsed(), e));
+                    }
+                    false
+                }
+            }
         });
         takeovers.push(killed.elapsed());
+        eprintln!(
+            "round {round}: replica {leader} killed, a write through replica {survivor} after {:?}; before: {answers:?}",
+            killed.elapsed()
+        );
         acknowledged.lock().unwrap().push(probe);
         replicas.start(leader, false);
         assert!(
