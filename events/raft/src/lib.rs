@@ -8,7 +8,7 @@
 //!  leader's RaftJournal::append(Append { precondition: {term, after}, at, events })
 //!     │  not the leader in `term`        ──► Error::NotLeader (nothing proposed)
 //!     ▼
-//!     │  queued while 2 proposals are in flight; the queue goes together into the next one
+//!     │  queued while a proposal is in flight; the queue goes together into the next one
 //!     ▼
 //!  Raft log entry = Request::Append { term, after, at, events }    (one append)
 //!                 | Request::Batch([{ term, after, at, events }, ..]) (several, in queue order)

@@ -117,8 +117,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
             }
             Backend::Disk { db, .. } => {
+                // Inline too: openraft reads at most `max_payload_entries` (300) at a time,
+                // and the entries a follower lacks are nearly always the newest, still in
+                // the memtable.
                 let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-                blocking(db, move |db| db.entries(bounds)).await
+                db.entries(bounds).map_err(io_error)
             }
         }
     }
@@ -212,7 +215,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             Backend::Disk { db, unsynced } => {
                 let entries: Vec<_> = entries.into_iter().collect();
-                let written = blocking(db, move |db| db.append(&entries)).await;
+                // Inline, not on the blocking pool: an unsynced write only reaches the
+                // memtable and the operating system's cache (microseconds), while a hop to
+                // another thread and back delays every append by a scheduling round.
+                let written = db.append(&entries).map_err(io_error);
                 match written {
                     // Synced before the callback: only then may the entry count towards a
                     // quorum.
