@@ -60,6 +60,55 @@ pub fn latency_histogram() -> Histogram<u64> {
 }
 
 /// Formats microseconds as milliseconds with three decimals.
+/// What [`drive`] measured: how many writes were acknowledged, in how long, and their latency.
+#[derive(Debug)]
+pub struct Driven {
+    pub count: u64,
+    pub elapsed: Duration,
+    pub histogram: Histogram<u64>,
+}
+
+/// Runs `writers` concurrent loops for `duration`, each calling `write(writer, n)` for its
+/// `n`th write and waiting for it before the next; the first failed write fails the run.
+pub async fn drive<W, F>(writers: usize, duration: Duration, write: W) -> anyhow::Result<Driven>
+where
+    W: Fn(usize, u64) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let write = write.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut histogram = latency_histogram();
+            let mut count = 0u64;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                write(writer, count).await?;
+                histogram.saturating_record(began.elapsed().as_micros() as u64);
+                count += 1;
+            }
+            anyhow::Ok((count, histogram))
+        }));
+    }
+    let mut driven = Driven {
+        count: 0,
+        elapsed: Duration::ZERO,
+        histogram: latency_histogram(),
+    };
+    for task in tasks {
+        let (count, histogram) = task.await??;
+        driven.count += count;
+        driven
+            .histogram
+            .add(&histogram)
+            .map_err(|e| anyhow::anyhow!("merge histograms: {e}"))?;
+    }
+    driven.elapsed = start.elapsed();
+    Ok(driven)
+}
+
 pub fn ms(micros: u64) -> String {
     format!("{:.3}", micros as f64 / 1000.0)
 }

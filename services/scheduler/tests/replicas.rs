@@ -92,6 +92,15 @@ impl Replicas {
         self.running.insert(id, Guard(command.spawn().unwrap()));
     }
 
+    /// Starts every replica, the first initialising the cluster, and waits until all serve.
+    fn start_all(&mut self) {
+        let ids: Vec<u64> = self.ports.keys().copied().collect();
+        for id in ids {
+            self.start(id, id == 1);
+        }
+        self.wait_all_serving();
+    }
+
     fn kill(&mut self, id: u64) {
         if let Some(mut guard) = self.running.remove(&id) {
             guard.kill_now();
@@ -254,10 +263,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[test]
 fn the_leader_killed_twenty_times_under_load_loses_nothing() {
     let mut replicas = Replicas::new(3);
-    replicas.start(1, true);
-    replicas.start(2, false);
-    replicas.start(3, false);
-    replicas.wait_all_serving();
+    replicas.start_all();
     replicas.wait_leader(30);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -387,10 +393,7 @@ fn the_leader_killed_twenty_times_under_load_loses_nothing() {
 #[test]
 fn a_follower_restarted_with_an_empty_directory_catches_up() {
     let mut replicas = Replicas::new(3);
-    replicas.start(1, true);
-    replicas.start(2, false);
-    replicas.start(3, false);
-    replicas.wait_all_serving();
+    replicas.start_all();
     let leader = replicas.wait_leader(30);
     for n in 0..20 {
         create_job(replicas.port(leader), &format!("early{n}")).unwrap();
@@ -442,10 +445,7 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
 fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
     use nix::sys::signal::{Signal, kill};
     let mut replicas = Replicas::new(3);
-    replicas.start(1, true);
-    replicas.start(2, false);
-    replicas.start(3, false);
-    replicas.wait_all_serving();
+    replicas.start_all();
     let leader = replicas.wait_leader(30);
     create_job(replicas.port(leader), "before").unwrap();
 
@@ -613,10 +613,7 @@ fn agents_and_the_cli_keep_working_across_a_failover() {
     let mut replicas = Replicas::new(3);
     // A short agent timeout, so that the test outlives it after the failover.
     replicas.extra = vec!["--agent-timeout-secs".into(), "4".into()];
-    replicas.start(1, true);
-    replicas.start(2, false);
-    replicas.start(3, false);
-    replicas.wait_all_serving();
+    replicas.start_all();
     let leader = replicas.wait_leader(30);
     // Every replica listed, the leader first: the agent and the client must move on by
     // themselves once it is gone.

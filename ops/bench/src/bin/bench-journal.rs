@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use aurora_bench::{latency_histogram, ms};
 use aurora_events::{Actor, PendingEvent, codec, samples};
 use aurora_journal::{Append, Clock, Journal, Precondition, RocksJournal, SystemClock};
@@ -54,39 +53,20 @@ fn fresh(template: &PendingEvent) -> PendingEvent {
 async fn journal_run(dir: &Path, appenders: usize, duration: Duration) -> anyhow::Result<Figures> {
     let journal = RocksJournal::initialise(dir, "bench", SystemClock.now())?;
     let term = journal.claim_leadership().await?;
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..appenders {
-        let journal = journal.clone();
-        let template = sample_event();
-        tasks.push(tokio::spawn(async move {
-            let mut histogram = latency_histogram();
-            let mut count = 0u64;
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                // Independent appenders, as a benchmark of group commit: each appends at the
-                // end rather than naming the seq it follows.
-                let append = Append::new(
-                    Precondition::at_end(term),
-                    SystemClock.now(),
-                    vec![fresh(&template)],
-                );
-                journal.append(append).await?;
-                histogram.saturating_record(began.elapsed().as_micros() as u64);
-                count += 1;
-            }
-            anyhow::Ok((count, histogram))
-        }));
-    }
-    let mut total = 0;
-    let mut histogram = latency_histogram();
-    for task in tasks {
-        let (count, h) = task.await??;
-        total += count;
-        histogram.add(&h).context("merge histograms")?;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let template = sample_event();
+    let driven = aurora_bench::drive(appenders, duration, move |_, _| {
+        let (journal, event) = (journal.clone(), fresh(&template));
+        async move {
+            // Independent appenders, as a benchmark of group commit: each appends at the
+            // end rather than naming the seq it follows.
+            let append = Append::new(Precondition::at_end(term), SystemClock.now(), vec![event]);
+            journal.append(append).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (total, histogram) = (driven.count, driven.histogram);
+    let elapsed = driven.elapsed.as_secs_f64();
     Ok(Figures {
         events_per_sec: total as f64 / elapsed,
         p50_us: histogram.value_at_quantile(0.50),

@@ -150,31 +150,13 @@ async fn drive(
     appenders: usize,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for appender in 0..appenders {
-        let target = Arc::clone(target);
-        tasks.push(tokio::spawn(async move {
-            let mut histogram = latency_histogram();
-            let mut count = 0u64;
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                target.write(appender, count).await?;
-                histogram.saturating_record(began.elapsed().as_micros() as u64);
-                count += 1;
-            }
-            anyhow::Ok((count, histogram))
-        }));
-    }
-    let mut total = 0;
-    let mut histogram = latency_histogram();
-    for task in tasks {
-        let (count, h) = task.await??;
-        total += count;
-        histogram.add(&h).context("merge histograms")?;
-    }
-    Ok(Figures::of(total, start.elapsed(), &histogram))
+    let target = Arc::clone(target);
+    let driven = aurora_bench::drive(appenders, duration, move |appender, n| {
+        let target = Arc::clone(&target);
+        async move { target.write(appender, n).await }
+    })
+    .await?;
+    Ok(Figures::of(driven.count, driven.elapsed, &driven.histogram))
 }
 
 /// One fsync round on this disk: synced RocksDB writes of one encoded event, one at a time.
