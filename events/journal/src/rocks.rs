@@ -29,11 +29,15 @@ use rocksdb::{
 };
 use tokio::sync::{oneshot, watch};
 
+mod writer;
+
+use writer::{AppendRequest, Request, Writer};
+
 use crate::follow::follow;
 use crate::mark::{self, Mark};
 use crate::{
     Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, Precondition, SeqRange, Term,
-    check_append, validate_checkpoint_name, validate_new_checkpoint,
+    validate_checkpoint_name, validate_new_checkpoint,
 };
 
 const CF_EVENTS: &str = "events";
@@ -112,24 +116,6 @@ impl Drop for Inner {
             let _ = handle.join();
         }
     }
-}
-
-/// What the writer thread is asked to do, in queue order.
-enum Request {
-    Append(AppendRequest),
-    /// Appends that must be written in the same atomic batch (they share a marker).
-    Group(Vec<AppendRequest>),
-    ClaimTerm(oneshot::Sender<Result<Term, Error>>),
-}
-
-struct AppendRequest {
-    precondition: Precondition,
-    at: Timestamp,
-    /// Encoded by the caller, so the single writer only adds seq and time.
-    events: Vec<PreEncoded>,
-    /// Written to `meta` in the same batch as the events, if the append is accepted.
-    marker: Option<Vec<u8>>,
-    reply: oneshot::Sender<Result<SeqRange, Error>>,
 }
 
 fn db_options(create: bool) -> Options {
@@ -547,160 +533,6 @@ fn last_envelope(db: &DB) -> Result<Option<Envelope>, Error> {
             Ok(Some(codec::decode(seq, &value)?))
         }
         None => Ok(None),
-    }
-}
-
-/// The single owner of appends and term changes; see the module docs.
-struct Writer {
-    db: Arc<DB>,
-    /// The journal's directory, whose file system's free space is checked before each batch.
-    path: PathBuf,
-    /// Recorded after every committed batch, before the callers are answered (only when the
-    /// batches are synced: a mark ahead of unsynced writes would be a false alarm).
-    mark: Mark,
-    durability: Durability,
-    last_seq: Seq,
-    last_at: Timestamp,
-    term: watch::Sender<Term>,
-    committed: watch::Sender<Seq>,
-}
-
-impl Writer {
-    fn run(mut self, queue: std_mpsc::Receiver<Request>) {
-        while let Ok(first) = queue.recv() {
-            let mut requests = vec![first];
-            let mut events = 0;
-            while events < MAX_BATCH_EVENTS {
-                match queue.try_recv() {
-                    Ok(request) => {
-                        events += match &request {
-                            Request::Append(append) => append.events.len(),
-                            Request::Group(group) => group.iter().map(|a| a.events.len()).sum(),
-                            Request::ClaimTerm(_) => 0,
-                        };
-                        requests.push(request);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let mut appends = Vec::with_capacity(requests.len());
-            for request in requests {
-                match request {
-                    Request::Append(append) => appends.push(append),
-                    Request::Group(group) => appends.extend(group),
-                    Request::ClaimTerm(reply) => {
-                        // Appends queued before the claim are decided under the old term.
-                        self.commit(std::mem::take(&mut appends));
-                        let _ = reply.send(self.claim_term());
-                    }
-                }
-            }
-            self.commit(appends);
-        }
-    }
-
-    fn claim_term(&mut self) -> Result<Term, Error> {
-        let next = *self.term.borrow() + 1;
-        self.db.put_cf_opt(
-            cf(&self.db, CF_META)?,
-            META_TERM,
-            next.to_be_bytes(),
-            &synced(),
-        )?;
-        self.term.send_replace(next);
-        tracing::info!(term = next, "journal term claimed");
-        Ok(next)
-    }
-
-    fn commit(&mut self, requests: Vec<AppendRequest>) {
-        if requests.is_empty() {
-            return;
-        }
-        // Refuse before RocksDB meets a full disk: its error paths (a background error that
-        // stops every write, an assertion in Debian's build) are what takes a process down.
-        if let Err(full) = check_space(&self.path) {
-            tracing::error!(error = %full, "journal writes refused");
-            for request in requests {
-                let _ = request.reply.send(Err(full.clone()));
-            }
-            return;
-        }
-        let term = *self.term.borrow();
-        let mut accepted = Vec::with_capacity(requests.len());
-        let written = (|| -> Result<(Seq, Timestamp), Error> {
-            let events_cf = cf(&self.db, CF_EVENTS)?;
-            let time_cf = cf(&self.db, CF_TIME_INDEX)?;
-            let mut batch = WriteBatch::default();
-            let (mut last, mut last_at) = (self.last_seq, self.last_at);
-            for request in requests {
-                let at = match check_append(
-                    request.precondition,
-                    request.at,
-                    request.events.len(),
-                    term,
-                    (last, last_at),
-                ) {
-                    Ok(at) => at,
-                    Err(refused) => {
-                        let _ = request.reply.send(Err(refused));
-                        continue;
-                    }
-                };
-                // The time index maps a ms to the last seq committed at it: one entry per
-                // distinct time in the batch, written when the time moves on (and at the end).
-                if at != last_at && last > self.last_seq {
-                    batch.put_cf(time_cf, time_key(last_at), seq_key(last));
-                }
-                let first = last + 1;
-                for pre in &request.events {
-                    last += 1;
-                    batch.put_cf(
-                        events_cf,
-                        seq_key(last),
-                        codec::frame_committed(last, at, pre),
-                    );
-                }
-                last_at = at;
-                if let Some(marker) = &request.marker {
-                    batch.put_cf(cf(&self.db, CF_META)?, META_MARKER, marker);
-                }
-                accepted.push((request.reply, SeqRange::new(first, last)));
-            }
-            if !accepted.is_empty() {
-                batch.put_cf(time_cf, time_key(last_at), seq_key(last));
-                let options = match self.durability {
-                    Durability::Synced => synced(),
-                    Durability::Replayable => WriteOptions::default(),
-                };
-                self.db.write_opt(batch, &options)?;
-            }
-            Ok((last, last_at))
-        })();
-        match written {
-            Ok((last, last_at)) => {
-                if last != self.last_seq
-                    && self.durability == Durability::Synced
-                    && let Err(e) = self.mark.record(last)
-                {
-                    // The batch is committed and must be acknowledged as such; only the
-                    // check at the next open is weaker until a later batch records the mark.
-                    tracing::error!(error = %e, last, "could not record the journal's high-water mark");
-                }
-                self.last_seq = last;
-                self.last_at = last_at;
-                self.committed.send_replace(last);
-                for (reply, range) in accepted {
-                    let _ = reply.send(Ok(range));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "journal write failed; the batch was not committed");
-                let message = e.to_string();
-                for (reply, _) in accepted {
-                    let _ = reply.send(Err(Error::Storage(message.clone())));
-                }
-            }
-        }
     }
 }
 
