@@ -9,8 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora/target}"
 # and libclang for the bindings generator.
 AURORA_APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
 # What only the tests need: headless Chromium for the browser test
-# (services/scheduler/tests/browser.rs), which drives /usr/bin/chromium over the DevTools protocol.
-AURORA_TEST_APT_PACKAGES=(chromium)
+# (services/scheduler/tests/browser.rs), which drives /usr/bin/chromium over the DevTools protocol,
+# and nats-server (2.9 or newer; Debian bookworm's is 2.9.10) for the JetStream mirror's tests.
+AURORA_TEST_APT_PACKAGES=(chromium nats-server)
 
 apt_missing() {
   local missing=()
@@ -46,7 +47,7 @@ install_build_deps() {
   apt_install "${AURORA_APT_PACKAGES[@]}" "$@"
 }
 
-# The build's packages plus the tests' (Chromium).
+# The build's packages plus the tests' (Chromium, nats-server).
 install_test_deps() {
   install_build_deps "${AURORA_TEST_APT_PACKAGES[@]}"
 }

@@ -4,6 +4,8 @@
 //! overriding earlier ones by name. With no definition at all, `devcluster` is the local
 //! `aurora-scheduler --dev` at `http://127.0.0.1:8081`. A replicated scheduler's
 //! `scheduler_uri` lists its replicas comma-separated (`"http://s1:8081,http://s2:8081"`).
+//! `nats_uri` (this project's addition) names the NATS server of the cluster's JetStream
+//! mirror.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,10 @@ pub struct Cluster {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_uri: Option<String>,
+    /// The NATS server(s) holding the cluster's JetStream mirror (`nats://host:4222`), read by
+    /// `aurora events tail` and `aurora-admin journal verify --against-stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_uri: Option<String>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
@@ -137,6 +143,14 @@ impl Clusters {
                 )))
             }
         }
+    }
+
+    /// The NATS URL of `name`'s stream mirror, if its entry names one.
+    pub fn nats_uri(&self, name: &str) -> Option<String> {
+        self.by_name
+            .get(name)
+            .and_then(|cluster| cluster.nats_uri.clone())
+            .filter(|uri| !uri.trim().is_empty())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

@@ -7,16 +7,19 @@
 //! Data goes to stdout; progress bars, confirmations and errors to stderr; colours only on a
 //! terminal.
 //!
-//! Must not depend on the journal, storage (`rocksdb`), messaging (`async-nats`) or the
-//! scheduler's internals: only on `aurora-events`, `aurora-api` and `aurora-config`.
+//! Must not depend on the journal, storage (`rocksdb`) or the scheduler's internals: only on
+//! `aurora-events`, `aurora-api`, `aurora-config` and, to read the JetStream mirror,
+//! `aurora-stream` (the one crate that speaks NATS).
 
 pub mod admin;
 pub mod aurora;
 pub mod client;
 pub mod clusters;
 pub mod context;
+pub mod events;
 pub mod exit;
 pub mod keys;
+pub mod stream;
 pub mod time;
 
 use exit::{CliResult, ExitCode};

@@ -18,9 +18,48 @@ pub fn iso_seconds(at: Timestamp) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
+/// An instant as people type it: RFC 3339 (`2026-12-05T11:00:00Z`, any offset), or a UTC
+/// date and time (`2026-12-05 11:00`, `2026-12-05 11:00:30.250`), or a date (midnight UTC).
+pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    let text = text.trim();
+    if let Ok(at) = text.parse::<jiff::Timestamp>() {
+        return Ok(Timestamp::from_millis(at.as_millisecond()));
+    }
+    let civil = text.parse::<jiff::civil::DateTime>().or_else(|_| {
+        text.parse::<jiff::civil::Date>()
+            .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+    });
+    match civil.and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC)) {
+        Ok(zoned) => Ok(Timestamp::from_millis(zoned.timestamp().as_millisecond())),
+        Err(_) => Err(format!(
+            "{text:?} is not a time: use RFC 3339 (2026-12-05T11:00:00Z) or a UTC \"YYYY-MM-DD HH:MM[:SS]\""
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aurora_events::Timestamp;
+
+    #[test]
+    fn instants_parse_in_the_usual_spellings() {
+        let noon = Timestamp(1_764_936_000_000); // 2025-12-05T12:00:00Z
+        for text in [
+            "2025-12-05T12:00:00Z",
+            "2025-12-05T13:00:00+01:00",
+            "2025-12-05 12:00",
+            "2025-12-05 12:00:00",
+            "2025-12-05T12:00:00",
+        ] {
+            assert_eq!(super::parse_instant(text), Ok(noon), "{text}");
+        }
+        assert_eq!(
+            super::parse_instant("2025-12-05"),
+            Ok(Timestamp(1_764_892_800_000))
+        );
+        let error = super::parse_instant("yesterday").unwrap_err();
+        assert!(error.contains("\"yesterday\" is not a time"), "{error}");
+    }
 
     #[test]
     fn formats_utc() {

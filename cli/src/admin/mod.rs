@@ -3,6 +3,7 @@
 //! take the cluster as a positional argument.
 
 mod hosts;
+mod journal;
 mod quota;
 mod replicas;
 
@@ -123,6 +124,11 @@ enum Command {
         wait_secs: u64,
         cluster: String,
     },
+    /// The journal: `journal verify CLUSTER [--against-stream]`.
+    Journal {
+        #[command(subcommand)]
+        action: journal::Action,
+    },
     /// The scheduler replicas of a replicated cluster: list them, add one, remove one.
     Replicas {
         #[command(subcommand)]
@@ -221,6 +227,7 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::HostActivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "end"),
         Command::HostStatus { hosts, cluster } => hosts::status(ctx, &cluster, &hosts),
         Command::Replicas { action } => replicas::run(ctx, action),
+        Command::Journal { action } => journal::run(ctx, action),
         Command::HostDrain {
             hosts,
             wait_secs,

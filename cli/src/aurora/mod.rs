@@ -6,6 +6,7 @@ mod job;
 mod other;
 mod restart;
 mod status;
+mod tail;
 mod update;
 mod wait;
 
@@ -45,6 +46,15 @@ enum Noun {
     /// Rolling updates driven by the scheduler.
     #[command(subcommand)]
     Update(update::UpdateVerb),
+    /// The cluster's history: every event, as it happened.
+    #[command(subcommand)]
+    Events(EventsVerb),
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsVerb {
+    /// Events strictly after a seq or a time, one per line; --follow for live ones.
+    Tail(tail::TailArgs),
 }
 
 /// `--write-json` (Aurora's spelling) or `--json`.
@@ -291,6 +301,7 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             other::not_yet(ctx, key, "cron jobs")
         }
         Noun::Update(verb) => update::run(ctx, verb),
+        Noun::Events(EventsVerb::Tail(args)) => tail::tail(ctx, &args),
     }
 }
 

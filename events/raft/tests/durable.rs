@@ -48,20 +48,33 @@ async fn the_whole_cluster_restarts_from_its_directories_with_nothing_lost_or_do
         );
         cluster.restart(id).await;
     }
-    let journal = leader_journal(&cluster).await;
+    let mut journal = leader_journal(&cluster).await;
     // Re-applying any entry would append its events again (its precondition is "at the end").
     assert_eq!(read_all(&journal).await, before, "nothing applied twice");
 
-    let last = journal.last_seq();
-    let term = journal.claim_leadership().await.expect("claim");
-    journal
-        .append(Append::new(
-            Precondition::follows(term, last),
-            now(),
-            vec![marker(2, 0)],
-        ))
-        .await
-        .expect("the restarted cluster takes writes");
+    // A replica may come back believing it still leads its old term while the others elect
+    // a new leader: that write is refused (NotLeader), and the new leader takes it.
+    let mut attempts = 0;
+    loop {
+        let last = journal.last_seq();
+        let term = journal.claim_leadership().await.expect("claim");
+        let written = journal
+            .append(Append::new(
+                Precondition::follows(term, last),
+                now(),
+                vec![marker(2, 0)],
+            ))
+            .await;
+        match written {
+            Ok(_) => break,
+            Err(aurora_journal::Error::NotLeader { .. }) if attempts < 5 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                journal = leader_journal(&cluster).await;
+            }
+            Err(e) => panic!("the restarted cluster takes writes: {e:?}"),
+        }
+    }
     acknowledged.push((2, 0));
     cluster.settle(journal.replica()).await;
     let after = assert_identical(&cluster).await;

@@ -11,6 +11,7 @@
 //! - [`runtime`]: the handle the HTTP handlers hold, a replica plus (while leading) a leader;
 //! - [`api`]: jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON;
 //! - [`read_side`]: the projections' replays of past views from the journal;
+//! - [`mirror`]: the leader's JetStream mirror of the journal (`--nats`) and its metrics;
 //! - [`serve`]: the HTTP server, with a connection cap and a header-read timeout;
 //! - [`replicated`]: one replica of a Raft group — leadership following Raft's, writes
 //!   forwarded from followers to the leader, `/api/v1/replicas` and the Raft metrics.
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod leader;
+pub mod mirror;
 pub mod read_side;
 pub mod replica;
 pub mod replicated;

@@ -85,6 +85,12 @@ struct Args {
     /// Aurora's `-preemption_delay`.
     #[arg(long, default_value_t = 180)]
     preemption_delay_secs: u64,
+    /// Mirror every committed event to NATS JetStream at this URL (`nats://HOST:4222`;
+    /// comma-separated for several servers): stream `AURORA_<cluster>`, subjects
+    /// `aurora.<cluster>.<aggregate>.<role>.<env>.<job>`, stream sequence = journal seq. Only
+    /// the leader publishes; commits never wait for NATS. Needs nats-server 2.9 or newer.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
 }
 
 /// The cluster name when none is given (the single-node cases only).
@@ -93,6 +99,12 @@ const DEFAULT_CLUSTER: &str = "devcluster";
 impl Args {
     fn cluster(&self) -> &str {
         self.cluster.as_deref().unwrap_or(DEFAULT_CLUSTER)
+    }
+
+    fn mirror(&self, cluster: &str) -> Option<aurora_scheduler::mirror::Mirror> {
+        self.nats
+            .as_deref()
+            .map(|url| aurora_scheduler::mirror::Mirror::new(url, cluster))
     }
 
     fn limits(&self) -> aurora_scheduler::serve::Limits {
@@ -189,6 +201,7 @@ async fn main() -> anyhow::Result<()> {
         settings: args.settings(),
         agent_timeout: Duration::from_secs(args.agent_timeout_secs),
         start_as: StartAs::Leader,
+        mirror: args.mirror(&cluster),
     })
     .await
     .context("recovering the scheduler's state from the journal")?;
@@ -212,6 +225,13 @@ async fn main() -> anyhow::Result<()> {
     println!("  events:  {base}/api/v1/events?from=1");
     println!("  jobs:    {base}/api/v1/jobs");
     println!("  metrics: {base}/metrics");
+    if let Some(url) = &args.nats {
+        println!(
+            "  stream:  {} on {url} (subjects {})",
+            aurora_stream::subject::stream_name(&cluster),
+            aurora_stream::subject::stream_subjects(&cluster)
+        );
+    }
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let agent = if args.dev {
         let port = listener

@@ -111,6 +111,7 @@ pub(crate) async fn run(
         settings: args.settings(),
         agent_timeout: Duration::from_secs(args.agent_timeout_secs),
         start_as: StartAs::Follower,
+        mirror: args.mirror(&cluster),
     })
     .await
     .context("recovering the scheduler's state from the journal")?;

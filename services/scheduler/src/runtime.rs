@@ -25,6 +25,7 @@ use aurora_projections::{PendingReasons, ReadModel};
 use aurora_scheduler_core::{ClusterState, Command, Settings, explain_pending};
 
 use crate::leader::{self, Context, Leader};
+use crate::mirror::Mirror;
 use crate::replica::Replica;
 
 pub use crate::leader::{APPLY_TIMEOUT, AgentWork, LOOP_INTERVAL, Outcome, SubmitError};
@@ -53,6 +54,8 @@ pub struct RuntimeConfig {
     /// An agent not heard from for this long is lost (its tasks become LOST).
     pub agent_timeout: Duration,
     pub start_as: StartAs,
+    /// The JetStream mirror the leader runs, if the cluster has one (`--nats`).
+    pub mirror: Option<Mirror>,
 }
 
 impl std::fmt::Debug for RuntimeConfig {
@@ -76,6 +79,7 @@ struct Inner {
     replica: Arc<Replica>,
     clock: Arc<dyn Clock>,
     agent_timeout: Duration,
+    mirror: Option<Mirror>,
     role: RwLock<Role>,
 }
 
@@ -113,6 +117,7 @@ impl Runtime {
                 replica,
                 clock: config.clock,
                 agent_timeout: config.agent_timeout,
+                mirror: config.mirror,
                 role: RwLock::new(Role::Follower),
             }),
         };
@@ -141,6 +146,7 @@ impl Runtime {
             replica: Arc::clone(&self.inner.replica),
             clock: Arc::clone(&self.inner.clock),
             agent_timeout: self.inner.agent_timeout,
+            mirror: self.inner.mirror.clone(),
             step_down: Arc::new(move |term| {
                 if let Some(inner) = weak.upgrade() {
                     step_down(&inner, term);
@@ -163,6 +169,11 @@ impl Runtime {
 
     fn role(&self) -> RwLockReadGuard<'_, Role> {
         self.inner.role.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The JetStream mirror the leader runs, if the cluster has one.
+    pub fn mirror(&self) -> Option<&Mirror> {
+        self.inner.mirror.as_ref()
     }
 
     pub fn is_leader(&self) -> bool {

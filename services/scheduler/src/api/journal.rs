@@ -1,14 +1,22 @@
-//! Reading the journal itself: `/api/v1/journal` and `/api/v1/events`.
+//! Reading the journal itself: `/api/v1/journal`, `/api/v1/journal/seq`, `/api/v1/events`
+//! and `/api/v1/events/stream`, the server-sent event stream `aurora events tail` follows
+//! when the cluster has no JetStream mirror (each event's data is the stream's payload,
+//! `aurora_stream::wire` format 1, so both sources read alike).
 
 use std::sync::Arc;
 
-use aurora_events::{Envelope, Seq};
+use std::time::Duration;
+
+use aurora_events::{Envelope, Seq, Timestamp};
 use aurora_journal::{Journal, SeqRange};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Failure};
@@ -25,7 +33,10 @@ struct ApiState {
 pub fn router(journal: Arc<dyn Journal>) -> Router {
     Router::new()
         .route("/api/v1/journal", get(journal_info))
+        .route("/api/v1/journal/seq", get(seq_at))
+        .route("/api/v1/journal/verify", get(verify))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/events/stream", get(event_stream))
         .with_state(ApiState { journal })
 }
 
@@ -51,6 +62,174 @@ async fn journal_info(State(state): State<ApiState>) -> Json<JournalInfo> {
         cluster: state.journal.cluster().to_string(),
         last_seq: state.journal.last_seq(),
     })
+}
+
+/// What `/api/v1/journal/verify` found.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JournalCheck {
+    pub cluster: String,
+    pub last_seq: Seq,
+    /// Seqs read and found sound (1..=this).
+    pub sound_through: Seq,
+    /// The first problem, if any: its seq and what is wrong.
+    pub problem: Option<JournalProblem>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JournalProblem {
+    pub seq: Seq,
+    pub problem: String,
+}
+
+/// Envelopes read at a time by the check.
+const VERIFY_CHUNK: u64 = 4096;
+
+/// `GET /api/v1/journal/verify`: reads the whole journal as committed now and checks every
+/// record's checksum (by decoding it), that seqs are dense from 1 and that commit times never
+/// go back; answers with the first problem found.
+async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
+    let journal = &state.journal;
+    let last_seq = journal.last_seq();
+    let mut check = JournalCheck {
+        cluster: journal.cluster().to_string(),
+        last_seq,
+        sound_through: 0,
+        problem: None,
+    };
+    let mut previous_at = None;
+    let mut next = 1;
+    while next <= last_seq {
+        let range = SeqRange::new(next, (next + VERIFY_CHUNK - 1).min(last_seq));
+        let envelopes = match journal.read(range).await {
+            Ok(envelopes) => envelopes,
+            Err(_) => {
+                // Find the record that does not read, one at a time.
+                let mut found = None;
+                for seq in range.first..=range.last {
+                    if let Err(e) = journal.read(SeqRange::new(seq, seq)).await {
+                        found = Some(JournalProblem {
+                            seq,
+                            problem: e.to_string(),
+                        });
+                        break;
+                    }
+                    check.sound_through = seq;
+                }
+                check.problem = found.or(Some(JournalProblem {
+                    seq: range.first,
+                    problem: "the range does not read as a whole".into(),
+                }));
+                return Json(check);
+            }
+        };
+        let mut expected = range.first;
+        for envelope in &envelopes {
+            let problem = if envelope.seq != expected {
+                Some(format!("the record holds seq {}", envelope.seq))
+            } else if previous_at.is_some_and(|at| envelope.at < at) {
+                Some(format!(
+                    "its time {} is before the previous event's",
+                    envelope.at.to_utc_string()
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                check.problem = Some(JournalProblem {
+                    seq: expected,
+                    problem,
+                });
+                return Json(check);
+            }
+            previous_at = Some(envelope.at);
+            check.sound_through = expected;
+            expected += 1;
+        }
+        if expected <= range.last {
+            check.problem = Some(JournalProblem {
+                seq: expected,
+                problem: "missing: the journal holds no record there".into(),
+            });
+            return Json(check);
+        }
+        next = range.last + 1;
+    }
+    Json(check)
+}
+
+#[derive(Debug, Deserialize)]
+struct SeqAtQuery {
+    at_ms: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SeqAt {
+    pub at_ms: i64,
+    /// The last seq committed at or before `at_ms` (0: none was).
+    pub seq: Seq,
+}
+
+/// `GET /api/v1/journal/seq?at_ms=MILLIS`: where the journal stood at an instant.
+async fn seq_at(
+    State(state): State<ApiState>,
+    query: Result<Query<SeqAtQuery>, QueryRejection>,
+) -> Result<Json<SeqAt>, Failure> {
+    let Query(query) =
+        query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
+    let Some(at_ms) = query.at_ms else {
+        return Err(Failure::invalid(
+            "at_ms is required: milliseconds since the epoch",
+        ));
+    };
+    let seq = state
+        .journal
+        .seq_at(Timestamp::from_millis(at_ms))
+        .await
+        .map_err(internal)?
+        .unwrap_or(0);
+    Ok(Json(SeqAt { at_ms, seq }))
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    after: Option<Seq>,
+}
+
+/// `GET /api/v1/events/stream?after=SEQ`: every committed event strictly after `after`
+/// (default 0: from the start), then live ones, as server-sent events `id: <seq>`,
+/// `event: envelope`, `data: <stream payload>`. Gap-free: it reads the journal, so a slow
+/// client is never skipped ahead; a client that reconnects passes the last seq it saw.
+async fn event_stream(
+    State(state): State<ApiState>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<impl axum::response::IntoResponse, Failure> {
+    let Query(query) =
+        query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
+    let after = query.after.unwrap_or(0);
+    let cluster = state.journal.cluster().to_string();
+    let events = state
+        .journal
+        .subscribe(after.saturating_add(1))
+        .take_while(|envelope| {
+            if let Err(error) = envelope {
+                tracing::error!(%error, "event stream ends: journal read failed");
+            }
+            std::future::ready(envelope.is_ok())
+        })
+        .filter_map(move |envelope| {
+            let event = envelope.ok().map(|envelope| {
+                let data = String::from_utf8(aurora_stream::wire::encode(&cluster, &envelope))
+                    .unwrap_or_default();
+                Ok(SseEvent::default()
+                    .id(envelope.seq.to_string())
+                    .event("envelope")
+                    .data(data))
+            });
+            std::future::ready(event)
+        })
+        .boxed::<'static>();
+    let events: BoxStream<'static, Result<SseEvent, std::convert::Infallible>> = events;
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +309,92 @@ mod tests {
         );
         let (_, info) = get_json(app, "/api/v1/journal").await;
         assert_eq!(info["cluster"], "devcluster");
+    }
+
+    #[tokio::test]
+    async fn verify_reads_the_whole_journal() {
+        let journal = MemoryJournal::new_initialised("devcluster", SystemClock.now());
+        for n in 0..10 {
+            aurora_journal::conformance::append(
+                &journal,
+                vec![aurora_journal::conformance::marker(1, n)],
+            )
+            .await
+            .unwrap();
+        }
+        let app = router(Arc::new(journal));
+        let (status, body) = get_json(app, "/api/v1/journal/verify").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["last_seq"], 11);
+        assert_eq!(body["sound_through"], 11);
+        assert!(body["problem"].is_null(), "{body}");
+    }
+
+    /// A journal whose record `bad` does not read, as a damaged one does not.
+    struct Damaged {
+        inner: MemoryJournal,
+        bad: Seq,
+    }
+
+    #[async_trait::async_trait]
+    impl Journal for Damaged {
+        async fn append(
+            &self,
+            append: aurora_journal::Append,
+        ) -> Result<SeqRange, aurora_journal::Error> {
+            self.inner.append(append).await
+        }
+        async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, aurora_journal::Error> {
+            if range.contains(self.bad) {
+                return Err(aurora_journal::Error::Damaged(format!(
+                    "checksum mismatch at seq {}",
+                    self.bad
+                )));
+            }
+            self.inner.read(range).await
+        }
+        fn subscribe(&self, from: Seq) -> aurora_journal::EventStream {
+            self.inner.subscribe(from)
+        }
+        fn last_seq(&self) -> Seq {
+            self.inner.last_seq()
+        }
+        fn cluster(&self) -> &str {
+            self.inner.cluster()
+        }
+        async fn seq_at(&self, at: Timestamp) -> Result<Option<Seq>, aurora_journal::Error> {
+            self.inner.seq_at(at).await
+        }
+        fn term(&self) -> aurora_journal::Term {
+            self.inner.term()
+        }
+        async fn claim_leadership(&self) -> Result<aurora_journal::Term, aurora_journal::Error> {
+            self.inner.claim_leadership().await
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_names_the_first_record_that_does_not_read() {
+        let inner = MemoryJournal::new_initialised("devcluster", SystemClock.now());
+        for n in 0..10 {
+            aurora_journal::conformance::append(
+                &inner,
+                vec![aurora_journal::conformance::marker(1, n)],
+            )
+            .await
+            .unwrap();
+        }
+        let app = router(Arc::new(Damaged { inner, bad: 7 }));
+        let (_, body) = get_json(app, "/api/v1/journal/verify").await;
+        assert_eq!(body["sound_through"], 6, "{body}");
+        assert_eq!(body["problem"]["seq"], 7, "{body}");
+        assert!(
+            body["problem"]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("checksum"),
+            "{body}"
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! `GET /metrics` in Prometheus text format: the counters and histograms the runtime records
 //! (schedule attempts, placements, timed-out tasks, illegal transitions, journal append
-//! latency), plus gauges read from the write model at scrape time (tasks by state, agents).
+//! latency), plus gauges read from the write model at scrape time (tasks by state, agents) and,
+//! on a leader with `--nats`, the JetStream mirror's progress and lag.
 
 use std::collections::BTreeMap;
 
@@ -47,10 +48,14 @@ async fn render(State(metrics): State<MetricsState>) -> impl IntoResponse {
         state.agents().len() - lost
     ));
     text.push_str(&format!("aurora_agents{{lost=\"true\"}} {lost}\n"));
+    let journal_last = metrics.runtime.journal().last_seq();
     text.push_str("# TYPE aurora_journal_last_seq gauge\n");
-    text.push_str(&format!(
-        "aurora_journal_last_seq {}\n",
-        metrics.runtime.journal().last_seq()
-    ));
+    text.push_str(&format!("aurora_journal_last_seq {journal_last}\n"));
+    // Only the leader publishes; elsewhere these figures would be stale.
+    if let Some(mirror) = metrics.runtime.mirror()
+        && metrics.runtime.is_leader()
+    {
+        mirror.render_metrics(journal_last, &mut text);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -96,6 +96,8 @@ pub(crate) struct Context {
     pub replica: Arc<Replica>,
     pub clock: Arc<dyn Clock>,
     pub agent_timeout: Duration,
+    /// The JetStream mirror, run while leading.
+    pub mirror: Option<crate::mirror::Mirror>,
     /// Called (once) when the journal says another leader took over.
     pub step_down: Arc<dyn Fn(Term) + Send + Sync>,
 }
@@ -106,13 +108,19 @@ impl Leader {
         let (queue, jobs) = mpsc::channel(1024);
         let agents = Arc::new(Agents::new(Instant::now()));
         let lead = tokio::spawn(lead(term, context.clone(), Arc::clone(&agents), jobs));
+        let mirror = context
+            .mirror
+            .as_ref()
+            .map(|mirror| AbortOnDrop(mirror.spawn(Arc::clone(context.replica.journal()))));
         let timers = tokio::spawn(timers::run(context, queue.clone(), Arc::clone(&agents)));
         tracing::info!(term, "leading");
+        let mut tasks = vec![AbortOnDrop(lead), AbortOnDrop(timers)];
+        tasks.extend(mirror);
         Self {
             term,
             queue,
             agents,
-            _tasks: vec![AbortOnDrop(lead), AbortOnDrop(timers)],
+            _tasks: tasks,
         }
     }
 
@@ -499,6 +507,7 @@ mod tests {
             settings: Default::default(),
             agent_timeout: Duration::from_secs(60),
             start_as: StartAs::Leader,
+            mirror: None,
         })
         .await
         .expect("start");
@@ -549,6 +558,7 @@ mod tests {
             replica: Arc::clone(runtime.replica()),
             clock: Arc::new(SystemClock),
             agent_timeout: Duration::from_secs(60),
+            mirror: None,
             step_down: Arc::new(|_| {}),
         };
         let agents = Agents::new(Instant::now());

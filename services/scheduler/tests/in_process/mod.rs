@@ -43,6 +43,7 @@ pub async fn start_on(
         settings: Settings::default(),
         agent_timeout: Duration::from_secs(30),
         start_as,
+        mirror: None,
     })
     .await
     .unwrap()

@@ -1,0 +1,155 @@
+//! `aurora-admin journal verify CLUSTER [--against-stream]`: the scheduler checks its journal
+//! (every record's checksum, dense seqs, times that never go back); with `--against-stream`
+//! the client then compares the JetStream mirror with the journal, event for event. Either
+//! failure names the first seq that differs and exits 4.
+
+use aurora_events::{Envelope, Seq};
+use clap::Subcommand;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::Deserialize;
+
+use crate::context::Context;
+use crate::exit::{CliError, CliResult, ExitCode};
+use crate::stream;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Action {
+    /// Check the journal, and with --against-stream that the JetStream mirror holds exactly
+    /// its events.
+    Verify {
+        cluster: String,
+        /// Also compare the JetStream mirror with the journal.
+        #[arg(long = "against-stream")]
+        against_stream: bool,
+        /// The NATS server of the mirror (default: the cluster's `nats_uri` in clusters.json).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct JournalCheck {
+    cluster: String,
+    last_seq: Seq,
+    sound_through: Seq,
+    problem: Option<JournalProblem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JournalProblem {
+    seq: Seq,
+    problem: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsPage {
+    events: Vec<Envelope>,
+}
+
+pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
+    let Action::Verify {
+        cluster,
+        against_stream,
+        nats,
+    } = action;
+    let nats = if against_stream {
+        Some(nats.or_else(|| ctx.clusters.nats_uri(&cluster)).ok_or_else(|| {
+            CliError::invalid_parameter(format!(
+                "cluster {cluster} names no NATS server: give --nats URL or nats_uri in clusters.json"
+            ))
+        })?)
+    } else {
+        None
+    };
+    let client = ctx.client(&cluster)?;
+    let check: JournalCheck = client.get("/api/v1/journal/verify")?;
+    if let Some(problem) = check.problem {
+        return Err(CliError::new(
+            ExitCode::CommandFailure,
+            format!(
+                "journal of {}: seq {} is damaged: {} (seqs 1..={} are sound)",
+                check.cluster, problem.seq, problem.problem, check.sound_through
+            ),
+        ));
+    }
+    println!(
+        "journal of {}: {} events, seqs 1..={} dense, checksums sound, times in order",
+        check.cluster, check.last_seq, check.last_seq
+    );
+    let Some(url) = nats else {
+        return Ok(());
+    };
+    let base = client.base().to_string();
+    let runtime = stream::runtime()?;
+    let verdict = runtime.block_on(async {
+        let reader = aurora_stream::Reader::connect(&url, &cluster)
+            .await
+            .map_err(stream::stream_error)?;
+        aurora_stream::verify::verify(&reader, journal_pages(base, check.last_seq))
+            .await
+            .map_err(stream::stream_error)
+    })?;
+    let name = aurora_stream::subject::stream_name(&cluster);
+    match verdict.difference {
+        None => {
+            println!(
+                "stream {name}: holds exactly the journal's {} events",
+                verdict.equal_through
+            );
+            Ok(())
+        }
+        Some(difference) => Err(CliError::new(
+            ExitCode::CommandFailure,
+            format!(
+                "stream {name} differs from the journal: {difference} (seqs 1..={} are equal)",
+                verdict.equal_through
+            ),
+        )),
+    }
+}
+
+/// The journal's envelopes 1..=last, read page by page from the scheduler at `base`.
+fn journal_pages(base: String, last: Seq) -> BoxStream<'static, Result<Envelope, String>> {
+    const PAGE: u64 = 1000;
+    let http = reqwest::Client::new();
+    futures::stream::unfold(1, move |next| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            if next > last {
+                return None;
+            }
+            let limit = PAGE.min(last - next + 1);
+            let url = format!("{base}/api/v1/events?from={next}&limit={limit}");
+            let page = async {
+                let response = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
+                if !response.status().is_success() {
+                    return Err(format!("{url} answered {}", response.status()));
+                }
+                response
+                    .json::<EventsPage>()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))
+            };
+            match page.await {
+                Ok(page) if page.events.is_empty() => Some((
+                    vec![Err(format!(
+                        "{url} returned no events though the journal reaches {last}"
+                    ))],
+                    last + 1,
+                )),
+                Ok(page) => {
+                    let next = page.events.last().map_or(last + 1, |e| e.seq + 1);
+                    Some((page.events.into_iter().map(Ok).collect(), next))
+                }
+                Err(e) => Some((vec![Err(e)], last + 1)),
+            }
+        }
+    })
+    .flat_map(futures::stream::iter)
+    .boxed()
+}

@@ -1,0 +1,166 @@
+//! Where `events tail` and `journal verify` read the history: the cluster's JetStream mirror
+//! (async-nats, driven from a small runtime of its own) or the scheduler's server-sent event
+//! stream (`/api/v1/events/stream`), failing over between a replicated scheduler's replicas.
+//! Both carry the same payload (`aurora_stream::wire`), so both print alike.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use aurora_events::{Envelope, Seq};
+
+use crate::exit::{CliError, CliResult, ExitCode};
+
+/// A scheduler that sends nothing (not even its keep-alive, every 10 s) for this long is
+/// taken for gone, and the next replica is tried.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A small single-threaded runtime for the async NATS client.
+pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(ExitCode::Unknown, format!("starting the NATS client: {e}")))
+}
+
+/// The error of a stream read.
+pub fn stream_error(error: aurora_stream::Error) -> CliError {
+    let code = match error {
+        aurora_stream::Error::Connect { .. } => ExitCode::NetworkError,
+        aurora_stream::Error::NoStream { .. } => ExitCode::CommandFailure,
+        _ => ExitCode::ApiError,
+    };
+    CliError::new(code, error.to_string())
+}
+
+/// What to do after an event was handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Stop,
+}
+
+/// Why one scheduler's stream ended.
+enum Interrupted {
+    /// The scheduler went away or could not be reached: try another.
+    Lost(String),
+    /// Something no other replica will mend (a malformed payload, a gap, the caller's stop).
+    Fatal(CliError),
+}
+
+/// Follows the scheduler's event stream strictly after `after`, handing each envelope to
+/// `on`, in order, without gaps or repeats, moving to another replica whenever one goes away.
+/// Stops once `end` is reached (when given), or when `on` says so; without `end`, follows
+/// for as long as some replica comes back.
+pub fn follow_scheduler(
+    bases: &[String],
+    after: Seq,
+    end: Option<Seq>,
+    on: &mut dyn FnMut(Envelope) -> CliResult<Next>,
+) -> CliResult {
+    let http = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(IDLE_TIMEOUT)
+        .build()
+        .map_err(|e| CliError::new(ExitCode::Unknown, format!("HTTP client: {e}")))?;
+    let mut last = after;
+    let mut index = 0;
+    let mut failed_in_a_row = 0;
+    loop {
+        if end.is_some_and(|end| last >= end) {
+            return Ok(());
+        }
+        let base = &bases[index % bases.len()];
+        let before = last;
+        match read_events(&http, base, &mut last, end, on) {
+            Ok(()) => return Ok(()),
+            Err(Interrupted::Fatal(error)) => return Err(error),
+            Err(Interrupted::Lost(reason)) => {
+                if last > before {
+                    failed_in_a_row = 0;
+                }
+                failed_in_a_row += 1;
+                if end.is_some() && failed_in_a_row >= bases.len() {
+                    return Err(CliError::new(
+                        ExitCode::NetworkError,
+                        format!("the event stream broke off after seq {last}: {reason}"),
+                    ));
+                }
+                if failed_in_a_row == 1 || failed_in_a_row % (bases.len() * 10) == 0 {
+                    eprintln!(
+                        "aurora: lost the event stream at {base} ({reason}); resuming after seq {last}"
+                    );
+                }
+                index += 1;
+                if failed_in_a_row % bases.len() == 0 {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+}
+
+/// Reads one scheduler's stream until it ends, `end` is reached or `on` stops.
+fn read_events(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    last: &mut Seq,
+    end: Option<Seq>,
+    on: &mut dyn FnMut(Envelope) -> CliResult<Next>,
+) -> Result<(), Interrupted> {
+    let url = format!("{base}/api/v1/events/stream?after={last}");
+    let response = http
+        .get(&url)
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .send()
+        .map_err(|e| Interrupted::Lost(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(Interrupted::Lost(format!(
+            "{url} answered {}",
+            response.status()
+        )));
+    }
+    let mut reader = BufReader::new(response);
+    let mut data = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| Interrupted::Lost(e.to_string()))?;
+        if read == 0 {
+            return Err(Interrupted::Lost("the scheduler closed the stream".into()));
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if let Some(payload) = line.strip_prefix("data:") {
+            data.push_str(payload.strip_prefix(' ').unwrap_or(payload));
+            continue;
+        }
+        if !line.is_empty() || data.is_empty() {
+            continue; // id:, event:, keep-alive comments
+        }
+        let message = aurora_stream::wire::decode(data.as_bytes()).map_err(|e| {
+            Interrupted::Fatal(CliError::new(
+                ExitCode::ApiError,
+                format!("{base} sent an event that does not decode: {e}"),
+            ))
+        })?;
+        data.clear();
+        let envelope = message.envelope;
+        if envelope.seq <= *last {
+            continue;
+        }
+        if envelope.seq != *last + 1 {
+            return Err(Interrupted::Fatal(CliError::new(
+                ExitCode::ApiError,
+                format!("{base} skipped from seq {} to {}", *last, envelope.seq),
+            )));
+        }
+        *last = envelope.seq;
+        let reached_end = end.is_some_and(|end| envelope.seq >= end);
+        match on(envelope) {
+            Ok(Next::Continue) if !reached_end => {}
+            Ok(_) => return Ok(()),
+            Err(error) => return Err(Interrupted::Fatal(error)),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The publisher that keeps a cluster's stream an exact copy of its journal.
+//!
+//! ```text
+//!  (re)start: get or create the stream ─► last = its last sequence
+//!             ─► check the message at `last` is this journal's seq `last` (same event id)
+//!  follow the journal from last+1 ─► publish seq s with Nats-Msg-Id <cluster>:<s> and
+//!             Nats-Expected-Last-Sequence s-1, up to `in_flight` unacknowledged
+//!  every ack must say stream sequence s ─► `published` = s
+//!  any failure (NATS down, a rejected expectation, a timeout) ─► drop what is in flight,
+//!             back off, start again from the stream's last sequence
+//! ```
+//!
+//! JetStream stores a message only when the stream's last sequence is the one expected, so
+//! message `s` can only ever land at stream sequence `s`: no gap and no duplicate, whoever
+//! publishes and however often the publisher, the leader or the NATS server restarts (two
+//! publishers — a deposed leader not yet stopped and its successor — publish the same
+//! envelopes and one of each pair is refused). The journal never waits for the mirror: the
+//! publisher reads committed envelopes on its own, and its lag is `journal last - published`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use aurora_events::{Envelope, Seq};
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, FuturesOrdered, StreamExt};
+
+use crate::{Error, subject, wire};
+
+/// Where the mirror reads committed envelopes: the journal, seen through what a publisher
+/// needs (so that this crate does not depend on the journal's crate).
+pub trait Source: Send + Sync + 'static {
+    /// Committed envelopes from `from` on, in order, without end (waiting for new commits).
+    fn follow(&self, from: Seq) -> BoxStream<'static, Result<Envelope, String>>;
+    /// The committed envelope at `seq`, if the journal holds it.
+    fn envelope(&self, seq: Seq) -> BoxFuture<'static, Result<Option<Envelope>, String>>;
+    /// The last committed seq.
+    fn last_seq(&self) -> Seq;
+}
+
+/// How the mirror runs.
+#[derive(Debug, Clone)]
+pub struct MirrorConfig {
+    /// The NATS server(s), e.g. `nats://127.0.0.1:4222` (comma-separated for several).
+    pub url: String,
+    pub cluster: String,
+    /// Messages published and not yet acknowledged, at most.
+    pub in_flight: usize,
+    /// Longest wait between two attempts after a failure.
+    pub max_backoff: Duration,
+}
+
+impl MirrorConfig {
+    pub fn new(url: impl Into<String>, cluster: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            cluster: cluster.into(),
+            in_flight: 1024,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the mirror has done so far; read by the scheduler's metrics.
+#[derive(Debug, Default)]
+pub struct MirrorStatus {
+    published: AtomicU64,
+    healthy: AtomicBool,
+    restarts: AtomicU64,
+}
+
+impl MirrorStatus {
+    /// The last seq the stream is known to hold (acknowledged by JetStream).
+    pub fn published(&self) -> Seq {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Whether the last attempt is still going (connected, stream checked, publishing).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// How many times the publisher started again after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Acquire)
+    }
+}
+
+/// The stream's configuration for cluster `cluster`: file storage, everything kept, the
+/// cluster's subjects only.
+pub fn stream_config(cluster: &str) -> stream::Config {
+    stream::Config {
+        name: subject::stream_name(cluster),
+        description: Some(format!(
+            "aurora cluster {cluster}: every journal event, stream sequence = journal seq"
+        )),
+        subjects: vec![subject::stream_subjects(cluster)],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
+/// Connects to NATS; the client keeps reconnecting on its own after this.
+pub async fn connect(url: &str) -> Result<async_nats::Client, Error> {
+    async_nats::ConnectOptions::new()
+        .name("aurora")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(url)
+        .await
+        .map_err(|e| Error::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Mirrors `source` into the cluster's stream until the source ends (the process stops) or
+/// the task is dropped. Never returns an error: failures are logged, counted and retried.
+pub async fn run(config: MirrorConfig, source: Arc<dyn Source>, status: Arc<MirrorStatus>) {
+    let client = match connect(&config.url).await {
+        Ok(client) => client,
+        Err(e) => {
+            // Only an invalid URL gets here (retry_on_initial_connect waits for a server).
+            tracing::error!(error = %e, "the stream mirror cannot start");
+            return;
+        }
+    };
+    let context = jetstream::new(client);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let before = status.published();
+        match mirror_once(&config, &context, &*source, &status).await {
+            Ok(()) => {
+                status.healthy.store(false, Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                status.healthy.store(false, Ordering::Release);
+                status.restarts.fetch_add(1, Ordering::AcqRel);
+                if status.published() > before {
+                    backoff = Duration::from_millis(100);
+                }
+                tracing::warn!(
+                    error = %e,
+                    published = status.published(),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "the stream mirror stopped; starting again from the stream's last sequence"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(config.max_backoff);
+            }
+        }
+    }
+}
+
+/// One attempt: check the stream, then publish until something fails.
+async fn mirror_once(
+    config: &MirrorConfig,
+    context: &jetstream::Context,
+    source: &dyn Source,
+    status: &MirrorStatus,
+) -> Result<(), Error> {
+    let cluster = config.cluster.as_str();
+    let stream = context
+        .get_or_create_stream(stream_config(cluster))
+        .await
+        .map_err(Error::jetstream)?;
+    let info = stream.get_info().await.map_err(Error::jetstream)?;
+    let expected = subject::stream_subjects(cluster);
+    if info.config.subjects != [expected.clone()] {
+        return Err(Error::ForeignStream {
+            stream: info.config.name.clone(),
+            problem: format!("it captures {:?}, not {expected:?}", info.config.subjects),
+        });
+    }
+    let last = info.state.last_sequence;
+    check_last_message(cluster, &stream, source, last).await?;
+    status.published.store(last, Ordering::Release);
+    status.healthy.store(true, Ordering::Release);
+    tracing::info!(stream = %info.config.name, last, "the stream mirror resumes");
+
+    let mut envelopes = source.follow(last + 1);
+    let mut acks = FuturesOrdered::new();
+    let mut next = last + 1;
+    loop {
+        tokio::select! {
+            biased;
+            Some((seq, ack)) = acks.next(), if !acks.is_empty() => {
+                let ack: Result<jetstream::publish::PublishAck, jetstream::context::PublishError> = ack;
+                let ack = ack.map_err(|e| Error::Publish { seq, reason: e.to_string() })?;
+                if ack.sequence != seq {
+                    return Err(Error::Publish {
+                        seq,
+                        reason: format!("JetStream stored it at stream sequence {}", ack.sequence),
+                    });
+                }
+                status.published.store(seq, Ordering::Release);
+            }
+            envelope = envelopes.next(), if acks.len() < config.in_flight.max(1) => {
+                let Some(envelope) = envelope else {
+                    // The journal is closing: wait for what is in flight, then stop.
+                    while let Some((seq, ack)) = acks.next().await {
+                        if let Ok(ack) = ack
+                            && ack.sequence == seq
+                        {
+                            status.published.store(seq, Ordering::Release);
+                        }
+                    }
+                    return Ok(());
+                };
+                let envelope = envelope.map_err(Error::Source)?;
+                if envelope.seq != next {
+                    return Err(Error::Source(format!(
+                        "the journal gave seq {} where {next} was due",
+                        envelope.seq
+                    )));
+                }
+                next += 1;
+                let seq = envelope.seq;
+                let message = PublishMessage::build()
+                    .payload(wire::encode(cluster, &envelope).into())
+                    .message_id(wire::message_id(cluster, seq))
+                    .expected_last_sequence(seq - 1);
+                let ack = context
+                    .send_publish(subject::subject(cluster, &envelope.event), message)
+                    .await
+                    .map_err(|e| Error::Publish { seq, reason: e.to_string() })?;
+                acks.push_back(async move { (seq, ack.await) });
+            }
+        }
+    }
+}
+
+/// The stream's last message must be this journal's: its id header names the seq, and its
+/// envelope has the journal's event id there (a cluster initialised again under the same name
+/// has other ids). A stream ahead of the journal is refused too.
+async fn check_last_message(
+    cluster: &str,
+    stream: &stream::Stream,
+    source: &dyn Source,
+    last: Seq,
+) -> Result<(), Error> {
+    if last == 0 {
+        return Ok(());
+    }
+    let foreign = |problem: String| Error::ForeignStream {
+        stream: subject::stream_name(cluster),
+        problem,
+    };
+    let message = stream
+        .get_raw_message(last)
+        .await
+        .map_err(Error::jetstream)?;
+    let id = message
+        .headers
+        .get(async_nats::header::NATS_MESSAGE_ID)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default();
+    if id != wire::message_id(cluster, last) {
+        return Err(foreign(format!(
+            "its message {last} has id {id:?}, not {:?}",
+            wire::message_id(cluster, last)
+        )));
+    }
+    let decoded =
+        wire::decode(&message.payload).map_err(|e| foreign(format!("message {last}: {e}")))?;
+    match source.envelope(last).await.map_err(Error::Source)? {
+        Some(ours) if ours.id == decoded.envelope.id => Ok(()),
+        Some(ours) => Err(foreign(format!(
+            "its message {last} is event {}, but the journal's seq {last} is event {}",
+            decoded.envelope.id, ours.id
+        ))),
+        None => Err(foreign(format!(
+            "it holds {last} messages, more than the journal's {} events",
+            source.last_seq()
+        ))),
+    }
+}

@@ -1,0 +1,240 @@
+//! Reading a cluster's stream: from a seq on, filtered by subject, up to its end or following
+//! it forever. `aurora events tail` follows it, `journal verify --against-stream` reads it
+//! whole, the standalone read side folds it.
+//!
+//! Each read is an ordered consumer (ephemeral, flow-controlled, recreated by the client after
+//! a hiccup). Following also survives the NATS server restarting: the reader starts a new
+//! consumer strictly after the last seq it delivered, so nothing is repeated or skipped.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use aurora_events::{Envelope, Seq};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::mpsc;
+
+use crate::subject::{self, SubjectFilter};
+use crate::{Error, wire};
+
+/// How far a read goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// The stream's last message when the read starts.
+    End,
+    /// Forever: live messages as they are published.
+    Forever,
+}
+
+/// One stream message as stored, decoded or not (the verifier reports an undecodable
+/// message rather than stopping at it).
+#[derive(Debug, Clone)]
+pub struct StreamEntry {
+    pub stream_seq: Seq,
+    pub subject: String,
+    pub msg_id: Option<String>,
+    pub message: Result<wire::Message, wire::WireError>,
+}
+
+impl StreamEntry {
+    /// The envelope, checked to sit at its own seq.
+    pub fn into_envelope(self) -> Result<Envelope, Error> {
+        let message = self.message.map_err(|e| Error::Undecodable {
+            seq: self.stream_seq,
+            reason: e.to_string(),
+        })?;
+        if message.envelope.seq != self.stream_seq {
+            return Err(Error::Misplaced {
+                stream_seq: self.stream_seq,
+                event_seq: message.envelope.seq,
+            });
+        }
+        Ok(message.envelope)
+    }
+}
+
+/// A connection to one cluster's stream.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    context: jetstream::Context,
+    cluster: String,
+}
+
+/// How long a follower waits before starting a new consumer after a failure.
+const RETRY: Duration = Duration::from_millis(500);
+
+impl Reader {
+    /// Connects to NATS at `url` (fails at once when no server answers).
+    pub async fn connect(url: &str, cluster: &str) -> Result<Self, Error> {
+        let client = async_nats::ConnectOptions::new()
+            .name("aurora-reader")
+            .connection_timeout(Duration::from_secs(3))
+            .connect(url)
+            .await
+            .map_err(|e| Error::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            context: jetstream::new(client),
+            cluster: cluster.to_string(),
+        })
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    async fn stream(&self) -> Result<jetstream::stream::Stream, Error> {
+        let name = subject::stream_name(&self.cluster);
+        self.context.get_stream(&name).await.map_err(|e| {
+            if matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(_)
+            ) {
+                Error::NoStream {
+                    stream: name,
+                    reason: e.to_string(),
+                }
+            } else {
+                Error::jetstream(e)
+            }
+        })
+    }
+
+    /// The stream's last sequence (= the last seq mirrored) and how many messages it holds.
+    pub async fn extent(&self) -> Result<(Seq, u64), Error> {
+        let info = self
+            .stream()
+            .await?
+            .get_info()
+            .await
+            .map_err(Error::jetstream)?;
+        Ok((info.state.last_sequence, info.state.messages))
+    }
+
+    /// The stream's messages strictly after `after` that match `filter`, in order.
+    pub fn entries(
+        &self,
+        filter: SubjectFilter,
+        after: Seq,
+        until: Until,
+    ) -> BoxStream<'static, Result<StreamEntry, Error>> {
+        let (tx, rx) = mpsc::channel(512);
+        let reader = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = reader.pump(&filter, after, until, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .boxed()
+    }
+
+    /// Envelopes strictly after `after` matching `filter`, each checked to sit at its seq.
+    pub fn envelopes(
+        &self,
+        filter: SubjectFilter,
+        after: Seq,
+        until: Until,
+    ) -> BoxStream<'static, Result<Envelope, Error>> {
+        self.entries(filter, after, until)
+            .map(|entry| entry.and_then(StreamEntry::into_envelope))
+            .boxed()
+    }
+
+    async fn pump(
+        &self,
+        filter: &SubjectFilter,
+        after: Seq,
+        until: Until,
+        tx: &mpsc::Sender<Result<StreamEntry, Error>>,
+    ) -> Result<(), Error> {
+        let end = match until {
+            Until::End => Some(self.extent().await?.0),
+            Until::Forever => None,
+        };
+        let mut last = after;
+        loop {
+            if end.is_some_and(|end| last >= end) {
+                return Ok(());
+            }
+            match self.consume(filter, &mut last, end, tx).await {
+                Ok(Done::Finished) => return Ok(()),
+                Ok(Done::ReceiverGone) => return Ok(()),
+                Err(e) if end.is_some() => return Err(e),
+                Err(e) => {
+                    tracing::info!(error = %e, after = last, "stream read interrupted; resuming");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// One consumer's worth of reading; `last` advances with every message delivered.
+    async fn consume(
+        &self,
+        filter: &SubjectFilter,
+        last: &mut Seq,
+        end: Option<Seq>,
+        tx: &mpsc::Sender<Result<StreamEntry, Error>>,
+    ) -> Result<Done, Error> {
+        let stream = self.stream().await?;
+        let deliver_policy = if *last == 0 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: *last + 1,
+            }
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: filter.subject(&self.cluster),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(Error::jetstream)?;
+        if end.is_some() && consumer.cached_info().num_pending == 0 {
+            return Ok(Done::Finished);
+        }
+        let mut messages = consumer.messages().await.map_err(Error::jetstream)?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(Error::jetstream)?;
+            let info = message
+                .info()
+                .map_err(|e| Error::JetStream(e.to_string()))?;
+            let (stream_seq, pending) = (info.stream_sequence, info.pending);
+            if stream_seq <= *last {
+                continue; // redelivered after a consumer was recreated
+            }
+            let entry = StreamEntry {
+                stream_seq,
+                subject: message.subject.to_string(),
+                msg_id: message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                    .map(|v| v.as_str().to_string()),
+                message: wire::decode(&message.payload),
+            };
+            *last = stream_seq;
+            if tx.send(Ok(entry)).await.is_err() {
+                return Ok(Done::ReceiverGone);
+            }
+            if let Some(end) = end
+                && (stream_seq >= end || pending == 0)
+            {
+                return Ok(Done::Finished);
+            }
+        }
+        Err(Error::JetStream("the consumer's messages ended".into()))
+    }
+}
+
+enum Done {
+    Finished,
+    ReceiverGone,
+}

@@ -1,0 +1,247 @@
+//! The JetStream mirror end to end: `aurora-scheduler --dev --nats URL` against a real
+//! nats-server, `aurora events tail` from both sources (the same lines), and
+//! `aurora-admin journal verify --against-stream` agreeing, then naming a deleted message.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
+#[path = "../../../cli/tests/support/mod.rs"]
+mod cli_support;
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aurora_stream::testing::NatsServer;
+use cli_support::{Cli, SERVICE, code, stderr, stdout};
+use support::{Guard, become_subreaper, free_port, metric, scheduler, wait_for, workspace_binary};
+
+fn journal_last(port: u16) -> u64 {
+    let (_, info) = support::http(port, "GET", "/api/v1/journal", None).unwrap();
+    info["last_seq"].as_u64().unwrap()
+}
+
+/// The seq at the start of a tail line.
+fn seq_of(line: &str) -> u64 {
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Starts `aurora events tail ... --follow` and hands its lines over a channel.
+fn follow(bin_dir: &Path, root: &Path, args: &[&str]) -> (Guard, mpsc::Receiver<String>) {
+    let mut child = Command::new(bin_dir.join("aurora"))
+        .args(["events", "tail"])
+        .args(args)
+        .env("AURORA_CONFIG_ROOT", root.join("client/etc"))
+        .env("HOME", root.join("client"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Guard(child), rx)
+}
+
+/// Lines from `rx` until one shows seq `last` (within 30 s).
+fn lines_through(rx: &mpsc::Receiver<String>, last: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no line up to seq {last}; got {lines:#?}"));
+        let seq = seq_of(&line);
+        lines.push(line);
+        if seq >= last {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn the_mirror_the_tail_and_the_verifier_agree() {
+    become_subreaper();
+    let nats = NatsServer::start().expect("nats-server (./ops/test installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _scheduler = scheduler(
+        &["--dev", "--nats", &nats.url()],
+        &dir.path().join("aurora-data"),
+        port,
+    );
+    workspace_binary("aurora-cli", "aurora-admin");
+    let aurora = workspace_binary("aurora-cli", "aurora");
+    let bin_dir = aurora.parent().unwrap().to_path_buf();
+    let cli = Cli::new(&bin_dir, dir.path(), port);
+    let config = dir.path().join("sleeper.aurora");
+    std::fs::write(&config, SERVICE).unwrap();
+    let config = config.to_str().unwrap();
+    let key = "devcluster/tester/test/sleeper";
+    let created = cli.aurora(&["job", "create", key, config, "--wait-until", "RUNNING"]);
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+
+    let last = journal_last(port);
+    wait_for("the mirror to catch up", || {
+        metric(port, "aurora_stream_published_seq").is_some_and(|seq| seq as u64 >= last)
+    });
+    assert_eq!(metric(port, "aurora_stream_mirror_healthy"), Some(1.0));
+
+    // Both sources print the same lines, strictly after --from.
+    let from = "3";
+    let url = nats.url();
+    let tails: Vec<String> = ["nats", "scheduler"]
+        .iter()
+        .map(|source| {
+            let out = cli.aurora(&[
+                "events",
+                "tail",
+                "devcluster",
+                "--from",
+                from,
+                "--source",
+                source,
+                "--nats",
+                &url,
+            ]);
+            assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
+            stdout(&out)
+        })
+        .collect();
+    assert_eq!(
+        tails[0], tails[1],
+        "JetStream and the scheduler print alike"
+    );
+    let seqs: Vec<u64> = tails[0].lines().map(seq_of).collect();
+    assert_eq!(seqs, (4..=last).collect::<Vec<_>>(), "{}", tails[0]);
+    assert!(tails[0].contains("user:tester"), "{}", tails[0]);
+
+    // Filters: one job's task events, both sources alike.
+    let filtered: Vec<String> = ["nats", "scheduler"]
+        .iter()
+        .map(|source| {
+            let out = cli.aurora(&[
+                "events",
+                "tail",
+                "devcluster/tester/test/sleeper",
+                "--kind",
+                "task",
+                "--json",
+                "--source",
+                source,
+                "--nats",
+                &url,
+            ]);
+            assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
+            stdout(&out)
+        })
+        .collect();
+    assert_eq!(filtered[0], filtered[1]);
+    let lines: Vec<serde_json::Value> = filtered[0]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.len() >= 6,
+        "two tasks created, assigned, started...: {lines:?}"
+    );
+    for line in &lines {
+        assert_eq!(line["format"], 1);
+        let event = line["envelope"]["event"].as_object().unwrap();
+        let (kind, body) = event.iter().next().unwrap();
+        assert!(kind.starts_with("Task"), "{line}");
+        assert_eq!(body["job"]["name"], "sleeper", "{line}");
+    }
+
+    // Following: both sources print the same live events.
+    let now = journal_last(port).to_string();
+    let (_nats_tail, from_nats) = follow(
+        &bin_dir,
+        dir.path(),
+        &[
+            "devcluster",
+            "--follow",
+            "--from",
+            &now,
+            "--source",
+            "nats",
+            "--nats",
+            &url,
+        ],
+    );
+    let (_sse_tail, from_sse) = follow(
+        &bin_dir,
+        dir.path(),
+        &[
+            "devcluster",
+            "--follow",
+            "--from",
+            &now,
+            "--source",
+            "scheduler",
+        ],
+    );
+    let killed = cli.aurora(&["job", "killall", key]);
+    assert_eq!(code(&killed), Some(0), "{}", stderr(&killed));
+    let last = journal_last(port);
+    let live_nats = lines_through(&from_nats, last);
+    let live_sse = lines_through(&from_sse, last);
+    assert_eq!(live_nats, live_sse);
+    let seqs: Vec<u64> = live_nats.iter().map(|l| seq_of(l)).collect();
+    let first = now.parse::<u64>().unwrap() + 1;
+    assert_eq!(seqs, (first..=last).collect::<Vec<_>>());
+    assert!(
+        live_nats.iter().any(|l| l.contains("KILLING")),
+        "{live_nats:#?}"
+    );
+
+    // The verifier agrees, then names a deleted message.
+    wait_for("the mirror to catch up", || {
+        metric(port, "aurora_stream_mirror_lag_events") == Some(0.0)
+    });
+    let verified = cli.admin(&[
+        "journal",
+        "verify",
+        "devcluster",
+        "--against-stream",
+        "--nats",
+        &url,
+    ]);
+    assert_eq!(code(&verified), Some(0), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).contains("holds exactly the journal's"),
+        "{}",
+        stdout(&verified)
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let stream = async_nats::jetstream::new(client)
+            .get_stream(aurora_stream::subject::stream_name("devcluster"))
+            .await
+            .unwrap();
+        assert!(stream.delete_message(5).await.unwrap());
+    });
+    let tampered = cli.admin(&[
+        "journal",
+        "verify",
+        "devcluster",
+        "--against-stream",
+        "--nats",
+        &url,
+    ]);
+    assert_eq!(code(&tampered), Some(4), "{}", stdout(&tampered));
+    assert!(
+        stderr(&tampered).contains("seq 5 is in the journal but not in the stream"),
+        "{}",
+        stderr(&tampered)
+    );
+}
