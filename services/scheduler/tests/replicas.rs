@@ -675,3 +675,71 @@ fn agents_and_the_cli_keep_working_across_a_failover() {
         "still the same task"
     );
 }
+
+/// With `--nats`, only the leader mirrors the journal; each new leader resumes from the
+/// stream's last sequence, and the NATS server restarting mid-way changes nothing: the stream
+/// ends up equal to the journal, event for event.
+#[test]
+fn the_stream_mirror_survives_leader_kills_and_a_nats_restart() {
+    support::become_subreaper();
+    let mut nats = aurora_stream::testing::NatsServer::start().expect("nats-server");
+    let mut replicas = Replicas::new(3);
+    replicas.extra = vec!["--nats".into(), nats.url()];
+    replicas.start_all();
+    replicas.wait_leader(30);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let ports: Vec<u16> = replicas.ports.values().copied().collect();
+    let writers = start_writers(ports, 2, stop.clone(), acknowledged.clone());
+    let published = |port: u16| support::metric(port, "aurora_stream_published_seq");
+    for round in 0..3 {
+        let leader = replicas.wait_leader(30);
+        let port = replicas.port(leader);
+        wait_for_within(30, "the leader to publish", || {
+            published(port).is_some_and(|seq| seq > 0.0)
+        });
+        if round == 1 {
+            nats.restart().expect("nats-server restarts");
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        replicas.kill(leader);
+        let next = replicas.wait_leader(30);
+        assert_ne!(next, leader);
+        for id in 1..=3 {
+            if published(replicas.port(id)).is_some() && id != next {
+                panic!("replica {id} is not the leader but reports mirror figures");
+            }
+        }
+        replicas.start(leader, false);
+        replicas.wait_all_serving();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(acknowledged.lock().unwrap().len() > 3, "the writers got through");
+    let last = replicas.wait_converged();
+    let leader = replicas.wait_leader(30);
+    wait_for_within(60, "the mirror to reach the journal's end", || {
+        published(replicas.port(leader)).is_some_and(|seq| seq as u64 >= last)
+    });
+
+    let uris = replicas
+        .ports
+        .values()
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let url = nats.url();
+    let (ok, text) = client(
+        replicas.dir.path(),
+        "aurora-admin",
+        &uris,
+        &["journal", "verify", CLUSTER, "--against-stream", "--nats", &url],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("holds exactly the journal's {last} events")),
+        "{text}"
+    );
+}
