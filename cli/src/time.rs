@@ -37,8 +37,48 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
     }
 }
 
+/// `--at SEQ|TIME|now` as the API's `at` query value: `None` for now, the seq as it is, a
+/// time in RFC 3339 UTC.
+pub fn at_param(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.is_empty() || text == "now" {
+        return Ok(None);
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Some(text.to_string()));
+    }
+    let at = parse_instant(text)?;
+    jiff::Timestamp::from_millisecond(at.as_millis())
+        .map(|t| Some(t.to_string()))
+        .map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// `path` with `at` added to its query string (unchanged for now).
+pub fn with_at(path: &str, at: Option<&str>) -> Result<String, String> {
+    let Some(at) = at.map(at_param).transpose()?.flatten() else {
+        return Ok(path.to_string());
+    };
+    let separator = if path.contains('?') { '&' } else { '?' };
+    Ok(format!("{path}{separator}at={at}"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn at_becomes_a_query_parameter() {
+        assert_eq!(super::with_at("/a", None).unwrap(), "/a");
+        assert_eq!(super::with_at("/a", Some("now")).unwrap(), "/a");
+        assert_eq!(
+            super::with_at("/a?x=1", Some("42")).unwrap(),
+            "/a?x=1&at=42"
+        );
+        assert_eq!(
+            super::with_at("/a", Some("2025-12-05 12:00")).unwrap(),
+            "/a?at=2025-12-05T12:00:00Z"
+        );
+        assert!(super::with_at("/a", Some("soon")).is_err());
+    }
+
     use aurora_events::Timestamp;
 
     #[test]

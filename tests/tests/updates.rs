@@ -447,3 +447,70 @@ fn shrinking_kills_and_growing_adds_instances() {
     assert_eq!(sim.count(ScheduleStatus::Running), 3);
     assert_replay_and_views_agree(&sim, &grow);
 }
+
+/// `aurora why` follows cause links: a task the update replaced was KILLED because of its
+/// KILLING, which the update's action on its instance caused, which alice's start caused.
+#[test]
+fn an_updated_task_s_death_leads_back_to_the_update_and_its_starter() {
+    let mut sim = running(7, 3);
+    let key = start(&mut sim, &config(256), 3, batch(1));
+    assert_eq!(
+        run_until_done(&mut sim, &key, 120_000),
+        UpdateStatus::RolledForward
+    );
+    let by_id: BTreeMap<_, _> = sim.journal().iter().map(|e| (e.id, e)).collect();
+    let chain = |start: &aurora_events::Envelope| {
+        let mut chain = vec![start.clone()];
+        while let Some(cause) = chain.last().and_then(|e| e.cause) {
+            let Some(found) = by_id.get(&cause) else {
+                panic!(
+                    "cause {cause} of seq {} is not in the journal",
+                    chain.last().unwrap().seq
+                )
+            };
+            assert!(found.seq < chain.last().unwrap().seq, "causes come first");
+            chain.push((*found).clone());
+        }
+        chain
+    };
+    let killed: Vec<_> = sim
+        .journal()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::TaskStateChanged {
+                    to: ScheduleStatus::Killed,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(killed.len(), 3, "each old task was killed");
+    for death in killed {
+        let chain = chain(death);
+        let kinds: Vec<&str> = chain.iter().map(|e| e.event.kind().into()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "task_state_changed",
+                "task_state_changed",
+                "update_instance_actioned",
+                "update_started"
+            ],
+            "{chain:#?}"
+        );
+        assert!(matches!(
+            &chain[1].event,
+            Event::TaskStateChanged { to: ScheduleStatus::Killing, message: Some(m), .. }
+                if m.contains("Killed for job update")
+        ));
+        assert!(matches!(
+            &chain[2].event,
+            Event::UpdateInstanceActioned { action: InstanceUpdateAction::InstanceUpdating, update, .. }
+                if *update == key
+        ));
+        assert_eq!(chain[3].actor, Actor::User("alice".into()));
+    }
+    assert_replay_and_views_agree(&sim, &key);
+}

@@ -43,7 +43,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 
 use aurora_projections::ReadModel;
-pub use moment::AtQuery;
+pub use moment::{AtQuery, Requested, check_seq, parse as parse_at};
 
 /// What the pages need from the process serving them.
 #[derive(Debug, Clone)]

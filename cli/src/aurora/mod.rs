@@ -2,6 +2,7 @@
 //! over the scheduler's HTTP API. [`run`] parses the arguments and returns the exit code.
 
 mod config;
+mod history;
 mod job;
 mod other;
 mod restart;
@@ -49,6 +50,31 @@ enum Noun {
     /// The cluster's history: every event, as it happened.
     #[command(subcommand)]
     Events(EventsVerb),
+    /// One task.
+    #[command(subcommand)]
+    Task(TaskVerb),
+    /// Why a task is where it is: the chain of causes behind its latest transition, each with
+    /// seq, time and actor: `why [CLUSTER/]TASK_ID`.
+    Why {
+        task: String,
+        #[command(flatten)]
+        at: AtFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskVerb {
+    /// A task's whole lifecycle, with the tasks it was rescheduled from:
+    /// `task history [CLUSTER/]TASK_ID`.
+    History {
+        task: String,
+        #[command(flatten)]
+        at: AtFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +89,15 @@ pub(crate) struct JsonFlag {
     /// Print the result as JSON.
     #[arg(long = "write-json", alias = "json")]
     pub(crate) write_json: bool,
+}
+
+/// `--at SEQ|TIME`: the state right after a past event, as the web UI's `?at=` shows it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AtFlag {
+    /// Show the past: right after journal seq N, or as of a time (RFC 3339, or UTC
+    /// "YYYY-MM-DD HH:MM[:SS]"); `now` is the present.
+    #[arg(long, value_name = "SEQ|TIME")]
+    pub(crate) at: Option<String>,
 }
 
 /// A config file and how to read it.
@@ -123,12 +158,16 @@ enum JobVerb {
         pattern: String,
         #[command(flatten)]
         json: JsonFlag,
+        #[command(flatten)]
+        at: AtFlag,
     },
     /// Keys of the jobs matching `CLUSTER[/ROLE[/ENV[/NAME]]]` (wildcards allowed).
     List {
         pattern: String,
         #[command(flatten)]
         json: JsonFlag,
+        #[command(flatten)]
+        at: AtFlag,
     },
     /// Show the job a config defines, without contacting the scheduler.
     Inspect {
@@ -219,6 +258,8 @@ enum QuotaVerb {
         key: String,
         #[command(flatten)]
         json: JsonFlag,
+        #[command(flatten)]
+        at: AtFlag,
     },
 }
 
@@ -271,8 +312,12 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             JobVerb::Kill { key, kill } => job::kill(ctx, &key, &kill, false),
             JobVerb::Killall { key, kill } => job::kill(ctx, &key, &kill, true),
             JobVerb::Restart { key, restart } => restart::restart(ctx, &key, &restart),
-            JobVerb::Status { pattern, json } => status::status(ctx, &pattern, json.write_json),
-            JobVerb::List { pattern, json } => status::list(ctx, &pattern, json.write_json),
+            JobVerb::Status { pattern, json, at } => {
+                status::status(ctx, &pattern, json.write_json, at.at.as_deref())
+            }
+            JobVerb::List { pattern, json, at } => {
+                status::list(ctx, &pattern, json.write_json, at.at.as_deref())
+            }
             JobVerb::Inspect {
                 key,
                 config,
@@ -287,7 +332,9 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
                 wait_until,
             } => job::add(ctx, &key, count, wait_until),
         },
-        Noun::Quota(QuotaVerb::Get { key, json }) => other::quota_get(ctx, &key, json.write_json),
+        Noun::Quota(QuotaVerb::Get { key, json, at }) => {
+            other::quota_get(ctx, &key, json.write_json, at.at.as_deref())
+        }
         Noun::Config(ConfigVerb::List { config, json }) => {
             config::list(ctx, &config, json.write_json)
         }
@@ -302,6 +349,10 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
         }
         Noun::Update(verb) => update::run(ctx, verb),
         Noun::Events(EventsVerb::Tail(args)) => tail::tail(ctx, &args),
+        Noun::Task(TaskVerb::History { task, at, json }) => {
+            history::history(ctx, &task, at.at.as_deref(), json.write_json)
+        }
+        Noun::Why { task, at, json } => history::why(ctx, &task, at.at.as_deref(), json.write_json),
     }
 }
 

@@ -7,13 +7,15 @@ use crate::context::{Context, print_json};
 use crate::exit::{CliError, CliResult};
 use crate::keys::ClusterJobKey;
 
-pub(super) fn quota_get(ctx: &Context, key: &str, json: bool) -> CliResult {
+pub(super) fn quota_get(ctx: &Context, key: &str, json: bool, at: Option<&str>) -> CliResult {
     let (cluster, role) = key
         .split_once('/')
         .filter(|(c, r)| !c.is_empty() && !r.is_empty() && !r.contains('/'))
         .ok_or_else(|| CliError::invalid_parameter(format!("{key:?}: expected CLUSTER/ROLE")))?;
     let client = ctx.client(cluster)?;
-    let quota: QuotaView = client.get(&format!("/api/v1/quota/{role}"))?;
+    let path = crate::time::with_at(&format!("/api/v1/quota/{role}"), at)
+        .map_err(CliError::invalid_parameter)?;
+    let quota: QuotaView = client.get(&path)?;
     if json {
         return print_json(&quota);
     }

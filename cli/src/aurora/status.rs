@@ -6,15 +6,20 @@ use serde::Serialize;
 
 use crate::client::Client;
 use crate::context::{Context, paint, print_json};
-use crate::exit::CliResult;
+use crate::exit::{CliError, CliResult};
 use crate::keys::KeyPattern;
 
 /// The jobs the scheduler knows that match `pattern`.
-fn matching_jobs(client: &Client, pattern: &KeyPattern) -> CliResult<Vec<JobKey>> {
+fn matching_jobs(
+    client: &Client,
+    pattern: &KeyPattern,
+    at: Option<&str>,
+) -> CliResult<Vec<JobKey>> {
     let path = match pattern.literal_role() {
         Some(role) => format!("/api/v1/jobs?role={role}"),
         None => "/api/v1/jobs".to_string(),
     };
+    let path = crate::time::with_at(&path, at).map_err(CliError::invalid_parameter)?;
     let summaries: Vec<JobSummary> = client.get(&path)?;
     Ok(summaries
         .iter()
@@ -31,13 +36,17 @@ struct JobStatus {
     inactive: Vec<TaskView>,
 }
 
-pub(super) fn status(ctx: &Context, pattern: &str, json: bool) -> CliResult {
+pub(super) fn status(ctx: &Context, pattern: &str, json: bool, at: Option<&str>) -> CliResult {
     let pattern: KeyPattern = pattern.parse()?;
     let client = ctx.client(&pattern.cluster)?;
     let mut statuses = Vec::new();
-    for job in matching_jobs(&client, &pattern)? {
-        let tasks: Vec<TaskView> =
-            client.get(&format!("/api/v1/jobs/{job}/tasks?all=true&configs=true"))?;
+    for job in matching_jobs(&client, &pattern, at)? {
+        let path = crate::time::with_at(
+            &format!("/api/v1/jobs/{job}/tasks?all=true&configs=true"),
+            at,
+        )
+        .map_err(CliError::invalid_parameter)?;
+        let tasks: Vec<TaskView> = client.get(&path)?;
         let (active, inactive) = tasks.into_iter().partition(|t| t.status.is_active());
         statuses.push(JobStatus {
             job: format!("{}/{job}", pattern.cluster),
@@ -106,10 +115,10 @@ fn print_tasks(ctx: &Context, heading: &str, tasks: &[TaskView]) {
     }
 }
 
-pub(super) fn list(ctx: &Context, pattern: &str, json: bool) -> CliResult {
+pub(super) fn list(ctx: &Context, pattern: &str, json: bool, at: Option<&str>) -> CliResult {
     let pattern: KeyPattern = pattern.parse()?;
     let client = ctx.client(&pattern.cluster)?;
-    let keys: Vec<String> = matching_jobs(&client, &pattern)?
+    let keys: Vec<String> = matching_jobs(&client, &pattern, at)?
         .iter()
         .map(|job| format!("{}/{job}", pattern.cluster))
         .collect();

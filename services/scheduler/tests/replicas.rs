@@ -717,7 +717,10 @@ fn the_stream_mirror_survives_leader_kills_and_a_nats_restart() {
     for writer in writers {
         writer.join().unwrap();
     }
-    assert!(acknowledged.lock().unwrap().len() > 3, "the writers got through");
+    assert!(
+        acknowledged.lock().unwrap().len() > 3,
+        "the writers got through"
+    );
     let last = replicas.wait_converged();
     let leader = replicas.wait_leader(30);
     wait_for_within(60, "the mirror to reach the journal's end", || {
@@ -735,7 +738,14 @@ fn the_stream_mirror_survives_leader_kills_and_a_nats_restart() {
         replicas.dir.path(),
         "aurora-admin",
         &uris,
-        &["journal", "verify", CLUSTER, "--against-stream", "--nats", &url],
+        &[
+            "journal",
+            "verify",
+            CLUSTER,
+            "--against-stream",
+            "--nats",
+            &url,
+        ],
     );
     assert!(ok, "{text}");
     assert!(

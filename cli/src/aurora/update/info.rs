@@ -11,7 +11,13 @@ use crate::exit::{CliError, CliResult};
 use crate::keys::ClusterJobKey;
 use crate::time::iso_seconds;
 
-pub(crate) fn info(ctx: &Context, key: &str, id: Option<&str>, json: bool) -> CliResult {
+pub(crate) fn info(
+    ctx: &Context,
+    key: &str,
+    id: Option<&str>,
+    json: bool,
+    at: Option<&str>,
+) -> CliResult {
     let key: ClusterJobKey = key.parse()?;
     let client = ctx.client(&key.cluster)?;
     let id = match id {
@@ -19,9 +25,9 @@ pub(crate) fn info(ctx: &Context, key: &str, id: Option<&str>, json: bool) -> Cl
         None => {
             // Aurora shows the active update; a finished job's newest update is more useful
             // than an error, so that is the fallback.
-            let chosen = match active_update(&client, &key.job)? {
+            let chosen = match active_update(&client, &key.job, at)? {
                 Some(active) => Some(active),
-                None => job_updates(&client, &key.job, &[])?.into_iter().next(),
+                None => job_updates(&client, &key.job, &[], at)?.into_iter().next(),
             };
             chosen
                 .ok_or_else(|| {
@@ -30,7 +36,7 @@ pub(crate) fn info(ctx: &Context, key: &str, id: Option<&str>, json: bool) -> Cl
                 .id
         }
     };
-    let details = details(&client, &key, id)?.ok_or_else(|| {
+    let details = details(&client, &key, id, at)?.ok_or_else(|| {
         CliError::invalid_parameter(format!("There is no update for key: {}/{id}", key.job))
     })?;
     if json {

@@ -26,6 +26,7 @@ pub(crate) fn job_updates(
     client: &Client,
     job: &JobKey,
     statuses: &[aurora_events::UpdateStatus],
+    at: Option<&str>,
 ) -> CliResult<Vec<UpdateSummary>> {
     let mut path = format!(
         "/api/v1/updates?role={}&env={}&job={}",
@@ -35,13 +36,17 @@ pub(crate) fn job_updates(
         let names: Vec<String> = statuses.iter().map(ToString::to_string).collect();
         path.push_str(&format!("&statuses={}", names.join(",")));
     }
-    client.get(&path)
+    client.get(&crate::time::with_at(&path, at).map_err(CliError::invalid_parameter)?)
 }
 
 /// The job's active update, if any (Aurora's `UpdateController.get_update_key`). The scheduler
 /// allows one per job; more than one is the scheduler's fault (exit 10).
-pub(crate) fn active_update(client: &Client, job: &JobKey) -> CliResult<Option<UpdateSummary>> {
-    let mut active = job_updates(client, job, &ACTIVE_STATUSES)?;
+pub(crate) fn active_update(
+    client: &Client,
+    job: &JobKey,
+    at: Option<&str>,
+) -> CliResult<Option<UpdateSummary>> {
+    let mut active = job_updates(client, job, &ACTIVE_STATUSES, at)?;
     match active.len() {
         0 | 1 => Ok(active.pop()),
         _ => Err(CliError::new(
@@ -56,8 +61,11 @@ pub(crate) fn details(
     client: &Client,
     key: &ClusterJobKey,
     id: Uuid,
+    at: Option<&str>,
 ) -> CliResult<Option<UpdateDetails>> {
-    match client.try_get(&format!("/api/v1/updates/{}/{id}", key.job))? {
+    let path = crate::time::with_at(&format!("/api/v1/updates/{}/{id}", key.job), at)
+        .map_err(CliError::invalid_parameter)?;
+    match client.try_get(&path)? {
         Ok(details) => Ok(Some(details)),
         Err(refusal) if refusal.is_not_found() => Ok(None),
         Err(refusal) => Err(refusal.aurora_error("Command failure:")),

@@ -54,7 +54,7 @@ fn apply(
     steer: Steer,
     message: &MessageArg,
 ) -> CliResult<aurora_events::Uuid> {
-    let Some(update) = active_update(client, &key.job)? else {
+    let Some(update) = active_update(client, &key.job, None)? else {
         return Err(CliError::invalid_parameter(
             "No active update found for this job.",
         ));

@@ -92,6 +92,8 @@ pub(crate) enum UpdateVerb {
         id: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
+        #[command(flatten)]
+        at: crate::aurora::AtFlag,
     },
 }
 
@@ -119,8 +121,8 @@ pub(crate) fn run(ctx: &Context, verb: UpdateVerb) -> CliResult {
             user,
             json,
         } => super::list::list(ctx, &pattern, &status, user.as_deref(), json.write_json),
-        UpdateVerb::Info { key, id, json } => {
-            super::info::info(ctx, &key, id.as_deref(), json.write_json)
+        UpdateVerb::Info { key, id, json, at } => {
+            super::info::info(ctx, &key, id.as_deref(), json.write_json, at.at.as_deref())
         }
     }
 }

@@ -82,7 +82,7 @@ pub(crate) fn follow(
     let mut bar: Option<ProgressBar> = None;
     let mut last: Option<UpdateStatus> = None;
     loop {
-        let Some(current) = details(client, key, id)? else {
+        let Some(current) = details(client, key, id, None)? else {
             if let Some(bar) = &bar {
                 bar.abandon();
             }

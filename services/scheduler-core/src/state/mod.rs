@@ -33,7 +33,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 4;
+pub const CHECKPOINT_FORMAT: u8 = 5;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -494,6 +494,8 @@ impl ClusterState {
                         last_pulse: None,
                         instance_actions: BTreeMap::new(),
                         paused_at_started: None,
+                        started_event: envelope.id,
+                        action_events: BTreeMap::new(),
                     },
                 );
                 let status = aurora_events::UpdateStatus::RollingForward;
@@ -527,6 +529,7 @@ impl ClusterState {
                         .entry(*instance)
                         .or_default()
                         .push(*action);
+                    record.action_events.insert(*instance, envelope.id);
                 }
             }
             Event::UpdatePulsed { update } => {

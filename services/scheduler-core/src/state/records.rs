@@ -135,6 +135,10 @@ pub struct Update {
     /// auto-pausing update pauses once at each batch boundary, and a pause there (by the
     /// controller or by hand) counts as that boundary's.
     pub paused_at_started: Option<usize>,
+    /// The `UpdateStarted` event: the cause of the update's instance actions.
+    pub started_event: EventId,
+    /// Each instance's latest action event: the cause of what the update does to it next.
+    pub action_events: BTreeMap<InstanceId, EventId>,
 }
 
 impl Update {

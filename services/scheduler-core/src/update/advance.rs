@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use aurora_events::{
-    Event, InstanceId, InstanceUpdateAction, ScheduleStatus, UpdateKey, UpdateStatus,
+    Event, EventId, InstanceId, InstanceUpdateAction, ScheduleStatus, UpdateKey, UpdateStatus,
 };
 
 use super::evaluate::{Target, Verdict, evaluate};
@@ -130,7 +130,13 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
         return;
     }
     for (instance, verdict) in &steps {
-        act(state, out, key, *instance, verdict);
+        // What the update does next to an instance in flight follows from its latest action.
+        let cause = update
+            .action_events
+            .get(instance)
+            .copied()
+            .unwrap_or(update.started_event);
+        act(state, out, key, *instance, verdict, cause);
     }
     for (instance, verdict) in &starting {
         let action = if forward {
@@ -138,7 +144,7 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
         } else {
             InstanceUpdateAction::InstanceRollingBack
         };
-        action_event(out, key, *instance, action);
+        let started = action_event(out, key, *instance, action, Some(update.started_event));
         match verdict {
             Verdict::Succeeded | Verdict::Failed { .. } => {
                 record_outcomes(
@@ -149,7 +155,7 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
                 );
             }
             Verdict::Kill(_) | Verdict::Replace(_) | Verdict::Wait => {
-                act(state, out, key, *instance, verdict);
+                act(state, out, key, *instance, verdict, started);
             }
         }
     }
@@ -272,16 +278,18 @@ fn record_outcomes(out: &mut Out, key: &UpdateKey, forward: bool, steps: &[(Inst
             (Verdict::Failed { .. }, false) => InstanceUpdateAction::InstanceRollbackFailed,
             (Verdict::Kill(_) | Verdict::Replace(_) | Verdict::Wait, _) => continue,
         };
-        action_event(out, key, *instance, action);
+        action_event(out, key, *instance, action, None);
     }
 }
 
+/// Records an instance action; returns its event id (the cause of what follows for it).
 fn action_event(
     out: &mut Out,
     key: &UpdateKey,
     instance: InstanceId,
     action: InstanceUpdateAction,
-) {
+    cause: Option<EventId>,
+) -> EventId {
     out.emit(
         Event::UpdateInstanceActioned {
             update: key.clone(),
@@ -289,17 +297,20 @@ fn action_event(
             action,
             message: None,
         },
-        None,
-    );
+        cause,
+    )
 }
 
-/// Carries out an instance's verdict: kill its task or add its replacement.
+/// Carries out an instance's verdict: kill its task or add its replacement, both caused by
+/// the update's action on the instance (so `aurora why` leads from a killed task to the update
+/// and whoever started it).
 fn act(
     state: &ClusterState,
     out: &mut Out,
     key: &UpdateKey,
     instance: InstanceId,
     verdict: &Verdict,
+    cause: EventId,
 ) {
     match verdict {
         Verdict::Kill(task) => {
@@ -310,12 +321,18 @@ fn act(
                     task,
                     ScheduleStatus::Killing,
                     Some(format!("Killed for job update {}", key.id)),
-                    Some(task.last_event),
+                    Some(cause),
                 );
             }
         }
         Verdict::Replace(config) => {
-            create_pending_tasks(out, &key.job, *config, &BTreeSet::from([instance]), None);
+            create_pending_tasks(
+                out,
+                &key.job,
+                *config,
+                &BTreeSet::from([instance]),
+                Some(cause),
+            );
         }
         Verdict::Succeeded | Verdict::Failed { .. } | Verdict::Wait => {}
     }

@@ -8,8 +8,10 @@ mod jobs;
 mod journal;
 pub mod metrics;
 pub mod parse;
+mod past;
 mod reads;
 mod updates;
+mod why;
 
 use std::sync::Arc;
 
@@ -79,6 +81,16 @@ impl Failure {
             StatusCode::BAD_REQUEST,
             ApiError {
                 code: "INVALID_REQUEST".into(),
+                message: message.into(),
+            },
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError {
+                code: "ERROR".into(),
                 message: message.into(),
             },
         )

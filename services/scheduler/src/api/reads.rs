@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use super::Failure;
 use super::jobs::job_key;
+use super::past::{At, views_at};
 use crate::runtime::Runtime;
 
 pub(super) fn router(runtime: Runtime) -> Router {
@@ -30,6 +31,8 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .route("/api/v1/jobs/{role}/{env}/{name}/updates", get(job_updates))
         .route("/api/v1/tasks", get(query_tasks))
         .route("/api/v1/tasks/{id}", get(task))
+        .route("/api/v1/tasks/{id}/history", get(super::past::task_history))
+        .route("/api/v1/tasks/{id}/why", get(super::why::why))
         .route("/api/v1/pending", get(pending))
         .route("/api/v1/updates", get(list_updates))
         .route("/api/v1/updates/{role}/{env}/{name}/{id}", get(update))
@@ -43,8 +46,9 @@ pub(super) fn router(runtime: Runtime) -> Router {
 pub(super) async fn list_jobs(
     State(runtime): State<Runtime>,
     Query(query): Query<Filter>,
-) -> Json<Vec<JobSummary>> {
-    Json(runtime.read_model().live(|v| {
+    Query(at): Query<At>,
+) -> Result<Json<Vec<JobSummary>>, Failure> {
+    views_at(&runtime, &at, move |v| {
         listed_jobs(v, &query)
             .map(|job| JobSummary {
                 job: job.job.to_string(),
@@ -55,7 +59,9 @@ pub(super) async fn list_jobs(
                 failed: job.tasks.failed as usize,
             })
             .collect()
-    }))
+    })
+    .await
+    .map(Json)
 }
 
 /// The jobs of every role the filter admits, in job key order.
@@ -169,15 +175,18 @@ async fn job_tasks(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
     Query(query): Query<JobTasksQuery>,
+    Query(at): Query<At>,
 ) -> Result<Json<Vec<TaskView>>, Failure> {
     let job = job_key(&role, &env, &name)?;
     let all = query.all.unwrap_or(false);
     let with_config = query.configs.unwrap_or(false);
-    let projected = runtime
-        .read_model()
-        .live_off_thread(move |v| tasks_of_job(v, &job, all))
-        .await;
-    let reasons = reasons_for(&runtime, &projected);
+    let projected = views_at(&runtime, &at, move |v| tasks_of_job(v, &job, all)).await?;
+    // Why a task waits is known only now.
+    let reasons = if at.is_live() {
+        reasons_for(&runtime, &projected)
+    } else {
+        BTreeMap::new()
+    };
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
         .map(|t| api_task(t, &runtime, with_config, &reasons))
@@ -342,6 +351,7 @@ fn updates_matching(
 async fn list_updates(
     State(runtime): State<Runtime>,
     Query(query): Query<UpdateQuery>,
+    Query(at): Query<At>,
 ) -> Result<Json<Vec<UpdateSummary>>, Failure> {
     let statuses = query
         .statuses
@@ -353,9 +363,11 @@ async fn list_updates(
         env: query.env,
         job: query.job,
     };
-    Ok(Json(runtime.read_model().live(|v| {
+    views_at(&runtime, &at, move |v| {
         updates_matching(v, &filter, statuses.as_ref(), query.user.as_deref())
-    })))
+    })
+    .await
+    .map(Json)
 }
 
 async fn job_updates(
@@ -378,15 +390,16 @@ async fn job_updates(
 async fn update(
     State(runtime): State<Runtime>,
     Path((role, env, name, id)): Path<(String, String, String, String)>,
+    Query(at): Query<At>,
 ) -> Result<Json<UpdateDetails>, Failure> {
     let job = job_key(&role, &env, &name)?;
     let id: Uuid = id
         .parse()
         .map_err(|_| Failure::invalid(format!("invalid update id {id:?}")))?;
     let key = UpdateKey { job, id };
-    let update = runtime
-        .read_model()
-        .live(|v| v.update(&key))
+    let wanted = key.clone();
+    let update = views_at(&runtime, &at, move |v| v.update(&wanted))
+        .await?
         .ok_or_else(|| Failure::not_found(format!("no such update: {key}")))?;
     let mut instance_actions: BTreeMap<InstanceId, Vec<_>> = BTreeMap::new();
     for event in &update.instance_events {
@@ -427,14 +440,16 @@ async fn update(
 async fn quota(
     State(runtime): State<Runtime>,
     Path(name): Path<String>,
+    Query(at): Query<At>,
 ) -> Result<Json<QuotaView>, Failure> {
     let role = super::admin::role(&name)?;
     // A role with neither quota nor jobs has zero everywhere, as in Aurora.
     Ok(Json(
-        runtime
-            .read_model()
-            .live(|v| v.role(role.as_str()).map(|r| r.quota))
-            .unwrap_or_default(),
+        views_at(&runtime, &at, move |v| {
+            v.role(role.as_str()).map(|r| r.quota)
+        })
+        .await?
+        .unwrap_or_default(),
     ))
 }
 

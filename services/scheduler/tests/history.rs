@@ -1,0 +1,219 @@
+//! History from the CLI against `aurora-scheduler --dev`: `--at` on job status, job list,
+//! quota get and update info showing the past; `task history` of a task rescheduled after a
+//! failure; `why` on a task an update killed naming the update and who started it.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
+#[path = "../../../cli/tests/support/mod.rs"]
+mod cli_support;
+mod support;
+
+use std::time::Duration;
+
+use cli_support::{Cli, code, stderr, stdout};
+use serde_json::Value;
+use support::{become_subreaper, free_port, scheduler, tasks, wait_for, workspace_binary};
+
+const KEY: &str = "devcluster/tester/test/hist";
+const JOB: &str = "tester/test/hist";
+const LIMIT: Duration = Duration::from_secs(180);
+
+fn service(version: &str) -> String {
+    format!(
+        "\
+work = Process(name = 'work', cmdline = 'while true; do sleep 1; done # {version}')
+jobs = [Service(
+  cluster = 'devcluster', role = 'tester', environment = 'test', name = 'hist',
+  instances = 2,
+  update_config = UpdateConfig(batch_size = 2, watch_secs = 1),
+  task = Task(name = 'hist', processes = [work],
+              resources = Resources(cpu = 0.01, ram = 8 * MB, disk = 8 * MB)))]
+"
+    )
+}
+
+fn json(output: &std::process::Output) -> Value {
+    assert_eq!(code(output), Some(0), "{}", stderr(output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn journal_last(port: u16) -> u64 {
+    let (_, info) = support::http(port, "GET", "/api/v1/journal", None).unwrap();
+    info["last_seq"].as_u64().unwrap()
+}
+
+#[test]
+fn the_past_task_histories_and_causes_from_the_cli() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
+    workspace_binary("aurora-cli", "aurora-admin");
+    let aurora = workspace_binary("aurora-cli", "aurora");
+    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let before_anything = journal_last(port).to_string();
+    let quota = cli.admin(&["set_quota", "devcluster", "tester", "4", "4G", "4G"]);
+    assert_eq!(code(&quota), Some(0), "{}", stderr(&quota));
+    let v1 = write("v1.aurora", service("v1"));
+    let created = cli.aurora_within(
+        LIMIT,
+        &["job", "create", KEY, &v1, "--wait-until", "RUNNING"],
+    );
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    let old: Vec<String> = tasks(port, JOB)
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let before_update = journal_last(port).to_string();
+    let v2 = write("v2.aurora", service("v2"));
+    let updated = cli.aurora_within(LIMIT, &["update", "start", KEY, &v2, "--wait"]);
+    assert_eq!(code(&updated), Some(0), "{}", stderr(&updated));
+
+    // --at: before the job existed, and before the update.
+    let listed = json(&cli.aurora(&[
+        "job",
+        "list",
+        "devcluster",
+        "--write-json",
+        "--at",
+        &before_anything,
+    ]));
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "no job at seq {before_anything}"
+    );
+    let listed = json(&cli.aurora(&["job", "list", "devcluster", "--write-json"]));
+    assert_eq!(listed, serde_json::json!([KEY]));
+    let then = json(&cli.aurora(&["job", "status", KEY, "--write-json", "--at", &before_update]));
+    let active: Vec<&str> = then[0]["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(active.len(), 2);
+    assert!(
+        active.iter().all(|id| old.contains(&id.to_string())),
+        "{then}"
+    );
+    let now = json(&cli.aurora(&["job", "status", KEY, "--write-json"]));
+    assert!(
+        now[0]["active"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| !old.contains(&t["id"].as_str().unwrap().to_string()))
+    );
+    let no_quota = json(&cli.aurora(&[
+        "quota",
+        "get",
+        "devcluster/tester",
+        "--write-json",
+        "--at",
+        &before_anything,
+    ]));
+    let with_quota = json(&cli.aurora(&["quota", "get", "devcluster/tester", "--write-json"]));
+    assert_ne!(no_quota, with_quota, "the quota set since shows only now");
+    let no_update = cli.aurora(&["update", "info", KEY, "--at", &before_update]);
+    assert_ne!(
+        code(&no_update),
+        Some(0),
+        "no update yet at seq {before_update}"
+    );
+    let bad = cli.aurora(&["job", "list", "devcluster", "--at", "yesterday"]);
+    assert_eq!(code(&bad), Some(6), "{}", stderr(&bad));
+
+    // why: an old task was KILLED by the update tester started.
+    let why = cli.aurora(&["why", &old[0]]);
+    assert_eq!(code(&why), Some(0), "{}", stderr(&why));
+    let text = stdout(&why);
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert!(
+        lines[0].contains("update") && lines[0].contains("started by tester"),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("INSTANCE_UPDATING")),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("Killed for job update")),
+        "{text}"
+    );
+    assert!(lines.last().unwrap().contains("KILLED"), "{text}");
+    let why = json(&cli.aurora(&["why", &old[0], "--write-json"]));
+    let chain = why["chain"].as_array().unwrap();
+    assert_eq!(chain.last().unwrap()["actor"]["user"], "tester", "{why}");
+    assert!(why["missing_cause"].is_null());
+
+    // task history: the whole lifecycle, each step with its seq, actor and host.
+    let history = cli.aurora(&["task", "history", &old[0]]);
+    assert_eq!(code(&history), Some(0), "{}", stderr(&history));
+    let text = stdout(&history);
+    assert!(text.starts_with(&format!("Task {}", old[0])), "{text}");
+    for status in [
+        "PENDING", "ASSIGNED", "STARTING", "RUNNING", "KILLING", "KILLED",
+    ] {
+        assert!(text.contains(status), "{status} missing from {text}");
+    }
+    assert!(text.contains(" on "), "the host it was assigned to: {text}");
+    let missing = cli.aurora(&["task", "history", "no-such-task"]);
+    assert_ne!(code(&missing), Some(0));
+    assert!(
+        stderr(&missing).contains("no such task"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // A task that fails is rescheduled; its replacement's history shows where it came from.
+    let doomed = write(
+        "doomed.aurora",
+        "work = Process(name = 'work', cmdline = 'sleep 1; exit 1')
+jobs = [Service(cluster = 'devcluster', role = 'tester', environment = 'test', name = 'doomed',
+  max_task_failures = -1,
+  task = Task(name = 'doomed', processes = [work],
+              resources = Resources(cpu = 0.01, ram = 8 * MB, disk = 8 * MB)))]
+"
+        .to_string(),
+    );
+    let created = cli.aurora_within(
+        LIMIT,
+        &[
+            "job",
+            "create",
+            "devcluster/tester/test/doomed",
+            &doomed,
+            "--wait-until",
+            "RUNNING",
+        ],
+    );
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    let mut replacement = String::new();
+    wait_for("a rescheduled task", || {
+        let found = tasks(port, "tester/test/doomed")
+            .into_iter()
+            .find(|t| !t["ancestor"].is_null());
+        if let Some(task) = found {
+            replacement = task["id"].as_str().unwrap().to_string();
+        }
+        !replacement.is_empty()
+    });
+    let history = json(&cli.aurora(&["task", "history", &replacement, "--write-json"]));
+    let chain = history.as_array().unwrap();
+    assert!(chain.len() >= 2, "{history}");
+    assert_eq!(chain.last().unwrap()["id"], replacement.as_str());
+    assert!(
+        chain[0]["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["status"] == "FAILED"),
+        "the ancestor failed: {history}"
+    );
+}
