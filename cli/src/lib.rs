@@ -8,8 +8,8 @@
 //! terminal.
 //!
 //! Must not depend on the journal, storage (`rocksdb`) or the scheduler's internals: only on
-//! `aurora-events`, `aurora-api`, `aurora-config` and, to read the JetStream mirror,
-//! `aurora-stream` (the one crate that speaks NATS).
+//! `aurora-events`, `aurora-api`, `aurora-config`, `aurora-projections` (pure read-side
+//! types) and, to read the JetStream mirror, `aurora-stream` (the one crate that speaks NATS).
 
 pub mod admin;
 pub mod aurora;

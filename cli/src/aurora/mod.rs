@@ -2,6 +2,7 @@
 //! over the scheduler's HTTP API. [`run`] parses the arguments and returns the exit code.
 
 mod config;
+mod diff;
 mod history;
 mod job;
 mod other;
@@ -53,12 +54,37 @@ enum Noun {
     /// One task.
     #[command(subcommand)]
     Task(TaskVerb),
+    /// The cluster as a whole.
+    #[command(subcommand)]
+    Cluster(ClusterVerb),
     /// Why a task is where it is: the chain of causes behind its latest transition, each with
     /// seq, time and actor: `why [CLUSTER/]TASK_ID`.
     Why {
         task: String,
         #[command(flatten)]
         at: AtFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterVerb {
+    /// What changed between two instants: jobs created and removed, instance counts and
+    /// configs (as a config diff), quotas, hosts' maintenance, each with who did it:
+    /// `cluster diff CLUSTER --from SEQ|TIME [--to SEQ|TIME] [--role ROLE]`.
+    Diff {
+        cluster: String,
+        /// The first instant (exclusive): a seq, or a time (RFC 3339, or UTC
+        /// "YYYY-MM-DD HH:MM[:SS]").
+        #[arg(long)]
+        from: String,
+        /// The second instant (inclusive); default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this role's jobs and quota.
+        #[arg(long)]
+        role: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -352,6 +378,20 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
         Noun::Task(TaskVerb::History { task, at, json }) => {
             history::history(ctx, &task, at.at.as_deref(), json.write_json)
         }
+        Noun::Cluster(ClusterVerb::Diff {
+            cluster,
+            from,
+            to,
+            role,
+            json,
+        }) => diff::diff(
+            ctx,
+            &cluster,
+            &from,
+            to.as_deref(),
+            role.as_deref(),
+            json.write_json,
+        ),
         Noun::Why { task, at, json } => history::why(ctx, &task, at.at.as_deref(), json.write_json),
     }
 }

@@ -34,6 +34,7 @@
 
 mod activity;
 mod chunk;
+pub mod diff;
 pub mod error;
 mod fold;
 pub mod history;

@@ -129,6 +129,62 @@ fn the_past_task_histories_and_causes_from_the_cli() {
     let bad = cli.aurora(&["job", "list", "devcluster", "--at", "yesterday"]);
     assert_eq!(code(&bad), Some(6), "{}", stderr(&bad));
 
+    // cluster diff: exactly the changes made in between, with who made them.
+    let first = cli.aurora(&[
+        "cluster",
+        "diff",
+        "devcluster",
+        "--from",
+        &before_anything,
+        "--to",
+        &before_update,
+    ]);
+    assert_eq!(code(&first), Some(0), "{}", stderr(&first));
+    let text = stdout(&first);
+    let changes: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("          "))
+        .collect();
+    assert_eq!(changes.len(), 2, "{text}");
+    assert!(
+        changes[0].contains("user:tester") && changes[0].contains("quota of tester"),
+        "{text}"
+    );
+    assert!(
+        changes[1].contains("job tester/test/hist created: 2 instances"),
+        "{text}"
+    );
+    let second = cli.aurora(&["cluster", "diff", "devcluster", "--from", &before_update]);
+    let text = stdout(&second);
+    assert_eq!(code(&second), Some(0), "{}", stderr(&second));
+    let changes: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("          "))
+        .collect();
+    assert_eq!(changes.len(), 1, "{text}");
+    assert!(
+        changes[0].contains("scheduler for tester")
+            && changes[0].contains("job tester/test/hist: config"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-") && text.contains("# v1") && text.contains("# v2"),
+        "a config diff: {text}"
+    );
+    let other_role = json(&cli.aurora(&[
+        "cluster",
+        "diff",
+        "devcluster",
+        "--from",
+        &before_anything,
+        "--role",
+        "nobody",
+        "--write-json",
+    ]));
+    assert_eq!(other_role["changes"], serde_json::json!([]), "{other_role}");
+
     // why: an old task was KILLED by the update tester started.
     let why = cli.aurora(&["why", &old[0]]);
     assert_eq!(code(&why), Some(0), "{}", stderr(&why));

@@ -351,7 +351,8 @@ fn succeed(state: &ClusterState, out: &mut Out, key: &UpdateKey, update: &Update
                     config: desired.config,
                     instances,
                 },
-                None,
+                // The job changed because someone started the update.
+                Some(update.started_event),
             );
         }
     } else {

@@ -4,6 +4,7 @@
 
 mod admin;
 mod agents;
+mod diff;
 mod jobs;
 mod journal;
 pub mod metrics;

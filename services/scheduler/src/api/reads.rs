@@ -33,6 +33,7 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .route("/api/v1/tasks/{id}", get(task))
         .route("/api/v1/tasks/{id}/history", get(super::past::task_history))
         .route("/api/v1/tasks/{id}/why", get(super::why::why))
+        .route("/api/v1/diff", get(super::diff::diff))
         .route("/api/v1/pending", get(pending))
         .route("/api/v1/updates", get(list_updates))
         .route("/api/v1/updates/{role}/{env}/{name}/{id}", get(update))

@@ -1,0 +1,140 @@
+//! `aurora cluster diff CLUSTER --from T1 [--to T2] [--role R]`: what changed between two
+//! instants (seqs or times), each change with its seq, time and who did it; a job's config
+//! change is shown as a unified diff of the two configs.
+
+use std::collections::BTreeMap;
+
+use aurora_events::{ConfigHash, Seq, TaskConfig};
+use aurora_projections::diff::{Change, ChangeKind};
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Context, paint, print_json};
+use crate::exit::{CliError, CliResult};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ClusterDiff {
+    from_seq: Seq,
+    to_seq: Seq,
+    changes: Vec<Change>,
+    configs: BTreeMap<ConfigHash, TaskConfig>,
+}
+
+/// `SEQ|TIME|now` as the API's value.
+fn instant(text: &str, flag: &str) -> CliResult<String> {
+    crate::time::at_param(text)
+        .map(|at| at.unwrap_or_else(|| "now".into()))
+        .map_err(|e| CliError::invalid_parameter(format!("{flag}: {e}")))
+}
+
+pub(super) fn diff(
+    ctx: &Context,
+    cluster: &str,
+    from: &str,
+    to: Option<&str>,
+    role: Option<&str>,
+    json: bool,
+) -> CliResult {
+    let client = ctx.client(cluster)?;
+    let mut path = format!(
+        "/api/v1/diff?from={}&to={}",
+        instant(from, "--from")?,
+        instant(to.unwrap_or("now"), "--to")?
+    );
+    if let Some(role) = role {
+        path.push_str(&format!("&role={role}"));
+    }
+    let diff: ClusterDiff = client.get(&path)?;
+    if json {
+        return print_json(&diff);
+    }
+    print!("{}", render(cluster, &diff, ctx.color));
+    Ok(())
+}
+
+fn render(cluster: &str, diff: &ClusterDiff, color: bool) -> String {
+    let mut out = format!(
+        "Changes in {cluster} after seq {} up to seq {}:\n",
+        diff.from_seq, diff.to_seq
+    );
+    if diff.changes.is_empty() {
+        out.push_str("  none\n");
+    }
+    let short = |hash: &ConfigHash| hash.short();
+    for change in &diff.changes {
+        let who = match &change.on_behalf_of {
+            Some(user) => format!("{} for {user}", change.actor),
+            None => change.actor.to_string(),
+        };
+        let what = match &change.what {
+            ChangeKind::JobCreated { job, desired } => format!(
+                "job {job} created: {} instances of config {}",
+                desired.instances,
+                short(&desired.config)
+            ),
+            ChangeKind::JobRemoved { job } => format!("job {job} removed"),
+            ChangeKind::JobChanged { job, from, to } => {
+                let mut parts = Vec::new();
+                match from {
+                    Some(from) if from.instances != to.instances => {
+                        parts.push(format!("{} → {} instances", from.instances, to.instances));
+                    }
+                    None => parts.push(format!("{} instances", to.instances)),
+                    Some(_) => {}
+                }
+                match from {
+                    Some(from) if from.config != to.config => parts.push(format!(
+                        "config {} → {}",
+                        short(&from.config),
+                        short(&to.config)
+                    )),
+                    None => parts.push(format!("config {}", short(&to.config))),
+                    Some(_) => {}
+                }
+                format!("job {job}: {}", parts.join(", "))
+            }
+            ChangeKind::QuotaChanged { role, from, to } => {
+                let show = |q: &aurora_events::ResourceAggregate| {
+                    format!("{} CPU, {} MB RAM, {} MB disk", q.cpus, q.ram_mb, q.disk_mb)
+                };
+                match from {
+                    Some(from) => format!("quota of {role}: {} → {}", show(from), show(to)),
+                    None => format!("quota of {role}: {}", show(to)),
+                }
+            }
+            ChangeKind::Maintenance { host, from, to } => {
+                format!("host {host}: maintenance {from} → {to}")
+            }
+        };
+        out.push_str(&format!(
+            "{:>8}  {}  {:<24}  {}\n",
+            change.seq,
+            paint(color, "2", &change.at.to_utc_string()),
+            who,
+            what
+        ));
+        if let ChangeKind::JobChanged {
+            from: Some(from),
+            to,
+            ..
+        } = &change.what
+            && from.config != to.config
+            && let (Some(old), Some(new)) =
+                (diff.configs.get(&from.config), diff.configs.get(&to.config))
+        {
+            let pretty =
+                |c: &TaskConfig| serde_json::to_string_pretty(c).unwrap_or_default() + "\n";
+            let (old, new) = (pretty(old), pretty(new));
+            let patch = similar::TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .header(
+                    &format!("config {}", short(&from.config)),
+                    &format!("config {}", short(&to.config)),
+                )
+                .to_string();
+            for line in patch.lines() {
+                out.push_str(&format!("          {line}\n"));
+            }
+        }
+    }
+    out
+}
