@@ -22,6 +22,8 @@ use crate::{Error, wire};
 pub enum Until {
     /// The stream's last message when the read starts.
     End,
+    /// This seq (or the stream's end, if that comes first).
+    Through(Seq),
     /// Forever: live messages as they are published.
     Forever,
 }
@@ -154,6 +156,7 @@ impl Reader {
     ) -> Result<(), Error> {
         let end = match until {
             Until::End => Some(self.extent().await?.0),
+            Until::Through(seq) => Some(self.extent().await?.0.min(seq)),
             Until::Forever => None,
         };
         let mut last = after;
@@ -209,6 +212,9 @@ impl Reader {
             let (stream_seq, pending) = (info.stream_sequence, info.pending);
             if stream_seq <= *last {
                 continue; // redelivered after a consumer was recreated
+            }
+            if end.is_some_and(|end| stream_seq > end) {
+                return Ok(Done::Finished);
             }
             let entry = StreamEntry {
                 stream_seq,

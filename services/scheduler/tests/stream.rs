@@ -95,6 +95,44 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
     });
     assert_eq!(metric(port, "aurora_stream_mirror_healthy"), Some(1.0));
 
+    // The standalone read side, fed from the stream, serves the same job page once caught up.
+    let web_port = free_port();
+    let web = workspace_binary("aurora-read-side", "aurora-web");
+    let _web = Guard(
+        Command::new(web)
+            .args(["--nats", &nats.url(), "--cluster", "devcluster"])
+            .args(["--http-port", &web_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let page = "/scheduler/tester/test/sleeper";
+    let mut pages = (String::new(), String::new());
+    let same = || {
+        let ours = support::http_text(web_port, "GET", page, None);
+        let theirs = support::http_text(port, "GET", page, None);
+        match (ours, theirs) {
+            (Some((200, ours)), Some((200, theirs))) => (ours, theirs),
+            _ => (String::new(), "unavailable".into()),
+        }
+    };
+    support::wait_for_within(
+        60,
+        "the read side's job page to equal the scheduler's",
+        || {
+            pages = same();
+            pages.0 == pages.1
+        },
+    );
+    assert!(pages.0.contains("sleeper"), "{}", pages.0);
+    let past = format!("{page}?at=5");
+    assert_eq!(
+        support::http_text(web_port, "GET", &past, None),
+        support::http_text(port, "GET", &past, None),
+        "past views replayed from the stream equal the scheduler's"
+    );
+
     // Both sources print the same lines, strictly after --from.
     let from = "3";
     let url = nats.url();
