@@ -109,6 +109,14 @@ impl NatsServer {
         self.stop();
         self.launch()
     }
+
+    /// Starts a stopped server again on the same port with the same store.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.launch()
+    }
 }
 
 impl Drop for NatsServer {

@@ -44,6 +44,17 @@ impl Drop for Process {
     }
 }
 
+/// A representative event: a task state change with a message, as the scheduler writes most.
+pub fn sample_event() -> aurora_events::PendingEvent {
+    let event = aurora_events::samples::events()
+        .into_iter()
+        .find(|e| e.kind() == aurora_events::EventKind::TaskStateChanged)
+        .unwrap_or(aurora_events::Event::ClusterInitialised {
+            cluster: "bench".into(),
+        });
+    aurora_events::PendingEvent::new(aurora_events::Actor::Scheduler, event)
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

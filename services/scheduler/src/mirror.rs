@@ -29,7 +29,7 @@ impl Mirror {
     }
 
     /// Mirrors `journal` until the returned task is aborted.
-    pub(crate) fn spawn(&self, journal: Arc<dyn Journal>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(&self, journal: Arc<dyn Journal>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(aurora_stream::mirror::run(
             self.config.clone(),
             Arc::new(JournalSource(journal)),

@@ -692,6 +692,52 @@ fn the_stream_mirror_survives_leader_kills_and_a_nats_restart() {
     let ports: Vec<u16> = replicas.ports.values().copied().collect();
     let writers = start_writers(ports, 2, stop.clone(), acknowledged.clone());
     let published = |port: u16| support::metric(port, "aurora_stream_published_seq");
+    // `aurora events tail --follow` from the replicas' event streams, across every failover.
+    let uris = replicas
+        .ports
+        .values()
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let etc = replicas.dir.path().join("etc-tail");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("clusters.json"),
+        format!(r#"[{{"name": "{CLUSTER}", "scheduler_uri": "{uris}"}}]"#),
+    )
+    .unwrap();
+    let mut tail = Command::new(support::workspace_binary("aurora-cli", "aurora"))
+        .args([
+            "events",
+            "tail",
+            CLUSTER,
+            "--follow",
+            "--from",
+            "0",
+            "--source",
+            "scheduler",
+        ])
+        .env("AURORA_CONFIG_ROOT", &etc)
+        .env("HOME", replicas.dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tail_out = tail.stdout.take().unwrap();
+    let _tail = Guard(tail);
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(tail_out)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
     for round in 0..3 {
         let leader = replicas.wait_leader(30);
         let port = replicas.port(leader);
@@ -727,12 +773,24 @@ fn the_stream_mirror_survives_leader_kills_and_a_nats_restart() {
         published(replicas.port(leader)).is_some_and(|seq| seq as u64 >= last)
     });
 
-    let uris = replicas
-        .ports
-        .values()
-        .map(|port| format!("http://127.0.0.1:{port}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|seq| *seq < last) {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the tail stopped after {:?}", seen.last()));
+        seen.push(
+            line.split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        seen,
+        (1..=last).collect::<Vec<_>>(),
+        "the tail skipped or repeated"
+    );
     let url = nats.url();
     let (ok, text) = client(
         replicas.dir.path(),

@@ -70,7 +70,7 @@ fn lines_through(rx: &mpsc::Receiver<String>, last: u64) -> Vec<String> {
 #[test]
 fn the_mirror_the_tail_and_the_verifier_agree() {
     become_subreaper();
-    let nats = NatsServer::start().expect("nats-server (./ops/test installs it)");
+    let mut nats = NatsServer::start().expect("nats-server (./ops/test installs it)");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _scheduler = scheduler(
@@ -241,18 +241,35 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         "{live_nats:#?}"
     );
 
+    // NATS down: commits go on, unhindered; the mirror's lag shows, and it catches up after.
+    nats.stop();
+    let started = std::time::Instant::now();
+    let recreated = cli.aurora(&["job", "create", key, config, "--wait-until", "RUNNING"]);
+    assert_eq!(code(&recreated), Some(0), "{}", stderr(&recreated));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    wait_for("the lag to show while NATS is down", || {
+        metric(port, "aurora_stream_mirror_lag_events").is_some_and(|lag| lag > 0.0)
+    });
+    wait_for("the mirror to report itself unhealthy", || {
+        metric(port, "aurora_stream_mirror_healthy") == Some(0.0)
+    });
+    nats.resume().unwrap();
+
     // The verifier agrees, then names a deleted message.
     wait_for("the mirror to catch up", || {
         metric(port, "aurora_stream_mirror_lag_events") == Some(0.0)
     });
-    let verified = cli.admin(&[
-        "journal",
-        "verify",
-        "devcluster",
-        "--against-stream",
-        "--nats",
-        &url,
-    ]);
+    let verify = || {
+        cli.admin(&[
+            "journal",
+            "verify",
+            "devcluster",
+            "--against-stream",
+            "--nats",
+            &url,
+        ])
+    };
+    let verified = verify();
     assert_eq!(code(&verified), Some(0), "{}", stderr(&verified));
     assert!(
         stdout(&verified).contains("holds exactly the journal's"),
@@ -268,14 +285,7 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
             .unwrap();
         assert!(stream.delete_message(5).await.unwrap());
     });
-    let tampered = cli.admin(&[
-        "journal",
-        "verify",
-        "devcluster",
-        "--against-stream",
-        "--nats",
-        &url,
-    ]);
+    let tampered = verify();
     assert_eq!(code(&tampered), Some(4), "{}", stdout(&tampered));
     assert!(
         stderr(&tampered).contains("seq 5 is in the journal but not in the stream"),

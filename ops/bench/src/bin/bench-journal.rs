@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aurora_bench::{latency_histogram, ms};
-use aurora_events::{Actor, PendingEvent, codec, samples};
+use aurora_bench::{latency_histogram, ms, sample_event};
+use aurora_events::{PendingEvent, codec};
 use aurora_journal::{Append, Clock, Journal, Precondition, RocksJournal, SystemClock};
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -30,15 +30,6 @@ struct Figures {
     events_per_sec: f64,
     p50_us: u64,
     p99_us: u64,
-}
-
-/// A representative event: a task state change with a message, as the scheduler writes most.
-fn sample_event() -> PendingEvent {
-    let event = samples::events()
-        .into_iter()
-        .find(|e| e.kind() == aurora_events::EventKind::TaskStateChanged)
-        .expect("samples hold every kind");
-    PendingEvent::new(Actor::Scheduler, event)
 }
 
 /// A copy of the sample with a fresh id, as a producer would make it; building the sample list
