@@ -244,9 +244,43 @@ impl Inner {
     }
 }
 
+/// A running proposer's slot. If the proposer ends without giving it back (it panicked, or
+/// its task was cancelled), the drop passes the slot to a new proposer when appends still wait
+/// (so they are not stranded behind a count that never comes down), or gives it back.
+struct Slot {
+    inner: Arc<Inner>,
+    given_back: bool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.given_back {
+            return;
+        }
+        let waiting = !self.inner.proposals().waiting.is_empty();
+        if waiting && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(propose(Arc::clone(&self.inner)));
+            return;
+        }
+        let mut proposals = self.inner.proposals();
+        proposals.in_flight -= 1;
+        // No proposer can take them: their callers learn it now rather than never.
+        proposals.waiting.clear();
+    }
+}
+
 /// One proposer: proposes the waiting appends, one entry at a time, until none wait.
 async fn propose(inner: Arc<Inner>) {
-    while let Some(batch) = inner.next_proposal() {
+    let mut slot = Slot {
+        inner: Arc::clone(&inner),
+        given_back: false,
+    };
+    loop {
+        let Some(batch) = inner.next_proposal() else {
+            // `next_proposal` gave the slot back.
+            slot.given_back = true;
+            return;
+        };
         let (proposed, replies): (Vec<Proposed>, Vec<_>) =
             batch.into_iter().map(|w| (w.proposed, w.reply)).unzip();
         let count = proposed.len();

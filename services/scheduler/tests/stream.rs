@@ -162,6 +162,33 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
     assert_eq!(seqs, (4..=last).collect::<Vec<_>>(), "{}", tails[0]);
     assert!(tails[0].contains("user:tester"), "{}", tails[0]);
 
+    // --from TIME: strictly after the last event committed at or before that instant.
+    let events = support::events_from(port, 1);
+    let pivot = events[events.len() / 2]["at"].as_i64().unwrap();
+    let after = events
+        .iter()
+        .filter(|e| e["at"].as_i64().unwrap() <= pivot)
+        .map(|e| e["seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let instant = format!("{}", jiff::Timestamp::from_millisecond(pivot).unwrap());
+    for source in ["nats", "scheduler"] {
+        let out = cli.aurora(&[
+            "events",
+            "tail",
+            "devcluster",
+            "--from",
+            &instant,
+            "--source",
+            source,
+            "--nats",
+            &url,
+        ]);
+        assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
+        let first = stdout(&out).lines().next().map(seq_of);
+        assert_eq!(first, Some(after + 1), "{source} from {instant}");
+    }
+
     // Filters: one job's task events, both sources alike.
     let filtered: Vec<String> = ["nats", "scheduler"]
         .iter()
