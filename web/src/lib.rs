@@ -43,7 +43,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 
 use aurora_projections::ReadModel;
-pub use moment::{AtQuery, Requested, check_seq, parse as parse_at};
+pub use moment::{AtQuery, Requested, parse as parse_at, resolve as resolve_at};
 
 /// What the pages need from the process serving them.
 #[derive(Debug, Clone)]

@@ -42,6 +42,18 @@ pub fn parse(raw: Option<&str>) -> Result<Requested, String> {
     }
 }
 
+/// The seq `requested` names in `read`'s history: the last folded one for the live views, a
+/// seq checked to exist, or the last event committed at or before a time. Shared by the pages
+/// and the read API's `at`.
+pub fn resolve(read: &aurora_projections::ReadModel, requested: Requested) -> Result<Seq, String> {
+    let latest = read.last_seq();
+    match requested {
+        Requested::Live => Ok(latest),
+        Requested::Seq(seq) => check_seq(seq, latest),
+        Requested::Time(time) => Ok(read.seq_at(time)),
+    }
+}
+
 /// Checks a requested seq against the last folded one.
 pub fn check_seq(seq: Seq, last: Seq) -> Result<Seq, String> {
     if seq > last {

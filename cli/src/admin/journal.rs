@@ -112,7 +112,11 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
 /// The journal's envelopes 1..=last, read page by page from the scheduler at `base`.
 fn journal_pages(base: String, last: Seq) -> BoxStream<'static, Result<Envelope, String>> {
     const PAGE: u64 = 1000;
-    let http = reqwest::Client::new();
+    // A scheduler that stops answering fails the check rather than hanging it.
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap_or_default();
     futures::stream::unfold(1, move |next| {
         let (http, base) = (http.clone(), base.clone());
         async move {

@@ -23,7 +23,7 @@ pub mod testing;
 pub mod verify;
 pub mod wire;
 
-pub use mirror::{MirrorConfig, MirrorStatus, Source};
+pub use mirror::{MirrorConfig, MirrorStatus, Source, servers};
 pub use read::{Reader, StreamEntry, Until};
 pub use subject::SubjectFilter;
 pub use verify::{Difference, Verdict};
@@ -31,6 +31,10 @@ pub use verify::{Difference, Verdict};
 /// What went wrong talking to NATS or reading the stream.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(
+        "{url:?} is not a NATS server URL (nats://HOST:PORT, comma-separated for several): {reason}"
+    )]
+    BadUrl { url: String, reason: String },
     #[error("cannot connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("JetStream: {0}")]

@@ -42,7 +42,8 @@ pub trait Source: Send + Sync + 'static {
 /// How the mirror runs.
 #[derive(Debug, Clone)]
 pub struct MirrorConfig {
-    /// The NATS server(s), e.g. `nats://127.0.0.1:4222` (comma-separated for several).
+    /// The NATS server(s), e.g. `nats://127.0.0.1:4222` (comma-separated for several; see
+    /// [`servers`]).
     pub url: String,
     pub cluster: String,
     /// Messages published and not yet acknowledged, at most.
@@ -104,13 +105,36 @@ pub fn stream_config(cluster: &str) -> stream::Config {
     }
 }
 
+/// The servers `url` names: one NATS URL, or several comma-separated (`nats://` is assumed
+/// when no scheme is given, port 4222 when no port). Checked before anything starts, so a
+/// typo is an error at once rather than a mirror that never runs.
+pub fn servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    let bad = |reason: String| Error::BadUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<async_nats::ServerAddr>()
+                .map_err(|e| bad(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err(bad("it names no server".into()));
+    }
+    Ok(servers)
+}
+
 /// Connects to NATS; the client keeps reconnecting on its own after this.
 pub async fn connect(url: &str) -> Result<async_nats::Client, Error> {
     async_nats::ConnectOptions::new()
         .name("aurora")
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
-        .connect(url)
+        .connect(servers(url)?)
         .await
         .map_err(|e| Error::Connect {
             url: url.to_string(),
@@ -169,7 +193,8 @@ async fn mirror_once(
         .get_or_create_stream(stream_config(cluster))
         .await
         .map_err(Error::jetstream)?;
-    let info = stream.get_info().await.map_err(Error::jetstream)?;
+    // Fetched by the get or create just now.
+    let info = stream.cached_info();
     let expected = subject::stream_subjects(cluster);
     if info.config.subjects != [expected.clone()] {
         return Err(Error::ForeignStream {
@@ -278,5 +303,21 @@ async fn check_last_message(
             "it holds {last} messages, more than the journal's {} events",
             source.last_seq()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::servers;
+
+    #[test]
+    fn server_urls_are_checked_before_anything_starts() {
+        assert_eq!(servers("nats://127.0.0.1:4222").unwrap().len(), 1);
+        assert_eq!(servers("nats://a:4222, nats://b:4222,").unwrap().len(), 2);
+        assert_eq!(servers("localhost").unwrap().len(), 1, "nats:// is assumed");
+        for bad in ["", " , ", "http://a:4222", "nats://a:notaport"] {
+            let error = servers(bad).unwrap_err().to_string();
+            assert!(error.contains("is not a NATS server URL"), "{bad}: {error}");
+        }
     }
 }

@@ -71,7 +71,7 @@ impl Reader {
         let client = async_nats::ConnectOptions::new()
             .name("aurora-reader")
             .connection_timeout(Duration::from_secs(3))
-            .connect(url)
+            .connect(crate::mirror::servers(url)?)
             .await
             .map_err(|e| Error::Connect {
                 url: url.to_string(),
@@ -165,8 +165,7 @@ impl Reader {
                 return Ok(());
             }
             match self.consume(filter, &mut last, end, tx).await {
-                Ok(Done::Finished) => return Ok(()),
-                Ok(Done::ReceiverGone) => return Ok(()),
+                Ok(()) => return Ok(()),
                 Err(e) if end.is_some() => return Err(e),
                 Err(e) => {
                     tracing::info!(error = %e, after = last, "stream read interrupted; resuming");
@@ -176,14 +175,15 @@ impl Reader {
         }
     }
 
-    /// One consumer's worth of reading; `last` advances with every message delivered.
+    /// One consumer's worth of reading, until `end`, or the reader is dropped; `last` advances
+    /// with every message delivered. An error means the consumer broke off.
     async fn consume(
         &self,
         filter: &SubjectFilter,
         last: &mut Seq,
         end: Option<Seq>,
         tx: &mpsc::Sender<Result<StreamEntry, Error>>,
-    ) -> Result<Done, Error> {
+    ) -> Result<(), Error> {
         let stream = self.stream().await?;
         let deliver_policy = if *last == 0 {
             consumer::DeliverPolicy::All
@@ -201,10 +201,16 @@ impl Reader {
             .await
             .map_err(Error::jetstream)?;
         if end.is_some() && consumer.cached_info().num_pending == 0 {
-            return Ok(Done::Finished);
+            return Ok(());
         }
         let mut messages = consumer.messages().await.map_err(Error::jetstream)?;
-        while let Some(message) = messages.next().await {
+        loop {
+            // A follower whose reader went away stops now, not at the next live message.
+            let message = tokio::select! {
+                () = tx.closed() => return Ok(()),
+                message = messages.next() => message,
+            };
+            let Some(message) = message else { break };
             let message = message.map_err(Error::jetstream)?;
             let info = message
                 .info()
@@ -214,7 +220,7 @@ impl Reader {
                 continue; // redelivered after a consumer was recreated
             }
             if end.is_some_and(|end| stream_seq > end) {
-                return Ok(Done::Finished);
+                return Ok(());
             }
             let entry = StreamEntry {
                 stream_seq,
@@ -228,19 +234,14 @@ impl Reader {
             };
             *last = stream_seq;
             if tx.send(Ok(entry)).await.is_err() {
-                return Ok(Done::ReceiverGone);
+                return Ok(());
             }
             if let Some(end) = end
                 && (stream_seq >= end || pending == 0)
             {
-                return Ok(Done::Finished);
+                return Ok(());
             }
         }
         Err(Error::JetStream("the consumer's messages ended".into()))
     }
-}
-
-enum Done {
-    Finished,
-    ReceiverGone,
 }

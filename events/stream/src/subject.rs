@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use aurora_events::{Aggregate, Event, JobKey};
+use aurora_events::{Aggregate, Event};
 
 /// The first token of every subject.
 pub const PREFIX: &str = "aurora";
@@ -90,16 +90,6 @@ pub struct SubjectFilter {
 }
 
 impl SubjectFilter {
-    /// Everything about one job.
-    pub fn job(job: &JobKey) -> Self {
-        Self {
-            aggregate: None,
-            role: Some(job.role.to_string()),
-            environment: Some(job.environment.to_string()),
-            name: Some(job.name.to_string()),
-        }
-    }
-
     /// The filter subject for cluster `cluster`: `aurora.<cluster>.>` when nothing is set.
     pub fn subject(&self, cluster: &str) -> String {
         if *self == Self::default() {
@@ -164,11 +154,13 @@ mod tests {
             ..SubjectFilter::default()
         };
         assert_eq!(filter.subject("c"), "aurora.c.task.www-data.*.*");
-        let job = JobKey::new("r", "prod", "a.b").unwrap();
-        assert_eq!(
-            SubjectFilter::job(&job).subject("c"),
-            "aurora.c.*.r.prod.a%2Eb"
-        );
+        let job = SubjectFilter {
+            role: Some("r".into()),
+            environment: Some("prod".into()),
+            name: Some("a.b".into()),
+            ..SubjectFilter::default()
+        };
+        assert_eq!(job.subject("c"), "aurora.c.*.r.prod.a%2Eb");
     }
 
     #[test]

@@ -65,6 +65,13 @@ pub fn compare(cluster: &str, journal: &Envelope, entry: &StreamEntry) -> Option
             entry.msg_id
         ));
     }
+    let expected_subject = crate::subject::subject(cluster, &journal.event);
+    if entry.subject != expected_subject {
+        return altered(format!(
+            "the message's subject is {:?}, not {expected_subject:?}",
+            entry.subject
+        ));
+    }
     let message = match &entry.message {
         Ok(message) => message,
         Err(e) => return altered(format!("the message does not decode ({e})")),
@@ -199,6 +206,14 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .contains("does not decode")
+        );
+        let mut moved = entry("c", &envelope);
+        moved.subject = "aurora.c.quota.x.%.%".into();
+        assert!(
+            compare("c", &envelope, &moved)
+                .unwrap()
+                .to_string()
+                .contains("subject")
         );
         let other_cluster = entry("d", &envelope);
         assert!(compare("c", &envelope, &other_cluster).is_some());

@@ -215,6 +215,44 @@ async fn an_altered_message_and_an_extra_one_are_named() {
     publisher.abort();
 }
 
+/// A cluster initialised again under the same name has the same seqs but other event ids:
+/// its mirror refuses the old stream rather than extending another history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_of_an_earlier_cluster_of_the_same_name_is_refused() {
+    let nats = NatsServer::start().expect("nats-server");
+    let earlier = MemoryJournal::new_initialised("c", SystemClock.now());
+    fill(&earlier, 1000, 1).await;
+    let status = Arc::new(MirrorStatus::default());
+    let source = JournalSource {
+        journal: earlier.clone(),
+        forge: None,
+    };
+    let publisher = start_mirror(&nats.url(), "c", source, &status);
+    wait_published(&status, earlier.last_seq(), Duration::from_secs(30)).await;
+    publisher.abort();
+
+    let again = MemoryJournal::new_initialised("c", SystemClock.now());
+    fill(&again, 2000, 1).await;
+    let status = Arc::new(MirrorStatus::default());
+    let source = JournalSource {
+        journal: again,
+        forge: None,
+    };
+    let publisher = start_mirror(&nats.url(), "c", source, &status);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status.restarts() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror must refuse the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publisher.abort();
+    assert_eq!(status.published(), 0);
+    let reader = Reader::connect(&nats.url(), "c").await.expect("reader");
+    assert_eq!(reader.extent().await.expect("extent").0, earlier.last_seq());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_start_strictly_after_a_seq_filter_and_follow_a_server_restart() {
     let mut nats = NatsServer::start().expect("nats-server");

@@ -135,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(url) = &args.nats {
+        // A mistyped URL is an error now, not a mirror that silently never runs.
+        aurora_stream::servers(url).context("--nats")?;
+    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;

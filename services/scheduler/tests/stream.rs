@@ -72,6 +72,16 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
     become_subreaper();
     let mut nats = NatsServer::start().expect("nats-server (./ops/test installs it)");
     let dir = tempfile::tempdir().unwrap();
+    let refused = support::run_scheduler(
+        &["--dev", "--nats", "http://127.0.0.1:4222"],
+        &dir.path().join("never"),
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not a NATS server URL"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let port = free_port();
     let _scheduler = scheduler(
         &["--dev", "--nats", &nats.url()],
@@ -133,34 +143,32 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         "past views replayed from the stream equal the scheduler's"
     );
 
-    // Both sources print the same lines, strictly after --from.
-    let from = "3";
+    // `events tail ARGS` from JetStream and from the scheduler: they must print alike.
     let url = nats.url();
-    let tails: Vec<String> = ["nats", "scheduler"]
-        .iter()
-        .map(|source| {
-            let out = cli.aurora(&[
-                "events",
-                "tail",
-                "devcluster",
-                "--from",
-                from,
-                "--source",
-                source,
-                "--nats",
-                &url,
-            ]);
-            assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
-            stdout(&out)
-        })
-        .collect();
-    assert_eq!(
-        tails[0], tails[1],
-        "JetStream and the scheduler print alike"
-    );
-    let seqs: Vec<u64> = tails[0].lines().map(seq_of).collect();
-    assert_eq!(seqs, (4..=last).collect::<Vec<_>>(), "{}", tails[0]);
-    assert!(tails[0].contains("user:tester"), "{}", tails[0]);
+    let tail_both = |args: &[&str]| -> String {
+        let printed: Vec<String> = ["nats", "scheduler"]
+            .iter()
+            .map(|source| {
+                let mut all = vec!["events", "tail"];
+                all.extend_from_slice(args);
+                all.extend_from_slice(&["--source", source, "--nats", &url]);
+                let out = cli.aurora(&all);
+                assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
+                stdout(&out)
+            })
+            .collect();
+        assert_eq!(
+            printed[0], printed[1],
+            "JetStream and the scheduler print alike: {args:?}"
+        );
+        printed[0].clone()
+    };
+
+    // Strictly after --from.
+    let tail = tail_both(&["devcluster", "--from", "3"]);
+    let seqs: Vec<u64> = tail.lines().map(seq_of).collect();
+    assert_eq!(seqs, (4..=last).collect::<Vec<_>>(), "{tail}");
+    assert!(tail.contains("user:tester"), "{tail}");
 
     // --from TIME: strictly after the last event committed at or before that instant.
     let events = support::events_from(port, 1);
@@ -172,45 +180,13 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         .max()
         .unwrap();
     let instant = format!("{}", jiff::Timestamp::from_millisecond(pivot).unwrap());
-    for source in ["nats", "scheduler"] {
-        let out = cli.aurora(&[
-            "events",
-            "tail",
-            "devcluster",
-            "--from",
-            &instant,
-            "--source",
-            source,
-            "--nats",
-            &url,
-        ]);
-        assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
-        let first = stdout(&out).lines().next().map(seq_of);
-        assert_eq!(first, Some(after + 1), "{source} from {instant}");
-    }
+    let tail = tail_both(&["devcluster", "--from", &instant]);
+    let first = tail.lines().next().map(seq_of);
+    assert_eq!(first, Some(after + 1), "from {instant}");
 
     // Filters: one job's task events, both sources alike.
-    let filtered: Vec<String> = ["nats", "scheduler"]
-        .iter()
-        .map(|source| {
-            let out = cli.aurora(&[
-                "events",
-                "tail",
-                "devcluster/tester/test/sleeper",
-                "--kind",
-                "task",
-                "--json",
-                "--source",
-                source,
-                "--nats",
-                &url,
-            ]);
-            assert_eq!(code(&out), Some(0), "{source}: {}", stderr(&out));
-            stdout(&out)
-        })
-        .collect();
-    assert_eq!(filtered[0], filtered[1]);
-    let lines: Vec<serde_json::Value> = filtered[0]
+    let filtered = tail_both(&["devcluster/tester/test/sleeper", "--kind", "task", "--json"]);
+    let lines: Vec<serde_json::Value> = filtered
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

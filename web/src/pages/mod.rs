@@ -191,13 +191,7 @@ where
     let path = path.to_string();
     tokio::task::spawn_blocking(move || {
         let latest = read.last_seq();
-        let seq = match requested {
-            Requested::Seq(seq) => {
-                moment::check_seq(seq, latest).map_err(PageError::bad_request)?
-            }
-            Requested::Time(time) => read.seq_at(time),
-            Requested::Live => latest,
-        };
+        let seq = moment::resolve(&read, requested).map_err(PageError::bad_request)?;
         let views = read
             .past(seq)
             .map_err(|e| PageError::internal(format!("replaying the journal to seq {seq}: {e}")))?;

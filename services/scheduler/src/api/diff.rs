@@ -9,7 +9,6 @@ use aurora_events::{ConfigHash, Seq, TaskConfig};
 use aurora_journal::SeqRange;
 use aurora_projections::Queries;
 use aurora_projections::diff::{Before, Change, ChangeKind, DiffBuilder};
-use aurora_web::Requested;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
@@ -38,13 +37,9 @@ pub struct ClusterDiff {
 
 /// The seq an instant names (`now` or nothing: the last one).
 fn resolve(runtime: &Runtime, raw: Option<&str>, name: &str) -> Result<Seq, Failure> {
-    let read = runtime.read_model();
-    let last = read.last_seq();
-    match aurora_web::parse_at(raw).map_err(|e| Failure::invalid(format!("{name}: {e}")))? {
-        Requested::Live => Ok(last),
-        Requested::Seq(seq) => aurora_web::check_seq(seq, last).map_err(Failure::invalid),
-        Requested::Time(time) => Ok(read.seq_at(time)),
-    }
+    let requested =
+        aurora_web::parse_at(raw).map_err(|e| Failure::invalid(format!("{name}: {e}")))?;
+    aurora_web::resolve_at(runtime.read_model(), requested).map_err(Failure::invalid)
 }
 
 pub(super) async fn diff(

@@ -41,13 +41,7 @@ where
         return Ok(read.live_off_thread(query).await);
     }
     tokio::task::spawn_blocking(move || {
-        let seq = match requested {
-            Requested::Seq(seq) => {
-                aurora_web::check_seq(seq, read.last_seq()).map_err(Failure::invalid)?
-            }
-            Requested::Time(time) => read.seq_at(time),
-            Requested::Live => read.last_seq(),
-        };
+        let seq = aurora_web::resolve_at(&read, requested).map_err(Failure::invalid)?;
         let views = read.past(seq).map_err(|e| {
             tracing::error!(error = %e, seq, "replaying the journal failed");
             Failure::internal(format!("replaying the journal to seq {seq}: {e}"))

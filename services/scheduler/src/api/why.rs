@@ -18,7 +18,8 @@ use super::Failure;
 use super::past::{At, views_at};
 use crate::runtime::Runtime;
 
-/// Most events searched for one cause.
+/// Most events read to answer one question, over the whole chain (a request cannot make the
+/// scheduler read the journal without bound).
 const MAX_SEARCH: u64 = 1_000_000;
 /// Events read at a time while searching.
 const CHUNK: u64 = 1024;
@@ -52,10 +53,11 @@ pub(super) async fn why(
     let journal = runtime.journal();
     let mut chain = vec![read_one(journal.as_ref(), latest).await?];
     let mut missing_cause = None;
+    let mut budget = MAX_SEARCH;
     while chain.len() < MAX_LINKS {
         let Some(effect) = chain.last() else { break };
         let Some(cause) = effect.cause else { break };
-        match find(journal.as_ref(), cause, effect.seq).await? {
+        match find(journal.as_ref(), cause, effect.seq, &mut budget).await? {
             Some(found) => chain.push(found),
             None => {
                 missing_cause = Some(cause);
@@ -80,11 +82,13 @@ async fn read_one(journal: &dyn Journal, seq: Seq) -> Result<Envelope, Failure> 
         .ok_or_else(|| Failure::internal(format!("the journal has no seq {seq}")))
 }
 
-/// The event `id`, committed before seq `before`.
+/// The event `id`, committed before seq `before`, reading at most `budget` events (which it
+/// spends).
 async fn find(
     journal: &dyn Journal,
     id: EventId,
     before: Seq,
+    budget: &mut u64,
 ) -> Result<Option<Envelope>, Failure> {
     let made =
         id.0.get_timestamp()
@@ -99,7 +103,7 @@ async fn find(
         .await
         .map_err(|e| Failure::internal(format!("looking up a time: {e}")))?
         .unwrap_or(0);
-    let first = (committed_before + 1).max(before.saturating_sub(MAX_SEARCH));
+    let first = (committed_before + 1).max(before.saturating_sub(*budget));
     let mut next = first;
     while next < before {
         let range = SeqRange::new(next, (next + CHUNK - 1).min(before - 1));
@@ -109,6 +113,7 @@ async fn find(
                 range.first, range.last
             ))
         })?;
+        *budget = budget.saturating_sub(range.len());
         if let Some(found) = envelopes.into_iter().find(|e| e.id == id) {
             return Ok(Some(found));
         }
