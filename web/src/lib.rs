@@ -24,9 +24,13 @@
 //! (`batches.rs`, `progress.rs`) and shows what it changes as a line diff of the configs
 //! (`config_diff.rs`); all three are pure and unit-tested.
 //!
+//! [`api`] is the read half of the JSON API (`/api/v1/...`), over the same projections, so that
+//! the scheduler and the standalone read side answer reads with the same code.
+//!
 //! The UI reads projections only. It must not depend on the journal, the scheduler's write model,
 //! storage (`rocksdb`) or messaging (`async-nats`); `ops/check-layering` enforces this.
 
+pub mod api;
 mod batches;
 mod config_diff;
 mod feed;

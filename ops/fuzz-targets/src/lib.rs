@@ -83,10 +83,10 @@ pub fn api(data: &[u8]) {
     let text = String::from_utf8_lossy(input);
     match which % 7 {
         0 => {
-            let _ = aurora_scheduler::api::parse::statuses(&text);
+            let _ = aurora_web::api::parse::statuses(&text);
         }
         1 => {
-            if let Ok(instances) = aurora_scheduler::api::parse::instances(&text) {
+            if let Ok(instances) = aurora_web::api::parse::instances(&text) {
                 assert!(instances.len() <= 100_000, "a spec is bounded");
             }
         }

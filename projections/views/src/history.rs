@@ -529,6 +529,10 @@ impl<S: EventSource> Queries for History<S> {
         self.current().update(key)
     }
 
+    fn task_config(&self, hash: &aurora_events::ConfigHash) -> Option<aurora_events::TaskConfig> {
+        self.current().task_config(hash)
+    }
+
     fn hosts(&self) -> Vec<HostView> {
         self.current().hosts()
     }

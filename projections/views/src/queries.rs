@@ -49,6 +49,10 @@ pub trait Queries {
 
     fn update(&self, key: &UpdateKey) -> Option<UpdateView>;
 
+    /// A stored task config by its hash: configs are content-addressed and never change, and
+    /// the views keep every config the history has stored.
+    fn task_config(&self, hash: &ConfigHash) -> Option<TaskConfig>;
+
     /// Every host known from agents, assignments or maintenance, by name.
     fn hosts(&self) -> Vec<HostView>;
 
@@ -498,6 +502,11 @@ impl Queries for Views {
         let names = self.symbols.names();
         let id = names.find_update(key)?;
         rec(&self.updates, id).map(|u| self.update_view(&names, u))
+    }
+
+    fn task_config(&self, hash: &ConfigHash) -> Option<TaskConfig> {
+        let names = self.symbols.names();
+        self.configs_named(&names, [hash]).into_values().next()
     }
 
     fn hosts(&self) -> Vec<HostView> {

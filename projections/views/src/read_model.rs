@@ -171,6 +171,19 @@ impl ReadModel {
         }
     }
 
+    /// The folded envelopes with seqs `from..=to` (at most the last folded seq), read back from
+    /// the source past views replay from. Blocks while it reads: call it from a blocking thread.
+    pub fn events(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, crate::SourceError> {
+        let to = to.min(self.last_seq());
+        if from > to {
+            return Ok(Vec::new());
+        }
+        match &self.shared {
+            Some(source) => source.read(from, to),
+            None => self.read().source().read(from, to),
+        }
+    }
+
     /// The last seq committed at or before `time` (0 before the first event).
     pub fn seq_at(&self, time: Timestamp) -> Seq {
         self.read().seq_at(time)

@@ -10,7 +10,7 @@
 //!   [`UpdateAction`] (body optional) → [`crate::Committed`]; acts on the job's active update
 //! - `POST /api/v1/updates/{role}/{env}/{name}/{id}/pulse` → [`PulseResult`]
 //!
-//! Reads are in `reads.rs`: `GET /api/v1/updates?role=&env=&job=&statuses=&user=`,
+//! Reads are in `web/src/api/reads.rs`: `GET /api/v1/updates?role=&env=&job=&statuses=&user=`,
 //! `GET /api/v1/jobs/{role}/{env}/{name}/updates`, `GET /api/v1/updates/{role}/{env}/{name}/{id}`.
 
 use std::collections::{BTreeMap, BTreeSet};

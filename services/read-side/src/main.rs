@@ -1,23 +1,33 @@
-//! `aurora-web --nats URL --cluster NAME`: the web UI of a cluster served by a process of its
-//! own, so dashboards scale out across machines without loading the scheduler. It folds the
+//! `aurora-web --nats URL --cluster NAME`: the web UI and the read API (`/api/v1/...` reads,
+//! as the scheduler answers them) of a cluster, served by a process of its own, so dashboards
+//! and scripts scale out across machines without loading the scheduler. It folds the
 //! cluster's JetStream mirror into the same projections the scheduler keeps (idempotent by
 //! seq: an event at or before the folded seq is skipped) and serves the same pages, `?at=`
 //! included (past views are replayed from the stream).
 //!
 //! The position is the folded seq: after a NATS hiccup the reader resumes strictly after it.
-//! The projections live in memory, so a restarted process folds the stream again from seq 1
-//! (the stream keeps everything); pages answer meanwhile, from what is folded so far.
+//! With `--state-dir DIR` the events folded are kept in a local log (`local_log.rs`) before
+//! they are folded, so a restarted process folds its own copy and resumes the stream strictly
+//! after it; a copy that no longer matches the stream (a re-initialised cluster) is dropped and
+//! the stream folded again. Without it the projections live in memory only, and a restarted
+//! process folds the stream again from seq 1 (the stream keeps everything). Pages answer
+//! meanwhile, from what is folded so far.
 
+mod local_log;
+
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use aurora_events::{Envelope, Seq};
-use aurora_projections::{EventSource, HistoryConfig, ReadModel, SourceError};
+use aurora_projections::{EventSource, HistoryConfig, ReadModel, SharedSource, SourceError};
 use aurora_stream::{Reader, SubjectFilter, Until};
 use clap::Parser;
 use futures::{FutureExt, StreamExt};
 use tokio::runtime::Handle;
+
+use local_log::LocalLog;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +46,10 @@ struct Args {
     http_port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     http_host: std::net::IpAddr,
+    /// Keep the folded events here (`<cluster>.events`), so that a restart resumes rather than
+    /// folding the whole stream again.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<std::path::PathBuf>,
 }
 
 /// Most envelopes folded at once.
@@ -80,8 +94,84 @@ impl EventSource for StreamSource {
     }
 }
 
-/// Folds the stream into `read` forever, strictly after what it holds.
-async fn follow(reader: Reader, read: Arc<ReadModel>) {
+/// The local log, shared by the follower (which appends) and past views (which read).
+struct LocalSource(Mutex<LocalLog>);
+
+impl LocalSource {
+    fn log(&self) -> std::sync::MutexGuard<'_, LocalLog> {
+        // A panic mid-append leaves at worst a torn tail, which the next open cuts off.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for LocalSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSource")
+            .field("path", &self.log().path())
+            .finish()
+    }
+}
+
+impl EventSource for LocalSource {
+    fn read(&self, from: Seq, to: Seq) -> Result<Vec<Envelope>, SourceError> {
+        self.log()
+            .read(from, to)
+            .map_err(|e| SourceError::new(format!("{e:#}")))
+    }
+}
+
+/// Opens the local log and checks that it is a copy of the stream there now: its last event
+/// must be the stream's event at that seq. A copy that is not is emptied (with a warning).
+async fn open_local(dir: &std::path::Path, reader: &Reader) -> anyhow::Result<LocalLog> {
+    let (mut log, opened) = LocalLog::open(dir, reader.cluster())?;
+    if opened.cut_bytes > 0 {
+        tracing::warn!(
+            path = %log.path().display(),
+            bytes = opened.cut_bytes,
+            kept = log.last_seq(),
+            "cut a damaged tail off the local log; the stream supplies the rest"
+        );
+    }
+    let last = log.last_seq();
+    if last == 0 {
+        return Ok(log);
+    }
+    let ours = log.read(last, last)?;
+    let theirs: Vec<Envelope> = reader
+        .envelopes(SubjectFilter::default(), last - 1, Until::Through(last))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading seq {last} from the stream"))?;
+    if ours != theirs {
+        tracing::warn!(
+            path = %log.path().display(),
+            seq = last,
+            "the local log is not a copy of this stream (its seq {last} differs or is \
+             missing); folding the stream again"
+        );
+        log.clear()?;
+    }
+    Ok(log)
+}
+
+/// Folds the local log into `read`, a batch at a time.
+fn fold_local(local: &LocalSource, read: &ReadModel) -> anyhow::Result<()> {
+    let last = local.log().last_seq();
+    let mut next = 1;
+    while next <= last {
+        let to = (next + BATCH as u64 - 1).min(last);
+        let batch = local.log().read(next, to)?;
+        read.apply(&batch);
+        next = to + 1;
+    }
+    Ok(())
+}
+
+/// Folds the stream into `read` forever, strictly after what it holds, keeping each batch in
+/// `local` (when there is one) before folding it.
+async fn follow(reader: Reader, read: Arc<ReadModel>, local: Option<Arc<LocalSource>>) {
     loop {
         let after = read.last_seq();
         let mut envelopes = reader.envelopes(SubjectFilter::default(), after, Until::Forever);
@@ -101,6 +191,13 @@ async fn follow(reader: Reader, read: Arc<ReadModel>) {
                 }
             }
             if !batch.is_empty() {
+                if let Some(local) = &local {
+                    if let Err(error) = local.log().append(&batch) {
+                        // Folding past the copy would break the restart's position: wait.
+                        tracing::error!(error = %format!("{error:#}"), "keeping events failed; retrying");
+                        break;
+                    }
+                }
                 read.apply(&batch);
             }
             if let Some(error) = failed {
@@ -128,29 +225,57 @@ async fn main() -> anyhow::Result<()> {
         .extent()
         .await
         .with_context(|| format!("reading cluster {}'s stream", args.cluster))?;
-    let read = Arc::new(ReadModel::with_shared_source(
-        Arc::new(StreamSource {
+    let local = match &args.state_dir {
+        Some(dir) => Some(Arc::new(LocalSource(Mutex::new(
+            open_local(dir, &reader)
+                .await
+                .with_context(|| format!("opening the local log in {}", dir.display()))?,
+        )))),
+        None => None,
+    };
+    let source: SharedSource = match &local {
+        Some(local) => Arc::clone(local) as SharedSource,
+        None => Arc::new(StreamSource {
             reader: reader.clone(),
             runtime: Handle::current(),
         }),
+    };
+    let read = Arc::new(ReadModel::with_shared_source(
+        source,
         HistoryConfig::default(),
     ));
-    tokio::spawn(follow(reader, Arc::clone(&read)));
+    let resumed = match &local {
+        Some(local) => {
+            let (local, folding) = (Arc::clone(local), Arc::clone(&read));
+            tokio::task::spawn_blocking(move || fold_local(&local, &folding))
+                .await
+                .context("folding the local log")??;
+            Some(read.last_seq())
+        }
+        None => None,
+    };
+    tokio::spawn(follow(reader, Arc::clone(&read), local));
     let app = aurora_web::app(aurora_web::WebState {
         cluster: args.cluster.clone(),
-        read,
-    });
+        read: Arc::clone(&read),
+    })
+    .merge(aurora_web::api::router(read));
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    println!(
-        "aurora-web serving cluster {} from {} (stream {}, {last} events to fold)",
+    let position = match resumed {
+        Some(seq) => format!("resumed from local seq {seq}, stream at {last}"),
+        None => format!("{last} events to fold"),
+    };
+    // Whoever started us may have stopped reading: a closed stdout is no reason to stop serving.
+    let _ = writeln!(
+        std::io::stdout(),
+        "aurora-web serving cluster {} from {} (stream {}, {position})\n  web UI: http://{addr}/scheduler",
         args.cluster,
         args.nats,
         aurora_stream::subject::stream_name(&args.cluster)
     );
-    println!("  web UI: http://{addr}/scheduler");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

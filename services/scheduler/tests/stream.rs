@@ -108,15 +108,27 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
     // The standalone read side, fed from the stream, serves the same job page once caught up.
     let web_port = free_port();
     let web = workspace_binary("aurora-read-side", "aurora-web");
-    let _web = Guard(
-        Command::new(web)
-            .args(["--nats", &nats.url(), "--cluster", "devcluster"])
+    let web_state = dir.path().join("web-state");
+    let nats_url = nats.url();
+    let start_web = || {
+        let mut child = Command::new(&web)
+            .args(["--nats", &nats_url, "--cluster", "devcluster"])
             .args(["--http-port", &web_port.to_string()])
-            .stdout(Stdio::null())
+            .arg("--state-dir")
+            .arg(&web_state)
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap(),
-    );
+            .unwrap();
+        // Its first line says where it starts from.
+        let mut banner = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut banner).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        (Guard(child), banner)
+    };
+    let (mut web_process, banner) = start_web();
+    assert!(banner.contains("resumed from local seq 0"), "{banner}");
     let page = "/scheduler/tester/test/sleeper";
     let mut pages = (String::new(), String::new());
     let same = || {
@@ -142,6 +154,65 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         support::http_text(port, "GET", &past, None),
         "past views replayed from the stream equal the scheduler's"
     );
+    // And the same read API, the history queries included.
+    let (_, tasks) = support::http(port, "GET", "/api/v1/jobs/tester/test/sleeper/tasks", None)
+        .expect("the job's tasks");
+    let task = tasks[0]["id"].as_str().expect("a task id").to_string();
+    for path in [
+        "/api/v1/jobs".to_string(),
+        "/api/v1/jobs?role=tester".to_string(),
+        "/api/v1/jobs/tester/test/sleeper/tasks?configs=true".to_string(),
+        "/api/v1/jobs/tester/test/sleeper/tasks?at=5".to_string(),
+        "/api/v1/jobs/tester/test/sleeper/config-summary".to_string(),
+        "/api/v1/tasks?statuses=RUNNING".to_string(),
+        format!("/api/v1/tasks/{task}?configs=true"),
+        format!("/api/v1/tasks/{task}/history"),
+        format!("/api/v1/tasks/{task}/why"),
+        "/api/v1/quota/tester".to_string(),
+        "/api/v1/updates".to_string(),
+        "/api/v1/maintenance".to_string(),
+        "/api/v1/pending".to_string(),
+        "/api/v1/diff?from=1".to_string(),
+    ] {
+        // Equal once the read side has folded whatever the scheduler committed meanwhile.
+        let mut answers = (None, None);
+        support::wait_for_within(30, &format!("the read side to answer {path} alike"), || {
+            answers = (
+                support::http(web_port, "GET", &path, None),
+                support::http(port, "GET", &path, None),
+            );
+            answers.0 == answers.1
+        });
+        assert!(
+            answers.1.as_ref().is_some_and(|(status, _)| *status == 200),
+            "{path}: {answers:?}"
+        );
+    }
+    let (_, with_configs) = support::http(
+        web_port,
+        "GET",
+        "/api/v1/jobs/tester/test/sleeper/tasks?configs=true",
+        None,
+    )
+    .expect("tasks with configs");
+    assert!(
+        with_configs[0]["task_config"].is_object(),
+        "the read side finds each task's config: {with_configs}"
+    );
+    let why =
+        support::http(web_port, "GET", &format!("/api/v1/tasks/{task}/why"), None).expect("why");
+    assert!(
+        why.1["chain"].as_array().is_some_and(|c| c.len() >= 2),
+        "the chain reaches the create command: {why:?}"
+    );
+    let refused = support::http(
+        web_port,
+        "GET",
+        "/api/v1/jobs/tester/test/sleeper/tasks?at=x",
+        None,
+    )
+    .expect("an answer");
+    assert_eq!(refused.0, 400, "{refused:?}");
 
     // `events tail ARGS` from JetStream and from the scheduler: they must print alike.
     let url = nats.url();
@@ -201,6 +272,10 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         assert!(kind.starts_with("Task"), "{line}");
         assert_eq!(body["job"]["name"], "sleeper", "{line}");
     }
+
+    // The read side stops here (kill -9); it restarts further down on its local log.
+    web_process.kill_now();
+    let folded = journal_last(port);
 
     // Following: both sources print the same live events.
     let now = journal_last(port).to_string();
@@ -279,6 +354,31 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         "{}",
         stdout(&verified)
     );
+    // Restarted on its local log (with a torn tail, as a crash mid-write leaves), the read side
+    // resumes from its own copy rather than seq 0, and folds what was committed meanwhile
+    // (the kill, the outage, the re-creation).
+    let log = web_state.join("devcluster.events");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, &[99, 0, 0, 0, 1, 2]).unwrap();
+    drop(file);
+    let (_web_process, banner) = start_web();
+    let resumed: u64 = banner
+        .split("resumed from local seq ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_else(|| panic!("no resume position in {banner:?}"));
+    assert!(resumed > 0 && resumed <= folded, "{banner}");
+    support::wait_for_within(60, "the restarted read side to catch up", || {
+        pages = same();
+        pages.0 == pages.1
+    });
+    assert!(
+        pages.0.contains("KILLED"),
+        "the kill is folded: {}",
+        pages.0
+    );
+
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = async_nats::connect(nats.url()).await.unwrap();

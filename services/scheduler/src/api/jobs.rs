@@ -9,7 +9,7 @@ use aurora_scheduler_core::commands::{self, AddInstances, KillTasks, RestartInst
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -18,10 +18,7 @@ use crate::runtime::Runtime;
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
-        .route(
-            "/api/v1/jobs",
-            get(super::reads::list_jobs).post(create_job),
-        )
+        .route("/api/v1/jobs", post(create_job))
         .route("/api/v1/jobs/{role}/{env}/{name}/kill", post(kill))
         .route("/api/v1/jobs/{role}/{env}/{name}/restart", post(restart))
         .route("/api/v1/jobs/{role}/{env}/{name}/add", post(add_instances))

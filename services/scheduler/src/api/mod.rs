@@ -4,15 +4,10 @@
 
 mod admin;
 mod agents;
-mod diff;
 mod jobs;
 mod journal;
 pub mod metrics;
-pub mod parse;
-mod past;
-mod reads;
 mod updates;
-mod why;
 
 use std::sync::Arc;
 
@@ -38,7 +33,7 @@ pub fn router(runtime: Runtime) -> Router {
     Router::new()
         .merge(journal::router(Arc::clone(runtime.journal())))
         .merge(jobs::router(runtime.clone()))
-        .merge(reads::router(runtime.clone()))
+        .merge(aurora_web::api::router(Arc::clone(runtime.read_model())))
         .merge(admin::router(runtime.clone()))
         .merge(updates::router(runtime.clone()))
         .merge(agents::router(runtime.clone()))

@@ -1,27 +1,31 @@
 //! Read-only calls (Aurora's `ReadOnlyScheduler` surface): job summaries, tasks with or without
 //! configs, config summaries, pending reasons, quota, updates, host status. They read the
 //! projections (`aurora_projections::Queries`, the same views the web UI renders), which the
-//! leader folds before it answers a command: a read after a write sees it.
+//! scheduler folds before it answers a command: a read after a write sees it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use aurora_api::{
     ConfigGroup, ConfigSummary, HostStatus, JobSummary, QuotaView, TaskView, UpdateDetails,
     UpdateSummary,
 };
-use aurora_events::{InstanceId, JobKey, ScheduleStatus, TaskId, UpdateKey, UpdateStatus, Uuid};
-use aurora_projections::{Queries, TaskSummary, Views};
+use aurora_events::{
+    InstanceId, JobKey, ScheduleStatus, TaskConfig, TaskId, UpdateKey, UpdateStatus, Uuid,
+};
+use aurora_projections::{Queries, ReadModel, TaskSummary, Views};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::Failure;
-use super::jobs::job_key;
 use super::past::{At, views_at};
-use crate::runtime::Runtime;
+use super::{Failure, job_key};
 
-pub(super) fn router(runtime: Runtime) -> Router {
+/// What every read handler is given.
+type Read = Arc<ReadModel>;
+
+pub(super) fn router(read: Read) -> Router {
     Router::new()
         .route("/api/v1/jobs/{role}/{env}/{name}/tasks", get(job_tasks))
         .route(
@@ -39,17 +43,18 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .route("/api/v1/updates/{role}/{env}/{name}/{id}", get(update))
         .route("/api/v1/quota/{role}", get(quota))
         .route("/api/v1/maintenance", get(host_status))
-        .with_state(runtime)
+        .route("/api/v1/jobs", get(list_jobs))
+        .with_state(read)
 }
 
 /// `GET /api/v1/jobs?role=R`: every job known (configured, cron, or with tasks), with task
 /// counts, in job key order.
-pub(super) async fn list_jobs(
-    State(runtime): State<Runtime>,
+async fn list_jobs(
+    State(read): State<Read>,
     Query(query): Query<Filter>,
     Query(at): Query<At>,
 ) -> Result<Json<Vec<JobSummary>>, Failure> {
-    views_at(&runtime, &at, move |v| {
+    views_at(&read, &at, move |v| {
         listed_jobs(v, &query)
             .map(|job| JobSummary {
                 job: job.job.to_string(),
@@ -86,7 +91,7 @@ fn listed_jobs<'a>(
 
 /// Narrows a listing to a role, an environment and a job name (each optional).
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct Filter {
+struct Filter {
     role: Option<String>,
     env: Option<String>,
     job: Option<String>,
@@ -102,19 +107,29 @@ impl Filter {
     }
 }
 
-/// A projected task as the API shows it. Configs are content-addressed and never change, so
-/// they are looked up in the write model's config store rather than copied into every view.
-fn api_task(
-    task: aurora_projections::TaskView,
-    runtime: &Runtime,
+/// A projected task, with its full config when asked for. Configs are content-addressed and
+/// never change, so the views keep each once, by hash, rather than in every task view.
+type Found = (aurora_projections::TaskView, Option<TaskConfig>);
+
+/// Looks up each task's config in `views` when `with_config`.
+fn with_configs(
+    views: &Views,
+    tasks: impl IntoIterator<Item = aurora_projections::TaskView>,
     with_config: bool,
-    reasons: &BTreeMap<TaskId, String>,
-) -> TaskView {
-    let task_config = if with_config {
-        runtime.state().config(&task.config).cloned()
-    } else {
-        None
-    };
+) -> Vec<Found> {
+    tasks
+        .into_iter()
+        .map(|task| {
+            let config = with_config
+                .then(|| views.task_config(&task.config))
+                .flatten();
+            (task, config)
+        })
+        .collect()
+}
+
+/// A projected task as the API shows it.
+fn api_task((task, task_config): Found, reasons: &BTreeMap<TaskId, String>) -> TaskView {
     TaskView {
         pending_reason: reasons.get(&task.id).cloned(),
         job: task.job.to_string(),
@@ -133,12 +148,10 @@ fn api_task(
 }
 
 /// Why each of `tasks` that waits to be placed does, asked once for all of them.
-fn reasons_for(
-    runtime: &Runtime,
-    tasks: &[aurora_projections::TaskView],
-) -> BTreeMap<TaskId, String> {
+fn reasons_for(read: &ReadModel, tasks: &[Found]) -> BTreeMap<TaskId, String> {
     let waiting: Vec<TaskId> = tasks
         .iter()
+        .map(|(t, _)| t)
         .filter(|t| {
             matches!(
                 t.status,
@@ -147,7 +160,7 @@ fn reasons_for(
         })
         .map(|t| t.id.clone())
         .collect();
-    runtime.read_model().pending_reasons(&waiting)
+    read.pending_reasons(&waiting)
 }
 
 /// Every task of the job the projections still know: active ones, and terminal ones too with
@@ -173,7 +186,7 @@ struct JobTasksQuery {
 }
 
 async fn job_tasks(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Path((role, env, name)): Path<(String, String, String)>,
     Query(query): Query<JobTasksQuery>,
     Query(at): Query<At>,
@@ -181,16 +194,19 @@ async fn job_tasks(
     let job = job_key(&role, &env, &name)?;
     let all = query.all.unwrap_or(false);
     let with_config = query.configs.unwrap_or(false);
-    let projected = views_at(&runtime, &at, move |v| tasks_of_job(v, &job, all)).await?;
+    let projected = views_at(&read, &at, move |v| {
+        with_configs(v, tasks_of_job(v, &job, all), with_config)
+    })
+    .await?;
     // Why a task waits is known only now.
     let reasons = if at.is_live() {
-        reasons_for(&runtime, &projected)
+        reasons_for(&read, &projected)
     } else {
         BTreeMap::new()
     };
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
-        .map(|t| api_task(t, &runtime, with_config, &reasons))
+        .map(|t| api_task(t, &reasons))
         .collect();
     tasks.sort_by(|a, b| (a.instance, &a.id).cmp(&(b.instance, &b.id)));
     Ok(Json(tasks))
@@ -210,7 +226,7 @@ struct TaskQuery {
 }
 
 async fn query_tasks(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Query(query): Query<TaskQuery>,
 ) -> Result<Json<Vec<TaskView>>, Failure> {
     let statuses = query
@@ -229,20 +245,19 @@ async fn query_tasks(
         job: query.job,
     };
     let with_config = query.configs.unwrap_or(false);
-    let projected = runtime
-        .read_model()
+    let projected = read
         .live_off_thread(move |v| {
-            listed_jobs(v, &filter)
+            let tasks = listed_jobs(v, &filter)
                 .flat_map(|job| tasks_of_job(v, &job.job, true))
                 .filter(|t| statuses.as_ref().is_none_or(|s| s.contains(&t.status)))
-                .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)))
-                .collect::<Vec<_>>()
+                .filter(|t| instances.as_ref().is_none_or(|i| i.contains(&t.instance)));
+            with_configs(v, tasks, with_config)
         })
         .await;
-    let reasons = reasons_for(&runtime, &projected);
+    let reasons = reasons_for(&read, &projected);
     let mut tasks: Vec<TaskView> = projected
         .into_iter()
-        .map(|t| api_task(t, &runtime, with_config, &reasons))
+        .map(|t| api_task(t, &reasons))
         .collect();
     tasks.sort_by(|a, b| (&a.job, a.instance, &a.id).cmp(&(&b.job, b.instance, &b.id)));
     Ok(Json(tasks))
@@ -254,32 +269,47 @@ struct ConfigsQuery {
 }
 
 async fn task(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Path(id): Path<String>,
     Query(query): Query<ConfigsQuery>,
 ) -> Result<Json<TaskView>, Failure> {
     let wanted = TaskId::from_raw(id.clone());
-    let task = runtime
-        .read_model()
-        .live(|v| v.task(&wanted))
-        .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
     let with_config = query.configs.unwrap_or(false);
-    let reasons = reasons_for(&runtime, std::slice::from_ref(&task));
-    Ok(Json(api_task(task, &runtime, with_config, &reasons)))
+    let found = read
+        .live(|v| {
+            v.task(&wanted)
+                .map(|task| with_configs(v, [task], with_config))
+        })
+        .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
+    let reasons = reasons_for(&read, &found);
+    let task = found
+        .into_iter()
+        .next()
+        .map(|t| api_task(t, &reasons))
+        .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
+    Ok(Json(task))
 }
 
-async fn pending(State(runtime): State<Runtime>) -> Json<BTreeMap<TaskId, String>> {
-    Json(runtime.pending_reasons())
+/// `GET /api/v1/pending`: why each task waiting to be placed waits, by task id.
+async fn pending(State(read): State<Read>) -> Json<BTreeMap<TaskId, String>> {
+    let waiting = read
+        .live_off_thread(|v| {
+            let everything = Filter::default();
+            let tasks =
+                listed_jobs(v, &everything).flat_map(|job| tasks_of_job(v, &job.job, false));
+            with_configs(v, tasks, false)
+        })
+        .await;
+    Json(reasons_for(&read, &waiting))
 }
 
 /// The job's active instances grouped by config, ordered by their first instance.
 async fn config_summary(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Path((role, env, name)): Path<(String, String, String)>,
 ) -> Result<Json<ConfigSummary>, Failure> {
     let job = job_key(&role, &env, &name)?;
-    let projected = runtime
-        .read_model()
+    let projected = read
         .live(|v| v.job(&job).map(|j| j.config_groups))
         .unwrap_or_default();
     let mut groups: Vec<ConfigGroup> = projected
@@ -350,7 +380,7 @@ fn updates_matching(
 }
 
 async fn list_updates(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Query(query): Query<UpdateQuery>,
     Query(at): Query<At>,
 ) -> Result<Json<Vec<UpdateSummary>>, Failure> {
@@ -364,7 +394,7 @@ async fn list_updates(
         env: query.env,
         job: query.job,
     };
-    views_at(&runtime, &at, move |v| {
+    views_at(&read, &at, move |v| {
         updates_matching(v, &filter, statuses.as_ref(), query.user.as_deref())
     })
     .await
@@ -372,7 +402,7 @@ async fn list_updates(
 }
 
 async fn job_updates(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Path((role, env, name)): Path<(String, String, String)>,
 ) -> Result<Json<Vec<UpdateSummary>>, Failure> {
     job_key(&role, &env, &name)?;
@@ -382,14 +412,12 @@ async fn job_updates(
         job: Some(name),
     };
     Ok(Json(
-        runtime
-            .read_model()
-            .live(|v| updates_matching(v, &filter, None, None)),
+        read.live(|v| updates_matching(v, &filter, None, None)),
     ))
 }
 
 async fn update(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Path((role, env, name, id)): Path<(String, String, String, String)>,
     Query(at): Query<At>,
 ) -> Result<Json<UpdateDetails>, Failure> {
@@ -399,7 +427,7 @@ async fn update(
         .map_err(|_| Failure::invalid(format!("invalid update id {id:?}")))?;
     let key = UpdateKey { job, id };
     let wanted = key.clone();
-    let update = views_at(&runtime, &at, move |v| v.update(&wanted))
+    let update = views_at(&read, &at, move |v| v.update(&wanted))
         .await?
         .ok_or_else(|| Failure::not_found(format!("no such update: {key}")))?;
     let mut instance_actions: BTreeMap<InstanceId, Vec<_>> = BTreeMap::new();
@@ -439,18 +467,16 @@ async fn update(
 }
 
 async fn quota(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Path(name): Path<String>,
     Query(at): Query<At>,
 ) -> Result<Json<QuotaView>, Failure> {
-    let role = super::admin::role(&name)?;
+    let role = super::role(&name)?;
     // A role with neither quota nor jobs has zero everywhere, as in Aurora.
     Ok(Json(
-        views_at(&runtime, &at, move |v| {
-            v.role(role.as_str()).map(|r| r.quota)
-        })
-        .await?
-        .unwrap_or_default(),
+        views_at(&read, &at, move |v| v.role(role.as_str()).map(|r| r.quota))
+            .await?
+            .unwrap_or_default(),
     ))
 }
 
@@ -463,10 +489,10 @@ struct HostsQuery {
 /// `GET /api/v1/maintenance?hosts=a,b` (Aurora's `maintenanceStatus`). A host the scheduler
 /// never saw is in mode NONE, as in Aurora.
 async fn host_status(
-    State(runtime): State<Runtime>,
+    State(read): State<Read>,
     Query(query): Query<HostsQuery>,
 ) -> Json<Vec<HostStatus>> {
-    let statuses = runtime.read_model().live(|v| match query.hosts {
+    let statuses = read.live(|v| match query.hosts {
         Some(hosts) => hosts
             .split(',')
             .map(str::trim)

@@ -7,16 +7,16 @@
 //! before its id's millisecond, and before its effect. That window is searched, never the
 //! whole journal.
 
+use std::sync::Arc;
+
 use aurora_events::{Envelope, EventId, Seq, TaskId, Timestamp};
-use aurora_journal::{Journal, SeqRange};
-use aurora_projections::Queries;
+use aurora_projections::{Queries, ReadModel};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 
 use super::Failure;
 use super::past::{At, views_at};
-use crate::runtime::Runtime;
 
 /// Most events read to answer one question, over the whole chain (a request cannot make the
 /// scheduler read the journal without bound).
@@ -35,12 +35,12 @@ pub struct Why {
 }
 
 pub(super) async fn why(
-    State(runtime): State<Runtime>,
+    State(read): State<Arc<ReadModel>>,
     Path(id): Path<String>,
     Query(at): Query<At>,
 ) -> Result<Json<Why>, Failure> {
     let wanted = TaskId::from_raw(id.clone());
-    let latest = views_at(&runtime, &at, move |v| {
+    let latest = views_at(&read, &at, move |v| {
         v.task(&wanted)
             .and_then(|t| t.timeline.last().map(|e| e.seq))
     })
@@ -50,21 +50,11 @@ pub(super) async fn why(
             "no such task: {id} (it may never have existed, or have been pruned)"
         ))
     })?;
-    let journal = runtime.journal();
-    let mut chain = vec![read_one(journal.as_ref(), latest).await?];
-    let mut missing_cause = None;
-    let mut budget = MAX_SEARCH;
-    while chain.len() < MAX_LINKS {
-        let Some(effect) = chain.last() else { break };
-        let Some(cause) = effect.cause else { break };
-        match find(journal.as_ref(), cause, effect.seq, &mut budget).await? {
-            Some(found) => chain.push(found),
-            None => {
-                missing_cause = Some(cause);
-                break;
-            }
-        }
-    }
+    // The search reads events back from the history's source (the journal, or the stream):
+    // blocking reads, off the async threads.
+    let (chain, missing_cause) = tokio::task::spawn_blocking(move || follow_causes(&read, latest))
+        .await
+        .map_err(|e| Failure::internal(format!("following causes failed: {e}")))??;
     Ok(Json(Why {
         task: id,
         chain,
@@ -72,20 +62,41 @@ pub(super) async fn why(
     }))
 }
 
-async fn read_one(journal: &dyn Journal, seq: Seq) -> Result<Envelope, Failure> {
-    journal
-        .read(SeqRange::new(seq, seq))
-        .await
+/// The chain from the event at `latest` back through its causes, and the first cause that
+/// could not be found within the search budget.
+fn follow_causes(
+    read: &ReadModel,
+    latest: Seq,
+) -> Result<(Vec<Envelope>, Option<EventId>), Failure> {
+    let mut chain = vec![read_one(read, latest)?];
+    let mut missing_cause = None;
+    let mut budget = MAX_SEARCH;
+    while chain.len() < MAX_LINKS {
+        let Some(effect) = chain.last() else { break };
+        let Some(cause) = effect.cause else { break };
+        match find(read, cause, effect.seq, &mut budget)? {
+            Some(found) => chain.push(found),
+            None => {
+                missing_cause = Some(cause);
+                break;
+            }
+        }
+    }
+    Ok((chain, missing_cause))
+}
+
+fn read_one(read: &ReadModel, seq: Seq) -> Result<Envelope, Failure> {
+    read.events(seq, seq)
         .map_err(|e| Failure::internal(format!("reading seq {seq}: {e}")))?
         .into_iter()
         .next()
-        .ok_or_else(|| Failure::internal(format!("the journal has no seq {seq}")))
+        .ok_or_else(|| Failure::internal(format!("the history has no seq {seq}")))
 }
 
 /// The event `id`, committed before seq `before`, reading at most `budget` events (which it
 /// spends).
-async fn find(
-    journal: &dyn Journal,
+fn find(
+    read: &ReadModel,
     id: EventId,
     before: Seq,
     budget: &mut u64,
@@ -98,26 +109,19 @@ async fn find(
                     + i64::from(nanos / 1_000_000)
             })
             .unwrap_or(0);
-    let committed_before = journal
-        .seq_at(Timestamp::from_millis(made.saturating_sub(1)))
-        .await
-        .map_err(|e| Failure::internal(format!("looking up a time: {e}")))?
-        .unwrap_or(0);
+    let committed_before = read.seq_at(Timestamp::from_millis(made.saturating_sub(1)));
     let first = (committed_before + 1).max(before.saturating_sub(*budget));
     let mut next = first;
     while next < before {
-        let range = SeqRange::new(next, (next + CHUNK - 1).min(before - 1));
-        let envelopes = journal.read(range).await.map_err(|e| {
-            Failure::internal(format!(
-                "reading seqs {}..={}: {e}",
-                range.first, range.last
-            ))
-        })?;
-        *budget = budget.saturating_sub(range.len());
+        let last = (next + CHUNK - 1).min(before - 1);
+        let envelopes = read
+            .events(next, last)
+            .map_err(|e| Failure::internal(format!("reading seqs {next}..={last}: {e}")))?;
+        *budget = budget.saturating_sub(last - next + 1);
         if let Some(found) = envelopes.into_iter().find(|e| e.id == id) {
             return Ok(Some(found));
         }
-        next = range.last + 1;
+        next = last + 1;
     }
     Ok(None)
 }
