@@ -1,7 +1,10 @@
 //! `aurora-admin journal verify CLUSTER [--against-stream]`: the scheduler checks its journal
-//! (every record's checksum, dense seqs, times that never go back); with `--against-stream`
-//! the client then compares the JetStream mirror with the journal, event for event. Either
+//! (every record's checksum, dense seqs, times that never go back, the hash chain); with
+//! `--against-stream` the client then compares the JetStream mirror with the journal, event for
+//! event (the envelopes carry their links, so the stream's chain is the journal's). Either
 //! failure names the first seq that differs and exits 4.
+//!
+//! `aurora-admin journal head CLUSTER`: the last seq and its chain hash, for pinning elsewhere.
 
 use aurora_events::{Envelope, Seq};
 use clap::Subcommand;
@@ -26,6 +29,17 @@ pub(crate) enum Action {
         #[arg(long, value_name = "URL")]
         nats: Option<String>,
     },
+    /// Print the journal's last seq and its chain hash (pin them: a later verify must pass
+    /// through the same hash).
+    Head { cluster: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct JournalHead {
+    cluster: String,
+    seq: Seq,
+    hash: String,
+    linked: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +47,10 @@ struct JournalCheck {
     cluster: String,
     last_seq: Seq,
     sound_through: Seq,
+    #[serde(default)]
+    head_hash: Option<String>,
+    #[serde(default)]
+    chained_from: Option<Seq>,
     problem: Option<JournalProblem>,
 }
 
@@ -48,11 +66,26 @@ struct EventsPage {
 }
 
 pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
-    let Action::Verify {
-        cluster,
-        against_stream,
-        nats,
-    } = action;
+    let (cluster, against_stream, nats) = match action {
+        Action::Verify {
+            cluster,
+            against_stream,
+            nats,
+        } => (cluster, against_stream, nats),
+        Action::Head { cluster } => {
+            let head: JournalHead = ctx.client(&cluster)?.get("/api/v1/journal/head")?;
+            let linked = if head.linked {
+                ""
+            } else {
+                " (not linked: written before the hash chain)"
+            };
+            println!(
+                "journal of {}: head seq {} hash {}{linked}",
+                head.cluster, head.seq, head.hash
+            );
+            return Ok(());
+        }
+    };
     let nats = if against_stream {
         Some(nats.or_else(|| ctx.clusters.nats_uri(&cluster)).ok_or_else(|| {
             CliError::invalid_parameter(format!(
@@ -73,8 +106,14 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
             ),
         ));
     }
+    let chain = match (check.chained_from, &check.head_hash) {
+        (Some(from), Some(head)) => {
+            format!("hash chain intact from seq {from} to the head {head}")
+        }
+        _ => "no hash chain yet (every event predates it)".to_string(),
+    };
     println!(
-        "journal of {}: {} events, seqs 1..={} dense, checksums sound, times in order",
+        "journal of {}: {} events, seqs 1..={} dense, checksums sound, times in order, {chain}",
         check.cluster, check.last_seq, check.last_seq
     );
     let Some(url) = nats else {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use aurora_events::{Envelope, Event, PendingEvent, Seq, Timestamp};
+use aurora_events::{ChainHash, Envelope, Event, PendingEvent, Seq, Timestamp};
 use tokio::sync::watch;
 
 use crate::follow::follow;
@@ -161,7 +161,10 @@ impl Journal for MemoryJournal {
             )?;
             let first = last_seq + 1;
             for (i, pending) in append.events.into_iter().enumerate() {
-                state.events.push(pending.commit(first + i as Seq, at));
+                let prev_hash = state.events.last().map(ChainHash::of);
+                state
+                    .events
+                    .push(pending.commit_linked(first + i as Seq, at, prev_hash));
             }
             let range = SeqRange::new(first, state.events.len() as Seq);
             // Published under the lock, so the watch never goes backwards between appends.

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use aurora_events::codec::{self, PreEncoded};
-use aurora_events::{Envelope, Seq, Timestamp};
+use aurora_events::{ChainHash, Envelope, Seq, Timestamp};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
     WriteOptions,
@@ -453,6 +453,7 @@ impl RocksJournal {
             durability,
             last_seq: last.seq,
             last_at: last.at,
+            last_hash: ChainHash::of(&last),
             term: term_tx,
             committed: committed_tx,
         };
@@ -515,6 +516,30 @@ impl RocksJournal {
             out.push(codec::decode(seq, &value)?);
         }
         Ok(out)
+    }
+}
+
+/// Test support: edits a closed journal's files as someone with access to the disk could.
+#[cfg(any(test, feature = "conformance"))]
+impl RocksJournal {
+    /// Rewrites the record at `seq` of the closed journal at `path` with `alter` applied,
+    /// re-framed with a valid checksum: only the hash chain can tell.
+    pub fn rewrite_record(
+        path: impl AsRef<Path>,
+        seq: Seq,
+        alter: impl FnOnce(&mut Envelope),
+    ) -> Result<(), Error> {
+        let path = path.as_ref();
+        let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())
+            .map_err(|e| opening_error(path, e))?;
+        let events = cf(&db, CF_EVENTS)?;
+        let stored = db
+            .get_cf(events, seq_key(seq))?
+            .ok_or_else(|| Error::Damaged(format!("seq {seq} is not in the journal")))?;
+        let mut envelope = codec::decode(seq, &stored)?;
+        alter(&mut envelope);
+        db.put_cf_opt(events, seq_key(seq), codec::encode(&envelope), &synced())?;
+        Ok(())
     }
 }
 

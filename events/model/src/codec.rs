@@ -1,8 +1,12 @@
 //! The binary format of journaled envelopes:
 //!
 //! ```text
-//! [format version: u8 = 1][crc32c of payload: u32 little-endian][payload: bincode 2]
+//! [format version: u8 = 2][crc32c of payload: u32 little-endian][payload: bincode 2]
 //! ```
+//!
+//! Format 2's payload is the envelope with its chain link (`prev_hash`, see `chain.rs`);
+//! format 1, written before the chain existed, is the same fields without the link, and still
+//! decodes (to an envelope with no link). Only format 2 is written.
 //!
 //! One bincode configuration is pinned here (little-endian, variable-length integers) and
 //! nowhere else: changing it, or replacing bincode, means a new format version byte, with the old
@@ -13,10 +17,14 @@ use bincode::config::{Configuration, Limit, LittleEndian, NoLimit, Varint};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::chain::ChainHash;
 use crate::envelope::{Envelope, PendingEvent, Seq, Timestamp};
 
 /// The only format version written today.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The format written before the hash chain: every field but `prev_hash`. Still read.
+pub const FORMAT_VERSION_UNCHAINED: u8 = 1;
 
 /// Bytes before the payload: the version byte and the checksum.
 pub const HEADER_LEN: usize = 5;
@@ -49,7 +57,9 @@ pub struct CodecError {
 pub enum DecodeProblem {
     #[error("record is {len} bytes, shorter than the {HEADER_LEN}-byte header")]
     Truncated { len: usize },
-    #[error("unknown format version {0} (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "unknown format version {0} (this build reads versions {FORMAT_VERSION_UNCHAINED} and {FORMAT_VERSION})"
+    )]
     UnknownVersion(u8),
     #[error(
         "checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the record is damaged"
@@ -121,15 +131,24 @@ impl PreEncoded {
     }
 }
 
-/// Frames a pre-encoded event committed at `seq` and `at`; equal to `encode(&pending.commit(seq, at))`.
-pub fn frame_committed(seq: Seq, at: Timestamp, pre: &PreEncoded) -> Vec<u8> {
+/// Frames a pre-encoded event committed at `seq` and `at`, linked to `prev_hash`; equal to
+/// `encode(&pending.commit_linked(seq, at, prev_hash))`. The chain hash of the result is
+/// [`ChainHash::of_payload`] of its bytes after the header.
+pub fn frame_committed(
+    seq: Seq,
+    at: Timestamp,
+    prev_hash: Option<ChainHash>,
+    pre: &PreEncoded,
+) -> Vec<u8> {
     let seq_bytes = encode_value(&seq);
     let at_bytes = encode_value(&at);
-    let payload_len = seq_bytes.len() + pre.id.len() + at_bytes.len() + pre.rest.len();
+    let prev_bytes = encode_value(&prev_hash);
+    let payload_len =
+        seq_bytes.len() + pre.id.len() + at_bytes.len() + pre.rest.len() + prev_bytes.len();
     let mut out = Vec::with_capacity(HEADER_LEN + payload_len);
     out.push(FORMAT_VERSION);
     out.extend_from_slice(&[0; 4]);
-    for part in [&seq_bytes[..], &pre.id, &at_bytes, &pre.rest] {
+    for part in [&seq_bytes[..], &pre.id, &at_bytes, &pre.rest, &prev_bytes] {
         out.extend_from_slice(part);
     }
     let crc = crc32c::crc32c(&out[HEADER_LEN..]);
@@ -145,7 +164,11 @@ pub fn decode(seq: Seq, bytes: &[u8]) -> Result<Envelope, CodecError> {
 
 fn decode_inner(seq: Seq, bytes: &[u8]) -> Result<Envelope, DecodeProblem> {
     let payload = verify_frame(bytes)?;
-    let envelope: Envelope = decode_value(payload)?;
+    let envelope: Envelope = if bytes[0] == FORMAT_VERSION_UNCHAINED {
+        decode_value::<Unchained>(payload)?.into()
+    } else {
+        decode_value(payload)?
+    };
     if envelope.seq != seq {
         return Err(DecodeProblem::WrongSeq {
             found: envelope.seq,
@@ -161,7 +184,7 @@ pub fn verify_frame(bytes: &[u8]) -> Result<&[u8], DecodeProblem> {
     }
     let (header, payload) = bytes.split_at(HEADER_LEN);
     match header[0] {
-        FORMAT_VERSION => {}
+        FORMAT_VERSION | FORMAT_VERSION_UNCHAINED => {}
         other => return Err(DecodeProblem::UnknownVersion(other)),
     }
     let stored = u32::from_le_bytes([header[1], header[2], header[3], header[4]]);
@@ -170,6 +193,31 @@ pub fn verify_frame(bytes: &[u8]) -> Result<&[u8], DecodeProblem> {
         return Err(DecodeProblem::Checksum { stored, computed });
     }
     Ok(payload)
+}
+
+/// A format-1 payload: an envelope's fields before `prev_hash` existed, in the same order.
+#[derive(serde::Deserialize)]
+struct Unchained {
+    seq: Seq,
+    id: crate::ids::EventId,
+    at: Timestamp,
+    actor: crate::envelope::Actor,
+    cause: Option<crate::ids::EventId>,
+    event: crate::event::Event,
+}
+
+impl From<Unchained> for Envelope {
+    fn from(old: Unchained) -> Self {
+        Envelope {
+            seq: old.seq,
+            id: old.id,
+            at: old.at,
+            actor: old.actor,
+            cause: old.cause,
+            event: old.event,
+            prev_hash: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -195,8 +243,24 @@ mod tests {
                 cause: envelope.cause,
                 event: envelope.event.clone(),
             };
-            let framed = frame_committed(envelope.seq, envelope.at, &PreEncoded::new(&pending));
-            assert_eq!(framed, encode(&envelope), "{}", envelope.event.kind());
+            for prev_hash in [None, Some(ChainHash([i as u8; 32]))] {
+                let linked = Envelope {
+                    prev_hash,
+                    ..envelope.clone()
+                };
+                let framed = frame_committed(
+                    envelope.seq,
+                    envelope.at,
+                    prev_hash,
+                    &PreEncoded::new(&pending),
+                );
+                assert_eq!(framed, encode(&linked), "{}", envelope.event.kind());
+                assert_eq!(
+                    ChainHash::of_payload(&framed[HEADER_LEN..]),
+                    ChainHash::of(&linked),
+                    "the stored payload is what the chain hashes"
+                );
+            }
         }
     }
 
@@ -229,6 +293,24 @@ mod tests {
             decode(41, &good).unwrap_err().problem,
             DecodeProblem::WrongSeq { found: 42 }
         );
+    }
+
+    #[test]
+    fn format_1_records_still_decode_without_a_link() {
+        let envelope = samples::envelope(9, samples::events().remove(2));
+        let payload = encode_value(&(
+            envelope.seq,
+            envelope.id,
+            envelope.at,
+            &envelope.actor,
+            envelope.cause,
+            &envelope.event,
+        ));
+        let mut bytes = vec![FORMAT_VERSION_UNCHAINED];
+        bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        assert_eq!(decode(9, &bytes).unwrap(), envelope);
+        assert_eq!(envelope.prev_hash, None);
     }
 
     #[test]

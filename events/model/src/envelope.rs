@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chain::ChainHash;
 use crate::event::Event;
 use crate::ids::{AgentId, EventId};
 
@@ -112,6 +113,11 @@ pub struct Envelope {
     /// The event this one follows from (e.g. KILLED ← the KILLING that the kill command made).
     pub cause: Option<EventId>,
     pub event: Event,
+    /// The chain hash of the envelope at `seq - 1` (see `chain.rs`); `None` on the first event
+    /// and on events journaled before the chain existed (format 1). Last, so that the stored
+    /// encoding is the format-1 fields followed by the link.
+    #[serde(default)]
+    pub prev_hash: Option<ChainHash>,
 }
 
 /// An event handed to the journal: everything but the position and commit time, which the
@@ -145,8 +151,13 @@ impl PendingEvent {
         self
     }
 
-    /// Seals the event at its committed position.
+    /// Seals the event at its committed position, unlinked (the first event of a journal).
     pub fn commit(self, seq: Seq, at: Timestamp) -> Envelope {
+        self.commit_linked(seq, at, None)
+    }
+
+    /// Seals the event at its committed position, linked to the envelope before it.
+    pub fn commit_linked(self, seq: Seq, at: Timestamp, prev_hash: Option<ChainHash>) -> Envelope {
         Envelope {
             seq,
             id: self.id,
@@ -154,6 +165,7 @@ impl PendingEvent {
             actor: self.actor,
             cause: self.cause,
             event: self.event,
+            prev_hash,
         }
     }
 }

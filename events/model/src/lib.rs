@@ -16,6 +16,7 @@
 //! no async. It must not depend on any other aurora crate, on storage (`rocksdb`) or on
 //! messaging (`async-nats`).
 
+pub mod chain;
 pub mod codec;
 pub mod config;
 pub mod envelope;
@@ -31,6 +32,7 @@ pub mod update;
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary;
 
+pub use chain::{ChainBreak, ChainCheck, ChainHash};
 pub use codec::{CodecError, DecodeProblem};
 pub use config::{TaskConfig, Tier};
 pub use envelope::{Actor, Envelope, PendingEvent, Seq, Timestamp};

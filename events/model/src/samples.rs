@@ -308,5 +308,6 @@ pub fn envelope(seq: Seq, event: Event) -> Envelope {
         actor: Actor::User("alice".into()),
         cause: Some(EventId::from_parts(1_767_225_600_000, [1; 10])),
         event,
+        prev_hash: None,
     }
 }

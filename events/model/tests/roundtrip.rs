@@ -57,8 +57,12 @@ fn pre_encoded_framing_matches_the_codec() {
             cause: envelope.cause,
             event: envelope.event.clone(),
         };
-        let framed =
-            codec::frame_committed(envelope.seq, envelope.at, &codec::PreEncoded::new(&pending));
+        let framed = codec::frame_committed(
+            envelope.seq,
+            envelope.at,
+            envelope.prev_hash,
+            &codec::PreEncoded::new(&pending),
+        );
         prop_assert_eq!(framed, codec::encode(&envelope));
         Ok(())
     });

@@ -3,10 +3,14 @@
 //!
 //! ```json
 //! {"format": 1, "cluster": "devcluster", "envelope": {"seq": 7, "id": "…", "at": 1733390000000,
-//!  "actor": {"user": "alice"}, "cause": "…" | null, "event": {"TaskStateChanged": {…}}}}
+//!  "actor": {"user": "alice"}, "cause": "…" | null, "event": {"TaskStateChanged": {…}},
+//!  "prev_hash": "<64 hex digits>" | null}}
 //! ```
 //!
-//! `envelope` is exactly the journal's envelope as the JSON API serves it (`/api/v1/events`).
+//! `envelope` is exactly the journal's envelope as the JSON API serves it (`/api/v1/events`),
+//! its hash-chain link included (`prev_hash`: SHA-256 of the previous envelope's canonical
+//! encoding, see `aurora_events::chain`), so a consumer can check the chain from the stream
+//! alone. Messages published before the chain existed lack the field; it reads as null.
 //! A reader refuses a format it does not know, by number, rather than guessing. Each message
 //! also carries `Nats-Msg-Id: <cluster>:<seq>`, and its stream sequence is its seq.
 
@@ -87,6 +91,24 @@ mod tests {
             assert_eq!(message.cluster, "devcluster");
             assert_eq!(message.envelope, envelope);
         }
+    }
+
+    #[test]
+    fn links_travel_and_messages_from_before_the_chain_still_read() {
+        let mut envelope = samples::envelope(2, samples::events().remove(1));
+        envelope.prev_hash = Some(aurora_events::ChainHash([9; 32]));
+        let message = decode(&encode("devcluster", &envelope)).unwrap();
+        assert_eq!(message.envelope.prev_hash, envelope.prev_hash);
+
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&encode("devcluster", &envelope)).unwrap();
+        old["envelope"]
+            .as_object_mut()
+            .unwrap()
+            .remove("prev_hash")
+            .unwrap();
+        let message = decode(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(message.envelope.prev_hash, None);
     }
 
     #[test]

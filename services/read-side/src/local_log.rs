@@ -232,6 +232,7 @@ mod tests {
                 role: Identifier::new("www").unwrap(),
                 quota: Default::default(),
             },
+            prev_hash: None,
         }
     }
 

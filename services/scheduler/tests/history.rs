@@ -273,3 +273,74 @@ jobs = [Service(cluster = 'devcluster', role = 'tester', environment = 'test', n
         "the ancestor failed: {history}"
     );
 }
+
+/// Copies a directory tree (regular files and directories; anything else is skipped).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_hash_chain_names_an_event_rewritten_on_disk() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("aurora-data");
+    let port = free_port();
+    let scheduler_process = scheduler(&["--dev"], &data, port);
+    workspace_binary("aurora-cli", "aurora-admin");
+    let aurora = workspace_binary("aurora-cli", "aurora");
+    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    for cpu in ["1", "2", "3"] {
+        let quota = cli.admin(&["set_quota", "devcluster", "tester", cpu, "4G", "4G"]);
+        assert_eq!(code(&quota), Some(0), "{}", stderr(&quota));
+    }
+    let clean = cli.admin(&["journal", "verify", "devcluster"]);
+    assert_eq!(code(&clean), Some(0), "{}", stderr(&clean));
+    assert!(
+        stdout(&clean).contains("hash chain intact from seq 2 to the head"),
+        "{}",
+        stdout(&clean)
+    );
+    let head = cli.admin(&["journal", "head", "devcluster"]);
+    assert_eq!(code(&head), Some(0), "{}", stderr(&head));
+    let (_, pinned) = support::http(port, "GET", "/api/v1/journal/head", None).unwrap();
+    let hash = pinned["hash"].as_str().unwrap();
+    assert!(stdout(&head).contains(hash), "{}", stdout(&head));
+
+    // Whoever rewrites a quota change's actor in a copy of the files, checksum and all, is
+    // named by the link after it.
+    let events = support::events_from(port, 1);
+    let quota_set = events
+        .iter()
+        .find(|e| e["event"].get("QuotaSet").is_some())
+        .and_then(|e| e["seq"].as_u64())
+        .expect("a quota event");
+    drop(scheduler_process);
+    let copy = dir.path().join("copy");
+    copy_tree(&data, &copy);
+    aurora_journal::RocksJournal::rewrite_record(&copy, quota_set, |envelope| {
+        envelope.actor = aurora_events::Actor::User("mallory".into());
+    })
+    .unwrap();
+    let copy_port = free_port();
+    let _copy_scheduler = scheduler(&["--dev"], &copy, copy_port);
+    let copy_cli = Cli::new(aurora.parent().unwrap(), dir.path(), copy_port);
+    let tampered = copy_cli.admin(&["journal", "verify", "devcluster"]);
+    assert_eq!(code(&tampered), Some(4), "{}", stdout(&tampered));
+    let expected = format!("seq {} is damaged", quota_set + 1);
+    assert!(
+        stderr(&tampered).contains(&expected)
+            && stderr(&tampered).contains(&format!("at or before seq {quota_set}")),
+        "{}",
+        stderr(&tampered)
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 
 use aurora_events::codec::{self, PreEncoded};
-use aurora_events::{Seq, Timestamp};
+use aurora_events::{ChainHash, Seq, Timestamp};
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::{oneshot, watch};
 
@@ -46,6 +46,8 @@ pub(super) struct Writer {
     pub(super) durability: Durability,
     pub(super) last_seq: Seq,
     pub(super) last_at: Timestamp,
+    /// The chain hash of the envelope at `last_seq`, which the next one links to.
+    pub(super) last_hash: ChainHash,
     pub(super) term: watch::Sender<Term>,
     pub(super) committed: watch::Sender<Seq>,
 }
@@ -112,11 +114,12 @@ impl Writer {
         }
         let term = *self.term.borrow();
         let mut accepted = Vec::with_capacity(requests.len());
-        let written = (|| -> Result<(Seq, Timestamp), Error> {
+        let written = (|| -> Result<(Seq, Timestamp, ChainHash), Error> {
             let events_cf = cf(&self.db, CF_EVENTS)?;
             let time_cf = cf(&self.db, CF_TIME_INDEX)?;
             let mut batch = WriteBatch::default();
-            let (mut last, mut last_at) = (self.last_seq, self.last_at);
+            let (mut last, mut last_at, mut last_hash) =
+                (self.last_seq, self.last_at, self.last_hash);
             for request in requests {
                 let at = match check_append(
                     request.precondition,
@@ -139,11 +142,9 @@ impl Writer {
                 let first = last + 1;
                 for pre in &request.events {
                     last += 1;
-                    batch.put_cf(
-                        events_cf,
-                        seq_key(last),
-                        codec::frame_committed(last, at, pre),
-                    );
+                    let frame = codec::frame_committed(last, at, Some(last_hash), pre);
+                    last_hash = ChainHash::of_payload(&frame[codec::HEADER_LEN..]);
+                    batch.put_cf(events_cf, seq_key(last), frame);
                 }
                 last_at = at;
                 if let Some(marker) = &request.marker {
@@ -159,10 +160,10 @@ impl Writer {
                 };
                 self.db.write_opt(batch, &options)?;
             }
-            Ok((last, last_at))
+            Ok((last, last_at, last_hash))
         })();
         match written {
-            Ok((last, last_at)) => {
+            Ok((last, last_at, last_hash)) => {
                 if last != self.last_seq
                     && self.durability == Durability::Synced
                     && let Err(e) = self.mark.record(last)
@@ -173,6 +174,7 @@ impl Writer {
                 }
                 self.last_seq = last;
                 self.last_at = last_at;
+                self.last_hash = last_hash;
                 self.committed.send_replace(last);
                 for (reply, range) in accepted {
                     let _ = reply.send(Ok(range));

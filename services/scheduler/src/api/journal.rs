@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use aurora_events::{Envelope, Seq, Timestamp};
+use aurora_events::{ChainCheck, ChainHash, Envelope, Seq, Timestamp};
 use aurora_journal::{Journal, SeqRange};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -35,6 +35,7 @@ pub fn router(journal: Arc<dyn Journal>) -> Router {
         .route("/api/v1/journal", get(journal_info))
         .route("/api/v1/journal/seq", get(seq_at))
         .route("/api/v1/journal/verify", get(verify))
+        .route("/api/v1/journal/head", get(head))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/stream", get(event_stream))
         .with_state(ApiState { journal })
@@ -64,6 +65,36 @@ async fn journal_info(State(state): State<ApiState>) -> Json<JournalInfo> {
     })
 }
 
+/// `GET /api/v1/journal/head`: the last committed seq and its chain hash, for an outside
+/// auditor to pin: a later `journal verify` whose chain passes through this seq with another
+/// hash means the history before it was rewritten.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JournalHead {
+    pub cluster: String,
+    pub seq: Seq,
+    pub hash: ChainHash,
+    /// Whether that envelope is linked to the one before it (false only on journals written
+    /// before the chain existed, until their first new event).
+    pub linked: bool,
+}
+
+async fn head(State(state): State<ApiState>) -> Result<Json<JournalHead>, Failure> {
+    let seq = state.journal.last_seq();
+    let last = state
+        .journal
+        .read(SeqRange::new(seq, seq))
+        .await
+        .map_err(internal)?
+        .pop()
+        .ok_or_else(|| Failure::internal(format!("the journal has no seq {seq}")))?;
+    Ok(Json(JournalHead {
+        cluster: state.journal.cluster().to_string(),
+        seq,
+        hash: ChainHash::of(&last),
+        linked: last.prev_hash.is_some(),
+    }))
+}
+
 /// What `/api/v1/journal/verify` found.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct JournalCheck {
@@ -71,6 +102,10 @@ pub struct JournalCheck {
     pub last_seq: Seq,
     /// Seqs read and found sound (1..=this).
     pub sound_through: Seq,
+    /// The chain hash of the last sound seq (the head, when nothing is wrong).
+    pub head_hash: Option<ChainHash>,
+    /// The first seq linked to the one before it (where the hash chain starts), if any.
+    pub chained_from: Option<Seq>,
     /// The first problem, if any: its seq and what is wrong.
     pub problem: Option<JournalProblem>,
 }
@@ -94,9 +129,12 @@ async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
         cluster: journal.cluster().to_string(),
         last_seq,
         sound_through: 0,
+        head_hash: None,
+        chained_from: None,
         problem: None,
     };
     let mut previous_at = None;
+    let mut chain = ChainCheck::default();
     let mut next = 1;
     while next <= last_seq {
         let range = SeqRange::new(next, (next + VERIFY_CHUNK - 1).min(last_seq));
@@ -132,7 +170,7 @@ async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
                     envelope.at.to_utc_string()
                 ))
             } else {
-                None
+                chain.check(envelope).err().map(|broken| broken.problem)
             };
             if let Some(problem) = problem {
                 check.problem = Some(JournalProblem {
@@ -142,6 +180,10 @@ async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
                 return Json(check);
             }
             previous_at = Some(envelope.at);
+            if envelope.prev_hash.is_some() && check.chained_from.is_none() {
+                check.chained_from = Some(envelope.seq);
+            }
+            check.head_hash = chain.head();
             check.sound_through = expected;
             expected += 1;
         }
@@ -323,17 +365,59 @@ mod tests {
             .unwrap();
         }
         let app = router(Arc::new(journal));
-        let (status, body) = get_json(app, "/api/v1/journal/verify").await;
+        let (status, body) = get_json(app.clone(), "/api/v1/journal/verify").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["last_seq"], 11);
         assert_eq!(body["sound_through"], 11);
         assert!(body["problem"].is_null(), "{body}");
+        assert_eq!(
+            body["chained_from"], 2,
+            "every event after the first is linked"
+        );
+        let (status, head) = get_json(app, "/api/v1/journal/head").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (head["seq"].as_u64(), head["linked"].as_bool()),
+            (Some(11), Some(true))
+        );
+        assert_eq!(head["hash"], body["head_hash"], "{head} {body}");
+        assert_eq!(head["hash"].as_str().map(str::len), Some(64));
     }
 
-    /// A journal whose record `bad` does not read, as a damaged one does not.
+    #[tokio::test]
+    async fn verify_names_the_event_after_an_altered_one() {
+        let inner = MemoryJournal::new_initialised("devcluster", SystemClock.now());
+        for n in 0..10 {
+            aurora_journal::conformance::append(
+                &inner,
+                vec![aurora_journal::conformance::marker(1, n)],
+            )
+            .await
+            .unwrap();
+        }
+        let app = router(Arc::new(Damaged {
+            inner,
+            bad: 0,
+            altered: 5,
+        }));
+        let (_, body) = get_json(app, "/api/v1/journal/verify").await;
+        assert_eq!(body["problem"]["seq"], 6, "{body}");
+        assert_eq!(body["sound_through"], 5, "{body}");
+        assert!(
+            body["problem"]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("at or before seq 5"),
+            "{body}"
+        );
+    }
+
+    /// A journal whose record `bad` does not read, as a damaged one does not, and whose record
+    /// `altered` reads with another actor (rewritten and re-checksummed).
     struct Damaged {
         inner: MemoryJournal,
         bad: Seq,
+        altered: Seq,
     }
 
     #[async_trait::async_trait]
@@ -351,7 +435,13 @@ mod tests {
                     self.bad
                 )));
             }
-            self.inner.read(range).await
+            let mut envelopes = self.inner.read(range).await?;
+            for envelope in &mut envelopes {
+                if envelope.seq == self.altered {
+                    envelope.actor = aurora_events::Actor::User("mallory".into());
+                }
+            }
+            Ok(envelopes)
         }
         fn subscribe(&self, from: Seq) -> aurora_journal::EventStream {
             self.inner.subscribe(from)
@@ -384,7 +474,11 @@ mod tests {
             .await
             .unwrap();
         }
-        let app = router(Arc::new(Damaged { inner, bad: 7 }));
+        let app = router(Arc::new(Damaged {
+            inner,
+            bad: 7,
+            altered: 0,
+        }));
         let (_, body) = get_json(app, "/api/v1/journal/verify").await;
         assert_eq!(body["sound_through"], 6, "{body}");
         assert_eq!(body["problem"]["seq"], 7, "{body}");
