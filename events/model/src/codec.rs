@@ -298,17 +298,8 @@ mod tests {
     #[test]
     fn format_1_records_still_decode_without_a_link() {
         let envelope = samples::envelope(9, samples::events().remove(2));
-        let payload = encode_value(&(
-            envelope.seq,
-            envelope.id,
-            envelope.at,
-            &envelope.actor,
-            envelope.cause,
-            &envelope.event,
-        ));
-        let mut bytes = vec![FORMAT_VERSION_UNCHAINED];
-        bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
+        let bytes = samples::format_1_record(&envelope);
+        assert_eq!(bytes[0], FORMAT_VERSION_UNCHAINED);
         assert_eq!(decode(9, &bytes).unwrap(), envelope);
         assert_eq!(envelope.prev_hash, None);
     }

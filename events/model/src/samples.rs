@@ -311,3 +311,20 @@ pub fn envelope(seq: Seq, event: Event) -> Envelope {
         prev_hash: None,
     }
 }
+
+/// `envelope` framed as format 1 (journals written before the hash chain) framed it: every
+/// field but `prev_hash`. For tests that old journals still read; nothing writes it.
+pub fn format_1_record(envelope: &Envelope) -> Vec<u8> {
+    let payload = crate::codec::encode_value(&(
+        envelope.seq,
+        envelope.id,
+        envelope.at,
+        &envelope.actor,
+        envelope.cause,
+        &envelope.event,
+    ));
+    let mut bytes = vec![crate::codec::FORMAT_VERSION_UNCHAINED];
+    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    bytes
+}

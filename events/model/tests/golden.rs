@@ -36,22 +36,6 @@ struct Sample {
     decodes_back: DecodesBack,
 }
 
-/// Frames an envelope as format 1 (before the hash chain) did: every field but the link.
-fn format_1(envelope: &Envelope) -> Vec<u8> {
-    let payload = encode_value(&(
-        envelope.seq,
-        envelope.id,
-        envelope.at,
-        &envelope.actor,
-        envelope.cause,
-        &envelope.event,
-    ));
-    let mut bytes = vec![codec::FORMAT_VERSION_UNCHAINED];
-    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
 /// Every event kind twice: `event.*` pins format 1 (journals written before the hash chain,
 /// which must still decode), `event2.*` pins format 2 (with a link), as written today.
 fn envelope_samples() -> Vec<Sample> {
@@ -63,7 +47,11 @@ fn envelope_samples() -> Vec<Sample> {
         linked.prev_hash = Some(ChainHash([seq as u8; 32]));
         let kind = unchained.event.kind();
         for (name, bytes, envelope) in [
-            (format!("event.{kind}"), format_1(&unchained), unchained),
+            (
+                format!("event.{kind}"),
+                samples::format_1_record(&unchained),
+                unchained,
+            ),
             (format!("event2.{kind}"), codec::encode(&linked), linked),
         ] {
             all.push(Sample {

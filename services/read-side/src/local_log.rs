@@ -6,7 +6,9 @@
 //! position and the events it counts live in one file, so they can never disagree — which a
 //! server-side consumer's ack floor, kept apart from the projections, could.
 //!
-//! One record per envelope: `len: u32 LE | crc32c(json): u32 LE | json`. The file is a cache of
+//! One record per envelope: `len: u32 LE | crc32c(seq ‖ json): u32 LE | seq: u64 LE | json`
+//! (`len` counts the JSON). The seq sits outside the JSON so that opening indexes the file by
+//! checksums alone; the envelopes are decoded once, when they are folded. The file is a cache of
 //! the stream, not a record of its own: it is not fsynced per batch. A torn or damaged tail
 //! (a crash mid-write) is cut off at the last whole record, and the stream supplies the rest.
 
@@ -18,16 +20,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use aurora_events::{Envelope, Seq};
+use nix::fcntl::{Flock, FlockArg};
 
 /// Longest record accepted when reading back (an envelope carries at most one task config).
 const MAX_RECORD: u32 = 64 << 20;
-const HEADER: usize = 8;
+const HEADER: usize = 16;
 
 /// An append-only file of envelopes with dense seqs from 1.
 #[derive(Debug)]
 pub struct LocalLog {
     path: PathBuf,
-    file: File,
+    /// Locked (flock, exclusive) while open: two processes appending to one log would
+    /// interleave their records.
+    file: Flock<File>,
     /// Byte offset of the record of seq `i + 1`.
     offsets: Vec<u64>,
     /// Where the next record goes.
@@ -43,7 +48,7 @@ pub struct Opened {
 
 impl LocalLog {
     /// Opens (or creates) `dir/<cluster>.events`, indexing every whole record and cutting off
-    /// a damaged tail.
+    /// a damaged tail. Refused while another process (or another open) holds the log.
     pub fn open(dir: &Path, cluster: &str) -> anyhow::Result<(Self, Opened)> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(format!("{cluster}.events"));
@@ -54,6 +59,12 @@ impl LocalLog {
             .truncate(false)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+            anyhow::anyhow!(
+                "{} is in use by another aurora-web ({errno}): give each its own --state-dir",
+                path.display()
+            )
+        })?;
         let length = file.metadata()?.len();
         let mut log = Self {
             path,
@@ -74,21 +85,21 @@ impl LocalLog {
     /// Walks the records from the start, stopping at the first that is not whole, intact and
     /// next in seq.
     fn index(&mut self, length: u64) -> anyhow::Result<()> {
-        let mut reader = BufReader::new(&self.file);
+        let mut reader = BufReader::new(&*self.file);
         reader.seek(SeekFrom::Start(0))?;
         let mut offset = 0u64;
-        while let Some((envelope, size)) = read_record(&mut reader, length - offset)? {
-            if envelope.seq != self.last_seq() + 1 {
+        while let Some(record) = read_record(&mut reader, length - offset)? {
+            if record.seq != self.last_seq() + 1 {
                 tracing::warn!(
                     path = %self.path.display(),
-                    found = envelope.seq,
+                    found = record.seq,
                     expected = self.last_seq() + 1,
                     "the local log skips a seq; cutting it there"
                 );
                 break;
             }
             self.offsets.push(offset);
-            offset += size;
+            offset += record.size;
         }
         self.end = offset;
         Ok(())
@@ -118,7 +129,7 @@ impl LocalLog {
             offsets.push(self.end + buffer.len() as u64);
             encode(envelope, &mut buffer)?;
         }
-        let mut writer = BufWriter::new(&self.file);
+        let mut writer = BufWriter::new(&*self.file);
         writer.seek(SeekFrom::Start(self.end))?;
         writer
             .write_all(&buffer)
@@ -148,7 +159,14 @@ impl LocalLog {
             .with_context(|| format!("reading {}", self.path.display()))?;
         let mut slice = bytes.as_slice();
         let mut envelopes = Vec::with_capacity((to - from + 1) as usize);
-        while let Some((envelope, _)) = read_record(&mut slice, u64::MAX)? {
+        while let Some(record) = read_record(&mut slice, u64::MAX)? {
+            let envelope: Envelope = serde_json::from_slice(&record.json).with_context(|| {
+                format!(
+                    "seq {} of {} does not decode",
+                    record.seq,
+                    self.path.display()
+                )
+            })?;
             envelopes.push(envelope);
         }
         if envelopes.len() as u64 != to - from + 1 {
@@ -177,15 +195,29 @@ fn encode(envelope: &Envelope, out: &mut Vec<u8>) -> anyhow::Result<()> {
         .ok()
         .filter(|len| *len <= MAX_RECORD)
         .with_context(|| format!("seq {} is too large to keep", envelope.seq))?;
+    let seq = envelope.seq.to_le_bytes();
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&json).to_le_bytes());
+    out.extend_from_slice(&checksum(&seq, &json).to_le_bytes());
+    out.extend_from_slice(&seq);
     out.extend_from_slice(&json);
     Ok(())
 }
 
-/// The next record and its size in bytes; `None` at the end, or at a record that is cut short,
-/// fails its checksum or does not decode (the damaged tail). Only I/O failures are errors.
-fn read_record(reader: &mut impl Read, left: u64) -> anyhow::Result<Option<(Envelope, u64)>> {
+fn checksum(seq: &[u8; 8], json: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(seq), json)
+}
+
+/// One whole, intact record, its JSON not yet decoded.
+struct Record {
+    seq: Seq,
+    json: Vec<u8>,
+    /// Bytes it takes in the file, header included.
+    size: u64,
+}
+
+/// The next record; `None` at the end, or at a record that is cut short or fails its
+/// checksum (the damaged tail). Only I/O failures are errors.
+fn read_record(reader: &mut impl Read, left: u64) -> anyhow::Result<Option<Record>> {
     if left < HEADER as u64 {
         return Ok(None);
     }
@@ -193,18 +225,21 @@ fn read_record(reader: &mut impl Read, left: u64) -> anyhow::Result<Option<(Enve
     if !read_whole(reader, &mut header)? {
         return Ok(None);
     }
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let [l0, l1, l2, l3, c0, c1, c2, c3, seq @ ..] = header;
+    let len = u32::from_le_bytes([l0, l1, l2, l3]);
+    let crc = u32::from_le_bytes([c0, c1, c2, c3]);
     if len > MAX_RECORD || u64::from(len) > left - HEADER as u64 {
         return Ok(None);
     }
     let mut json = vec![0u8; len as usize];
-    if !read_whole(reader, &mut json)? || crc32c::crc32c(&json) != crc {
+    if !read_whole(reader, &mut json)? || checksum(&seq, &json) != crc {
         return Ok(None);
     }
-    Ok(serde_json::from_slice::<Envelope>(&json)
-        .ok()
-        .map(|envelope| (envelope, (HEADER + json.len()) as u64)))
+    Ok(Some(Record {
+        seq: u64::from_le_bytes(seq),
+        size: (HEADER + json.len()) as u64,
+        json,
+    }))
 }
 
 /// Fills `buffer`; false if the input ends first.
@@ -307,6 +342,19 @@ mod tests {
         assert_eq!(
             log.read(1, 5).unwrap(),
             batch(1..=5).into_iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_log_in_use_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (held, _) = LocalLog::open(dir.path(), "c").unwrap();
+        let error = LocalLog::open(dir.path(), "c").unwrap_err().to_string();
+        assert!(error.contains("in use by another aurora-web"), "{error}");
+        drop(held);
+        assert!(
+            LocalLog::open(dir.path(), "c").is_ok(),
+            "free again once closed"
         );
     }
 

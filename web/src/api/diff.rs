@@ -75,25 +75,26 @@ pub(super) async fn diff(
             next = last + 1;
         }
         let changes = builder.finish();
-        // The configs the changes name: the views keep every config they were ever given.
-        let after = read.past(to_seq).map_err(|e| {
-            Failure::internal(format!("replaying the history to seq {to_seq}: {e}"))
-        })?;
-        let mut configs = BTreeMap::new();
-        for change in &changes {
-            let hashes = match &change.what {
-                ChangeKind::JobCreated { desired, .. } => vec![desired.config],
-                ChangeKind::JobChanged { from, to, .. } => {
-                    from.iter().map(|d| d.config).chain([to.config]).collect()
-                }
-                _ => Vec::new(),
-            };
-            for hash in hashes {
-                if let Some(config) = after.task_config(&hash) {
-                    configs.insert(hash, config);
+        // The configs the changes name. The views keep every config they were ever given, so
+        // the live ones hold them all: no replay to `to` is needed.
+        let configs = read.live(|live| {
+            let mut configs = BTreeMap::new();
+            for change in &changes {
+                let hashes = match &change.what {
+                    ChangeKind::JobCreated { desired, .. } => vec![desired.config],
+                    ChangeKind::JobChanged { from, to, .. } => {
+                        from.iter().map(|d| d.config).chain([to.config]).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for hash in hashes {
+                    if let Some(config) = live.task_config(&hash) {
+                        configs.insert(hash, config);
+                    }
                 }
             }
-        }
+            configs
+        });
         Ok::<_, Failure>((changes, configs))
     })
     .await

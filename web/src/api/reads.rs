@@ -119,13 +119,19 @@ fn with_configs(
 ) -> Vec<Found> {
     tasks
         .into_iter()
-        .map(|task| {
-            let config = with_config
-                .then(|| views.task_config(&task.config))
-                .flatten();
-            (task, config)
-        })
+        .map(|task| with_config_of(views, task, with_config))
         .collect()
+}
+
+fn with_config_of(views: &Views, task: aurora_projections::TaskView, with_config: bool) -> Found {
+    let config = with_config
+        .then(|| views.task_config(&task.config))
+        .flatten();
+    (task, config)
+}
+
+fn is_waiting(status: ScheduleStatus) -> bool {
+    matches!(status, ScheduleStatus::Pending | ScheduleStatus::Throttled)
 }
 
 /// A projected task as the API shows it.
@@ -152,12 +158,7 @@ fn reasons_for(read: &ReadModel, tasks: &[Found]) -> BTreeMap<TaskId, String> {
     let waiting: Vec<TaskId> = tasks
         .iter()
         .map(|(t, _)| t)
-        .filter(|t| {
-            matches!(
-                t.status,
-                ScheduleStatus::Pending | ScheduleStatus::Throttled
-            )
-        })
+        .filter(|t| is_waiting(t.status))
         .map(|t| t.id.clone())
         .collect();
     read.pending_reasons(&waiting)
@@ -278,29 +279,27 @@ async fn task(
     let found = read
         .live(|v| {
             v.task(&wanted)
-                .map(|task| with_configs(v, [task], with_config))
+                .map(|task| with_config_of(v, task, with_config))
         })
         .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
-    let reasons = reasons_for(&read, &found);
-    let task = found
-        .into_iter()
-        .next()
-        .map(|t| api_task(t, &reasons))
-        .ok_or_else(|| Failure::not_found(format!("no such task: {id}")))?;
-    Ok(Json(task))
+    let reasons = reasons_for(&read, std::slice::from_ref(&found));
+    Ok(Json(api_task(found, &reasons)))
 }
 
-/// `GET /api/v1/pending`: why each task waiting to be placed waits, by task id.
+/// `GET /api/v1/pending`: why each task waiting to be placed waits, by task id. Only the
+/// jobs' task summaries are read to find the waiting ones (no task's full view is built).
 async fn pending(State(read): State<Read>) -> Json<BTreeMap<TaskId, String>> {
-    let waiting = read
+    let waiting: Vec<TaskId> = read
         .live_off_thread(|v| {
-            let everything = Filter::default();
-            let tasks =
-                listed_jobs(v, &everything).flat_map(|job| tasks_of_job(v, &job.job, false));
-            with_configs(v, tasks, false)
+            listed_jobs(v, &Filter::default())
+                .filter_map(|job| v.job(&job.job))
+                .flat_map(|job| job.active)
+                .filter(|task| is_waiting(task.status))
+                .map(|task| task.id)
+                .collect()
         })
         .await;
-    Json(reasons_for(&read, &waiting))
+    Json(read.pending_reasons(&waiting))
 }
 
 /// The job's active instances grouped by config, ordered by their first instance.

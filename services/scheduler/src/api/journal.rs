@@ -353,8 +353,8 @@ mod tests {
         assert_eq!(info["cluster"], "devcluster");
     }
 
-    #[tokio::test]
-    async fn verify_reads_the_whole_journal() {
+    /// A journal of seq 1 (the cluster's initialisation) and ten markers after it.
+    async fn journal_of_eleven_events() -> MemoryJournal {
         let journal = MemoryJournal::new_initialised("devcluster", SystemClock.now());
         for n in 0..10 {
             aurora_journal::conformance::append(
@@ -364,6 +364,12 @@ mod tests {
             .await
             .unwrap();
         }
+        journal
+    }
+
+    #[tokio::test]
+    async fn verify_reads_the_whole_journal() {
+        let journal = journal_of_eleven_events().await;
         let app = router(Arc::new(journal));
         let (status, body) = get_json(app.clone(), "/api/v1/journal/verify").await;
         assert_eq!(status, StatusCode::OK);
@@ -386,15 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn verify_names_the_event_after_an_altered_one() {
-        let inner = MemoryJournal::new_initialised("devcluster", SystemClock.now());
-        for n in 0..10 {
-            aurora_journal::conformance::append(
-                &inner,
-                vec![aurora_journal::conformance::marker(1, n)],
-            )
-            .await
-            .unwrap();
-        }
+        let inner = journal_of_eleven_events().await;
         let app = router(Arc::new(Damaged {
             inner,
             bad: 0,
@@ -465,15 +463,7 @@ mod tests {
 
     #[tokio::test]
     async fn verify_names_the_first_record_that_does_not_read() {
-        let inner = MemoryJournal::new_initialised("devcluster", SystemClock.now());
-        for n in 0..10 {
-            aurora_journal::conformance::append(
-                &inner,
-                vec![aurora_journal::conformance::marker(1, n)],
-            )
-            .await
-            .unwrap();
-        }
+        let inner = journal_of_eleven_events().await;
         let app = router(Arc::new(Damaged {
             inner,
             bad: 7,
