@@ -104,6 +104,29 @@ pub struct Client {
     /// The index in `bases` of the replica that last answered: later calls start there.
     current: Arc<AtomicUsize>,
     user: String,
+    /// The `Authorization` header for each of `bases` (see [`authorization_for`]).
+    authorizations: Vec<Option<reqwest::header::HeaderValue>>,
+}
+
+/// What the client presents to the scheduler at `base`, found as Aurora's client finds it:
+/// `AURORA_TOKEN`, else `~/.netrc`'s entry for the host, else (on this machine only)
+/// `aurora-scheduler --dev`'s token. `None`: nothing; reads need no credentials.
+pub fn authorization_for(base: &str) -> CliResult<Option<reqwest::header::HeaderValue>> {
+    let credentials = aurora_auth::client::discover_from_env(base)
+        .map_err(|e| CliError::new(ExitCode::AuthError, format!("credentials for {base}: {e}")))?;
+    credentials
+        .map(|c| {
+            let mut value = reqwest::header::HeaderValue::from_str(&c.authorization_header())
+                .map_err(|_| {
+                    CliError::new(
+                        ExitCode::AuthError,
+                        format!("the credentials for {base} cannot be sent in an HTTP header"),
+                    )
+                })?;
+            value.set_sensitive(true);
+            Ok(value)
+        })
+        .transpose()
 }
 
 impl Client {
@@ -124,8 +147,13 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| CliError::new(ExitCode::Unknown, format!("HTTP client: {e}")))?;
+        let authorizations = bases
+            .iter()
+            .map(|base| authorization_for(base))
+            .collect::<CliResult<Vec<_>>>()?;
         Ok(Self {
             http,
+            authorizations,
             bases,
             current: Arc::new(AtomicUsize::new(0)),
             user: user.to_string(),
@@ -207,6 +235,9 @@ impl Client {
                 .http
                 .request(method.clone(), format!("{base}{path}"))
                 .header(USER_HEADER, &self.user);
+            if let Some(Some(authorization)) = self.authorizations.get(index) {
+                request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+            }
             if let Some(body) = &body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -157,6 +157,10 @@ pub fn describe(event: &Event) -> Described {
             what: "agent lost".into(),
             message: Some(reason.clone()),
         },
+        Event::AgentBound { agent, principal } => plain(
+            agent.to_string(),
+            format!("agent bound to user {principal}"),
+        ),
     }
 }
 

@@ -108,9 +108,14 @@ fn read_events(
     on: &mut dyn FnMut(Envelope) -> CliResult<Next>,
 ) -> Result<(), Interrupted> {
     let url = format!("{base}/api/v1/events/stream?after={last}");
-    let response = http
+    let mut request = http
         .get(&url)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .header(reqwest::header::ACCEPT, "text/event-stream");
+    // Reads are usually open; a scheduler that wants credentials even to read gets them.
+    if let Ok(Some(authorization)) = crate::client::authorization_for(base) {
+        request = request.header(reqwest::header::AUTHORIZATION, authorization);
+    }
+    let response = request
         .send()
         .map_err(|e| Interrupted::Lost(e.to_string()))?;
     if !response.status().is_success() {

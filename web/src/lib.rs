@@ -17,7 +17,7 @@
 //!
 //! Routes: `/scheduler`, `/scheduler/{role}`, `/scheduler/{role}/{env}`,
 //! `/scheduler/{role}/{env}/{job}`, `/scheduler/{role}/{env}/{job}/history`, `/tasks/{id}`,
-//! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`,
+//! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`, `/audit`,
 //! `/events/stream` (server-sent events), `/health`; `/` redirects to `/scheduler`.
 //!
 //! An update's page draws each instance as a cell in the order the update works them
@@ -55,6 +55,9 @@ pub struct WebState {
     /// The cluster's name, shown on every page.
     pub cluster: String,
     pub read: Arc<ReadModel>,
+    /// A warning shown at the top of every page while it holds: the scheduler runs without
+    /// authentication (`--insecure-no-auth`), say.
+    pub warning: Option<String>,
 }
 
 /// The UI's routes.
@@ -74,6 +77,7 @@ pub fn app(state: WebState) -> Router {
         .route("/quotas", get(cluster::quotas))
         .route("/maintenance", get(cluster::maintenance))
         .route("/events", get(events::page))
+        .route("/audit", get(pages::audit::page))
         .route(
             "/events/stream",
             get(events::stream).layer(axum::Extension(Arc::new(feed::Feed::new(

@@ -136,6 +136,7 @@ fn web_state(envelopes: &[aurora_events::Envelope], checkpoint_every: u64) -> We
     WebState {
         cluster: "devcluster".into(),
         read,
+        warning: None,
     }
 }
 

@@ -245,6 +245,7 @@ fn web_state(script: &Script) -> WebState {
     WebState {
         cluster: "devcluster".into(),
         read,
+        warning: None,
     }
 }
 

@@ -156,8 +156,9 @@ fn journal_pages(base: String, last: Seq) -> BoxStream<'static, Result<Envelope,
         .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap_or_default();
+    let authorization = crate::client::authorization_for(&base).ok().flatten();
     futures::stream::unfold(1, move |next| {
-        let (http, base) = (http.clone(), base.clone());
+        let (http, base, authorization) = (http.clone(), base.clone(), authorization.clone());
         async move {
             if next > last {
                 return None;
@@ -165,11 +166,11 @@ fn journal_pages(base: String, last: Seq) -> BoxStream<'static, Result<Envelope,
             let limit = PAGE.min(last - next + 1);
             let url = format!("{base}/api/v1/events?from={next}&limit={limit}");
             let page = async {
-                let response = http
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|e| format!("{url}: {e}"))?;
+                let mut request = http.get(&url);
+                if let Some(authorization) = authorization {
+                    request = request.header(reqwest::header::AUTHORIZATION, authorization);
+                }
+                let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
                 if !response.status().is_success() {
                     return Err(format!("{url} answered {}", response.status()));
                 }

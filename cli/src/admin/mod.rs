@@ -2,6 +2,7 @@
 //! snapshots, host maintenance and reconciliation. Commands keep Aurora's underscore names and
 //! take the cluster as a positional argument.
 
+mod auth;
 mod hosts;
 mod journal;
 mod quota;
@@ -129,6 +130,12 @@ enum Command {
         #[command(subcommand)]
         action: journal::Action,
     },
+    /// Make what goes in the scheduler's --auth file: `auth new-token USER`, `auth
+    /// hash-password` (reads stdin).
+    Auth {
+        #[command(subcommand)]
+        action: auth::Action,
+    },
     /// The scheduler replicas of a replicated cluster: list them, add one, remove one.
     Replicas {
         #[command(subcommand)]
@@ -228,6 +235,7 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::HostStatus { hosts, cluster } => hosts::status(ctx, &cluster, &hosts),
         Command::Replicas { action } => replicas::run(ctx, action),
         Command::Journal { action } => journal::run(ctx, action),
+        Command::Auth { action } => auth::run(action),
         Command::HostDrain {
             hosts,
             wait_secs,

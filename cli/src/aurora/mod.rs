@@ -1,6 +1,7 @@
 //! The `aurora` client: Aurora's nouns and verbs (`job create`, `job status`, `quota get`, ...)
 //! over the scheduler's HTTP API. [`run`] parses the arguments and returns the exit code.
 
+mod audit;
 mod config;
 mod diff;
 mod history;
@@ -63,6 +64,30 @@ enum Noun {
         task: String,
         #[command(flatten)]
         at: AtFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Who did what to the cluster, newest first: every action a user took (kills, quota,
+    /// forced states, maintenance, prunes, update steps, ...) and every agent bound to a
+    /// credential, each with its seqs, time, actor, target and message.
+    Audit {
+        cluster: String,
+        /// Only this user's actions.
+        #[arg(long)]
+        actor: Option<String>,
+        /// From this seq or time (RFC 3339) on.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this seq or time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only actions on this kind of thing: job, task, update, quota, host, cron, agent,
+        /// cluster.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many entries (default 100).
+        #[arg(long)]
+        limit: Option<usize>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -393,6 +418,26 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             json.write_json,
         ),
         Noun::Why { task, at, json } => history::why(ctx, &task, at.at.as_deref(), json.write_json),
+        Noun::Audit {
+            cluster,
+            actor,
+            from,
+            to,
+            kind,
+            limit,
+            json,
+        } => audit::audit(
+            ctx,
+            &cluster,
+            &audit::AuditArgs {
+                actor: actor.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                kind: kind.as_deref(),
+                limit,
+            },
+            json.write_json,
+        ),
     }
 }
 

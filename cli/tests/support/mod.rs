@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 pub struct Cli {
     bin_dir: PathBuf,
     root: PathBuf,
+    /// Whether the clients get the real `--dev` token (see `command`); a test of
+    /// authentication turns it off and gives them their own credentials.
+    pub dev_token: bool,
 }
 
 impl Cli {
@@ -35,6 +38,7 @@ impl Cli {
         Self {
             bin_dir: bin_dir.to_path_buf(),
             root,
+            dev_token: true,
         }
     }
 
@@ -65,6 +69,17 @@ impl Cli {
             .env("HOME", &self.root)
             .env("USER", "tester")
             .env("NO_COLOR", "1");
+        // The client's home is a scratch directory, so hand it the credential that
+        // `aurora-scheduler --dev` keeps under the real one (the scheduler tests run their dev
+        // schedulers as user `tester` too).
+        if let Some(token) = std::env::var_os("HOME")
+            .filter(|_| self.dev_token)
+            .and_then(|home| {
+                std::fs::read_to_string(Path::new(&home).join(".aurora/dev-token")).ok()
+            })
+        {
+            command.env("AURORA_TOKEN", token.trim());
+        }
         command
     }
 
@@ -125,6 +140,11 @@ impl Cli {
 
     pub fn admin(&self, args: &[&str]) -> Output {
         self.run("aurora-admin", args)
+    }
+
+    /// The client's home directory (its `~/.netrc` goes there).
+    pub fn home(&self) -> &Path {
+        &self.root
     }
 }
 

@@ -201,6 +201,13 @@ pub enum Event {
         )]
         updates: Vec<Uuid>,
     },
+
+    // ----- agents (continued) -----
+    /// Produced at an agent's first registration with a scheduler that authenticates: the
+    /// agent id is bound to the user (credential) that registered it, and from then on the
+    /// scheduler refuses that id to any other user: no one else can register, heartbeat or
+    /// report as this agent.
+    AgentBound { agent: AgentId, principal: String },
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
@@ -253,6 +260,7 @@ impl Event {
             | Event::HostMaintenanceChanged { .. }
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
+            | Event::AgentBound { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         }
     }
@@ -282,6 +290,7 @@ impl Event {
             | Event::CronTriggered { .. }
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
+            | Event::AgentBound { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         }
     }
@@ -311,7 +320,9 @@ impl EventKind {
             EventKind::CronScheduled | EventKind::CronDescheduled | EventKind::CronTriggered => {
                 Aggregate::Cron
             }
-            EventKind::AgentRegistered | EventKind::AgentLost => Aggregate::Agent,
+            EventKind::AgentRegistered | EventKind::AgentLost | EventKind::AgentBound => {
+                Aggregate::Agent
+            }
         }
     }
 }

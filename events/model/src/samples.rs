@@ -296,6 +296,10 @@ pub fn events() -> Vec<Event> {
             job: job(),
             updates: vec![Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)],
         },
+        Event::AgentBound {
+            agent: AgentId("agent-1".into()),
+            principal: "agent-vm1".into(),
+        },
     ]
 }
 

@@ -25,6 +25,10 @@ pub const SNAPSHOT: &str = "/internal/raft/install-snapshot";
 /// The cluster a Raft RPC is meant for; a replica refuses RPCs for another cluster, so that a
 /// replica started with another cluster's peers can neither vote here nor take entries.
 pub const CLUSTER_HEADER: &str = "x-aurora-cluster";
+/// The replication secret a Raft RPC carries when the replicas share one (see
+/// [`routes_with_secret`]): with authentication on, only a peer that knows it may vote or send
+/// entries, so nobody who merely reaches the port can rewrite the journal.
+pub const SECRET_HEADER: &str = "x-aurora-replication-secret";
 
 /// Largest RPC body accepted: a batch of entries can carry thousands of events (the API's own
 /// limits apply to requests from users and agents, not here).
@@ -33,7 +37,14 @@ const MAX_RPC_BODY: usize = 256 * 1024 * 1024;
 /// The routes that let peers reach `raft`, a replica of `cluster`; merge them into the
 /// replica's HTTP router.
 pub fn routes(raft: Raft, cluster: &str) -> Router {
+    routes_with_secret(raft, cluster, None)
+}
+
+/// Like [`routes`], refusing (401) every RPC that does not carry `secret` in
+/// [`SECRET_HEADER`] when one is given.
+pub fn routes_with_secret(raft: Raft, cluster: &str, secret: Option<&str>) -> Router {
     let cluster = cluster.to_string();
+    let secret: Option<std::sync::Arc<[u8]>> = secret.map(|s| s.as_bytes().into());
     Router::new()
         .route(APPEND, post(append_entries))
         .route(VOTE, post(vote))
@@ -42,7 +53,36 @@ pub fn routes(raft: Raft, cluster: &str) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             same_cluster(cluster.clone(), request, next)
         }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            knows_secret(secret.clone(), request, next)
+        }))
         .with_state(raft)
+}
+
+/// Refuses (401) an RPC without the replication secret, when the replicas share one.
+async fn knows_secret(
+    secret: Option<std::sync::Arc<[u8]>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(secret) = secret {
+        use subtle::ConstantTimeEq;
+        let presented = request
+            .headers()
+            .get(SECRET_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(presented.ct_eq(&secret)) {
+            tracing::warn!(
+                path = %request.uri().path(),
+                "refused a Raft RPC without the replication secret"
+            );
+            let message = "this replica takes Raft RPCs only from peers that present the \
+                           cluster's replication secret (--replication-secret)";
+            return (StatusCode::UNAUTHORIZED, message).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuses (409) an RPC that names another cluster or none.

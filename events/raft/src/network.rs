@@ -58,9 +58,24 @@ impl Router {
         peers: BTreeMap<NodeId, String>,
         timeout: std::time::Duration,
     ) -> Self {
+        Self::http_with_secret(cluster, peers, timeout, None)
+    }
+
+    /// Like [`Router::http`], presenting the replicas' shared `secret` on every call (see
+    /// [`crate::http::routes_with_secret`]).
+    pub fn http_with_secret(
+        cluster: &str,
+        peers: BTreeMap<NodeId, String>,
+        timeout: std::time::Duration,
+        secret: Option<&str>,
+    ) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(name) = reqwest::header::HeaderValue::from_str(cluster) {
             headers.insert(crate::http::CLUSTER_HEADER, name);
+        }
+        if let Some(Ok(mut value)) = secret.map(reqwest::header::HeaderValue::from_str) {
+            value.set_sensitive(true);
+            headers.insert(crate::http::SECRET_HEADER, value);
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)

@@ -204,3 +204,54 @@ async fn replicas_refuse_rpcs_meant_for_another_cluster() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("does not decode"), "{body}");
 }
+
+/// With a replication secret, a replica's Raft routes answer only peers that present it:
+/// nobody who merely reaches the port can vote or send entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_secret_refuses_rpcs_without_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let storage = Storage::new();
+    let router = Router::http_with_secret(
+        "c",
+        BTreeMap::from([(1, base.clone())]),
+        Duration::from_secs(2),
+        Some("s3cret-shared-by-the-replicas"),
+    );
+    let replica = Replica::start(1, &storage, &router, quick())
+        .await
+        .expect("start replica");
+    let routes = http::routes_with_secret(
+        replica.raft().clone(),
+        "c",
+        Some("s3cret-shared-by-the-replicas"),
+    );
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, routes).await;
+    });
+    let client = reqwest::Client::new();
+    let vote = |secret: Option<&'static str>| {
+        let mut request = client
+            .post(format!("{base}{}", http::VOTE))
+            .header(http::CLUSTER_HEADER, "c")
+            .body("not an rpc");
+        if let Some(secret) = secret {
+            request = request.header(http::SECRET_HEADER, secret);
+        }
+        request.send()
+    };
+    assert_eq!(vote(None).await.expect("answer").status(), 401);
+    assert_eq!(vote(Some("guess")).await.expect("answer").status(), 401);
+    // The right secret gets past the check, to the RPC's own decoding.
+    assert_eq!(
+        vote(Some("s3cret-shared-by-the-replicas"))
+            .await
+            .expect("answer")
+            .status(),
+        400
+    );
+    server.abort();
+    let _ = replica.shutdown().await;
+}

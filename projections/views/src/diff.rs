@@ -155,6 +155,7 @@ impl DiffBuilder {
             | Event::CronTriggered { .. }
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
+            | Event::AgentBound { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         };
         let Some(what) = what else { return };

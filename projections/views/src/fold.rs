@@ -786,6 +786,9 @@ impl Views {
                 }
                 Line::text(format!("agent {agent} lost: {reason}"))
             }
+            Event::AgentBound { agent, principal } => Line::text(format!(
+                "agent {agent} bound to user {principal}: only that user may act as it"
+            )),
             Event::JournalTruncationAccepted {
                 acknowledged,
                 found,

@@ -33,6 +33,7 @@
 //! figures.
 
 mod activity;
+pub mod audit;
 mod chunk;
 pub mod diff;
 pub mod error;

@@ -11,6 +11,7 @@
 //! of a [`PendingReasons`] explainer the process plugs in (the scheduler explains them from its
 //! own write model, so any replica, leader or follower, can answer).
 
+use crate::audit::{AuditEntry, AuditFilter, AuditLog};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -53,6 +54,8 @@ pub struct ReadModel {
     served_by: RwLock<Option<Arc<dyn ServedBy>>>,
     /// Reads run off the async threads ([`Self::live_off_thread`]) at most this many at once.
     readers: Arc<tokio::sync::Semaphore>,
+    /// The audit trail of everything folded (user actions only: small beside the views).
+    audit: RwLock<AuditLog>,
 }
 
 /// Reads run on blocking threads at once, at most: enough for pages and API calls in parallel,
@@ -94,6 +97,7 @@ impl ReadModel {
             explainer: RwLock::new(None),
             served_by: RwLock::new(None),
             readers: Arc::new(tokio::sync::Semaphore::new(OFF_THREAD_READERS)),
+            audit: RwLock::new(AuditLog::default()),
         }
     }
 
@@ -112,11 +116,27 @@ impl ReadModel {
     pub fn apply(&self, envelopes: &[Envelope]) -> Applied {
         let (applied, last) = {
             let mut history = self.write();
+            let before = history.last_seq();
             let applied = history.apply_all(envelopes);
-            (applied, history.last_seq())
+            let last = history.last_seq();
+            // Under the history's lock, so that the trail and the views never disagree on
+            // what was folded.
+            let mut audit = self.audit.write().unwrap_or_else(|e| e.into_inner());
+            for envelope in envelopes.iter().filter(|e| e.seq > before && e.seq <= last) {
+                audit.record(envelope);
+            }
+            (applied, last)
         };
         self.folded.send_replace(last);
         applied
+    }
+
+    /// The audit trail entries `filter` wants, newest first.
+    pub fn audit(&self, filter: &AuditFilter) -> Vec<AuditEntry> {
+        self.audit
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .query(filter)
     }
 
     /// The seq of the last folded event.

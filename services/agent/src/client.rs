@@ -125,11 +125,34 @@ impl SchedulerClient {
     /// `bases` are the schedulers' URLs, e.g. `http://127.0.0.1:8081` (each may also be a
     /// comma-separated list); the first is tried first.
     pub fn new<S: AsRef<str>>(bases: &[S], agent: AgentId) -> Self {
+        Self::with_credentials(bases, agent, None)
+    }
+
+    /// Like [`SchedulerClient::new`], presenting `credentials` (the agent's own, bound to its
+    /// id by the scheduler at first registration) on every call.
+    pub fn with_credentials<S: AsRef<str>>(
+        bases: &[S],
+        agent: AgentId,
+        credentials: Option<&aurora_auth::Credentials>,
+    ) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(credentials) = credentials {
+            match reqwest::header::HeaderValue::from_str(&credentials.authorization_header()) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    headers.insert(reqwest::header::AUTHORIZATION, value);
+                }
+                Err(_) => tracing::error!(
+                    "the agent's credential cannot be sent in an HTTP header; calls go without it"
+                ),
+            }
+        }
         // Building fails only when TLS or the resolver cannot be set up, which this client
         // does not configure; the plain client is the fallback all the same.
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
+            .default_headers(headers)
             .build()
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot configure the HTTP client; using the defaults");

@@ -48,6 +48,9 @@ pub struct AgentConfig {
     /// Where the observer listens (port 0: any free port); `None`: no observer, and the agent
     /// advertises an empty endpoint.
     pub observer_addr: Option<SocketAddr>,
+    /// What the agent presents to the scheduler (`None`: nothing, for a scheduler without
+    /// authentication).
+    pub credentials: Option<aurora_auth::Credentials>,
 }
 
 /// The tasks this agent runs, by id. The daemon inserts a task at launch and removes it once
@@ -132,7 +135,11 @@ async fn agent_loop(
     running: Running,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = SchedulerClient::new(&config.schedulers, config.agent.clone());
+    let client = SchedulerClient::with_credentials(
+        &config.schedulers,
+        config.agent.clone(),
+        config.credentials.as_ref(),
+    );
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;
     let mut next_contact = tokio::time::Instant::now();

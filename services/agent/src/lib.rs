@@ -27,3 +27,16 @@ pub mod daemon;
 pub mod executor;
 pub mod hollow;
 pub mod observer;
+
+/// The credential an agent presents: the file given (`--credential`), or else what a client on
+/// this machine would send to `scheduler` (see `aurora_auth::client`). `None`: nothing, for a
+/// scheduler without authentication.
+pub fn credentials(
+    file: Option<&std::path::Path>,
+    scheduler: &str,
+) -> Result<Option<aurora_auth::Credentials>, aurora_auth::Error> {
+    match file {
+        Some(path) => aurora_auth::client::read_credential_file(path).map(Some),
+        None => aurora_auth::client::discover_from_env(scheduler),
+    }
+}

@@ -63,6 +63,11 @@ struct Args {
     /// The address the observer listens on (all interfaces by default).
     #[arg(long, default_value = "0.0.0.0")]
     observer_host: std::net::IpAddr,
+    /// A file holding this agent's credential: an API token, or USER:PASSWORD (default: the
+    /// AURORA_TOKEN environment variable, else ~/.netrc's entry for the first scheduler's
+    /// host, else on this machine the token of `aurora-scheduler --dev`).
+    #[arg(long, value_name = "FILE")]
+    credential: Option<PathBuf>,
 }
 
 fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
@@ -111,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
     let schedulers = scheduler_uris(&args.scheduler);
     anyhow::ensure!(!schedulers.is_empty(), "--scheduler needs at least one URL");
+    let schedulers_first = schedulers[0].clone();
     let host = args.host.clone().unwrap_or_else(daemon::hostname);
     let mut capacity = daemon::detect_capacity(&args.work_dir);
     capacity.cpus = args.cpus.unwrap_or(capacity.cpus);
@@ -127,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(50)),
         kill_grace: Duration::from_secs(10),
         observer_addr: Some(SocketAddr::new(args.observer_host, args.observer_port)),
+        credentials: aurora_agent::credentials(args.credential.as_deref(), &schedulers_first)?,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -229,6 +229,7 @@ async fn the_agent_registers_and_heartbeats_through_the_live_replica() {
         heartbeat_interval: Duration::from_millis(50),
         kill_grace: Duration::from_secs(1),
         observer_addr: None,
+        credentials: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();

@@ -151,6 +151,7 @@ async fn serve_binds_a_free_port_and_advertises_it() {
         heartbeat_interval: Duration::from_millis(100),
         kill_grace: Duration::from_millis(500),
         observer_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        credentials: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();

@@ -63,6 +63,7 @@
 //! permissions, password hashes and token digests are errors naming the user or group.
 
 mod authz;
+pub mod client;
 mod config;
 mod credentials;
 mod permissions;
@@ -132,6 +133,10 @@ pub enum Error {
     /// An `Authorization` header that is neither Basic nor Bearer, or is malformed.
     #[error("bad Authorization header: {0}")]
     BadHeader(String),
+    /// A credential file (an agent's `--credential`, the dev token) that does not hold one
+    /// credential. The contents are never quoted.
+    #[error("bad credential file: {0}")]
+    BadCredentialFile(String),
     /// [`hash_password`] failed (argon2 rejected its input).
     #[error("cannot hash password: {0}")]
     Hash(String),

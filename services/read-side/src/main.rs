@@ -258,6 +258,7 @@ async fn main() -> anyhow::Result<()> {
     let app = aurora_web::app(aurora_web::WebState {
         cluster: args.cluster.clone(),
         read: Arc::clone(&read),
+        warning: None,
     })
     .merge(aurora_web::api::router(read));
     let addr = SocketAddr::new(args.http_host, args.http_port);

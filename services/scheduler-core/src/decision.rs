@@ -119,6 +119,17 @@ pub enum Rejection {
     /// A pulse for an update that is unknown or no longer active (Aurora's FINISHED).
     #[error("update {0} is not active")]
     UpdateNotActive(UpdateKey),
+    /// An agent id bound to one user (its first registration under authentication), presented
+    /// by another.
+    #[error(
+        "agent {agent} is bound to user {bound}'s credential; {presented} may not act as it \
+         (give each agent its own credential and id)"
+    )]
+    AgentBoundElsewhere {
+        agent: AgentId,
+        bound: String,
+        presented: String,
+    },
     #[error("task {task} cannot go from {from} to {to}")]
     IllegalTransition {
         task: TaskId,

@@ -9,6 +9,8 @@
 //! - [`leader`]: what only the leader has — the command queue and the loop that decides and
 //!   appends under its term, the timers, the agents' outbox, heartbeats and registrations;
 //! - [`runtime`]: the handle the HTTP handlers hold, a replica plus (while leading) a leader;
+//! - [`auth`]: who each request is (`--auth`, `--dev`'s credential, or `--insecure-no-auth`)
+//!   and the permission check every mutation passes before it is submitted;
 //! - [`api`]: jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON;
 //! - [`read_side`]: the projections' replays of past views from the journal;
 //! - [`mirror`]: the leader's JetStream mirror of the journal (`--nats`) and its metrics;
@@ -20,6 +22,7 @@
 //! mount its router (in the binary).
 
 pub mod api;
+pub mod auth;
 pub mod leader;
 pub mod mirror;
 pub mod read_side;

@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use aurora_journal::{CheckpointStore, Journal, RocksJournal, SystemClock};
+use aurora_scheduler::auth::Gate;
 use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use aurora_scheduler_core::Settings;
 use clap::Parser;
@@ -91,6 +92,31 @@ struct Args {
     /// the leader publishes; commits never wait for NATS. Needs nats-server 2.9 or newer.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    /// Users, groups, API tokens and permissions (TOML; see the README's "Authentication").
+    /// Writes need a user with the permission; reads are open unless the file says
+    /// `anonymous_read = false`. Reloaded on SIGHUP. Without it the scheduler refuses to start
+    /// (except with --dev, which makes a credential for the local user).
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_no_auth")]
+    auth: Option<PathBuf>,
+    /// Serve without authentication: anyone who can reach the port may do anything, as any
+    /// user they claim (every UI page says so). For a trusted network or a test only.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// With --peers: a file holding the secret every replica of the cluster shares (one
+    /// line, 16 characters or more). Raft RPCs carry it, and a replica refuses those that do
+    /// not, so that nobody who merely reaches the port can vote or rewrite the journal.
+    /// Required with --auth.
+    #[arg(long, value_name = "FILE", requires = "peers")]
+    replication_secret: Option<PathBuf>,
+}
+
+/// How this process authenticates requests.
+struct Access {
+    gate: Gate,
+    /// What the start-up banner says about it.
+    shown: String,
+    /// `--dev`'s own credential, for its embedded agent.
+    local: Option<aurora_auth::Credentials>,
 }
 
 /// The cluster name when none is given (the single-node cases only).
@@ -113,6 +139,61 @@ impl Args {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
             ..aurora_scheduler::serve::Limits::default()
         }
+    }
+
+    /// Who may do what: `--auth FILE`, `--insecure-no-auth`, or with `--dev` a token for the
+    /// local user in `~/.aurora/dev-token` (made on first use; the clients find it there).
+    fn gate(&self) -> anyhow::Result<Access> {
+        if let Some(path) = &self.auth {
+            let config = aurora_auth::AuthConfig::load(path)?;
+            let users = config.users().count();
+            let gate = Gate::enforced(config, Some(path.clone()));
+            gate.reload_on_hangup();
+            return Ok(Access {
+                gate,
+                shown: format!("{} ({users} users; kill -HUP reloads it)", path.display()),
+                local: None,
+            });
+        }
+        if self.insecure_no_auth {
+            tracing::warn!(
+                "serving without authentication (--insecure-no-auth): anyone who reaches the \
+                 port can act as any user"
+            );
+            return Ok(Access {
+                gate: Gate::insecure(),
+                shown: "none (--insecure-no-auth)".into(),
+                local: None,
+            });
+        }
+        if !self.dev {
+            bail!(
+                "refusing to serve without authentication: give --auth FILE (users, tokens and \
+                 permissions; see the README's \"Authentication\"), or --insecure-no-auth on a \
+                 trusted network"
+            );
+        }
+        let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+            bail!(
+                "--dev keeps the local user's token under $HOME, which is not set; set HOME, or give --auth FILE or --insecure-no-auth"
+            );
+        };
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "dev".into());
+        let token = aurora_auth::client::dev_token(&home, rand::random())
+            .context("making the dev credential")?;
+        let gate = Gate::enforced(aurora_auth::AuthConfig::dev(&user, &token), None);
+        let path = aurora_auth::client::dev_token_path(&home);
+        Ok(Access {
+            gate,
+            shown: format!(
+                "user {user}, token in {} (the aurora CLIs send it to this machine's schedulers)",
+                path.display()
+            ),
+            local: Some(aurora_auth::Credentials::Token(token)),
+        })
     }
 
     fn settings(&self) -> Settings {
@@ -186,6 +267,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    let access = args.gate()?;
+    let gate = access.gate.clone();
     let journal = if args.dev {
         RocksJournal::open_or_initialise(&args.data_dir, args.cluster(), clock.now())
     } else {
@@ -210,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("recovering the scheduler's state from the journal")?;
 
-    let app = app(&cluster, &runtime, metrics);
+    let app = aurora_scheduler::auth::guard(app(&cluster, &runtime, metrics, &gate), gate.clone());
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -229,6 +312,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  events:  {base}/api/v1/events?from=1");
     println!("  jobs:    {base}/api/v1/jobs");
     println!("  metrics: {base}/metrics");
+    println!("  auth:    {}", access.shown);
     if let Some(url) = &args.nats {
         println!(
             "  stream:  {} on {url} (subjects {})",
@@ -242,7 +326,7 @@ async fn main() -> anyhow::Result<()> {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(args.http_port);
-        let config = dev_agent(&args, port)?;
+        let config = dev_agent(&args, port, access.local.clone())?;
         let (agent, host, work_dir) = (
             config.agent.clone(),
             config.host.clone(),
@@ -292,15 +376,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a scheduler's port serves: the web UI, the API and the metrics.
+/// What a scheduler's port serves: the web UI, the API and the metrics. Put it behind the
+/// gate (`auth::guard`) once every route is merged: a route served without it refuses all.
 pub(crate) fn app(
     cluster: &str,
     runtime: &Runtime,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    gate: &Gate,
 ) -> axum::Router {
     aurora_web::app(aurora_web::WebState {
         cluster: cluster.to_string(),
         read: Arc::clone(runtime.read_model()),
+        warning: gate.is_insecure().then(|| {
+            "This scheduler runs without authentication (--insecure-no-auth): anyone who can \
+             reach it can act as any user."
+                .to_string()
+        }),
     })
     .merge(aurora_scheduler::api::router(runtime.clone()))
     .merge(aurora_scheduler::api::metrics::router(
@@ -312,13 +403,23 @@ pub(crate) fn app(
 /// The one agent `--dev` runs in process, on this machine, talking to this scheduler over
 /// loopback like any other agent. Its sandboxes live under the data directory; its observer
 /// listens on a free loopback port.
-fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::AgentConfig> {
+fn dev_agent(
+    args: &Args,
+    port: u16,
+    credentials: Option<aurora_auth::Credentials>,
+) -> anyhow::Result<aurora_agent::daemon::AgentConfig> {
     use aurora_agent::daemon;
     let work_dir = args.data_dir.join("agent");
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let host = daemon::hostname();
     let base = format!("http://127.0.0.1:{port}");
+    // With --auth, the embedded agent logs in as the local user's client would.
+    let credentials = match credentials {
+        Some(credentials) => Some(credentials),
+        None => aurora_auth::client::discover_from_env(&base)
+            .context("finding a credential for the dev agent")?,
+    };
     Ok(daemon::AgentConfig {
         schedulers: vec![base],
         agent: aurora_events::AgentId(format!("dev-{host}")),
@@ -332,6 +433,7 @@ fn dev_agent(args: &Args, port: u16) -> anyhow::Result<aurora_agent::daemon::Age
         heartbeat_interval: Duration::from_millis(250),
         kill_grace: Duration::from_secs(10),
         observer_addr: Some(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))),
+        credentials,
     })
 }
 

@@ -57,6 +57,8 @@ pub(crate) async fn run(
         bail!("--peers needs --cluster NAME: replicas check that they belong to the same cluster");
     };
 
+    let gate = args.gate()?.gate;
+    let secret = replication_secret(args)?;
     let storage = Storage::open(&args.data_dir, id)
         .with_context(|| format!("opening replica {id}'s data in {}", args.data_dir.display()))?;
     if let Some(journal) = storage.journal()
@@ -68,7 +70,12 @@ pub(crate) async fn run(
             journal.cluster()
         );
     }
-    let network = aurora_raft::Router::http(&cluster, peers.clone(), Duration::from_secs(2));
+    let network = aurora_raft::Router::http_with_secret(
+        &cluster,
+        peers.clone(),
+        Duration::from_secs(2),
+        secret.as_deref(),
+    );
     let replica = Replica::start(id, &storage, &network, timeouts())
         .await
         .with_context(|| format!("starting replica {id}"))?;
@@ -81,7 +88,7 @@ pub(crate) async fn run(
     let ready: Arc<OnceLock<axum::Router>> = Arc::new(OnceLock::new());
     let app = {
         let ready = Arc::clone(&ready);
-        aurora_raft::http::routes(replica.raft().clone(), &cluster)
+        aurora_raft::http::routes_with_secret(replica.raft().clone(), &cluster, secret.as_deref())
             .fallback(move |request: Request| until_ready(Arc::clone(&ready), id, request))
     };
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
@@ -119,12 +126,15 @@ pub(crate) async fn run(
     let watch = replicated::watch_leadership(runtime.clone(), group.clone());
     replicated::note_pages(&runtime, &group);
 
-    let full = crate::app(&cluster, &runtime, metrics)
-        .merge(replicated::routes(runtime.clone(), group.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            (runtime.clone(), group),
-            replicated::forward_writes,
-        ));
+    let full = aurora_scheduler::auth::guard(
+        crate::app(&cluster, &runtime, metrics, &gate)
+            .merge(replicated::routes(runtime.clone(), group.clone())),
+        gate.clone(),
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        (runtime.clone(), group),
+        replicated::forward_writes,
+    ));
     let _ = ready.set(full);
     println!(
         "  journal: {} (last seq {}); web UI: http://{addr}/scheduler; replicas: http://{addr}/api/v1/replicas",
@@ -142,6 +152,30 @@ pub(crate) async fn run(
         tracing::warn!(error = %e, "the replica did not stop cleanly");
     }
     Ok(())
+}
+
+/// The replicas' shared secret (`--replication-secret`), which authentication requires: with
+/// users and permissions on the API, open Raft routes would let anyone rewrite the journal.
+fn replication_secret(args: &Args) -> anyhow::Result<Option<String>> {
+    let Some(path) = &args.replication_secret else {
+        if args.auth.is_some() {
+            bail!(
+                "with --auth, replicas must prove themselves to each other: give \
+                 --replication-secret FILE, the same secret on every replica"
+            );
+        }
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --replication-secret {}", path.display()))?;
+    let secret = text.trim();
+    if secret.len() < 16 || secret.contains(char::is_whitespace) {
+        bail!(
+            "--replication-secret {}: expected one word of 16 characters or more",
+            path.display()
+        );
+    }
+    Ok(Some(secret.to_string()))
 }
 
 /// Until the runtime is up, only Raft is served; everything else is told to come back.

@@ -537,8 +537,10 @@ fn only_the_leader(runtime: &Runtime, group: &Group) -> Result<(), Failure> {
 
 async fn add_replica(
     State((runtime, group)): State<(Runtime, Group)>,
+    caller: crate::auth::Caller,
     body: Result<Json<AddReplica>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<GroupView>, Failure> {
+    caller.authorize(aurora_auth::Action::AdminReplicasAdd, None)?;
     let Json(add) = body?;
     only_the_leader(&runtime, &group)?;
     let url = match parse_peers(&format!("{}={}", add.id, add.url)) {
@@ -562,7 +564,9 @@ async fn add_replica(
 async fn remove_replica(
     State((runtime, group)): State<(Runtime, Group)>,
     Path(id): Path<NodeId>,
+    caller: crate::auth::Caller,
 ) -> Result<Json<GroupView>, Failure> {
+    caller.authorize(aurora_auth::Action::AdminReplicasRemove, None)?;
     only_the_leader(&runtime, &group)?;
     tracing::warn!(replica = id, "removing a replica from the group");
     group

@@ -8,7 +8,7 @@ mod in_process;
 
 use aurora_events::{ScheduleStatus, Tier};
 use aurora_journal::{CheckpointStore, Journal, MemoryJournal, MemoryStore};
-use aurora_scheduler::api::{self, Heartbeat, TaskView};
+use aurora_scheduler::api::{Heartbeat, TaskView};
 use aurora_scheduler::runtime::{CHECKPOINT, Runtime, recover_at, recover_to};
 use aurora_scheduler_core::Settings;
 use axum::Router;
@@ -26,7 +26,7 @@ fn hello_config() -> Value {
 
 async fn start(store: &MemoryStore) -> (Runtime, Router) {
     let runtime = in_process::start_runtime(store).await;
-    let app = api::router(runtime.clone());
+    let app = in_process::insecure_api(&runtime);
     (runtime, app)
 }
 

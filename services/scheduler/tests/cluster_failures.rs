@@ -57,6 +57,7 @@ fn a_task_of_a_killed_agent_runs_again_on_another_agent() {
     // Agents are lost after 2 s of silence; quick deaths are not treated as flapping here.
     let _scheduler = scheduler(
         &[
+            "--insecure-no-auth",
             "--agent-timeout-secs",
             "2",
             "--flapping-task-threshold-secs",
@@ -106,7 +107,11 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
     let data = dir.path().join("data");
     init(&data);
     let port = free_port();
-    let mut first = scheduler(&["--agent-timeout-secs", "5"], &data, port);
+    let mut first = scheduler(
+        &["--insecure-no-auth", "--agent-timeout-secs", "5"],
+        &data,
+        port,
+    );
     let _agent = agent("agent-a", &dir.path().join("a"), port);
     let job = "tester/test/steady";
     create(port, job, "echo $$ > task.pid; exec sleep 600", 2);
@@ -119,7 +124,11 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
     let seq_before = journal["last_seq"].as_u64().unwrap();
 
     first.kill_now();
-    let _second = scheduler(&["--agent-timeout-secs", "5"], &data, port);
+    let _second = scheduler(
+        &["--insecure-no-auth", "--agent-timeout-secs", "5"],
+        &data,
+        port,
+    );
     let (_, journal) = http(port, "GET", "/api/v1/journal", None).unwrap();
     assert!(
         journal["last_seq"].as_u64().unwrap() >= seq_before,

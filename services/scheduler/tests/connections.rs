@@ -39,7 +39,13 @@ fn idle_and_slow_connections_cannot_shut_the_scheduler_out() {
     init(&data);
     let port = free_port();
     let _scheduler = scheduler(
-        &["--max-connections", "20", "--header-read-timeout-secs", "2"],
+        &[
+            "--insecure-no-auth",
+            "--max-connections",
+            "20",
+            "--header-read-timeout-secs",
+            "2",
+        ],
         &data,
         port,
     );

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{free_port, http_text, run_scheduler as run, scheduler};
+use support::{free_port, http_text, init, run_scheduler as run, scheduler};
 
 /// `/health` answers exactly `OK`.
 fn assert_health_ok(port: u16) {
@@ -56,15 +56,57 @@ fn dev_mode_creates_its_journal_and_serves_health() {
     }
     // The journal it created is a real, initialised one: a non-dev start serves it.
     let port = free_port();
-    let _scheduler = scheduler(&[], &data, port);
+    let _scheduler = scheduler(&["--insecure-no-auth"], &data, port);
     assert_health_ok(port);
+}
+
+#[test]
+fn a_scheduler_without_authentication_refuses_to_serve_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let refused = run(&[], &data);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--auth FILE") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+    // A replica with users but no secret shared with its peers would leave Raft open.
+    let auth = dir.path().join("auth.toml");
+    std::fs::write(&auth, "[users.ops]\ntokens = [\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"]\npermissions = [\"admin:*\"]\n").unwrap();
+    let replica = run(
+        &[
+            "--replica-id",
+            "1",
+            "--peers",
+            "1=http://127.0.0.1:9",
+            "--cluster",
+            "west",
+            "--auth",
+            auth.to_str().unwrap(),
+        ],
+        &dir.path().join("replica"),
+    );
+    assert!(!replica.status.success());
+    let stderr = String::from_utf8_lossy(&replica.stderr);
+    assert!(stderr.contains("--replication-secret FILE"), "{stderr}");
+    // Told, it serves, and every page says it runs without authentication.
+    let port = free_port();
+    let _scheduler = scheduler(&["--insecure-no-auth"], &data, port);
+    let (status, page) = http_text(port, "GET", "/scheduler", None).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"id="warning""#) && page.contains("without authentication"),
+        "{page}"
+    );
 }
 
 #[test]
 fn an_uninitialised_directory_is_refused_until_init() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("empty");
-    let refused = run(&[], &data);
+    let refused = run(&["--insecure-no-auth"], &data);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("no initialised journal"), "{stderr}");
@@ -81,7 +123,7 @@ fn an_uninitialised_directory_is_refused_until_init() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
 
     let port = free_port();
-    let _scheduler = scheduler(&[], &data, port);
+    let _scheduler = scheduler(&["--insecure-no-auth"], &data, port);
     assert_health_ok(port);
     let (_, body) = http_get(port, "/api/v1/journal").unwrap();
     assert!(body.contains("\"cluster\":\"west\""), "{body}");
@@ -97,7 +139,7 @@ fn a_damaged_write_ahead_log_is_refused_until_the_loss_is_accepted() {
     let data = dir.path().join("data");
     support::init(&data);
     let port = free_port();
-    let mut first = scheduler(&[], &data, port);
+    let mut first = scheduler(&["--insecure-no-auth"], &data, port);
     let mut acknowledged = 0;
     for n in 0..3000u32 {
         let quota = serde_json::json!({"cpus": 1.0, "ram_mb": 1 + n, "disk_mb": 1});
@@ -127,7 +169,7 @@ fn a_damaged_write_ahead_log_is_refused_until_the_loss_is_accepted() {
         .set_len(size / 2)
         .unwrap();
 
-    let refused = run(&[], &data);
+    let refused = run(&["--insecure-no-auth"], &data);
     assert!(
         !refused.status.success(),
         "must not start on a shorter history"
@@ -154,7 +196,7 @@ fn a_damaged_write_ahead_log_is_refused_until_the_loss_is_accepted() {
     assert!(said.contains("recorded the loss of seqs"), "{said}");
 
     let port = free_port();
-    let _second = scheduler(&[], &data, port);
+    let _second = scheduler(&["--insecure-no-auth"], &data, port);
     assert_health_ok(port);
     let (_, info) = support::http(port, "GET", "/api/v1/journal", None).unwrap();
     let last = info["last_seq"].as_u64().unwrap();

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use aurora_events::Tier;
 use aurora_journal::{MemoryCheckpoints, MemoryJournal, MemoryStore};
-use aurora_scheduler::api;
 use aurora_scheduler::runtime::{Runtime, StartAs};
 use aurora_web::WebState;
 use axum::Router;
@@ -28,9 +27,10 @@ fn serve(runtime: Runtime) -> Replica {
     let web = aurora_web::app(WebState {
         cluster: "test".into(),
         read: Arc::clone(runtime.read_model()),
+        warning: None,
     });
     Replica {
-        api: api::router(runtime.clone()),
+        api: in_process::insecure_api(&runtime),
         web,
         runtime,
     }

@@ -58,7 +58,11 @@ fn fifty_hollow_agents_run_fail_and_kill_hundreds_of_tasks() {
     init(&data);
     let port = free_port();
     // Quick failures are not flapping here, so a failed task's replacement is not held back.
-    let _scheduler = scheduler(&["--flapping-task-threshold-secs", "0"], &data, port);
+    let _scheduler = scheduler(
+        &["--insecure-no-auth", "--flapping-task-threshold-secs", "0"],
+        &data,
+        port,
+    );
     // 2 cpus per agent hold 5 tasks of 0.1 cpus plus the 0.25 cpus executor overhead: 200
     // instances need at least 40 of the 50 agents.
     let _hollow = hollow_agents(
@@ -202,7 +206,7 @@ fn hollow_tasks_survive_a_scheduler_killed_and_restarted() {
     let data = dir.path().join("data");
     init(&data);
     let port = free_port();
-    let args = ["--agent-timeout-secs", "5"];
+    let args = ["--insecure-no-auth", "--agent-timeout-secs", "5"];
     let mut first = scheduler(&args, &data, port);
     let _hollow = hollow_agents(port, &["--count", "10", "--cpus", "2"]);
     wait_for("10 live agents", || live_agents(port) == Some(10.0));

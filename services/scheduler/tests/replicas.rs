@@ -74,6 +74,7 @@ impl Replicas {
         let mut command = Command::new(scheduler_binary());
         command
             .args(["--replica-id", &id.to_string(), "--peers", peers])
+            .arg("--insecure-no-auth")
             .args([
                 "--cluster",
                 CLUSTER,

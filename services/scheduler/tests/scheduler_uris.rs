@@ -27,7 +27,7 @@ fn an_agent_and_the_cli_find_the_live_scheduler_behind_a_dead_one() {
     let data = dir.path().join("data");
     init(&data);
     let port = free_port();
-    let _scheduler = scheduler(&[], &data, port);
+    let _scheduler = scheduler(&["--insecure-no-auth"], &data, port);
     let live = format!("http://127.0.0.1:{port}");
     let [dead, dead2] = dead_urls();
 

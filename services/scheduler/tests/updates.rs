@@ -99,7 +99,7 @@ fn an_update_survives_a_scheduler_killed_mid_way_and_a_bad_one_is_rolled_back() 
     let data = dir.path().join("data");
     init(&data);
     let port = free_port();
-    let flags = ["--flapping-task-threshold-secs", "0"];
+    let flags = ["--insecure-no-auth", "--flapping-task-threshold-secs", "0"];
     let mut first = scheduler(&flags, &data, port);
     let _hollow = hollow_agents(
         port,

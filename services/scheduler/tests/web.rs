@@ -11,7 +11,6 @@ use aurora_events::{Seq, Tier};
 use aurora_journal::{Journal, MemoryStore, SeqRange};
 use aurora_projections::HistoryConfig;
 use aurora_projections::ReadModel;
-use aurora_scheduler::api;
 use aurora_scheduler::runtime::Runtime;
 use aurora_web::WebState;
 use axum::Router;
@@ -26,8 +25,9 @@ async fn start(store: &MemoryStore) -> (Runtime, Router, Router) {
     let web = aurora_web::app(WebState {
         cluster: "test".into(),
         read: Arc::clone(runtime.read_model()),
+        warning: None,
     });
-    (runtime.clone(), api::router(runtime), web)
+    (runtime.clone(), in_process::insecure_api(&runtime), web)
 }
 
 /// The page without its time-travel banner, the moment's `?at=` on links, and the note only
@@ -52,6 +52,7 @@ async fn independent_page(journal: &Arc<dyn Journal>, seq: Seq) -> (StatusCode, 
     let web = aurora_web::app(WebState {
         cluster: "test".into(),
         read,
+        warning: None,
     });
     page(&web, JOB_PAGE).await
 }

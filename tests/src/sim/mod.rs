@@ -171,6 +171,7 @@ impl Sim {
                     attributes,
                     endpoint: format!("http://{host}:1338"),
                     running: Default::default(),
+                    principal: None,
                 }),
             )
             .expect("agent registration is valid");

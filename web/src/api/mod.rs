@@ -6,6 +6,7 @@
 //!
 //! Errors are `{"code", "message"}` with a 4xx naming what was wrong, as everywhere in the API.
 
+pub mod audit;
 mod diff;
 pub mod parse;
 mod past;

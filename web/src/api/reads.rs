@@ -38,6 +38,7 @@ pub(super) fn router(read: Read) -> Router {
         .route("/api/v1/tasks/{id}/history", get(super::past::task_history))
         .route("/api/v1/tasks/{id}/why", get(super::why::why))
         .route("/api/v1/diff", get(super::diff::diff))
+        .route("/api/v1/audit", get(super::audit::audit))
         .route("/api/v1/pending", get(pending))
         .route("/api/v1/updates", get(list_updates))
         .route("/api/v1/updates/{role}/{env}/{name}/{id}", get(update))

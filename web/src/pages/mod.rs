@@ -1,6 +1,7 @@
 //! The page handlers, by area, and what they share: the layout every page extends, reading the
 //! views live or at a past moment, and the error page.
 
+pub mod audit;
 pub mod cluster;
 pub mod events;
 pub mod jobs;
@@ -32,6 +33,8 @@ pub struct Layout {
     pub at: String,
     /// In a replicated cluster: which replica served the page and how far behind the leader.
     pub served_by: Option<String>,
+    /// The scheduler's standing warning (see [`WebState::warning`]).
+    pub warning: Option<String>,
 }
 
 /// The moment a page was read at.
@@ -62,6 +65,7 @@ impl Moment {
             banner: self.banner.clone(),
             at: self.at.clone(),
             served_by: state.read.served_by(),
+            warning: state.warning.clone(),
         }
     }
 }
@@ -148,6 +152,7 @@ impl IntoResponse for PageError {
                 banner: self.banner.map(|b| *b),
                 at: String::new(),
                 served_by: None,
+                warning: None,
             },
             status: self.status.to_string(),
             message: self.message,

@@ -295,6 +295,7 @@ async fn main() -> anyhow::Result<()> {
         "aurora-scheduler",
         &scheduler_bin,
         &[
+            "--insecure-no-auth".into(),
             "--data-dir".into(),
             data.display().to_string(),
             "--http-port".into(),

@@ -198,6 +198,7 @@ async fn main() -> anyhow::Result<()> {
     let state = WebState {
         cluster: "bench".into(),
         read,
+        warning: None,
     };
     let last = envelopes.len() as Seq;
     println!(

@@ -47,7 +47,8 @@ async fn start(bin: &Path, data: &Path, log: &Path) -> anyhow::Result<(Process, 
     );
     let port = free_port()?;
     let child = Command::new(bin)
-        .args(["--data-dir"])
+        // The probe measures the scheduler's robustness, not authentication.
+        .args(["--insecure-no-auth", "--data-dir"])
         .arg(data)
         .args(["--http-port", &port.to_string()])
         .stdout(Stdio::null())

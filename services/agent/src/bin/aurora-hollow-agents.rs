@@ -12,6 +12,7 @@
 //! Stops on SIGINT or SIGTERM; the scheduler then declares the agents lost once their
 //! heartbeats stop.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -62,6 +63,11 @@ struct Args {
     /// Milliseconds between a kill and its KILLED report.
     #[arg(long, default_value_t = 0)]
     kill_delay_ms: u64,
+    /// A file holding this agent's credential: an API token, or USER:PASSWORD (default: the
+    /// AURORA_TOKEN environment variable, else ~/.netrc's entry for the first scheduler's
+    /// host, else on this machine the token of `aurora-scheduler --dev`).
+    #[arg(long, value_name = "FILE")]
+    credential: Option<PathBuf>,
 }
 
 fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
@@ -134,6 +140,10 @@ async fn main() -> anyhow::Result<()> {
         .script
         .parse()
         .with_context(|| format!("--script {:?}", args.script))?;
+    let credentials = aurora_agent::credentials(
+        args.credential.as_deref(),
+        schedulers.first().map_or("", String::as_str),
+    )?;
     let config = FleetConfig {
         schedulers,
         count: args.count,
@@ -149,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(50)),
         script,
         kill_delay: Duration::from_millis(args.kill_delay_ms),
+        credentials,
     };
     raise_open_files_limit(args.count);
     let (stop, shutdown) = tokio::sync::watch::channel(false);

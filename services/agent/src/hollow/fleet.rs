@@ -50,6 +50,8 @@ pub struct FleetConfig {
     pub script: Script,
     /// How long after a kill arrives the task reports KILLED.
     pub kill_delay: Duration,
+    /// What every simulated agent presents to the scheduler.
+    pub credentials: Option<aurora_auth::Credentials>,
 }
 
 /// Who simulated agent `index` is.
@@ -181,7 +183,11 @@ async fn summarise(config: &FleetConfig, stats: &Stats) {
 /// One simulated agent. Never returns; the fleet aborts it.
 async fn simulate(config: Arc<FleetConfig>, index: usize, epoch: Instant, stats: Arc<Stats>) {
     let identity = identity(&config.prefix, index, config.racks);
-    let client = SchedulerClient::new(&config.schedulers, identity.agent.clone());
+    let client = SchedulerClient::with_credentials(
+        &config.schedulers,
+        identity.agent.clone(),
+        config.credentials.as_ref(),
+    );
     let (outbox, reports) = mpsc::unbounded_channel();
     let agent = Agent {
         config: &config,

@@ -33,6 +33,9 @@ pub struct RegisterAgent {
     pub endpoint: String,
     /// The tasks the agent runs now.
     pub running: BTreeSet<TaskId>,
+    /// The authenticated user registering it (`None` without authentication). The first
+    /// one binds the agent id; another is refused.
+    pub principal: Option<String>,
 }
 
 impl Decide for RegisterAgent {
@@ -44,7 +47,18 @@ impl Decide for RegisterAgent {
             attributes,
             endpoint,
             running,
+            principal,
         } = self;
+        let bound = state.agent(agent).and_then(|a| a.principal.as_ref());
+        if let (Some(bound), Some(presented)) = (bound, principal)
+            && bound != presented
+        {
+            return Err(Rejection::AgentBoundElsewhere {
+                agent: agent.clone(),
+                bound: bound.clone(),
+                presented: presented.clone(),
+            });
+        }
         if host.is_empty() {
             return Err(Rejection::InvalidRequest(
                 "an agent must name its host".into(),
@@ -83,6 +97,15 @@ impl Decide for RegisterAgent {
             },
             None,
         );
+        if let (None, Some(principal)) = (bound, principal) {
+            out.emit(
+                Event::AgentBound {
+                    agent: agent.clone(),
+                    principal: principal.clone(),
+                },
+                None,
+            );
+        }
         let expected: Vec<_> = state.tasks_on_agent(agent).collect();
         for task in &expected {
             if !running.contains(&task.id) {

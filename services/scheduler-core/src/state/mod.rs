@@ -33,7 +33,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 5;
+pub const CHECKPOINT_FORMAT: u8 = 6;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -588,6 +588,8 @@ impl ClusterState {
                 attributes,
                 endpoint,
             } => {
+                // A binding outlives re-registrations: it is the agent id's, not the session's.
+                let principal = self.agents.get(agent).and_then(|a| a.principal.clone());
                 self.agents.insert(
                     agent.clone(),
                     Agent {
@@ -597,6 +599,7 @@ impl ClusterState {
                         endpoint: endpoint.clone(),
                         registered_at: at,
                         lost: false,
+                        principal,
                     },
                 );
                 let record = self.hosts.entry(host.clone()).or_default();
@@ -606,6 +609,12 @@ impl ClusterState {
             Event::AgentLost { agent, .. } => {
                 if let Some(record) = self.agents.get_mut(agent) {
                     record.lost = true;
+                }
+            }
+            Event::AgentBound { agent, principal } => {
+                // Emitted right after the agent's first AgentRegistered.
+                if let Some(record) = self.agents.get_mut(agent) {
+                    record.principal = Some(principal.clone());
                 }
             }
             Event::UpdatesPruned { job, updates } => {

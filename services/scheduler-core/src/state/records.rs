@@ -104,6 +104,9 @@ pub struct Agent {
     pub registered_at: Timestamp,
     /// Missed its heartbeats; nothing is placed on it until it registers again.
     pub lost: bool,
+    /// The user the agent id is bound to (see `Event::AgentBound`): only it may act as this
+    /// agent. `None` for an agent registered without authentication.
+    pub principal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

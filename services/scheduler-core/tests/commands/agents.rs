@@ -27,6 +27,7 @@ fn register_records_capacity_and_attributes() {
             attributes: attributes.clone(),
             endpoint: endpoint.clone(),
             running: Default::default(),
+            principal: None,
         }))
         .then_events(vec![agent_registered(1)]);
     let backwards = Capacity {
@@ -41,6 +42,7 @@ fn register_records_capacity_and_attributes() {
             attributes,
             endpoint,
             running: Default::default(),
+            principal: None,
         }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("backwards")));
@@ -66,6 +68,7 @@ fn a_second_live_agent_on_one_host_is_refused() {
             attributes,
             endpoint,
             running: Default::default(),
+            principal: None,
         }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
@@ -106,6 +109,7 @@ fn registering_again_reconciles_the_tasks_the_agent_runs() {
             attributes,
             endpoint,
             running: [kept.clone(), stranger.clone()].into(),
+            principal: None,
         }))
         .decision();
     let facts = decision.facts();
@@ -257,6 +261,7 @@ fn registering_again_kills_again_what_is_being_killed() {
             attributes,
             endpoint,
             running: [restarting.clone(), running_one].into(),
+            principal: None,
         }))
         .decision();
     assert_eq!(decision.facts(), vec![agent_registered(1)]);
@@ -315,10 +320,70 @@ fn an_endpoint_must_be_an_http_url() {
             attributes,
             endpoint: "javascript:alert(1)".into(),
             running: Default::default(),
+            principal: None,
         }))
         .result;
     assert!(
         matches!(result, Err(Rejection::InvalidRequest(_))),
         "{result:?}"
     );
+}
+
+/// Registering agent 1 as `principal`.
+fn register_as(principal: Option<&str>) -> Command {
+    let Event::AgentRegistered {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    Command::RegisterAgent(RegisterAgent {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+        running: Default::default(),
+        principal: principal.map(str::to_owned),
+    })
+}
+
+fn bound(principal: &str) -> Event {
+    Event::AgentBound {
+        agent: agent(1),
+        principal: principal.into(),
+    }
+}
+
+/// Under authentication the first registration binds the agent id to its user; the same user
+/// registers again without a new binding; another user is refused, even after the agent was
+/// lost.
+#[test]
+fn an_agent_id_is_bound_to_the_first_user_that_registers_it() {
+    given([])
+        .when(register_as(Some("agent-vm1")))
+        .then_events(vec![agent_registered(1), bound("agent-vm1")]);
+    given([agent_registered(1), bound("agent-vm1")])
+        .when(register_as(Some("agent-vm1")))
+        .then_events(vec![agent_registered(1)]);
+    let lost = Event::AgentLost {
+        agent: agent(1),
+        reason: "missed heartbeats".into(),
+    };
+    let result = given([agent_registered(1), bound("agent-vm1"), lost])
+        .when(register_as(Some("mallory")))
+        .result;
+    assert!(
+        matches!(&result, Err(Rejection::AgentBoundElsewhere { bound, presented, .. })
+            if bound == "agent-vm1" && presented == "mallory"),
+        "{result:?}"
+    );
+    // Without authentication nothing is bound.
+    given([])
+        .when(register_as(None))
+        .then_events(vec![agent_registered(1)]);
 }

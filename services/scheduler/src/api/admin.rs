@@ -9,13 +9,14 @@ use aurora_scheduler_core::commands::{
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{Committed, Failure, actor};
+use super::{Committed, Failure};
+use crate::auth::Caller;
 use crate::runtime::Runtime;
+use aurora_auth::Action;
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
@@ -35,13 +36,14 @@ pub(super) fn role(role: &str) -> Result<Identifier, Failure> {
 async fn set_quota(
     State(runtime): State<Runtime>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<ResourceAggregate>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let role = role(&name)?;
+    let actor = caller.authorize(Action::QuotaSet, Some(role.as_str()))?;
     let Json(quota) = body?;
     let outcome = runtime
-        .submit(actor(&headers), Command::SetQuota(SetQuota { role, quota }))
+        .submit(actor, Command::SetQuota(SetQuota { role, quota }))
         .await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
@@ -54,21 +56,29 @@ struct Hosts {
 async fn maintenance(
     State(runtime): State<Runtime>,
     Path(action): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<Hosts>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
-    let Json(Hosts { hosts }) = body?;
-    let command = match action.as_str() {
-        "start" => Command::StartMaintenance(StartMaintenance { hosts }),
-        "drain" => Command::DrainHosts(DrainHosts { hosts }),
-        "end" => Command::EndMaintenance(EndMaintenance { hosts }),
+    let (permission, command): (Action, fn(Vec<String>) -> Command) = match action.as_str() {
+        "start" => (Action::MaintenanceStart, |hosts| {
+            Command::StartMaintenance(StartMaintenance { hosts })
+        }),
+        "drain" => (Action::MaintenanceDrain, |hosts| {
+            Command::DrainHosts(DrainHosts { hosts })
+        }),
+        "end" => (Action::MaintenanceEnd, |hosts| {
+            Command::EndMaintenance(EndMaintenance { hosts })
+        }),
         other => {
             return Err(Failure::invalid(format!(
                 "unknown maintenance action {other:?}: use start, drain or end"
             )));
         }
     };
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let actor = caller.authorize(permission, None)?;
+    let Json(Hosts { hosts }) = body?;
+    let command = command(hosts);
+    let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
 
@@ -80,15 +90,16 @@ struct Force {
 async fn force_state(
     State(runtime): State<Runtime>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<Force>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
+    let actor = caller.authorize(Action::AdminForceState, None)?;
     let Json(Force { status }) = body?;
     let command = Command::ForceTaskState(ForceTaskState {
         task: TaskId::from_raw(id),
         status,
     });
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
 
@@ -103,9 +114,10 @@ struct Prune {
 
 async fn prune(
     State(runtime): State<Runtime>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
+    let actor = caller.authorize(Action::AdminPrune, None)?;
     let request: Prune = super::optional_json(&body?)?;
     let job = match request.job {
         Some(text) => Some(
@@ -125,12 +137,16 @@ async fn prune(
         statuses: request.statuses,
         limit: request.limit,
     });
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
 
 /// Admin `snapshot`: checkpoint the write model now, so a restart replays only what follows.
-async fn snapshot(State(runtime): State<Runtime>) -> Result<Json<Committed>, Failure> {
+async fn snapshot(
+    State(runtime): State<Runtime>,
+    caller: Caller,
+) -> Result<Json<Committed>, Failure> {
+    caller.authorize(Action::AdminSnapshot, None)?;
     let seq = runtime.checkpoint().await?;
     Ok(Json(Committed {
         first_seq: None,
@@ -141,7 +157,11 @@ async fn snapshot(State(runtime): State<Runtime>) -> Result<Json<Committed>, Fai
 
 /// Admin `reconcile_tasks`: every agent is asked to register again with the tasks it runs, which
 /// reconciles them as after a scheduler restart (missing tasks become LOST, strangers are killed).
-async fn reconcile(State(runtime): State<Runtime>) -> Result<Json<Committed>, Failure> {
+async fn reconcile(
+    State(runtime): State<Runtime>,
+    caller: Caller,
+) -> Result<Json<Committed>, Failure> {
+    caller.authorize(Action::AdminReconcile, None)?;
     let agents = runtime.request_reconciliation()?;
     Ok(Json(Committed {
         first_seq: None,

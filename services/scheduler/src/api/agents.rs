@@ -17,7 +17,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::Failure;
+use crate::auth::Caller;
 use crate::runtime::{AgentWork, Runtime, SubmitError};
+use aurora_auth::Action;
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
@@ -33,8 +35,10 @@ pub(super) fn router(runtime: Runtime) -> Router {
 /// does not expect there are killed.
 async fn register(
     State(runtime): State<Runtime>,
+    caller: Caller,
     body: Result<Json<AgentRegistration>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
+    caller.authorize(Action::AgentRegister, None)?;
     let Json(registration) = body?;
     let agent = registration.agent.clone();
     let command = Command::RegisterAgent(RegisterAgent {
@@ -44,10 +48,35 @@ async fn register(
         attributes: registration.attributes,
         endpoint: registration.endpoint,
         running: registration.running,
+        principal: caller.principal().map(str::to_owned),
     });
     let outcome = runtime.submit(Actor::Agent(agent.clone()), command).await?;
     runtime.note_registration(&agent)?;
     Ok(Json(super::committed(outcome.committed, None)))
+}
+
+/// Refuses a caller that is not the user `agent` is bound to (with authentication on): only
+/// the credential that first registered an agent id may heartbeat, poll or report as it.
+fn check_bound(runtime: &Runtime, agent: &AgentId, caller: &Caller) -> Result<(), Failure> {
+    let Some(presented) = caller.principal() else {
+        return Ok(());
+    };
+    let state = runtime.state();
+    match state.agent(agent).and_then(|a| a.principal.as_deref()) {
+        Some(bound) if bound == presented => Ok(()),
+        Some(bound) => Err(Failure(
+            axum::http::StatusCode::FORBIDDEN,
+            aurora_api::ApiError {
+                code: crate::auth::AUTH_FAILED.into(),
+                message: format!(
+                    "agent {agent} is bound to user {bound}'s credential; {presented} may not act as it"
+                ),
+            },
+        )),
+        None => Err(Failure::not_found(format!(
+            "agent {agent} must register with its credential first"
+        ))),
+    }
 }
 
 /// Refuses an agent this leader cannot hand work to: unknown, lost, or not registered with
@@ -115,9 +144,12 @@ fn work_reply(runtime: &Runtime, work: AgentWork) -> Heartbeat {
 async fn heartbeat(
     State(runtime): State<Runtime>,
     Path(agent): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Heartbeat>, Failure> {
+    caller.authorize(Action::AgentHeartbeat, None)?;
     let agent = AgentId(agent);
     check_known(&runtime, &agent)?;
+    check_bound(&runtime, &agent, &caller)?;
     let work = runtime.heartbeat(&agent)?;
     Ok(Json(work_reply(&runtime, work)))
 }
@@ -138,9 +170,12 @@ async fn work(
     State(runtime): State<Runtime>,
     Path(agent): Path<String>,
     Query(query): Query<WorkQuery>,
+    caller: Caller,
 ) -> Result<Json<Heartbeat>, Failure> {
+    caller.authorize(Action::AgentWork, None)?;
     let agent = AgentId(agent);
     check_known(&runtime, &agent)?;
+    check_bound(&runtime, &agent, &caller)?;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(20_000)).min(MAX_WORK_WAIT);
     let work = runtime.take_work(&agent, wait).await?;
     Ok(Json(work_reply(&runtime, work)))
@@ -151,10 +186,13 @@ async fn work(
 async fn status(
     State(runtime): State<Runtime>,
     Path(agent): Path<String>,
+    caller: Caller,
     body: Result<Json<StatusReports>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
+    caller.authorize(Action::AgentStatus, None)?;
     let Json(reports) = body?;
     let agent = AgentId(agent);
+    check_bound(&runtime, &agent, &caller)?;
     let commands: Vec<Command> = reports
         .into_vec()
         .into_iter()

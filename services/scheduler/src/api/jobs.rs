@@ -8,13 +8,14 @@ use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{self, AddInstances, KillTasks, RestartInstances};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{Committed, Failure, actor};
+use super::{Committed, Failure};
+use crate::auth::Caller;
 use crate::runtime::Runtime;
+use aurora_auth::Action;
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
@@ -31,7 +32,7 @@ pub(super) fn job_key(role: &str, env: &str, name: &str) -> Result<JobKey, Failu
 
 async fn create_job(
     State(runtime): State<Runtime>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<CreateJob>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let Json(request) = body?;
@@ -39,12 +40,13 @@ async fn create_job(
         .job
         .parse()
         .map_err(|e: aurora_events::Error| Failure::invalid(e.to_string()))?;
+    let actor = caller.authorize(Action::JobCreate, Some(job.role.as_str()))?;
     let command = Command::CreateJob(commands::CreateJob {
         job,
         config: Box::new(request.config),
         instances: request.instances,
     });
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }
 
@@ -57,17 +59,18 @@ struct KillRequest {
 async fn kill(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
+    let actor = caller.authorize(Action::JobKill, Some(&role))?;
     let request: KillRequest = super::optional_json(&body?)?;
     let command = Command::KillTasks(KillTasks {
         job,
         instances: request.instances,
         message: request.message,
     });
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let outcome = runtime.submit(actor, command).await?;
     let message = outcome
         .decision
         .events
@@ -84,14 +87,15 @@ struct RestartRequest {
 async fn restart(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
+    let actor = caller.authorize(Action::JobRestart, Some(&role))?;
     let request: RestartRequest = super::optional_json(&body?)?;
     let outcome = runtime
         .submit(
-            actor(&headers),
+            actor,
             Command::RestartInstances(RestartInstances {
                 job,
                 instances: request.instances,
@@ -110,16 +114,17 @@ struct AddRequest {
 async fn add_instances(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<AddRequest>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
+    let actor = caller.authorize(Action::JobAddInstances, Some(&role))?;
     let Json(request) = body?;
     let command = Command::AddInstances(AddInstances {
         job,
         template: request.template,
         count: request.count,
     });
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }

@@ -11,13 +11,12 @@ mod updates;
 
 use std::sync::Arc;
 
-use aurora_events::Actor;
 use aurora_journal::SeqRange;
 use aurora_scheduler_core::Rejection;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 pub use aurora_api::{
@@ -221,6 +220,13 @@ impl From<Rejection> for Failure {
                     message,
                 },
             ),
+            Rejection::AgentBoundElsewhere { .. } => Failure(
+                StatusCode::FORBIDDEN,
+                ApiError {
+                    code: crate::auth::AUTH_FAILED.into(),
+                    message,
+                },
+            ),
             Rejection::IllegalTransition { .. } => Failure(
                 StatusCode::CONFLICT,
                 ApiError {
@@ -252,17 +258,6 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     }
     serde_json::from_slice(body)
         .map_err(|e| Failure::invalid(format!("malformed request body: {e}")))
-}
-
-/// The user a request acts for.
-pub fn actor(headers: &HeaderMap) -> Actor {
-    let user = headers
-        .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .unwrap_or("anonymous");
-    Actor::User(user.to_string())
 }
 
 /// The answer to a mutation that committed `range` (if anything).

@@ -9,14 +9,16 @@ use aurora_scheduler_core::commands::{self, PulseUpdate, Steer, SteerUpdate};
 use aurora_scheduler_core::{Command, Rejection};
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 
 use super::jobs::job_key;
-use super::{Committed, Failure, actor};
+use super::{Committed, Failure};
+use crate::auth::Caller;
 use crate::leader::SubmitError;
 use crate::runtime::Runtime;
+use aurora_auth::Action;
+use aurora_events::Actor;
 
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
@@ -39,10 +41,11 @@ pub(super) fn router(runtime: Runtime) -> Router {
 async fn start(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<StartUpdate>, JsonRejection>,
 ) -> Result<Json<UpdateStarted>, Failure> {
     let job = job_key(&role, &env, &name)?;
+    let actor = caller.authorize(Action::UpdateStart, Some(&role))?;
     let Json(request) = body?;
     let name = job.to_string();
     let command = Command::StartUpdate(commands::StartUpdate {
@@ -53,16 +56,17 @@ async fn start(
         metadata: request.metadata,
         message: request.message,
     });
-    started(&runtime, &headers, name, command).await
+    started(&runtime, actor, name, command).await
 }
 
 async fn rolling_restart(
     State(runtime): State<Runtime>,
     Path((role, env, name)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<RollingRestart>, JsonRejection>,
 ) -> Result<Json<UpdateStarted>, Failure> {
     let job = job_key(&role, &env, &name)?;
+    let actor = caller.authorize(Action::UpdateStart, Some(&role))?;
     let Json(request) = body?;
     let name = job.to_string();
     let command = Command::RollingRestart(commands::RollingRestart {
@@ -72,18 +76,18 @@ async fn rolling_restart(
         metadata: request.metadata,
         message: request.message,
     });
-    started(&runtime, &headers, name, command).await
+    started(&runtime, actor, name, command).await
 }
 
 /// Submits a start; answers the update it started (or found, for a retry), or Aurora's OK with
 /// "unchanged" when there was nothing to do.
 async fn started(
     runtime: &Runtime,
-    headers: &HeaderMap,
+    actor: Actor,
     job: String,
     command: Command,
 ) -> Result<Json<UpdateStarted>, Failure> {
-    match runtime.submit(actor(headers), command).await {
+    match runtime.submit(actor, command).await {
         Ok(outcome) => Ok(Json(UpdateStarted {
             job,
             id: outcome.decision.update.map(|key| key.id),
@@ -105,28 +109,29 @@ async fn started(
 async fn steer(
     State(runtime): State<Runtime>,
     Path((role, env, name, action)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let job = job_key(&role, &env, &name)?;
-    let steer = match action.as_str() {
-        "pause" => Steer::Pause,
-        "resume" => Steer::Resume,
-        "abort" => Steer::Abort,
-        "rollback" => Steer::Rollback,
+    let (steer, permission) = match action.as_str() {
+        "pause" => (Steer::Pause, Action::UpdatePause),
+        "resume" => (Steer::Resume, Action::UpdateResume),
+        "abort" => (Steer::Abort, Action::UpdateAbort),
+        "rollback" => (Steer::Rollback, Action::UpdateRollback),
         other => {
             return Err(Failure::not_found(format!(
                 "no update action {other:?}; the actions are pause, resume, abort and rollback"
             )));
         }
     };
+    let actor = caller.authorize(permission, Some(&role))?;
     let request: UpdateAction = super::optional_json(&body?)?;
     let command = Command::SteerUpdate(SteerUpdate {
         job,
         steer,
         message: request.message,
     });
-    let outcome = runtime.submit(actor(&headers), command).await?;
+    let outcome = runtime.submit(actor, command).await?;
     let message = outcome
         .committed
         .is_none()
@@ -137,16 +142,17 @@ async fn steer(
 async fn pulse(
     State(runtime): State<Runtime>,
     Path((role, env, name, id)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<PulseResult>, Failure> {
     let job = job_key(&role, &env, &name)?;
+    let actor = caller.authorize(Action::UpdatePulse, Some(&role))?;
     let id: Uuid = id
         .parse()
         .map_err(|_| Failure::invalid(format!("invalid update id {id:?}")))?;
     let command = Command::PulseUpdate(PulseUpdate {
         update: UpdateKey { job, id },
     });
-    match runtime.submit(actor(&headers), command).await {
+    match runtime.submit(actor, command).await {
         Ok(_) => Ok(Json(PulseResult {
             status: PulseStatus::Ok,
         })),

@@ -527,6 +527,7 @@ mod tests {
             attributes: vec![],
             endpoint: String::new(),
             running: Default::default(),
+            principal: None,
         };
         runtime
             .submit(user.clone(), register.into())

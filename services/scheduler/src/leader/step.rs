@@ -118,6 +118,7 @@ fn moves_updates(event: &Event) -> bool {
         | Event::CronTriggered { .. }
         | Event::AgentRegistered { .. }
         | Event::AgentLost { .. }
+        | Event::AgentBound { .. }
         | Event::JournalTruncationAccepted { .. } => false,
     }
 }

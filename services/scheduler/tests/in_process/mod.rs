@@ -55,6 +55,15 @@ pub fn initialise(store: &MemoryStore) -> MemoryJournal {
     MemoryJournal::initialise(store.clone(), "test", SystemClock.now()).unwrap()
 }
 
+/// The API as a scheduler without authentication serves it (`--insecure-no-auth`): the
+/// actor is whoever `x-aurora-user` names.
+pub fn insecure_api(runtime: &Runtime) -> Router {
+    aurora_scheduler::auth::guard(
+        aurora_scheduler::api::router(runtime.clone()),
+        aurora_scheduler::auth::Gate::insecure(),
+    )
+}
+
 /// One API request as user `alice`; the answer's status and JSON body (`Null` if none).
 pub async fn call(
     app: &Router,

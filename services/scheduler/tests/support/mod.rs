@@ -25,6 +25,30 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Option
     Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
+/// Whether [`http`] and the helpers built on it send the dev token (see [`dev_authorization`]).
+static SEND_DEV_TOKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// From now on this test process's helpers send no credentials: for a scheduler with its own
+/// `--auth` file, which would refuse the dev token as bad credentials.
+pub fn without_dev_token() {
+    SEND_DEV_TOKEN.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `Authorization` header line that `aurora-scheduler --dev` accepts: its token, which it
+/// keeps under this user's home (empty when there is none yet). Schedulers without
+/// authentication ignore it.
+pub fn dev_authorization() -> String {
+    if !SEND_DEV_TOKEN.load(std::sync::atomic::Ordering::Relaxed) {
+        return String::new();
+    }
+    std::env::var_os("HOME")
+        .and_then(|home| {
+            std::fs::read_to_string(aurora_auth::client::dev_token_path(home.as_ref())).ok()
+        })
+        .map(|token| format!("Authorization: Bearer {}\r\n", token.trim()))
+        .unwrap_or_default()
+}
+
 /// A minimal HTTP/1.1 request: (status, body text).
 pub fn http_text(
     port: u16,
@@ -40,7 +64,8 @@ pub fn http_text(
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         x-aurora-user: tester\r\nContent-Length: {}\r\n\r\n{payload}",
+         x-aurora-user: tester\r\n{}Content-Length: {}\r\n\r\n{payload}",
+        dev_authorization(),
         payload.len()
     )
     .ok()?;
@@ -141,6 +166,9 @@ pub fn scheduler(args: &[&str], data: &Path, port: u16) -> Guard {
         .args(args)
         .args(["--http-port", &port.to_string(), "--data-dir"])
         .arg(data)
+        // With --dev, the local user (the actor of what its token does) is `tester`, as the
+        // CLI tests' user is.
+        .env("USER", "tester")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -159,6 +187,11 @@ pub fn agent(name: &str, work: &Path, port: u16) -> Guard {
 
 /// Starts an `aurora-agent` named `name` against `schedulers` (URLs, comma-separated).
 pub fn agent_at(name: &str, work: &Path, schedulers: &str) -> Guard {
+    agent_with(name, work, schedulers, &[])
+}
+
+/// Like [`agent_at`], with extra arguments (`--credential FILE`, say).
+pub fn agent_with(name: &str, work: &Path, schedulers: &str, extra: &[&str]) -> Guard {
     let child = Command::new(agent_binary())
         .args([
             "--scheduler",
@@ -184,6 +217,7 @@ pub fn agent_at(name: &str, work: &Path, schedulers: &str) -> Guard {
             "--work-dir",
         ])
         .arg(work)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
