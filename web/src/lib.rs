@@ -35,6 +35,7 @@ mod batches;
 mod config_diff;
 mod feed;
 mod format;
+pub mod gate;
 mod moment;
 mod pages;
 mod progress;

@@ -165,7 +165,10 @@ pub(crate) async fn call<Rpc: Serialize, Answer: DeserializeOwned>(
         .map_err(|e| format!("{url}: {e}"))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("{url} answered {status}"));
+        // The target says why (another cluster, no replication secret): pass it on.
+        let why = response.text().await.unwrap_or_default();
+        let why: String = why.chars().take(300).collect();
+        return Err(format!("{url} answered {status}: {why}"));
     }
     let bytes = response
         .bytes()

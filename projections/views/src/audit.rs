@@ -2,8 +2,9 @@
 //! API: creating, killing, restarting, updating, setting quotas, maintenance, forcing task
 //! states, pruning), plus the security-relevant ones whatever their actor (an agent id bound
 //! to a credential, a journal loss accepted by an operator), grouped so that one command is one
-//! entry: consecutive events with one actor and one commit time (one decision; two commands of
-//! one user in one group commit share an entry).
+//! entry: consecutive events with one actor, one commit time and one heading (what was done
+//! to what), so that one kill of a job's 100 tasks is one entry while a quota set and a drain
+//! committed together are two.
 //!
 //! Pure: [`AuditLog::record`] takes envelopes in seq order, [`AuditLog::query`] filters them.
 //! The log keeps only these entries (a small fraction of a journal), not the events.
@@ -81,10 +82,19 @@ impl AuditLog {
         );
         let heading = heading(&envelope.event);
         let actor = envelope.actor.to_string();
+        // Another heading than the entry's starts another command (two commands of one user
+        // in one group commit: a quota set, then a drain).
+        let same_command = |last: &AuditEntry| match &heading {
+            Some(h) => {
+                last.action.is_empty() || (last.action == h.action && last.target == h.target)
+            }
+            None => true,
+        };
         if let Some(last) = self.entries.last_mut()
             && last.last_seq + 1 == envelope.seq
             && last.at == envelope.at
             && last.actor == actor
+            && same_command(last)
         {
             last.last_seq = envelope.seq;
             last.tasks += u32::from(task_event);
@@ -426,6 +436,33 @@ mod tests {
         assert_eq!(kill.kind, "task");
         assert!(kill.detail.ends_with("→ KILLING: bye"), "{}", kill.detail);
         assert_eq!(entries[1].detail, "NONE → DRAINING");
+    }
+
+    #[test]
+    fn two_commands_in_one_commit_are_two_entries() {
+        let root = || Actor::User("root".into());
+        let mut log = AuditLog::default();
+        log.record(&by(
+            root(),
+            1,
+            9,
+            Event::QuotaSet {
+                role: Identifier::new("www-data").unwrap(),
+                quota: ResourceAggregate::default(),
+            },
+        ));
+        log.record(&by(
+            root(),
+            2,
+            9,
+            Event::HostMaintenanceChanged {
+                host: "h1".into(),
+                from: MaintenanceMode::None,
+                to: MaintenanceMode::Draining,
+            },
+        ));
+        let actions: Vec<String> = log.query(&all()).into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["maintenance", "quota set"]);
     }
 
     #[test]

@@ -28,15 +28,28 @@ pub mod executor;
 pub mod hollow;
 pub mod observer;
 
-/// The credential an agent presents: the file given (`--credential`), or else what a client on
-/// this machine would send to `scheduler` (see `aurora_auth::client`). `None`: nothing, for a
-/// scheduler without authentication.
+/// The credential an agent presents to every one of `schedulers` (the replicas of one
+/// cluster): the file given (`--credential`), or else what a client on this machine would send
+/// them (see `aurora_auth::client`), which must then be the same for all of them, since one
+/// credential goes to every replica. `None`: nothing, for a scheduler without authentication.
 pub fn credentials(
     file: Option<&std::path::Path>,
-    scheduler: &str,
+    schedulers: &[String],
 ) -> Result<Option<aurora_auth::Credentials>, aurora_auth::Error> {
-    match file {
-        Some(path) => aurora_auth::client::read_credential_file(path).map(Some),
-        None => aurora_auth::client::discover_from_env(scheduler),
+    if let Some(path) = file {
+        return aurora_auth::client::read_credential_file(path).map(Some);
     }
+    let mut found = None;
+    for (i, scheduler) in schedulers.iter().enumerate() {
+        let here = aurora_auth::client::discover_from_env(scheduler)?;
+        if i > 0 && here != found {
+            return Err(aurora_auth::Error::BadCredentialFile(format!(
+                "the credentials found for {} and {scheduler} differ (a ~/.netrc entry or the dev \
+                 token for one host only); give the agent its own with --credential FILE",
+                schedulers[0]
+            )));
+        }
+        found = here;
+    }
+    Ok(found)
 }

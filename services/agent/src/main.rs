@@ -116,13 +116,13 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
     let schedulers = scheduler_uris(&args.scheduler);
     anyhow::ensure!(!schedulers.is_empty(), "--scheduler needs at least one URL");
-    let schedulers_first = schedulers[0].clone();
     let host = args.host.clone().unwrap_or_else(daemon::hostname);
     let mut capacity = daemon::detect_capacity(&args.work_dir);
     capacity.cpus = args.cpus.unwrap_or(capacity.cpus);
     capacity.ram_mb = args.ram_mb.unwrap_or(capacity.ram_mb);
     capacity.disk_mb = args.disk_mb.unwrap_or(capacity.disk_mb);
     capacity.port_ranges = vec![parse_ports(&args.ports)?];
+    let credentials = aurora_agent::credentials(args.credential.as_deref(), &schedulers)?;
     let config = AgentConfig {
         schedulers,
         agent: AgentId(args.agent_id.clone().unwrap_or_else(|| host.clone())),
@@ -133,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat_interval: Duration::from_millis(args.heartbeat_ms.max(50)),
         kill_grace: Duration::from_secs(10),
         observer_addr: Some(SocketAddr::new(args.observer_host, args.observer_port)),
-        credentials: aurora_agent::credentials(args.credential.as_deref(), &schedulers_first)?,
+        credentials,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -96,9 +96,8 @@ pub fn netrc_credentials(text: &str, host: &str) -> Option<Credentials> {
             _ => {}
         }
     }
-    let entry = exact
-        .filter(|e| e.login.is_some() && e.password.is_some())
-        .or(default)?;
+    // As curl: the host's own entry, complete or not, wins over `default`.
+    let entry = exact.or(default)?;
     Some(Credentials::Basic {
         user: entry.login?,
         password: entry.password?,
@@ -108,11 +107,18 @@ pub fn netrc_credentials(text: &str, host: &str) -> Option<Credentials> {
 /// A netrc's whitespace-separated words, without `macdef` bodies (the rest of the line after
 /// `macdef NAME`, and the lines up to the next blank one).
 fn netrc_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
+    let mut words: Vec<String> = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         for word in line.split_whitespace() {
-            if word == "macdef" {
+            // `macdef` starts a macro only where a keyword may stand, not as a value.
+            let is_value = words.last().is_some_and(|previous| {
+                matches!(
+                    previous.as_str(),
+                    "machine" | "login" | "password" | "account"
+                )
+            });
+            if word == "macdef" && !is_value {
                 for body in lines.by_ref() {
                     if body.trim().is_empty() {
                         break;
@@ -319,8 +325,22 @@ mod tests {
         assert_eq!(netrc_credentials(text, "elsewhere"), basic("anon", "guest"));
         let no_default = "machine other login bob password b0b";
         assert_eq!(netrc_credentials(no_default, "elsewhere"), None);
-        // An entry without a password does not count.
-        assert_eq!(netrc_credentials("machine h login alice", "h"), None);
+        // The host's entry wins over `default` even without a password (as curl).
+        assert_eq!(
+            netrc_credentials(
+                "machine h login alice\ndefault login anon password guest",
+                "h"
+            ),
+            None
+        );
+        // `macdef` as a value is a value.
+        assert_eq!(
+            netrc_credentials(
+                "machine h login alice password macdef\nmachine i login x password y",
+                "i"
+            ),
+            basic("x", "y")
+        );
     }
 
     #[test]

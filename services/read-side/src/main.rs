@@ -50,6 +50,14 @@ struct Args {
     /// folding the whole stream again.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<std::path::PathBuf>,
+    /// The scheduler's auth file (see the README's "Authentication"): with
+    /// `anonymous_read = false`, reads here need credentials too. Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_no_auth")]
+    auth: Option<std::path::PathBuf>,
+    /// Serve every read to anyone without checking credentials (the UI says so). Without it or
+    /// --auth, aurora-web refuses to start.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 /// Most envelopes folded at once.
@@ -218,6 +226,19 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let gate = match (&args.auth, args.insecure_no_auth) {
+        (Some(path), _) => {
+            let config = aurora_auth::AuthConfig::load(path)?;
+            let gate = aurora_web::gate::Gate::enforced(config, Some(path.clone()));
+            gate.reload_on_hangup();
+            gate
+        }
+        (None, true) => aurora_web::gate::Gate::insecure(),
+        (None, false) => anyhow::bail!(
+            "refusing to serve without authentication: give --auth FILE (the scheduler's auth \
+             file) or, on a trusted network, --insecure-no-auth"
+        ),
+    };
     let reader = Reader::connect(&args.nats, &args.cluster)
         .await
         .with_context(|| format!("following cluster {}'s stream", args.cluster))?;
@@ -258,9 +279,14 @@ async fn main() -> anyhow::Result<()> {
     let app = aurora_web::app(aurora_web::WebState {
         cluster: args.cluster.clone(),
         read: Arc::clone(&read),
-        warning: None,
+        warning: gate.is_insecure().then(|| {
+            "This read side runs without authentication (--insecure-no-auth): anyone who can \
+             reach it can read the cluster's whole history."
+                .to_string()
+        }),
     })
     .merge(aurora_web::api::router(read));
+    let app = aurora_web::gate::guard(app, gate);
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -22,7 +22,8 @@
 //! mount its router (in the binary).
 
 pub mod api;
-pub mod auth;
+/// The gate the scheduler shares with `aurora-web` (see `aurora_web::gate`).
+pub use aurora_web::gate as auth;
 pub mod leader;
 pub mod mirror;
 pub mod read_side;

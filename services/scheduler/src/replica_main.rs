@@ -169,9 +169,9 @@ fn replication_secret(args: &Args) -> anyhow::Result<Option<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading --replication-secret {}", path.display()))?;
     let secret = text.trim();
-    if secret.len() < 16 || secret.contains(char::is_whitespace) {
+    if secret.len() < 16 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
         bail!(
-            "--replication-secret {}: expected one word of 16 characters or more",
+            "--replication-secret {}: expected one word of 16 or more visible ASCII characters",
             path.display()
         );
     }

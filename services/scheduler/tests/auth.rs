@@ -119,6 +119,19 @@ async fn send(
     )
 }
 
+/// alice creates www-data/prod/hello (one instance).
+async fn create_hello_as_alice(app: &Router) {
+    let (status, body, _) = send(
+        app,
+        "POST",
+        "/api/v1/jobs",
+        Some(&bearer(ALICE_TOKEN)),
+        Some(hello()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -162,15 +175,7 @@ async fn anonymous_reads_pass_and_anonymous_writes_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_principal_is_the_actor_whatever_the_header_claims() {
     let (runtime, app, _) = start(true).await;
-    let (status, body, _) = send(
-        &app,
-        "POST",
-        "/api/v1/jobs",
-        Some(&bearer(ALICE_TOKEN)),
-        Some(hello()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    create_hello_as_alice(&app).await;
     assert_eq!(last_actor(&runtime).await, Actor::User("alice".into()));
 
     // Basic with the password (argon2), then again (remembered): alice both times.
@@ -239,15 +244,7 @@ async fn bad_credentials_are_refused_even_for_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_roles_owner_is_forbidden_and_told_the_missing_permission() {
     let (runtime, app, _) = start(true).await;
-    let (status, _, _) = send(
-        &app,
-        "POST",
-        "/api/v1/jobs",
-        Some(&bearer(ALICE_TOKEN)),
-        Some(hello()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    create_hello_as_alice(&app).await;
     let before = runtime.journal().last_seq();
     let (status, body, _) = send(
         &app,
@@ -431,15 +428,7 @@ fn mutations() -> Vec<(&'static str, &'static str, Option<Value>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mutating_route_refuses_an_anonymous_caller() {
     let (runtime, app, _) = start(true).await;
-    let (status, _, _) = send(
-        &app,
-        "POST",
-        "/api/v1/jobs",
-        Some(&bearer(ALICE_TOKEN)),
-        Some(hello()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    create_hello_as_alice(&app).await;
     let before = runtime.journal().last_seq();
     let routes = mutations();
     assert_eq!(
@@ -536,15 +525,7 @@ async fn an_agent_cannot_act_as_another_or_report_its_tasks() {
             send(&app, "POST", uri, Some(&authorization), body).await
         }
     };
-    let (status, body, _) = send(
-        &app,
-        "POST",
-        "/api/v1/jobs",
-        Some(&bearer(ALICE_TOKEN)),
-        Some(hello()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    create_hello_as_alice(&app).await;
     let (status, body, _) = send(
         &app,
         "POST",

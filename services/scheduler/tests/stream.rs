@@ -110,9 +110,25 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
     let web = workspace_binary("aurora-read-side", "aurora-web");
     let web_state = dir.path().join("web-state");
     let nats_url = nats.url();
+    // The read side takes an auth file that knows the dev token the helpers send, with reads
+    // closed to anonymous requests: pages then come through its gate as through the scheduler's.
+    let dev_token = std::fs::read_to_string(aurora_auth::client::dev_token_path(
+        std::path::Path::new(&std::env::var("HOME").unwrap()),
+    ))
+    .unwrap();
+    let auth = dir.path().join("auth.toml");
+    std::fs::write(
+        &auth,
+        format!(
+            "anonymous_read = false\n[users.tester]\ntokens = [\"{}\"]\npermissions = [\"admin:*\"]\n",
+            aurora_auth::token_digest(dev_token.trim())
+        ),
+    )
+    .unwrap();
     let start_web = || {
         let mut child = Command::new(&web)
-            .args(["--nats", &nats_url, "--cluster", "devcluster"])
+            .args(["--nats", &nats_url, "--cluster", "devcluster", "--auth"])
+            .arg(&auth)
             .args(["--http-port", &web_port.to_string()])
             .arg("--state-dir")
             .arg(&web_state)
@@ -148,6 +164,19 @@ fn the_mirror_the_tail_and_the_verifier_agree() {
         },
     );
     assert!(pages.0.contains("sleeper"), "{}", pages.0);
+    // Without credentials the read side answers nothing but a 401.
+    {
+        use std::io::{Read, Write};
+        let mut raw = std::net::TcpStream::connect(("127.0.0.1", web_port)).unwrap();
+        write!(
+            raw,
+            "GET {page} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        raw.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
     let past = format!("{page}?at=5");
     assert_eq!(
         support::http_text(web_port, "GET", &past, None),

@@ -140,10 +140,7 @@ async fn main() -> anyhow::Result<()> {
         .script
         .parse()
         .with_context(|| format!("--script {:?}", args.script))?;
-    let credentials = aurora_agent::credentials(
-        args.credential.as_deref(),
-        schedulers.first().map_or("", String::as_str),
-    )?;
+    let credentials = aurora_agent::credentials(args.credential.as_deref(), &schedulers)?;
     let config = FleetConfig {
         schedulers,
         count: args.count,

@@ -142,6 +142,13 @@ impl Failure {
     }
 }
 
+/// The read half's and the gate's refusals, in the same shape.
+impl From<aurora_web::api::Failure> for Failure {
+    fn from(failure: aurora_web::api::Failure) -> Self {
+        Failure(failure.0, failure.1)
+    }
+}
+
 impl From<SubmitError> for Failure {
     fn from(error: SubmitError) -> Self {
         match error {

@@ -1,4 +1,4 @@
-//! Authentication at the HTTP edge: who each request is, decided once by a middleware before
+//! Authentication at the HTTP edge of the scheduler and of `aurora-web`: who each request is, decided once by a middleware before
 //! any handler runs, and what it may do, decided by each handler through [`Caller`].
 //!
 //! - [`Gate::enforced`] (`--auth FILE`, or `--dev`'s local credential): the `Authorization`
@@ -31,6 +31,11 @@ use sha2::{Digest, Sha256};
 
 use crate::api::Failure;
 
+/// Password checks (argon2, ~19 MiB and tens of ms each) running at once, at most; a login
+/// past it is answered 503 rather than queued, so a flood of bad passwords cannot take the
+/// process's memory or its blocking threads.
+const MAX_PASSWORD_CHECKS: usize = 4;
+
 /// The error code of every authentication or authorisation refusal (Aurora's `AUTH_FAILED`).
 pub const AUTH_FAILED: &str = "AUTH_FAILED";
 
@@ -52,11 +57,28 @@ enum Policy {
 
 #[derive(Debug)]
 struct Enforced {
-    config: RwLock<Arc<AuthConfig>>,
+    current: RwLock<Arc<Current>>,
     /// Where the config was read from, for reloads (`None`: `--dev`'s built-in config).
     source: Option<PathBuf>,
+    password_checks: Arc<tokio::sync::Semaphore>,
+}
+
+/// One config and the password logins checked against it: replaced together on reload, so a
+/// check that started before a reload can only remember its result in the old one.
+#[derive(Debug)]
+struct Current {
+    config: Arc<AuthConfig>,
     /// Successful password logins: SHA-256 of `user\0password` → principal.
     logins: Mutex<HashMap<[u8; 32], Principal>>,
+}
+
+impl Current {
+    fn new(config: AuthConfig) -> Arc<Current> {
+        Arc::new(Current {
+            config: Arc::new(config),
+            logins: Mutex::new(HashMap::new()),
+        })
+    }
 }
 
 impl Gate {
@@ -68,9 +90,9 @@ impl Gate {
     /// Authentication against `config`, read from `source` (reloaded by [`Gate::reload`]).
     pub fn enforced(config: AuthConfig, source: Option<PathBuf>) -> Gate {
         Gate(Arc::new(Policy::Enforced(Enforced {
-            config: RwLock::new(Arc::new(config)),
+            current: RwLock::new(Current::new(config)),
             source,
-            logins: Mutex::new(HashMap::new()),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(MAX_PASSWORD_CHECKS)),
         })))
     }
 
@@ -87,16 +109,11 @@ impl Gate {
             return Ok(0);
         };
         let Some(path) = &enforced.source else {
-            return Ok(enforced.current().users().count());
+            return Ok(enforced.current().config.users().count());
         };
         let config = AuthConfig::load(path)?;
         let users = config.users().count();
-        *enforced.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
-        enforced
-            .logins
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        *enforced.current.write().unwrap_or_else(|e| e.into_inner()) = Current::new(config);
         Ok(users)
     }
 
@@ -132,7 +149,8 @@ impl Gate {
             Policy::Insecure => return Ok(Caller::Claimed(claimed_user(headers))),
             Policy::Enforced(enforced) => enforced,
         };
-        let config = enforced.current();
+        let current = enforced.current();
+        let config = Arc::clone(&current.config);
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(Caller::Checked {
                 principal: None,
@@ -151,29 +169,31 @@ impl Gate {
             Credentials::Basic { user, .. } => Some(user.clone()),
             Credentials::Token(_) => None,
         };
-        match enforced.authenticate(config.clone(), credentials).await {
+        match enforced.authenticate(&current, credentials).await {
             Ok(principal) => Ok(Caller::Checked {
                 principal: Some(principal),
                 config,
             }),
-            Err(e) => Err(refuse_login("bad_credentials", user.as_deref(), &e)),
+            Err(Login::Busy) => Err(busy()),
+            Err(Login::Refused(e)) => Err(refuse_login("bad_credentials", user.as_deref(), &e)),
         }
     }
 }
 
 impl Enforced {
-    fn current(&self) -> Arc<AuthConfig> {
-        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    fn current(&self) -> Arc<Current> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     async fn authenticate(
         &self,
-        config: Arc<AuthConfig>,
+        current: &Arc<Current>,
         credentials: Credentials,
-    ) -> Result<Principal, aurora_auth::Error> {
+    ) -> Result<Principal, Login> {
+        let config = Arc::clone(&current.config);
         let Credentials::Basic { user, password } = &credentials else {
             // A token is one SHA-256 and a few comparisons.
-            return config.authenticate(&credentials);
+            return config.authenticate(&credentials).map_err(Login::Refused);
         };
         let key: [u8; 32] = Sha256::new()
             .chain_update(user.as_bytes())
@@ -181,20 +201,37 @@ impl Enforced {
             .chain_update(password.as_bytes())
             .finalize()
             .into();
-        if let Some(principal) = self.remembered(&key) {
+        if let Some(principal) = current.remembered(&key) {
             return Ok(principal);
         }
-        let checked = tokio::task::spawn_blocking(move || config.authenticate(&credentials))
-            .await
-            .map_err(|_| aurora_auth::Error::BadCredentials)??;
-        let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+        let Ok(permit) = Arc::clone(&self.password_checks).try_acquire_owned() else {
+            metrics::counter!("aurora_auth_failures_total", "reason" => "busy").increment(1);
+            return Err(Login::Busy);
+        };
+        let checked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            config.authenticate(&credentials)
+        })
+        .await
+        .map_err(|_| Login::Refused(aurora_auth::Error::BadCredentials))?
+        .map_err(Login::Refused)?;
+        let mut logins = current.logins.lock().unwrap_or_else(|e| e.into_inner());
         if logins.len() >= MAX_REMEMBERED_LOGINS {
             logins.clear();
         }
         logins.insert(key, checked.clone());
         Ok(checked)
     }
+}
 
+/// Why a login did not check out.
+enum Login {
+    /// Too many password checks at once.
+    Busy,
+    Refused(aurora_auth::Error),
+}
+
+impl Current {
     fn remembered(&self, key: &[u8; 32]) -> Option<Principal> {
         self.logins
             .lock()
@@ -220,6 +257,19 @@ fn refuse_login(reason: &'static str, user: Option<&str>, error: &aurora_auth::E
     metrics::counter!("aurora_auth_failures_total", "reason" => reason).increment(1);
     tracing::warn!(reason, user = user.unwrap_or("-"), error = %error, "authentication failed");
     unauthenticated(format!("authentication failed: {error}"))
+}
+
+/// The 503 for a password login while the password checks are all taken.
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(ApiError {
+            code: "ERROR_TRANSIENT".into(),
+            message: "too many password logins are being checked; retry, or use an API token"
+                .into(),
+        }),
+    )
+        .into_response()
 }
 
 /// A 401 in the API's error shape, with the challenge that makes a browser ask for a login.
