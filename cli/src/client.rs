@@ -104,18 +104,26 @@ pub struct Client {
     /// The index in `bases` of the replica that last answered: later calls start there.
     current: Arc<AtomicUsize>,
     user: String,
-    /// The `Authorization` header for each of `bases` (see [`authorization_for`]).
-    authorizations: Vec<Option<reqwest::header::HeaderValue>>,
+    /// The `Authorization` header for each of `bases` (see [`authorization_for`]), and where
+    /// it came from.
+    authorizations: Vec<Option<(reqwest::header::HeaderValue, String)>>,
 }
 
 /// What the client presents to the scheduler at `base`, found as Aurora's client finds it:
 /// `AURORA_TOKEN`, else `~/.netrc`'s entry for the host, else (on this machine only)
 /// `aurora-scheduler --dev`'s token. `None`: nothing; reads need no credentials.
 pub fn authorization_for(base: &str) -> CliResult<Option<reqwest::header::HeaderValue>> {
-    let credentials = aurora_auth::client::discover_from_env(base)
+    Ok(authorization_with_source(base)?.map(|(value, _)| value))
+}
+
+/// [`authorization_for`], with where the credentials came from.
+fn authorization_with_source(
+    base: &str,
+) -> CliResult<Option<(reqwest::header::HeaderValue, String)>> {
+    let credentials = aurora_auth::client::discover_from_env_with_source(base)
         .map_err(|e| CliError::new(ExitCode::AuthError, format!("credentials for {base}: {e}")))?;
     credentials
-        .map(|c| {
+        .map(|(c, source)| {
             let mut value = reqwest::header::HeaderValue::from_str(&c.authorization_header())
                 .map_err(|_| {
                     CliError::new(
@@ -124,7 +132,7 @@ pub fn authorization_for(base: &str) -> CliResult<Option<reqwest::header::Header
                     )
                 })?;
             value.set_sensitive(true);
-            Ok(value)
+            Ok((value, source))
         })
         .transpose()
 }
@@ -149,7 +157,7 @@ impl Client {
             .map_err(|e| CliError::new(ExitCode::Unknown, format!("HTTP client: {e}")))?;
         let authorizations = bases
             .iter()
-            .map(|base| authorization_for(base))
+            .map(|base| authorization_with_source(base))
             .collect::<CliResult<Vec<_>>>()?;
         Ok(Self {
             http,
@@ -235,7 +243,8 @@ impl Client {
                 .http
                 .request(method.clone(), format!("{base}{path}"))
                 .header(USER_HEADER, &self.user);
-            if let Some(Some(authorization)) = self.authorizations.get(index) {
+            let sent = self.authorizations.get(index).and_then(Option::as_ref);
+            if let Some((authorization, _)) = sent {
                 request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
             }
             if let Some(body) = &body {
@@ -260,7 +269,15 @@ impl Client {
             };
             let status = response.status();
             if !status.is_success() {
-                let error = response.json::<ApiError>().ok();
+                let mut error = response.json::<ApiError>().ok();
+                // A refused login: say which credential was sent, so a stale one can be found.
+                if status == reqwest::StatusCode::UNAUTHORIZED
+                    && let (Some(error), Some((_, source))) = (error.as_mut(), sent)
+                {
+                    error
+                        .message
+                        .push_str(&format!(" (the credentials sent came from {source})"));
+                }
                 let refusal = Refusal {
                     http_status: status.as_u16(),
                     error,

@@ -191,8 +191,21 @@ pub fn discover(
     env_token: Option<&str>,
     home: Option<&Path>,
 ) -> Result<Option<Credentials>, Error> {
+    Ok(discover_with_source(url, env_token, home)?.map(|(credentials, _)| credentials))
+}
+
+/// [`discover`], with where the credentials came from (`AURORA_TOKEN`, `~/.netrc (machine
+/// HOST)`, the dev token's path), for an error that says which credential was refused.
+pub fn discover_with_source(
+    url: &str,
+    env_token: Option<&str>,
+    home: Option<&Path>,
+) -> Result<Option<(Credentials, String)>, Error> {
     if let Some(token) = env_token.map(str::trim).filter(|t| !t.is_empty()) {
-        return Ok(Some(Credentials::Token(token.to_owned())));
+        return Ok(Some((
+            Credentials::Token(token.to_owned()),
+            TOKEN_ENV.into(),
+        )));
     }
     let (Some(home), Some(host)) = (home, url_host(url)) else {
         return Ok(None);
@@ -201,14 +214,21 @@ pub fn discover(
     if let Some(text) = read_if_present(&netrc)?
         && let Some(credentials) = netrc_credentials(&text, &host)
     {
-        return Ok(Some(credentials));
+        return Ok(Some((
+            credentials,
+            format!("{} for {host}", netrc.display()),
+        )));
     }
+    let dev = dev_token_path(home);
     if is_loopback_host(&host)
-        && let Some(text) = read_if_present(&dev_token_path(home))?
+        && let Some(text) = read_if_present(&dev)?
     {
         let token = text.trim();
         if !token.is_empty() {
-            return Ok(Some(Credentials::Token(token.to_owned())));
+            return Ok(Some((
+                Credentials::Token(token.to_owned()),
+                format!("{} (aurora-scheduler --dev's token)", dev.display()),
+            )));
         }
     }
     Ok(None)
@@ -216,9 +236,14 @@ pub fn discover(
 
 /// [`discover`] with this process's environment: `AURORA_TOKEN` and `HOME`.
 pub fn discover_from_env(url: &str) -> Result<Option<Credentials>, Error> {
+    Ok(discover_from_env_with_source(url)?.map(|(credentials, _)| credentials))
+}
+
+/// [`discover_with_source`] with this process's environment.
+pub fn discover_from_env_with_source(url: &str) -> Result<Option<(Credentials, String)>, Error> {
     let token = std::env::var(TOKEN_ENV).ok();
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    discover(url, token.as_deref(), home.as_deref())
+    discover_with_source(url, token.as_deref(), home.as_deref())
 }
 
 fn read_if_present(path: &Path) -> Result<Option<String>, Error> {

@@ -103,6 +103,19 @@ fn with_auth_the_client_needs_credentials_and_its_user_is_the_actor() {
     let refused = create();
     assert_eq!(code(&refused), Some(30), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("netrc"), "{}", stderr(&refused));
+    // A stale password: 30, and the error says where the refused credential came from.
+    std::fs::write(
+        cli.home().join(".netrc"),
+        "machine 127.0.0.1 login alice password stale\n",
+    )
+    .unwrap();
+    let stale = create();
+    assert_eq!(code(&stale), Some(30), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains(".netrc for 127.0.0.1"),
+        "{}",
+        stderr(&stale)
+    );
     // bob's password is right, but the role is not his: 30 again, naming the permission.
     std::fs::write(
         cli.home().join(".netrc"),
