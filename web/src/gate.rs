@@ -431,3 +431,70 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod logins {
+    use super::*;
+    use base64::Engine;
+
+    fn config_with_password(user: &str, password: &str) -> String {
+        format!(
+            "[users.{user}]\npassword = \"{}\"\npermissions = [\"admin:*\"]\n",
+            aurora_auth::hash_password(password, [3; 16]).unwrap()
+        )
+    }
+
+    fn basic(user: &str, password: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
+        headers
+    }
+
+    fn enforced(gate: &Gate) -> &Enforced {
+        match &*gate.0 {
+            Policy::Enforced(enforced) => enforced,
+            Policy::Insecure => unreachable!(),
+        }
+    }
+
+    /// While every password check is taken, another password login is a 503 (not queued); a
+    /// remembered login still passes.
+    #[tokio::test]
+    async fn password_checks_past_the_cap_are_refused_not_queued() {
+        let config = AuthConfig::parse(&config_with_password("ops", "pw")).unwrap();
+        let gate = Gate::enforced(config, None);
+        assert!(gate.identify(&basic("ops", "pw")).await.is_ok());
+        let checks = Arc::clone(&enforced(&gate).password_checks);
+        let _all = checks
+            .acquire_many_owned(MAX_PASSWORD_CHECKS as u32)
+            .await
+            .unwrap();
+        let busy = gate.identify(&basic("ops", "other")).await.unwrap_err();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            gate.identify(&basic("ops", "pw")).await.is_ok(),
+            "a remembered login needs no check"
+        );
+    }
+
+    /// A reload forgets remembered logins: a password changed in the file stops working.
+    #[tokio::test]
+    async fn a_reload_forgets_remembered_logins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.toml");
+        std::fs::write(&path, config_with_password("ops", "old")).unwrap();
+        let gate = Gate::enforced(AuthConfig::load(&path).unwrap(), Some(path.clone()));
+        assert!(gate.identify(&basic("ops", "old")).await.is_ok());
+        std::fs::write(&path, config_with_password("ops", "new")).unwrap();
+        gate.reload().unwrap();
+        let refused = gate.identify(&basic("ops", "old")).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert!(gate.identify(&basic("ops", "new")).await.is_ok());
+    }
+}

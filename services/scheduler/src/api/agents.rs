@@ -57,12 +57,15 @@ async fn register(
 
 /// Refuses a caller that is not the user `agent` is bound to (with authentication on): only
 /// the credential that first registered an agent id may heartbeat, poll or report as it.
-fn check_bound(runtime: &Runtime, agent: &AgentId, caller: &Caller) -> Result<(), Failure> {
+fn check_bound(
+    record: Option<&aurora_scheduler_core::state::Agent>,
+    agent: &AgentId,
+    caller: &Caller,
+) -> Result<(), Failure> {
     let Some(presented) = caller.principal() else {
         return Ok(());
     };
-    let state = runtime.state();
-    match state.agent(agent).and_then(|a| a.principal.as_deref()) {
+    match record.and_then(|a| a.principal.as_deref()) {
         Some(bound) if bound == presented => Ok(()),
         Some(bound) => Err(Failure(
             axum::http::StatusCode::FORBIDDEN,
@@ -79,24 +82,28 @@ fn check_bound(runtime: &Runtime, agent: &AgentId, caller: &Caller) -> Result<()
     }
 }
 
-/// Refuses an agent this leader cannot hand work to: unknown, lost, or not registered with
-/// this leader (which must reconcile it first).
-fn check_known(runtime: &Runtime, agent: &AgentId) -> Result<(), Failure> {
+/// Refuses an agent this leader cannot hand work to: unknown, lost, acting under another
+/// credential than the one it is bound to, or not registered with this leader (which must
+/// reconcile it first).
+fn check_known(runtime: &Runtime, agent: &AgentId, caller: &Caller) -> Result<(), Failure> {
     if !runtime.is_leader() {
         return Err(SubmitError::NotLeader { leader: None }.into());
     }
-    match runtime.state().agent(agent) {
-        None => {
-            return Err(Failure::not_found(format!(
-                "no such agent: {agent}; register first"
-            )));
+    {
+        let state = runtime.state();
+        match state.agent(agent) {
+            None => {
+                return Err(Failure::not_found(format!(
+                    "no such agent: {agent}; register first"
+                )));
+            }
+            Some(record) if record.lost => {
+                return Err(Failure::not_found(format!(
+                    "agent {agent} was declared lost; register again"
+                )));
+            }
+            Some(record) => check_bound(Some(record), agent, caller)?,
         }
-        Some(record) if record.lost => {
-            return Err(Failure::not_found(format!(
-                "agent {agent} was declared lost; register again"
-            )));
-        }
-        Some(_) => {}
     }
     if !runtime.has_registered(agent) {
         // This leader started after the agent registered: have it register again so that
@@ -148,8 +155,7 @@ async fn heartbeat(
 ) -> Result<Json<Heartbeat>, Failure> {
     caller.authorize(Action::AgentHeartbeat, None)?;
     let agent = AgentId(agent);
-    check_known(&runtime, &agent)?;
-    check_bound(&runtime, &agent, &caller)?;
+    check_known(&runtime, &agent, &caller)?;
     let work = runtime.heartbeat(&agent)?;
     Ok(Json(work_reply(&runtime, work)))
 }
@@ -174,8 +180,7 @@ async fn work(
 ) -> Result<Json<Heartbeat>, Failure> {
     caller.authorize(Action::AgentWork, None)?;
     let agent = AgentId(agent);
-    check_known(&runtime, &agent)?;
-    check_bound(&runtime, &agent, &caller)?;
+    check_known(&runtime, &agent, &caller)?;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(20_000)).min(MAX_WORK_WAIT);
     let work = runtime.take_work(&agent, wait).await?;
     Ok(Json(work_reply(&runtime, work)))
@@ -192,7 +197,7 @@ async fn status(
     caller.authorize(Action::AgentStatus, None)?;
     let Json(reports) = body?;
     let agent = AgentId(agent);
-    check_bound(&runtime, &agent, &caller)?;
+    check_bound(runtime.state().agent(&agent), &agent, &caller)?;
     let commands: Vec<Command> = reports
         .into_vec()
         .into_iter()
