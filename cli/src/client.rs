@@ -117,6 +117,21 @@ pub fn authorization_for(base: &str) -> CliResult<Option<reqwest::header::Header
 }
 
 /// [`authorization_for`], with where the credentials came from.
+/// What the CLI trusts and presents over HTTPS: `AURORA_CA_FILE` (a CA file; default: the
+/// system's roots), and `AURORA_CLIENT_CERT` with `AURORA_CLIENT_KEY` for schedulers that
+/// require client certificates.
+pub fn tls() -> CliResult<aurora_net::ClientTls> {
+    aurora_net::ClientTls::from_env().map_err(|e| CliError::invalid_config(e.to_string()))
+}
+
+/// A blocking HTTP client builder configured by [`tls`]; a CA or certificate file that does
+/// not load is an invalid-configuration error naming it.
+pub fn blocking_builder() -> CliResult<reqwest::blocking::ClientBuilder> {
+    tls()?
+        .blocking_builder()
+        .map_err(|e| CliError::invalid_config(e.to_string()))
+}
+
 fn authorization_with_source(
     base: &str,
 ) -> CliResult<Option<(reqwest::header::HeaderValue, String)>> {
@@ -148,7 +163,7 @@ impl Client {
         if bases.is_empty() {
             return Err(CliError::invalid_config("no scheduler URI to talk to"));
         }
-        let mut builder = reqwest::blocking::Client::builder().timeout(CALL_TIMEOUT);
+        let mut builder = blocking_builder()?.timeout(CALL_TIMEOUT);
         if bases.len() > 1 {
             builder = builder.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -332,10 +347,19 @@ fn transport_error(base: &str, error: &reqwest::Error) -> CliError {
             ExitCode::Timeout,
             format!("the scheduler at {base} did not answer in time"),
         )
-    } else {
+    } else if error.is_connect() && !cause(error).contains("certificate") {
         CliError::new(
             ExitCode::NetworkError,
-            format!("cannot reach the scheduler at {base}: is it running? ({error})"),
+            format!(
+                "cannot reach the scheduler at {base}: is it running? ({})",
+                cause(error)
+            ),
+        )
+    } else {
+        // Reached, but the conversation failed: a TLS handshake, a reset, a garbled answer.
+        CliError::new(
+            ExitCode::NetworkError,
+            format!("cannot reach the scheduler at {base}: {}", cause(error)),
         )
     }
 }
@@ -349,7 +373,22 @@ fn cause(error: &reqwest::Error) -> String {
     while let Some(next) = source.source() {
         source = next;
     }
-    source.to_string()
+    let cause = source.to_string();
+    // rustls names the certificate problem; say what the client can do about it.
+    if cause.contains("UnknownIssuer") {
+        format!(
+            "{cause} (the scheduler's certificate is not signed by a CA this client trusts: set {} to its CA file)",
+            aurora_net::tls::CA_FILE_VAR
+        )
+    } else if cause.contains("CertificateRequired") {
+        format!(
+            "{cause} (the scheduler requires a client certificate: set {} and {})",
+            aurora_net::tls::CLIENT_CERT_VAR,
+            aurora_net::tls::CLIENT_KEY_VAR
+        )
+    } else {
+        cause
+    }
 }
 
 /// The error of a call no replica could serve, naming each one tried and what it said.

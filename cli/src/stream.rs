@@ -57,7 +57,7 @@ pub fn follow_scheduler(
     end: Option<Seq>,
     on: &mut dyn FnMut(Envelope) -> CliResult<Next>,
 ) -> CliResult {
-    let http = reqwest::blocking::Client::builder()
+    let http = crate::client::blocking_builder()?
         .connect_timeout(Duration::from_secs(5))
         .timeout(IDLE_TIMEOUT)
         .build()

@@ -120,12 +120,13 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
         return Ok(());
     };
     let base = client.base().to_string();
+    let tls = crate::client::tls()?;
     let runtime = stream::runtime()?;
     let verdict = runtime.block_on(async {
         let reader = aurora_stream::Reader::connect(&url, &cluster)
             .await
             .map_err(stream::stream_error)?;
-        aurora_stream::verify::verify(&reader, journal_pages(base, check.last_seq))
+        aurora_stream::verify::verify(&reader, journal_pages(base, check.last_seq, &tls))
             .await
             .map_err(stream::stream_error)
     })?;
@@ -149,13 +150,16 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
 }
 
 /// The journal's envelopes 1..=last, read page by page from the scheduler at `base`.
-fn journal_pages(base: String, last: Seq) -> BoxStream<'static, Result<Envelope, String>> {
+fn journal_pages(
+    base: String,
+    last: Seq,
+    tls: &aurora_net::ClientTls,
+) -> BoxStream<'static, Result<Envelope, String>> {
     const PAGE: u64 = 1000;
     // A scheduler that stops answering fails the check rather than hanging it.
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .unwrap_or_default();
+    let http = aurora_net::client(tls, |builder| {
+        builder.timeout(std::time::Duration::from_secs(60))
+    });
     let authorization = crate::client::authorization_for(&base).ok().flatten();
     futures::stream::unfold(1, move |next| {
         let (http, base, authorization) = (http.clone(), base.clone(), authorization.clone());

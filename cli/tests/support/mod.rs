@@ -15,6 +15,8 @@ pub struct Cli {
     /// Whether the clients get the real `--dev` token (see `command`); a test of
     /// authentication turns it off and gives them their own credentials.
     pub dev_token: bool,
+    /// More environment for every command (`AURORA_CA_FILE`, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl Cli {
@@ -39,6 +41,7 @@ impl Cli {
             bin_dir: bin_dir.to_path_buf(),
             root,
             dev_token: true,
+            env: Vec::new(),
         }
     }
 
@@ -68,7 +71,8 @@ impl Cli {
             .env("AURORA_CONFIG_ROOT", self.root.join("etc"))
             .env("HOME", &self.root)
             .env("USER", "tester")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         // The client's home is a scratch directory, so hand it the credential that
         // `aurora-scheduler --dev` keeps under the real one (the scheduler tests run their dev
         // schedulers as user `tester` too).

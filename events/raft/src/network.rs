@@ -69,6 +69,25 @@ impl Router {
         timeout: std::time::Duration,
         secret: Option<&str>,
     ) -> Self {
+        Self::https(
+            cluster,
+            peers,
+            timeout,
+            secret,
+            &aurora_net::ClientTls::default(),
+        )
+    }
+
+    /// Like [`Router::http_with_secret`], calling `https://` peers with `tls` (the CA that
+    /// signed their certificates, and this replica's own certificate for peers that require
+    /// one).
+    pub fn https(
+        cluster: &str,
+        peers: BTreeMap<NodeId, String>,
+        timeout: std::time::Duration,
+        secret: Option<&str>,
+        tls: &aurora_net::ClientTls,
+    ) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(name) = reqwest::header::HeaderValue::from_str(cluster) {
             headers.insert(crate::http::CLUSTER_HEADER, name);
@@ -77,11 +96,9 @@ impl Router {
             value.set_sensitive(true);
             headers.insert(crate::http::SECRET_HEADER, value);
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .default_headers(headers)
-            .build()
-            .unwrap_or_default();
+        let client = aurora_net::client(tls, |builder| {
+            builder.timeout(timeout).default_headers(headers.clone())
+        });
         let router = Self::default();
         {
             let mut routes = router.lock();

@@ -1,7 +1,8 @@
 //! Replicas that reach each other over HTTP, each serving Raft's internal routes on its own
 //! loopback port, as the scheduler processes will: concurrent appends end identical on every
 //! replica, and when the leader's process goes (its server and its Raft stop) another replica
-//! takes over, with every acknowledged append kept and the old leader fenced.
+//! takes over, with every acknowledged append kept and the old leader fenced. Over mutual TLS
+//! (each replica serving HTTPS and requiring its peers' client certificates) they agree too.
 
 mod support;
 
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 use aurora_journal::conformance::{append, assert_dense, marker, now, read_marker};
 use aurora_journal::{Error, Journal};
+use aurora_net::testing::Pki;
+use aurora_net::{ClientTls, Limits, ServerTls};
 use aurora_raft::{NodeId, RaftJournal, Replica, Router, Storage, http};
 use tokio::task::JoinHandle;
 
@@ -24,6 +27,13 @@ struct HttpCluster {
 
 impl HttpCluster {
     async fn start(n: u64) -> Self {
+        Self::start_with(n, None).await
+    }
+
+    /// With `pki`, every replica serves HTTPS with the PKI's server certificate, requires
+    /// client certificates from its CA, and calls its peers presenting the client one.
+    async fn start_with(n: u64, pki: Option<&Pki>) -> Self {
+        let scheme = if pki.is_some() { "https" } else { "http" };
         let mut listeners = BTreeMap::new();
         let mut peers = BTreeMap::new();
         for id in 1..=n {
@@ -31,11 +41,24 @@ impl HttpCluster {
                 .await
                 .expect("bind");
             let port = listener.local_addr().expect("address").port();
-            peers.insert(id, format!("http://127.0.0.1:{port}"));
+            peers.insert(id, format!("{scheme}://127.0.0.1:{port}"));
             listeners.insert(id, listener);
         }
         let timeouts = quick();
-        let router = Router::http("c", peers.clone(), Duration::from_secs(2));
+        let client_tls = pki.map_or_else(ClientTls::default, |pki| ClientTls {
+            ca_file: Some(pki.ca.clone()),
+            identity: Some((pki.client_cert.clone(), pki.client_key.clone())),
+        });
+        let server_tls = pki.map(|pki| {
+            ServerTls::load(&pki.server_cert, &pki.server_key, Some(&pki.ca)).expect("server TLS")
+        });
+        let router = Router::https(
+            "c",
+            peers.clone(),
+            Duration::from_secs(2),
+            None,
+            &client_tls,
+        );
         let mut cluster = Cluster {
             router,
             storage: BTreeMap::new(),
@@ -51,10 +74,18 @@ impl HttpCluster {
                 .await
                 .expect("start replica");
             let routes = http::routes(replica.raft().clone(), "c");
+            let tls = server_tls.clone();
             servers.insert(
                 id,
                 tokio::spawn(async move {
-                    let _ = axum::serve(listener, routes).await;
+                    aurora_net::serve(
+                        listener,
+                        routes,
+                        Limits::default(),
+                        tls,
+                        std::future::pending(),
+                    )
+                    .await;
                 }),
             );
             cluster.replicas.insert(id, replica);
@@ -97,6 +128,33 @@ async fn write(journal: &RaftJournal, writers: u32, offset: u32) -> BTreeSet<(u3
         acknowledged.extend(task.await.expect("writer"));
     }
     acknowledged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_over_mutual_tls_agree() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::new(dir.path());
+    let mut cluster = HttpCluster::start_with(3, Some(&pki)).await;
+    assert!(
+        cluster
+            .peers
+            .values()
+            .all(|url| url.starts_with("https://"))
+    );
+    let journal = cluster
+        .cluster
+        .initialise("c", now())
+        .await
+        .expect("initialise over TLS");
+    let acknowledged = write(&journal, 3, 0).await;
+    cluster.cluster.settle(journal.replica()).await;
+    let all = assert_identical(&cluster.cluster).await;
+    assert_dense(&all);
+    let markers: BTreeSet<(u32, u32)> = all.iter().filter_map(read_marker).collect();
+    assert_eq!(markers, acknowledged);
+    for id in 1..=3 {
+        cluster.kill(id).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +235,7 @@ async fn replicas_refuse_rpcs_meant_for_another_cluster() {
         "vote": {"leader_id": {"term": 1, "node_id": 9}, "committed": false},
         "last_log_id": null
     });
-    let client = reqwest::Client::new();
+    let client = aurora_net::default_client();
     for (header, expected) in [(Some("other"), 409), (None, 409), (Some("c"), 200)] {
         let mut request = client.post(&url).json(&vote);
         if let Some(name) = header {
@@ -231,7 +289,7 @@ async fn a_replica_with_a_secret_refuses_rpcs_without_it() {
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, routes).await;
     });
-    let client = reqwest::Client::new();
+    let client = aurora_net::default_client();
     let vote = |secret: Option<&'static str>| {
         let mut request = client
             .post(format!("{base}{}", http::VOTE))

@@ -33,7 +33,10 @@ const POLL_SLACK: Duration = Duration::from_secs(10);
 /// Why a call to the scheduler failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the scheduler at {url}: {source}")]
+    #[error(
+        "cannot reach the scheduler at {url}: {}",
+        aurora_net::describe(source)
+    )]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the scheduler does not know this agent (or declared it lost): {0}")]
     Unregistered(String),
@@ -125,15 +128,17 @@ impl SchedulerClient {
     /// `bases` are the schedulers' URLs, e.g. `http://127.0.0.1:8081` (each may also be a
     /// comma-separated list); the first is tried first.
     pub fn new<S: AsRef<str>>(bases: &[S], agent: AgentId) -> Self {
-        Self::with_credentials(bases, agent, None)
+        Self::with_credentials(bases, agent, None, &aurora_net::ClientTls::default())
     }
 
     /// Like [`SchedulerClient::new`], presenting `credentials` (the agent's own, bound to its
-    /// id by the scheduler at first registration) on every call.
+    /// id by the scheduler at first registration) on every call, and calling `https://`
+    /// schedulers with `tls`.
     pub fn with_credentials<S: AsRef<str>>(
         bases: &[S],
         agent: AgentId,
         credentials: Option<&aurora_auth::Credentials>,
+        tls: &aurora_net::ClientTls,
     ) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(credentials) = credentials {
@@ -147,17 +152,12 @@ impl SchedulerClient {
                 ),
             }
         }
-        // Building fails only when TLS or the resolver cannot be set up, which this client
-        // does not configure; the plain client is the fallback all the same.
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .default_headers(headers)
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot configure the HTTP client; using the defaults");
-                reqwest::Client::new()
-            });
+        let http = aurora_net::client(tls, |builder| {
+            builder
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(CALL_TIMEOUT)
+                .default_headers(headers.clone())
+        });
         Self {
             http,
             bases: scheduler_uris(bases).into(),

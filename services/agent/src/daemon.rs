@@ -51,6 +51,10 @@ pub struct AgentConfig {
     /// What the agent presents to the scheduler (`None`: nothing, for a scheduler without
     /// authentication).
     pub credentials: Option<aurora_auth::Credentials>,
+    /// What the agent trusts (and presents) when its schedulers are `https://`.
+    pub tls: aurora_net::ClientTls,
+    /// The observer's HTTPS identity (and client-certificate policy); `None`: plain HTTP.
+    pub observer_tls: Option<aurora_net::ServerTls>,
 }
 
 /// The tasks this agent runs, by id. The daemon inserts a task at launch and removes it once
@@ -80,8 +84,18 @@ pub async fn serve(
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
             let state = ObserverState::new(config.work_dir.join("sandboxes"), Arc::clone(&running));
-            let server = tokio::spawn(observer::serve(listener, state, shutdown.clone()));
-            let endpoint = advertised_endpoint(&config.host, bound);
+            let scheme = if config.observer_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let server = tokio::spawn(observer::serve(
+                listener,
+                state,
+                config.observer_tls.clone(),
+                shutdown.clone(),
+            ));
+            let endpoint = advertised_endpoint(scheme, &config.host, bound);
             tracing::info!(%endpoint, %bound, "observer serving");
             (endpoint, Some(bound), Some(server))
         }
@@ -116,11 +130,11 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> std::i
 
 /// The observer URL others should use: the bound IP when it is a specific one (127.0.0.1 in
 /// `--dev`), else the agent's host name, as Aurora links `http://<host>:1338`.
-fn advertised_endpoint(host: &str, bound: SocketAddr) -> String {
+fn advertised_endpoint(scheme: &str, host: &str, bound: SocketAddr) -> String {
     if bound.ip().is_unspecified() {
-        format!("http://{host}:{}", bound.port())
+        format!("{scheme}://{host}:{}", bound.port())
     } else {
-        format!("http://{bound}")
+        format!("{scheme}://{bound}")
     }
 }
 
@@ -139,6 +153,7 @@ async fn agent_loop(
         &config.schedulers,
         config.agent.clone(),
         config.credentials.as_ref(),
+        &config.tls,
     );
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;

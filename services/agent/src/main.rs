@@ -68,6 +68,14 @@ struct Args {
     /// host, else on this machine the token of `aurora-scheduler --dev`).
     #[arg(long, value_name = "FILE")]
     credential: Option<PathBuf>,
+    /// HTTPS to the schedulers (`--scheduler https://...`): the CA to trust, and the
+    /// certificate to present where they require one.
+    #[command(flatten)]
+    tls: aurora_net::ClientTlsArgs,
+    /// HTTPS for the observer: its certificate and key, and the CA whose client certificates
+    /// it requires (if any).
+    #[command(flatten)]
+    observer_tls: aurora_net::ServerTlsArgs,
 }
 
 fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
@@ -134,6 +142,14 @@ async fn main() -> anyhow::Result<()> {
         kill_grace: Duration::from_secs(10),
         observer_addr: Some(SocketAddr::new(args.observer_host, args.observer_port)),
         credentials,
+        tls: args
+            .tls
+            .load()
+            .context("the schedulers' TLS (--tls-ca, --tls-client-cert)")?,
+        observer_tls: args
+            .observer_tls
+            .load()
+            .context("the observer's TLS (--tls-cert, --tls-key, --tls-client-ca)")?,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

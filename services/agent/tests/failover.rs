@@ -230,6 +230,8 @@ async fn the_agent_registers_and_heartbeats_through_the_live_replica() {
         kill_grace: Duration::from_secs(1),
         observer_addr: None,
         credentials: None,
+        tls: aurora_net::ClientTls::default(),
+        observer_tls: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();

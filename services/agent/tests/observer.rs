@@ -152,6 +152,8 @@ async fn serve_binds_a_free_port_and_advertises_it() {
         kill_grace: Duration::from_millis(500),
         observer_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
         credentials: None,
+        tls: aurora_net::ClientTls::default(),
+        observer_tls: None,
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();
@@ -163,7 +165,12 @@ async fn serve_binds_a_free_port_and_advertises_it() {
         serving.endpoint,
         format!("http://127.0.0.1:{}", addr.port())
     );
-    let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let client = aurora_net::ClientTls::default()
+        .builder()
+        .unwrap()
+        .timeout(WAIT)
+        .build()
+        .unwrap();
     let tasks: Vec<String> = client
         .get(format!("{}/tasks", serving.endpoint))
         .send()

@@ -58,6 +58,10 @@ struct Args {
     /// --auth, aurora-web refuses to start.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// HTTPS: the certificate and key to serve, and the CA whose client certificates to
+    /// require (if any).
+    #[command(flatten)]
+    tls: aurora_net::ServerTlsArgs,
 }
 
 /// Most envelopes folded at once.
@@ -287,6 +291,10 @@ async fn main() -> anyhow::Result<()> {
     })
     .merge(aurora_web::api::router(read));
     let app = aurora_web::gate::guard(app, gate);
+    let tls = args
+        .tls
+        .load()
+        .context("--tls-cert, --tls-key, --tls-client-ca")?;
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -298,16 +306,15 @@ async fn main() -> anyhow::Result<()> {
     // Whoever started us may have stopped reading: a closed stdout is no reason to stop serving.
     let _ = writeln!(
         std::io::stdout(),
-        "aurora-web serving cluster {} from {} (stream {}, {position})\n  web UI: http://{addr}/scheduler",
+        "aurora-web serving cluster {} from {} (stream {}, {position})\n  web UI: {}://{addr}/scheduler",
         args.cluster,
         args.nats,
-        aurora_stream::subject::stream_name(&args.cluster)
+        aurora_stream::subject::stream_name(&args.cluster),
+        args.tls.scheme()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")?;
+    aurora_net::serve(listener, app, aurora_net::Limits::default(), tls, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }

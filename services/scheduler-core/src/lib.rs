@@ -21,6 +21,7 @@
 //! UI or the CLI: only on `aurora-events`.
 
 pub mod commands;
+pub mod cron;
 pub mod decision;
 mod explain;
 pub mod ids;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub update_history_max_per_job: usize,
     /// ...checked this often (`-job_update_history_pruning_interval`).
     pub update_history_pruning_interval_ms: i64,
+    /// The zone cron schedules are read in (`-cron_timezone`, GMT by default).
+    pub cron_zone: jiff::tz::TimeZone,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             update_history_prune_threshold_ms: 30 * 24 * 60 * MINUTE,
             update_history_max_per_job: 10,
             update_history_pruning_interval_ms: 15 * MINUTE,
+            cron_zone: jiff::tz::TimeZone::UTC,
         }
     }
 }

@@ -8,6 +8,7 @@ mod commands {
 
     mod agents;
     mod backlog;
+    mod cron;
     mod explain;
     mod jobs;
     mod kills;

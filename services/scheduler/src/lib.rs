@@ -30,4 +30,5 @@ pub mod read_side;
 pub mod replica;
 pub mod replicated;
 pub mod runtime;
-pub mod serve;
+/// The HTTP server (bounded, with optional TLS), shared with the agent's observer and aurora-web.
+pub use aurora_net::serve;

@@ -86,6 +86,10 @@ struct Args {
     /// Aurora's `-preemption_delay`.
     #[arg(long, default_value_t = 180)]
     preemption_delay_secs: u64,
+    /// The time zone cron schedules are read in: GMT (Aurora's default), or an IANA name
+    /// such as America/New_York (from the system's tz database).
+    #[arg(long, default_value = "GMT", value_parser = cron_zone)]
+    cron_timezone: jiff::tz::TimeZone,
     /// Mirror every committed event to NATS JetStream at this URL (`nats://HOST:4222`;
     /// comma-separated for several servers): stream `AURORA_<cluster>`, subjects
     /// `aurora.<cluster>.<aggregate>.<role>.<env>.<job>`, stream sequence = journal seq. Only
@@ -108,6 +112,15 @@ struct Args {
     /// Required with --auth.
     #[arg(long, value_name = "FILE", requires = "peers")]
     replication_secret: Option<PathBuf>,
+    /// HTTPS for this scheduler's port (API, UI and, with --peers, replication): its
+    /// certificate and key, and the CA whose client certificates it requires (if any).
+    #[command(flatten)]
+    tls: aurora_net::ServerTlsArgs,
+    /// The CA this scheduler trusts when it calls other replicas (`https://` peers) and, with
+    /// --dev, its own embedded agent (default: the system's roots; with --dev and no CA, its
+    /// own --tls-cert). It presents its own certificate to peers that require one.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
 }
 
 /// How this process authenticates requests.
@@ -131,6 +144,21 @@ impl Args {
         self.nats
             .as_deref()
             .map(|url| aurora_scheduler::mirror::Mirror::new(url, cluster))
+    }
+
+    /// What this scheduler trusts and presents when it calls a peer (or, with --dev, itself).
+    fn client_tls(&self) -> anyhow::Result<aurora_net::ClientTls> {
+        let ca_file = self.tls_ca.clone().or_else(|| {
+            // A self-signed --dev certificate is its own CA.
+            self.dev.then(|| self.tls.tls_cert.clone()).flatten()
+        });
+        let tls = aurora_net::ClientTls::from_parts(
+            ca_file,
+            self.tls.tls_cert.clone(),
+            self.tls.tls_key.clone(),
+        )?;
+        tls.config().context("--tls-ca")?;
+        Ok(tls)
     }
 
     fn limits(&self) -> aurora_scheduler::serve::Limits {
@@ -202,6 +230,7 @@ impl Args {
             flapping_task_threshold_ms: ms(self.flapping_task_threshold_secs),
             transient_task_state_timeout_ms: ms(self.transient_task_state_timeout_secs),
             preemption_delay_ms: ms(self.preemption_delay_secs),
+            cron_zone: self.cron_timezone.clone(),
             ..Settings::default()
         }
     }
@@ -269,6 +298,11 @@ async fn main() -> anyhow::Result<()> {
 
     let access = args.gate()?;
     let gate = access.gate.clone();
+    let tls = args
+        .tls
+        .load()
+        .context("--tls-cert, --tls-key, --tls-client-ca")?;
+    let client_tls = args.client_tls()?;
     let journal = if args.dev {
         RocksJournal::open_or_initialise(&args.data_dir, args.cluster(), clock.now())
     } else {
@@ -298,7 +332,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    let base = format!("http://{addr}");
+    let base = format!("{}://{addr}", args.tls.scheme());
     println!(
         "aurora-scheduler{} serving cluster {cluster}",
         if args.dev { " (dev)" } else { "" }
@@ -313,6 +347,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  jobs:    {base}/api/v1/jobs");
     println!("  metrics: {base}/metrics");
     println!("  auth:    {}", access.shown);
+    println!("  tls:     {}", tls_shown(&args.tls));
     if let Some(url) = &args.nats {
         println!(
             "  stream:  {} on {url} (subjects {})",
@@ -326,7 +361,7 @@ async fn main() -> anyhow::Result<()> {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(args.http_port);
-        let config = dev_agent(&args, port, access.local.clone())?;
+        let config = dev_agent(&args, port, access.local.clone(), client_tls)?;
         let (agent, host, work_dir) = (
             config.agent.clone(),
             config.host.clone(),
@@ -358,6 +393,7 @@ async fn main() -> anyhow::Result<()> {
         listener,
         app,
         args.limits(),
+        tls,
         async move {
             let _ = server_stopping.wait_for(|stop| *stop).await;
         },
@@ -407,13 +443,14 @@ fn dev_agent(
     args: &Args,
     port: u16,
     credentials: Option<aurora_auth::Credentials>,
+    tls: aurora_net::ClientTls,
 ) -> anyhow::Result<aurora_agent::daemon::AgentConfig> {
     use aurora_agent::daemon;
     let work_dir = args.data_dir.join("agent");
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let host = daemon::hostname();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("{}://127.0.0.1:{port}", args.tls.scheme());
     // With --auth, the embedded agent logs in as the local user's client would.
     let credentials = match credentials {
         Some(credentials) => Some(credentials),
@@ -434,7 +471,35 @@ fn dev_agent(
         kill_grace: Duration::from_secs(10),
         observer_addr: Some(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))),
         credentials,
+        tls,
+        observer_tls: None,
     })
+}
+
+/// `--cron-timezone`: GMT and UTC need no tz database; other names are looked up in it.
+fn cron_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    if ["GMT", "UTC", "Etc/GMT", "Etc/UTC"].contains(&name) {
+        return Ok(jiff::tz::TimeZone::UTC);
+    }
+    jiff::tz::TimeZone::get(name).map_err(|e| {
+        format!("{name:?} is not a time zone this machine knows ({e}); try GMT or an IANA name such as Europe/London")
+    })
+}
+
+/// What the start-up banner says about TLS.
+pub(crate) fn tls_shown(tls: &aurora_net::ServerTlsArgs) -> String {
+    match (&tls.tls_cert, &tls.tls_client_ca) {
+        (None, _) => "none (plain HTTP; give --tls-cert and --tls-key for HTTPS)".into(),
+        (Some(cert), None) => format!(
+            "{} (clients trust its CA: AURORA_CA_FILE, or --tls-ca for agents)",
+            cert.display()
+        ),
+        (Some(cert), Some(ca)) => format!(
+            "{}, client certificates signed by {} required",
+            cert.display(),
+            ca.display()
+        ),
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -70,11 +70,17 @@ pub(crate) async fn run(
             journal.cluster()
         );
     }
-    let network = aurora_raft::Router::http_with_secret(
+    let tls = args
+        .tls
+        .load()
+        .context("--tls-cert, --tls-key, --tls-client-ca")?;
+    let client_tls = args.client_tls()?;
+    let network = aurora_raft::Router::https(
         &cluster,
         peers.clone(),
         Duration::from_secs(2),
         secret.as_deref(),
+        &client_tls,
     );
     let replica = Replica::start(id, &storage, &network, timeouts())
         .await
@@ -96,11 +102,16 @@ pub(crate) async fn run(
         listener,
         app,
         args.limits(),
+        tls,
         async move {
             let _ = stopping.wait_for(|stop| *stop).await;
         },
     ));
-    println!("aurora-scheduler replica {id} of cluster {cluster} on http://{addr}");
+    println!(
+        "aurora-scheduler replica {id} of cluster {cluster} on {}://{addr}",
+        args.tls.scheme()
+    );
+    println!("  tls: {}", crate::tls_shown(&args.tls));
 
     let members: BTreeSet<u64> = peers.keys().copied().collect();
     let journal = tokio::select! {
@@ -122,7 +133,7 @@ pub(crate) async fn run(
     })
     .await
     .context("recovering the scheduler's state from the journal")?;
-    let group = Group::new(&cluster, replica.clone(), peers);
+    let group = Group::with_tls(&cluster, replica.clone(), peers, &client_tls);
     let watch = replicated::watch_leadership(runtime.clone(), group.clone());
     replicated::note_pages(&runtime, &group);
 

@@ -99,15 +99,25 @@ impl std::fmt::Debug for Group {
 
 impl Group {
     pub fn new(cluster: &str, replica: Replica, peers: BTreeMap<NodeId, String>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            // A leader that accepts connections but never answers (stopped, wedged) must not
-            // hold a forwarded request forever; the longest honest answer is a 30 s work poll.
-            .timeout(FORWARD_TIMEOUT)
-            // Redirects are the client's business: pass them back as they are.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        Self::with_tls(cluster, replica, peers, &aurora_net::ClientTls::default())
+    }
+
+    /// Like [`Group::new`], forwarding to `https://` peers with `tls`.
+    pub fn with_tls(
+        cluster: &str,
+        replica: Replica,
+        peers: BTreeMap<NodeId, String>,
+        tls: &aurora_net::ClientTls,
+    ) -> Self {
+        let client = aurora_net::client(tls, |builder| {
+            builder
+                .connect_timeout(Duration::from_secs(2))
+                // A leader that accepts connections but never answers (stopped, wedged) must not
+                // hold a forwarded request forever; the longest honest answer is a 30 s work poll.
+                .timeout(FORWARD_TIMEOUT)
+                // Redirects are the client's business: pass them back as they are.
+                .redirect(reqwest::redirect::Policy::none())
+        });
         Self {
             cluster: cluster.to_string(),
             replica,

@@ -348,7 +348,8 @@ impl Etcd {
     }
 
     async fn wait_healthy(&mut self, wait: Duration) -> anyhow::Result<()> {
-        let client = reqwest::Client::builder()
+        let client = aurora_net::ClientTls::default()
+            .builder()?
             .timeout(Duration::from_secs(2))
             .build()?;
         let deadline = Instant::now() + wait;
@@ -440,7 +441,8 @@ async fn measure(args: &Args, work: &Path, ours: &mut Ours) -> anyhow::Result<()
     });
     let mut etcd = Etcd::start(&args.etcd, &work.join("etcd"), n).await?;
     // Many connections at 256 clients: reqwest keeps one per request in flight.
-    let client = reqwest::Client::builder()
+    let client = aurora_net::ClientTls::default()
+        .builder()?
         .timeout(Duration::from_secs(10))
         .build()?;
     let leader = etcd.leader(&client).await?;

@@ -306,7 +306,7 @@ async fn main() -> anyhow::Result<()> {
         &work.path().join("scheduler.log"),
     )?;
     let api = Api {
-        http: reqwest::Client::new(),
+        http: aurora_net::default_client(),
         base: format!("http://127.0.0.1:{port}"),
     };
     let deadline = Instant::now() + Duration::from_secs(30);

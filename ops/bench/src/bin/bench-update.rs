@@ -379,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
         &work.path().join("scheduler.log"),
     )?;
     let api = Api {
-        http: reqwest::Client::new(),
+        http: aurora_net::default_client(),
         base: format!("http://127.0.0.1:{port}"),
     };
     wait_until(

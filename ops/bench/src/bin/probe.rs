@@ -59,7 +59,7 @@ async fn start(bin: &Path, data: &Path, log: &Path) -> anyhow::Result<(Process, 
         child,
     };
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = aurora_net::default_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     while http.get(format!("{base}/health")).send().await.is_err() {
         anyhow::ensure!(Instant::now() < deadline, "the scheduler did not come up");
@@ -108,13 +108,13 @@ async fn live_clients(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         &work.path().join("scheduler.log"),
     )
     .await?;
-    let http = reqwest::Client::new();
+    let http = aurora_net::default_client();
     let alone = write_rate(&http, &base, args.seconds).await?;
     let mut streams = Vec::new();
     let mut refused = 0;
     for _ in 0..args.clients {
         // One client each, as browsers would be.
-        let client = reqwest::Client::new();
+        let client = aurora_net::default_client();
         match client.get(format!("{base}/events/stream")).send().await {
             Ok(mut response) if response.status().is_success() => {
                 streams.push(tokio::spawn(async move {
@@ -197,7 +197,7 @@ async fn full_disk(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         &work.path().join("scheduler.log"),
     )
     .await?;
-    let http = reqwest::Client::new();
+    let http = aurora_net::default_client();
     write_rate(&http, &base, 1).await?;
     let filler = disk.join("filler");
     {

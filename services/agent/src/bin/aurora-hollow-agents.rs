@@ -68,6 +68,9 @@ struct Args {
     /// host, else on this machine the token of `aurora-scheduler --dev`).
     #[arg(long, value_name = "FILE")]
     credential: Option<PathBuf>,
+    /// HTTPS to the schedulers: the CA to trust, and the certificate to present.
+    #[command(flatten)]
+    tls: aurora_net::ClientTlsArgs,
 }
 
 fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
@@ -157,6 +160,10 @@ async fn main() -> anyhow::Result<()> {
         script,
         kill_delay: Duration::from_millis(args.kill_delay_ms),
         credentials,
+        tls: args
+            .tls
+            .load()
+            .context("the schedulers' TLS (--tls-ca, --tls-client-cert)")?,
     };
     raise_open_files_limit(args.count);
     let (stop, shutdown) = tokio::sync::watch::channel(false);

@@ -52,6 +52,8 @@ pub struct FleetConfig {
     pub kill_delay: Duration,
     /// What every simulated agent presents to the scheduler.
     pub credentials: Option<aurora_auth::Credentials>,
+    /// What the agents trust (and present) when the schedulers are `https://`.
+    pub tls: aurora_net::ClientTls,
 }
 
 /// Who simulated agent `index` is.
@@ -187,6 +189,7 @@ async fn simulate(config: Arc<FleetConfig>, index: usize, epoch: Instant, stats:
         &config.schedulers,
         identity.agent.clone(),
         config.credentials.as_ref(),
+        &config.tls,
     );
     let (outbox, reports) = mpsc::unbounded_channel();
     let agent = Agent {

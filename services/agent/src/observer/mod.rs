@@ -74,17 +74,25 @@ impl ObserverState {
     }
 }
 
-/// Serves the observer on `listener` until `shutdown` becomes true.
+/// Serves the observer on `listener` until `shutdown` becomes true: HTTPS with `tls`, and
+/// with the same connection cap and header-read timeout as the scheduler.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ObserverState,
+    tls: Option<aurora_net::ServerTls>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, observer_router(state))
-        .with_graceful_shutdown(async move {
+    aurora_net::serve(
+        listener,
+        observer_router(state),
+        aurora_net::Limits::default(),
+        tls,
+        async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+        },
+    )
+    .await;
+    Ok(())
 }
 
 /// Why a request was refused or found nothing. Rejections (4xx) name the offending input;

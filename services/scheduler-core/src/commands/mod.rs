@@ -5,6 +5,7 @@
 mod add_instances;
 mod advance_updates;
 mod create_job;
+mod cron;
 mod drain_hosts;
 mod end_maintenance;
 mod force_task_state;
@@ -33,6 +34,7 @@ use crate::state::ClusterState;
 pub use add_instances::AddInstances;
 pub use advance_updates::AdvanceUpdates;
 pub use create_job::CreateJob;
+pub use cron::{CRON_KILL_MESSAGE, CronRound, DescheduleCronJob, ScheduleCronJob, StartCronJob};
 pub use drain_hosts::DrainHosts;
 pub use end_maintenance::EndMaintenance;
 pub use force_task_state::ForceTaskState;
@@ -85,6 +87,10 @@ pub enum Command {
     SteerUpdate(SteerUpdate),
     PulseUpdate(PulseUpdate),
     AdvanceUpdates(AdvanceUpdates),
+    ScheduleCronJob(ScheduleCronJob),
+    DescheduleCronJob(DescheduleCronJob),
+    StartCronJob(StartCronJob),
+    CronRound(CronRound),
 }
 
 /// `From<X> for Command` for every command struct, so callers may write `tick.into()`.
@@ -120,6 +126,10 @@ commands!(
     SteerUpdate,
     PulseUpdate,
     AdvanceUpdates,
+    ScheduleCronJob,
+    DescheduleCronJob,
+    StartCronJob,
+    CronRound,
 );
 
 /// Decides `command` against `state`. Pure: the same arguments always give the same decision.
@@ -147,6 +157,10 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
         Command::SteerUpdate(c) => c,
         Command::PulseUpdate(c) => c,
         Command::AdvanceUpdates(c) => c,
+        Command::ScheduleCronJob(c) => c,
+        Command::DescheduleCronJob(c) => c,
+        Command::StartCronJob(c) => c,
+        Command::CronRound(c) => c,
     };
     decider.decide(state, &mut out)?;
     Ok(out.finish())

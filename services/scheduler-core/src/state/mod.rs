@@ -15,6 +15,7 @@ mod records;
 use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::sync::Arc;
 
+use aurora_events::event::CronOutcome;
 use aurora_events::{
     AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
     ScheduleStatus, Seq, TaskConfig, TaskId, Timestamp, UpdateKey,
@@ -33,7 +34,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 6;
+pub const CHECKPOINT_FORMAT: u8 = 7;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -176,6 +177,11 @@ impl ClusterState {
 
     pub fn cron_job(&self, job: &JobKey) -> Option<&CronJob> {
         self.cron.get(job)
+    }
+
+    /// Every cron job, in job-key order.
+    pub fn cron_jobs(&self) -> impl Iterator<Item = (&JobKey, &CronJob)> {
+        self.cron.iter()
     }
 
     pub fn update(&self, key: &UpdateKey) -> Option<&Update> {
@@ -562,23 +568,30 @@ impl ClusterState {
                 schedule,
                 collision_policy,
             } => {
-                self.cron.insert(
-                    job.clone(),
-                    CronJob {
-                        config: *config,
-                        instances: *instances,
-                        schedule: schedule.clone(),
-                        collision_policy: *collision_policy,
-                        last_triggered: None,
-                    },
-                );
+                // A replaced template keeps its history: when it last fired, and a launch a
+                // KILL_EXISTING run still owes.
+                let previous = self.cron.get(job);
+                let record = CronJob {
+                    config: *config,
+                    instances: *instances,
+                    schedule: schedule.clone(),
+                    collision_policy: *collision_policy,
+                    last_triggered: previous.and_then(|p| p.last_triggered),
+                    launch_owed: previous.is_some_and(|p| p.launch_owed),
+                };
+                self.cron.insert(job.clone(), record);
             }
             Event::CronDescheduled { job } => {
                 self.cron.remove(job);
             }
-            Event::CronTriggered { job, .. } => {
+            Event::CronTriggered { job, outcome } => {
                 if let Some(record) = self.cron.get_mut(job) {
                     record.last_triggered = Some(at);
+                    match outcome {
+                        CronOutcome::KillingExisting => record.launch_owed = true,
+                        CronOutcome::Launched => record.launch_owed = false,
+                        CronOutcome::Skipped => {}
+                    }
                 }
             }
             Event::AgentRegistered {

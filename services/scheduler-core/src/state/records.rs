@@ -115,7 +115,11 @@ pub struct CronJob {
     pub instances: u32,
     pub schedule: String,
     pub collision_policy: CronCollisionPolicy,
+    /// When it last fired or was started (whatever the outcome).
     pub last_triggered: Option<Timestamp>,
+    /// A KILL_EXISTING trigger killed the job's tasks and launches once they are all gone;
+    /// triggers meanwhile are skipped.
+    pub launch_owed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

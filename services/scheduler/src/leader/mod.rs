@@ -421,6 +421,10 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::SteerUpdate(_) => "steer_update",
         Command::PulseUpdate(_) => "pulse_update",
         Command::AdvanceUpdates(_) => "advance_updates",
+        Command::ScheduleCronJob(_) => "schedule_cron_job",
+        Command::DescheduleCronJob(_) => "deschedule_cron_job",
+        Command::StartCronJob(_) => "start_cron_job",
+        Command::CronRound(_) => "cron_round",
     }
 }
 

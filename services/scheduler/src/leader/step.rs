@@ -59,7 +59,11 @@ pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
         | Command::RollingRestart(_)
         | Command::SteerUpdate(_)
         | Command::PulseUpdate(_)
-        | Command::AdvanceUpdates(_) => false,
+        | Command::AdvanceUpdates(_)
+        | Command::ScheduleCronJob(_)
+        | Command::DescheduleCronJob(_)
+        | Command::StartCronJob(_)
+        | Command::CronRound(_) => false,
     }
 }
 

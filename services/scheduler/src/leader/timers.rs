@@ -1,15 +1,15 @@
-//! The leader's clockwork: every [`LOOP_INTERVAL`] it ticks the timers, runs a scheduling
-//! pass (bounded by a budget, skipping the groups of tasks that keep not fitting while they
-//! back off), and declares lost the agents that stopped heartbeating — but never for silence
-//! that the leader's own stall explains. The backoff is leader-only state: it lives here and
-//! goes with the leader.
+//! The leader's clockwork: every [`LOOP_INTERVAL`] it ticks the timers, runs the cron round
+//! (firings due and launches owed), runs a scheduling pass (bounded by a budget, skipping the
+//! groups of tasks that keep not fitting while they back off), and declares lost the agents
+//! that stopped heartbeating — but never for silence that the leader's own stall explains.
+//! The backoff is leader-only state: it lives here and goes with the leader.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
-use aurora_scheduler_core::commands::LoseAgent;
+use aurora_scheduler_core::commands::{CronRound, LoseAgent};
 use aurora_scheduler_core::scheduling::BackoffSettings;
 use tokio::sync::mpsc;
 
@@ -20,6 +20,8 @@ pub const LOOP_INTERVAL: Duration = Duration::from_millis(500);
 
 pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<Agents>) {
     let mut clockwork = Clockwork::new(BackoffSettings::default(), context.clock.now());
+    // Cron firings due before this leader began are not caught up (as in Aurora).
+    let leading_since = context.clock.now();
     let mut interval = tokio::time::interval(LOOP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous = Instant::now();
@@ -41,6 +43,14 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
             Ok(_) => {}
             Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
             Err(other) => tracing::error!(error = %other, "timer decision failed"),
+        }
+        let cron = Command::CronRound(CronRound {
+            since: leading_since,
+        });
+        match submit(&queue, Actor::Scheduler, cron).await {
+            Ok(_) => {}
+            Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
+            Err(other) => tracing::error!(error = %other, "cron round failed"),
         }
         match submit(&queue, Actor::Scheduler, clockwork.advance_updates()).await {
             Ok(_) => {}

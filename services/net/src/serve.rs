@@ -1,4 +1,4 @@
-//! The scheduler's HTTP server, with limits no client can talk it out of:
+//! The HTTP server of every aurora process, with limits no client can talk it out of:
 //!
 //! - a **connection cap**: past it, a new connection is answered `503` at once and closed, so
 //!   idle or hostile sockets can never use up the process's file descriptors (or leave
@@ -6,7 +6,10 @@
 //! - a **header-read timeout**: a connection that does not send a whole request head in time —
 //!   an idle socket, a slowloris, a keep-alive connection gone quiet — is closed;
 //! - graceful shutdown: on `shutdown` it stops accepting, lets requests in flight finish for a
-//!   grace period, then closes what is left.
+//!   grace period, then closes what is left;
+//! - TLS, when given a [`ServerTls`]: the handshake runs on the connection's own task, bounded
+//!   by the header-read timeout, so a client that never finishes one holds a slot no longer
+//!   than one that never sends a request.
 //!
 //! Long requests (a work poll, the live event stream) are not cut short: the timeout applies
 //! to reading a request's head, not to answering it.
@@ -20,8 +23,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+
+use crate::ServerTls;
 
 /// What the server allows.
 #[derive(Debug, Clone, Copy)]
@@ -49,11 +54,12 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: applicat
 connection: close\r\ncontent-length: 84\r\n\r\n\
 {\"code\":\"ERROR_TRANSIENT\",\"message\":\"too many connections to the scheduler; retry\"}\n";
 
-/// Serves `app` on `listener` until `shutdown` resolves.
+/// Serves `app` on `listener` until `shutdown` resolves: HTTPS with `tls`, plain HTTP without.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -84,19 +90,60 @@ pub async fn serve(
             });
             continue;
         };
-        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
-        let watched = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        let (builder, service, graceful) = (builder.clone(), service.clone(), &graceful);
+        match &tls {
+            None => {
+                let watched =
+                    graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = watched.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    drop(slot);
+                });
             }
-            drop(slot);
-        });
+            Some(tls) => {
+                let handshake = handshake(tls, stream, limits.header_read_timeout);
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    if let Some(stream) = handshake.await {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        if let Err(e) = watcher.watch(connection).await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
     if tokio::time::timeout(limits.grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("requests still in flight after the grace period; closing them");
+    }
+}
+
+/// The server side of a TLS handshake, given `timeout` to finish. A failed or slow one is
+/// logged at debug level (a scanner or a client without the CA is not an event) and dropped.
+fn handshake(
+    tls: &ServerTls,
+    stream: TcpStream,
+    timeout: Duration,
+) -> impl Future<Output = Option<tokio_rustls::server::TlsStream<TcpStream>>> + use<> {
+    let accepting = tls.acceptor().accept(stream);
+    async move {
+        match tokio::time::timeout(timeout, accepting).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                None
+            }
+        }
     }
 }
