@@ -116,7 +116,6 @@ pub fn authorization_for(base: &str) -> CliResult<Option<reqwest::header::Header
     Ok(authorization_with_source(base)?.map(|(value, _)| value))
 }
 
-/// [`authorization_for`], with where the credentials came from.
 /// What the CLI trusts and presents over HTTPS: `AURORA_CA_FILE` (a CA file; default: the
 /// system's roots), and `AURORA_CLIENT_CERT` with `AURORA_CLIENT_KEY` for schedulers that
 /// require client certificates.
@@ -132,6 +131,7 @@ pub fn blocking_builder() -> CliResult<reqwest::blocking::ClientBuilder> {
         .map_err(|e| CliError::invalid_config(e.to_string()))
 }
 
+/// [`authorization_for`], with where the credentials came from.
 fn authorization_with_source(
     base: &str,
 ) -> CliResult<Option<(reqwest::header::HeaderValue, String)>> {
@@ -347,7 +347,7 @@ fn transport_error(base: &str, error: &reqwest::Error) -> CliError {
             ExitCode::Timeout,
             format!("the scheduler at {base} did not answer in time"),
         )
-    } else if error.is_connect() && !cause(error).contains("certificate") {
+    } else if error.is_connect() && !is_tls_failure(&cause(error)) {
         CliError::new(
             ExitCode::NetworkError,
             format!(
@@ -362,6 +362,21 @@ fn transport_error(base: &str, error: &reqwest::Error) -> CliError {
             format!("cannot reach the scheduler at {base}: {}", cause(error)),
         )
     }
+}
+
+/// Whether a transport failure was the TLS conversation's (a certificate, an alert, a plain
+/// HTTP server behind an `https://` URL) rather than nobody listening.
+fn is_tls_failure(cause: &str) -> bool {
+    let cause = cause.to_ascii_lowercase();
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "alert",
+        "corrupt message",
+    ]
+    .iter()
+    .any(|word| cause.contains(word))
 }
 
 /// Why a call got no answer, in a few words (reqwest's own message names only the URL).

@@ -133,9 +133,6 @@ fn bad_keys_clusters_commands_and_units_exit_with_aurora_codes() {
     assert_eq!(code(&bad_unit), Some(6));
     let no_hosts = cli.admin(&["host_status", "devcluster"]);
     assert_eq!(code(&no_hosts), Some(6));
-    let not_yet = cli.aurora(&["cron", "show", "devcluster/tester/test/x"]);
-    assert_eq!(code(&not_yet), Some(4));
-    assert!(stderr(&not_yet).contains("not supported"));
     let bad_bind = cli.aurora(&["config", "list", "x.aurora", "--bind", "novalue"]);
     assert_eq!(code(&bad_bind), Some(6));
 }
@@ -167,6 +164,19 @@ fn update_verbs_check_their_arguments_before_calling_the_scheduler() {
     );
     let service = dir.path().join("sleeper.aurora");
     std::fs::write(&service, SERVICE).unwrap();
+    // A job without a cron_schedule is not scheduled as a cron job; nothing is sent.
+    let not_cron = cli.aurora(&[
+        "cron",
+        "schedule",
+        "devcluster/tester/test/sleeper",
+        service.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&not_cron), Some(3), "{}", stderr(&not_cron));
+    assert!(
+        stderr(&not_cron).contains("has no cron_schedule"),
+        "{}",
+        stderr(&not_cron)
+    );
     let beyond = cli.aurora(&[
         "update",
         "start",

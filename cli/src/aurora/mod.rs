@@ -3,6 +3,7 @@
 
 mod audit;
 mod config;
+mod cron;
 mod diff;
 mod history;
 mod job;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::context::Context;
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::CliResult;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -389,15 +390,12 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
         Noun::Config(ConfigVerb::List { config, json }) => {
             config::list(ctx, &config, json.write_json)
         }
-        Noun::Cron(verb) => {
-            let key = match &verb {
-                CronVerb::Schedule { key, .. }
-                | CronVerb::Deschedule { key }
-                | CronVerb::Start { key }
-                | CronVerb::Show { key } => key,
-            };
-            other::not_yet(ctx, key, "cron jobs")
-        }
+        Noun::Cron(verb) => match verb {
+            CronVerb::Schedule { key, config } => cron::schedule(ctx, &key, &config),
+            CronVerb::Deschedule { key } => cron::deschedule(ctx, &key),
+            CronVerb::Start { key } => cron::start(ctx, &key),
+            CronVerb::Show { key } => cron::show(ctx, &key),
+        },
         Noun::Update(verb) => update::run(ctx, verb),
         Noun::Events(EventsVerb::Tail(args)) => tail::tail(ctx, &args),
         Noun::Task(TaskVerb::History { task, at, json }) => {
@@ -439,12 +437,4 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             json.write_json,
         ),
     }
-}
-
-/// An error for a command the scheduler cannot carry out yet.
-pub(crate) fn unsupported(what: &str) -> CliError {
-    CliError::new(
-        ExitCode::CommandFailure,
-        format!("{what}: not supported by this scheduler yet"),
-    )
 }

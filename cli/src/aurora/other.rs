@@ -1,11 +1,10 @@
-//! `quota get`, and the commands the scheduler cannot carry out yet.
+//! `quota get`.
 
 use aurora_api::QuotaView;
 use aurora_events::ResourceAggregate;
 
 use crate::context::{Context, print_json};
 use crate::exit::{CliError, CliResult};
-use crate::keys::ClusterJobKey;
 
 pub(super) fn quota_get(ctx: &Context, key: &str, json: bool, at: Option<&str>) -> CliResult {
     let (cluster, role) = key
@@ -53,10 +52,4 @@ fn render_quota(quota: &QuotaView) -> String {
         ),
     ]
     .concat()
-}
-
-/// Validates the key, then says the scheduler cannot do `what` yet (exit 4).
-pub(super) fn not_yet(_ctx: &Context, key: &str, what: &str) -> CliResult {
-    let _: ClusterJobKey = key.parse()?;
-    Err(super::unsupported(what))
 }

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod cron;
 mod reads;
 mod updates;
 
@@ -16,6 +17,7 @@ use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, TaskId};
 use serde::{Deserialize, Serialize};
 
+pub use cron::{CronJob, ScheduleCron};
 pub use reads::{
     ConfigGroup, ConfigSummary, CreateJob, HostStatus, InstanceEvent, JobSummary, QuotaView,
     TaskView, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,

@@ -90,6 +90,12 @@ pub enum Action {
     JobRestart,
     /// `POST /api/v1/jobs/ROLE/ENV/NAME/add`: `job:add_instances:ROLE`.
     JobAddInstances,
+    /// `POST /api/v1/cron` (create or replace a cron template): `job:schedule_cron:ROLE`.
+    JobScheduleCron,
+    /// `POST /api/v1/cron/ROLE/ENV/NAME/deschedule`: `job:deschedule_cron:ROLE`.
+    JobDescheduleCron,
+    /// `POST /api/v1/cron/ROLE/ENV/NAME/start`: `job:start_cron:ROLE`.
+    JobStartCron,
     /// `POST /api/v1/jobs/ROLE/ENV/NAME/update`: `update:start:ROLE`. A rolling restart is an
     /// update too and needs the same permission.
     UpdateStart,
@@ -140,11 +146,14 @@ pub enum Action {
 
 impl Action {
     /// Every action, grouped by domain. Tests iterate this so that no action is forgotten.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 28] = [
         Action::JobCreate,
         Action::JobKill,
         Action::JobRestart,
         Action::JobAddInstances,
+        Action::JobScheduleCron,
+        Action::JobDescheduleCron,
+        Action::JobStartCron,
         Action::UpdateStart,
         Action::UpdatePause,
         Action::UpdateResume,
@@ -171,9 +180,13 @@ impl Action {
     /// The domain: the first part of the permission that grants this action.
     pub fn domain(self) -> Domain {
         match self {
-            Action::JobCreate | Action::JobKill | Action::JobRestart | Action::JobAddInstances => {
-                Domain::Job
-            }
+            Action::JobCreate
+            | Action::JobKill
+            | Action::JobRestart
+            | Action::JobAddInstances
+            | Action::JobScheduleCron
+            | Action::JobDescheduleCron
+            | Action::JobStartCron => Domain::Job,
             Action::UpdateStart
             | Action::UpdatePause
             | Action::UpdateResume
@@ -205,6 +218,9 @@ impl Action {
             Action::JobKill => "kill",
             Action::JobRestart => "restart",
             Action::JobAddInstances => "add_instances",
+            Action::JobScheduleCron => "schedule_cron",
+            Action::JobDescheduleCron => "deschedule_cron",
+            Action::JobStartCron => "start_cron",
             Action::UpdateStart => "start",
             Action::UpdatePause => "pause",
             Action::UpdateResume => "resume",

@@ -130,7 +130,8 @@ fn malformed_permissions_name_their_owner_and_value() {
     assert_eq!(
         user("job:destroy:www-data"),
         "user alice: bad permission `job:destroy:www-data`: unknown action `destroy` in domain \
-         job (known: create, kill, restart, add_instances)"
+         job (known: create, kill, restart, add_instances, schedule_cron, deschedule_cron, \
+         start_cron)"
     );
     // Reads need no permission, so Aurora-style read grants are mistakes worth reporting.
     let err = user("quota:get:*");

@@ -49,10 +49,11 @@ impl Default for Limits {
     }
 }
 
-/// What a connection past the cap is told before it is closed.
+/// What a plain-HTTP connection past the cap is told before it is closed. (Over TLS it is
+/// closed at once: an answer written before a handshake would read as garbage.)
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-connection: close\r\ncontent-length: 84\r\n\r\n\
-{\"code\":\"ERROR_TRANSIENT\",\"message\":\"too many connections to the scheduler; retry\"}\n";
+connection: close\r\ncontent-length: 82\r\n\r\n\
+{\"code\":\"ERROR_TRANSIENT\",\"message\":\"too many connections to this server; retry\"}\n";
 
 /// Serves `app` on `listener` until `shutdown` resolves: HTTPS with `tls`, plain HTTP without.
 pub async fn serve(
@@ -85,6 +86,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            if tls.is_some() {
+                drop(stream);
+                continue;
+            }
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
             });

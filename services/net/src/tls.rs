@@ -338,10 +338,11 @@ impl ClientTlsArgs {
     }
 }
 
-/// An async client from `tls` with `configure`'s settings, for constructors that cannot fail:
-/// should `tls` not load now (a file removed since it was checked at start-up), the error is
-/// logged and the client trusts the system's roots instead, so HTTPS to a private CA fails
-/// loudly at the first call rather than the process at this one.
+/// An async client from `tls` with `configure`'s settings, for constructors that cannot fail.
+/// Should `tls` not load now (a file removed or half-written since it was checked at
+/// start-up), the error is logged and the client trusts nothing and presents nothing: every
+/// HTTPS call then fails, naming the certificate it could not verify, rather than going to
+/// servers the operator never meant to trust (with the credentials it carries).
 pub fn client(
     tls: &ClientTls,
     configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
@@ -353,24 +354,24 @@ pub fn client(
     match built {
         Ok(client) => client,
         Err(e) => {
-            tracing::error!(error = %e, "cannot build the HTTP client as configured; using the system's roots");
-            let fallback = ClientConfig::builder_with_provider(provider())
+            tracing::error!(error = %e, "cannot build the HTTP client as configured; its HTTPS calls will fail");
+            let trusting_nothing = ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
                 .map(|builder| {
                     builder
-                        .with_root_certificates(system_roots())
+                        .with_root_certificates(RootCertStore::empty())
                         .with_no_client_auth()
                 });
-            #[allow(clippy::disallowed_methods)] // given our own provider's config just below
+            #[allow(clippy::disallowed_methods)] // given a config of our own just below
             let builder = reqwest::Client::builder();
-            let builder = match fallback {
+            let builder = match trusting_nothing {
                 Ok(config) => builder.tls_backend_preconfigured(config),
                 Err(_) => builder,
             };
-            // The defaults with our own provider: nothing left that can fail to build.
+            // Timeouts and headers: nothing left that can fail to build.
             configure(builder)
                 .build()
-                .expect("an HTTP client with the system's roots builds")
+                .expect("an HTTP client that trusts nothing builds")
         }
     }
 }

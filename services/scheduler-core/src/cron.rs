@@ -9,8 +9,10 @@
 //!
 //! Firing times are whole minutes of the civil time in the scheduler's time zone
 //! (`--cron-timezone`), strictly after the instant asked about. A civil minute that a clock
-//! change skips fires at the first instant after the gap (as most crons do); one that happens
-//! twice fires once, the first time. Pure: the zone arrives as a value the runtime loaded.
+//! change skips fires as far after the gap's end as it was after its start (02:30 in a gap
+//! from 02:00 to 03:00 fires at 03:30: jiff's "compatible" rule, as most crons do); one that
+//! happens twice fires once, the first time, so a schedule next fires after the repeated
+//! hour. Pure: the zone arrives as a value the runtime loaded.
 
 use std::fmt;
 
@@ -105,6 +107,8 @@ impl std::str::FromStr for CronSchedule {
 /// which cannot be written here, or 29 February alone: every 4 years, 8 across 2100) fits.
 const SEARCH_DAYS: i32 = 366 * 9;
 
+const MINUTES_PER_DAY: u32 = 24 * 60;
+
 impl CronSchedule {
     /// Parses Aurora's crontab subset; the error names the field and what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, CronError> {
@@ -155,8 +159,9 @@ impl CronSchedule {
         let instant = jiff::Timestamp::from_millisecond(after.as_millis()).ok()?;
         let mut from = instant.to_zoned(zone.clone()).datetime();
         // A civil minute can map to an instant at or before `after` when the clock was set
-        // back; search on from there until one maps strictly after it.
-        for _ in 0..4 {
+        // back (its first occurrence has passed); search on until one maps strictly after
+        // it. Every minute of a repeated stretch may do so, and no zone repeats a whole day.
+        for _ in 0..=MINUTES_PER_DAY {
             let civil = self.next_civil_after(from)?;
             let zoned = zone.to_ambiguous_zoned(civil).compatible().ok()?;
             let at = zoned.timestamp().as_millisecond();
@@ -197,7 +202,7 @@ impl CronSchedule {
 
     /// The first allowed time of day at or after minute-of-day `from`.
     fn first_time_from(&self, from: u32) -> Option<Time> {
-        for minute_of_day in from..24 * 60 {
+        for minute_of_day in from..MINUTES_PER_DAY {
             let (hour, minute) = (minute_of_day / 60, minute_of_day % 60);
             if self.hours & (1 << hour) == 0 {
                 continue;
@@ -262,10 +267,10 @@ fn parse_part(field: &Field, part: &str) -> Result<u64, String> {
         (v, v)
     };
     let mut bits = 0u64;
-    let mut v = low;
-    while v <= high {
-        bits |= 1 << v;
-        v += step;
+    let mut v = Some(low);
+    while let Some(value) = v.filter(|value| *value <= high) {
+        bits |= 1 << value;
+        v = value.checked_add(step);
     }
     Ok(bits)
 }
@@ -428,5 +433,27 @@ mod tests {
         // ...and not again an hour later: the next run is the following day's.
         let after = schedule.next_after(autumn, &berlin).unwrap();
         assert_eq!(utc(after), "2026-10-26T01:30:00Z");
+
+        // From inside the repeated hour (02:10 the second time, 01:10 UTC), an every-minute
+        // schedule's minutes have all had their first occurrence: it next fires at 03:00.
+        let minutely = CronSchedule::parse("* * * * *").unwrap();
+        let inside = minutely
+            .next_after(at("2026-10-25T01:10:00Z"), &berlin)
+            .unwrap();
+        assert_eq!(utc(inside), "2026-10-25T02:00:00Z");
+    }
+
+    #[test]
+    fn a_step_larger_than_any_value_takes_the_first_only() {
+        let schedule = CronSchedule::parse("1-59/4294967295 * * * *").unwrap();
+        assert_eq!(
+            next("1-59/4294967295 * * * *", "2026-01-01T00:00:00Z"),
+            "2026-01-01T00:01:00Z"
+        );
+        assert_eq!(schedule.as_str(), "1-59/4294967295 * * * *");
+        assert_eq!(
+            next("1-59/4294967295 * * * *", "2026-01-01T00:01:00Z"),
+            "2026-01-01T01:01:00Z"
+        );
     }
 }

@@ -73,6 +73,43 @@ pub(crate) fn check_addition(
     }
 }
 
+/// Refuses a cron template of `instances` tasks of `config` (new or replacing another) when
+/// its launch would take the role's production shared consumption over its quota: the role's
+/// usage without this job's active tasks (a KILL_EXISTING launch replaces them), plus the
+/// template's tasks.
+pub(crate) fn check_cron_template(
+    state: &ClusterState,
+    config: &TaskConfig,
+    instances: u32,
+) -> Result<(), Rejection> {
+    if !counts_against_quota(config) {
+        return Ok(());
+    }
+    let role = &config.job.role;
+    let own = state
+        .active_tasks_of_job(&config.job)
+        .filter_map(|task| state.config(&task.config))
+        .filter(|running| counts_against_quota(running))
+        .fold(Exact::ZERO, |sum, running| {
+            sum.plus(Exact::of_config(running))
+        });
+    let quota = state.quota(role);
+    let wanted = state
+        .role_usage(role)
+        .exact(Bucket::ProdShared)
+        .minus(own)
+        .plus(Exact::of_config(config).times(u64::from(instances)));
+    if wanted.fits_within(&Exact::of(&quota)) {
+        Ok(())
+    } else {
+        Err(Rejection::InsufficientQuota(format!(
+            "role {role} would use {} once the cron job runs but its quota is {}",
+            describe(&wanted.aggregate()),
+            describe(&quota)
+        )))
+    }
+}
+
 /// Refuses a quota that is negative, not finite, or below what the role already consumes.
 pub(crate) fn check_new_quota(
     state: &ClusterState,

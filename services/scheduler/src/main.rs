@@ -118,7 +118,9 @@ struct Args {
     tls: aurora_net::ServerTlsArgs,
     /// The CA this scheduler trusts when it calls other replicas (`https://` peers) and, with
     /// --dev, its own embedded agent (default: the system's roots; with --dev and no CA, its
-    /// own --tls-cert). It presents its own certificate to peers that require one.
+    /// own --tls-cert). It presents its own certificate to peers that require one, so with
+    /// --tls-client-ca that certificate must allow client authentication too (an extended
+    /// key usage of both serverAuth and clientAuth, or none).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_ca: Option<PathBuf>,
 }

@@ -233,6 +233,11 @@ impl Runtime {
         &self.inner.replica
     }
 
+    /// The time on this scheduler's clock (the leader's decisions are stamped with it).
+    pub fn now(&self) -> aurora_events::Timestamp {
+        self.inner.clock.now()
+    }
+
     pub fn journal(&self) -> &Arc<dyn Journal> {
         self.inner.replica.journal()
     }

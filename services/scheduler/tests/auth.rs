@@ -345,6 +345,18 @@ fn mutations() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         (
             "POST",
+            "/api/v1/cron",
+            Some(json!({
+                "job": "www-data/prod/nightly",
+                "config": aurora_events::samples::task_config(),
+                "instances": 1,
+                "cron_schedule": "0 3 * * *",
+            })),
+        ),
+        ("POST", "/api/v1/cron/www-data/prod/hello/deschedule", None),
+        ("POST", "/api/v1/cron/www-data/prod/hello/start", None),
+        (
+            "POST",
             "/api/v1/jobs/www-data/prod/hello/update",
             Some(update),
         ),

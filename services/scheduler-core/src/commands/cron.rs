@@ -65,10 +65,8 @@ impl Decide for ScheduleCronJob {
         if existing.is_none() && state.active_tasks_of_job(job).next().is_some() {
             return Err(Rejection::JobExists(job.clone()));
         }
-        // A new template claims its resources from the role's quota, as a job's tasks do.
-        if existing.is_none() {
-            quota::check_addition(state, config, *instances)?;
-        }
+        // A template, new or replaced, must fit the role's quota once it runs.
+        quota::check_cron_template(state, config, *instances)?;
         let hash = store_config(state, out, config);
         out.emit(
             Event::CronScheduled {
@@ -153,9 +151,13 @@ impl Decide for CronRound {
             let Ok(schedule) = CronSchedule::parse(&record.schedule) else {
                 continue;
             };
+            // Due times before the schedule was set, before it last fired, or before this
+            // leader began are never made up.
             let from = record
                 .last_triggered
-                .map_or(self.since, |last| last.max(self.since));
+                .unwrap_or(record.scheduled_at)
+                .max(record.scheduled_at)
+                .max(self.since);
             if schedule
                 .next_after(from, &state.settings().cron_zone)
                 .is_some_and(|due| due <= now)

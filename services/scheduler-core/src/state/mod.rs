@@ -571,7 +571,12 @@ impl ClusterState {
                 // A replaced template keeps its history: when it last fired, and a launch a
                 // KILL_EXISTING run still owes.
                 let previous = self.cron.get(job);
+                // A new schedule counts from now; the same one keeps counting from before.
+                let scheduled_at = previous
+                    .filter(|p| p.schedule == *schedule)
+                    .map_or(at, |p| p.scheduled_at);
                 let record = CronJob {
+                    scheduled_at,
                     config: *config,
                     instances: *instances,
                     schedule: schedule.clone(),

@@ -115,6 +115,9 @@ pub struct CronJob {
     pub instances: u32,
     pub schedule: String,
     pub collision_policy: CronCollisionPolicy,
+    /// When its schedule was set (first scheduled, or replaced with another schedule): no
+    /// firing due before it is made.
+    pub scheduled_at: Timestamp,
     /// When it last fired or was started (whatever the outcome).
     pub last_triggered: Option<Timestamp>,
     /// A KILL_EXISTING trigger killed the job's tasks and launches once they are all gone;

@@ -288,3 +288,85 @@ fn killing_a_cron_jobs_tasks_does_not_deschedule_it_and_a_replaced_template_keep
     // So the firing already made is still not repeated.
     cluster.when(round()).then_events(vec![]);
 }
+
+#[test]
+fn a_job_scheduled_late_does_not_fire_for_times_before_it_existed() {
+    let job = job("nightly");
+    let config = batch(&job);
+    // The leader began at T0; the job is scheduled seven minutes later, after the */5 due
+    // time at five.
+    let mut cluster = given([agent_registered(1)]).at(7 * 60_000);
+    cluster.apply([
+        stored(&config),
+        scheduled(&config, 2, CronCollisionPolicy::KillExisting),
+    ]);
+    assert_eq!(
+        cluster.state.cron_job(&job).unwrap().scheduled_at,
+        Timestamp(T0 + 7 * 60_000)
+    );
+    cluster
+        .at(7 * 60_000 + 1_000)
+        .when(round())
+        .then_events(vec![]);
+    let fired = cluster.at(2 * FIVE).when(round()).decision();
+    assert_eq!(fired.facts()[0], triggered(&job, CronOutcome::Launched));
+
+    // Replaced with the same schedule, it keeps counting from before; with another, from
+    // the replacement.
+    let mut later = cluster.at(9 * 60_000);
+    later.apply([scheduled(&config, 3, CronCollisionPolicy::KillExisting)]);
+    assert_eq!(
+        later.state.cron_job(&job).unwrap().scheduled_at,
+        Timestamp(T0 + 7 * 60_000)
+    );
+    later.apply([Event::CronScheduled {
+        job: job.clone(),
+        config: hash(&config),
+        instances: 3,
+        schedule: "* * * * *".into(),
+        collision_policy: CronCollisionPolicy::KillExisting,
+    }]);
+    assert_eq!(
+        later.state.cron_job(&job).unwrap().scheduled_at,
+        Timestamp(T0 + 9 * 60_000)
+    );
+}
+
+#[test]
+fn a_template_must_fit_the_quota_once_it_runs_counting_its_own_tasks_once() {
+    let job = job("nightly");
+    let mut config = batch(&job);
+    config.tier = aurora_events::Tier::Preferred;
+    let quota = aurora_events::ResourceAggregate {
+        cpus: 1.0,
+        ram_mb: 128,
+        disk_mb: 10_000,
+    };
+    let mut cluster = given([Event::QuotaSet {
+        role: job.role.clone(),
+        quota,
+    }]);
+    // Two instances of 0.5 cpu and 64 MiB fit exactly; three do not.
+    let fits = cluster
+        .when(schedule(&config, 2, CronCollisionPolicy::KillExisting))
+        .decision();
+    cluster.commit(&fits);
+    let Err(Rejection::InsufficientQuota(message)) = cluster
+        .when(schedule(&config, 3, CronCollisionPolicy::KillExisting))
+        .result
+    else {
+        panic!("a template over quota is refused");
+    };
+    assert!(message.contains("once the cron job runs"), "{message}");
+    // Its own running tasks are not counted twice: replacing it at the same size fits while
+    // they run.
+    let started = cluster
+        .at(60_000)
+        .when(Command::StartCronJob(StartCronJob { job: job.clone() }))
+        .decision();
+    cluster.commit(&started);
+    assert_eq!(cluster.state.active_tasks_of_job(&job).count(), 2);
+    cluster
+        .when(schedule(&config, 2, CronCollisionPolicy::CancelNew))
+        .decision();
+}

@@ -4,6 +4,7 @@
 
 mod admin;
 mod agents;
+mod cron;
 mod jobs;
 mod journal;
 pub mod metrics;
@@ -32,6 +33,7 @@ pub fn router(runtime: Runtime) -> Router {
     Router::new()
         .merge(journal::router(Arc::clone(runtime.journal())))
         .merge(jobs::router(runtime.clone()))
+        .merge(cron::router(runtime.clone()))
         .merge(aurora_web::api::router(Arc::clone(runtime.read_model())))
         .merge(admin::router(runtime.clone()))
         .merge(updates::router(runtime.clone()))

@@ -1,0 +1,110 @@
+//! `cron schedule | deschedule | start | show`, as Aurora's client has them.
+
+use aurora_api::{Committed, CronJob, ScheduleCron};
+use aurora_events::event::CronCollisionPolicy;
+
+use super::ConfigArgs;
+use crate::context::Context;
+use crate::exit::{CliError, CliResult};
+use crate::keys::ClusterJobKey;
+
+/// The web UI's page of a job.
+fn job_url(base: &str, key: &ClusterJobKey) -> String {
+    let job = &key.job;
+    format!(
+        "{base}/scheduler/{}/{}/{}",
+        job.role, job.environment, job.name
+    )
+}
+
+pub(super) fn schedule(ctx: &Context, key: &str, config: &ConfigArgs) -> CliResult {
+    let key: ClusterJobKey = key.parse()?;
+    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
+    let job = loaded
+        .select(
+            &key.cluster,
+            key.job.role.as_str(),
+            key.job.environment.as_str(),
+            key.job.name.as_str(),
+        )
+        .map_err(|e| CliError::invalid_config(e.to_string()))?;
+    let Some(cron_schedule) = job.cron_schedule.clone() else {
+        return Err(CliError::invalid_config(format!(
+            "{key} has no cron_schedule in {}: a job without one is started with \"aurora job create\"",
+            config.config.display()
+        )));
+    };
+    let policy = job
+        .cron_collision_policy
+        .as_deref()
+        .unwrap_or("KILL_EXISTING");
+    let cron_collision_policy: CronCollisionPolicy = policy.parse().map_err(|_| {
+        CliError::invalid_config(format!(
+            "invalid cron_collision_policy {policy:?}: use KILL_EXISTING or CANCEL_NEW"
+        ))
+    })?;
+    let client = ctx.client(&key.cluster)?;
+    let request = ScheduleCron {
+        job: key.job.to_string(),
+        config: job.task.clone(),
+        instances: job.instances,
+        cron_schedule,
+        cron_collision_policy,
+    };
+    let _: Committed = client.post("/api/v1/cron", &request)?;
+    eprintln!(
+        "Cron job scheduled, status can be viewed at {}",
+        job_url(client.base(), &key)
+    );
+    Ok(())
+}
+
+pub(super) fn deschedule(ctx: &Context, key: &str) -> CliResult {
+    let key: ClusterJobKey = key.parse()?;
+    let client = ctx.client(&key.cluster)?;
+    let _: Committed = client.post(
+        &format!("/api/v1/cron/{}/deschedule", key.job),
+        &serde_json::json!({}),
+    )?;
+    eprintln!("Cron descheduling succeeded.");
+    Ok(())
+}
+
+pub(super) fn start(ctx: &Context, key: &str) -> CliResult {
+    let key: ClusterJobKey = key.parse()?;
+    let client = ctx.client(&key.cluster)?;
+    let _: Committed = client.post(
+        &format!("/api/v1/cron/{}/start", key.job),
+        &serde_json::json!({}),
+    )?;
+    eprintln!(
+        "Cron run started, status can be viewed at {}",
+        job_url(client.base(), &key)
+    );
+    Ok(())
+}
+
+/// Aurora's line (`KEY\t SCHEDULE\t POLICY`) on standard output, for scripts; when it next
+/// runs on standard error, for people.
+pub(super) fn show(ctx: &Context, key: &str) -> CliResult {
+    let key: ClusterJobKey = key.parse()?;
+    let client = ctx.client(&key.cluster)?;
+    let jobs: Vec<CronJob> = client.get("/api/v1/cron")?;
+    let wanted = key.job.to_string();
+    let Some(job) = jobs.into_iter().find(|j| j.job == wanted) else {
+        return Err(CliError::failure(format!("{key} is not a cron job")));
+    };
+    println!(
+        "{key}\t {}\t {}",
+        job.cron_schedule, job.cron_collision_policy
+    );
+    match job.next_run {
+        Some(at) => eprintln!(
+            "next run: {} UTC (the schedule is read in {} on the scheduler)",
+            crate::time::format(at),
+            job.timezone
+        ),
+        None => eprintln!("next run: never (the schedule names no date that exists)"),
+    }
+    Ok(())
+}
