@@ -17,7 +17,7 @@
 //!
 //! Routes: `/scheduler`, `/scheduler/{role}`, `/scheduler/{role}/{env}`,
 //! `/scheduler/{role}/{env}/{job}`, `/scheduler/{role}/{env}/{job}/history`, `/tasks/{id}`,
-//! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`, `/audit`,
+//! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`, `/audit`, `/cron`,
 //! `/events/stream` (server-sent events), `/health`; `/` redirects to `/scheduler`.
 //!
 //! An update's page draws each instance as a cell in the order the update works them
@@ -59,6 +59,21 @@ pub struct WebState {
     /// A warning shown at the top of every page while it holds: the scheduler runs without
     /// authentication (`--insecure-no-auth`), say.
     pub warning: Option<String>,
+    /// The zone cron schedules are read in (the scheduler's `--cron-timezone`), for next runs.
+    pub cron_zone: jiff::tz::TimeZone,
+}
+
+/// `--cron-timezone NAME` (the scheduler's and aurora-web's): GMT and UTC need no tz
+/// database; other names are looked up in the system's.
+pub fn cron_timezone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    if ["GMT", "UTC", "Etc/GMT", "Etc/UTC"].contains(&name) {
+        return Ok(jiff::tz::TimeZone::UTC);
+    }
+    jiff::tz::TimeZone::get(name).map_err(|e| {
+        format!(
+            "{name:?} is not a time zone this machine knows ({e}); try GMT or an IANA name such as Europe/London"
+        )
+    })
 }
 
 /// The UI's routes.
@@ -79,6 +94,7 @@ pub fn app(state: WebState) -> Router {
         .route("/maintenance", get(cluster::maintenance))
         .route("/events", get(events::page))
         .route("/audit", get(pages::audit::page))
+        .route("/cron", get(pages::cron::page))
         .route(
             "/events/stream",
             get(events::stream).layer(axum::Extension(Arc::new(feed::Feed::new(

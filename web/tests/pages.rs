@@ -137,6 +137,7 @@ fn web_state(envelopes: &[aurora_events::Envelope], checkpoint_every: u64) -> We
         cluster: "devcluster".into(),
         read,
         warning: None,
+        cron_zone: jiff::tz::TimeZone::UTC,
     }
 }
 
@@ -175,6 +176,7 @@ fn pages(world: &World) -> Vec<String> {
         "/quotas".into(),
         "/maintenance".into(),
         "/events".into(),
+        "/cron".into(),
     ]
 }
 
@@ -551,4 +553,52 @@ async fn the_event_stream_caps_clients_and_drops_the_slow() {
         ended.is_ok(),
         "the slow client's stream ends instead of waiting for it"
     );
+}
+
+#[tokio::test]
+async fn the_cron_page_lists_schedules_next_runs_and_last_outcomes() {
+    use aurora_events::event::{CronCollisionPolicy, CronOutcome};
+    let mut s = Script::new();
+    s.push(Event::ClusterInitialised {
+        cluster: "devcluster".into(),
+    });
+    let empty = page(&web_state(s.envelopes(), 4), "/cron").await;
+    assert!(empty.contains("id=\"cron-empty\""), "{empty}");
+
+    s.by(Actor::User("alice".into()));
+    let key = job("www", "prod", "nightly");
+    let nightly = config(&key, Tier::Preemptible, 0.5, 64, false);
+    s.push(Event::CronScheduled {
+        job: key.clone(),
+        config: nightly.hash(),
+        instances: 2,
+        schedule: "0 3 * * *".into(),
+        collision_policy: CronCollisionPolicy::CancelNew,
+    });
+    let scheduled = s.last_seq();
+    s.by(Actor::Scheduler);
+    s.push(Event::CronTriggered {
+        job: key.clone(),
+        outcome: CronOutcome::Launched,
+    });
+    let state = web_state(s.envelopes(), 4);
+
+    let live = page(&state, "/cron").await;
+    assert!(
+        live.contains("href=\"/scheduler/www/prod/nightly\""),
+        "{live}"
+    );
+    assert!(live.contains("<code>0 3 * * *</code>"), "{live}");
+    assert!(live.contains("CANCEL_NEW"), "{live}");
+    assert!(live.contains("launched"), "{live}");
+    assert!(live.contains("Schedules are read in UTC"), "{live}");
+    // Live, the next run is a 03:00 UTC to come.
+    assert!(live.contains(" 03:00:00"), "{live}");
+    assert!(live.contains("class=\"current\">Cron</a>"), "{live}");
+
+    // Before the trigger: scheduled, never run, and no prediction on a past page.
+    let past = page(&state, &format!("/cron?at={scheduled}")).await;
+    assert!(past.contains("<code>0 3 * * *</code>"), "{past}");
+    assert!(past.contains("never"), "{past}");
+    assert!(!past.contains(" 03:00:00"), "{past}");
 }

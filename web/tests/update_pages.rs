@@ -246,6 +246,7 @@ fn web_state(script: &Script) -> WebState {
         cluster: "devcluster".into(),
         read,
         warning: None,
+        cron_zone: jiff::tz::TimeZone::UTC,
     }
 }
 

@@ -7,4 +7,6 @@ pub enum Error {
     InvalidIdentifier { value: String, reason: &'static str },
     #[error("invalid job key {value:?}: expected role/environment/name")]
     InvalidJobKey { value: String },
+    #[error("invalid cron schedule {schedule:?}: {reason}")]
+    InvalidCronSchedule { schedule: String, reason: String },
 }

@@ -19,6 +19,7 @@
 pub mod chain;
 pub mod codec;
 pub mod config;
+pub mod cron;
 pub mod envelope;
 pub mod error;
 pub mod event;

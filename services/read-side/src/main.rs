@@ -62,6 +62,10 @@ struct Args {
     /// require (if any).
     #[command(flatten)]
     tls: aurora_net::ServerTlsArgs,
+    /// The zone the cluster's cron schedules are read in (the scheduler's --cron-timezone),
+    /// for the next runs the /cron page shows.
+    #[arg(long, default_value = "GMT", value_parser = aurora_web::cron_timezone)]
+    cron_timezone: jiff::tz::TimeZone,
 }
 
 /// Most envelopes folded at once.
@@ -288,6 +292,7 @@ async fn main() -> anyhow::Result<()> {
              reach it can read the cluster's whole history."
                 .to_string()
         }),
+        cron_zone: args.cron_timezone.clone(),
     })
     .merge(aurora_web::api::router(read));
     let app = aurora_web::gate::guard(app, gate);

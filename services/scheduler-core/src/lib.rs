@@ -21,7 +21,8 @@
 //! UI or the CLI: only on `aurora-events`.
 
 pub mod commands;
-pub mod cron;
+/// Cron schedules live with the event model (the read side reads them too).
+pub use aurora_events::cron;
 pub mod decision;
 mod explain;
 pub mod ids;

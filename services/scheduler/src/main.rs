@@ -88,7 +88,7 @@ struct Args {
     preemption_delay_secs: u64,
     /// The time zone cron schedules are read in: GMT (Aurora's default), or an IANA name
     /// such as America/New_York (from the system's tz database).
-    #[arg(long, default_value = "GMT", value_parser = cron_zone)]
+    #[arg(long, default_value = "GMT", value_parser = aurora_web::cron_timezone)]
     cron_timezone: jiff::tz::TimeZone,
     /// Mirror every committed event to NATS JetStream at this URL (`nats://HOST:4222`;
     /// comma-separated for several servers): stream `AURORA_<cluster>`, subjects
@@ -430,6 +430,7 @@ pub(crate) fn app(
              reach it can act as any user."
                 .to_string()
         }),
+        cron_zone: runtime.state().settings().cron_zone.clone(),
     })
     .merge(aurora_scheduler::api::router(runtime.clone()))
     .merge(aurora_scheduler::api::metrics::router(
@@ -475,16 +476,6 @@ fn dev_agent(
         credentials,
         tls,
         observer_tls: None,
-    })
-}
-
-/// `--cron-timezone`: GMT and UTC need no tz database; other names are looked up in it.
-fn cron_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
-    if ["GMT", "UTC", "Etc/GMT", "Etc/UTC"].contains(&name) {
-        return Ok(jiff::tz::TimeZone::UTC);
-    }
-    jiff::tz::TimeZone::get(name).map_err(|e| {
-        format!("{name:?} is not a time zone this machine knows ({e}); try GMT or an IANA name such as Europe/London")
     })
 }
 

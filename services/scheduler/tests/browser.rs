@@ -197,6 +197,8 @@ fn the_web_ui_pages_of_a_dev_cluster_load_without_errors() {
             "update",
             format!("/updates/{role}/{env}/{name}/{update_id}"),
         ),
+        ("cron", "/cron".to_string()),
+        ("audit", "/audit".to_string()),
     ];
     let mut problems = Vec::new();
     for (page, path) in pages {

@@ -28,6 +28,7 @@ fn serve(runtime: Runtime) -> Replica {
         cluster: "test".into(),
         read: Arc::clone(runtime.read_model()),
         warning: None,
+        cron_zone: jiff::tz::TimeZone::UTC,
     });
     Replica {
         api: in_process::insecure_api(&runtime),

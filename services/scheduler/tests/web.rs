@@ -26,6 +26,7 @@ async fn start(store: &MemoryStore) -> (Runtime, Router, Router) {
         cluster: "test".into(),
         read: Arc::clone(runtime.read_model()),
         warning: None,
+        cron_zone: jiff::tz::TimeZone::UTC,
     });
     (runtime.clone(), in_process::insecure_api(&runtime), web)
 }
@@ -53,6 +54,7 @@ async fn independent_page(journal: &Arc<dyn Journal>, seq: Seq) -> (StatusCode, 
         cluster: "test".into(),
         read,
         warning: None,
+        cron_zone: jiff::tz::TimeZone::UTC,
     });
     page(&web, JOB_PAGE).await
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod cron;
 pub mod events;
 pub mod jobs;
 pub mod updates;

@@ -199,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
         cluster: "bench".into(),
         read,
         warning: None,
+        cron_zone: jiff::tz::TimeZone::UTC,
     };
     let last = envelopes.len() as Seq;
     println!(

@@ -19,15 +19,7 @@ use std::fmt;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 
-use aurora_events::Timestamp;
-
-/// Why a schedule is not one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cron schedule {schedule:?}: {reason}")]
-pub struct CronError {
-    pub schedule: String,
-    pub reason: String,
-}
+use crate::{Error, Timestamp};
 
 /// One field's bounds and names.
 struct Field {
@@ -96,7 +88,7 @@ impl fmt::Display for CronSchedule {
 }
 
 impl std::str::FromStr for CronSchedule {
-    type Err = CronError;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::parse(text)
@@ -110,9 +102,10 @@ const SEARCH_DAYS: i32 = 366 * 9;
 const MINUTES_PER_DAY: u32 = 24 * 60;
 
 impl CronSchedule {
-    /// Parses Aurora's crontab subset; the error names the field and what is wrong with it.
-    pub fn parse(text: &str) -> Result<Self, CronError> {
-        let fail = |reason: String| CronError {
+    /// Parses Aurora's crontab subset; the error ([`Error::InvalidCronSchedule`]) names the
+    /// field and what is wrong with it.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let fail = |reason: String| Error::InvalidCronSchedule {
             schedule: text.to_string(),
             reason,
         };
@@ -378,7 +371,10 @@ mod tests {
 
     #[test]
     fn bad_schedules_name_what_is_wrong() {
-        let reason = |text: &str| CronSchedule::parse(text).unwrap_err().reason;
+        let reason = |text: &str| match CronSchedule::parse(text) {
+            Err(Error::InvalidCronSchedule { reason, .. }) => reason,
+            other => panic!("{text:?} is refused as a schedule, not {other:?}"),
+        };
         assert!(reason("@daily").contains("@ macros"));
         assert!(reason("* * * *").contains("expected 5 fields"));
         assert!(reason("* * * * * *").contains("found 6"));
