@@ -16,7 +16,7 @@ pub mod invariants;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aurora_events::event::Attribute;
+use aurora_events::event::{Attribute, CronCollisionPolicy};
 use aurora_events::{
     Actor, AgentId, Capacity, ConfigHash, Envelope, Event, InstanceId, PendingEvent,
     ScheduleStatus, TaskConfig, TaskId, Timestamp,
@@ -26,7 +26,9 @@ use aurora_projections::{Folded, Views};
 use aurora_scheduler::leader::{
     Agents, Clockwork, MAX_BATCH, joins_batch, propose, settle, updates_to_advance,
 };
-use aurora_scheduler_core::commands::{CreateJob, LoseAgent, RegisterAgent, StatusUpdate};
+use aurora_scheduler_core::commands::{
+    CreateJob, LoseAgent, RegisterAgent, ScheduleCronJob, StatusUpdate,
+};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use aurora_scheduler_core::{ClusterState, Command, Decision, Rejection, Settings};
 use rand::{Rng, SeedableRng};
@@ -61,6 +63,8 @@ pub struct Sim {
     /// How the tasks of one config behave (of one instance, or of all when `None`), ahead of
     /// their job's script: an update's new config may behave differently.
     config_scripts: BTreeMap<(ConfigHash, Option<InstanceId>), Script>,
+    /// How long a killed task takes to die.
+    kill_delay_ms: i64,
     /// Decisions made (for seeds and statistics).
     decisions: u64,
     /// PENDING tasks scheduling passes have tried, in all.
@@ -94,6 +98,7 @@ impl Sim {
             report_counter: 0,
             scripts: BTreeMap::new(),
             config_scripts: BTreeMap::new(),
+            kill_delay_ms: 500,
             decisions: 0,
             tasks_tried: 0,
         };
@@ -196,6 +201,48 @@ impl Sim {
                 instances,
             }),
         )
+    }
+
+    /// Schedules `config`'s job as a cron job of `instances` tasks behaving per `script`.
+    pub fn schedule_cron(
+        &mut self,
+        config: TaskConfig,
+        instances: u32,
+        schedule: &str,
+        collision_policy: CronCollisionPolicy,
+        script: Script,
+    ) -> Result<Decision, Rejection> {
+        let job = config.job.clone();
+        self.scripts.insert(job.clone(), script);
+        self.submit(
+            Actor::User("alice".into()),
+            Command::ScheduleCronJob(ScheduleCronJob {
+                job,
+                config: Box::new(config),
+                instances,
+                schedule: schedule.into(),
+                collision_policy,
+            }),
+        )
+    }
+
+    /// From now on, killed tasks take `ms` to die (500 ms by default).
+    pub fn set_kill_delay(&mut self, ms: i64) {
+        self.kill_delay_ms = ms;
+    }
+
+    /// The leader process restarts (or another takes over): its write model is folded again
+    /// from the journal and its clockwork (timers, backoff, when it began leading) starts
+    /// afresh, as of now. Agents and their tasks carry on. (The agents' desk is kept: between
+    /// steps it holds nothing, as every agent has taken its work.)
+    pub fn restart_leader(&mut self) {
+        let mut state = ClusterState::new(self.state.settings().clone());
+        for envelope in &self.journal {
+            state.apply(envelope);
+        }
+        self.state = state;
+        let settings = *self.clockwork.backoff().settings();
+        self.clockwork = Clockwork::new(settings, self.now);
     }
 
     /// Tasks of `config` (only of `instance`, if given) behave per `script` from their next
@@ -325,9 +372,18 @@ impl Sim {
     }
 
     fn kill(&mut self, agent: &AgentId, task: &TaskId) {
+        // A task already dying dies when it was going to: the scheduler's kill retries do not
+        // put its death off.
+        if self
+            .reports
+            .values()
+            .any(|r| &r.task == task && r.status == ScheduleStatus::Killed)
+        {
+            return;
+        }
         // Whatever the task was going to do, it now dies.
         self.reports.retain(|_, r| &r.task != task);
-        let at = Timestamp(self.now.0 + 500);
+        let at = Timestamp(self.now.0 + self.kill_delay_ms);
         self.schedule_report(at, agent, task, ScheduleStatus::Killed, "killed".into());
     }
 
@@ -400,6 +456,9 @@ impl Sim {
             let tick = self.clockwork.tick(self.now);
             self.submit(Actor::Scheduler, tick)
                 .expect("ticks are accepted");
+            let cron = self.clockwork.cron_round();
+            self.submit(Actor::Scheduler, cron)
+                .expect("cron rounds are accepted");
             let advance = self.clockwork.advance_updates();
             self.submit(Actor::Scheduler, advance)
                 .expect("the update controller's turns are accepted");

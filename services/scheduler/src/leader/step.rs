@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use aurora_events::{Actor, Event, JobKey, PendingEvent, ScheduleStatus, Seq, TaskId, Timestamp};
 use aurora_journal::SeqRange;
-use aurora_scheduler_core::commands::{AdvanceUpdates, Tick};
+use aurora_scheduler_core::commands::{AdvanceUpdates, CronRound, Tick};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, PassOutcome, Rejection, decide};
 
@@ -220,6 +220,8 @@ pub fn settle(
 pub struct Clockwork {
     backoff: Backoff,
     since: Timestamp,
+    /// When this leader began: cron firings due before it are not made up.
+    leading_since: Timestamp,
 }
 
 impl Clockwork {
@@ -227,6 +229,7 @@ impl Clockwork {
         Self {
             backoff: Backoff::new(settings),
             since: now,
+            leading_since: now,
         }
     }
 
@@ -234,6 +237,15 @@ impl Clockwork {
     pub fn tick(&mut self, now: Timestamp) -> Command {
         let since = std::mem::replace(&mut self.since, now);
         Tick { since }.into()
+    }
+
+    /// The round's cron turn, after the tick: fire the schedules that came due, launch what
+    /// KILL_EXISTING runs owe.
+    pub fn cron_round(&self) -> Command {
+        CronRound {
+            since: self.leading_since,
+        }
+        .into()
     }
 
     /// The round's update controller turn, after the tick: watch times and pulse timeouts

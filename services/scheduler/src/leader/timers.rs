@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
-use aurora_scheduler_core::commands::{CronRound, LoseAgent};
+use aurora_scheduler_core::commands::LoseAgent;
 use aurora_scheduler_core::scheduling::BackoffSettings;
 use tokio::sync::mpsc;
 
@@ -20,8 +20,6 @@ pub const LOOP_INTERVAL: Duration = Duration::from_millis(500);
 
 pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<Agents>) {
     let mut clockwork = Clockwork::new(BackoffSettings::default(), context.clock.now());
-    // Cron firings due before this leader began are not caught up (as in Aurora).
-    let leading_since = context.clock.now();
     let mut interval = tokio::time::interval(LOOP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous = Instant::now();
@@ -44,10 +42,7 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
             Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
             Err(other) => tracing::error!(error = %other, "timer decision failed"),
         }
-        let cron = Command::CronRound(CronRound {
-            since: leading_since,
-        });
-        match submit(&queue, Actor::Scheduler, cron).await {
+        match submit(&queue, Actor::Scheduler, clockwork.cron_round()).await {
             Ok(_) => {}
             Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
             Err(other) => tracing::error!(error = %other, "cron round failed"),
