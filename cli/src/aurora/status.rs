@@ -1,6 +1,6 @@
 //! `job status` and `job list`: jobs matching `CLUSTER[/ROLE[/ENV[/NAME]]]`.
 
-use aurora_api::{JobSummary, TaskView};
+use aurora_api::{CronJob, JobSummary, TaskView};
 use aurora_events::JobKey;
 use serde::Serialize;
 
@@ -60,8 +60,26 @@ pub(super) fn status(ctx: &Context, pattern: &str, json: bool, at: Option<&str>)
     if statuses.is_empty() {
         println!("No jobs match {pattern}");
     }
+    // Cron jobs say so, with their schedule and next run (live only: a next run is a
+    // prediction from now).
+    let crons: Vec<CronJob> = if at.is_none() && !statuses.is_empty() {
+        client.get("/api/v1/cron")?
+    } else {
+        Vec::new()
+    };
     for status in &statuses {
         println!("Job: {}", status.job);
+        let job = status
+            .job
+            .split_once('/')
+            .map_or(status.job.as_str(), |(_, job)| job);
+        if let Some(cron) = crons.iter().find(|c| c.job == job) {
+            println!("\tcron schedule: {}", cron.cron_schedule);
+            println!("\tcron policy: {}", cron.cron_collision_policy);
+            if let Some(next) = cron.next_run {
+                println!("\tnext run: {} UTC", crate::time::format(next));
+            }
+        }
         print_tasks(ctx, "Active", &status.active);
         print_tasks(ctx, "Inactive", &status.inactive);
     }

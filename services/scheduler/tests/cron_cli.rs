@@ -55,6 +55,22 @@ fn cron_jobs_are_scheduled_shown_started_and_descheduled() {
         stderr(&shown)
     );
 
+    // `job status` says it is a cron job; `job list` lists it before it ever ran.
+    let status = cli.aurora(&["job", "status", key]);
+    assert_eq!(code(&status), Some(0), "{}", stderr(&status));
+    assert!(
+        stdout(&status).contains("\tcron schedule: 0 3 * * *\n"),
+        "{}",
+        stdout(&status)
+    );
+    assert!(
+        stdout(&status).contains("\tcron policy: CANCEL_NEW\n"),
+        "{}",
+        stdout(&status)
+    );
+    let listed = cli.aurora(&["job", "list", "devcluster/tester"]);
+    assert!(stdout(&listed).contains(key), "{}", stdout(&listed));
+
     // Started now: both instances launch.
     let started = cli.aurora(&["cron", "start", key]);
     assert_eq!(code(&started), Some(0), "{}", stderr(&started));
