@@ -165,7 +165,9 @@ fn reschedule(
 }
 
 /// Whether a task flapped: it ended within the flapping threshold of its last active state,
-/// and was not restarted, killed or drained on purpose.
+/// and was not restarted, killed or drained on purpose. Becoming PARTITIONED is not a start:
+/// a task its partition policy reschedules is judged by when it began running, so a short
+/// policy delay does not throttle its replacement.
 fn flapped(task: &Task, ended_at: Timestamp, threshold_ms: i64) -> bool {
     let on_purpose = task.history.iter().any(|e| {
         matches!(
@@ -176,11 +178,9 @@ fn flapped(task: &Task, ended_at: Timestamp, threshold_ms: i64) -> bool {
     if on_purpose {
         return false;
     }
-    let last_active = task
-        .history
-        .iter()
-        .rev()
-        .find(|e| e.status.is_active() && e.at <= ended_at);
+    let last_active = task.history.iter().rev().find(|e| {
+        e.status.is_active() && e.status != ScheduleStatus::Partitioned && e.at <= ended_at
+    });
     match last_active {
         Some(event) => ended_at.0 - event.at.0 < threshold_ms,
         None => false,

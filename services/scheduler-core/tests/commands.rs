@@ -13,6 +13,7 @@ mod commands {
     mod jobs;
     mod kills;
     mod maintenance;
+    mod partitions;
     mod quota;
     mod scheduling;
     mod status_updates;

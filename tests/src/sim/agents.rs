@@ -1,5 +1,7 @@
 //! Hollow agents: no processes, only the reports a real agent would send, scripted.
 
+use std::collections::BTreeSet;
+
 use aurora_events::{AgentId, ScheduleStatus, TaskId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -7,11 +9,16 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Debug, Clone)]
 pub(super) struct HollowAgent {
     pub(super) alive: bool,
+    /// What it ran when it stopped answering: what it reports again if it comes back.
+    pub(super) running_when_lost: BTreeSet<TaskId>,
 }
 
 impl Default for HollowAgent {
     fn default() -> Self {
-        Self { alive: true }
+        Self {
+            alive: true,
+            running_when_lost: BTreeSet::new(),
+        }
     }
 }
 

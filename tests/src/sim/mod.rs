@@ -258,8 +258,15 @@ impl Sim {
 
     /// The agent stops answering: the runtime declares it lost; its reports are never sent.
     pub fn lose_agent(&mut self, agent: &AgentId) -> Result<Decision, Rejection> {
+        let running: BTreeSet<TaskId> = self
+            .state
+            .tasks_on_agent(agent)
+            .filter(|t| t.status == ScheduleStatus::Running)
+            .map(|t| t.id.clone())
+            .collect();
         if let Some(hollow) = self.agents.get_mut(agent) {
             hollow.alive = false;
+            hollow.running_when_lost = running;
         }
         self.reports.retain(|_, report| &report.agent != agent);
         self.submit(
@@ -267,6 +274,36 @@ impl Sim {
             Command::LoseAgent(LoseAgent {
                 agent: agent.clone(),
                 reason: "missed heartbeats".into(),
+            }),
+        )
+    }
+
+    /// A lost agent answers again: it registers anew, reporting the tasks it was running when
+    /// it went silent (their scripts' remaining reports are gone: they run on).
+    pub fn revive_agent(&mut self, agent: &AgentId) -> Result<Decision, Rejection> {
+        let record = self
+            .state
+            .agent(agent)
+            .expect("only a known agent comes back")
+            .clone();
+        let running = self
+            .agents
+            .get_mut(agent)
+            .map(|hollow| {
+                hollow.alive = true;
+                std::mem::take(&mut hollow.running_when_lost)
+            })
+            .unwrap_or_default();
+        self.submit(
+            Actor::Agent(agent.clone()),
+            Command::RegisterAgent(RegisterAgent {
+                agent: agent.clone(),
+                host: record.host,
+                capacity: record.capacity,
+                attributes: record.attributes,
+                endpoint: record.endpoint,
+                running,
+                principal: None,
             }),
         )
     }

@@ -1,5 +1,6 @@
 //! An agent missed its heartbeats: it is lost, and every task it held becomes LOST (and is
-//! rescheduled as the state machine says).
+//! rescheduled as the state machine says) — or, for a job with a partition policy, PARTITIONED:
+//! the agent may come back, and the policy says how long to wait for it (see the tick).
 
 use aurora_events::{AgentId, Event, ScheduleStatus};
 
@@ -32,14 +33,28 @@ impl Decide for LoseAgent {
         );
         let message = format!("Agent {} lost: {}", self.agent, self.reason);
         for task in state.tasks_on_agent(&self.agent) {
-            change_state(
-                state,
-                out,
-                task,
-                ScheduleStatus::Lost,
-                Some(message.clone()),
-                Some(lost),
-            );
+            // Only a task that got as far as STARTING can be partitioned (Aurora's table); a
+            // kill-like one becomes LOST at once all the same, by the state machine. A policy
+            // that reschedules with no delay leaves nothing to wait for: LOST now.
+            let partition_aware = state
+                .config(&task.config)
+                .and_then(|config| config.partition_policy)
+                .is_some_and(|policy| !policy.reschedule || policy.delay_secs > 0);
+            let to = if partition_aware
+                && matches!(
+                    task.status,
+                    ScheduleStatus::Starting
+                        | ScheduleStatus::Running
+                        | ScheduleStatus::Killing
+                        | ScheduleStatus::Restarting
+                        | ScheduleStatus::Draining
+                        | ScheduleStatus::Preempting
+                ) {
+                ScheduleStatus::Partitioned
+            } else {
+                ScheduleStatus::Lost
+            };
+            change_state(state, out, task, to, Some(message.clone()), Some(lost));
         }
         Ok(())
     }

@@ -43,7 +43,7 @@ pub use lose_agent::LoseAgent;
 pub use preempt::may_preempt;
 pub use prune_tasks::PruneTasks;
 pub use pulse_update::PulseUpdate;
-pub use register_agent::{NOT_FOUND_ON_AGENT, RegisterAgent, check_endpoint};
+pub use register_agent::{NOT_FOUND_ON_AGENT, RECONCILED, RegisterAgent, check_endpoint};
 pub use restart_instances::RestartInstances;
 pub use schedule::Schedule;
 pub use set_quota::SetQuota;

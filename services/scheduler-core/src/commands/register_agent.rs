@@ -122,6 +122,16 @@ impl Decide for RegisterAgent {
                     task: task.id.clone(),
                     agent: agent.clone(),
                 });
+            } else if task.status == ScheduleStatus::Partitioned {
+                // Its agent is back and still runs it: the partition is over.
+                change_state(
+                    state,
+                    out,
+                    task,
+                    ScheduleStatus::Running,
+                    Some(RECONCILED.to_string()),
+                    Some(task.last_event),
+                );
             }
         }
         let expected: BTreeSet<&TaskId> = expected.iter().map(|t| &t.id).collect();
@@ -155,6 +165,9 @@ fn being_killed(status: ScheduleStatus) -> bool {
         | ScheduleStatus::Partitioned => false,
     }
 }
+
+/// The message on a PARTITIONED task its returning agent still runs.
+pub const RECONCILED: &str = "Reconciled: its agent is back and still runs it";
 
 /// Longest observer endpoint accepted.
 const MAX_ENDPOINT_LEN: usize = 2048;

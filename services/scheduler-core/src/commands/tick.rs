@@ -54,6 +54,7 @@ impl Decide for Tick {
                 Some(task.last_event),
             );
         }
+        partitions_expired(state, out, now);
         drain_completed_hosts(state, out);
         prune_history(state, out);
         let interval = state.settings().update_history_pruning_interval_ms.max(1);
@@ -104,6 +105,38 @@ fn kill_retries(state: &ClusterState, since: Timestamp, now: Timestamp) -> Vec<(
             Some((task.id.clone(), agent))
         })
         .collect()
+}
+
+/// PARTITIONED tasks whose job's partition policy reschedules them and whose delay has passed
+/// become LOST (and are rescheduled); a policy with `reschedule = false` waits for the agent
+/// forever. The delay counts from when the agent was lost, as journaled, so a new leader
+/// neither restarts nor skips it.
+fn partitions_expired(state: &ClusterState, out: &mut Out, now: Timestamp) {
+    let expired: Vec<(&TaskId, u64)> = state
+        .partitioned()
+        .filter_map(|(since, id)| {
+            let task = state.task(id)?;
+            let policy = state.config(&task.config)?.partition_policy?;
+            let delay_ms =
+                i64::try_from(policy.delay_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            (policy.reschedule && since.0.saturating_add(delay_ms) <= now.0)
+                .then_some((id, policy.delay_secs))
+        })
+        .collect();
+    for (id, delay_secs) in expired {
+        if let Some(task) = state.task(id) {
+            change_state(
+                state,
+                out,
+                task,
+                ScheduleStatus::Lost,
+                Some(format!(
+                    "Partitioned for {delay_secs} s: rescheduled as its partition policy says"
+                )),
+                Some(task.last_event),
+            );
+        }
+    }
 }
 
 /// A DRAINING host whose agent holds no more tasks is DRAINED.

@@ -73,6 +73,7 @@ impl ClusterState {
         same("throttled", &live.throttled, &scanned.throttled)?;
         same("transient", &live.transient, &scanned.transient)?;
         same("killing", &live.killing, &scanned.killing)?;
+        same("partitioned", &live.partitioned, &scanned.partitioned)?;
         same("terminal", &live.terminal, &scanned.terminal)?;
         same(
             "terminal by job",

@@ -41,6 +41,9 @@ pub(crate) struct Indexes {
     pub(super) transient: BTreeSet<(Timestamp, TaskId)>,
     /// The KILLING ones among them, whose kills are retried.
     pub(super) killing: BTreeSet<(Timestamp, TaskId)>,
+    /// PARTITIONED tasks by when their agent was lost: their job's partition policy says when
+    /// (if ever) they become LOST.
+    pub(super) partitioned: BTreeSet<(Timestamp, TaskId)>,
     /// Terminal tasks by when they ended, for pruning by age...
     pub(super) terminal: BTreeSet<(Timestamp, TaskId)>,
     /// ...per job, for pruning beyond the per-job maximum...
@@ -394,10 +397,10 @@ impl Indexes {
                 edit(&mut self.terminal, key.clone());
                 self.terminal_of_job(task, key, add);
             }
-            ScheduleStatus::Init
-            | ScheduleStatus::Starting
-            | ScheduleStatus::Running
-            | ScheduleStatus::Partitioned => {}
+            ScheduleStatus::Partitioned => {
+                edit(&mut self.partitioned, entry(task.last_change(), task));
+            }
+            ScheduleStatus::Init | ScheduleStatus::Starting | ScheduleStatus::Running => {}
         }
     }
 

@@ -34,7 +34,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 7;
+pub const CHECKPOINT_FORMAT: u8 = 8;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -259,6 +259,14 @@ impl ClusterState {
             .transient
             .range(indexes::times(i64::MIN, at.0.saturating_add(1)))
             .map(|(_, id)| id)
+    }
+
+    /// PARTITIONED tasks, by when their agent was lost (earliest first).
+    pub fn partitioned(&self) -> impl Iterator<Item = (Timestamp, &TaskId)> {
+        self.indexes
+            .partitioned
+            .iter()
+            .map(|(since, id)| (*since, id))
     }
 
     /// KILLING tasks that entered KILLING in `[from, to)`, earliest first.
