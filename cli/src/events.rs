@@ -161,6 +161,12 @@ pub fn describe(event: &Event) -> Described {
             agent.to_string(),
             format!("agent bound to user {principal}"),
         ),
+        Event::SlaDrainRequested {
+            host, timeout_secs, ..
+        } => plain(
+            host.clone(),
+            format!("SLA-aware drain requested (forced after {timeout_secs} s)"),
+        ),
     }
 }
 

@@ -62,6 +62,39 @@ pub fn with_at(path: &str, at: Option<&str>) -> Result<String, String> {
     Ok(format!("{path}{separator}at={at}"))
 }
 
+/// Aurora's duration syntax, `XdYhZmWs` (each part optional, at least one; `30m`, `7d`,
+/// `1h30m`), in seconds.
+pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a duration like 30m, 2h, 7d or 1h30m");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut parts = 0;
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(bad)?;
+        digits.clear();
+        parts += 1;
+    }
+    if parts == 0 || !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -99,6 +132,16 @@ mod tests {
         );
         let error = super::parse_instant("yesterday").unwrap_err();
         assert!(error.contains("\"yesterday\" is not a time"), "{error}");
+    }
+
+    #[test]
+    fn durations_parse_as_aurora_writes_them() {
+        assert_eq!(super::parse_duration_secs("30m"), Ok(1800));
+        assert_eq!(super::parse_duration_secs("7d"), Ok(604_800));
+        assert_eq!(super::parse_duration_secs("1h30m15s"), Ok(5415));
+        for bad in ["", "30", "m", "1x", "1h30", "99999999999999999999d"] {
+            assert!(super::parse_duration_secs(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Host maintenance: `host_deactivate`, `host_activate`, `host_status`, `host_drain`.
+//! Host maintenance: `host_deactivate`, `host_activate`, `host_status`, `host_drain`,
+//! `sla_host_drain`.
 
 use std::time::{Duration, Instant};
 
@@ -95,4 +96,40 @@ pub(super) fn drain(ctx: &Context, cluster: &str, args: &HostsArgs, wait_secs: u
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// `sla_host_drain`: asks the scheduler for an SLA-aware drain and returns; the scheduler
+/// drains the hosts' tasks as their jobs' SLAs allow (`host_status` shows the progress).
+pub(super) fn sla_drain(
+    ctx: &Context,
+    cluster: &str,
+    args: &HostsArgs,
+    default_percentage: f64,
+    default_duration: &str,
+    force_drain_timeout: &str,
+) -> CliResult {
+    let hosts = hosts(args)?;
+    if !(0.0..=100.0).contains(&default_percentage) {
+        return Err(CliError::invalid_parameter(format!(
+            "--default_percentage {default_percentage} is not between 0 and 100"
+        )));
+    }
+    let duration = crate::time::parse_duration_secs(default_duration)
+        .map_err(|e| CliError::invalid_parameter(format!("--default_duration: {e}")))?;
+    let timeout = crate::time::parse_duration_secs(force_drain_timeout)
+        .map_err(|e| CliError::invalid_parameter(format!("--force_drain_timeout: {e}")))?;
+    let client = ctx.client(cluster)?;
+    let _: Committed = client.post(
+        "/api/v1/maintenance/sla_drain",
+        &json!({
+            "hosts": hosts,
+            "default_percentage": default_percentage,
+            "default_duration_secs": duration,
+            "timeout_secs": timeout,
+        }),
+    )?;
+    for host in &hosts {
+        println!("{host}: SLA-aware drain requested");
+    }
+    Ok(())
 }

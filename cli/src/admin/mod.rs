@@ -125,6 +125,22 @@ enum Command {
         wait_secs: u64,
         cluster: String,
     },
+    /// Drain hosts as their jobs' SLA policies allow (the scheduler drains each task only
+    /// while its job stays within its policy, and forces the rest after the timeout).
+    SlaHostDrain {
+        #[command(flatten)]
+        hosts: HostsArgs,
+        /// The SLA of jobs without a policy of their own: this percentage of instances up...
+        #[arg(long = "default_percentage", default_value_t = 95.0)]
+        default_percentage: f64,
+        /// ...for at least this long (XdYhZmWs).
+        #[arg(long = "default_duration", default_value = "30m")]
+        default_duration: String,
+        /// Drain whatever is left after this long (XdYhZmWs).
+        #[arg(long = "force_drain_timeout", default_value = "7d")]
+        force_drain_timeout: String,
+        cluster: String,
+    },
     /// The journal: `journal verify CLUSTER [--against-stream]`.
     Journal {
         #[command(subcommand)]
@@ -241,6 +257,20 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
             wait_secs,
             cluster,
         } => hosts::drain(ctx, &cluster, &hosts, wait_secs),
+        Command::SlaHostDrain {
+            hosts,
+            default_percentage,
+            default_duration,
+            force_drain_timeout,
+            cluster,
+        } => hosts::sla_drain(
+            ctx,
+            &cluster,
+            &hosts,
+            default_percentage,
+            &default_duration,
+            &force_drain_timeout,
+        ),
         Command::ReconcileTasks { cluster, kind } => {
             if kind != "explicit" && kind != "implicit" {
                 return Err(CliError::invalid_parameter(format!(

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TaskConfig;
+use crate::config::{SlaPolicy, TaskConfig};
 use uuid::Uuid;
 
 use crate::ids::{AgentId, ConfigHash, Identifier, InstanceId, JobKey, TaskId, UpdateKey};
@@ -208,6 +208,18 @@ pub enum Event {
     /// scheduler refuses that id to any other user: no one else can register, heartbeat or
     /// report as this agent.
     AgentBound { agent: AgentId, principal: String },
+
+    // ----- hosts (continued) -----
+    /// Produced by an SLA-aware drain (`aurora-admin sla_host_drain`, Aurora's
+    /// `slaDrainHosts`): the host is DRAINING, and each task on it is drained only while its
+    /// job's SLA policy (the task's own, else `default_sla`) stays satisfied, until
+    /// `timeout_secs` after this event, when the rest are drained regardless. One request per
+    /// host; a later one replaces it, and maintenance ending (or the host DRAINED) ends it.
+    SlaDrainRequested {
+        host: String,
+        default_sla: SlaPolicy,
+        timeout_secs: u64,
+    },
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
@@ -261,6 +273,7 @@ impl Event {
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
             | Event::AgentBound { .. }
+            | Event::SlaDrainRequested { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         }
     }
@@ -291,6 +304,7 @@ impl Event {
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
             | Event::AgentBound { .. }
+            | Event::SlaDrainRequested { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         }
     }
@@ -316,7 +330,9 @@ impl EventKind {
             | EventKind::UpdatePulsed
             | EventKind::UpdatesPruned => Aggregate::Update,
             EventKind::QuotaSet => Aggregate::Quota,
-            EventKind::HostAttributesChanged | EventKind::HostMaintenanceChanged => Aggregate::Host,
+            EventKind::HostAttributesChanged
+            | EventKind::HostMaintenanceChanged
+            | EventKind::SlaDrainRequested => Aggregate::Host,
             EventKind::CronScheduled | EventKind::CronDescheduled | EventKind::CronTriggered => {
                 Aggregate::Cron
             }

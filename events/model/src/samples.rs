@@ -300,6 +300,14 @@ pub fn events() -> Vec<Event> {
             agent: AgentId("agent-1".into()),
             principal: "agent-vm1".into(),
         },
+        Event::SlaDrainRequested {
+            host: "host-1".into(),
+            default_sla: SlaPolicy::Percentage {
+                percentage: 95.0,
+                duration_secs: 1800,
+            },
+            timeout_secs: 7 * 24 * 3600,
+        },
     ]
 }
 

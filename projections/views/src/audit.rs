@@ -278,6 +278,13 @@ fn heading(event: &Event) -> Option<Heading> {
         Event::HostMaintenanceChanged { host, from, to } => {
             heading("maintenance", host.clone(), format!("{from} → {to}"))
         }
+        Event::SlaDrainRequested {
+            host, timeout_secs, ..
+        } => heading(
+            "sla drain",
+            host.clone(),
+            format!("SLA-aware, forced after {timeout_secs} s"),
+        ),
         Event::CronScheduled { job, schedule, .. } => {
             heading("cron schedule", job.to_string(), schedule.clone())
         }

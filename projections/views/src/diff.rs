@@ -156,6 +156,7 @@ impl DiffBuilder {
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
             | Event::AgentBound { .. }
+            | Event::SlaDrainRequested { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         };
         let Some(what) = what else { return };

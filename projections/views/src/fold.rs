@@ -789,6 +789,11 @@ impl Views {
             Event::AgentBound { agent, principal } => Line::text(format!(
                 "agent {agent} bound to user {principal}: only that user may act as it"
             )),
+            Event::SlaDrainRequested {
+                host, timeout_secs, ..
+            } => Line::text(format!(
+                "host {host}: SLA-aware drain requested (the rest forced after {timeout_secs} s)"
+            )),
             Event::JournalTruncationAccepted {
                 acknowledged,
                 found,

@@ -16,6 +16,7 @@ mod commands {
     mod partitions;
     mod quota;
     mod scheduling;
+    mod sla_drains;
     mod status_updates;
     mod timers;
     mod updates;

@@ -407,6 +407,11 @@ fn mutations() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         (
             "POST",
+            "/api/v1/maintenance/sla_drain",
+            Some(json!({"hosts": ["host-1"]})),
+        ),
+        (
+            "POST",
             "/api/v1/maintenance/end",
             Some(json!({"hosts": ["h"]})),
         ),
@@ -445,9 +450,10 @@ async fn every_mutating_route_refuses_an_anonymous_caller() {
     let routes = mutations();
     assert_eq!(
         routes.len(),
-        aurora_auth::Action::ALL.len() - 3 + 1,
+        aurora_auth::Action::ALL.len() - 3 + 2,
         "one route per action, but for reads and the replicated cluster's two replica routes \
-         (tested with replicas), and two for update:start (an update, a rolling restart)"
+         (tested with replicas), two for update:start (an update, a rolling restart) and two \
+         for maintenance:drain (a drain, an SLA-aware drain)"
     );
     for (method, uri, body) in routes {
         let (status, answer, _) = send(&app, method, uri, None, body).await;

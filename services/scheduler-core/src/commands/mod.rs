@@ -20,6 +20,7 @@ mod register_agent;
 mod restart_instances;
 mod schedule;
 mod set_quota;
+mod sla_drain_hosts;
 mod start_maintenance;
 mod start_update;
 mod status_update;
@@ -47,6 +48,7 @@ pub use register_agent::{NOT_FOUND_ON_AGENT, RECONCILED, RegisterAgent, check_en
 pub use restart_instances::RestartInstances;
 pub use schedule::Schedule;
 pub use set_quota::SetQuota;
+pub use sla_drain_hosts::{FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE, SlaDrainHosts};
 pub use start_maintenance::StartMaintenance;
 pub use start_update::{
     CLIENT_UPDATE_ID, MAX_UPDATE_INSTANCE_FAILURES, RollingRestart, StartUpdate,
@@ -91,6 +93,7 @@ pub enum Command {
     DescheduleCronJob(DescheduleCronJob),
     StartCronJob(StartCronJob),
     CronRound(CronRound),
+    SlaDrainHosts(SlaDrainHosts),
 }
 
 /// `From<X> for Command` for every command struct, so callers may write `tick.into()`.
@@ -130,6 +133,7 @@ commands!(
     DescheduleCronJob,
     StartCronJob,
     CronRound,
+    SlaDrainHosts,
 );
 
 /// Decides `command` against `state`. Pure: the same arguments always give the same decision.
@@ -161,6 +165,7 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
         Command::DescheduleCronJob(c) => c,
         Command::StartCronJob(c) => c,
         Command::CronRound(c) => c,
+        Command::SlaDrainHosts(c) => c,
     };
     decider.decide(state, &mut out)?;
     Ok(out.finish())

@@ -55,6 +55,7 @@ impl Decide for Tick {
             );
         }
         partitions_expired(state, out, now);
+        super::sla_drain_hosts::sla_drains(state, out, now);
         drain_completed_hosts(state, out);
         prune_history(state, out);
         let interval = state.settings().update_history_pruning_interval_ms.max(1);

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::sync::Arc;
 
 use aurora_events::event::CronOutcome;
+use aurora_events::status::MaintenanceMode;
 use aurora_events::{
     AgentId, ConfigHash, Envelope, Event, Identifier, InstanceId, JobKey, ResourceAggregate,
     ScheduleStatus, Seq, TaskConfig, TaskId, Timestamp, UpdateKey,
@@ -25,7 +26,9 @@ use sha2::{Digest, Sha256};
 
 pub use indexes::{AgentLoad, PendingTasks, Victims};
 pub(crate) use indexes::{micro_cpus, throttled_until};
-pub use records::{Agent, CronJob, Host, Job, Task, TaskAssignment, TaskEventRecord, Update};
+pub use records::{
+    Agent, CronJob, Host, Job, SlaDrain, Task, TaskAssignment, TaskEventRecord, Update,
+};
 
 use indexes::Indexes;
 
@@ -34,7 +37,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 8;
+pub const CHECKPOINT_FORMAT: u8 = 9;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -50,6 +53,8 @@ pub struct ClusterState {
     hosts: BTreeMap<String, Host>,
     agents: BTreeMap<AgentId, Agent>,
     cron: BTreeMap<JobKey, CronJob>,
+    /// SLA-aware drains in progress, by host.
+    sla_drains: BTreeMap<String, SlaDrain>,
     updates: BTreeMap<UpdateKey, Update>,
     /// The active task of each instance of each job (at most one, by the scheduler's invariant).
     active: BTreeMap<JobKey, BTreeMap<InstanceId, TaskId>>,
@@ -177,6 +182,13 @@ impl ClusterState {
 
     pub fn cron_job(&self, job: &JobKey) -> Option<&CronJob> {
         self.cron.get(job)
+    }
+
+    /// SLA-aware drains in progress, by host.
+    pub fn sla_drains(&self) -> impl Iterator<Item = (&str, &SlaDrain)> {
+        self.sla_drains
+            .iter()
+            .map(|(host, drain)| (host.as_str(), drain))
     }
 
     /// Every cron job, in job-key order.
@@ -568,6 +580,24 @@ impl ClusterState {
             Event::HostMaintenanceChanged { host, to, .. } => {
                 self.hosts.entry(host.clone()).or_default().mode = *to;
                 self.indexes.host_mode(host, *to);
+                // Drained, or out of maintenance: an SLA-aware drain is over.
+                if matches!(to, MaintenanceMode::None | MaintenanceMode::Drained) {
+                    self.sla_drains.remove(host);
+                }
+            }
+            Event::SlaDrainRequested {
+                host,
+                default_sla,
+                timeout_secs,
+            } => {
+                self.sla_drains.insert(
+                    host.clone(),
+                    SlaDrain {
+                        default_sla: default_sla.clone(),
+                        timeout_secs: *timeout_secs,
+                        requested_at: at,
+                    },
+                );
             }
             Event::CronScheduled {
                 job,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aurora_events::config::SlaPolicy;
 use aurora_events::event::{Attribute, CronCollisionPolicy};
 use aurora_events::update::UpdateInstructions;
 use aurora_events::{
@@ -85,6 +86,16 @@ impl Task {
             was_killing: self.ever_was(ScheduleStatus::Killing),
         }
     }
+}
+
+/// An SLA-aware drain in progress on a host (`Event::SlaDrainRequested`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaDrain {
+    /// The policy of tasks whose config has none.
+    pub default_sla: SlaPolicy,
+    /// After this long from `requested_at`, the rest are drained regardless.
+    pub timeout_secs: u64,
+    pub requested_at: Timestamp,
 }
 
 /// A host's attributes, maintenance mode and agent.

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use aurora_events::config::SlaPolicy;
 use aurora_events::{Identifier, JobKey, ResourceAggregate, ScheduleStatus, TaskId};
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{
-    DrainHosts, EndMaintenance, ForceTaskState, PruneTasks, SetQuota, StartMaintenance,
+    DrainHosts, EndMaintenance, ForceTaskState, PruneTasks, SetQuota, SlaDrainHosts,
+    StartMaintenance,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -21,6 +23,7 @@ use aurora_auth::Action;
 pub(super) fn router(runtime: Runtime) -> Router {
     Router::new()
         .route("/api/v1/quota/{role}", put(set_quota))
+        .route("/api/v1/maintenance/sla_drain", post(sla_drain))
         .route("/api/v1/maintenance/{action}", post(maintenance))
         .route("/api/v1/admin/tasks/{id}/force", post(force_state))
         .route("/api/v1/admin/prune", post(prune))
@@ -78,6 +81,52 @@ async fn maintenance(
     let actor = caller.authorize(permission, None)?;
     let Json(Hosts { hosts }) = body?;
     let command = command(hosts);
+    let outcome = runtime.submit(actor, command).await?;
+    Ok(Json(super::committed(outcome.committed, None)))
+}
+
+/// `POST /api/v1/maintenance/sla_drain`: Aurora's `slaDrainHosts`.
+#[derive(Debug, Deserialize)]
+struct SlaDrainRequest {
+    hosts: Vec<String>,
+    /// The SLA of jobs without a policy of their own: this percentage of instances...
+    #[serde(default = "default_percentage")]
+    default_percentage: f64,
+    /// ...up for this long.
+    #[serde(default = "default_duration_secs")]
+    default_duration_secs: u64,
+    /// After this long, the rest are drained regardless.
+    #[serde(default = "default_timeout_secs")]
+    timeout_secs: u64,
+}
+
+fn default_percentage() -> f64 {
+    95.0
+}
+
+fn default_duration_secs() -> u64 {
+    30 * 60
+}
+
+fn default_timeout_secs() -> u64 {
+    7 * 24 * 3600
+}
+
+async fn sla_drain(
+    State(runtime): State<Runtime>,
+    caller: Caller,
+    body: Result<Json<SlaDrainRequest>, JsonRejection>,
+) -> Result<Json<Committed>, Failure> {
+    let actor = caller.authorize(Action::MaintenanceDrain, None)?;
+    let Json(request) = body?;
+    let command = Command::SlaDrainHosts(SlaDrainHosts {
+        hosts: request.hosts,
+        default_sla: SlaPolicy::Percentage {
+            percentage: request.default_percentage,
+            duration_secs: request.default_duration_secs,
+        },
+        timeout_secs: request.timeout_secs,
+    });
     let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))
 }

@@ -425,6 +425,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::DescheduleCronJob(_) => "deschedule_cron_job",
         Command::StartCronJob(_) => "start_cron_job",
         Command::CronRound(_) => "cron_round",
+        Command::SlaDrainHosts(_) => "sla_drain_hosts",
     }
 }
 

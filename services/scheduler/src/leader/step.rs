@@ -63,7 +63,8 @@ pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
         | Command::ScheduleCronJob(_)
         | Command::DescheduleCronJob(_)
         | Command::StartCronJob(_)
-        | Command::CronRound(_) => false,
+        | Command::CronRound(_)
+        | Command::SlaDrainHosts(_) => false,
     }
 }
 
@@ -123,6 +124,7 @@ fn moves_updates(event: &Event) -> bool {
         | Event::AgentRegistered { .. }
         | Event::AgentLost { .. }
         | Event::AgentBound { .. }
+        | Event::SlaDrainRequested { .. }
         | Event::JournalTruncationAccepted { .. } => false,
     }
 }

@@ -1,0 +1,170 @@
+//! SLA-aware drains: a host goes DRAINING at once, its tasks one at a time while their job's
+//! SLA allows it, and the rest when the drain times out.
+
+use aurora_events::config::SlaPolicy;
+use aurora_events::{Event, MaintenanceMode, ScheduleStatus, TaskConfig, TaskId, Timestamp};
+use aurora_scheduler_core::commands::{
+    FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE, SlaDrainHosts, StatusUpdate, Tick,
+};
+use aurora_scheduler_core::{Command, Decision};
+
+use super::support::*;
+
+const MINUTE: i64 = 60_000;
+
+/// A two-instance job under `policy`, both instances RUNNING on agent 1 since T0.
+fn two_on_one_host(policy: Option<SlaPolicy>) -> (Given, TaskConfig, [TaskId; 2]) {
+    let job = job("web");
+    let mut config = config(&job, 1.0, 128);
+    config.sla_policy = policy;
+    let tasks = [task_id(&job, 0), task_id(&job, 1)];
+    let mut events = vec![agent_registered(1), agent_registered(2)];
+    events.extend(job_created(&config, &tasks));
+    for task in &tasks {
+        events.extend(running(&job, task, 1));
+    }
+    (given(events), config, tasks)
+}
+
+fn drain(default_sla: SlaPolicy, timeout_secs: u64) -> Command {
+    Command::SlaDrainHosts(SlaDrainHosts {
+        hosts: vec![host(1), "never-seen".into()],
+        default_sla,
+        timeout_secs,
+    })
+}
+
+fn tick(cluster: &Given) -> Decision {
+    cluster
+        .when(Command::Tick(Tick {
+            since: Timestamp(T0),
+        }))
+        .decision()
+}
+
+/// The tasks a decision moved to DRAINING, with the message.
+fn drained(decision: &Decision) -> Vec<(TaskId, String)> {
+    decision
+        .facts()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TaskStateChanged {
+                task,
+                to: ScheduleStatus::Draining,
+                message,
+                ..
+            } => Some((task, message.unwrap_or_default())),
+            _ => None,
+        })
+        .collect()
+}
+
+const KEEP_ONE: SlaPolicy = SlaPolicy::Count {
+    count: 1,
+    duration_secs: 60,
+};
+
+#[test]
+fn the_request_is_recorded_and_the_host_drains_without_touching_tasks_yet() {
+    let (cluster, _, _) = two_on_one_host(Some(KEEP_ONE));
+    let decision = cluster
+        .at(10 * MINUTE)
+        .when(drain(KEEP_ONE, 3600))
+        .then_events(vec![
+            Event::SlaDrainRequested {
+                host: host(1),
+                default_sla: KEEP_ONE,
+                timeout_secs: 3600,
+            },
+            Event::HostMaintenanceChanged {
+                host: host(1),
+                from: MaintenanceMode::None,
+                to: MaintenanceMode::Draining,
+            },
+        ]);
+    assert!(drained(&decision).is_empty());
+}
+
+#[test]
+fn tasks_drain_one_at_a_time_while_the_job_keeps_its_sla() {
+    let (cluster, config, tasks) = two_on_one_host(Some(KEEP_ONE));
+    let job = config.job.clone();
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 3600)).decision();
+    cluster.commit(&request);
+
+    // One may go (the other stays up); the second would leave none.
+    let first = tick(&cluster);
+    assert_eq!(
+        drained(&first),
+        vec![(tasks[0].clone(), SLA_DRAIN_MESSAGE.to_string())]
+    );
+    cluster.commit(&first);
+    assert!(drained(&tick(&cluster.at(11 * MINUTE))).is_empty());
+
+    // The first dies; its replacement runs on agent 2; a minute later the second may go.
+    let mut cluster = cluster.at(12 * MINUTE);
+    let died = cluster
+        .when(Command::StatusUpdate(StatusUpdate {
+            agent: agent(1),
+            task: tasks[0].clone(),
+            status: ScheduleStatus::Killed,
+            message: None,
+        }))
+        .decision();
+    cluster.commit(&died);
+    let replacement = created_tasks(&died)
+        .pop()
+        .expect("the drained instance is replaced");
+    cluster.apply(running(&job, &replacement, 2));
+    assert!(
+        drained(&tick(&cluster.at(12 * MINUTE + 30_000))).is_empty(),
+        "the replacement has not run for a minute yet"
+    );
+    assert_eq!(
+        drained(&tick(&cluster.at(13 * MINUTE + 1_000))),
+        vec![(tasks[1].clone(), SLA_DRAIN_MESSAGE.to_string())]
+    );
+}
+
+#[test]
+fn the_default_policy_applies_without_one_and_the_timeout_forces_the_rest() {
+    // No policy of its own; the request's default needs both instances up: nothing may go.
+    let (cluster, _, tasks) = two_on_one_host(None);
+    let mut cluster = cluster.at(10 * MINUTE);
+    let keep_both = SlaPolicy::Percentage {
+        percentage: 100.0,
+        duration_secs: 0,
+    };
+    let request = cluster.when(drain(keep_both, 600)).decision();
+    cluster.commit(&request);
+    assert!(drained(&tick(&cluster.at(19 * MINUTE))).is_empty());
+    // Ten minutes after the request: both are drained regardless.
+    let forced = tick(&cluster.at(20 * MINUTE));
+    assert_eq!(
+        drained(&forced),
+        vec![
+            (tasks[0].clone(), FORCED_DRAIN_MESSAGE.to_string()),
+            (tasks[1].clone(), FORCED_DRAIN_MESSAGE.to_string()),
+        ]
+    );
+}
+
+#[test]
+fn a_coordinator_policy_waits_for_the_timeout_and_ending_maintenance_ends_the_drain() {
+    let (cluster, _, _) = two_on_one_host(Some(SlaPolicy::Coordinator {
+        url: "http://coordinator.invalid/".into(),
+        status_key: "drain".into(),
+    }));
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 600)).decision();
+    cluster.commit(&request);
+    assert!(drained(&tick(&cluster.at(15 * MINUTE))).is_empty());
+    cluster.apply([Event::HostMaintenanceChanged {
+        host: host(1),
+        from: MaintenanceMode::Draining,
+        to: MaintenanceMode::None,
+    }]);
+    assert_eq!(cluster.state.sla_drains().count(), 0);
+    assert!(drained(&tick(&cluster.at(30 * MINUTE))).is_empty());
+}

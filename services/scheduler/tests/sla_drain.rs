@@ -1,0 +1,106 @@
+//! `aurora-admin sla_host_drain` end to end against `aurora-scheduler --dev` (one host): a
+//! two-instance service whose SLA keeps one instance up drains one instance at a time (one
+//! RUNNING, one PENDING: the host takes nothing new while it drains), the drain's timeout
+//! forces the other, and `host_activate` brings both back to RUNNING.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
+#[path = "../../../cli/tests/support/mod.rs"]
+mod cli_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cli_support::{Cli, code, stderr, stdout};
+use support::{
+    become_subreaper, free_port, http, scheduler, tasks, wait_for_within, workspace_binary,
+};
+
+const KEEP_ONE_UP: &str = "\
+sleep = Process(name = 'sleep', cmdline = 'exec sleep 600')
+jobs = [Service(
+  cluster = 'devcluster', role = 'tester', environment = 'test', name = 'web',
+  instances = 2, sla_policy = CountSlaPolicy(count = 1, duration_secs = 0),
+  task = Task(name = 'web', processes = [sleep],
+              resources = Resources(cpu = 0.1, ram = 16 * MB, disk = 16 * MB)))]
+";
+
+/// The job's active tasks' statuses, sorted.
+fn statuses(port: u16) -> Vec<String> {
+    let mut statuses: Vec<String> = tasks(port, "tester/test/web")
+        .iter()
+        .map(|t| t["status"].as_str().unwrap_or_default().to_string())
+        .filter(|s| !["FINISHED", "FAILED", "KILLED", "LOST"].contains(&s.as_str()))
+        .collect();
+    statuses.sort();
+    statuses
+}
+
+#[test]
+fn an_sla_aware_drain_keeps_the_sla_until_its_timeout_and_activation_brings_tasks_back() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
+    workspace_binary("aurora-cli", "aurora");
+    let admin = workspace_binary("aurora-cli", "aurora-admin");
+    let cli = Cli::new(admin.parent().unwrap(), dir.path(), port);
+    let config = dir.path().join("web.aurora");
+    std::fs::write(&config, KEEP_ONE_UP).unwrap();
+    let created = cli.aurora(&[
+        "job",
+        "create",
+        "devcluster/tester/test/web",
+        config.to_str().unwrap(),
+        "--wait-until",
+        "RUNNING",
+    ]);
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    assert_eq!(statuses(port), ["RUNNING", "RUNNING"]);
+    let (_, hosts) = http(port, "GET", "/api/v1/maintenance", None).unwrap();
+    let host = hosts[0]["host"].as_str().unwrap().to_string();
+
+    let drained = cli.admin(&[
+        "sla_host_drain",
+        "--hosts",
+        &host,
+        "--force_drain_timeout",
+        "20s",
+        "devcluster",
+    ]);
+    assert_eq!(code(&drained), Some(0), "{}", stderr(&drained));
+    assert!(stdout(&drained).contains("SLA-aware drain requested"));
+    // One instance goes; its replacement waits, since the only host is draining; the other
+    // stays up, as the SLA says.
+    wait_for_within(15, "one instance drained", || {
+        statuses(port) == ["PENDING", "RUNNING"]
+    });
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        assert_eq!(statuses(port), ["PENDING", "RUNNING"], "the SLA holds");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Past the timeout: the other is drained regardless.
+    wait_for_within(40, "the timeout forcing the rest", || {
+        statuses(port) == ["PENDING", "PENDING"]
+    });
+    wait_for_within(10, "the emptied host DRAINED", || {
+        let status = cli.admin(&["host_status", "--hosts", &host, "devcluster"]);
+        stdout(&status).contains("DRAINED")
+    });
+
+    let activated = cli.admin(&["host_activate", "--hosts", &host, "devcluster"]);
+    assert_eq!(code(&activated), Some(0), "{}", stderr(&activated));
+    wait_for_within(30, "both instances running again", || {
+        statuses(port) == ["RUNNING", "RUNNING"]
+    });
+    // The drain is in the audit trail, with its actor.
+    let (_, audit) = http(port, "GET", "/api/v1/audit?kind=host", None).unwrap();
+    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "sla drain" && e["target"] == host.as_str()),
+        "{audit}"
+    );
+}
