@@ -36,6 +36,10 @@ pub struct Settings {
     pub update_history_pruning_interval_ms: i64,
     /// The zone cron schedules are read in (`-cron_timezone`, GMT by default).
     pub cron_zone: jiff::tz::TimeZone,
+    /// Jobs with fewer active instances skip SLA checks (`-min_required_instances_for_sla_check`).
+    pub min_required_instances_for_sla_check: usize,
+    /// Whether non-production jobs' SLA policies are checked too (`-sla_aware_kill_non_prod`).
+    pub sla_aware_kill_non_prod: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +66,8 @@ impl Default for Settings {
             update_history_max_per_job: 10,
             update_history_pruning_interval_ms: 15 * MINUTE,
             cron_zone: jiff::tz::TimeZone::UTC,
+            min_required_instances_for_sla_check: 20,
+            sla_aware_kill_non_prod: false,
         }
     }
 }

@@ -90,6 +90,13 @@ struct Args {
     /// such as America/New_York (from the system's tz database).
     #[arg(long, default_value = "GMT", value_parser = aurora_web::cron_timezone)]
     cron_timezone: jiff::tz::TimeZone,
+    /// SLA-aware drains skip the SLA check of jobs with fewer active instances than this
+    /// (Aurora's `-min_required_instances_for_sla_check`).
+    #[arg(long, default_value_t = 20)]
+    min_required_instances_for_sla_check: usize,
+    /// Check the SLA policies of non-production jobs too (Aurora's `-sla_aware_kill_non_prod`).
+    #[arg(long)]
+    sla_aware_kill_non_prod: bool,
     /// Mirror every committed event to NATS JetStream at this URL (`nats://HOST:4222`;
     /// comma-separated for several servers): stream `AURORA_<cluster>`, subjects
     /// `aurora.<cluster>.<aggregate>.<role>.<env>.<job>`, stream sequence = journal seq. Only
@@ -233,6 +240,8 @@ impl Args {
             transient_task_state_timeout_ms: ms(self.transient_task_state_timeout_secs),
             preemption_delay_ms: ms(self.preemption_delay_secs),
             cron_zone: self.cron_timezone.clone(),
+            min_required_instances_for_sla_check: self.min_required_instances_for_sla_check,
+            sla_aware_kill_non_prod: self.sla_aware_kill_non_prod,
             ..Settings::default()
         }
     }

@@ -41,7 +41,17 @@ fn an_sla_aware_drain_keeps_the_sla_until_its_timeout_and_activation_brings_task
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
+    // Aurora's defaults skip the SLA of a two-instance, non-production job: check it.
+    let _scheduler = scheduler(
+        &[
+            "--dev",
+            "--min-required-instances-for-sla-check",
+            "1",
+            "--sla-aware-kill-non-prod",
+        ],
+        &dir.path().join("aurora-data"),
+        port,
+    );
     workspace_binary("aurora-cli", "aurora");
     let admin = workspace_binary("aurora-cli", "aurora-admin");
     let cli = Cli::new(admin.parent().unwrap(), dir.path(), port);

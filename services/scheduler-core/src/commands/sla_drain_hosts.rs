@@ -4,8 +4,12 @@
 //!
 //! An SLA policy (the task's config's, else the request's default) asks that, with the task
 //! down, at least `count` of its job's active instances — or `percentage` percent of them —
-//! have been RUNNING for `duration_secs`. A coordinator policy asks an outside service, which
-//! this scheduler does not call yet: such tasks wait for the timeout.
+//! have been RUNNING for longer than `duration_secs`, as Aurora's SlaManager judges it: a
+//! policy that would allow no instance down is taken to allow one, and jobs that are not
+//! production (unless `sla_aware_kill_non_prod`) or have fewer active instances than
+//! `min_required_instances_for_sla_check` are not checked at all. A coordinator policy asks
+//! an outside service, which this scheduler does not call yet: such tasks wait for the
+//! timeout.
 
 use std::collections::BTreeSet;
 
@@ -140,21 +144,41 @@ fn sla_allows(
         // Not called yet: the task waits for the drain's timeout.
         SlaPolicy::Coordinator { .. } => return false,
     };
-    let duration_ms = i64::try_from(duration_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let settings = state.settings();
+    let production = state
+        .config(&task.config)
+        .is_some_and(aurora_events::TaskConfig::production);
     let active: Vec<&Task> = state.active_tasks_of_job(&task.job).collect();
+    let total = active.len();
+    if (!production && !settings.sla_aware_kill_non_prod)
+        || total < settings.min_required_instances_for_sla_check
+    {
+        return true;
+    }
+    let duration_ms = i64::try_from(duration_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let up_after = active
         .iter()
         .filter(|t| t.id != task.id && !down.contains(&t.id))
         .filter(|t| {
             t.status == ScheduleStatus::Running
-                && t.last_change().0.saturating_add(duration_ms) <= now.0
+                && now.0.saturating_sub(t.last_change().0) > duration_ms
         })
         .count();
     match (needed_count, needed_percent) {
-        (Some(count), _) => up_after >= count as usize,
+        (Some(count), _) => {
+            // A policy that allows no instance down allows one.
+            let required = (count as usize).min(total.saturating_sub(1));
+            up_after >= required
+        }
         (None, Some(percent)) => {
-            let total = active.len().max(1) as f64;
-            up_after as f64 * 100.0 >= percent * total
+            let total_f = total as f64;
+            let allowed_down = ((1.0 - percent / 100.0) * total_f).floor();
+            let percent = if allowed_down < 1.0 {
+                (total_f - 1.0) / total_f * 100.0
+            } else {
+                percent
+            };
+            up_after as f64 / total_f * 100.0 >= percent
         }
         (None, None) => false,
     }

@@ -6,14 +6,31 @@ use aurora_events::{Event, MaintenanceMode, ScheduleStatus, TaskConfig, TaskId, 
 use aurora_scheduler_core::commands::{
     FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE, SlaDrainHosts, StatusUpdate, Tick,
 };
-use aurora_scheduler_core::{Command, Decision};
+use aurora_scheduler_core::{Command, Decision, Settings};
 
 use super::support::*;
 
 const MINUTE: i64 = 60_000;
 
+/// Settings under which a two-instance, non-production job's SLA is checked (Aurora skips
+/// jobs under 20 instances, and non-production ones, by default).
+fn checked() -> Settings {
+    Settings {
+        min_required_instances_for_sla_check: 1,
+        sla_aware_kill_non_prod: true,
+        ..Settings::default()
+    }
+}
+
 /// A two-instance job under `policy`, both instances RUNNING on agent 1 since T0.
 fn two_on_one_host(policy: Option<SlaPolicy>) -> (Given, TaskConfig, [TaskId; 2]) {
+    two_on_one_host_with(checked(), policy)
+}
+
+fn two_on_one_host_with(
+    settings: Settings,
+    policy: Option<SlaPolicy>,
+) -> (Given, TaskConfig, [TaskId; 2]) {
     let job = job("web");
     let mut config = config(&job, 1.0, 128);
     config.sla_policy = policy;
@@ -23,7 +40,7 @@ fn two_on_one_host(policy: Option<SlaPolicy>) -> (Given, TaskConfig, [TaskId; 2]
     for task in &tasks {
         events.extend(running(&job, task, 1));
     }
-    (given(events), config, tasks)
+    (given_with(settings, events), config, tasks)
 }
 
 fn drain(default_sla: SlaPolicy, timeout_secs: u64) -> Command {
@@ -129,14 +146,15 @@ fn tasks_drain_one_at_a_time_while_the_job_keeps_its_sla() {
 
 #[test]
 fn the_default_policy_applies_without_one_and_the_timeout_forces_the_rest() {
-    // No policy of its own; the request's default needs both instances up: nothing may go.
+    // No policy of its own; the request's default needs the other instance up for an hour,
+    // and they have run for ten minutes: nothing may go.
     let (cluster, _, tasks) = two_on_one_host(None);
     let mut cluster = cluster.at(10 * MINUTE);
-    let keep_both = SlaPolicy::Percentage {
-        percentage: 100.0,
-        duration_secs: 0,
+    let an_hour_up = SlaPolicy::Percentage {
+        percentage: 50.0,
+        duration_secs: 3600,
     };
-    let request = cluster.when(drain(keep_both, 600)).decision();
+    let request = cluster.when(drain(an_hour_up, 600)).decision();
     cluster.commit(&request);
     assert!(drained(&tick(&cluster.at(19 * MINUTE))).is_empty());
     // Ten minutes after the request: both are drained regardless.
@@ -167,4 +185,38 @@ fn a_coordinator_policy_waits_for_the_timeout_and_ending_maintenance_ends_the_dr
     }]);
     assert_eq!(cluster.state.sla_drains().count(), 0);
     assert!(drained(&tick(&cluster.at(30 * MINUTE))).is_empty());
+}
+
+#[test]
+fn small_or_non_production_jobs_are_not_checked_unless_the_settings_say_so() {
+    // Aurora's defaults: a two-instance job is under the 20 instances SLA checks need (and
+    // this one is not production either): both go at once.
+    let (cluster, _, tasks) = two_on_one_host_with(Settings::default(), Some(KEEP_ONE));
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 3600)).decision();
+    cluster.commit(&request);
+    assert_eq!(
+        drained(&tick(&cluster)),
+        vec![
+            (tasks[0].clone(), SLA_DRAIN_MESSAGE.to_string()),
+            (tasks[1].clone(), SLA_DRAIN_MESSAGE.to_string()),
+        ]
+    );
+}
+
+#[test]
+fn a_policy_that_allows_no_instance_down_allows_one() {
+    // Count 2 of 2 would keep both forever: as in Aurora, it is taken as 1 of 2.
+    let keep_all = SlaPolicy::Count {
+        count: 2,
+        duration_secs: 0,
+    };
+    let (cluster, _, tasks) = two_on_one_host(Some(keep_all.clone()));
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(keep_all, 3600)).decision();
+    cluster.commit(&request);
+    assert_eq!(
+        drained(&tick(&cluster)),
+        vec![(tasks[0].clone(), SLA_DRAIN_MESSAGE.to_string())]
+    );
 }

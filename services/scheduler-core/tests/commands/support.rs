@@ -166,8 +166,13 @@ pub struct Given {
 
 /// A cluster that saw `events`, all at `T0`.
 pub fn given(events: impl IntoIterator<Item = Event>) -> Given {
+    given_with(Settings::default(), events)
+}
+
+/// [`given`], with the scheduler's `settings`.
+pub fn given_with(settings: Settings, events: impl IntoIterator<Item = Event>) -> Given {
     let mut given = Given {
-        state: ClusterState::new(Settings::default()),
+        state: ClusterState::new(settings),
         seq: 0,
         now: Timestamp(T0),
         actor: alice(),
