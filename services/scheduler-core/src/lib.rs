@@ -31,6 +31,7 @@ pub mod placement;
 pub mod quota;
 pub mod scheduling;
 pub mod settings;
+mod sla;
 pub mod state;
 pub mod state_machine;
 pub mod update;

@@ -2,14 +2,8 @@
 //! tasks are drained one by one by the tick, each only while its job's SLA policy stays
 //! satisfied; when the request's timeout passes, the rest are drained regardless.
 //!
-//! An SLA policy (the task's config's, else the request's default) asks that, with the task
-//! down, at least `count` of its job's active instances — or `percentage` percent of them —
-//! have been RUNNING for longer than `duration_secs`, as Aurora's SlaManager judges it: a
-//! policy that would allow no instance down is taken to allow one, and jobs that are not
-//! production (unless `sla_aware_kill_non_prod`) or have fewer active instances than
-//! `min_required_instances_for_sla_check` are not checked at all. A coordinator policy asks
-//! an outside service, which this scheduler does not call yet: such tasks wait for the
-//! timeout.
+//! Each task is judged by its config's SLA policy, else the request's default (see
+//! `crate::sla` for how a policy is checked).
 
 use std::collections::BTreeSet;
 
@@ -19,7 +13,7 @@ use aurora_events::{Event, MaintenanceMode, ScheduleStatus, TaskId, Timestamp};
 use super::Decide;
 use crate::decision::{Out, Rejection};
 use crate::lifecycle::change_state;
-use crate::state::{ClusterState, SlaDrain, Task};
+use crate::state::{ClusterState, Task};
 
 /// The message on a task an SLA-aware drain drains while its SLA allows it.
 pub const SLA_DRAIN_MESSAGE: &str = "Draining machine for maintenance (its job's SLA allows it).";
@@ -100,8 +94,12 @@ pub(crate) fn sla_drains(state: &ClusterState, out: &mut Out, now: Timestamp) {
             let (allowed, message) = if forced {
                 (true, FORCED_DRAIN_MESSAGE)
             } else {
+                let own = state
+                    .config(&task.config)
+                    .and_then(|config| config.sla_policy.as_ref());
+                let policy = own.unwrap_or(&drain.default_sla);
                 (
-                    sla_allows(state, task, drain, now, &down),
+                    crate::sla::allows(state, task, policy, now, &down),
                     SLA_DRAIN_MESSAGE,
                 )
             };
@@ -117,69 +115,5 @@ pub(crate) fn sla_drains(state: &ClusterState, out: &mut Out, now: Timestamp) {
                 );
             }
         }
-    }
-}
-
-/// Whether `task`'s job keeps its SLA with `task` down, besides the tasks in `down`.
-fn sla_allows(
-    state: &ClusterState,
-    task: &Task,
-    drain: &SlaDrain,
-    now: Timestamp,
-    down: &BTreeSet<TaskId>,
-) -> bool {
-    let policy = state
-        .config(&task.config)
-        .and_then(|config| config.sla_policy.as_ref())
-        .unwrap_or(&drain.default_sla);
-    let (needed_count, needed_percent, duration_secs) = match policy {
-        SlaPolicy::Count {
-            count,
-            duration_secs,
-        } => (Some(*count), None, *duration_secs),
-        SlaPolicy::Percentage {
-            percentage,
-            duration_secs,
-        } => (None, Some(*percentage), *duration_secs),
-        // Not called yet: the task waits for the drain's timeout.
-        SlaPolicy::Coordinator { .. } => return false,
-    };
-    let settings = state.settings();
-    let production = state
-        .config(&task.config)
-        .is_some_and(aurora_events::TaskConfig::production);
-    let active: Vec<&Task> = state.active_tasks_of_job(&task.job).collect();
-    let total = active.len();
-    if (!production && !settings.sla_aware_kill_non_prod)
-        || total < settings.min_required_instances_for_sla_check
-    {
-        return true;
-    }
-    let duration_ms = i64::try_from(duration_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let up_after = active
-        .iter()
-        .filter(|t| t.id != task.id && !down.contains(&t.id))
-        .filter(|t| {
-            t.status == ScheduleStatus::Running
-                && now.0.saturating_sub(t.last_change().0) > duration_ms
-        })
-        .count();
-    match (needed_count, needed_percent) {
-        (Some(count), _) => {
-            // A policy that allows no instance down allows one.
-            let required = (count as usize).min(total.saturating_sub(1));
-            up_after >= required
-        }
-        (None, Some(percent)) => {
-            let total_f = total as f64;
-            let allowed_down = ((1.0 - percent / 100.0) * total_f).floor();
-            let percent = if allowed_down < 1.0 {
-                (total_f - 1.0) / total_f * 100.0
-            } else {
-                percent
-            };
-            up_after as f64 / total_f * 100.0 >= percent
-        }
-        (None, None) => false,
     }
 }

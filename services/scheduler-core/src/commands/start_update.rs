@@ -60,6 +60,19 @@ impl Decide for StartUpdate {
             )));
         }
         common_checks(state, job, &self.settings, self.instances)?;
+        if self.settings.sla_aware
+            && matches!(
+                self.config.sla_policy,
+                Some(aurora_events::config::SlaPolicy::Coordinator { .. })
+            )
+        {
+            return Err(Rejection::InvalidRequest(
+                "an sla_aware update of a job with a CoordinatorSlaPolicy needs the coordinator \
+                 asked before each kill, which this scheduler does not do yet; update without \
+                 sla_aware, or with a Count or Percentage SLA policy"
+                    .into(),
+            ));
+        }
         // As in Aurora, a job without active tasks may be updated: every instance is added.
         let current = diff::current_instances(state, job);
         let hash = self.config.hash();
@@ -167,11 +180,6 @@ fn validate_settings(settings: &UpdateSettings, instances: u32) -> Result<(), Re
         return invalid(format!(
             "max_per_instance_failures × instances ({total}) exceeds the limit of {MAX_UPDATE_INSTANCE_FAILURES}"
         ));
-    }
-    if settings.sla_aware {
-        return invalid(
-            "sla_aware updates need SLA policies, which this scheduler does not support yet".into(),
-        );
     }
     Ok(())
 }

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use aurora_events::{
-    Event, EventId, InstanceId, InstanceUpdateAction, ScheduleStatus, UpdateKey, UpdateStatus,
+    Event, EventId, InstanceId, InstanceUpdateAction, ScheduleStatus, Timestamp, UpdateKey,
+    UpdateStatus,
 };
 
 use super::evaluate::{Target, Verdict, evaluate};
@@ -14,7 +15,7 @@ use super::order::{autopauses, room, work_order};
 use super::{AUTO_PAUSE_MESSAGE, PULSE_TIMEOUT_MESSAGE, diff};
 use crate::decision::Out;
 use crate::lifecycle::{change_state, create_pending_tasks};
-use crate::state::{ClusterState, Update};
+use crate::state::{ClusterState, Task, Update};
 
 /// Emits the next steps of the rolling update `key` (ROLLING_FORWARD or ROLLING_BACK).
 pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, update: &Update) {
@@ -129,6 +130,13 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
         change_status(out, key, update.status, to, message);
         return;
     }
+    // An SLA-aware update kills an instance's task only while the job keeps its SLA (the
+    // target config's: the new one forward, the old one back), counting this round's kills.
+    let mut gate = settings.sla_aware.then(|| SlaGate {
+        update,
+        forward,
+        down: BTreeSet::new(),
+    });
     for (instance, verdict) in &steps {
         // What the update does next to an instance in flight follows from its latest action.
         let cause = update
@@ -136,7 +144,7 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
             .get(instance)
             .copied()
             .unwrap_or(update.started_event);
-        act(state, out, key, *instance, verdict, cause);
+        act(state, out, key, *instance, verdict, cause, gate.as_mut());
     }
     for (instance, verdict) in &starting {
         let action = if forward {
@@ -155,7 +163,7 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
                 );
             }
             Verdict::Kill(_) | Verdict::Replace(_) | Verdict::Wait => {
-                act(state, out, key, *instance, verdict, started);
+                act(state, out, key, *instance, verdict, started, gate.as_mut());
             }
         }
     }
@@ -301,9 +309,39 @@ fn action_event(
     )
 }
 
+/// The SLA an SLA-aware update's kills keep, and the tasks it has killed this round.
+struct SlaGate<'a> {
+    update: &'a Update,
+    forward: bool,
+    down: BTreeSet<aurora_events::TaskId>,
+}
+
+impl SlaGate<'_> {
+    /// Whether the update may kill `task` (of `instance`) now; if so, counts it as down.
+    fn admits(
+        &mut self,
+        state: &ClusterState,
+        instance: InstanceId,
+        task: &Task,
+        now: Timestamp,
+    ) -> bool {
+        let config = target_config(self.update, instance, self.forward)
+            .and_then(|hash| state.config(&hash))
+            .or_else(|| state.config(&task.config));
+        let allowed = match config.and_then(crate::sla::policy_of) {
+            Some(policy) => crate::sla::allows(state, task, &policy, now, &self.down),
+            None => true,
+        };
+        if allowed {
+            self.down.insert(task.id.clone());
+        }
+        allowed
+    }
+}
+
 /// Carries out an instance's verdict: kill its task or add its replacement, both caused by
 /// the update's action on the instance (so `aurora why` leads from a killed task to the update
-/// and whoever started it).
+/// and whoever started it). An SLA-aware update's kill waits for its SLA (`gate`).
 fn act(
     state: &ClusterState,
     out: &mut Out,
@@ -311,10 +349,17 @@ fn act(
     instance: InstanceId,
     verdict: &Verdict,
     cause: EventId,
+    gate: Option<&mut SlaGate<'_>>,
 ) {
     match verdict {
         Verdict::Kill(task) => {
             if let Some(task) = state.task(task) {
+                let now = out.now;
+                if let Some(gate) = gate
+                    && !gate.admits(state, instance, task, now)
+                {
+                    return;
+                }
                 change_state(
                     state,
                     out,

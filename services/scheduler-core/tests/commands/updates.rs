@@ -579,3 +579,86 @@ fn quota_counts_the_larger_of_old_and_new_for_each_instance_in_flight() {
             .is_ok()
     );
 }
+
+#[test]
+fn an_sla_aware_update_kills_only_while_the_job_keeps_its_sla() {
+    // Two instances running for ten minutes; the new config keeps one instance up for a
+    // minute. Checked for a two-instance, non-production job as the settings allow.
+    let job = job("hello");
+    let mut old = config(&job, 1.0, 128);
+    old.sla_policy = Some(aurora_events::config::SlaPolicy::Count {
+        count: 1,
+        duration_secs: 60,
+    });
+    let tasks: Vec<TaskId> = (0..2).map(|i| task_id(&job, i)).collect();
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&old, &tasks));
+    for task in &tasks {
+        events.extend(running(&job, task, 1));
+    }
+    let settings_checked = aurora_scheduler_core::Settings {
+        min_required_instances_for_sla_check: 1,
+        sla_aware_kill_non_prod: true,
+        ..aurora_scheduler_core::Settings::default()
+    };
+    let mut cluster = given_with(settings_checked, events).at(10 * 60_000);
+    let mut new = old.clone();
+    new.resources.ram_mb = 256;
+    let mut both_at_once = settings(2);
+    both_at_once.sla_aware = true;
+    let started = cluster.when(start(&job, &new, 2, both_at_once)).decision();
+    cluster.commit(&started);
+    // Both instances start, but only one task is killed: the other keeps the SLA.
+    let first = cluster.when(advance()).decision();
+    let killing: Vec<_> = first
+        .facts()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::TaskStateChanged {
+                    to: ScheduleStatus::Killing,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(killing.len(), 1, "{:?}", first.facts());
+    cluster.commit(&first);
+    // While the first is replaced and its replacement has not run for a minute, no more.
+    assert!(
+        cluster
+            .at(11 * 60_000)
+            .when(advance())
+            .decision()
+            .facts()
+            .iter()
+            .all(|e| !matches!(
+                e,
+                Event::TaskStateChanged {
+                    to: ScheduleStatus::Killing,
+                    ..
+                }
+            )),
+    );
+}
+
+#[test]
+fn an_sla_aware_update_of_a_coordinated_job_is_refused_until_coordinators_are_asked() {
+    let job = job("web");
+    let old = config(&job, 1.0, 128);
+    let (given, _) = running_job(&old, 2);
+    let mut new = old.clone();
+    new.sla_policy = Some(aurora_events::config::SlaPolicy::Coordinator {
+        url: "http://coordinator.invalid/".into(),
+        status_key: "drain".into(),
+    });
+    let mut sla_aware = settings(1);
+    sla_aware.sla_aware = true;
+    let Err(Rejection::InvalidRequest(message)) =
+        given.when(start(&job, &new, 2, sla_aware)).result
+    else {
+        panic!("refused");
+    };
+    assert!(message.contains("CoordinatorSlaPolicy"), "{message}");
+}
