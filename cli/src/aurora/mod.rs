@@ -9,6 +9,7 @@ mod history;
 mod job;
 mod other;
 mod restart;
+mod sla;
 mod status;
 mod tail;
 mod update;
@@ -47,6 +48,9 @@ enum Noun {
     /// Cron jobs.
     #[command(subcommand)]
     Cron(CronVerb),
+    /// A job's uptime, as SLAs measure it.
+    #[command(subcommand)]
+    Sla(SlaVerb),
     /// Rolling updates driven by the scheduler.
     #[command(subcommand)]
     Update(update::UpdateVerb),
@@ -342,6 +346,26 @@ enum CronVerb {
     Show { key: String },
 }
 
+#[derive(Debug, Subcommand)]
+enum SlaVerb {
+    /// The percentage of the job's instances up for at least each duration (XdYhZmWs).
+    #[command(name = "get-task-up-count", alias = "get_task_up_count")]
+    GetTaskUpCount {
+        key: String,
+        /// Durations to report, e.g. 1d,3h25m (default: 1m,10m,1h,12h,7d).
+        #[arg(long)]
+        durations: Option<String>,
+    },
+    /// The job's uptime at each percentile.
+    #[command(name = "get-job-uptime", alias = "get_job_uptime")]
+    GetJobUptime {
+        key: String,
+        /// Percentiles within (0, 100), e.g. 50,95.5 (default: 99,95,90,85,75,60,50,30,10).
+        #[arg(long)]
+        percentiles: Option<String>,
+    },
+}
+
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let parsed = match Aurora::try_parse_from(args) {
@@ -389,6 +413,12 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
         }
         Noun::Config(ConfigVerb::List { config, json }) => {
             config::list(ctx, &config, json.write_json)
+        }
+        Noun::Sla(SlaVerb::GetTaskUpCount { key, durations }) => {
+            sla::task_up_count(ctx, &key, durations.as_deref())
+        }
+        Noun::Sla(SlaVerb::GetJobUptime { key, percentiles }) => {
+            sla::job_uptime(ctx, &key, percentiles.as_deref())
         }
         Noun::Cron(verb) => match verb {
             CronVerb::Schedule { key, config } => cron::schedule(ctx, &key, &config),

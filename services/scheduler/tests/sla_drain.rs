@@ -1,7 +1,8 @@
 //! `aurora-admin sla_host_drain` end to end against `aurora-scheduler --dev` (one host): a
 //! two-instance service whose SLA keeps one instance up drains one instance at a time (one
 //! RUNNING, one PENDING: the host takes nothing new while it drains), the drain's timeout
-//! forces the other, and `host_activate` brings both back to RUNNING.
+//! forces the other, and `host_activate` brings both back to RUNNING. Before it, `aurora sla`
+//! reports the job's uptime.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
@@ -67,6 +68,30 @@ fn an_sla_aware_drain_keeps_the_sla_until_its_timeout_and_activation_brings_task
     ]);
     assert_eq!(code(&created), Some(0), "{}", stderr(&created));
     assert_eq!(statuses(port), ["RUNNING", "RUNNING"]);
+    // Aurora's uptime reports: both instances up, for less than an hour.
+    let up = cli.aurora(&[
+        "sla",
+        "get-task-up-count",
+        "devcluster/tester/test/web",
+        "--durations",
+        "0s,1h",
+    ]);
+    assert_eq!(code(&up), Some(0), "{}", stderr(&up));
+    assert_eq!(stdout(&up), "0 secs\t- 100.00 %\n1 hrs\t- 0.00 %\n");
+    let uptime = cli.aurora(&[
+        "sla",
+        "get_job_uptime",
+        "devcluster/tester/test/web",
+        "--percentiles",
+        "50",
+    ]);
+    assert_eq!(code(&uptime), Some(0), "{}", stderr(&uptime));
+    assert!(
+        stdout(&uptime).starts_with("50.0 percentile\t- ")
+            && stdout(&uptime).ends_with(" seconds\n"),
+        "{}",
+        stdout(&uptime)
+    );
     let (_, hosts) = http(port, "GET", "/api/v1/maintenance", None).unwrap();
     let host = hosts[0]["host"].as_str().unwrap().to_string();
 
