@@ -1,6 +1,6 @@
 //! `sla get-task-up-count` and `sla get-job-uptime`, as Aurora's client computes and prints
-//! them: from the job's RUNNING tasks, each instance's uptime counted from when its task
-//! entered STARTING, on this machine's clock.
+//! them: from the job's active tasks that have started, each instance's uptime counted from
+//! when its task entered STARTING, on this machine's clock.
 
 use aurora_api::TaskView;
 use aurora_events::ScheduleStatus;
@@ -14,20 +14,25 @@ const DEFAULT_DURATIONS: &str = "1m,10m,1h,12h,7d";
 /// Aurora's defaults: `--percentiles 99,95,90,85,75,60,50,30,10`.
 const DEFAULT_PERCENTILES: &str = "99,95,90,85,75,60,50,30,10";
 
-/// Each RUNNING instance's uptime in whole seconds at `now_ms`, from its task's first STARTING.
+/// Each started instance's uptime in whole seconds at `now_ms`, from its active task's first
+/// STARTING (one per instance).
 fn uptimes(tasks: &[TaskView], now_ms: i64) -> Vec<i64> {
-    tasks
+    let mut by_instance = std::collections::BTreeMap::new();
+    for (instance, uptime) in tasks
         .iter()
-        .filter(|t| t.status == ScheduleStatus::Running)
+        .filter(|t| t.status.is_active())
         .filter_map(|t| {
             let started = t
                 .events
                 .iter()
                 .find(|(_, status)| *status == ScheduleStatus::Starting)?
                 .0;
-            Some((now_ms - started.as_millis()).div_euclid(1000))
+            Some((t.instance, (now_ms - started.as_millis()).div_euclid(1000)))
         })
-        .collect()
+    {
+        by_instance.insert(instance, uptime);
+    }
+    by_instance.into_values().collect()
 }
 
 /// The percentage of `uptimes` at least `duration_secs` long (0 with none).
@@ -83,6 +88,8 @@ pub(super) fn task_up_count(ctx: &Context, key: &str, durations: Option<&str>) -
             .map_err(|e| CliError::invalid_parameter(format!("--durations: {e}")))?;
         wanted.push((shown(text, secs), secs));
     }
+    // Shortest first, as Aurora's client sorts them.
+    wanted.sort_by_key(|(_, secs)| *secs);
     let uptimes = uptimes(&running_tasks(ctx, &key)?, now_ms());
     for (label, secs) in wanted {
         let secs = i64::try_from(secs).unwrap_or(i64::MAX);

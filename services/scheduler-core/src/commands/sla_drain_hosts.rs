@@ -52,10 +52,9 @@ impl Decide for SlaDrainHosts {
                 },
                 None,
             );
-            if !matches!(
-                record.mode,
-                MaintenanceMode::Draining | MaintenanceMode::Drained
-            ) {
+            // A DRAINED host goes back to DRAINING too (as in Aurora): the tick finds it empty
+            // and marks it DRAINED again, which ends the request.
+            if record.mode != MaintenanceMode::Draining {
                 out.emit(
                     Event::HostMaintenanceChanged {
                         host: host.clone(),
@@ -75,8 +74,22 @@ impl Decide for SlaDrainHosts {
 /// every task once the drain has timed out.
 pub(crate) fn sla_drains(state: &ClusterState, out: &mut Out, now: Timestamp) {
     let mut down: BTreeSet<TaskId> = BTreeSet::new();
+    // Tasks this tick already moved (timed out to LOST, say): not moved twice.
+    let moved: BTreeSet<TaskId> = out
+        .decision
+        .events
+        .iter()
+        .filter_map(|e| e.event.task().cloned())
+        .collect();
     for (host, drain) in state.sla_drains() {
-        let Some(agent) = state.host(host).and_then(|h| h.agent.as_ref()) else {
+        // Only a host still DRAINING is drained (maintenance may have moved it since).
+        let Some(record) = state
+            .host(host)
+            .filter(|h| h.mode == MaintenanceMode::Draining)
+        else {
+            continue;
+        };
+        let Some(agent) = record.agent.as_ref() else {
             continue;
         };
         let timeout_ms = i64::try_from(drain.timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -86,8 +99,11 @@ pub(crate) fn sla_drains(state: &ClusterState, out: &mut Out, now: Timestamp) {
             .filter(|t| {
                 matches!(
                     t.status,
-                    ScheduleStatus::Assigned | ScheduleStatus::Starting | ScheduleStatus::Running
-                )
+                    ScheduleStatus::Assigned
+                        | ScheduleStatus::Starting
+                        | ScheduleStatus::Running
+                        | ScheduleStatus::Partitioned
+                ) && !moved.contains(&t.id)
             })
             .collect();
         for task in candidates {

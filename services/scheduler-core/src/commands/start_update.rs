@@ -60,19 +60,7 @@ impl Decide for StartUpdate {
             )));
         }
         common_checks(state, job, &self.settings, self.instances)?;
-        if self.settings.sla_aware
-            && matches!(
-                self.config.sla_policy,
-                Some(aurora_events::config::SlaPolicy::Coordinator { .. })
-            )
-        {
-            return Err(Rejection::InvalidRequest(
-                "an sla_aware update of a job with a CoordinatorSlaPolicy needs the coordinator \
-                 asked before each kill, which this scheduler does not do yet; update without \
-                 sla_aware, or with a Count or Percentage SLA policy"
-                    .into(),
-            ));
-        }
+        check_sla_aware(state, job, &self.settings, Some(&self.config))?;
         // As in Aurora, a job without active tasks may be updated: every instance is added.
         let current = diff::current_instances(state, job);
         let hash = self.config.hash();
@@ -106,6 +94,7 @@ impl Decide for RollingRestart {
             diff::restart_instructions(&current, job, self.instances.as_ref(), &self.settings)?;
         let count = current.len() as u32;
         common_checks(state, job, &instructions.settings, count)?;
+        check_sla_aware(state, job, &instructions.settings, None)?;
         let services = instructions
             .initial_state
             .iter()
@@ -158,6 +147,53 @@ fn common_checks(
         )));
     }
     validate_settings(settings, instances)
+}
+
+/// An sla_aware update needs an SLA to keep: the new config's policy (for a restart, the
+/// running configs'), or the preferred tier's default. And no config it involves, new or old
+/// (a rollback keeps the old one's), may name a coordinator, which is not asked yet.
+fn check_sla_aware(
+    state: &ClusterState,
+    job: &JobKey,
+    settings: &UpdateSettings,
+    new: Option<&TaskConfig>,
+) -> Result<(), Rejection> {
+    if !settings.sla_aware {
+        return Ok(());
+    }
+    let running: Vec<&TaskConfig> = state
+        .active_tasks_of_job(job)
+        .filter_map(|task| state.config(&task.config))
+        .collect();
+    let judged: Vec<&TaskConfig> = match new {
+        Some(config) => vec![config],
+        None => running.clone(),
+    };
+    if judged
+        .iter()
+        .any(|config| crate::sla::policy_of(config).is_none())
+    {
+        return Err(Rejection::InvalidRequest(
+            "an sla_aware update needs an SLA policy to keep: give the job an sla_policy, or run \
+             it in the preferred tier (whose default is 95% over 30 minutes)"
+                .into(),
+        ));
+    }
+    let coordinated = judged.iter().chain(running.iter()).any(|config| {
+        matches!(
+            config.sla_policy,
+            Some(aurora_events::config::SlaPolicy::Coordinator { .. })
+        )
+    });
+    if coordinated {
+        return Err(Rejection::InvalidRequest(
+            "an sla_aware update of a job with a CoordinatorSlaPolicy needs the coordinator \
+             asked before each kill, which this scheduler does not do yet; update without \
+             sla_aware, or with a Count or Percentage SLA policy"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Aurora's checks on `JobUpdateSettings`.

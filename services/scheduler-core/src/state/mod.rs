@@ -580,8 +580,8 @@ impl ClusterState {
             Event::HostMaintenanceChanged { host, to, .. } => {
                 self.hosts.entry(host.clone()).or_default().mode = *to;
                 self.indexes.host_mode(host, *to);
-                // Drained, or out of maintenance: an SLA-aware drain is over.
-                if matches!(to, MaintenanceMode::None | MaintenanceMode::Drained) {
+                // Drained, or moved out of DRAINING otherwise: an SLA-aware drain is over.
+                if *to != MaintenanceMode::Draining {
                     self.sla_drains.remove(host);
                 }
             }

@@ -220,3 +220,84 @@ fn a_policy_that_allows_no_instance_down_allows_one() {
         vec![(tasks[0].clone(), SLA_DRAIN_MESSAGE.to_string())]
     );
 }
+
+#[test]
+fn a_host_moved_out_of_draining_is_no_longer_drained_and_partitioned_tasks_are_forced_too() {
+    // Maintenance moved back to SCHEDULED: the request ends, nothing more is drained.
+    let (cluster, _, _) = two_on_one_host(Some(KEEP_ONE));
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 600)).decision();
+    cluster.commit(&request);
+    cluster.apply([Event::HostMaintenanceChanged {
+        host: host(1),
+        from: MaintenanceMode::Draining,
+        to: MaintenanceMode::Scheduled,
+    }]);
+    assert_eq!(cluster.state.sla_drains().count(), 0);
+    assert!(drained(&tick(&cluster.at(30 * MINUTE))).is_empty());
+
+    // A PARTITIONED task on a draining host is drained when the drain times out; one whose
+    // partition policy makes it LOST in the same tick is not also drained.
+    let (cluster, config, tasks) = two_on_one_host(Some(KEEP_ONE));
+    assert_eq!(
+        config
+            .partition_policy
+            .map(|p| (p.reschedule, p.delay_secs)),
+        Some((true, 0)),
+        "the sample's policy: LOST at the first tick"
+    );
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 600)).decision();
+    cluster.commit(&request);
+    cluster.apply([changed(
+        &config.job,
+        &tasks[1],
+        ScheduleStatus::Running,
+        ScheduleStatus::Partitioned,
+        None,
+    )]);
+    let forced = tick(&cluster.at(21 * MINUTE));
+    let moves: Vec<_> = forced
+        .facts()
+        .into_iter()
+        .filter(|e| matches!(e, Event::TaskStateChanged { task, .. } if *task == tasks[1]))
+        .collect();
+    assert_eq!(moves.len(), 1, "moved once, to LOST: {moves:?}");
+    assert_eq!(
+        drained(&forced),
+        vec![(tasks[0].clone(), FORCED_DRAIN_MESSAGE.to_string())]
+    );
+}
+
+#[test]
+fn a_partitioned_task_that_waits_for_its_agent_is_drained_at_the_timeout() {
+    let job = job("web");
+    let mut config = config(&job, 1.0, 128);
+    config.sla_policy = Some(KEEP_ONE);
+    config.partition_policy = Some(aurora_events::config::PartitionPolicy {
+        reschedule: false,
+        delay_secs: 0,
+    });
+    let tasks = [task_id(&job, 0), task_id(&job, 1)];
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&config, &tasks));
+    for task in &tasks {
+        events.extend(running(&job, task, 1));
+    }
+    events.push(changed(
+        &job,
+        &tasks[1],
+        ScheduleStatus::Running,
+        ScheduleStatus::Partitioned,
+        None,
+    ));
+    let mut cluster = given_with(checked(), events).at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 600)).decision();
+    cluster.commit(&request);
+    let forced = tick(&cluster.at(21 * MINUTE));
+    assert!(
+        drained(&forced).contains(&(tasks[1].clone(), FORCED_DRAIN_MESSAGE.to_string())),
+        "{:?}",
+        forced.facts()
+    );
+}

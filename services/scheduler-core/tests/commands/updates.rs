@@ -662,3 +662,41 @@ fn an_sla_aware_update_of_a_coordinated_job_is_refused_until_coordinators_are_as
     };
     assert!(message.contains("CoordinatorSlaPolicy"), "{message}");
 }
+
+#[test]
+fn an_sla_aware_update_needs_an_sla_and_a_restart_of_a_coordinated_job_is_refused() {
+    // Not preferred, no policy: nothing to keep.
+    let job = job("web");
+    let mut old = config(&job, 1.0, 128);
+    old.sla_policy = None;
+    let (given, _) = running_job(&old, 2);
+    let mut new = old.clone();
+    new.resources.ram_mb = 256;
+    let mut sla_aware = settings(1);
+    sla_aware.sla_aware = true;
+    let Err(Rejection::InvalidRequest(message)) =
+        given.when(start(&job, &new, 2, sla_aware.clone())).result
+    else {
+        panic!("refused");
+    };
+    assert!(message.contains("needs an SLA policy"), "{message}");
+
+    // The running config names a coordinator: a restart (and a rollback) would ask it.
+    let mut coordinated = old.clone();
+    coordinated.sla_policy = Some(aurora_events::config::SlaPolicy::Coordinator {
+        url: "http://coordinator.invalid/".into(),
+        status_key: "drain".into(),
+    });
+    let (given, _) = running_job(&coordinated, 2);
+    let mut with_count = new.clone();
+    with_count.sla_policy = Some(aurora_events::config::SlaPolicy::Count {
+        count: 1,
+        duration_secs: 0,
+    });
+    let Err(Rejection::InvalidRequest(message)) =
+        given.when(start(&job, &with_count, 2, sla_aware)).result
+    else {
+        panic!("refused");
+    };
+    assert!(message.contains("CoordinatorSlaPolicy"), "{message}");
+}
