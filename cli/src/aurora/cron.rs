@@ -4,30 +4,14 @@ use aurora_api::{Committed, CronJob, ScheduleCron};
 use aurora_events::event::CronCollisionPolicy;
 
 use super::ConfigArgs;
+use super::job::job_url;
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use crate::keys::ClusterJobKey;
 
-/// The web UI's page of a job.
-fn job_url(base: &str, key: &ClusterJobKey) -> String {
-    let job = &key.job;
-    format!(
-        "{base}/scheduler/{}/{}/{}",
-        job.role, job.environment, job.name
-    )
-}
-
 pub(super) fn schedule(ctx: &Context, key: &str, config: &ConfigArgs) -> CliResult {
     let key: ClusterJobKey = key.parse()?;
-    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
-    let job = loaded
-        .select(
-            &key.cluster,
-            key.job.role.as_str(),
-            key.job.environment.as_str(),
-            key.job.name.as_str(),
-        )
-        .map_err(|e| CliError::invalid_config(e.to_string()))?;
+    let job = super::selected_job(ctx, &key, config)?;
     let Some(cron_schedule) = job.cron_schedule.clone() else {
         return Err(CliError::invalid_config(format!(
             "{key} has no cron_schedule in {}: a job without one is started with \"aurora job create\"",

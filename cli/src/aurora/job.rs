@@ -14,7 +14,7 @@ use crate::exit::{CliError, CliResult};
 use crate::keys::{ClusterJobKey, InstanceSpec, KeyPattern};
 
 /// The web UI's page of a job.
-fn job_url(base: &str, key: &ClusterJobKey) -> String {
+pub(super) fn job_url(base: &str, key: &ClusterJobKey) -> String {
     let job = &key.job;
     format!(
         "{base}/scheduler/{}/{}/{}",
@@ -30,15 +30,7 @@ pub(super) fn create(
     open_browser: bool,
 ) -> CliResult {
     let key: ClusterJobKey = key.parse()?;
-    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
-    let job = loaded
-        .select(
-            &key.cluster,
-            key.job.role.as_str(),
-            key.job.environment.as_str(),
-            key.job.name.as_str(),
-        )
-        .map_err(|e| CliError::invalid_config(e.to_string()))?;
+    let job = super::selected_job(ctx, &key, config)?;
     if job.cron_schedule.is_some() {
         return Err(CliError::failure(
             "cron jobs may only be scheduled with \"aurora cron schedule\"",

@@ -346,6 +346,24 @@ enum CronVerb {
     Show { key: String },
 }
 
+/// The job `key` names in the config file `args` gives, selected as Aurora's client selects it.
+pub(crate) fn selected_job(
+    ctx: &Context,
+    key: &crate::keys::ClusterJobKey,
+    args: &ConfigArgs,
+) -> CliResult<aurora_config::JobConfig> {
+    let loaded = ctx.load_config(&args.config, &args.bind, args.read_json)?;
+    loaded
+        .select(
+            &key.cluster,
+            key.job.role.as_str(),
+            key.job.environment.as_str(),
+            key.job.name.as_str(),
+        )
+        .cloned()
+        .map_err(|e| crate::exit::CliError::invalid_config(e.to_string()))
+}
+
 #[derive(Debug, Subcommand)]
 enum SlaVerb {
     /// The percentage of the job's instances up for at least each duration (XdYhZmWs).

@@ -24,15 +24,7 @@ pub(crate) fn start(ctx: &Context, args: &StartArgs) -> CliResult {
     let spec: InstanceSpec = args.key.parse()?;
     let key = &spec.key;
     let config = &args.config;
-    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
-    let job = loaded
-        .select(
-            &key.cluster,
-            key.job.role.as_str(),
-            key.job.environment.as_str(),
-            key.job.name.as_str(),
-        )
-        .map_err(|e| CliError::invalid_config(e.to_string()))?;
+    let job = crate::aurora::selected_job(ctx, key, config)?;
     if job.cron_schedule.is_some() {
         return Err(CliError::failure(
             "Cron jobs may only be updated with \"aurora cron schedule\" command",
@@ -53,7 +45,7 @@ pub(crate) fn start(ctx: &Context, args: &StartArgs) -> CliResult {
     for line in diff.lines() {
         println!("{line}");
     }
-    let request = start_request(job, spec.instances.as_ref(), args.message.message.clone());
+    let request = start_request(&job, spec.instances.as_ref(), args.message.message.clone());
     let path = format!("/api/v1/jobs/{}/update", key.job);
     let started: UpdateStarted = post_retrying_once(&client, &path, &request)?
         .map_err(|refusal| refusal.aurora_error("Failed to start update due to error:"))?;

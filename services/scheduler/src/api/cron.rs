@@ -5,7 +5,6 @@
 
 use aurora_api::{CronJob, ScheduleCron};
 use aurora_auth::Action;
-use aurora_events::JobKey;
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{DescheduleCronJob, ScheduleCronJob, StartCronJob};
 use aurora_scheduler_core::cron::CronSchedule;
@@ -36,10 +35,7 @@ async fn schedule(
     body: Result<Json<ScheduleCron>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let Json(request) = body?;
-    let job: JobKey = request
-        .job
-        .parse()
-        .map_err(|e: aurora_events::Error| Failure::invalid(e.to_string()))?;
+    let job = super::jobs::parse_job_key(&request.job)?;
     let actor = caller.authorize(Action::JobScheduleCron, Some(job.role.as_str()))?;
     let command = Command::ScheduleCronJob(ScheduleCronJob {
         job,

@@ -26,6 +26,12 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .with_state(runtime)
 }
 
+/// A `role/env/name` from a request body, or a 400 naming what is wrong with it.
+pub(super) fn parse_job_key(text: &str) -> Result<JobKey, Failure> {
+    text.parse()
+        .map_err(|e: aurora_events::Error| Failure::invalid(e.to_string()))
+}
+
 pub(super) fn job_key(role: &str, env: &str, name: &str) -> Result<JobKey, Failure> {
     JobKey::new(role, env, name).map_err(|e| Failure::invalid(e.to_string()))
 }
@@ -36,10 +42,7 @@ async fn create_job(
     body: Result<Json<CreateJob>, JsonRejection>,
 ) -> Result<Json<Committed>, Failure> {
     let Json(request) = body?;
-    let job: JobKey = request
-        .job
-        .parse()
-        .map_err(|e: aurora_events::Error| Failure::invalid(e.to_string()))?;
+    let job = parse_job_key(&request.job)?;
     let actor = caller.authorize(Action::JobCreate, Some(job.role.as_str()))?;
     let command = Command::CreateJob(commands::CreateJob {
         job,
