@@ -29,6 +29,7 @@ fn sim() -> (Sim, JobKey, TaskConfig) {
     );
     let job: JobKey = "www-data/prod/nightly".parse().unwrap();
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.clone();
     config.is_service = false;
     config.tier = Tier::Preemptible;

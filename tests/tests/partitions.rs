@@ -27,6 +27,7 @@ fn running(policy: Option<PartitionPolicy>) -> (Sim, JobKey, TaskId, AgentId) {
     );
     let job: JobKey = "www-data/prod/web".parse().unwrap();
     let mut config: TaskConfig = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.clone();
     config.tier = Tier::Preemptible;
     config.constraints.clear();

@@ -75,6 +75,7 @@ proptest! {
         let mut keys = Vec::new();
         for (i, spec) in jobs.iter().enumerate() {
             let mut config = aurora_events::samples::task_config();
+            config.sla_policy = None;
             config.job = format!("team/prod/job{i}").parse::<JobKey>().unwrap();
             config.resources.cpus = f64::from(spec.cpus_tenths) / 10.0;
             config.resources.ram_mb = 256;

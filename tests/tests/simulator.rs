@@ -24,6 +24,7 @@ fn capacity(cpus: f64) -> Capacity {
 
 fn config(job: &str, cpus: f64, tier: Tier, is_service: bool) -> TaskConfig {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.parse::<JobKey>().unwrap();
     config.resources.cpus = cpus;
     config.resources.ram_mb = 512;

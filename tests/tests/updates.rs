@@ -32,6 +32,7 @@ fn capacity() -> Capacity {
 
 fn config(ram_mb: u64) -> TaskConfig {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = JOB.parse::<JobKey>().unwrap();
     config.resources.cpus = 0.5;
     config.resources.ram_mb = ram_mb;

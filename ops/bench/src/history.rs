@@ -162,6 +162,7 @@ impl Generator {
 
     fn config(&mut self, key: &JobKey, service: bool) -> TaskConfig {
         let mut config = samples::task_config();
+        config.sla_policy = None;
         config.job = key.clone();
         config.is_service = service;
         config.tier = match self.rng.random_range(0..10) {

@@ -20,6 +20,20 @@ pub enum Effect {
     Launch { task: TaskId, agent: AgentId },
     /// Kill the task on the agent.
     Kill { task: TaskId, agent: AgentId },
+    /// Ask the SLA coordinator at `url` whether `task` may go down (an HTTP POST of the task;
+    /// it may when the answer's `status_key` is true). A yes comes back as the
+    /// `CoordinatorAllowed` command; a no, or no answer, leaves the task up.
+    AskCoordinator {
+        task: TaskId,
+        job: JobKey,
+        instance: u32,
+        host: String,
+        status: ScheduleStatus,
+        url: String,
+        status_key: String,
+        /// For a drain: how long until the task is drained regardless.
+        force_countdown_ms: Option<i64>,
+    },
 }
 
 /// A transition the state machine refused; counted by the runtime, never an error.

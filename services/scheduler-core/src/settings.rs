@@ -40,6 +40,9 @@ pub struct Settings {
     pub min_required_instances_for_sla_check: usize,
     /// Whether non-production jobs' SLA policies are checked too (`-sla_aware_kill_non_prod`).
     pub sla_aware_kill_non_prod: bool,
+    /// The longest `duration_secs` a Count or Percentage SLA policy may ask for
+    /// (`-max_sla_duration_secs`, 2 h).
+    pub max_sla_duration_secs: u64,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             cron_zone: jiff::tz::TimeZone::UTC,
             min_required_instances_for_sla_check: 20,
             sla_aware_kill_non_prod: false,
+            max_sla_duration_secs: 2 * 60 * 60,
         }
     }
 }

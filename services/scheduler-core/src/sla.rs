@@ -5,13 +5,16 @@
 //! that would allow no instance down is taken to allow one; jobs that are not production
 //! (unless `sla_aware_kill_non_prod`) or have fewer active instances than
 //! `min_required_instances_for_sla_check` are not checked. A coordinator policy asks an
-//! outside service, which this scheduler does not call yet: it never allows.
+//! outside service: the decider emits [`Effect::AskCoordinator`] and allows only a task whose
+//! coordinator has said yes, which the runtime reports with the
+//! [`CoordinatorAllowed`](crate::commands::CoordinatorAllowed) command.
 
 use std::collections::BTreeSet;
 
 use aurora_events::config::SlaPolicy;
 use aurora_events::{ScheduleStatus, TaskConfig, TaskId, Timestamp};
 
+use crate::decision::{Effect, Out};
 use crate::state::{ClusterState, Task};
 
 /// The preferred tier's SLA when a config names none (Aurora's default: 95% over 30 min).
@@ -29,7 +32,57 @@ pub(crate) fn policy_of(config: &TaskConfig) -> Option<SlaPolicy> {
         .or_else(|| (config.tier == aurora_events::Tier::Preferred).then_some(PREFERRED_DEFAULT))
 }
 
-/// Whether `task`'s job keeps `policy` with `task` down, besides the tasks in `down`.
+/// Whether `task` may go down now under `policy`, besides the tasks in `down`: a Count or
+/// Percentage policy is checked here ([`allows`]); a coordinator policy allows only a task in
+/// `approved` (its coordinator said yes), and otherwise its coordinator is asked (an effect;
+/// the runtime keeps from asking too often). `force_countdown_ms` is how long until the task
+/// is taken down regardless, told to the coordinator.
+pub(crate) fn check(
+    state: &ClusterState,
+    out: &mut Out,
+    task: &Task,
+    policy: &SlaPolicy,
+    down: &BTreeSet<TaskId>,
+    approved: &BTreeSet<TaskId>,
+    force_countdown_ms: Option<i64>,
+) -> bool {
+    match policy {
+        SlaPolicy::Coordinator { url, status_key } => {
+            let production = state
+                .config(&task.config)
+                .is_some_and(aurora_events::TaskConfig::production);
+            // As for the other policies, non-production jobs are not checked by default.
+            if approved.contains(&task.id)
+                || (!production && !state.settings().sla_aware_kill_non_prod)
+            {
+                return true;
+            }
+            let host = task
+                .assignment
+                .as_ref()
+                .and_then(|a| state.agent(&a.agent))
+                .map(|agent| agent.host.clone())
+                .unwrap_or_default();
+            out.effect(Effect::AskCoordinator {
+                task: task.id.clone(),
+                job: (*task.job).clone(),
+                instance: task.instance,
+                host,
+                status: task.status,
+                url: url.clone(),
+                status_key: status_key.clone(),
+                force_countdown_ms,
+            });
+            false
+        }
+        SlaPolicy::Count { .. } | SlaPolicy::Percentage { .. } => {
+            allows(state, task, policy, out.now, down)
+        }
+    }
+}
+
+/// Whether `task`'s job keeps a Count or Percentage `policy` with `task` down, besides the
+/// tasks in `down` (a coordinator policy is never allowed here: see [`check`]).
 pub(crate) fn allows(
     state: &ClusterState,
     task: &Task,
@@ -46,7 +99,6 @@ pub(crate) fn allows(
             percentage,
             duration_secs,
         } => (None, Some(*percentage), *duration_secs),
-        // Not called yet: the task waits for the drain's timeout.
         SlaPolicy::Coordinator { .. } => return false,
     };
     let settings = state.settings();

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::config::{ConstraintKind, DEDICATED_ATTRIBUTE};
+use aurora_events::config::{ConstraintKind, DEDICATED_ATTRIBUTE, SlaPolicy};
 use aurora_events::{JobKey, TaskConfig};
 
 use crate::decision::Rejection;
@@ -31,7 +31,92 @@ pub(crate) fn validate_job(
             settings.max_tasks_per_job
         )));
     }
-    validate_config(config)
+    validate_config(config)?;
+    validate_sla_policy(config, instances, settings)
+}
+
+/// An SLA policy must be one the drainer and updater can honour (Aurora's
+/// `ConfigurationManager`): on production tasks (unless non-production SLAs are checked),
+/// on enough instances to be checked at all, letting at least one instance go down, and over
+/// a bounded duration. A coordinator needs an http(s) URL and a key to read.
+fn validate_sla_policy(
+    config: &TaskConfig,
+    instances: u32,
+    settings: &Settings,
+) -> Result<(), Rejection> {
+    let Some(policy) = &config.sla_policy else {
+        return Ok(());
+    };
+    if !config.production() && !settings.sla_aware_kill_non_prod {
+        return Err(invalid(format!(
+            "an SLA policy is only allowed on production tasks (tier preferred), not tier {}; \
+             the scheduler checks other tiers' policies only with --sla-aware-kill-non-prod",
+            config.tier
+        )));
+    }
+    let minimum = settings.min_required_instances_for_sla_check;
+    let counted = !matches!(policy, SlaPolicy::Coordinator { .. });
+    if counted && (instances as usize) < minimum {
+        return Err(invalid(format!(
+            "an SLA policy needs at least {minimum} instances to be checked, and this job has \
+             {instances} (the scheduler's --min-required-instances-for-sla-check)"
+        )));
+    }
+    let duration_secs = match policy {
+        SlaPolicy::Count {
+            count,
+            duration_secs,
+        } => {
+            if *count >= instances {
+                return Err(invalid(format!(
+                    "CountSlaPolicy count={count} will not allow any instance to be killed: \
+                     it must be less than the instance count {instances}"
+                )));
+            }
+            *duration_secs
+        }
+        SlaPolicy::Percentage {
+            percentage,
+            duration_secs,
+        } => {
+            if !(percentage.is_finite() && *percentage > 0.0 && *percentage <= 100.0) {
+                return Err(invalid(format!(
+                    "PercentageSlaPolicy percentage must be above 0 and at most 100, not {percentage}"
+                )));
+            }
+            let allowed_down = ((1.0 - percentage / 100.0) * f64::from(instances)).floor();
+            if allowed_down < 1.0 {
+                return Err(invalid(format!(
+                    "PercentageSlaPolicy percentage={percentage} will not allow any of the \
+                     {instances} instances to be killed: it must be at most {:.2}",
+                    (f64::from(instances) - 1.0) / f64::from(instances) * 100.0
+                )));
+            }
+            *duration_secs
+        }
+        SlaPolicy::Coordinator { url, status_key } => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "CoordinatorSlaPolicy coordinator_url must be an http:// or https:// URL, \
+                     not {url:?}"
+                )));
+            }
+            if status_key.trim().is_empty() {
+                return Err(invalid(
+                    "CoordinatorSlaPolicy status_key must not be empty".into(),
+                ));
+            }
+            return Ok(());
+        }
+    };
+    if duration_secs > settings.max_sla_duration_secs {
+        return Err(invalid(format!(
+            "SLA policy duration_secs={duration_secs} is longer than the cluster's maximum of \
+             {} s",
+            settings.max_sla_duration_secs
+        )));
+    }
+    Ok(())
 }
 
 /// Validates one task config.

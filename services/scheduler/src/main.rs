@@ -97,6 +97,22 @@ struct Args {
     /// Check the SLA policies of non-production jobs too (Aurora's `-sla_aware_kill_non_prod`).
     #[arg(long)]
     sla_aware_kill_non_prod: bool,
+    /// The longest duration a Count or Percentage SLA policy may ask for, in seconds
+    /// (Aurora's `-max_sla_duration_secs`).
+    #[arg(long, default_value_t = 2 * 60 * 60)]
+    max_sla_duration_secs: u64,
+    /// How long a request to an SLA coordinator may take, in seconds (Aurora's
+    /// `-sla_coordinator_timeout`).
+    #[arg(long, default_value_t = 60)]
+    sla_coordinator_timeout_secs: u64,
+    /// How long before a task whose SLA coordinator did not say yes is asked again, in seconds
+    /// (Aurora polls every minute).
+    #[arg(long, default_value_t = 60)]
+    sla_coordinator_interval_secs: u64,
+    /// Requests to SLA coordinators in flight at once (Aurora's
+    /// `-max_parallel_coordinated_maintenance`).
+    #[arg(long, default_value_t = 10)]
+    max_parallel_coordinated_maintenance: usize,
     /// Mirror every committed event to NATS JetStream at this URL (`nats://HOST:4222`;
     /// comma-separated for several servers): stream `AURORA_<cluster>`, subjects
     /// `aurora.<cluster>.<aggregate>.<role>.<env>.<job>`, stream sequence = journal seq. Only
@@ -153,6 +169,19 @@ impl Args {
         self.nats
             .as_deref()
             .map(|url| aurora_scheduler::mirror::Mirror::new(url, cluster))
+    }
+
+    /// How the leader asks SLA coordinators: over HTTPS it trusts `--tls-ca` when given, else
+    /// the system's roots, and presents no certificate.
+    fn coordinators(&self) -> anyhow::Result<aurora_scheduler::runtime::CoordinatorSettings> {
+        let tls = aurora_net::ClientTls::from_parts(self.tls_ca.clone(), None, None)?;
+        tls.config().context("--tls-ca")?;
+        Ok(aurora_scheduler::runtime::CoordinatorSettings {
+            timeout: Duration::from_secs(self.sla_coordinator_timeout_secs.max(1)),
+            interval: Duration::from_secs(self.sla_coordinator_interval_secs.max(1)),
+            max_parallel: self.max_parallel_coordinated_maintenance.max(1),
+            client: aurora_net::client(&tls, |builder| builder),
+        })
     }
 
     /// What this scheduler trusts and presents when it calls a peer (or, with --dev, itself).
@@ -242,6 +271,7 @@ impl Args {
             cron_zone: self.cron_timezone.clone(),
             min_required_instances_for_sla_check: self.min_required_instances_for_sla_check,
             sla_aware_kill_non_prod: self.sla_aware_kill_non_prod,
+            max_sla_duration_secs: self.max_sla_duration_secs,
             ..Settings::default()
         }
     }
@@ -334,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
         agent_timeout: Duration::from_secs(args.agent_timeout_secs),
         start_as: StartAs::Leader,
         mirror: args.mirror(&cluster),
+        coordinators: args.coordinators()?,
     })
     .await
     .context("recovering the scheduler's state from the journal")?;

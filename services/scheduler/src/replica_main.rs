@@ -130,6 +130,7 @@ pub(crate) async fn run(
         agent_timeout: Duration::from_secs(args.agent_timeout_secs),
         start_as: StartAs::Follower,
         mirror: args.mirror(&cluster),
+        coordinators: args.coordinators()?,
     })
     .await
     .context("recovering the scheduler's state from the journal")?;

@@ -28,7 +28,9 @@ use crate::leader::{self, Context, Leader};
 use crate::mirror::Mirror;
 use crate::replica::Replica;
 
-pub use crate::leader::{APPLY_TIMEOUT, AgentWork, LOOP_INTERVAL, Outcome, SubmitError};
+pub use crate::leader::{
+    APPLY_TIMEOUT, AgentWork, CoordinatorSettings, LOOP_INTERVAL, Outcome, SubmitError,
+};
 pub use crate::replica::{
     CHECKPOINT, CHECKPOINT_EVERY, CHECKPOINT_MIN_INTERVAL, recover, recover_at, recover_to,
 };
@@ -56,6 +58,8 @@ pub struct RuntimeConfig {
     pub start_as: StartAs,
     /// The JetStream mirror the leader runs, if the cluster has one (`--nats`).
     pub mirror: Option<Mirror>,
+    /// How the leader asks SLA coordinators.
+    pub coordinators: CoordinatorSettings,
 }
 
 impl std::fmt::Debug for RuntimeConfig {
@@ -80,6 +84,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     agent_timeout: Duration,
     mirror: Option<Mirror>,
+    coordinators: CoordinatorSettings,
     role: RwLock<Role>,
 }
 
@@ -118,6 +123,7 @@ impl Runtime {
                 clock: config.clock,
                 agent_timeout: config.agent_timeout,
                 mirror: config.mirror,
+                coordinators: config.coordinators,
                 role: RwLock::new(Role::Follower),
             }),
         };
@@ -147,6 +153,7 @@ impl Runtime {
             clock: Arc::clone(&self.inner.clock),
             agent_timeout: self.inner.agent_timeout,
             mirror: self.inner.mirror.clone(),
+            coordinators: self.inner.coordinators.clone(),
             step_down: Arc::new(move |term| {
                 if let Some(inner) = weak.upgrade() {
                     step_down(&inner, term);

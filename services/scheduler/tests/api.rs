@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 fn hello_config() -> Value {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.tier = Tier::Preemptible;
     config.resources.ports.clear();
     config.constraints.clear();

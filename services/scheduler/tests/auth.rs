@@ -68,6 +68,7 @@ permissions = ["job:*:www-data", "update:*:www-data"]
 
 fn hello() -> Value {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.tier = Tier::Preemptible;
     config.resources.ports.clear();
     config.constraints.clear();

@@ -31,6 +31,7 @@ async fn start(store: &MemoryStore, clock: &ManualClock) -> Runtime {
         agent_timeout: Duration::from_secs(3600),
         start_as: StartAs::Leader,
         mirror: None,
+        coordinators: Default::default(),
     })
     .await
     .unwrap()
@@ -66,6 +67,8 @@ async fn cron_fires_on_the_leaders_clock_and_a_restart_neither_repeats_nor_loses
     register_agent(&app).await;
 
     let mut config = aurora_events::samples::task_config();
+
+    config.sla_policy = None;
     let job: JobKey = "www-data/prod/nightly".parse().unwrap();
     config.job = job.clone();
     config.is_service = false;

@@ -51,6 +51,7 @@ async fn replica(store: &MemoryStore, start_as: StartAs) -> Replica {
 
 fn job_config(job: &str, cpus: f64) -> Value {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.parse().unwrap();
     config.tier = Tier::Preemptible;
     config.resources.cpus = cpus;

@@ -2,7 +2,8 @@
 //! two-instance service whose SLA keeps one instance up drains one instance at a time (one
 //! RUNNING, one PENDING: the host takes nothing new while it drains), the drain's timeout
 //! forces the other, and `host_activate` brings both back to RUNNING. Before it, `aurora sla`
-//! reports the job's uptime.
+//! reports the job's uptime. A job under a coordinator policy drains only the instance its
+//! coordinator (a small HTTP server in the test) allows, once it stops saying no.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
@@ -10,6 +11,10 @@
 mod cli_support;
 mod support;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cli_support::{Cli, code, stderr, stdout};
@@ -138,4 +143,121 @@ fn an_sla_aware_drain_keeps_the_sla_until_its_timeout_and_activation_brings_task
             .any(|e| e["action"] == "sla drain" && e["target"] == host.as_str()),
         "{audit}"
     );
+}
+
+/// The bodies a coordinator was sent.
+type Asked = Arc<Mutex<Vec<serde_json::Value>>>;
+
+/// A coordinator on a free loopback port: says no to everything until `yes` is set, then yes
+/// for instance 0 only. Returns its URL and the bodies it was sent.
+fn coordinator(yes: Arc<AtomicBool>) -> (String, Asked) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/drain", listener.local_addr().unwrap());
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let yes = yes.load(Ordering::SeqCst) && body["instanceId"] == 0;
+            seen.lock().unwrap().push(body);
+            let answer = format!("{{\"drain\": {yes}}}");
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, asked)
+}
+
+#[test]
+fn a_coordinated_drain_waits_for_the_coordinators_yes() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _scheduler = scheduler(
+        &[
+            "--dev",
+            "--sla-aware-kill-non-prod",
+            "--sla-coordinator-interval-secs",
+            "1",
+        ],
+        &dir.path().join("aurora-data"),
+        port,
+    );
+    workspace_binary("aurora-cli", "aurora");
+    let admin = workspace_binary("aurora-cli", "aurora-admin");
+    let cli = Cli::new(admin.parent().unwrap(), dir.path(), port);
+    let saying_yes = Arc::new(AtomicBool::new(false));
+    let (url, asked) = coordinator(Arc::clone(&saying_yes));
+    let config = dir.path().join("web.aurora");
+    std::fs::write(
+        &config,
+        KEEP_ONE_UP.replace(
+            "CountSlaPolicy(count = 1, duration_secs = 0)",
+            &format!("CoordinatorSlaPolicy(coordinator_url = '{url}', status_key = 'drain')"),
+        ),
+    )
+    .unwrap();
+    let created = cli.aurora(&[
+        "job",
+        "create",
+        "devcluster/tester/test/web",
+        config.to_str().unwrap(),
+        "--wait-until",
+        "RUNNING",
+    ]);
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    let (_, hosts) = http(port, "GET", "/api/v1/maintenance", None).unwrap();
+    let host = hosts[0]["host"].as_str().unwrap().to_string();
+    let drained = cli.admin(&["sla_host_drain", "--hosts", &host, "devcluster"]);
+    assert_eq!(code(&drained), Some(0), "{}", stderr(&drained));
+    // While the coordinator says no, both stay up, and each is asked again and again.
+    wait_for_within(20, "both coordinators asked twice", || {
+        let asked = asked.lock().unwrap();
+        (0..2).all(|i| asked.iter().filter(|b| b["instanceId"] == i).count() >= 2)
+    });
+    assert_eq!(statuses(port), ["RUNNING", "RUNNING"], "nobody said yes");
+    {
+        let asked = asked.lock().unwrap();
+        let first = &asked[0];
+        assert_eq!(first["job"]["role"], "tester");
+        assert_eq!(first["job"]["name"], "web");
+        assert_eq!(first["status"], "RUNNING");
+        assert_eq!(first["host"], host.as_str());
+        assert!(first["taskId"].as_str().is_some_and(|t| t.contains("web")));
+        // The default timeout (Aurora's 7 days) is told as the countdown to a forced drain.
+        let countdown = first["forceMaintenanceCountdownMs"].as_i64().unwrap();
+        assert!(countdown > 6 * 24 * 3600 * 1000, "{first}");
+    }
+    // Then it says yes for instance 0: that one drains, and instance 1 stays up.
+    saying_yes.store(true, Ordering::SeqCst);
+    wait_for_within(20, "instance 0 drained on its coordinator's yes", || {
+        statuses(port) == ["PENDING", "RUNNING"]
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let running: Vec<u64> = tasks(port, "tester/test/web")
+        .iter()
+        .filter(|t| t["status"] == "RUNNING")
+        .filter_map(|t| t["instance"].as_u64())
+        .collect();
+    assert_eq!(running, [1], "instance 1's coordinator never said yes");
 }

@@ -66,6 +66,8 @@ async fn pages_follow_commits_and_past_pages_match_the_journal() {
     let (runtime, api, web) = start(&store).await;
 
     let mut config = aurora_events::samples::task_config();
+
+    config.sla_policy = None;
     config.tier = Tier::Preemptible;
     config.resources.ports.clear();
     config.constraints.clear();

@@ -137,6 +137,7 @@ fn metric(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
 /// The config of a production service of `job` whose tasks take `TASK_CPUS`.
 fn service(job: &str) -> Value {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.parse().expect("valid job key");
     config.tier = aurora_events::Tier::Preferred;
     config.is_service = true;

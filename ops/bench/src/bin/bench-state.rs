@@ -171,6 +171,7 @@ fn main() {
             .parse()
             .expect("valid key");
         let mut config = aurora_events::samples::task_config();
+        config.sla_policy = None;
         config.job = job.clone();
         let hash = config.hash();
         events.push(Event::TaskConfigStored {
@@ -300,6 +301,7 @@ fn main() {
         events_of(&decision)
     );
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = "role0/prod/bench-new".parse().expect("valid key");
     let create = Command::CreateJob(CreateJob {
         job: config.job.clone(),
@@ -332,6 +334,7 @@ fn events_of(decision: &Result<Decision, String>) -> String {
 /// A production service of `instances` tasks of 1 cpu and 1 GiB, without constraints.
 fn service(index: u32) -> TaskConfig {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = format!("svc{index}/prod/service")
         .parse()
         .expect("valid key");

@@ -214,6 +214,7 @@ impl Spent {
 /// A production service's config whose tasks take `TASK_CPUS` and `ram_mb`.
 fn service(ram_mb: u64) -> Value {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = JOB.parse().expect("a valid job key");
     config.tier = aurora_events::Tier::Preferred;
     config.is_service = true;

@@ -194,6 +194,7 @@ pub fn job(role: &str, env: &str, name: &str) -> JobKey {
 /// A config of `job` with the given tier and resources; dedicated adds the constraint.
 pub fn config(job: &JobKey, tier: Tier, cpus: f64, ram_mb: u64, dedicated: bool) -> TaskConfig {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.clone();
     config.tier = tier;
     config.resources.cpus = cpus;

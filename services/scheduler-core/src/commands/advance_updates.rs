@@ -23,13 +23,13 @@ impl Decide for AdvanceUpdates {
             Some(jobs) => {
                 for job in jobs {
                     if let Some((key, update)) = state.active_update(job) {
-                        advance(state, out, key, update);
+                        advance(state, out, key, update, &BTreeSet::new());
                     }
                 }
             }
             None => {
                 for (key, update) in state.active_updates() {
-                    advance(state, out, key, update);
+                    advance(state, out, key, update, &BTreeSet::new());
                 }
             }
         }

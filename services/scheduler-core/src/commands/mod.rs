@@ -48,7 +48,10 @@ pub use register_agent::{NOT_FOUND_ON_AGENT, RECONCILED, RegisterAgent, check_en
 pub use restart_instances::RestartInstances;
 pub use schedule::Schedule;
 pub use set_quota::SetQuota;
-pub use sla_drain_hosts::{FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE, SlaDrainHosts};
+pub use sla_drain_hosts::{
+    COORDINATOR_DRAIN_MESSAGE, CoordinatorAllowed, FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE,
+    SlaDrainHosts,
+};
 pub use start_maintenance::StartMaintenance;
 pub use start_update::{
     CLIENT_UPDATE_ID, MAX_UPDATE_INSTANCE_FAILURES, RollingRestart, StartUpdate,
@@ -94,6 +97,7 @@ pub enum Command {
     StartCronJob(StartCronJob),
     CronRound(CronRound),
     SlaDrainHosts(SlaDrainHosts),
+    CoordinatorAllowed(CoordinatorAllowed),
 }
 
 /// `From<X> for Command` for every command struct, so callers may write `tick.into()`.
@@ -134,6 +138,7 @@ commands!(
     StartCronJob,
     CronRound,
     SlaDrainHosts,
+    CoordinatorAllowed,
 );
 
 /// Decides `command` against `state`. Pure: the same arguments always give the same decision.
@@ -166,6 +171,7 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
         Command::StartCronJob(c) => c,
         Command::CronRound(c) => c,
         Command::SlaDrainHosts(c) => c,
+        Command::CoordinatorAllowed(c) => c,
     };
     decider.decide(state, &mut out)?;
     Ok(out.finish())

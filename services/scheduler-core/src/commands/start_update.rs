@@ -150,8 +150,8 @@ fn common_checks(
 }
 
 /// An sla_aware update needs an SLA to keep: the new config's policy (for a restart, the
-/// running configs'), or the preferred tier's default. And no config it involves, new or old
-/// (a rollback keeps the old one's), may name a coordinator, which is not asked yet.
+/// running configs'), or the preferred tier's default. A coordinator policy is kept by asking
+/// the coordinator before each kill.
 fn check_sla_aware(
     state: &ClusterState,
     job: &JobKey,
@@ -176,20 +176,6 @@ fn check_sla_aware(
         return Err(Rejection::InvalidRequest(
             "an sla_aware update needs an SLA policy to keep: give the job an sla_policy, or run \
              it in the preferred tier (whose default is 95% over 30 minutes)"
-                .into(),
-        ));
-    }
-    let coordinated = judged.iter().chain(running.iter()).any(|config| {
-        matches!(
-            config.sla_policy,
-            Some(aurora_events::config::SlaPolicy::Coordinator { .. })
-        )
-    });
-    if coordinated {
-        return Err(Rejection::InvalidRequest(
-            "an sla_aware update of a job with a CoordinatorSlaPolicy needs the coordinator \
-             asked before each kill, which this scheduler does not do yet; update without \
-             sla_aware, or with a Count or Percentage SLA policy"
                 .into(),
         ));
     }

@@ -5,8 +5,7 @@
 use std::collections::BTreeSet;
 
 use aurora_events::{
-    Event, EventId, InstanceId, InstanceUpdateAction, ScheduleStatus, Timestamp, UpdateKey,
-    UpdateStatus,
+    Event, EventId, InstanceId, InstanceUpdateAction, ScheduleStatus, UpdateKey, UpdateStatus,
 };
 
 use super::evaluate::{Target, Verdict, evaluate};
@@ -17,8 +16,16 @@ use crate::decision::Out;
 use crate::lifecycle::{change_state, create_pending_tasks};
 use crate::state::{ClusterState, Task, Update};
 
-/// Emits the next steps of the rolling update `key` (ROLLING_FORWARD or ROLLING_BACK).
-pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, update: &Update) {
+/// Emits the next steps of the rolling update `key` (ROLLING_FORWARD or ROLLING_BACK). An
+/// SLA-aware update may kill the tasks in `approved` (their SLA coordinators said yes) as well
+/// as those its Count or Percentage policy allows.
+pub(crate) fn advance(
+    state: &ClusterState,
+    out: &mut Out,
+    key: &UpdateKey,
+    update: &Update,
+    approved: &BTreeSet<aurora_events::TaskId>,
+) {
     if !is_rolling(update.status) {
         return;
     }
@@ -136,6 +143,7 @@ pub(crate) fn advance(state: &ClusterState, out: &mut Out, key: &UpdateKey, upda
         update,
         forward,
         down: BTreeSet::new(),
+        approved,
     });
     for (instance, verdict) in &steps {
         // What the update does next to an instance in flight follows from its latest action.
@@ -314,22 +322,27 @@ struct SlaGate<'a> {
     update: &'a Update,
     forward: bool,
     down: BTreeSet<aurora_events::TaskId>,
+    /// Tasks whose SLA coordinator said yes.
+    approved: &'a BTreeSet<aurora_events::TaskId>,
 }
 
 impl SlaGate<'_> {
-    /// Whether the update may kill `task` (of `instance`) now; if so, counts it as down.
+    /// Whether the update may kill `task` (of `instance`) now; if so, counts it as down. A
+    /// coordinator not asked yet is asked (an effect).
     fn admits(
         &mut self,
         state: &ClusterState,
+        out: &mut Out,
         instance: InstanceId,
         task: &Task,
-        now: Timestamp,
     ) -> bool {
         let config = target_config(self.update, instance, self.forward)
             .and_then(|hash| state.config(&hash))
             .or_else(|| state.config(&task.config));
         let allowed = match config.and_then(crate::sla::policy_of) {
-            Some(policy) => crate::sla::allows(state, task, &policy, now, &self.down),
+            Some(policy) => {
+                crate::sla::check(state, out, task, &policy, &self.down, self.approved, None)
+            }
             None => true,
         };
         if allowed {
@@ -354,9 +367,8 @@ fn act(
     match verdict {
         Verdict::Kill(task) => {
             if let Some(task) = state.task(task) {
-                let now = out.now;
                 if let Some(gate) = gate
-                    && !gate.admits(state, instance, task, now)
+                    && !gate.admits(state, out, instance, task)
                 {
                     return;
                 }

@@ -264,3 +264,105 @@ fn restart_moves_running_instances_to_restarting_and_kills_them() {
         }]
     );
 }
+
+#[test]
+fn sla_policies_are_validated_as_aurora_does() {
+    use aurora_events::config::SlaPolicy;
+    use aurora_scheduler_core::Settings;
+    let job = job("web");
+    let create = |policy: SlaPolicy, tier: Tier, instances: u32, settings: Settings| {
+        let mut config = config(&job, 1.0, 128);
+        config.tier = tier;
+        config.sla_policy = Some(policy);
+        given_with(settings, [])
+            .when(Command::CreateJob(CreateJob {
+                job: job.clone(),
+                config: Box::new(config),
+                instances,
+            }))
+            .result
+    };
+    let refused =
+        |result: Result<aurora_scheduler_core::Decision, Rejection>, says: &str| match result {
+            Err(Rejection::InvalidRequest(message)) => {
+                assert!(message.contains(says), "{message:?} should say {says:?}")
+            }
+            other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+        };
+    let count = |count| SlaPolicy::Count {
+        count,
+        duration_secs: 60,
+    };
+    let percent = |percentage| SlaPolicy::Percentage {
+        percentage,
+        duration_secs: 60,
+    };
+    let small = Settings {
+        min_required_instances_for_sla_check: 2,
+        ..Settings::default()
+    };
+    let non_prod = Settings {
+        sla_aware_kill_non_prod: true,
+        ..small.clone()
+    };
+    refused(
+        create(count(1), Tier::Preemptible, 3, small.clone()),
+        "only allowed on production tasks",
+    );
+    refused(
+        create(count(3), Tier::Preemptible, 3, non_prod.clone()),
+        "will not allow any instance to be killed",
+    );
+    refused(
+        create(count(1), Tier::Preemptible, 1, non_prod.clone()),
+        "at least 2 instances",
+    );
+    refused(
+        create(percent(f64::NAN), Tier::Preemptible, 3, non_prod.clone()),
+        "above 0 and at most 100",
+    );
+    refused(
+        create(percent(150.0), Tier::Preemptible, 3, non_prod.clone()),
+        "above 0 and at most 100",
+    );
+    refused(
+        create(percent(80.0), Tier::Preemptible, 3, non_prod.clone()),
+        "it must be at most 66.67",
+    );
+    refused(
+        create(
+            SlaPolicy::Count {
+                count: 1,
+                duration_secs: 2 * 3600 + 1,
+            },
+            Tier::Preemptible,
+            3,
+            non_prod.clone(),
+        ),
+        "longer than the cluster's maximum of 7200 s",
+    );
+    refused(
+        create(
+            SlaPolicy::Coordinator {
+                url: "coordinator:8080".into(),
+                status_key: "drain".into(),
+            },
+            Tier::Preemptible,
+            3,
+            non_prod.clone(),
+        ),
+        "http:// or https:// URL",
+    );
+    // Within every limit: accepted.
+    for policy in [
+        count(2),
+        percent(66.0),
+        SlaPolicy::Coordinator {
+            url: "http://coordinator:8080/drain".into(),
+            status_key: "drain".into(),
+        },
+    ] {
+        let result = create(policy.clone(), Tier::Preemptible, 3, non_prod.clone());
+        assert!(result.is_ok(), "{policy:?}: {result:?}");
+    }
+}

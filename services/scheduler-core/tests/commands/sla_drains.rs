@@ -4,9 +4,10 @@
 use aurora_events::config::SlaPolicy;
 use aurora_events::{Event, MaintenanceMode, ScheduleStatus, TaskConfig, TaskId, Timestamp};
 use aurora_scheduler_core::commands::{
-    FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE, SlaDrainHosts, StatusUpdate, Tick,
+    COORDINATOR_DRAIN_MESSAGE, CoordinatorAllowed, FORCED_DRAIN_MESSAGE, SLA_DRAIN_MESSAGE,
+    SlaDrainHosts, StatusUpdate, Tick,
 };
-use aurora_scheduler_core::{Command, Decision, Settings};
+use aurora_scheduler_core::{Command, Decision, Effect, Settings};
 
 use super::support::*;
 
@@ -168,23 +169,110 @@ fn the_default_policy_applies_without_one_and_the_timeout_forces_the_rest() {
     );
 }
 
-#[test]
-fn a_coordinator_policy_waits_for_the_timeout_and_ending_maintenance_ends_the_drain() {
-    let (cluster, _, _) = two_on_one_host(Some(SlaPolicy::Coordinator {
-        url: "http://coordinator.invalid/".into(),
+fn coordinated() -> SlaPolicy {
+    SlaPolicy::Coordinator {
+        url: "http://coordinator.invalid/drain".into(),
         status_key: "drain".into(),
-    }));
+    }
+}
+
+/// What a decision asked coordinators, by task, with the countdown to the forced drain.
+fn asked(decision: &Decision) -> Vec<(TaskId, Option<i64>)> {
+    decision
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::AskCoordinator {
+                task,
+                url,
+                status_key,
+                force_countdown_ms,
+                host: asked_host,
+                ..
+            } => {
+                assert_eq!(url, "http://coordinator.invalid/drain");
+                assert_eq!(status_key, "drain");
+                assert_eq!(asked_host, &host(1));
+                Some((task.clone(), *force_countdown_ms))
+            }
+            Effect::Launch { .. } | Effect::Kill { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_coordinated_task_drains_once_its_coordinator_says_yes_and_late_answers_do_nothing() {
+    let (cluster, _, tasks) = two_on_one_host(Some(coordinated()));
     let mut cluster = cluster.at(10 * MINUTE);
     let request = cluster.when(drain(KEEP_ONE, 600)).decision();
     cluster.commit(&request);
-    assert!(drained(&tick(&cluster.at(15 * MINUTE))).is_empty());
+
+    // Each tick asks the coordinators of both tasks, telling them when the drain is forced;
+    // nothing drains until one says yes.
+    let waiting = tick(&cluster.at(11 * MINUTE));
+    assert!(drained(&waiting).is_empty());
+    assert_eq!(
+        asked(&waiting),
+        vec![
+            (tasks[0].clone(), Some(9 * MINUTE)),
+            (tasks[1].clone(), Some(9 * MINUTE))
+        ]
+    );
+
+    // A yes for the second task drains it, with its own message.
+    let yes = cluster
+        .at(12 * MINUTE)
+        .when(Command::CoordinatorAllowed(CoordinatorAllowed {
+            task: tasks[1].clone(),
+        }))
+        .decision();
+    assert_eq!(
+        drained(&yes),
+        vec![(tasks[1].clone(), COORDINATOR_DRAIN_MESSAGE.to_string())]
+    );
+    cluster.commit(&yes);
+    // Only the first is still asked about; a second yes for the drained task does nothing.
+    assert_eq!(
+        asked(&tick(&cluster.at(13 * MINUTE))),
+        vec![(tasks[0].clone(), Some(7 * MINUTE))]
+    );
+    let late = cluster
+        .at(13 * MINUTE)
+        .when(Command::CoordinatorAllowed(CoordinatorAllowed {
+            task: tasks[1].clone(),
+        }))
+        .decision();
+    assert!(late.is_empty(), "{late:?}");
+
+    // After the timeout the rest is forced, and nobody is asked any more.
+    let forced = tick(&cluster.at(21 * MINUTE));
+    assert_eq!(
+        drained(&forced),
+        vec![(tasks[0].clone(), FORCED_DRAIN_MESSAGE.to_string())]
+    );
+    assert!(asked(&forced).is_empty());
+}
+
+#[test]
+fn a_coordinated_drain_ends_with_maintenance_and_then_a_yes_does_nothing() {
+    let (cluster, _, tasks) = two_on_one_host(Some(coordinated()));
+    let mut cluster = cluster.at(10 * MINUTE);
+    let request = cluster.when(drain(KEEP_ONE, 600)).decision();
+    cluster.commit(&request);
     cluster.apply([Event::HostMaintenanceChanged {
         host: host(1),
         from: MaintenanceMode::Draining,
         to: MaintenanceMode::None,
     }]);
     assert_eq!(cluster.state.sla_drains().count(), 0);
-    assert!(drained(&tick(&cluster.at(30 * MINUTE))).is_empty());
+    let after = tick(&cluster.at(30 * MINUTE));
+    assert!(drained(&after).is_empty() && asked(&after).is_empty());
+    let yes = cluster
+        .when(Command::CoordinatorAllowed(CoordinatorAllowed {
+            task: tasks[0].clone(),
+        }))
+        .decision();
+    assert!(yes.is_empty(), "{yes:?}");
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub fn config(job: &JobKey, cpus: f64, ram_mb: u64) -> TaskConfig {
     config.resources.ram_mb = ram_mb;
     config.resources.ports.clear();
     config.constraints.clear();
+    // SLA policies are set by the tests about them.
+    config.sla_policy = None;
     // Not production, so that quota only matters where a test sets it up.
     config.tier = aurora_events::Tier::Preemptible;
     config

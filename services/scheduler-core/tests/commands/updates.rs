@@ -12,8 +12,8 @@ use aurora_events::{
     UpdateStatus, Uuid,
 };
 use aurora_scheduler_core::commands::{
-    AddInstances, AdvanceUpdates, CLIENT_UPDATE_ID, CreateJob, KillTasks, PulseUpdate,
-    RestartInstances, StartUpdate, Steer, SteerUpdate, Tick,
+    AddInstances, AdvanceUpdates, CLIENT_UPDATE_ID, CoordinatorAllowed, CreateJob, KillTasks,
+    PulseUpdate, RestartInstances, StartUpdate, Steer, SteerUpdate, Tick,
 };
 use aurora_scheduler_core::update::PULSE_TIMEOUT_MESSAGE;
 use aurora_scheduler_core::{Command, Decision, Rejection};
@@ -644,27 +644,76 @@ fn an_sla_aware_update_kills_only_while_the_job_keeps_its_sla() {
 }
 
 #[test]
-fn an_sla_aware_update_of_a_coordinated_job_is_refused_until_coordinators_are_asked() {
+fn an_sla_aware_update_of_a_coordinated_job_kills_what_its_coordinator_allows() {
     let job = job("web");
-    let old = config(&job, 1.0, 128);
-    let (given, _) = running_job(&old, 2);
-    let mut new = old.clone();
-    new.sla_policy = Some(aurora_events::config::SlaPolicy::Coordinator {
+    let mut old = config(&job, 1.0, 128);
+    old.sla_policy = Some(aurora_events::config::SlaPolicy::Coordinator {
         url: "http://coordinator.invalid/".into(),
         status_key: "drain".into(),
     });
-    let mut sla_aware = settings(1);
-    sla_aware.sla_aware = true;
-    let Err(Rejection::InvalidRequest(message)) =
-        given.when(start(&job, &new, 2, sla_aware)).result
-    else {
-        panic!("refused");
+    let tasks: Vec<TaskId> = (0..2).map(|i| task_id(&job, i)).collect();
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&old, &tasks));
+    for task in &tasks {
+        events.extend(running(&job, task, 1));
+    }
+    // A non-production job, checked as the settings allow.
+    let checked = aurora_scheduler_core::Settings {
+        sla_aware_kill_non_prod: true,
+        ..aurora_scheduler_core::Settings::default()
     };
-    assert!(message.contains("CoordinatorSlaPolicy"), "{message}");
+    let mut cluster = given_with(checked, events).at(10 * 60_000);
+    let mut new = old.clone();
+    new.resources.ram_mb = 256;
+    let mut both_at_once = settings(2);
+    both_at_once.sla_aware = true;
+    let started = cluster.when(start(&job, &new, 2, both_at_once)).decision();
+    cluster.commit(&started);
+
+    // Both instances start; neither task is killed, and both coordinators are asked.
+    let first = cluster.when(advance()).decision();
+    assert!(killed(&first).is_empty(), "{:?}", first.facts());
+    let asked: Vec<&TaskId> = first
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            aurora_scheduler_core::Effect::AskCoordinator { task, .. } => Some(task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, tasks.iter().collect::<Vec<_>>());
+    cluster.commit(&first);
+
+    // The coordinator allows the second: the update kills it, and only it.
+    let yes = cluster
+        .when(Command::CoordinatorAllowed(CoordinatorAllowed {
+            task: tasks[1].clone(),
+        }))
+        .decision();
+    assert_eq!(killed(&yes), vec![tasks[1].clone()]);
+    cluster.commit(&yes);
+    // Its later turns still wait for the first one's coordinator.
+    assert!(killed(&cluster.when(advance()).decision()).is_empty());
+}
+
+/// The tasks a decision moved to KILLING.
+fn killed(decision: &Decision) -> Vec<TaskId> {
+    decision
+        .facts()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TaskStateChanged {
+                task,
+                to: ScheduleStatus::Killing,
+                ..
+            } => Some(task),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
-fn an_sla_aware_update_needs_an_sla_and_a_restart_of_a_coordinated_job_is_refused() {
+fn an_sla_aware_update_needs_an_sla() {
     // Not preferred, no policy: nothing to keep.
     let job = job("web");
     let mut old = config(&job, 1.0, 128);
@@ -675,28 +724,9 @@ fn an_sla_aware_update_needs_an_sla_and_a_restart_of_a_coordinated_job_is_refuse
     let mut sla_aware = settings(1);
     sla_aware.sla_aware = true;
     let Err(Rejection::InvalidRequest(message)) =
-        given.when(start(&job, &new, 2, sla_aware.clone())).result
+        given.when(start(&job, &new, 2, sla_aware)).result
     else {
         panic!("refused");
     };
     assert!(message.contains("needs an SLA policy"), "{message}");
-
-    // The running config names a coordinator: a restart (and a rollback) would ask it.
-    let mut coordinated = old.clone();
-    coordinated.sla_policy = Some(aurora_events::config::SlaPolicy::Coordinator {
-        url: "http://coordinator.invalid/".into(),
-        status_key: "drain".into(),
-    });
-    let (given, _) = running_job(&coordinated, 2);
-    let mut with_count = new.clone();
-    with_count.sla_policy = Some(aurora_events::config::SlaPolicy::Count {
-        count: 1,
-        duration_secs: 0,
-    });
-    let Err(Rejection::InvalidRequest(message)) =
-        given.when(start(&job, &with_count, 2, sla_aware)).result
-    else {
-        panic!("refused");
-    };
-    assert!(message.contains("CoordinatorSlaPolicy"), "{message}");
 }

@@ -12,6 +12,8 @@ use aurora_events::{AgentId, TaskId};
 use aurora_scheduler_core::Effect;
 use tokio::sync::Notify;
 
+use super::coordinators::{Ask, Asks};
+
 /// Work the scheduler has for one agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentWork {
@@ -39,6 +41,9 @@ struct Desk {
 #[derive(Debug)]
 pub struct Agents {
     desk: Mutex<Desk>,
+    /// Questions for SLA coordinators, the one effect not meant for an agent (the leader's
+    /// asker takes them).
+    coordinator_asks: Arc<Asks>,
     /// When this leader began: agents not heard from since are given until then + timeout.
     since: Mutex<Instant>,
     /// Set when the leader steps down or the process stops: waiting work polls answer at once.
@@ -49,6 +54,7 @@ impl Agents {
     pub fn new(now: Instant) -> Self {
         Self {
             desk: Mutex::new(Desk::default()),
+            coordinator_asks: Arc::default(),
             since: Mutex::new(now),
             closed: tokio::sync::watch::Sender::new(false),
         }
@@ -88,6 +94,11 @@ impl Agents {
                     work.kill.insert(task.clone());
                     ring.insert(agent.clone());
                 }
+                Effect::AskCoordinator { .. } => {
+                    if let Some((task, ask)) = Ask::from_effect(effect) {
+                        self.coordinator_asks.queue(task, ask);
+                    }
+                }
             }
         }
         for agent in ring {
@@ -95,6 +106,11 @@ impl Agents {
                 bell.notify_one();
             }
         }
+    }
+
+    /// The questions for SLA coordinators decisions have made.
+    pub fn coordinator_asks(&self) -> &Arc<Asks> {
+        &self.coordinator_asks
     }
 
     /// Queues a kill outside any decision (a task the scheduler does not know).

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod agents;
+pub mod coordinators;
 pub mod step;
 mod timers;
 
@@ -32,6 +33,7 @@ use tokio::task::JoinHandle;
 use crate::replica::{ApplyError, Replica};
 
 pub use agents::{AgentWork, Agents};
+pub use coordinators::CoordinatorSettings;
 pub use step::{
     Clockwork, MAX_BATCH, Outcome, Proposal, joins_batch, propose, settle, updates_to_advance,
 };
@@ -98,6 +100,8 @@ pub(crate) struct Context {
     pub agent_timeout: Duration,
     /// The JetStream mirror, run while leading.
     pub mirror: Option<crate::mirror::Mirror>,
+    /// How SLA coordinators are asked.
+    pub coordinators: CoordinatorSettings,
     /// Called (once) when the journal says another leader took over.
     pub step_down: Arc<dyn Fn(Term) + Send + Sync>,
 }
@@ -112,9 +116,14 @@ impl Leader {
             .mirror
             .as_ref()
             .map(|mirror| AbortOnDrop(mirror.spawn(Arc::clone(context.replica.journal()))));
+        let asker = tokio::spawn(coordinators::run(
+            Arc::clone(agents.coordinator_asks()),
+            queue.clone(),
+            context.coordinators.clone(),
+        ));
         let timers = tokio::spawn(timers::run(context, queue.clone(), Arc::clone(&agents)));
         tracing::info!(term, "leading");
-        let mut tasks = vec![AbortOnDrop(lead), AbortOnDrop(timers)];
+        let mut tasks = vec![AbortOnDrop(lead), AbortOnDrop(timers), AbortOnDrop(asker)];
         tasks.extend(mirror);
         Self {
             term,
@@ -426,6 +435,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::StartCronJob(_) => "start_cron_job",
         Command::CronRound(_) => "cron_round",
         Command::SlaDrainHosts(_) => "sla_drain_hosts",
+        Command::CoordinatorAllowed(_) => "coordinator_allowed",
     }
 }
 
@@ -513,6 +523,7 @@ mod tests {
             agent_timeout: Duration::from_secs(60),
             start_as: StartAs::Leader,
             mirror: None,
+            coordinators: Default::default(),
         })
         .await
         .expect("start");
@@ -539,6 +550,7 @@ mod tests {
             .await
             .expect("register");
         let mut config = aurora_events::samples::task_config();
+        config.sla_policy = None;
         config.tier = Tier::Preemptible;
         config.constraints.clear();
         config.resources.ports.clear();
@@ -565,6 +577,7 @@ mod tests {
             clock: Arc::new(SystemClock),
             agent_timeout: Duration::from_secs(60),
             mirror: None,
+            coordinators: CoordinatorSettings::default(),
             step_down: Arc::new(|_| {}),
         };
         let agents = Agents::new(Instant::now());

@@ -58,6 +58,7 @@ pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
         | Command::StartUpdate(_)
         | Command::RollingRestart(_)
         | Command::SteerUpdate(_)
+        | Command::CoordinatorAllowed(_)
         | Command::PulseUpdate(_)
         | Command::AdvanceUpdates(_)
         | Command::ScheduleCronJob(_)

@@ -44,6 +44,7 @@ pub async fn start_on(
         agent_timeout: Duration::from_secs(30),
         start_as,
         mirror: None,
+        coordinators: Default::default(),
     })
     .await
     .unwrap()

@@ -228,6 +228,7 @@ pub fn agent_with(name: &str, work: &Path, schedulers: &str, extra: &[&str]) -> 
 /// A small job config running `cmdline` as process `hello`.
 pub fn config(job: &str, cmdline: &str, is_service: bool) -> Value {
     let mut config = aurora_events::samples::task_config();
+    config.sla_policy = None;
     config.job = job.parse().unwrap();
     config.is_service = is_service;
     config.tier = aurora_events::Tier::Preemptible;
