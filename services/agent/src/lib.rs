@@ -11,6 +11,9 @@
 //!
 //! [`executor`] runs one task's processes in a sandbox with Thermos semantics (plans decided
 //! purely in `executor::plan`, processes in their own process groups, logs under `.logs/`).
+//! The first launch makes the agent a child subreaper, so that orphaned task processes
+//! (double-forked daemons) are reparented to it, where the executor tracks, kills and reaps
+//! them.
 //!
 //! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report; [`client`] its
 //! side of the scheduler's HTTP API, which, given every scheduler replica's URL, finds the

@@ -1,6 +1,7 @@
 //! Executor behaviour with real processes: each test runs one task in a temporary sandbox and
 //! bounds every wait (see `support`). Kill and lifecycle tests are in `executor/kill.rs`,
-//! health checks in `executor/health.rs`.
+//! health checks in `executor/health.rs`, daemons that leave the task's process group in
+//! `executor/daemons.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,6 +13,9 @@ mod kill;
 
 #[path = "executor/health.rs"]
 mod health;
+
+#[path = "executor/daemons.rs"]
+mod daemons;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,7 +6,8 @@
 //!                         │  ACTIVE: regular plan (plan.rs decides,   ──► TaskUpdate::Running
 //!                         │          process.rs forks, logs.rs pumps;     (at the first fork, or
 //!                         │          checker.rs checks, health.rs judges)  once healthy)
-//!                         │  CLEANING: SIGTERM → grace → SIGKILL to the remaining groups
+//!                         │  CLEANING: SIGTERM → grace → SIGKILL to every process left
+//!                         │            (tracking.rs finds them, setsid'd daemons too)
 //!                         │  FINALIZING: `final` processes within finalization_wait
 //!                         └──────────────────────────────────────────► Finished | Failed | Killed
 //!  Executor::kill ───► graceful HTTP lifecycle POSTs, then CLEANING and FINALIZING → Killed
@@ -36,6 +37,8 @@ pub mod plan;
 mod process;
 mod runner;
 pub mod template;
+mod tracking;
+mod tree;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

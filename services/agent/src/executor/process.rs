@@ -1,10 +1,11 @@
 //! Starting and signalling one run of a process.
 //!
 //! Every run is `bash -c <cmdline>` in the sandbox, in a process group of its own
-//! (`setpgid(0, 0)` via `process_group(0)`), so signals reach everything it forked, including
-//! double-forked daemons that outlive the bash process: they stay in the group unless they
-//! call `setsid` themselves. If the sandbox holds `.thermos_profile`, bash sources it first
-//! (`BASH_ENV`), as Thermos does before every fork.
+//! (`setpgid(0, 0)` via `process_group(0)`, so that signals meant for the agent's group, such
+//! as a terminal's Ctrl-C, do not reach tasks), with the task's tag in its environment: the
+//! runner finds and signals everything it forked by scanning for them (`tracking.rs`), not by
+//! group, since a daemon that calls `setsid` leaves the group. If the sandbox holds
+//! `.thermos_profile`, bash sources it first (`BASH_ENV`), as Thermos does before every fork.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -17,6 +18,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::logs::{LogSink, Stream, pump};
+use super::tracking::TAG_VAR;
 
 /// The profile bash sources before every process, when present in the sandbox.
 pub(crate) const PROFILE: &str = ".thermos_profile";
@@ -29,12 +31,14 @@ pub(crate) struct Spawned {
     pub(crate) pumps: Vec<JoinHandle<()>>,
 }
 
-/// Starts one run. The error is a message for the task's status, naming what went wrong.
+/// Starts one run, tagged with `tag` (see `tracking.rs`). The error is a message for the
+/// task's status, naming what went wrong.
 pub(crate) async fn spawn(
     sandbox: &Path,
     cmdline: &str,
     logger: &Logger,
     log_dir: &Path,
+    tag: &str,
 ) -> Result<Spawned, String> {
     tokio::fs::create_dir_all(log_dir)
         .await
@@ -56,6 +60,7 @@ pub(crate) async fn spawn(
         .arg("-c")
         .arg(cmdline)
         .current_dir(sandbox)
+        .env(TAG_VAR, tag)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(if stdout.is_some() {
@@ -103,47 +108,5 @@ pub(crate) fn signal_group(pgid: i32, signal: Option<Signal>) -> bool {
             tracing::warn!(pgid, ?signal, error = %e, "cannot signal process group");
             true
         }
-    }
-}
-
-/// Whether group `pgid` still has a member that is not a zombie. Orphaned descendants are
-/// reparented to pid 1, which in some containers never reaps them: `killpg(pgid, 0)` would call
-/// such a group alive forever, so on Linux the members are looked up in `/proc`.
-pub(crate) fn group_alive(pgid: i32) -> bool {
-    if !signal_group(pgid, None) {
-        return false;
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .any(|stat| matches!(parse_stat(&stat), Some((state, group)) if group == pgid && state != 'Z'))
-}
-
-/// `(state, pgrp)` from a `/proc/<pid>/stat` line; the command name may contain spaces and
-/// parentheses, so fields are counted after its last `)`.
-fn parse_stat(stat: &str) -> Option<(char, i32)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_proc_stat() {
-        assert_eq!(
-            parse_stat("16245 (sl (e) ep) Z 1 16241 1455 0 -1 422708"),
-            Some(('Z', 16241))
-        );
-        assert_eq!(parse_stat("garbage"), None);
     }
 }

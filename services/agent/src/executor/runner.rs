@@ -4,11 +4,18 @@
 //! back on a channel, so the runner never blocks on one process.
 //!
 //! Stages (Thermos): ACTIVE runs the regular plan; CLEANING sends SIGTERM to every process
-//! group the task created (remaining ephemeral/daemon runs and anything exited runs left
-//! behind), waits up to `kill_grace`, then SIGKILLs them; FINALIZING runs the `final`
-//! processes within `finalization_wait_secs` (after a kill too); then one terminal update.
-//! A final process's failure does not change the task's outcome, which the regular plan
-//! decided (as in Thermos).
+//! the task owns (remaining ephemeral/daemon runs, and whatever any run left behind, including
+//! daemons that called `setsid`; see `tracking.rs`), waits up to `kill_grace`, then SIGKILLs
+//! the survivors; FINALIZING runs the `final` processes within `finalization_wait_secs` (after
+//! a kill too); then one terminal update. A final process's failure does not change the task's
+//! outcome, which the regular plan decided (as in Thermos).
+//!
+//! A run that exits leaves its descendants running (a daemon it started keeps serving, and a
+//! `daemon` process's next run does not kill the previous run's leftovers), until the task
+//! ends: when the regular plan is over, whether it succeeded or failed, CLEANING stops them as
+//! it stops the ephemeral runs, before FINALIZING. A task reports its end only once nothing it
+//! started runs any more. The task's processes are found by scanning `/proc` every
+//! `SCAN_EVERY` while it has any, and on every poll while stopping them.
 //!
 //! Health checks run in a task of their own (`checker.rs`) from the first fork until the
 //! regular plan ends; their results are a fourth input, judged by `health.rs`. Healthy sends
@@ -22,7 +29,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aurora_events::config::{HealthCheck, HealthChecker, Logger, Process};
-use nix::sys::signal::Signal;
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -31,16 +40,20 @@ use super::checker::{self, Checker};
 use super::health::{CheckResult, Health, Policy, Tracker};
 use super::plan::{Outcome, Plan, ProcessSpec};
 use super::process::{self, Spawned};
+use super::tracking::ProcessTracker;
 use super::{ExecutorSettings, ProcessStatus, TaskSpec, TaskUpdate, lifecycle, template};
 
-/// How long a SIGKILLed group leader may take to be reaped before its process is LOST.
+/// How long SIGKILLed processes may take to be reaped before a run still there is LOST.
 const REAP_WAIT: Duration = Duration::from_secs(2);
 /// How long log pumps may drain after their child exited; descendants may hold pipes forever.
 const DRAIN_WAIT: Duration = Duration::from_millis(500);
 /// Timeout of one lifecycle POST.
 const POST_TIMEOUT: Duration = Duration::from_secs(2);
-/// Poll period while waiting for orphaned process groups to empty.
+/// Poll period while waiting for the task's processes to go.
 const POLL: Duration = Duration::from_millis(50);
+/// Period of the scans for the task's processes while it runs: catches descendants (and the
+/// parents they came from) before their ancestors exit, and reaps adopted orphans that died.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
@@ -112,8 +125,10 @@ pub(crate) struct Runner {
     loggers: BTreeMap<String, Logger>,
     live: BTreeMap<String, Live>,
     info: BTreeMap<String, RunInfo>,
-    /// Every process group this task created and may not have emptied yet.
-    groups: BTreeSet<i32>,
+    /// Every process this task started, and their descendants.
+    procs: ProcessTracker,
+    /// When `drive` scans for them next.
+    next_scan: Instant,
     exits_tx: mpsc::UnboundedSender<Exit>,
     exits_rx: mpsc::UnboundedReceiver<Exit>,
     /// While set, exits are recorded as KILLED rather than success/failure.
@@ -172,7 +187,8 @@ impl Runner {
             loggers,
             live: BTreeMap::new(),
             info: BTreeMap::new(),
-            groups: BTreeSet::new(),
+            procs: ProcessTracker::new(),
+            next_scan: Instant::now() + SCAN_EVERY,
             exits_tx,
             exits_rx,
             killing: false,
@@ -188,7 +204,7 @@ impl Runner {
         self.publish();
         let end = self.stages().await;
         // Whatever happened, nothing the task started may outlive it.
-        if !self.live.is_empty() || !self.groups.is_empty() {
+        if !self.live.is_empty() || !self.procs.is_empty() {
             self.terminate(false).await;
         }
         self.publish();
@@ -305,6 +321,7 @@ impl Runner {
                 continue;
             }
             let wake = decision.wake_at.map(|t| self.origin + t);
+            let scan = (!self.procs.is_empty()).then_some(self.next_scan);
             tokio::select! {
                 changed = self.kill_rx.changed(), if self.kill_open => {
                     self.on_kill_signal(changed.is_ok());
@@ -319,6 +336,10 @@ impl Runner {
                     }
                 }
                 () = sleep_until_opt(wake) => {}
+                () = sleep_until_opt(scan) => {
+                    self.procs.scan();
+                    self.next_scan = Instant::now() + SCAN_EVERY;
+                }
                 () = sleep_until_opt(deadline) => return Drive::Deadline,
             }
         }
@@ -365,12 +386,13 @@ impl Runner {
             .join(".logs")
             .join(name)
             .join(run.to_string());
-        match process::spawn(&self.settings.sandbox, cmdline, logger, &log_dir).await {
+        let tag = self.procs.tag();
+        match process::spawn(&self.settings.sandbox, cmdline, logger, &log_dir, tag).await {
             Ok(spawned) => {
                 let pid = spawned.pid;
                 tracing::info!(process = name, run, pid, "forked");
                 self.plan_mut(which).running(name);
-                self.groups.insert(pid);
+                self.procs.add_root(pid);
                 self.live.insert(name.to_string(), Live { pid, run });
                 self.info.insert(
                     name.to_string(),
@@ -483,16 +505,21 @@ impl Runner {
     }
 
     /// Stops everything the task started: the HTTP lifecycle first when `graceful`, then
-    /// SIGTERM to every group, up to `kill_grace` for them to go, then SIGKILL.
+    /// SIGTERM to every process the task owns, up to `kill_grace` for them to go, then
+    /// SIGKILL to the survivors. Both sweeps also reach processes forked meanwhile.
     async fn terminate(&mut self, graceful: bool) {
         self.killing = true;
         if graceful {
             self.lifecycle_shutdown().await;
         }
-        self.signal_groups(Signal::SIGTERM);
-        self.wait_quiet(self.settings.kill_grace, true).await;
-        self.signal_groups(Signal::SIGKILL);
-        self.wait_quiet(REAP_WAIT, false).await;
+        self.signal_all(Signal::SIGTERM);
+        self.wait_quiet(self.settings.kill_grace, Some(Signal::SIGTERM))
+            .await;
+        self.signal_all(Signal::SIGKILL);
+        self.wait_quiet(REAP_WAIT, Some(Signal::SIGKILL)).await;
+        if self.procs.has_live() {
+            tracing::error!("processes of the task did not exit after SIGKILL");
+        }
         for (name, live) in std::mem::take(&mut self.live) {
             tracing::error!(process = %name, pid = live.pid, "process did not exit after SIGKILL");
             let which = if self.regular.contains(&name) {
@@ -502,8 +529,6 @@ impl Runner {
             };
             self.plan_mut(which).lost(&name);
         }
-        // SIGKILL cannot be ignored: whatever was in these groups is gone or going.
-        self.groups.clear();
         self.killing = false;
         self.publish();
     }
@@ -530,24 +555,39 @@ impl Runner {
                 Ok(status) => tracing::info!(port, %endpoint, status, "lifecycle POST"),
                 Err(e) => tracing::warn!(port, %endpoint, error = %e, "lifecycle POST failed"),
             }
-            self.wait_quiet(Duration::from_secs(u64::from(wait)), false)
+            self.wait_quiet(Duration::from_secs(u64::from(wait)), None)
                 .await;
         }
     }
 
-    fn signal_groups(&mut self, signal: Signal) {
-        self.groups
-            .retain(|&pgid| process::signal_group(pgid, Some(signal)));
+    /// Sends `signal` to every process the task owns, as a fresh scan finds them. Should
+    /// the scan find none while runs are live (no `/proc`), the runs' own pids are signalled,
+    /// as before tracking: a run's pid stays its own until tokio reaps it, which is at most
+    /// `DRAIN_WAIT` before the runner hears of its exit.
+    fn signal_all(&mut self, signal: Signal) {
+        self.procs.scan();
+        self.procs.signal(signal);
+        if self.procs.is_empty() {
+            for live in self.live.values() {
+                match kill(Pid::from_raw(live.pid), signal) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => tracing::warn!(pid = live.pid, error = %e, "cannot signal"),
+                }
+            }
+        }
     }
 
-    /// Waits until no run is live (and, with `groups`, every group is empty) or `limit` passed.
-    async fn wait_quiet(&mut self, limit: Duration, groups: bool) {
+    /// Waits until no run is live or `limit` passed. With `sweep`, also until none of the
+    /// task's processes runs, scanning on every poll: newly found ones get `sweep`, and
+    /// adopted zombies are reaped.
+    async fn wait_quiet(&mut self, limit: Duration, sweep: Option<Signal>) {
         let deadline = Instant::now() + limit;
         loop {
-            if groups {
-                self.groups.retain(|&pgid| process::group_alive(pgid));
+            if let Some(signal) = sweep {
+                self.procs.scan();
+                self.procs.signal(signal);
             }
-            if self.live.is_empty() && (!groups || self.groups.is_empty()) {
+            if self.live.is_empty() && (sweep.is_none() || !self.procs.has_live()) {
                 return;
             }
             if Instant::now() >= deadline {

@@ -1,0 +1,230 @@
+//! Tracking every descendant of a task, so that a kill reaches processes that left the task's
+//! process groups (`setsid`) and outlived their parents (double fork).
+//!
+//! - This process becomes a child subreaper ([`become_subreaper`], once, at the first
+//!   launch): orphans of task processes are reparented to it instead of to pid 1, where they
+//!   would be out of reach and, in some containers, never reaped.
+//! - Every process a task starts carries the task's tag in its environment ([`TAG_VAR`]),
+//!   which its descendants inherit: an orphan adopted before the executor ever saw it is
+//!   still recognised as the task's, unless it cleared its environment.
+//! - [`ProcessTracker::scan`] reads `/proc` (periodically, and on every poll while killing) and
+//!   lets `tree::select` decide membership: the parent chain from the task's processes,
+//!   what it was found to own before (pid and start time, against pid reuse), and tagged
+//!   orphans. What it found is remembered, so a child that was seen before its parent died
+//!   stays the task's even if its environment is gone.
+//! - Reaping: tokio waits for the processes the executor started (`waitpid` on their pids);
+//!   this module never calls `waitpid(-1)`, which would take their exit statuses. It reaps
+//!   only zombies adopted by this process that `tree::select` attributes to the task, each
+//!   by its pid with `WNOHANG`, and never a root.
+//! - Signals go to single tracked pids only (re-read in the same scan just before), never
+//!   to a process group, never to a pid this task does not own.
+//!
+//! Left out: a cgroup per task (exact, and immune to both environment clearing and pid
+//! races), because cgroups are not writable for an agent that is not root or not delegated
+//! one; the scan is the mechanism everywhere. Without `/proc`, nothing is found and only the
+//! executor's own children are signalled (by the runner, through their pids).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::Pid;
+
+use super::tree::{self, Ident, Proc};
+
+/// The environment variable whose value names the task a process belongs to.
+pub(crate) const TAG_VAR: &str = "AURORA_EXECUTOR_TAG";
+
+/// Whether this process is a child subreaper, decided once.
+static SUBREAPER: OnceLock<bool> = OnceLock::new();
+
+/// Makes this process a child subreaper (once per process; later calls return the first
+/// answer). The attribute is process-wide and permanent: every orphan of any descendant is
+/// reparented here from then on.
+pub(crate) fn become_subreaper() -> bool {
+    *SUBREAPER.get_or_init(|| match nix::sys::prctl::set_child_subreaper(true) {
+        Ok(()) => {
+            tracing::info!("child subreaper: orphaned task processes are reparented here");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot become a child subreaper: orphaned task processes go to pid 1 and are found by their environment only");
+            false
+        }
+    })
+}
+
+/// One task's processes, as far as scans found them.
+#[derive(Debug)]
+pub(crate) struct ProcessTracker {
+    /// `TAG_VAR=<value>`, as it appears in `/proc/<pid>/environ`.
+    entry: Vec<u8>,
+    value: String,
+    me: i32,
+    /// Parents whose children may be orphans of the task: this process, and pid 1 when it
+    /// could not become a subreaper.
+    adopters: Vec<i32>,
+    /// Started by the executor and awaited through tokio: never reaped here.
+    roots: BTreeSet<Ident>,
+    /// Every member found so far (and the roots), until it is no longer in the table.
+    known: BTreeSet<Ident>,
+    groups: BTreeSet<i32>,
+    /// Members running as of the last scan.
+    live: BTreeSet<Ident>,
+    /// The last signal sent to each member, so that a repeated sweep signals only newcomers.
+    signalled: BTreeMap<Ident, Signal>,
+}
+
+impl ProcessTracker {
+    pub(crate) fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // Unique per executor in this process, and across restarts of the agent.
+        let value = format!("{me}.{}.{nanos}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut adopters = vec![me];
+        if !become_subreaper() {
+            adopters.push(1);
+        }
+        Self {
+            entry: format!("{TAG_VAR}={value}").into_bytes(),
+            value,
+            me,
+            adopters,
+            roots: BTreeSet::new(),
+            known: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            live: BTreeSet::new(),
+            signalled: BTreeMap::new(),
+        }
+    }
+
+    /// The tag to put in the environment of every process the task starts.
+    pub(crate) fn tag(&self) -> &str {
+        &self.value
+    }
+
+    /// Records a process the executor just started (and will await itself). Its start time
+    /// is read now: it is an unreaped child, so its pid cannot have been reused.
+    pub(crate) fn add_root(&mut self, pid: i32) {
+        match read_proc(pid) {
+            Some(p) => {
+                self.roots.insert(p.ident());
+                self.known.insert(p.ident());
+                self.live.insert(p.ident());
+            }
+            None => tracing::warn!(pid, "cannot read a started process in /proc: untracked"),
+        }
+    }
+
+    /// Whether a scan may still find something: a member or root not yet seen gone.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// Whether a member was running at the last scan.
+    pub(crate) fn has_live(&self) -> bool {
+        !self.live.is_empty()
+    }
+
+    /// Reads the process table, updates what the task owns and reaps its adopted zombies.
+    pub(crate) fn scan(&mut self) {
+        if self.known.is_empty() {
+            return;
+        }
+        let table = match self.read_table() {
+            Ok(table) => table,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read /proc: the task's processes are not tracked");
+                return;
+            }
+        };
+        let selection = tree::select(&table, &self.known, &self.roots, &self.groups, self.me);
+        for id in &selection.reap {
+            reap(*id);
+        }
+        let gone = |id: &Ident| !selection.members.contains(id);
+        let departed = self.known.iter().filter(|id| gone(id)).count();
+        let found = selection
+            .members
+            .iter()
+            .filter(|id| !self.known.contains(id))
+            .count();
+        if found > 0 || departed > 0 {
+            tracing::debug!(
+                found,
+                departed,
+                live = selection.live.len(),
+                "task processes"
+            );
+        }
+        self.roots.retain(|id| selection.members.contains(id));
+        self.signalled.retain(|id, _| selection.live.contains(id));
+        self.known = selection.members;
+        self.live = selection.live;
+        self.groups = selection.groups;
+    }
+
+    /// Sends `signal` to every member running at the last scan that has not had it yet.
+    pub(crate) fn signal(&mut self, signal: Signal) {
+        for &id in &self.live {
+            if self.signalled.get(&id) == Some(&signal) {
+                continue;
+            }
+            match kill(Pid::from_raw(id.pid), signal) {
+                Ok(()) => tracing::debug!(pid = id.pid, ?signal, "signalled"),
+                Err(Errno::ESRCH) => {}
+                Err(e) => tracing::warn!(pid = id.pid, ?signal, error = %e, "cannot signal"),
+            }
+            self.signalled.insert(id, signal);
+        }
+    }
+
+    /// `/proc/<pid>/stat` of every process, tagged where an adopter is its parent.
+    fn read_table(&self) -> std::io::Result<Vec<Proc>> {
+        let mut table = Vec::new();
+        for entry in std::fs::read_dir("/proc")?.filter_map(Result::ok) {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            // Gone since the listing: not in the table.
+            let Some(mut p) = read_proc(pid) else {
+                continue;
+            };
+            if self.adopters.contains(&p.ppid) && !self.known.contains(&p.ident()) && !p.zombie {
+                p.tagged = self.environ_has_tag(pid);
+            }
+            table.push(p);
+        }
+        Ok(table)
+    }
+
+    fn environ_has_tag(&self, pid: i32) -> bool {
+        // Unreadable (another user's process, or gone): not ours as far as anyone can tell.
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|environ| environ.split(|&b| b == 0).any(|var| var == self.entry))
+    }
+}
+
+fn read_proc(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    tree::parse_stat(&stat).filter(|p| p.pid == pid)
+}
+
+/// Reaps one adopted zombie, unless its pid now names another process.
+fn reap(id: Ident) {
+    if read_proc(id.pid).map(|p| p.ident()) != Some(id) {
+        return;
+    }
+    match waitpid(Pid::from_raw(id.pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(status) => tracing::debug!(pid = id.pid, ?status, "reaped an orphan of the task"),
+        // Already reaped, or not our child after all: nothing to collect.
+        Err(Errno::ECHILD) => {}
+        Err(e) => tracing::warn!(pid = id.pid, error = %e, "cannot reap"),
+    }
+}
