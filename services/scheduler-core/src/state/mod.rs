@@ -37,7 +37,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 9;
+pub const CHECKPOINT_FORMAT: u8 = 10;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -522,6 +522,7 @@ impl ClusterState {
                         paused_at_started: None,
                         started_event: envelope.id,
                         action_events: BTreeMap::new(),
+                        sla_checking: BTreeSet::new(),
                     },
                 );
                 let status = aurora_events::UpdateStatus::RollingForward;
@@ -547,7 +548,7 @@ impl ClusterState {
                 update,
                 instance,
                 action,
-                ..
+                message,
             } => {
                 if let Some(record) = self.updates.get_mut(update) {
                     record
@@ -556,6 +557,11 @@ impl ClusterState {
                         .or_default()
                         .push(*action);
                     record.action_events.insert(*instance, envelope.id);
+                    if message.as_deref() == Some(crate::update::CHECKING_SLA_MESSAGE) {
+                        record.sla_checking.insert(*instance);
+                    } else {
+                        record.sla_checking.remove(instance);
+                    }
                 }
             }
             Event::UpdatePulsed { update } => {

@@ -1,6 +1,6 @@
 //! The records the write model keeps per job, task, host, agent, cron job and update.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aurora_events::config::SlaPolicy;
@@ -160,6 +160,9 @@ pub struct Update {
     pub started_event: EventId,
     /// Each instance's latest action event: the cause of what the update does to it next.
     pub action_events: BTreeMap<InstanceId, EventId>,
+    /// Instances whose latest action says an SLA-aware kill waits for its SLA ("Checking SLA
+    /// before continuing."): said once per wait, not every turn.
+    pub sla_checking: BTreeSet<InstanceId>,
 }
 
 impl Update {

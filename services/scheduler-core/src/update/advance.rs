@@ -11,7 +11,9 @@ use aurora_events::{
 use super::evaluate::{Target, Verdict, evaluate};
 use super::machine::{awaiting_pulse, is_rolling};
 use super::order::{autopauses, room, work_order};
-use super::{AUTO_PAUSE_MESSAGE, PULSE_TIMEOUT_MESSAGE, diff};
+use super::{
+    AUTO_PAUSE_MESSAGE, CHECKING_SLA_MESSAGE, PULSE_TIMEOUT_MESSAGE, SLA_PASSED_MESSAGE, diff,
+};
 use crate::decision::Out;
 use crate::lifecycle::{change_state, create_pending_tasks};
 use crate::state::{ClusterState, Task, Update};
@@ -367,10 +369,36 @@ fn act(
     match verdict {
         Verdict::Kill(task) => {
             if let Some(task) = state.task(task) {
-                if let Some(gate) = gate
-                    && !gate.admits(state, out, instance, task)
-                {
-                    return;
+                let mut cause = cause;
+                if let Some(gate) = gate {
+                    let admitted = gate.admits(state, out, instance, task);
+                    let checking = gate.update.sla_checking.contains(&instance);
+                    // Aurora's instance events: one when the kill starts waiting for the SLA,
+                    // one when it may go on.
+                    let message = match (admitted, checking) {
+                        (false, false) => CHECKING_SLA_MESSAGE,
+                        (true, true) => SLA_PASSED_MESSAGE,
+                        (false, true) | (true, false) => "",
+                    };
+                    if !message.is_empty() {
+                        let action = if gate.forward {
+                            InstanceUpdateAction::InstanceUpdating
+                        } else {
+                            InstanceUpdateAction::InstanceRollingBack
+                        };
+                        cause = out.emit(
+                            Event::UpdateInstanceActioned {
+                                update: key.clone(),
+                                instance,
+                                action,
+                                message: Some(message.into()),
+                            },
+                            Some(cause),
+                        );
+                    }
+                    if !admitted {
+                        return;
+                    }
                 }
                 change_state(
                     state,

@@ -24,6 +24,11 @@ pub mod order;
 /// The message of the pause an auto-pausing update makes at a batch boundary (Aurora's).
 pub const AUTO_PAUSE_MESSAGE: &str = "Update auto paused";
 
+/// Aurora's instance event message when an SLA-aware kill waits for the job's SLA.
+pub const CHECKING_SLA_MESSAGE: &str = "Checking SLA before continuing.";
+/// Aurora's instance event message when an SLA-aware kill may go on.
+pub const SLA_PASSED_MESSAGE: &str = "SLA check passed, continuing.";
+
 /// The message of a coordinated update blocking for want of pulses (Aurora's).
 pub const PULSE_TIMEOUT_MESSAGE: &str = "Pulses from external service have timed out.";
 

@@ -15,7 +15,9 @@ use aurora_scheduler_core::commands::{
     AddInstances, AdvanceUpdates, CLIENT_UPDATE_ID, CoordinatorAllowed, CreateJob, KillTasks,
     PulseUpdate, RestartInstances, StartUpdate, Steer, SteerUpdate, Tick,
 };
-use aurora_scheduler_core::update::PULSE_TIMEOUT_MESSAGE;
+use aurora_scheduler_core::update::{
+    CHECKING_SLA_MESSAGE, PULSE_TIMEOUT_MESSAGE, SLA_PASSED_MESSAGE,
+};
 use aurora_scheduler_core::{Command, Decision, Rejection};
 
 use super::support::*;
@@ -682,7 +684,14 @@ fn an_sla_aware_update_of_a_coordinated_job_kills_what_its_coordinator_allows() 
         })
         .collect();
     assert_eq!(asked, tasks.iter().collect::<Vec<_>>());
+    // Each waiting instance says so once, as Aurora's instance events do.
+    assert_eq!(
+        sla_messages(&first),
+        [(0, CHECKING_SLA_MESSAGE), (1, CHECKING_SLA_MESSAGE)]
+    );
     cluster.commit(&first);
+    let again = cluster.when(advance()).decision();
+    assert!(sla_messages(&again).is_empty(), "{:?}", again.facts());
 
     // The coordinator allows the second: the update kills it, and only it.
     let yes = cluster
@@ -691,9 +700,29 @@ fn an_sla_aware_update_of_a_coordinated_job_kills_what_its_coordinator_allows() 
         }))
         .decision();
     assert_eq!(killed(&yes), vec![tasks[1].clone()]);
+    assert_eq!(sla_messages(&yes), [(1, SLA_PASSED_MESSAGE)]);
     cluster.commit(&yes);
     // Its later turns still wait for the first one's coordinator.
     assert!(killed(&cluster.when(advance()).decision()).is_empty());
+}
+
+/// The SLA instance events of a decision: instance and message.
+fn sla_messages(decision: &Decision) -> Vec<(u32, &'static str)> {
+    decision
+        .facts()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::UpdateInstanceActioned {
+                instance,
+                message: Some(message),
+                ..
+            } => [CHECKING_SLA_MESSAGE, SLA_PASSED_MESSAGE]
+                .into_iter()
+                .find(|m| *m == message)
+                .map(|m| (instance, m)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The tasks a decision moved to KILLING.
