@@ -56,7 +56,9 @@ mod materialise;
 mod rewrite;
 mod source;
 mod template;
+mod thermos;
 mod value;
+mod view;
 mod vocab;
 
 use std::collections::BTreeMap;
