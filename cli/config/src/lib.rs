@@ -8,7 +8,7 @@
 //! evaluated hermetically with the `starlark` crate:
 //!
 //! ```text
-//! .aurora text ─▶ source::pretransform (class → Struct(...), import os, 'a' 'b', u'')
+//! .aurora text ─▶ source::pretransform (class → Struct(...), imports, 'a' 'b', u'')
 //!              ─▶ rewrite (calls → _call, attributes → _getattr; split at include())
 //!              ─▶ eval (Starlark; DSL objects from dsl/vocab/helpers; `jobs` collected)
 //!              ─▶ materialise (templates resolved, Aurora's checks) ─▶ JobConfig
@@ -16,8 +16,15 @@
 //!
 //! Every transform keeps line breaks where they were and maps each byte back to the original,
 //! so errors ([`ConfigError`]) point at the user's file, line and column. Evaluation is pure:
-//! no clock, no randomness, no process environment (`os.getenv` reads
-//! [`LoadOptions::env`]), no I/O except reading included files.
+//! no clock, no randomness, no process environment (`os.getenv` and `os.environ` read
+//! [`LoadOptions::env`], `getpass.getuser()` returns [`LoadOptions::user`]), no I/O except
+//! reading included files.
+//!
+//! Python's usual imports work as far as they can be honoured that way: `import os` (`getenv`,
+//! `environ`, `path.join`/`basename`/`dirname`), `import getpass`, `import json` (`dumps`,
+//! `loads`), `from __future__ import ...` (a no-op), in the `import a.b as c` and
+//! `from a import (b as c, d)` forms. Any other module (`subprocess`, `random`, `datetime`,
+//! `sys`, `re`...) is refused at its `file:line:col`, saying why.
 //!
 //! Templates: `{{...}}` references are resolved when a job is materialised, through the scopes
 //! Pystachio uses (the struct's own fields, its bindings, the enclosing structs). References
@@ -41,7 +48,7 @@
 //! Accepted but not carried into [`aurora_events::TaskConfig`] (it has no field for them):
 //! `Job.task_links` (Aurora sends `{}` too), `Job.enable_hooks`, `Job.executor_config`,
 //! `Task.user`, `Process.resources` (reserved by Thermos). Refused: `Job.container` (no
-//! containerizer), `{{docker.image[...]}}` bindings, imports other than `import os`.
+//! containerizer), `{{docker.image[...]}}` bindings.
 //!
 //! Depends only on `aurora-events` among our crates; never on the journal, storage or
 //! messaging.
@@ -53,6 +60,8 @@ mod eval;
 mod helpers;
 mod json;
 mod materialise;
+mod modules;
+mod pyjson;
 mod rewrite;
 mod source;
 mod template;
@@ -66,14 +75,18 @@ use std::path::Path;
 
 pub use error::ConfigError;
 
-/// How to load a config: `--bind name=value` bindings, and the environment `os.getenv` sees.
+/// How to load a config: `--bind name=value` bindings, and what the config may learn about
+/// the machine it is loaded on (nothing else is read from it).
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Applied to every job, as Aurora's `--bind` does: after the config's own `.bind()`s,
     /// below the job's own fields.
     pub bindings: Vec<(String, String)>,
-    /// What `os.getenv(name)` returns. The process environment is never read.
+    /// What `os.getenv(name)` and `os.environ` return. The process environment is never read.
     pub env: BTreeMap<String, String>,
+    /// What `getpass.getuser()` returns (the client fills it from `$USER`). When `None`, a
+    /// config that calls `getpass.getuser()` fails to load, saying no user is known.
+    pub user: Option<String>,
 }
 
 /// The jobs a config defines, in the order of its `jobs` list.
@@ -181,7 +194,7 @@ pub fn load_str(
     source: &str,
     options: &LoadOptions,
 ) -> Result<Loaded, ConfigError> {
-    let instances = eval::jobs(file_name, source, &options.env)?;
+    let instances = eval::jobs(file_name, source, &options.env, options.user.as_deref())?;
     let jobs = instances
         .iter()
         .map(|job| materialise::job(job, &options.bindings))

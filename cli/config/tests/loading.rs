@@ -310,6 +310,7 @@ fn cli_bindings_fill_templates_and_win_over_config_bindings_but_not_job_fields()
             ("role".into(), "ignored".into()),
         ],
         env: BTreeMap::from([("USER".to_string(), "bob".to_string())]),
+        user: None,
     };
     let jobs = load(BOUND, &options).expect("loads");
     assert_eq!(jobs[0].key_string(), "c/bob/prod/app");
@@ -324,6 +325,7 @@ fn missing_binding_is_an_unbound_variable() {
     let options = LoadOptions {
         bindings: Vec::new(),
         env: BTreeMap::from([("USER".to_string(), "bob".to_string())]),
+        user: None,
     };
     let e = load(BOUND, &options).expect_err("version is unbound");
     assert_eq!((e.line, e.column), (3, 7));
@@ -338,6 +340,7 @@ fn getenv_reads_the_map_given_never_the_process_environment() {
     let options = LoadOptions {
         bindings: vec![("version".into(), "1".into())],
         env: BTreeMap::new(),
+        user: None,
     };
     let e = load(BOUND, &options).expect_err("os.getenv('USER') is None without USER");
     assert_eq!((e.line, e.column), (6, 9));

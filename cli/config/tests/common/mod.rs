@@ -31,11 +31,12 @@ pub fn fixture(name: &str) -> PathBuf {
     tests_dir().join("fixtures").join(name)
 }
 
-/// The environment the fixtures are loaded with: `$USER` is `alice`.
+/// The environment the fixtures are loaded with: `$USER` is `alice`, and so is the user.
 pub fn options() -> LoadOptions {
     LoadOptions {
         bindings: Vec::new(),
         env: BTreeMap::from([("USER".to_string(), "alice".to_string())]),
+        user: Some("alice".to_string()),
     }
 }
 
