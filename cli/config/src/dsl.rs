@@ -716,6 +716,7 @@ pub(crate) fn predefined() -> Vec<(String, Obj)> {
             "LoggerMode".into(),
             Obj::Type(Ty::Enum(v.logger_mode.clone())),
         ),
+        ("Mode".into(), Obj::Type(Ty::Enum(v.mode.clone()))),
         ("Empty".into(), Obj::Empty),
         ("Tasks".into(), Obj::Namespace(Namespace::Tasks)),
         ("Processes".into(), Obj::Namespace(Namespace::Processes)),

@@ -47,13 +47,19 @@
 //!
 //! Accepted but not carried into [`aurora_events::TaskConfig`] (it has no field for them):
 //! `Job.task_links` (Aurora sends `{}` too), `Job.enable_hooks`, `Job.executor_config`,
-//! `Task.user`, `Process.resources` (reserved by Thermos). Refused: `Job.container` (no
-//! containerizer), `{{docker.image[...]}}` bindings.
+//! `Task.user`, `Process.resources` (reserved by Thermos). Refused: `{{docker.image[...]}}`
+//! bindings (they need the cluster's Docker registry; the error says to write the image).
+//!
+//! Carried for the cluster to judge: `Job.container` (`Docker`, `Mesos` with a `DockerImage`
+//! or `AppcImage` and `Volume`s, the deprecated `Container(docker = ...)`) becomes
+//! [`JobConfig::container`], and `Resources.gpu` becomes the task's GPUs. Nothing is refused
+//! at load time for these: the cluster refuses at `job create` what it cannot run.
 //!
 //! Depends only on `aurora-events` among our crates; never on the journal, storage or
 //! messaging.
 
 mod coerce;
+mod container;
 mod dsl;
 mod error;
 mod eval;
@@ -73,6 +79,7 @@ mod vocab;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use container::{Container, DockerParameter, Image, Volume, VolumeMode};
 pub use error::ConfigError;
 
 /// How to load a config: `--bind name=value` bindings, and what the config may learn about
@@ -158,6 +165,9 @@ pub struct JobConfig {
     pub cron_collision_policy: Option<String>,
     /// From `UpdateConfig`, with Aurora's defaults.
     pub update: aurora_events::update::UpdateSettings,
+    /// `Job.container` as written; `None` is the default (Mesos containerizer, no image).
+    /// Carried, never refused here: the cluster refuses at `job create` what it cannot run.
+    pub container: Option<Container>,
 }
 
 impl JobConfig {
@@ -172,7 +182,8 @@ impl JobConfig {
     /// `constraints`, `metadata`, `task` (`name`, `processes`, `constraints` as
     /// `[{"order": [...]}]`, `resources` with ram and disk in bytes, `max_failures`,
     /// `max_concurrency`, `finalization_wait`), `health_check_config`, `lifecycle`,
-    /// `announce`, `partition_policy`, `sla_policy`, `update_config`. Unset optional fields
+    /// `announce`, `partition_policy`, `sla_policy`, `update_config`, `container` (as
+    /// `{"docker": {...}}` or `{"mesos": {...}}`). Unset optional fields
     /// are left out. [`load_json`] reads it back to an equal job.
     pub fn to_json(&self) -> serde_json::Value {
         json::to_json(self)

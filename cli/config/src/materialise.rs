@@ -160,6 +160,7 @@ fn materialise(j: &View) -> R<JobConfig> {
         cron_schedule,
         cron_collision_policy,
         update: update_settings(j)?,
+        container: crate::container::materialise(j)?,
     })
 }
 

@@ -71,6 +71,14 @@ impl View {
             other => (other.python_str().unwrap_or_default(), Vec::new()),
         };
         for r in &unbound {
+            if r.address().starts_with("docker.image[") {
+                return Err(self.err(format!(
+                    "{{{{{r}}}}} asks the client to look the image up in the cluster's Docker \
+                     registry, which this client does not do: write the image itself, e.g. \
+                     'name:tag' (in {})",
+                    self.field_name(field)
+                )));
+            }
             if !r.is_runtime() {
                 return Err(self.err(format!(
                     "unbound template variable {r} (in {})",

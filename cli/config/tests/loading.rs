@@ -86,6 +86,7 @@ fn hello_world_materialises_to_the_whole_job_config() {
         cron_schedule: None,
         cron_collision_policy: None,
         update: default_update(),
+        container: None,
     };
     assert_eq!(loaded.jobs, vec![expected]);
     assert_eq!(
