@@ -35,8 +35,9 @@
 //!
 //! Where this differs from Aurora, on purpose:
 //!
-//! - every job in `jobs` is materialised, so one broken job fails the load (Aurora only
-//!   converts the job it was asked for);
+//! - [`load_file`]/[`load_str`] materialise every job in `jobs`, so one broken job fails the
+//!   load; [`load_file_selected`]/[`load_str_selected`] materialise only the job asked for, as
+//!   Aurora does (the others are evaluated but only their keys are read);
 //! - `Tasks.concat`/`Tasks.combine` keep the first task's identity and the given process order
 //!   (Thermos uses the last task and a Python `set`);
 //! - `production = True` without a `tier` selects `preferred`; with a non-production tier it is
@@ -112,41 +113,39 @@ impl Loaded {
         env: &str,
         name: &str,
     ) -> Result<&JobConfig, ConfigError> {
-        let wanted = format!("{cluster}/{role}/{env}/{name}");
-        let matches: Vec<&JobConfig> = self
-            .jobs
-            .iter()
-            .filter(|j| j.key_string() == wanted)
-            .collect();
-        let candidates = || {
-            let keys: Vec<String> = self
-                .jobs
-                .iter()
-                .map(|j| format!("  {}", j.key_string()))
-                .collect();
-            keys.join("\n")
-        };
-        match matches.as_slice() {
-            [job] => Ok(job),
-            [] => Err(ConfigError::new(
-                "",
-                0,
-                0,
-                format!(
-                    "Could not find job {wanted}\nCandidates are:\n{}",
-                    candidates()
-                ),
-            )),
-            _ => Err(ConfigError::new(
-                "",
-                0,
-                0,
-                format!(
-                    "Multiple jobs match {wanted}, please disambiguate.\nCandidates are:\n{}",
-                    candidates()
-                ),
-            )),
-        }
+        let keys: Vec<String> = self.jobs.iter().map(JobConfig::key_string).collect();
+        let index = pick(&format!("{cluster}/{role}/{env}/{name}"), &keys)?;
+        Ok(&self.jobs[index])
+    }
+}
+
+/// The index of the one key equal to `wanted`, or Aurora's errors listing the candidates.
+fn pick(wanted: &str, keys: &[String]) -> Result<usize, ConfigError> {
+    let matches: Vec<usize> = (0..keys.len()).filter(|&i| keys[i] == wanted).collect();
+    let candidates = || {
+        let keys: Vec<String> = keys.iter().map(|k| format!("  {k}")).collect();
+        keys.join("\n")
+    };
+    match matches.as_slice() {
+        [index] => Ok(*index),
+        [] => Err(ConfigError::new(
+            "",
+            0,
+            0,
+            format!(
+                "Could not find job {wanted}\nCandidates are:\n{}",
+                candidates()
+            ),
+        )),
+        _ => Err(ConfigError::new(
+            "",
+            0,
+            0,
+            format!(
+                "Multiple jobs match {wanted}, please disambiguate.\nCandidates are:\n{}",
+                candidates()
+            ),
+        )),
     }
 }
 
@@ -190,16 +189,64 @@ impl JobConfig {
     }
 }
 
-/// Loads a `.aurora` file; includes are read relative to its directory.
+/// Loads a `.aurora` file and materialises every job in it (for verbs that show the whole
+/// config); includes are read relative to its directory.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, ConfigError> {
+    load_str(&path.to_string_lossy(), &read(path)?, options)
+}
+
+/// Loads a `.aurora` file and materialises only the job `cluster/role/env/name`, as Aurora's
+/// client does for the verbs that act on one job: the other jobs in `jobs` may use features
+/// this cluster lacks or templates only their own `--bind`s fill. Errors as [`Loaded::select`]
+/// when no job (or more than one) has that key.
+pub fn load_file_selected(
+    path: &Path,
+    options: &LoadOptions,
+    cluster: &str,
+    role: &str,
+    env: &str,
+    name: &str,
+) -> Result<JobConfig, ConfigError> {
     let display = path.to_string_lossy();
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(&display, 0, 0, format!("cannot read the config: {e}")))?;
-    load_str(&display, &source, options)
+    let source = read(path)?;
+    load_str_selected(&display, &source, options, cluster, role, env, name)
+}
+
+/// [`load_file_selected`] for config text named `file_name`.
+pub fn load_str_selected(
+    file_name: &str,
+    source: &str,
+    options: &LoadOptions,
+    cluster: &str,
+    role: &str,
+    env: &str,
+    name: &str,
+) -> Result<JobConfig, ConfigError> {
+    let instances = eval::jobs(file_name, source, &options.env, options.user.as_deref())?;
+    let views = instances
+        .iter()
+        .map(|job| materialise::prepare(job, &options.bindings))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A job's key is read without materialising it, so a broken job elsewhere in the list
+    // neither stops the selection nor hides among the candidates.
+    let keys: Vec<String> = views.iter().map(materialise::key_text).collect();
+    let index = pick(&format!("{cluster}/{role}/{env}/{name}"), &keys)?;
+    materialise::materialise(&views[index])
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            &path.to_string_lossy(),
+            0,
+            0,
+            format!("cannot read the config: {e}"),
+        )
+    })
 }
 
 /// Loads config text named `file_name` (in errors); `include()` is relative to `file_name`'s
-/// directory.
+/// directory. Every job is materialised, so one broken job fails the load.
 pub fn load_str(
     file_name: &str,
     source: &str,

@@ -24,6 +24,12 @@ use crate::vocab::VOCAB;
 
 /// Materialises one job, with `bindings` (`--bind name=value`) applied as Aurora applies them.
 pub(crate) fn job(job: &Arc<Instance>, bindings: &[(String, String)]) -> R<JobConfig> {
+    materialise(&prepare(job, bindings)?)
+}
+
+/// The job as [`materialise`] sees it: with `bindings` and Aurora's standard bindings applied.
+/// Fails only on a binding name that is not a template name.
+pub(crate) fn prepare(job: &Arc<Instance>, bindings: &[(String, String)]) -> R<View> {
     let mut bound = (**job).clone();
     let text = |pairs: &[(String, String)]| -> R<Env> {
         let entries = pairs
@@ -56,14 +62,30 @@ pub(crate) fn job(job: &Arc<Instance>, bindings: &[(String, String)]) -> R<JobCo
         .scopes
         .insert(0, Frame::Env(Arc::new(text(&standard)?)));
     let inst = Arc::new(bound);
-    let j = View {
+    Ok(View {
         chain: Chain::empty().enter(&inst),
         inst,
-    };
-    materialise(&j)
+    })
 }
 
-fn materialise(j: &View) -> R<JobConfig> {
+/// The job's `cluster/role/environment/name`, as far as its templates resolve (a part that
+/// does not is shown as written, an absent one as `{MISSING}`, as Aurora lists candidates):
+/// enough to find the job a command names without materialising the others.
+pub(crate) fn key_text(j: &View) -> String {
+    let part = |field: &str| match j.string(field) {
+        Ok(Some(text)) => text,
+        _ => j
+            .raw(field)
+            .and_then(Datum::python_str)
+            .unwrap_or_else(|| "{MISSING}".into()),
+    };
+    ["cluster", "role", "environment", "name"]
+        .map(part)
+        .join("/")
+}
+
+/// The job's [`JobConfig`]: every template resolved, Aurora's checks made.
+pub(crate) fn materialise(j: &View) -> R<JobConfig> {
     let label = match j.string("name") {
         Ok(Some(name)) => format!("Job '{name}'"),
         _ => "Job".to_string(),

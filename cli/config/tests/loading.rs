@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aurora_config::{JobConfig, LoadOptions, load_json, load_str};
+use aurora_config::{JobConfig, LoadOptions, load_json, load_str, load_str_selected};
 use aurora_events::config::{
     Announcer, Constraint, ConstraintKind, HealthCheck, HealthChecker, HttpLifecycle,
     LogDestination, LogRotation, Logger, PartitionPolicy, Process, SlaPolicy, ThermosTask,
@@ -374,6 +374,59 @@ fn select_finds_a_job_or_names_the_candidates() {
     let loaded = load_str("twice.aurora", twice, &LoadOptions::default()).expect("loads");
     let e = loaded.select("c", "r", "e", "t").expect_err("ambiguous");
     assert!(e.message.starts_with("Multiple jobs match c/r/e/t"), "{e}");
+}
+
+const MIXED: &str = r#"
+base = Job(cluster = 'c', role = 'r', environment = 'prod', task = SimpleTask('plain', 'true'))
+jobs = [
+  base,
+  base(name = 'needs-bind', task = SimpleTask('x', 'run {{version}}')),
+  base(name = 'no-env', environment = None),
+]
+"#;
+
+#[test]
+fn selecting_a_job_materialises_only_that_one() {
+    let options = LoadOptions::default();
+    let plain = load_str_selected("mixed.aurora", MIXED, &options, "c", "r", "prod", "plain")
+        .expect("the other jobs are not materialised");
+    assert_eq!(plain.key_string(), "c/r/prod/plain");
+    let alone = MIXED
+        .split("jobs = ")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + "jobs = [base]\n";
+    assert_eq!(
+        plain,
+        load_str("alone.aurora", &alone, &options)
+            .expect("loads")
+            .jobs[0],
+        "selected, a job materialises as it does alone"
+    );
+    let e = load_str_selected(
+        "mixed.aurora",
+        MIXED,
+        &options,
+        "c",
+        "r",
+        "prod",
+        "needs-bind",
+    )
+    .expect_err("its own template is unbound");
+    assert_eq!(
+        e.to_string(),
+        "mixed.aurora:5:36: unbound template variable version (in Process.cmdline)"
+    );
+    let e = load_str("mixed.aurora", MIXED, &options).expect_err("every job is materialised");
+    assert_eq!((e.line, e.column), (5, 36));
+    let e = load_str_selected("mixed.aurora", MIXED, &options, "c", "r", "test", "plain")
+        .expect_err("absent");
+    assert_eq!(
+        e.to_string(),
+        "Could not find job c/r/test/plain\nCandidates are:\n  c/r/prod/plain\n  \
+         c/r/prod/needs-bind\n  c/r/{MISSING}/no-env"
+    );
 }
 
 #[test]
