@@ -31,7 +31,10 @@
 //! the executor fills in at launch — `{{mesos.instance}}`, `{{mesos.hostname}}`,
 //! `{{thermos.task_id}}`, `{{thermos.ports[NAME]}}` — stay in command lines as written, and
 //! every `thermos.ports[NAME]` becomes a requested port. Any other unbound reference is an
-//! error.
+//! error. The announcer's portmap is applied here rather than by the executor:
+//! `{{thermos.ports[ALIAS]}}` becomes `{{thermos.ports[PORT]}}` for an alias of `PORT`, or the
+//! number for a fixed port (`{'admin': 8081}`), in command lines, shell health checks and the
+//! HTTP lifecycle's port; an alias is never requested as a port of its own.
 //!
 //! Where this differs from Aurora, on purpose:
 //!
@@ -44,7 +47,10 @@
 //!   an error (Aurora 0.22 ignores the flag);
 //! - an HTTP health check or HTTP lifecycle is only kept when its port is requested (the
 //!   executor ignores it otherwise), and ports named by a shell health check are requested too;
-//! - `None` for a field means unset (Pystachio would refuse to coerce it).
+//! - `None` for a field means unset (Pystachio would refuse to coerce it);
+//! - a portmap entry for `health` (or a fixed lifecycle port) is refused when an HTTP health
+//!   check or lifecycle would use it: the executor's HTTP checks reach allocated ports by name
+//!   only (Aurora's executor follows the alias).
 //!
 //! Accepted but not carried into [`aurora_events::TaskConfig`] (it has no field for them):
 //! `Job.task_links` (Aurora sends `{}` too), `Job.enable_hooks`, `Job.executor_config`,

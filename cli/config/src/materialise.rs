@@ -15,8 +15,8 @@ use crate::JobConfig;
 use crate::error::ConfigError;
 use crate::template::{Chain, Ref};
 use crate::thermos::{
-    announcer, health_check, lifecycle, port_names, requested_ports, resources, shell_check,
-    thermos_task,
+    announcer, health_check, lifecycle, port_names, requested_ports, resolved_portmap, resources,
+    shell_check, thermos_task, with_port_aliases,
 };
 use crate::value::{Binding, Datum, Env, Frame, Instance};
 use crate::view::{R, View};
@@ -114,17 +114,20 @@ pub(crate) fn materialise(j: &View) -> R<JobConfig> {
             ))
         })?;
 
-    let task = j
+    let announce = announcer(j)?;
+    let portmap = resolved_portmap(j, announce.as_ref())?;
+    // The task side sees the portmap's aliases resolved (see `with_port_aliases`).
+    let t = &with_port_aliases(j, &portmap);
+    let task = t
         .child("task")
         .ok_or_else(|| j.err(format!("{label} has no task")))?;
     let (executor, mut referenced) = thermos_task(&task)?;
     // Aurora only looks at processes; the executor renders shell checks too, so a port
     // only a shell check names is requested as well.
-    if let Some((_, refs)) = shell_check(j)? {
-        referenced.extend(port_names(j, &refs, "the shell health check")?);
+    if let Some((_, refs)) = shell_check(t)? {
+        referenced.extend(port_names(t, &refs, "the shell health check")?);
     }
-    let announce = announcer(j)?;
-    let ports = requested_ports(j, &referenced, announce.as_ref())?;
+    let ports = requested_ports(&referenced, &portmap);
     let resources = resources(&task, &executor.name, ports)?;
 
     let tier = tier(j)?;
@@ -156,8 +159,8 @@ pub(crate) fn materialise(j: &View) -> R<JobConfig> {
             .try_into()
             .map_err(|_| j.err("max_task_failures out of range"))?,
         tier,
-        health_check: health_check(j, &resources.ports)?,
-        lifecycle: lifecycle(j, &resources.ports)?,
+        health_check: health_check(t, &resources.ports, &portmap)?,
+        lifecycle: lifecycle(t, &resources.ports, &portmap)?,
         resources,
         constraints: constraints(j)?,
         contact_email: j.string("contact")?,

@@ -7,6 +7,7 @@
 //! the materialised config carries no health check / lifecycle at all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use aurora_events::Resources;
 use aurora_events::config::{
@@ -14,7 +15,8 @@ use aurora_events::config::{
     Process, ThermosTask,
 };
 
-use crate::template::Ref;
+use crate::template::{Chain, Ref};
+use crate::value::{Binding, Env, Frame};
 use crate::view::{R, View};
 use crate::vocab::MB;
 
@@ -248,47 +250,146 @@ pub(crate) fn announcer(j: &View) -> R<Option<Announcer>> {
     }))
 }
 
-/// Aurora's `AuroraConfig.ports()`: ports referenced by processes, seen through the announcer's
-/// portmap (aliases followed; ports mapped to numbers are static and not allocated), plus the
-/// portmap's own non-static targets.
-pub(crate) fn requested_ports(
+/// Where a name in the announcer's portmap leads once its aliases are followed (Aurora's
+/// `PortResolver`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PortTarget {
+    /// A port the scheduler allocates by this name.
+    Named(String),
+    /// A fixed port number: nothing is allocated.
+    Static(u16),
+}
+
+/// The announcer's portmap with every alias followed to its end: `{'aurora': 'http',
+/// 'https': 'aurora', 'admin': '8081'}` → aurora and https → `Named(http)`, admin →
+/// `Static(8081)`. A cycle, or a number that is no port, is an error at the `Announcer`.
+pub(crate) fn resolved_portmap(
     j: &View,
-    referenced: &BTreeSet<String>,
     announce: Option<&Announcer>,
-) -> R<BTreeSet<String>> {
-    let portmap = announce.map(|a| a.portmap.clone()).unwrap_or_default();
-    let resolve = |name: &str| -> R<Option<String>> {
-        let mut seen = BTreeSet::new();
-        let mut root = name.to_string();
-        while let Some(next) = portmap.get(&root) {
-            if !seen.insert(root.clone()) {
-                return Err(j.err(format!(
+) -> R<BTreeMap<String, PortTarget>> {
+    let Some(portmap) = announce.map(|a| &a.portmap) else {
+        return Ok(BTreeMap::new());
+    };
+    let blame = j.child("announce").unwrap_or_else(|| j.clone());
+    let target = |value: &str| -> R<PortTarget> {
+        if !value.bytes().all(|b| b.is_ascii_digit()) || value.is_empty() {
+            return Ok(PortTarget::Named(value.to_string()));
+        }
+        value.parse::<u16>().map(PortTarget::Static).map_err(|_| {
+            blame.err(format!(
+                "the announcer portmap maps to {value}, which is not a port number"
+            ))
+        })
+    };
+    let mut resolved = BTreeMap::new();
+    for name in portmap.keys() {
+        let mut seen = BTreeSet::from([name.as_str()]);
+        let mut root = name.as_str();
+        while let Some(next) = portmap.get(root) {
+            if !seen.insert(next) {
+                return Err(blame.err(format!(
                     "the announcer portmap has a cycle through '{name}'"
                 )));
             }
-            root = next.clone();
+            root = next;
         }
-        Ok((root.parse::<u16>().is_err()).then_some(root))
-    };
-    let mut ports = BTreeSet::new();
-    for name in portmap.keys().chain(referenced) {
-        ports.extend(resolve(name)?);
+        resolved.insert(name.clone(), target(root)?);
     }
-    Ok(ports)
+    Ok(resolved)
 }
 
-pub(crate) fn health_check(j: &View, ports: &BTreeSet<String>) -> R<Option<HealthCheck>> {
+/// The job with `{{thermos.ports[ALIAS]}}` bound, below every other binding, to what the
+/// portmap makes of it: `{{thermos.ports[TARGET]}}` for an alias of an allocated port, the
+/// number for a static one. Command lines and shell health checks then name only ports the
+/// executor is given, and an alias is never requested as a port of its own.
+pub(crate) fn with_port_aliases(j: &View, portmap: &BTreeMap<String, PortTarget>) -> View {
+    let entries: Vec<(Ref, Binding)> = portmap
+        .iter()
+        .filter_map(|(alias, target)| {
+            let text = match target {
+                PortTarget::Named(port) => {
+                    Ref::parse(&format!("thermos.ports[{port}]"))?;
+                    format!("{{{{thermos.ports[{port}]}}}}")
+                }
+                PortTarget::Static(number) => number.to_string(),
+            };
+            let reference = Ref::parse(&format!("thermos.ports[{alias}]"))?;
+            Some((reference, Binding::Text(text)))
+        })
+        .collect();
+    if entries.is_empty() {
+        return j.clone();
+    }
+    let mut inst = (*j.inst).clone();
+    inst.scopes.push(Frame::Env(Arc::new(Env { entries })));
+    let inst = Arc::new(inst);
+    View {
+        chain: Chain::empty().enter(&inst),
+        inst,
+    }
+}
+
+/// Aurora's `AuroraConfig.ports()`: the ports the task references (aliases already replaced by
+/// [`with_port_aliases`]) and the portmap's allocated targets; static ports are not allocated.
+pub(crate) fn requested_ports(
+    referenced: &BTreeSet<String>,
+    portmap: &BTreeMap<String, PortTarget>,
+) -> BTreeSet<String> {
+    let targets = portmap.values().filter_map(|t| match t {
+        PortTarget::Named(port) => Some(port.clone()),
+        PortTarget::Static(_) => None,
+    });
+    referenced.iter().cloned().chain(targets).collect()
+}
+
+/// The port an HTTP health check or lifecycle named `name` talks to: the name itself, or the
+/// allocated port it aliases. The executor's HTTP checks know ports only by allocated name, so
+/// a static port is refused, and the health check (which always uses `health`) cannot follow
+/// an alias at all. Errors point at the job's `Announcer`, where the alias is.
+fn http_port(
+    j: &View,
+    name: &str,
+    portmap: &BTreeMap<String, PortTarget>,
+    what: &str,
+) -> R<String> {
+    match portmap.get(name) {
+        None => Ok(name.to_string()),
+        Some(PortTarget::Named(port)) if what != "health check" => Ok(port.clone()),
+        Some(target) => {
+            let to = match target {
+                PortTarget::Named(port) => format!("the port '{port}'"),
+                PortTarget::Static(number) => format!("the fixed port {number}"),
+            };
+            let blame = j.child("announce").unwrap_or_else(|| j.clone());
+            Err(blame.err(format!(
+                "the announcer portmap makes '{name}' {to}, but the executor's HTTP {what} \
+                 only reaches an allocated port named '{name}': drop '{name}' from the portmap, \
+                 or use a shell health check"
+            )))
+        }
+    }
+}
+
+pub(crate) fn health_check(
+    j: &View,
+    ports: &BTreeSet<String>,
+    portmap: &BTreeMap<String, PortTarget>,
+) -> R<Option<HealthCheck>> {
     let Some(h) = j.child("health_check_config") else {
         return Ok(None);
     };
     let checker = match h.child("health_checker") {
         Some(c) => match (c.child("shell"), c.child("http")) {
             (Some(_), _) => shell_check(j)?.map(|(command, _)| HealthChecker::Shell { command }),
-            (None, Some(http)) if ports.contains("health") => Some(HealthChecker::Http {
-                endpoint: http.string("endpoint")?.unwrap_or_default(),
-                expected_response: http.string("expected_response")?.unwrap_or_default(),
-                expected_response_code: http.count("expected_response_code")?,
-            }),
+            (None, Some(http))
+                if ports.contains(&http_port(j, "health", portmap, "health check")?) =>
+            {
+                Some(HealthChecker::Http {
+                    endpoint: http.string("endpoint")?.unwrap_or_default(),
+                    expected_response: http.string("expected_response")?.unwrap_or_default(),
+                    expected_response_code: http.count("expected_response_code")?,
+                })
+            }
             _ => None,
         },
         None => None,
@@ -306,11 +407,16 @@ pub(crate) fn health_check(j: &View, ports: &BTreeSet<String>) -> R<Option<Healt
     }))
 }
 
-pub(crate) fn lifecycle(j: &View, ports: &BTreeSet<String>) -> R<Option<HttpLifecycle>> {
+pub(crate) fn lifecycle(
+    j: &View,
+    ports: &BTreeSet<String>,
+    portmap: &BTreeMap<String, PortTarget>,
+) -> R<Option<HttpLifecycle>> {
     let Some(http) = j.child("lifecycle").and_then(|l| l.child("http")) else {
         return Ok(None);
     };
     let port = http.required_string("port", "HttpLifecycleConfig")?;
+    let port = http_port(j, &port, portmap, "lifecycle")?;
     if !ports.contains(&port) {
         return Ok(None);
     }
