@@ -720,6 +720,22 @@ mod tests {
             transform("from __future__ import print_function, division\nimport os.path\n"),
             "pass\nos = _import(\"os\")\n"
         );
+        assert_eq!(
+            transform("import os.path as p; x = 1\nfrom os import (path,)\n"),
+            "p = _import(\"os.path\"); x = 1\npath = _import(\"os.path\")\n"
+        );
+        for bad in [
+            "import os,\n",
+            "from os import path,\n",
+            "from os import (path\n",
+            "import\n",
+        ] {
+            let err = pretransform(bad, &Lines::new("t", bad)).expect_err(bad);
+            assert_eq!(
+                err.message, "this import statement is not valid Python",
+                "{bad}"
+            );
+        }
     }
 
     #[test]
