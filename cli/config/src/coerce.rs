@@ -175,11 +175,6 @@ pub(crate) fn build(
 }
 
 pub(crate) fn unknown_field(schema: &Schema, name: &str) -> String {
-    if schema.name == "Job" && name == "container" {
-        return "Job.container is not supported: tasks run directly on the agent, without a \
-                Docker or Mesos containerizer"
-            .into();
-    }
     format!(
         "unknown keyword argument '{name}' for {} (it has: {})",
         schema.name,

@@ -15,7 +15,7 @@ use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::values::any::StarlarkAny;
-use starlark::values::dict::{AllocDict, DictRef};
+use starlark::values::dict::DictRef;
 use starlark::values::tuple::UnpackTuple;
 use starlark::values::{Heap, StarlarkPagablePanic, Value};
 
@@ -24,6 +24,7 @@ use crate::coerce::{
 };
 use crate::error::DslError;
 use crate::helpers;
+use crate::modules::{self, Function, Load, Member, Module};
 use crate::source::Lines;
 use crate::template::{Chain, Ref};
 use crate::value::{Binding, Datum, EnumTy, Env, Field, Frame, Instance, Origin, Schema, Ty};
@@ -45,6 +46,9 @@ pub(crate) enum Obj {
     Method(Arc<Instance>, Method),
     Namespace(Namespace),
     Builtin(Builtin),
+    /// An imported module (`os`, `os.path`, `getpass`, `json`), see [`crate::modules`].
+    Module(Module),
+    Function(Function),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +63,6 @@ pub(crate) enum Method {
 pub(crate) enum Namespace {
     Tasks,
     Processes,
-    Os,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +80,9 @@ pub(crate) enum Builtin {
     Concat,
     Combine,
     Sequential,
-    Getenv,
     Include,
+    /// `_import("os.path")`: what the pre-transform turns import statements into.
+    Import,
 }
 
 starlark::register_starlark_any!(Obj);
@@ -96,6 +100,8 @@ impl fmt::Display for Obj {
             Obj::Method(inst, m) => write!(f, "{}.{m:?}", inst.schema.name),
             Obj::Namespace(ns) => write!(f, "{ns:?}"),
             Obj::Builtin(b) => write!(f, "{b:?}"),
+            Obj::Module(m) => write!(f, "the module {}", m.name()),
+            Obj::Function(function) => write!(f, "{}", function.name()),
         }
     }
 }
@@ -114,11 +120,13 @@ pub(crate) fn alloc<'v>(heap: Heap<'v>, obj: Obj) -> Value<'v> {
     heap.alloc(StarlarkAny::new(obj))
 }
 
-/// What natives need to know about the load in progress: the environment `os.getenv` reads
-/// and how to turn positions in rewritten text back into the user's file and line.
+/// What natives need to know about the load in progress: the environment `os.getenv` reads,
+/// the user `getpass.getuser()` returns, and how to turn positions in rewritten text back into
+/// the user's file and line.
 #[derive(Debug, Default)]
 pub(crate) struct Ctx {
     pub env: Arc<BTreeMap<String, String>>,
+    pub user: Option<Arc<str>>,
     /// By the name Starlark knows each evaluated chunk under.
     pub files: BTreeMap<String, Arc<ChunkMap>>,
 }
@@ -131,6 +139,13 @@ pub(crate) struct ChunkMap {
 }
 
 impl Ctx {
+    pub fn load(&self) -> Load<'_> {
+        Load {
+            env: &self.env,
+            user: self.user.as_deref(),
+        }
+    }
+
     pub fn locate(&self, span: &FileSpan) -> Option<Origin> {
         let chunk = self.files.get(span.file.filename())?;
         let at = span.span.begin().get() as usize;
@@ -262,20 +277,16 @@ pub(crate) fn natives(builder: &mut GlobalsBuilder) {
         match obj_of(value) {
             None => value.get_attr_error(name, heap),
             Some(obj) => {
-                let env = ctx(eval).map(|c| c.env.clone()).unwrap_or_default();
-                getattr(obj, name, &env, heap)
+                let none = Ctx::default();
+                let load = ctx(eval).unwrap_or(&none).load();
+                getattr(obj, name, load, heap)
                     .map_err(|message| DslError::starlark(&location(eval), message))
             }
         }
     }
 }
 
-fn getattr<'v>(
-    obj: &Obj,
-    name: &str,
-    env: &BTreeMap<String, String>,
-    heap: Heap<'v>,
-) -> Result<Value<'v>, String> {
+fn getattr<'v>(obj: &Obj, name: &str, load: Load<'_>, heap: Heap<'v>) -> Result<Value<'v>, String> {
     let found = match obj {
         Obj::Instance(inst) => {
             if let Some(i) = inst.schema.index(name) {
@@ -304,12 +315,9 @@ fn getattr<'v>(
             (Namespace::Tasks, "simple") => Obj::Builtin(Builtin::SimpleTask),
             (Namespace::Tasks, "sequential") => Obj::Builtin(Builtin::Sequential),
             (Namespace::Processes, "order") => Obj::Builtin(Builtin::Order),
-            (Namespace::Os, "getenv") => Obj::Builtin(Builtin::Getenv),
-            (Namespace::Os, "environ") => {
-                return Ok(heap.alloc(AllocDict(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))));
-            }
             _ => return Err(format!("{ns:?} has no attribute '{name}'")),
         },
+        Obj::Module(module) => return Ok(member(module.member(name)?, load, heap)),
         other => return Err(format!("{other} has no attribute '{name}'")),
     };
     Ok(alloc(heap, found))
@@ -358,7 +366,14 @@ fn call<'v>(
         }
         Obj::Method(inst, method) => call_method(inst, *method, args, heap),
         Obj::Builtin(builtin) => call_builtin(*builtin, args, origin, eval),
-        Obj::Signature(_) | Obj::Empty | Obj::Namespace(_) => Err(format!("{obj} is not callable")),
+        Obj::Function(function) => {
+            let none = Ctx::default();
+            let load = ctx(eval).unwrap_or(&none).load();
+            modules::call(*function, &args.pos, &args.named, load, heap)
+        }
+        Obj::Signature(_) | Obj::Empty | Obj::Namespace(_) | Obj::Module(_) => {
+            Err(format!("{obj} is not callable"))
+        }
     }
 }
 
@@ -659,22 +674,29 @@ fn call_builtin<'v>(
             let merged = build(&VOCAB.task, merged, args.named.clone(), origin)?;
             Ok(instance(merged))
         }
-        Builtin::Getenv => {
-            args.no_named("os.getenv")?;
-            let (name, default) = match args.pos.as_slice() {
-                [name] => (*name, Value::new_none()),
-                [name, default] => (*name, *default),
-                _ => return Err("os.getenv takes a name and an optional default".into()),
+        Builtin::Import => {
+            let [path] = args.exactly(1, "_import")? else {
+                return Err("_import takes a dotted module name".into());
             };
-            let name = string_arg(name, "os.getenv's name")?;
-            let env = ctx(eval).map(|c| c.env.clone()).unwrap_or_default();
-            Ok(env.get(&name).map_or(default, |v| heap.alloc(v.as_str())))
+            let path = string_arg(*path, "_import's module name")?;
+            let none = Ctx::default();
+            let load = ctx(eval).unwrap_or(&none).load();
+            Ok(member(modules::resolve(&path)?, load, heap))
         }
         Builtin::Include => Err(
             "include() must be a statement of its own at the top level of a file, \
                                  with a string literal path, e.g. include('common.aurora')"
                 .into(),
         ),
+    }
+}
+
+/// A module's member as a value: a module or function object, or `os.environ`'s dict.
+fn member<'v>(member: Member, load: Load<'_>, heap: Heap<'v>) -> Value<'v> {
+    match member {
+        Member::Module(m) => alloc(heap, Obj::Module(m)),
+        Member::Function(f) => alloc(heap, Obj::Function(f)),
+        Member::Environ => modules::environ(load, heap),
     }
 }
 
@@ -694,10 +716,13 @@ pub(crate) fn predefined() -> Vec<(String, Obj)> {
             "LoggerMode".into(),
             Obj::Type(Ty::Enum(v.logger_mode.clone())),
         ),
+        ("Mode".into(), Obj::Type(Ty::Enum(v.mode.clone()))),
         ("Empty".into(), Obj::Empty),
         ("Tasks".into(), Obj::Namespace(Namespace::Tasks)),
         ("Processes".into(), Obj::Namespace(Namespace::Processes)),
-        ("os".into(), Obj::Namespace(Namespace::Os)),
+        // Predefined as well as importable: configs written for earlier versions of this
+        // loader use `os` without importing it.
+        ("os".into(), Obj::Module(Module::Os)),
     ];
     for (name, b) in [
         ("Struct", Builtin::Struct),
@@ -713,6 +738,7 @@ pub(crate) fn predefined() -> Vec<(String, Obj)> {
         ("concat_tasks", Builtin::Concat),
         ("combine_tasks", Builtin::Combine),
         ("include", Builtin::Include),
+        ("_import", Builtin::Import),
     ] {
         out.push((name.into(), Obj::Builtin(b)));
     }

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Evaluation is hermetic: no clock, no randomness, no process environment (`os.getenv` reads
-//! the map the caller passed), no I/O but reading included files. `print` output is dropped.
+//! the map the caller passed, `getpass.getuser()` the user it named), no I/O but reading
+//! included files. `print` output is dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,14 +42,17 @@ impl PrintHandler for Silent {
 }
 
 /// Evaluates the config `source` (named `display` in errors; includes are read relative to
-/// `display`'s directory) and returns its `jobs`.
+/// `display`'s directory) and returns its `jobs`. `env` and `user` are what `os.getenv`,
+/// `os.environ` and `getpass.getuser()` see.
 pub(crate) fn jobs(
     display: &str,
     source: &str,
     env: &BTreeMap<String, String>,
+    user: Option<&str>,
 ) -> Result<Vec<Arc<Instance>>, ConfigError> {
     let mut loader = Loader {
         env: Arc::new(env.clone()),
+        user: user.map(Arc::from),
         files: BTreeMap::new(),
         stack: Vec::new(),
         globals: globals(),
@@ -78,6 +82,7 @@ fn globals() -> Globals {
 
 struct Loader {
     env: Arc<BTreeMap<String, String>>,
+    user: Option<Arc<str>>,
     files: BTreeMap<String, Arc<ChunkMap>>,
     /// The files being evaluated, outermost first, to refuse include cycles.
     stack: Vec<PathBuf>,
@@ -182,6 +187,7 @@ impl Loader {
         );
         let ctx = StarlarkAny::new(Ctx {
             env: self.env.clone(),
+            user: self.user.clone(),
             files: self.files.clone(),
         });
         let ast = AstModule::parse(&name, rewritten.text, &dialect())

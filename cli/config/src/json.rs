@@ -11,6 +11,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::JobConfig;
 use crate::coerce::{coerce_text, unknown_field};
+use crate::container;
 use crate::error::ConfigError;
 use crate::value::{Datum, Instance, Origin, Schema, Ty};
 use crate::vocab::{MB, VOCAB};
@@ -145,6 +146,9 @@ pub(crate) fn to_json(job: &JobConfig) -> Json {
         out.insert("sla_policy".into(), sla);
     }
     out.insert("update_config".into(), update_json(job));
+    if let Some(container) = &job.container {
+        out.insert("container".into(), container::to_json(container));
+    }
     Json::Object(out)
 }
 
@@ -353,8 +357,13 @@ fn instance(
             continue;
         };
         let ty = &schema.fields[index].ty;
-        inst.values[index] =
-            datum(value, ty, strict).map_err(|e| format!("{}.{key}: {e}", schema.name))?;
+        let parsed = match container::unwrap_mesos(value) {
+            Some(mesos) if Arc::ptr_eq(schema, &VOCAB.job) && key == "container" => {
+                datum(mesos, &Ty::Struct(VOCAB.mesos.clone()), true)
+            }
+            _ => datum(value, ty, strict),
+        };
+        inst.values[index] = parsed.map_err(|e| format!("{}.{key}: {e}", schema.name))?;
     }
     Ok(inst)
 }

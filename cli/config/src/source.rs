@@ -6,7 +6,8 @@
 //!
 //! - `class Profile(Struct):` and its indented `field = Type` body into
 //!   `Profile = Struct('Profile', field = Type, ...)` spread over the same lines;
-//! - `import os` into blanks (`os` is predefined; any other import is an error: evaluation is
+//! - import statements into assignments from `_import("module.name")` for the modules
+//!   [`crate::modules`] provides; any other import is an error at its position (evaluation is
 //!   hermetic);
 //! - Python's implicit concatenation of adjacent string literals (`'a ' 'b'`) into `('a '+'b')`;
 //! - Python 2's `u'...'` prefix into a space.
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
+use crate::modules::{self, Member};
 
 /// Text produced by edits, with `origin[i]` = the offset in the input that output byte `i`
 /// came from (inserted text maps to where it was inserted).
@@ -435,26 +437,165 @@ fn implicit_concatenation(line: &Line, edits: &mut Vec<Edit>) {
     }
 }
 
+/// An import statement → assignments from `_import` (see [`crate::modules`]), on the same
+/// lines: `import os.path as p` → `p = _import("os.path")`, `from os import getenv` →
+/// `getenv = _import("os.getenv")`; `from __future__ import ...` → `pass`. A module or name that
+/// cannot be honoured is refused here, at its position.
 fn imports(
     src: &str,
     line: &Line,
     lines_of: &Lines,
     edits: &mut Vec<Edit>,
 ) -> Result<(), ConfigError> {
-    let words: Vec<&str> = line.tokens.iter().map(|t| &src[t.start..t.end]).collect();
-    if words == ["import", "os"] {
-        let (start, end) = (line.tokens[0].start, line.tokens[1].end);
-        edits.push(Edit::blank(src, start, end));
-        return Ok(());
+    // A statement ends at a `;`; what follows is left to Starlark.
+    let count = line
+        .tokens
+        .iter()
+        .position(|t| &src[t.start..t.end] == ";")
+        .unwrap_or(line.tokens.len());
+    let tokens = &line.tokens[..count];
+    let bindings = import_bindings(src, tokens).map_err(|(at, m)| lines_of.error(at, m))?;
+    let (start, end) = (tokens[0].start, tokens[count - 1].end);
+    let mut text = if bindings.is_empty() {
+        "pass".to_string()
+    } else {
+        let assignments: Vec<String> = bindings
+            .iter()
+            .map(|(name, path)| format!("{name} = _import(\"{path}\")"))
+            .collect();
+        assignments.join("; ")
+    };
+    // Keep the statement's line breaks (a parenthesised `from x import (...)`).
+    text.extend(src[start..end].matches('\n'));
+    edits.push(Edit::replace(start, end, &text));
+    Ok(())
+}
+
+/// The `(name, dotted path)` pairs an import statement binds, or the offset and message of the
+/// first problem.
+fn import_bindings(src: &str, tokens: &[Token]) -> Result<Vec<(String, String)>, (usize, String)> {
+    let word = |i: usize| tokens.get(i).map(|t| &src[t.start..t.end]);
+    let at = |i: usize| tokens.get(i).or(tokens.last()).map_or(0, |t| t.start);
+    let name = |i: usize| {
+        tokens
+            .get(i)
+            .filter(|t| t.kind == Kind::Name)
+            .map(|t| src[t.start..t.end].to_string())
+            .ok_or_else(|| {
+                (
+                    at(i),
+                    "this import statement is not valid Python".to_string(),
+                )
+            })
+    };
+    // `a.b.c` from token `i`: the name and the index after it.
+    let dotted = |mut i: usize| -> Result<(String, usize), (usize, String)> {
+        let mut path = name(i)?;
+        while word(i + 1) == Some(".") {
+            path.push('.');
+            path.push_str(&name(i + 2)?);
+            i += 2;
+        }
+        Ok((path, i + 1))
+    };
+    let alias = |i: usize, default: String| -> Result<(String, usize), (usize, String)> {
+        if word(i) == Some("as") {
+            Ok((name(i + 1)?, i + 2))
+        } else {
+            Ok((default, i))
+        }
+    };
+    let refused = |i: usize, statement: String, why: String| {
+        (at(i), format!("`{statement}` cannot be honoured: {why}"))
+    };
+    let mut bindings = Vec::new();
+    if word(0) == Some("import") {
+        let mut i = 1;
+        loop {
+            let (path, next) = dotted(i)?;
+            match modules::resolve(&path) {
+                Ok(Member::Module(_)) => {}
+                Ok(_) => return Err((at(i), format!("`import {path}`: {path} is not a module"))),
+                Err(why) => return Err(refused(i, format!("import {path}"), why)),
+            }
+            // `import os.path` binds `os`; `import os.path as p` binds `p` to `os.path`.
+            let top = path.split('.').next().unwrap_or_default().to_string();
+            let (bound, next) = alias(next, String::new())?;
+            bindings.push(if bound.is_empty() {
+                (top.clone(), top)
+            } else {
+                (bound, path)
+            });
+            match word(next) {
+                None => return Ok(bindings),
+                Some(",") => i = next + 1,
+                Some(_) => {
+                    return Err((at(next), "this import statement is not valid Python".into()));
+                }
+            }
+        }
     }
-    Err(lines_of.error(
-        line.tokens[0].start,
-        format!(
-            "`{}` is not supported: configs are evaluated hermetically; only `import os` \
-             (for os.getenv) is available, and the Aurora schema needs no import",
-            words.join(" ")
-        ),
-    ))
+    if word(1) == Some(".") {
+        return Err((
+            at(1),
+            "relative imports are not supported: there is no package to import from; use \
+             include('file.aurora') to share definitions"
+                .into(),
+        ));
+    }
+    let (module, mut i) = dotted(1)?;
+    if word(i) != Some("import") {
+        return Err((at(i), "this import statement is not valid Python".into()));
+    }
+    i += 1;
+    let parenthesised = word(i) == Some("(");
+    if parenthesised {
+        i += 1;
+    }
+    if word(i) == Some("*") {
+        return Err((
+            at(i),
+            format!("`from {module} import *` is not supported: import the names you use"),
+        ));
+    }
+    if module != "__future__" {
+        if let Err(why) = modules::resolve(&module) {
+            return Err(refused(1, format!("from {module} import ..."), why));
+        }
+    }
+    loop {
+        let imported = name(i)?;
+        if module == "__future__" {
+            if !modules::future_feature(&imported) {
+                return Err((at(i), format!("future feature {imported} is not defined")));
+            }
+        } else {
+            let path = format!("{module}.{imported}");
+            if let Err(why) = modules::resolve(&path) {
+                return Err(refused(i, format!("from {module} import {imported}"), why));
+            }
+            let (bound, _) = alias(i + 1, imported.clone())?;
+            bindings.push((bound, path));
+        }
+        i = alias(i + 1, String::new())?.1;
+        let closed = match word(i) {
+            Some(",") if parenthesised && word(i + 1) == Some(")") => i + 2,
+            Some(",") if word(i + 1).is_some() => {
+                i += 1;
+                continue;
+            }
+            Some(")") if parenthesised => i + 1,
+            None if !parenthesised => return Ok(bindings),
+            _ => return Err((at(i), "this import statement is not valid Python".into())),
+        };
+        if word(closed).is_some() {
+            return Err((
+                at(closed),
+                "this import statement is not valid Python".into(),
+            ));
+        }
+        return Ok(bindings);
+    }
 }
 
 /// `class Name(Struct):` + body → `Name = Struct('Name', field = value, ...)` on the same lines.
@@ -565,14 +706,55 @@ mod tests {
             transform("x = ('a '\n     'b' 'c')\n"),
             "x = (('a '+\n     'b'+ 'c'))\n"
         );
-        assert_eq!(transform("import os\ny = u'z'\n"), "         \ny =  'z'\n");
+        assert_eq!(transform("y = u'z'\n"), "y =  'z'\n");
     }
 
     #[test]
-    fn other_imports_are_refused_at_their_line() {
-        let src = "x = 1\nimport json\n";
+    fn imports_become_assignments_on_the_same_lines() {
+        assert_eq!(
+            transform("import os, json as j\nfrom os.path import (join,\n  basename as b)\n"),
+            "os = _import(\"os\"); j = _import(\"json\")\n\
+             join = _import(\"os.path.join\"); b = _import(\"os.path.basename\")\n\n"
+        );
+        assert_eq!(
+            transform("from __future__ import print_function, division\nimport os.path\n"),
+            "pass\nos = _import(\"os\")\n"
+        );
+        assert_eq!(
+            transform("import os.path as p; x = 1\nfrom os import (path,)\n"),
+            "p = _import(\"os.path\"); x = 1\npath = _import(\"os.path\")\n"
+        );
+        for bad in [
+            "import os,\n",
+            "from os import path,\n",
+            "from os import (path\n",
+            "import\n",
+        ] {
+            let err = pretransform(bad, &Lines::new("t", bad)).expect_err(bad);
+            assert_eq!(
+                err.message, "this import statement is not valid Python",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_imports_are_refused_at_the_module_name() {
+        let src = "x = 1\nimport os, random\n";
         let err = pretransform(src, &Lines::new("t.aurora", src)).expect_err("refused");
-        assert_eq!((err.line, err.column), (2, 1));
+        assert_eq!((err.line, err.column), (2, 12));
+        assert!(
+            err.message.starts_with(
+                "`import random` cannot be honoured: random would make the result random"
+            ),
+            "{err}"
+        );
+        let src = "from os import system\n";
+        let err = pretransform(src, &Lines::new("t.aurora", src)).expect_err("refused");
+        assert_eq!((err.line, err.column), (1, 16));
+        let src = "from __future__ import braces\n";
+        let err = pretransform(src, &Lines::new("t.aurora", src)).expect_err("refused");
+        assert_eq!(err.message, "future feature braces is not defined");
     }
 
     #[test]

@@ -35,9 +35,19 @@ pub(crate) struct Vocab {
     pub percentage_sla_policy: Arc<Schema>,
     pub count_sla_policy: Arc<Schema>,
     pub coordinator_sla_policy: Arc<Schema>,
+    pub parameter: Arc<Schema>,
+    pub docker: Arc<Schema>,
+    pub appc_image: Arc<Schema>,
+    pub docker_image: Arc<Schema>,
+    pub volume: Arc<Schema>,
+    pub mesos: Arc<Schema>,
+    /// Deprecated in Aurora (`Container(docker = Docker(...))`), still accepted.
+    pub container: Arc<Schema>,
     pub job: Arc<Schema>,
     pub logger_destination: Arc<EnumTy>,
     pub logger_mode: Arc<EnumTy>,
+    /// A volume's `Mode`: `RO` or `RW`.
+    pub mode: Arc<EnumTy>,
 }
 
 pub(crate) static VOCAB: LazyLock<Vocab> = LazyLock::new(Vocab::build);
@@ -325,6 +335,54 @@ impl Vocab {
             Ty::Struct(count_sla_policy.clone()),
             Ty::Struct(percentage_sla_policy.clone()),
         ]);
+        let parameter = schema("Parameter", vec![req("name", String), req("value", String)]);
+        let docker = schema(
+            "Docker",
+            vec![
+                req("image", String),
+                def(
+                    "parameters",
+                    list(Ty::Struct(parameter.clone())),
+                    empty_list(),
+                ),
+            ],
+        );
+        let appc_image = schema(
+            "AppcImage",
+            vec![req("name", String), req("image_id", String)],
+        );
+        let docker_image = schema("DockerImage", vec![req("name", String), req("tag", String)]);
+        let mode = Arc::new(EnumTy {
+            name: "Mode".into(),
+            values: ["RO", "RW"].map(std::string::String::from).to_vec(),
+        });
+        let volume = schema(
+            "Volume",
+            vec![
+                req("container_path", String),
+                req("host_path", String),
+                req("mode", Ty::Enum(mode.clone())),
+            ],
+        );
+        let mesos = schema(
+            "Mesos",
+            vec![
+                opt(
+                    "image",
+                    Ty::Choice(Arc::from(vec![
+                        Ty::Struct(appc_image.clone()),
+                        Ty::Struct(docker_image.clone()),
+                    ])),
+                ),
+                def("volumes", list(Ty::Struct(volume.clone())), empty_list()),
+            ],
+        );
+        let container = schema("Container", vec![opt("docker", Ty::Struct(docker.clone()))]);
+        let containers: Arc<[Ty]> = Arc::from(vec![
+            Ty::Struct(container.clone()),
+            Ty::Struct(docker.clone()),
+            Ty::Struct(mesos.clone()),
+        ]);
         let job = schema(
             "Job",
             vec![
@@ -370,6 +428,7 @@ impl Vocab {
                 def("enable_hooks", Boolean, Bool(false)),
                 opt("partition_policy", Ty::Struct(partition_policy.clone())),
                 opt("sla_policy", Ty::Choice(sla_policies)),
+                opt("container", Ty::Choice(containers)),
             ],
         );
         Vocab {
@@ -396,9 +455,17 @@ impl Vocab {
             percentage_sla_policy,
             count_sla_policy,
             coordinator_sla_policy,
+            parameter,
+            docker,
+            appc_image,
+            docker_image,
+            volume,
+            mesos,
+            container,
             job,
             logger_destination,
             logger_mode,
+            mode,
         }
     }
 
@@ -428,6 +495,13 @@ impl Vocab {
             &self.percentage_sla_policy,
             &self.count_sla_policy,
             &self.coordinator_sla_policy,
+            &self.parameter,
+            &self.docker,
+            &self.appc_image,
+            &self.docker_image,
+            &self.volume,
+            &self.mesos,
+            &self.container,
             &self.job,
         ]
     }

@@ -287,12 +287,64 @@ fn required_struct_fields_are_checked() {
 }
 
 #[test]
-fn only_import_os_is_allowed() {
-    let e = load_err("import os\nimport subprocess\n");
-    assert_eq!((e.line, e.column), (2, 1));
+fn imports_that_cannot_be_honoured_are_refused_at_the_module_they_name() {
+    let e = load_err("import os\nimport json, subprocess\n");
+    assert_eq!(
+        (e.file.as_str(), e.line, e.column),
+        ("inline.aurora", 2, 14)
+    );
+    assert!(
+        e.message.starts_with(
+            "`import subprocess` cannot be honoured: subprocess reads or changes the machine \
+             the client runs on (files, network, programs); configs are evaluated hermetically"
+        ),
+        "{e}"
+    );
+    let e = load_err(
+        "from __future__ import print_function\n\n  # the clock\nfrom datetime import datetime\n",
+    );
+    assert_eq!((e.line, e.column), (4, 6));
     assert!(
         e.message
-            .starts_with("`import subprocess` is not supported"),
+            .starts_with("`from datetime import ...` cannot be honoured: datetime reads the clock"),
+        "{e}"
+    );
+    let e = load_err("from os import (getenv,\n   system)\n");
+    assert_eq!((e.line, e.column), (2, 4));
+    assert!(
+        e.message
+            .starts_with("`from os import system` cannot be honoured: os.system is not available"),
+        "{e}"
+    );
+    let e = load_err("import re\n");
+    assert_eq!((e.line, e.column), (1, 8));
+    assert!(e.message.contains("regular-expression engine"), "{e}");
+    let e = load_err("from . import common\n");
+    assert_eq!((e.line, e.column), (1, 6));
+    assert!(
+        e.message.starts_with("relative imports are not supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn module_members_that_cannot_be_honoured_are_refused_where_they_are_used() {
+    let e = load_err("import os\nx = 1\ny = [os.path.exists('/etc')]\n");
+    assert_eq!((e.line, e.column), (3, 6));
+    assert!(
+        e.message
+            .starts_with("os.path.exists is not available: configs are evaluated hermetically"),
+        "{e}"
+    );
+}
+
+#[test]
+fn getuser_without_a_user_says_none_is_known() {
+    let e =
+        load_err("import getpass\nclass P(Struct):\n  role = Default(String, getpass.getuser())\n");
+    assert_eq!((e.line, e.column), (3, 26));
+    assert!(
+        e.message.starts_with("getpass.getuser(): no user is known"),
         "{e}"
     );
 }

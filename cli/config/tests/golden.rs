@@ -8,7 +8,12 @@ use pretty_assertions::assert_eq;
 
 fn check(name: &str) {
     let loaded = common::loaded(&format!("{name}.aurora"));
-    let jobs: Vec<serde_json::Value> = loaded.jobs.iter().map(|j| j.to_json()).collect();
+    compare(name, &loaded.jobs);
+}
+
+/// `to_json()` of `jobs` equals `tests/golden/<name>.json`.
+fn compare(name: &str, jobs: &[aurora_config::JobConfig]) {
+    let jobs: Vec<serde_json::Value> = jobs.iter().map(|j| j.to_json()).collect();
     let actual = format!("{:#}\n", serde_json::Value::Array(jobs));
     let path = common::tests_dir()
         .join("golden")
@@ -74,6 +79,31 @@ fn simple_task() {
 #[test]
 fn service_features() {
     check("service_features");
+}
+
+/// Not every job of this one loads (see the fixture), so each job that does is selected:
+/// containers, GPUs and the resolved port alias in their JSON shape.
+#[test]
+fn end_to_end_jobs_selected_one_by_one() {
+    let jobs: Vec<aurora_config::JobConfig> = [
+        "demo",
+        "demo_revocable",
+        "demo_docker",
+        "demo_gpu",
+        "demo_appc",
+        "demo_mesos_docker",
+    ]
+    .iter()
+    .map(|name| {
+        common::selected(
+            "end_to_end.aurora",
+            ["devcluster", "alice", "test", name],
+            &[("appc_image_id", "sha512-0123")],
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    })
+    .collect();
+    compare("end_to_end", &jobs);
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aurora_config::{JobConfig, LoadOptions, load_json, load_str};
+use aurora_config::{JobConfig, LoadOptions, load_json, load_str, load_str_selected};
 use aurora_events::config::{
     Announcer, Constraint, ConstraintKind, HealthCheck, HealthChecker, HttpLifecycle,
     LogDestination, LogRotation, Logger, PartitionPolicy, Process, SlaPolicy, ThermosTask,
@@ -86,6 +86,7 @@ fn hello_world_materialises_to_the_whole_job_config() {
         cron_schedule: None,
         cron_collision_policy: None,
         update: default_update(),
+        container: None,
     };
     assert_eq!(loaded.jobs, vec![expected]);
     assert_eq!(
@@ -310,6 +311,7 @@ fn cli_bindings_fill_templates_and_win_over_config_bindings_but_not_job_fields()
             ("role".into(), "ignored".into()),
         ],
         env: BTreeMap::from([("USER".to_string(), "bob".to_string())]),
+        user: None,
     };
     let jobs = load(BOUND, &options).expect("loads");
     assert_eq!(jobs[0].key_string(), "c/bob/prod/app");
@@ -324,6 +326,7 @@ fn missing_binding_is_an_unbound_variable() {
     let options = LoadOptions {
         bindings: Vec::new(),
         env: BTreeMap::from([("USER".to_string(), "bob".to_string())]),
+        user: None,
     };
     let e = load(BOUND, &options).expect_err("version is unbound");
     assert_eq!((e.line, e.column), (3, 7));
@@ -338,6 +341,7 @@ fn getenv_reads_the_map_given_never_the_process_environment() {
     let options = LoadOptions {
         bindings: vec![("version".into(), "1".into())],
         env: BTreeMap::new(),
+        user: None,
     };
     let e = load(BOUND, &options).expect_err("os.getenv('USER') is None without USER");
     assert_eq!((e.line, e.column), (6, 9));
@@ -370,6 +374,59 @@ fn select_finds_a_job_or_names_the_candidates() {
     let loaded = load_str("twice.aurora", twice, &LoadOptions::default()).expect("loads");
     let e = loaded.select("c", "r", "e", "t").expect_err("ambiguous");
     assert!(e.message.starts_with("Multiple jobs match c/r/e/t"), "{e}");
+}
+
+const MIXED: &str = r#"
+base = Job(cluster = 'c', role = 'r', environment = 'prod', task = SimpleTask('plain', 'true'))
+jobs = [
+  base,
+  base(name = 'needs-bind', task = SimpleTask('x', 'run {{version}}')),
+  base(name = 'no-env', environment = None),
+]
+"#;
+
+#[test]
+fn selecting_a_job_materialises_only_that_one() {
+    let options = LoadOptions::default();
+    let plain = load_str_selected("mixed.aurora", MIXED, &options, "c", "r", "prod", "plain")
+        .expect("the other jobs are not materialised");
+    assert_eq!(plain.key_string(), "c/r/prod/plain");
+    let alone = MIXED
+        .split("jobs = ")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + "jobs = [base]\n";
+    assert_eq!(
+        plain,
+        load_str("alone.aurora", &alone, &options)
+            .expect("loads")
+            .jobs[0],
+        "selected, a job materialises as it does alone"
+    );
+    let e = load_str_selected(
+        "mixed.aurora",
+        MIXED,
+        &options,
+        "c",
+        "r",
+        "prod",
+        "needs-bind",
+    )
+    .expect_err("its own template is unbound");
+    assert_eq!(
+        e.to_string(),
+        "mixed.aurora:5:36: unbound template variable version (in Process.cmdline)"
+    );
+    let e = load_str("mixed.aurora", MIXED, &options).expect_err("every job is materialised");
+    assert_eq!((e.line, e.column), (5, 36));
+    let e = load_str_selected("mixed.aurora", MIXED, &options, "c", "r", "test", "plain")
+        .expect_err("absent");
+    assert_eq!(
+        e.to_string(),
+        "Could not find job c/r/test/plain\nCandidates are:\n  c/r/prod/plain\n  \
+         c/r/prod/needs-bind\n  c/r/{MISSING}/no-env"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use aurora_config::{ConfigError, LoadOptions, Loaded, load_file};
+use aurora_config::{ConfigError, JobConfig, LoadOptions, Loaded, load_file, load_file_selected};
 
 /// Every fixture that loads. (The `*_as_written` and `*_undefined`/`*_indented` ones must
 /// fail; `errors.rs` checks where.)
@@ -31,11 +31,12 @@ pub fn fixture(name: &str) -> PathBuf {
     tests_dir().join("fixtures").join(name)
 }
 
-/// The environment the fixtures are loaded with: `$USER` is `alice`.
+/// The environment the fixtures are loaded with: `$USER` is `alice`, and so is the user.
 pub fn options() -> LoadOptions {
     LoadOptions {
         bindings: Vec::new(),
         env: BTreeMap::from([("USER".to_string(), "alice".to_string())]),
+        user: Some("alice".to_string()),
     }
 }
 
@@ -52,4 +53,20 @@ pub fn failure(name: &str) -> ConfigError {
         Ok(l) => panic!("{name} should fail, loaded {} jobs", l.jobs.len()),
         Err(e) => e,
     }
+}
+
+/// The job `cluster/role/env/name` of fixture `name`, selected (the others not materialised),
+/// with `bindings` as `--bind` values.
+pub fn selected(
+    name: &str,
+    key: [&str; 4],
+    bindings: &[(&str, &str)],
+) -> Result<JobConfig, ConfigError> {
+    let mut options = options();
+    options.bindings = bindings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let [cluster, role, env, job] = key;
+    load_file_selected(&fixture(name), &options, cluster, role, env, job)
 }
