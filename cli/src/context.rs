@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
 
-use aurora_config::{LoadOptions, Loaded};
+use aurora_config::{JobConfig, LoadOptions, Loaded};
 
 use crate::client::Client;
 use crate::clusters::Clusters;
 use crate::exit::{CliError, CliResult};
+use crate::keys::ClusterJobKey;
 
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -58,6 +59,13 @@ impl Context {
             return aurora_config::load_json(&text)
                 .map_err(|e| CliError::invalid_config(e.to_string()));
         }
+        let options = self.load_options(binds)?;
+        aurora_config::load_file(path, &options)
+            .map_err(|e| CliError::invalid_config(e.to_string()))
+    }
+
+    /// `--bind` values and what configs may read of this process.
+    fn load_options(&self, binds: &[String]) -> CliResult<LoadOptions> {
         let bindings = binds
             .iter()
             .map(|bind| {
@@ -68,11 +76,43 @@ impl Context {
                     })
             })
             .collect::<CliResult<Vec<_>>>()?;
-        let options = LoadOptions {
+        Ok(LoadOptions {
             bindings,
             env: self.env.clone(),
-        };
-        aurora_config::load_file(path, &options)
+            // What `getpass.getuser()` returns, as Python finds it.
+            user: self
+                .env
+                .get("LOGNAME")
+                .or_else(|| self.env.get("USER"))
+                .cloned(),
+        })
+    }
+
+    /// Loads the job `key` from a `.aurora` file (or, with `read_json`, a JSON job config),
+    /// materialising only that job, as Aurora does: the file's other jobs may use what this
+    /// client or cluster lacks.
+    pub fn load_selected(
+        &self,
+        path: &Path,
+        binds: &[String],
+        read_json: bool,
+        key: &ClusterJobKey,
+    ) -> CliResult<JobConfig> {
+        let (cluster, role, env, name) = (
+            key.cluster.as_str(),
+            key.job.role.as_str(),
+            key.job.environment.as_str(),
+            key.job.name.as_str(),
+        );
+        if read_json {
+            let loaded = self.load_config(path, binds, true)?;
+            return loaded
+                .select(cluster, role, env, name)
+                .cloned()
+                .map_err(|e| CliError::invalid_config(e.to_string()));
+        }
+        let options = self.load_options(binds)?;
+        aurora_config::load_file_selected(path, &options, cluster, role, env, name)
             .map_err(|e| CliError::invalid_config(e.to_string()))
     }
 }

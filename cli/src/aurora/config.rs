@@ -9,17 +9,6 @@ use crate::context::{Context, print_json};
 use crate::exit::{CliError, CliResult};
 use crate::keys::ClusterJobKey;
 
-fn select<'a>(loaded: &'a aurora_config::Loaded, key: &ClusterJobKey) -> CliResult<&'a JobConfig> {
-    loaded
-        .select(
-            &key.cluster,
-            key.job.role.as_str(),
-            key.job.environment.as_str(),
-            key.job.name.as_str(),
-        )
-        .map_err(|e| CliError::invalid_config(e.to_string()))
-}
-
 pub(super) fn inspect(
     ctx: &Context,
     key: &str,
@@ -28,8 +17,7 @@ pub(super) fn inspect(
     json: bool,
 ) -> CliResult {
     let key: ClusterJobKey = key.parse()?;
-    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
-    let job = select(&loaded, &key)?;
+    let job = &ctx.load_selected(&config.config, &config.bind, config.read_json, &key)?;
     if raw {
         return print_json(&job.task);
     }
@@ -126,8 +114,7 @@ pub(super) fn list(ctx: &Context, config: &ConfigArgs, json: bool) -> CliResult 
 
 pub(super) fn diff(ctx: &Context, key: &str, config: &ConfigArgs) -> CliResult {
     let key: ClusterJobKey = key.parse()?;
-    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
-    let job = select(&loaded, &key)?;
+    let job = &ctx.load_selected(&config.config, &config.bind, config.read_json, &key)?;
     let client = ctx.client(&key.cluster)?;
     let summary: ConfigSummary = client.get(&format!("/api/v1/jobs/{}/config-summary", key.job))?;
     let local = pretty(&job.task)?;

@@ -46,15 +46,7 @@ pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult
     if let Some(config) = &args.config {
         // Aurora reads the config only for its hooks; a config that does not load or does
         // not define the job is still refused, as Aurora refuses it.
-        let loaded = ctx.load_config(config, &args.bind, args.read_json)?;
-        loaded
-            .select(
-                &key.cluster,
-                key.job.role.as_str(),
-                key.job.environment.as_str(),
-                key.job.name.as_str(),
-            )
-            .map_err(|e| CliError::invalid_config(e.to_string()))?;
+        ctx.load_selected(config, &args.bind, args.read_json, key)?;
     }
     let client = ctx.client(&key.cluster)?;
     if let (Some(wanted), true) = (&spec.instances, args.strict) {
