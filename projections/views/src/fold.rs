@@ -721,12 +721,16 @@ impl Views {
                 collision_policy,
             } => {
                 let id = self.ensure_job(job);
+                let config_id = self.symbols.config(config);
+                let template_usage = rec(&self.configs, config_id)
+                    .map(|c| (c.bucket, c.amount.times(u64::from(*instances))));
                 if let Some(record) = rec_mut(&mut self.jobs, id) {
                     record.cron = Some(CronRec {
                         schedule: schedule.clone(),
                         collision_policy: *collision_policy,
                         config: *config,
                         instances: *instances,
+                        template_usage,
                         last_triggered: None,
                         last_outcome: None,
                     });

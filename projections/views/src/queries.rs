@@ -70,7 +70,17 @@ fn instance_ranges(instances: impl IntoIterator<Item = InstanceId>) -> Vec<Insta
 
 impl Views {
     fn quota_view(&self, role: Sym, record: &RoleRec) -> QuotaView {
-        let usage = self.usage.get(role).copied().unwrap_or_default();
+        let mut usage = self.usage.get(role).copied().unwrap_or_default();
+        // As Aurora, a cron job's template counts while the job has no active tasks (when it
+        // runs, its tasks count instead).
+        for (id, job) in self.listed_jobs(record) {
+            if let Some((bucket, amount)) = job.cron.as_ref().and_then(|c| c.template_usage) {
+                let counts = self.counts(id);
+                if counts.pending + counts.active == 0 {
+                    usage.add(bucket, amount);
+                }
+            }
+        }
         QuotaView {
             quota: record.quota.unwrap_or_default(),
             prod_shared: usage.bucket(Bucket::ProdShared),

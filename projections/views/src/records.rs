@@ -108,6 +108,9 @@ pub(crate) struct CronRec {
     pub(crate) collision_policy: CronCollisionPolicy,
     pub(crate) config: ConfigHash,
     pub(crate) instances: u32,
+    /// The bucket and amount the template adds to its role's usage while the job has no
+    /// active tasks (Aurora counts idle cron templates against quota).
+    pub(crate) template_usage: Option<(Bucket, Exact)>,
     pub(crate) last_triggered: Option<Timestamp>,
     pub(crate) last_outcome: Option<CronOutcome>,
 }

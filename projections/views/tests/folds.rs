@@ -889,3 +889,31 @@ fn the_feed_tells_a_new_job_from_a_changed_one() {
         ]
     );
 }
+
+#[test]
+fn an_idle_cron_template_counts_in_its_roles_quota_until_its_tasks_run() {
+    let mut s = Script::new();
+    let nightly = job("db", "prod", "nightly");
+    let template = config(&nightly, Tier::Preferred, 0.5, 64, false);
+    let hash = s.store(&template);
+    s.push(Event::CronScheduled {
+        job: nightly.clone(),
+        config: hash,
+        instances: 3,
+        schedule: "0 3 * * *".into(),
+        collision_policy: aurora_events::event::CronCollisionPolicy::KillExisting,
+    });
+    let idle = fold(s.envelopes(), ViewsConfig::default());
+    let view = idle.role("db").expect("role").quota;
+    assert_eq!(view.prod_shared.cpus, 1.5);
+    assert_eq!(view.prod_shared.ram_mb, 192);
+    // Its tasks running: they count instead, once.
+    for instance in 0..3 {
+        s.create_task(&nightly, instance, hash, None);
+    }
+    let running = fold(s.envelopes(), ViewsConfig::default());
+    assert_eq!(
+        running.role("db").expect("role").quota.prod_shared.cpus,
+        1.5
+    );
+}

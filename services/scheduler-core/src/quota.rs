@@ -3,9 +3,12 @@
 //! `aurora_events::quota`'s, shared with the read side; the write model keeps each role's
 //! usage as an index ([`ClusterState::role_usage`]), so a check costs no walk over tasks. This
 //! module applies them and words the rejections.
+//!
+//! As in Aurora, a cron job's template (its instances × resources) counts while the job has no
+//! active tasks: it will run. When it runs, its tasks count instead.
 
-use aurora_events::quota::{Bucket, Exact};
-use aurora_events::{Identifier, ResourceAggregate, TaskConfig};
+use aurora_events::quota::{Bucket, Exact, Usage};
+use aurora_events::{Identifier, JobKey, ResourceAggregate, TaskConfig};
 use serde::Serialize;
 
 use crate::decision::Rejection;
@@ -27,9 +30,9 @@ pub fn counts_against_quota(config: &TaskConfig) -> bool {
     Bucket::of(config).counts_against_quota()
 }
 
-/// The role's quota and consumption, from its active tasks.
+/// The role's quota and consumption, from its active tasks and idle cron templates.
 pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
-    let usage = state.role_usage(role);
+    let usage = consumption(state, role, None);
     QuotaUsage {
         quota: state.quota(role),
         prod_shared: usage.bucket(Bucket::ProdShared),
@@ -37,6 +40,33 @@ pub fn usage(state: &ClusterState, role: &Identifier) -> QuotaUsage {
         prod_dedicated: usage.bucket(Bucket::ProdDedicated),
         non_prod_dedicated: usage.bucket(Bucket::NonProdDedicated),
     }
+}
+
+/// What `role` consumes: its active tasks (an index), plus the templates of its cron jobs that
+/// have no active task, except `excluding`'s (a job whose tasks are being judged in its place).
+/// Cron jobs are few: they are walked.
+fn consumption(state: &ClusterState, role: &Identifier, excluding: Option<&JobKey>) -> Usage {
+    let mut usage = state.role_usage(role);
+    let idle_templates = state
+        .cron_jobs()
+        .filter(|(job, _)| &job.role == role && Some(*job) != excluding)
+        .filter(|(job, _)| state.active_tasks_of_job(job).next().is_none());
+    for (_, cron) in idle_templates {
+        if let Some(config) = state.config(&cron.config) {
+            let amount = Exact::of_config(config).times(u64::from(cron.instances));
+            usage.add(Bucket::of(config), amount);
+        }
+    }
+    usage
+}
+
+/// The role's production shared consumption, as quota checks judge it (see [`consumption`]).
+pub(crate) fn prod_consumption(
+    state: &ClusterState,
+    role: &Identifier,
+    excluding: Option<&JobKey>,
+) -> Exact {
+    consumption(state, role, excluding).exact(Bucket::ProdShared)
 }
 
 fn describe(a: &ResourceAggregate) -> String {
@@ -58,9 +88,7 @@ pub(crate) fn check_addition(
     }
     let role = &config.job.role;
     let quota = state.quota(role);
-    let wanted = state
-        .role_usage(role)
-        .exact(Bucket::ProdShared)
+    let wanted = prod_consumption(state, role, Some(&config.job))
         .plus(Exact::of_config(config).times(u64::from(count)));
     if wanted.fits_within(&Exact::of(&quota)) {
         Ok(())
@@ -94,9 +122,7 @@ pub(crate) fn check_cron_template(
             sum.plus(Exact::of_config(running))
         });
     let quota = state.quota(role);
-    let wanted = state
-        .role_usage(role)
-        .exact(Bucket::ProdShared)
+    let wanted = prod_consumption(state, role, Some(&config.job))
         .minus(own)
         .plus(Exact::of_config(config).times(u64::from(instances)));
     if wanted.fits_within(&Exact::of(&quota)) {
@@ -122,7 +148,7 @@ pub(crate) fn check_new_quota(
             quota.cpus
         )));
     }
-    let used = state.role_usage(role).exact(Bucket::ProdShared);
+    let used = prod_consumption(state, role, None);
     if !used.fits_within(&Exact::of(quota)) {
         return Err(Rejection::InsufficientQuota(format!(
             "role {role} already uses {}, more than the requested quota {}",

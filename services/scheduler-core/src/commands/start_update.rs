@@ -235,7 +235,7 @@ fn check_quota(
     }
     let role = &config.job.role;
     let quota = state.quota(role);
-    let wanted = state.role_usage(role).exact(Bucket::ProdShared).plus(extra);
+    let wanted = crate::quota::prod_consumption(state, role, Some(&config.job)).plus(extra);
     if wanted.fits_within(&Exact::of(&quota)) {
         Ok(())
     } else {

@@ -370,3 +370,66 @@ fn a_template_must_fit_the_quota_once_it_runs_counting_its_own_tasks_once() {
         .when(schedule(&config, 2, CronCollisionPolicy::CancelNew))
         .decision();
 }
+
+#[test]
+fn an_idle_template_counts_against_quota_and_its_running_tasks_count_instead() {
+    let job = job("nightly");
+    let mut config = batch(&job);
+    config.tier = aurora_events::Tier::Preferred;
+    let role = job.role.clone();
+    let quota = aurora_events::ResourceAggregate {
+        cpus: 1.5,
+        ram_mb: 512,
+        disk_mb: 10_000,
+    };
+    let mut cluster = given([Event::QuotaSet {
+        role: role.clone(),
+        quota,
+    }]);
+    let fits = cluster
+        .when(schedule(&config, 2, CronCollisionPolicy::KillExisting))
+        .decision();
+    cluster.commit(&fits);
+    // Idle, the template's two instances of 0.5 cpu are the role's consumption.
+    let usage = aurora_scheduler_core::quota::usage(&cluster.state, &role);
+    assert_eq!(usage.prod_shared.cpus, 1.0);
+    // So another production job of 1 cpu no longer fits; one of 0.5 does.
+    let other = super::support::job("web");
+    let mut web = batch(&other);
+    web.tier = aurora_events::Tier::Preferred;
+    let create = |instances| {
+        Command::CreateJob(aurora_scheduler_core::commands::CreateJob {
+            job: other.clone(),
+            config: Box::new(web.clone()),
+            instances,
+        })
+    };
+    let Err(Rejection::InsufficientQuota(_)) = cluster.when(create(2)).result else {
+        panic!("the idle template's resources are taken");
+    };
+    assert!(cluster.when(create(1)).result.is_ok());
+    // Running, its tasks count once, not twice.
+    let started = cluster
+        .at(60_000)
+        .when(Command::StartCronJob(StartCronJob { job: job.clone() }))
+        .decision();
+    cluster.commit(&started);
+    let usage = aurora_scheduler_core::quota::usage(&cluster.state, &role);
+    assert_eq!(usage.prod_shared.cpus, 1.0);
+    // Lowering the quota below the template is refused, as below running tasks.
+    let Err(Rejection::InsufficientQuota(_)) = cluster
+        .when(Command::SetQuota(
+            aurora_scheduler_core::commands::SetQuota {
+                role: role.clone(),
+                quota: aurora_events::ResourceAggregate {
+                    cpus: 0.5,
+                    ram_mb: 512,
+                    disk_mb: 10_000,
+                },
+            },
+        ))
+        .result
+    else {
+        panic!("a quota below the template is refused");
+    };
+}
