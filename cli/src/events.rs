@@ -35,7 +35,7 @@ pub fn describe(event: &Event) -> Described {
             what: format!("loss of seqs {}..={acknowledged} accepted", found + 1),
             message: Some(reason.clone()),
         },
-        Event::TaskConfigStored { hash, .. } => {
+        Event::TaskConfigStored { hash, .. } | Event::TaskConfigStoredV2 { hash, .. } => {
             plain("config".into(), format!("config {} stored", hash.short()))
         }
         Event::JobCreated {

@@ -75,6 +75,50 @@ impl VolumeMode {
 }
 
 /// The job's container, if it names one.
+impl Container {
+    /// What the task config carries for the scheduler and agents: `None` for Aurora's default
+    /// (the Mesos containerizer with no image and no volumes, a plain sandbox).
+    pub fn to_task_container(&self) -> Option<aurora_events::config::Container> {
+        use aurora_events::config::{self as events, ContainerImage};
+        match self {
+            Container::Docker { image, parameters } => Some(events::Container::Docker {
+                image: image.clone(),
+                parameters: parameters
+                    .iter()
+                    .map(|p| events::DockerParameter {
+                        name: p.name.clone(),
+                        value: p.value.clone(),
+                    })
+                    .collect(),
+            }),
+            Container::Mesos {
+                image: None,
+                volumes,
+            } if volumes.is_empty() => None,
+            Container::Mesos { image, volumes } => Some(events::Container::Mesos {
+                image: image.as_ref().map(|image| match image {
+                    Image::Docker { name, tag } => ContainerImage::Docker {
+                        name: name.clone(),
+                        tag: tag.clone(),
+                    },
+                    Image::Appc { name, image_id } => ContainerImage::Appc {
+                        name: name.clone(),
+                        image_id: image_id.clone(),
+                    },
+                }),
+                volumes: volumes
+                    .iter()
+                    .map(|v| events::Volume {
+                        container_path: v.container_path.clone(),
+                        host_path: v.host_path.clone(),
+                        read_only: v.mode == VolumeMode::ReadOnly,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
 pub(crate) fn materialise(j: &View) -> R<Option<Container>> {
     let Some(given) = j.child("container") else {
         return Ok(None);

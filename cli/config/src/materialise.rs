@@ -12,6 +12,7 @@ use aurora_events::update::{UpdateSettings, UpdateStrategy};
 use aurora_events::{JobKey, TaskConfig, Tier};
 
 use crate::JobConfig;
+use crate::container::Container;
 use crate::error::ConfigError;
 use crate::template::{Chain, Ref};
 use crate::thermos::{
@@ -144,9 +145,11 @@ pub(crate) fn materialise(j: &View) -> R<JobConfig> {
     let cron_collision_policy =
         (cron_schedule.is_some() || policy != "KILL_EXISTING").then_some(policy);
 
+    let container = crate::container::materialise(j)?;
     let config = TaskConfig {
         job: key.clone(),
         owner: None,
+        container: container.as_ref().and_then(Container::to_task_container),
         is_service: j.bool("service")?,
         priority: j
             .int("priority")?
@@ -185,7 +188,7 @@ pub(crate) fn materialise(j: &View) -> R<JobConfig> {
         cron_schedule,
         cron_collision_policy,
         update: update_settings(j)?,
-        container: crate::container::materialise(j)?,
+        container,
     })
 }
 

@@ -82,6 +82,7 @@ fn hello_world_materialises_to_the_whole_job_config() {
             announce: None,
             partition_policy: None,
             sla_policy: None,
+            container: None,
         },
         cron_schedule: None,
         cron_collision_policy: None,

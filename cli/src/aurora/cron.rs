@@ -34,7 +34,6 @@ pub(super) fn schedule(ctx: &Context, key: &str, config: &ConfigArgs) -> CliResu
         instances: job.instances,
         cron_schedule,
         cron_collision_policy,
-        container: super::container_request(&job),
     };
     let _: Committed = client.post("/api/v1/cron", &request)?;
     eprintln!(

@@ -41,7 +41,6 @@ pub(super) fn create(
         job: key.job.to_string(),
         config: job.task.clone(),
         instances: job.instances,
-        container: super::container_request(&job),
     };
     let _: Committed = client.post("/api/v1/jobs", &request)?;
     let url = job_url(client.base(), &key);

@@ -355,39 +355,6 @@ pub(crate) fn selected_job(
     ctx.load_selected(&args.config, &args.bind, args.read_json, key)
 }
 
-/// What `job`'s `container` asks of the cluster beyond a plain sandbox, for the scheduler to
-/// judge (it refuses what its agents cannot run, naming it).
-pub(crate) fn container_request(
-    job: &aurora_config::JobConfig,
-) -> Option<aurora_api::ContainerRequest> {
-    use aurora_api::ContainerRequest;
-    use aurora_config::{Container, Image};
-    match job.container.as_ref()? {
-        Container::Docker { image, .. } => Some(ContainerRequest::Docker {
-            image: image.clone(),
-        }),
-        Container::Mesos {
-            image: Some(image), ..
-        } => Some(ContainerRequest::MesosImage {
-            image: match image {
-                Image::Docker { name, tag } => format!("docker:{name}:{tag}"),
-                Image::Appc { name, image_id } => format!("appc:{name}@{image_id}"),
-            },
-        }),
-        Container::Mesos {
-            image: None,
-            volumes,
-        } if !volumes.is_empty() => Some(ContainerRequest::MesosVolumes {
-            volumes: volumes
-                .iter()
-                .map(|v| format!("{}:{}:{}", v.host_path, v.container_path, v.mode.as_str()))
-                .collect(),
-        }),
-        // The default Mesos containerizer: a plain sandbox, which is what agents run.
-        Container::Mesos { .. } => None,
-    }
-}
-
 #[derive(Debug, Subcommand)]
 enum SlaVerb {
     /// The percentage of the job's instances up for at least each duration (XdYhZmWs).

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{SlaPolicy, TaskConfig};
+use crate::legacy::TaskConfigV1;
 use uuid::Uuid;
 
 use crate::ids::{AgentId, ConfigHash, Identifier, InstanceId, JobKey, TaskId, UpdateKey};
@@ -45,11 +46,11 @@ pub enum Event {
     ClusterInitialised { cluster: String },
 
     // ----- jobs and configs -----
-    /// Produced before the first event that refers to a task config not yet stored: the config
-    /// itself, once, under its content hash.
+    /// A task config stored before configs had a `container`; upcast where read
+    /// (`TaskConfig::from`). Written today as [`Event::TaskConfigStoredV2`].
     TaskConfigStored {
         hash: ConfigHash,
-        config: Box<TaskConfig>,
+        config: Box<TaskConfigV1>,
     },
     /// Produced by `createJob`: the job exists with this config and instance count.
     JobCreated {
@@ -220,6 +221,14 @@ pub enum Event {
         default_sla: SlaPolicy,
         timeout_secs: u64,
     },
+
+    // ----- jobs and configs (continued) -----
+    /// Produced before the first event that refers to a task config not yet stored: the config
+    /// itself, once, under its content hash.
+    TaskConfigStoredV2 {
+        hash: ConfigHash,
+        config: Box<TaskConfig>,
+    },
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
@@ -239,6 +248,17 @@ pub enum Aggregate {
 }
 
 impl Event {
+    /// The config a config-storing event stores, in today's shape, with its hash.
+    pub fn stored_config(&self) -> Option<(ConfigHash, TaskConfig)> {
+        match self {
+            Event::TaskConfigStored { hash, config } => {
+                Some((*hash, TaskConfig::from((**config).clone())))
+            }
+            Event::TaskConfigStoredV2 { hash, config } => Some((*hash, (**config).clone())),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         EventKind::from(self)
     }
@@ -267,6 +287,7 @@ impl Event {
             Event::UpdatesPruned { job, .. } => Some(job),
             Event::ClusterInitialised { .. }
             | Event::TaskConfigStored { .. }
+            | Event::TaskConfigStoredV2 { .. }
             | Event::QuotaSet { .. }
             | Event::HostAttributesChanged { .. }
             | Event::HostMaintenanceChanged { .. }
@@ -287,6 +308,7 @@ impl Event {
             | Event::TaskDeleted { task, .. } => Some(task),
             Event::ClusterInitialised { .. }
             | Event::TaskConfigStored { .. }
+            | Event::TaskConfigStoredV2 { .. }
             | Event::JobCreated { .. }
             | Event::JobConfigReplaced { .. }
             | Event::JobRemoved { .. }
@@ -317,6 +339,7 @@ impl EventKind {
                 Aggregate::Cluster
             }
             EventKind::TaskConfigStored
+            | EventKind::TaskConfigStoredV2
             | EventKind::JobCreated
             | EventKind::JobConfigReplaced
             | EventKind::JobRemoved => Aggregate::Job,
@@ -408,7 +431,8 @@ mod tests {
         for kind in EventKind::iter() {
             let name = kind.to_string();
             assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{name}"
             );
             assert_eq!(name.parse::<EventKind>().unwrap(), kind);

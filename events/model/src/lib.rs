@@ -24,6 +24,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod legacy;
 pub mod quota;
 pub mod resources;
 pub mod samples;

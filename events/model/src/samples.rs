@@ -120,6 +120,7 @@ pub fn task_config() -> TaskConfig {
             percentage: 95.0,
             duration_secs: 1800,
         }),
+        container: None,
     }
 }
 
@@ -134,13 +135,24 @@ pub fn update_key() -> UpdateKey {
 pub fn events() -> Vec<Event> {
     let config = task_config();
     let hash = config.hash();
+    let mut docker = config.clone();
+    docker.container = Some(crate::config::Container::Docker {
+        image: "nginx:1.25".into(),
+        parameters: vec![crate::config::DockerParameter {
+            name: "env".into(),
+            value: "HTTP_PORT=8080".into(),
+        }],
+    });
     vec![
         Event::ClusterInitialised {
             cluster: "devcluster".into(),
         },
         Event::TaskConfigStored {
             hash,
-            config: Box::new(config),
+            config: Box::new(
+                crate::legacy::TaskConfigV1::try_from(config.clone())
+                    .expect("the sample has no container"),
+            ),
         },
         Event::JobCreated {
             job: job(),
@@ -307,6 +319,10 @@ pub fn events() -> Vec<Event> {
                 duration_secs: 1800,
             },
             timeout_secs: 7 * 24 * 3600,
+        },
+        Event::TaskConfigStoredV2 {
+            hash: docker.hash(),
+            config: Box::new(docker),
         },
     ]
 }

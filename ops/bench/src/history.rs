@@ -193,7 +193,7 @@ impl Generator {
         let hash = config.hash();
         self.emit(
             Actor::Scheduler,
-            Event::TaskConfigStored {
+            Event::TaskConfigStoredV2 {
                 hash,
                 config: Box::new(config),
             },

@@ -309,6 +309,7 @@ fn heading(event: &Event) -> Option<Heading> {
             heading("host attributes", host.clone(), String::new())
         }
         Event::TaskConfigStored { .. }
+        | Event::TaskConfigStoredV2 { .. }
         | Event::TaskCreated { .. }
         | Event::TaskAssigned { .. }
         | Event::UpdateInstanceActioned { .. }
@@ -507,7 +508,7 @@ mod tests {
     #[test]
     fn an_entry_takes_the_heading_of_its_first_event_that_has_one() {
         let mut log = AuditLog::default();
-        let stored = Event::TaskConfigStored {
+        let stored = Event::TaskConfigStoredV2 {
             hash: aurora_events::samples::task_config().hash(),
             config: Box::new(aurora_events::samples::task_config()),
         };

@@ -141,6 +141,7 @@ impl DiffBuilder {
             }),
             Event::ClusterInitialised { .. }
             | Event::TaskConfigStored { .. }
+            | Event::TaskConfigStoredV2 { .. }
             | Event::TaskCreated { .. }
             | Event::TaskAssigned { .. }
             | Event::TaskStateChanged { .. }

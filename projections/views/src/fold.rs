@@ -471,22 +471,26 @@ impl Views {
                 self.cluster = Some(cluster.clone());
                 Line::text(format!("cluster {cluster} initialised"))
             }
-            Event::TaskConfigStored { hash, config } => {
-                let id = self.symbols.config(hash);
+            Event::TaskConfigStored { .. } | Event::TaskConfigStoredV2 { .. } => {
+                let Some((hash, config)) = envelope.event.stored_config() else {
+                    return Line::text(String::new());
+                };
+                let id = self.symbols.config(&hash);
                 let slot = self.configs.slot(id);
-                // Content-addressed: a hash stored again is the same config.
-                if slot.is_none() {
-                    *slot = Some(Arc::new(ConfigRec {
-                        bucket: Bucket::of(config),
-                        amount: Exact::of_config(config),
-                        config: Arc::new((**config).clone()),
-                    }));
-                }
-                Line::text(format!(
+                let line = Line::text(format!(
                     "task config {} stored for {}",
                     hash.short(),
                     config.job
-                ))
+                ));
+                // Content-addressed: a hash stored again is the same config.
+                if slot.is_none() {
+                    *slot = Some(Arc::new(ConfigRec {
+                        bucket: Bucket::of(&config),
+                        amount: Exact::of_config(&config),
+                        config: Arc::new(config),
+                    }));
+                }
+                line
             }
             Event::JobCreated {
                 job,

@@ -77,7 +77,7 @@ fn host() -> impl Strategy<Value = String> {
 fn event() -> impl Strategy<Value = Event> {
     let stored = (0..3usize).prop_map(|i| {
         let config = configs()[i].clone();
-        Event::TaskConfigStored {
+        Event::TaskConfigStoredV2 {
             hash: config.hash(),
             config: Box::new(config),
         }

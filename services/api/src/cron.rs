@@ -18,9 +18,6 @@ pub struct ScheduleCron {
     /// KILL_EXISTING (the default) or CANCEL_NEW.
     #[serde(default)]
     pub cron_collision_policy: CronCollisionPolicy,
-    /// The config's `container`, if it asks for more than a plain sandbox.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<crate::ContainerRequest>,
 }
 
 /// One cron job, as `GET /api/v1/cron` lists them.

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use cron::{CronJob, ScheduleCron};
 pub use reads::{
-    ConfigGroup, ConfigSummary, ContainerRequest, CreateJob, HostStatus, InstanceEvent, JobSummary,
-    QuotaView, TaskView, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,
+    ConfigGroup, ConfigSummary, CreateJob, HostStatus, InstanceEvent, JobSummary, QuotaView,
+    TaskView, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,
 };
 pub use updates::{
     CLIENT_UPDATE_ID, PulseResult, PulseStatus, RollingRestart, StartUpdate, UNCHANGED,

@@ -17,46 +17,6 @@ pub struct CreateJob {
     pub job: String,
     pub config: TaskConfig,
     pub instances: u32,
-    /// The config's `container`, if it asks for more than a plain sandbox.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<ContainerRequest>,
-}
-
-/// What a config's `Job.container` asks for beyond Thermos in a plain sandbox (the default
-/// Mesos containerizer without an image or volumes). This scheduler's agents have no
-/// containerizer, so the scheduler refuses any of these at create, cron schedule and update
-/// start, naming what the cluster lacks, rather than running the task without it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContainerRequest {
-    /// `Docker(image = ...)`.
-    Docker { image: String },
-    /// `Mesos(image = DockerImage(...) | AppcImage(...))`.
-    MesosImage { image: String },
-    /// `Mesos(volumes = [...])`: host paths mounted in the sandbox.
-    MesosVolumes { volumes: Vec<String> },
-}
-
-impl ContainerRequest {
-    /// Why this cluster cannot run it, in the words of Aurora's refusals.
-    pub fn refusal(&self) -> String {
-        match self {
-            Self::Docker { image } => format!(
-                "this cluster has no Docker containerizer: the job asks for Docker image \
-                 {image:?}; remove `container = Docker(...)` to run it in a plain sandbox, or \
-                 run it on a cluster whose agents run Docker"
-            ),
-            Self::MesosImage { image } => format!(
-                "this cluster's Mesos containerizer does not support images: the job asks for \
-                 image {image:?}; remove the image from `Mesos(...)` to run it in a plain sandbox"
-            ),
-            Self::MesosVolumes { volumes } => format!(
-                "this cluster's Mesos containerizer does not mount volumes: the job asks for \
-                 {}",
-                volumes.join(", ")
-            ),
-        }
-    }
 }
 
 /// One job's task counts (Aurora's `JobSummary` stats).

@@ -43,9 +43,6 @@ pub struct StartUpdate {
     /// Recorded on the update's first event (`aurora update start -m`).
     #[serde(default)]
     pub message: Option<String>,
-    /// The config's `container`, if it asks for more than a plain sandbox.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<crate::ContainerRequest>,
 }
 
 /// `POST /api/v1/jobs/{role}/{env}/{name}/rolling-restart`: `aurora job restart` as an update

@@ -226,10 +226,10 @@ pub(crate) fn store_config(state: &ClusterState, out: &mut Out, config: &TaskCon
         .decision
         .events
         .iter()
-        .any(|e| matches!(&e.event, Event::TaskConfigStored { hash: h, .. } if *h == hash));
+        .any(|e| matches!(&e.event, Event::TaskConfigStoredV2 { hash: h, .. } if *h == hash));
     if state.config(&hash).is_none() && !stored_now {
         out.emit(
-            Event::TaskConfigStored {
+            Event::TaskConfigStoredV2 {
                 hash,
                 config: Box::new(config.clone()),
             },

@@ -43,6 +43,9 @@ pub struct Settings {
     /// The longest `duration_secs` a Count or Percentage SLA policy may ask for
     /// (`-max_sla_duration_secs`, 2 h).
     pub max_sla_duration_secs: u64,
+    /// The container types jobs may ask for (`-allowed_container_types`, `MESOS` only by
+    /// default): `DOCKER` is allowed where agents run Docker.
+    pub allowed_container_types: Vec<String>,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             min_required_instances_for_sla_check: 20,
             sla_aware_kill_non_prod: false,
             max_sla_duration_secs: 2 * 60 * 60,
+            allowed_container_types: vec!["MESOS".into()],
         }
     }
 }

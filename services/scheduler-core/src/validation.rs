@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::config::{ConstraintKind, DEDICATED_ATTRIBUTE, SlaPolicy};
+use aurora_events::config::{ConstraintKind, Container, DEDICATED_ATTRIBUTE, SlaPolicy};
 use aurora_events::{JobKey, TaskConfig};
 
 use crate::decision::Rejection;
@@ -32,7 +32,40 @@ pub(crate) fn validate_job(
         )));
     }
     validate_config(config)?;
+    validate_container(config, settings)?;
     validate_sla_policy(config, instances, settings)
+}
+
+/// A container must be of an allowed type (Aurora's message), and what this scheduler's
+/// agents can run: Docker images, not the Mesos containerizer's images or volumes.
+fn validate_container(config: &TaskConfig, settings: &Settings) -> Result<(), Rejection> {
+    let Some(container) = &config.container else {
+        return Ok(());
+    };
+    let kind = container.kind();
+    if !settings.allowed_container_types.iter().any(|t| t == kind) {
+        return Err(invalid(format!(
+            "The container type {kind} is not allowed: this cluster has no {} containerizer \
+             (it allows {}; aurora-scheduler --allowed-container-types)",
+            if kind == "DOCKER" { "Docker" } else { kind },
+            settings.allowed_container_types.join(", ")
+        )));
+    }
+    match container {
+        Container::Docker { image, .. } if image.trim().is_empty() => {
+            Err(invalid("a Docker container needs an image".into()))
+        }
+        Container::Docker { .. } => Ok(()),
+        Container::Mesos { image: Some(_), .. } => Err(invalid(
+            "this cluster's agents cannot provision Mesos container images; use \
+             Docker(image = ...) on a cluster that allows DOCKER, or no image"
+                .into(),
+        )),
+        Container::Mesos { volumes, .. } if !volumes.is_empty() => Err(invalid(
+            "this cluster's agents cannot mount Mesos container volumes".into(),
+        )),
+        Container::Mesos { .. } => Ok(()),
+    }
 }
 
 /// An SLA policy must be one the drainer and updater can honour (Aurora's

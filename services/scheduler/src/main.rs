@@ -101,6 +101,10 @@ struct Args {
     /// (Aurora's `-max_sla_duration_secs`).
     #[arg(long, default_value_t = 2 * 60 * 60)]
     max_sla_duration_secs: u64,
+    /// The container types jobs may ask for, comma-separated (Aurora's
+    /// `-allowed_container_types`): MESOS (a plain sandbox), and DOCKER where agents run Docker.
+    #[arg(long, value_delimiter = ',', default_value = "MESOS", value_parser = container_type)]
+    allowed_container_types: Vec<String>,
     /// How long a request to an SLA coordinator may take, in seconds (Aurora's
     /// `-sla_coordinator_timeout`).
     #[arg(long, default_value_t = 60)]
@@ -272,8 +276,20 @@ impl Args {
             min_required_instances_for_sla_check: self.min_required_instances_for_sla_check,
             sla_aware_kill_non_prod: self.sla_aware_kill_non_prod,
             max_sla_duration_secs: self.max_sla_duration_secs,
+            allowed_container_types: self.allowed_container_types.clone(),
             ..Settings::default()
         }
+    }
+}
+
+/// `MESOS` or `DOCKER`, in any case.
+fn container_type(text: &str) -> Result<String, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    match upper.as_str() {
+        "MESOS" | "DOCKER" => Ok(upper),
+        _ => Err(format!(
+            "unknown container type {text:?}: use MESOS or DOCKER"
+        )),
     }
 }
 

@@ -89,8 +89,8 @@ fn an_aurora_end_to_end_style_config_runs_its_plain_job_and_refuses_the_docker_o
     let refused = cli.aurora(&["job", "create", &docker, config]);
     assert_ne!(code(&refused), Some(0));
     assert!(
-        stderr(&refused).contains("this cluster has no Docker containerizer")
-            && stderr(&refused).contains("http_example_netcat"),
+        stderr(&refused).contains("The container type DOCKER is not allowed")
+            && stderr(&refused).contains("this cluster has no Docker containerizer"),
         "{}",
         stderr(&refused)
     );

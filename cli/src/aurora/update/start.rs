@@ -100,7 +100,6 @@ pub(crate) fn start_request(
         settings,
         metadata: fresh_client_update_id(),
         message,
-        container: crate::aurora::container_request(job),
     }
 }
 

@@ -323,7 +323,7 @@ fn full_pass(
     for group in groups {
         let hash = group.config.hash();
         if stored.insert(hash) {
-            events.push(Event::TaskConfigStored {
+            events.push(Event::TaskConfigStoredV2 {
                 hash,
                 config: Box::new(group.config.clone()),
             });

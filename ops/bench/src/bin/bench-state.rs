@@ -174,7 +174,7 @@ fn main() {
         config.sla_policy = None;
         config.job = job.clone();
         let hash = config.hash();
-        events.push(Event::TaskConfigStored {
+        events.push(Event::TaskConfigStoredV2 {
             hash,
             config: Box::new(config),
         });
@@ -384,7 +384,7 @@ fn backlog(args: &Args) {
         });
         let hash = config.hash();
         let job = config.job.clone();
-        events.push(Event::TaskConfigStored {
+        events.push(Event::TaskConfigStoredV2 {
             hash,
             config: Box::new(config),
         });

@@ -77,7 +77,7 @@ fn history(key: &JobKey, instances: u32) -> Vec<Envelope> {
     let user = Actor::User("bench".into());
     log.push(
         user.clone(),
-        Event::TaskConfigStored {
+        Event::TaskConfigStoredV2 {
             hash,
             config: Box::new(config),
         },

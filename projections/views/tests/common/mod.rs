@@ -94,7 +94,7 @@ impl Script {
 
     pub fn store(&mut self, config: &TaskConfig) -> ConfigHash {
         let hash = config.hash();
-        self.push(Event::TaskConfigStored {
+        self.push(Event::TaskConfigStoredV2 {
             hash,
             config: Box::new(config.clone()),
         });

@@ -285,7 +285,7 @@ mod tests {
                 attributes: vec![],
                 endpoint: String::new(),
             },
-            Event::TaskConfigStored {
+            Event::TaskConfigStoredV2 {
                 hash,
                 config: Box::new(config.clone()),
             },

@@ -37,7 +37,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 10;
+pub const CHECKPOINT_FORMAT: u8 = 11;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -379,6 +379,10 @@ impl ClusterState {
         match &envelope.event {
             Event::ClusterInitialised { cluster } => self.cluster = cluster.clone(),
             Event::TaskConfigStored { hash, config } => {
+                self.configs
+                    .insert(*hash, TaskConfig::from((**config).clone()));
+            }
+            Event::TaskConfigStoredV2 { hash, config } => {
                 self.configs.insert(*hash, (**config).clone());
             }
             Event::JobCreated {

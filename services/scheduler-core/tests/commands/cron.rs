@@ -43,7 +43,7 @@ fn triggered(job: &JobKey, outcome: CronOutcome) -> Event {
 }
 
 fn stored(config: &TaskConfig) -> Event {
-    Event::TaskConfigStored {
+    Event::TaskConfigStoredV2 {
         hash: hash(config),
         config: Box::new(config.clone()),
     }

@@ -21,7 +21,7 @@ fn create_job_stores_the_config_once_and_makes_pending_tasks() {
     let tasks = created_tasks(&decision);
     assert_eq!(tasks.len(), 2);
     let mut expected = vec![
-        Event::TaskConfigStored {
+        Event::TaskConfigStoredV2 {
             hash: hash(&config),
             config: Box::new(config.clone()),
         },
@@ -65,7 +65,7 @@ fn create_job_with_a_known_config_does_not_store_it_again() {
         !decision
             .facts()
             .iter()
-            .any(|e| matches!(e, Event::TaskConfigStored { .. }))
+            .any(|e| matches!(e, Event::TaskConfigStoredV2 { .. }))
     );
 }
 
@@ -365,4 +365,63 @@ fn sla_policies_are_validated_as_aurora_does() {
         let result = create(policy.clone(), Tier::Preemptible, 3, non_prod.clone());
         assert!(result.is_ok(), "{policy:?}: {result:?}");
     }
+}
+
+#[test]
+fn containers_are_refused_unless_their_type_is_allowed_and_the_agents_can_run_them() {
+    use aurora_events::config::{Container, ContainerImage, Volume};
+    use aurora_scheduler_core::Settings;
+    let job = job("web");
+    let create = |container: Container, settings: Settings| {
+        let mut config = config(&job, 1.0, 128);
+        config.container = Some(container);
+        given_with(settings, [])
+            .when(Command::CreateJob(CreateJob {
+                job: job.clone(),
+                config: Box::new(config),
+                instances: 1,
+            }))
+            .result
+    };
+    let docker = Container::Docker {
+        image: "nginx:1.25".into(),
+        parameters: vec![],
+    };
+    let with_docker = Settings {
+        allowed_container_types: vec!["MESOS".into(), "DOCKER".into()],
+        ..Settings::default()
+    };
+    let message = |result: Result<aurora_scheduler_core::Decision, Rejection>| match result {
+        Err(Rejection::InvalidRequest(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Aurora's default: MESOS only.
+    let refused = message(create(docker.clone(), Settings::default()));
+    assert!(
+        refused.starts_with("The container type DOCKER is not allowed"),
+        "{refused}"
+    );
+    assert!(create(docker, with_docker.clone()).is_ok());
+    let image = Container::Mesos {
+        image: Some(ContainerImage::Docker {
+            name: "busybox".into(),
+            tag: "latest".into(),
+        }),
+        volumes: vec![],
+    };
+    assert!(message(create(image, with_docker.clone())).contains("cannot provision"));
+    let volumes = Container::Mesos {
+        image: None,
+        volumes: vec![Volume {
+            container_path: "/data".into(),
+            host_path: "/srv/data".into(),
+            read_only: true,
+        }],
+    };
+    assert!(message(create(volumes, with_docker.clone())).contains("cannot mount"));
+    let plain = Container::Mesos {
+        image: None,
+        volumes: vec![],
+    };
+    assert!(create(plain, Settings::default()).is_ok());
 }

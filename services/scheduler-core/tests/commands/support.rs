@@ -66,7 +66,7 @@ pub fn agent_registered(n: u32) -> Event {
 pub fn job_created(config: &TaskConfig, tasks: &[TaskId]) -> Vec<Event> {
     let hash = config.hash();
     let mut events = vec![
-        Event::TaskConfigStored {
+        Event::TaskConfigStoredV2 {
             hash,
             config: Box::new(config.clone()),
         },

@@ -128,7 +128,7 @@ fn a_start_records_the_changed_instances_by_config_and_the_target() {
     assert_eq!(
         decision.facts(),
         vec![
-            Event::TaskConfigStored {
+            Event::TaskConfigStoredV2 {
                 hash: hash(&new),
                 config: Box::new(new.clone()),
             },

@@ -37,7 +37,6 @@ async fn schedule(
     let Json(request) = body?;
     let job = super::jobs::parse_job_key(&request.job)?;
     let actor = caller.authorize(Action::JobScheduleCron, Some(job.role.as_str()))?;
-    super::jobs::refuse_container(request.container.as_ref())?;
     let command = Command::ScheduleCronJob(ScheduleCronJob {
         job,
         config: Box::new(request.config),

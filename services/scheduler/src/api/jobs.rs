@@ -36,17 +36,6 @@ pub(super) fn job_key(role: &str, env: &str, name: &str) -> Result<JobKey, Failu
     JobKey::new(role, env, name).map_err(|e| Failure::invalid(e.to_string()))
 }
 
-/// Refuses a config whose `container` this cluster cannot run (see
-/// [`aurora_api::ContainerRequest`]).
-pub(super) fn refuse_container(
-    container: Option<&aurora_api::ContainerRequest>,
-) -> Result<(), Failure> {
-    match container {
-        Some(container) => Err(Failure::invalid(container.refusal())),
-        None => Ok(()),
-    }
-}
-
 async fn create_job(
     State(runtime): State<Runtime>,
     caller: Caller,
@@ -55,7 +44,6 @@ async fn create_job(
     let Json(request) = body?;
     let job = parse_job_key(&request.job)?;
     let actor = caller.authorize(Action::JobCreate, Some(job.role.as_str()))?;
-    refuse_container(request.container.as_ref())?;
     let command = Command::CreateJob(commands::CreateJob {
         job,
         config: Box::new(request.config),

@@ -47,7 +47,6 @@ async fn start(
     let job = job_key(&role, &env, &name)?;
     let actor = caller.authorize(Action::UpdateStart, Some(&role))?;
     let Json(request) = body?;
-    super::jobs::refuse_container(request.container.as_ref())?;
     let name = job.to_string();
     let command = Command::StartUpdate(commands::StartUpdate {
         job,

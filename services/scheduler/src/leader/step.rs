@@ -109,6 +109,7 @@ fn moves_updates(event: &Event) -> bool {
         | Event::UpdatePulsed { .. } => true,
         Event::ClusterInitialised { .. }
         | Event::TaskConfigStored { .. }
+        | Event::TaskConfigStoredV2 { .. }
         | Event::JobCreated { .. }
         | Event::JobConfigReplaced { .. }
         | Event::JobRemoved { .. }

@@ -147,7 +147,7 @@ mod tests {
             Event::ClusterInitialised {
                 cluster: "test".into(),
             },
-            Event::TaskConfigStored {
+            Event::TaskConfigStoredV2 {
                 hash: config.hash(),
                 config: Box::new(config.clone()),
             },
