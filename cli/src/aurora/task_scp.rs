@@ -323,14 +323,15 @@ mod tests {
     use super::*;
     use crate::exit::ExitCode;
 
-    fn remote(path: &str) -> Place {
+    /// `west/www/prod/web/1:TYPED`, whose sandbox path is `path`.
+    fn remote(typed: &str, path: &str) -> Place {
         Place::Remote {
             key: "west/www/prod/web"
                 .parse()
                 .unwrap_or_else(|e| panic!("{e}")),
             instance: 1,
             path: path.into(),
-            typed: format!("west/www/prod/web/1:{path}"),
+            typed: format!("west/www/prod/web/1:{typed}"),
         }
     }
 
@@ -344,14 +345,17 @@ mod tests {
         assert_eq!(parse_place("./x/y:z"), Ok(Place::Local("./x/y:z".into())));
         assert_eq!(
             parse_place("west/www/prod/web/1:logs/x"),
-            Ok(remote("logs/x"))
+            Ok(remote("logs/x", "logs/x"))
         );
         assert_eq!(
             parse_place("west/www/prod/web/1:./logs//x"),
-            Ok(remote("logs/x"))
+            Ok(remote("./logs//x", "logs/x"))
         );
-        assert_eq!(parse_place("west/www/prod/web/1:"), Ok(remote("")));
-        assert_eq!(parse_place("west/www/prod/web/1:dir/"), Ok(remote("dir/")));
+        assert_eq!(parse_place("west/www/prod/web/1:"), Ok(remote("", "")));
+        assert_eq!(
+            parse_place("west/www/prod/web/1:dir/"),
+            Ok(remote("dir/", "dir/"))
+        );
         for bad in [
             "west/www/prod/web/0-2:x",
             "west/www/prod/web/0,1:x",
