@@ -19,6 +19,7 @@ pub mod context;
 pub mod events;
 pub mod exit;
 pub mod keys;
+pub mod observer;
 pub mod stream;
 pub mod time;
 

@@ -12,6 +12,8 @@ mod restart;
 mod sla;
 mod status;
 mod tail;
+mod task;
+mod task_scp;
 mod update;
 mod wait;
 
@@ -131,6 +133,14 @@ enum TaskVerb {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Run a shell command in the sandbox of every RUNNING instance, through the agents'
+    /// observers: `task run CLUSTER/ROLE/ENV/NAME[/INSTANCES] CMD`.
+    Run(task::RunArgs),
+    /// Run a command (`-c`), or stdin's lines one by one, in one instance's sandbox:
+    /// `task ssh CLUSTER/ROLE/ENV/NAME[/INSTANCE]`.
+    Ssh(task::SshArgs),
+    /// Copy files into or out of a sandbox: `task scp [KEY/INSTANCE:]SRC... [KEY/INSTANCE:]DEST`.
+    Scp(task_scp::ScpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -440,6 +450,9 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
         Noun::Task(TaskVerb::History { task, at, json }) => {
             history::history(ctx, &task, at.at.as_deref(), json.write_json)
         }
+        Noun::Task(TaskVerb::Run(args)) => task::run(ctx, &args),
+        Noun::Task(TaskVerb::Ssh(args)) => task::ssh(ctx, &args),
+        Noun::Task(TaskVerb::Scp(args)) => task_scp::scp(ctx, &args),
         Noun::Cluster(ClusterVerb::Diff {
             cluster,
             from,

@@ -150,6 +150,7 @@ mod tests {
             ancestor: None,
             agent: None,
             host: None,
+            observer: None,
             ports: BTreeMap::new(),
             events: vec![
                 (Timestamp(born), ScheduleStatus::Pending),

@@ -142,6 +142,22 @@ impl Cli {
         output
     }
 
+    /// Runs `aurora` with `input` on its stdin.
+    pub fn aurora_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command("aurora", args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let output = child.wait_with_output().unwrap();
+        report("aurora", args, &output);
+        output
+    }
+
     pub fn admin(&self, args: &[&str]) -> Output {
         self.run("aurora-admin", args)
     }

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::{ClientError, SchedulerClient};
 use crate::executor::{Executor, ExecutorSettings, TaskContext, TaskSpec, TaskUpdate};
-use crate::observer::{self, ObserverState};
+use crate::observer::{self, ObserverAuth, ObserverState};
 
 /// Everything an agent needs to know about itself.
 #[derive(Debug, Clone)]
@@ -55,11 +55,25 @@ pub struct AgentConfig {
     pub tls: aurora_net::ClientTls,
     /// The observer's HTTPS identity (and client-certificate policy); `None`: plain HTTP.
     pub observer_tls: Option<aurora_net::ServerTls>,
+    /// Who may run commands in and copy files into sandboxes through the observer (and, with
+    /// an auth config, who may read): see `observer::auth`.
+    pub observer_auth: ObserverAuth,
 }
 
 /// The tasks this agent runs, by id. The daemon inserts a task at launch and removes it once
-/// its executor reported the end; the observer reads it for live process states.
-pub type Running = Arc<Mutex<BTreeMap<TaskId, Executor>>>;
+/// its executor reported the end; the observer reads it for live process states, and for whose
+/// a task is (its role) and what its commands may reference (`task run`).
+pub type Running = Arc<Mutex<BTreeMap<TaskId, RunningTask>>>;
+
+/// One task the agent runs.
+#[derive(Debug)]
+pub struct RunningTask {
+    pub executor: Executor,
+    /// The role of the task's job: who may run commands in its sandbox (see the observer).
+    pub role: String,
+    /// The task's id, instance, host and ports, as its processes see them.
+    pub context: TaskContext,
+}
 
 /// A started agent.
 #[derive(Debug)]
@@ -83,7 +97,8 @@ pub async fn serve(
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
-            let state = ObserverState::new(config.work_dir.join("sandboxes"), Arc::clone(&running));
+            let state = ObserverState::new(config.work_dir.join("sandboxes"), Arc::clone(&running))
+                .with_auth(config.observer_auth.clone());
             let scheme = if config.observer_tls.is_some() {
                 "https"
             } else {
@@ -96,7 +111,7 @@ pub async fn serve(
                 shutdown.clone(),
             ));
             let endpoint = advertised_endpoint(scheme, &config.host, bound);
-            tracing::info!(%endpoint, %bound, "observer serving");
+            tracing::info!(%endpoint, %bound, auth = %config.observer_auth.describe(), "observer serving");
             (endpoint, Some(bound), Some(server))
         }
         None => (String::new(), None, None),
@@ -223,8 +238,8 @@ async fn agent_loop(
             };
     }
     let executors = std::mem::take(&mut *running.lock().unwrap_or_else(PoisonError::into_inner));
-    for (task, executor) in executors {
-        executor.kill("agent shutting down");
+    for (task, running) in executors {
+        running.executor.kill("agent shutting down");
         tracing::info!(%task, "killed at shutdown");
     }
 }
@@ -259,7 +274,7 @@ fn registration(config: &AgentConfig, endpoint: &str, running: &Running) -> Agen
 fn kill(running: &Running, task: &TaskId) {
     let guard = running.lock().unwrap_or_else(PoisonError::into_inner);
     match guard.get(task) {
-        Some(executor) => executor.kill("Killed by the scheduler"),
+        Some(running) => running.executor.kill("Killed by the scheduler"),
         None => tracing::debug!(%task, "kill for a task this agent does not run"),
     }
 }
@@ -277,22 +292,30 @@ fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spe
     let sandbox = config.work_dir.join("sandboxes").join(task.as_str());
     let mut settings = ExecutorSettings::new(sandbox);
     settings.kill_grace = config.kill_grace;
+    let context = TaskContext {
+        task_id: task.to_string(),
+        instance: spec.instance,
+        hostname: config.host.clone(),
+        ports: spec.ports.clone(),
+    };
     let task_spec = TaskSpec {
         task: spec.config.executor.clone(),
         lifecycle: spec.config.lifecycle.clone(),
         health_check: spec.config.health_check.clone(),
-        context: TaskContext {
-            task_id: task.to_string(),
-            instance: spec.instance,
-            hostname: config.host.clone(),
-            ports: spec.ports.clone(),
-        },
+        context: context.clone(),
     };
     let (executor, mut updates) = Executor::launch(task_spec, settings);
     running
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(task.clone(), executor);
+        .insert(
+            task.clone(),
+            RunningTask {
+                executor,
+                role: spec.config.job.role.to_string(),
+                context,
+            },
+        );
     let client = client.clone();
     let running = Arc::clone(running);
     tokio::spawn(async move {

@@ -10,7 +10,10 @@
 //!
 //! The observer (process states, logs, sandbox browsing) listens on all interfaces on
 //! `--observer-port` (Aurora's 1338) and is advertised to the scheduler as
-//! `http://<host>:<port>`.
+//! `http://<host>:<port>`. It runs commands in sandboxes and accepts files into them (`aurora
+//! task run/ssh/scp`) only for users of `--auth FILE` (the scheduler's users file) holding
+//! `job:create` on the task's role, or for anyone with `--insecure-no-auth`; without either,
+//! for nobody.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aurora_agent::client::scheduler_uris;
 use aurora_agent::daemon::{self, AgentConfig};
+use aurora_agent::observer::ObserverAuth;
 use aurora_events::AgentId;
 use aurora_events::event::Attribute;
 use clap::Parser;
@@ -68,6 +72,16 @@ struct Args {
     /// host, else on this machine the token of `aurora-scheduler --dev`).
     #[arg(long, value_name = "FILE")]
     credential: Option<PathBuf>,
+    /// The scheduler's users file (TOML; reloaded on SIGHUP): `aurora task run/ssh/scp` may
+    /// run commands in and copy files into a task's sandbox for a user holding `job:create`
+    /// on its role; reads follow its `anonymous_read`. Without it (and without
+    /// --insecure-no-auth) the observer only serves reads.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_no_auth")]
+    auth: Option<PathBuf>,
+    /// Let anyone who reaches the observer run commands in sandboxes and copy files into them.
+    /// For a trusted network or a test only.
+    #[arg(long)]
+    insecure_no_auth: bool,
     /// HTTPS to the schedulers (`--scheduler https://...`): the CA to trust, and the
     /// certificate to present where they require one.
     #[command(flatten)]
@@ -131,6 +145,17 @@ async fn main() -> anyhow::Result<()> {
     capacity.disk_mb = args.disk_mb.unwrap_or(capacity.disk_mb);
     capacity.port_ranges = vec![parse_ports(&args.ports)?];
     let credentials = aurora_agent::credentials(args.credential.as_deref(), &schedulers)?;
+    let observer_auth = match (&args.auth, args.insecure_no_auth) {
+        (Some(path), _) => ObserverAuth::load(path)?,
+        (None, true) => {
+            tracing::warn!(
+                "observer without authentication (--insecure-no-auth): anyone who reaches it \
+                 can run commands in this agent's sandboxes"
+            );
+            ObserverAuth::insecure()
+        }
+        (None, false) => ObserverAuth::closed(),
+    };
     let config = AgentConfig {
         schedulers,
         agent: AgentId(args.agent_id.clone().unwrap_or_else(|| host.clone())),
@@ -150,7 +175,9 @@ async fn main() -> anyhow::Result<()> {
             .observer_tls
             .load()
             .context("the observer's TLS (--tls-cert, --tls-key, --tls-client-ca)")?,
+        observer_auth: observer_auth.clone(),
     };
+    observer_auth.reload_on_hangup();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

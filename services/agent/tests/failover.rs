@@ -232,6 +232,7 @@ async fn the_agent_registers_and_heartbeats_through_the_live_replica() {
         credentials: None,
         tls: aurora_net::ClientTls::default(),
         observer_tls: None,
+        observer_auth: aurora_agent::observer::ObserverAuth::closed(),
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();

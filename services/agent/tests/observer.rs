@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aurora_agent::daemon::{self, AgentConfig, Running};
+use aurora_agent::daemon::{self, AgentConfig, Running, RunningTask};
 use aurora_agent::executor::{Executor, ExecutorSettings, TaskContext, TaskSpec, TaskUpdate};
 use aurora_agent::observer::{ObserverState, TaskView, observer_router};
 use aurora_events::config::{Logger, Process, ThermosTask};
@@ -73,7 +73,14 @@ async fn a_running_task_and_then_its_sandbox_are_readable_through_the_observer()
     settings.kill_grace = Duration::from_millis(500);
     let (executor, mut updates) = Executor::launch(spec("echo hello observer; sleep 60"), settings);
     let running: Running = Arc::new(Mutex::new(BTreeMap::new()));
-    running.lock().unwrap().insert(task.clone(), executor);
+    running.lock().unwrap().insert(
+        task.clone(),
+        RunningTask {
+            executor,
+            role: "www-data".into(),
+            context: TaskContext::default(),
+        },
+    );
     let router = observer_router(ObserverState::new(&sandboxes, Arc::clone(&running)));
     let log = format!("/tasks/{task}/logs/hello/stdout");
 
@@ -111,7 +118,7 @@ async fn a_running_task_and_then_its_sandbox_are_readable_through_the_observer()
     );
 
     tracing::info!("when it is killed and leaves the running map, its logs stay readable");
-    let executor = running.lock().unwrap().remove(&task).unwrap();
+    let executor = running.lock().unwrap().remove(&task).unwrap().executor;
     executor.kill("test over");
     let end = tokio::time::timeout(WAIT, executor.wait()).await.unwrap();
     assert!(matches!(end, TaskUpdate::Killed { .. }), "{end:?}");
@@ -154,6 +161,7 @@ async fn serve_binds_a_free_port_and_advertises_it() {
         credentials: None,
         tls: aurora_net::ClientTls::default(),
         observer_tls: None,
+        observer_auth: aurora_agent::observer::ObserverAuth::closed(),
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();

@@ -44,6 +44,10 @@ pub struct TaskView {
     pub ancestor: Option<TaskId>,
     pub agent: Option<String>,
     pub host: Option<String>,
+    /// The base URL of the observer of the agent the task was placed on (where `aurora task
+    /// run/ssh/scp` go), when that agent is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observer: Option<String>,
     pub ports: BTreeMap<String, u16>,
     /// Every state entered, with when (ms since the epoch).
     pub events: Vec<(Timestamp, ScheduleStatus)>,

@@ -419,7 +419,8 @@ async fn main() -> anyhow::Result<()> {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(args.http_port);
-        let config = dev_agent(&args, port, access.local.clone(), client_tls)?;
+        let mut config = dev_agent(&args, port, access.local.clone(), client_tls)?;
+        config.observer_auth = dev_observer_auth(&args, access.local.as_ref())?;
         let (agent, host, work_dir) = (
             config.agent.clone(),
             config.host.clone(),
@@ -432,7 +433,11 @@ async fn main() -> anyhow::Result<()> {
             "  agent:   {agent} on {host} (sandboxes in {})",
             work_dir.display()
         );
-        println!("  observer: {}/tasks", serving.endpoint);
+        println!(
+            "  observer: {}/tasks (task run/ssh/scp: {})",
+            serving.endpoint,
+            config_auth_shown(&args)
+        );
         println!("Submit the hello-world example (the `aurora` client is in this workspace):");
         println!(
             "  cargo run --bin aurora -- job create devcluster/$USER/test/hello_world examples/hello_world.aurora --wait-until FINISHED"
@@ -532,7 +537,53 @@ fn dev_agent(
         credentials,
         tls,
         observer_tls: None,
+        // Set by the caller (`dev_observer_auth`).
+        observer_auth: aurora_agent::observer::ObserverAuth::closed(),
     })
+}
+
+/// Who the embedded agent's observer runs commands for and accepts files from (`aurora task
+/// run/ssh/scp`): the users of `--auth FILE` (reloaded on SIGHUP, as the scheduler's), else
+/// the dev credential. With `--insecure-no-auth` too it asks for the dev token (made if need
+/// be): a scheduler without authentication does not make its agent a shell for anyone who
+/// reaches it. Without a home for the token, it runs nothing.
+fn dev_observer_auth(
+    args: &Args,
+    local: Option<&aurora_auth::Credentials>,
+) -> anyhow::Result<aurora_agent::observer::ObserverAuth> {
+    use aurora_agent::observer::ObserverAuth;
+    if let Some(path) = &args.auth {
+        let auth = ObserverAuth::load(path)?;
+        auth.reload_on_hangup();
+        return Ok(auth);
+    }
+    let token = match local {
+        Some(aurora_auth::Credentials::Token(token)) => token.clone(),
+        _ => {
+            let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+                return Ok(ObserverAuth::closed());
+            };
+            aurora_auth::client::dev_token(&home, rand::random())
+                .context("making the dev credential for the embedded agent's observer")?
+        }
+    };
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "dev".into());
+    Ok(ObserverAuth::enforced(
+        aurora_auth::AuthConfig::dev(&user, &token),
+        None,
+    ))
+}
+
+/// What the banner says about who may use `task run/ssh/scp` on the embedded agent.
+fn config_auth_shown(args: &Args) -> &'static str {
+    if args.auth.is_some() {
+        "users of --auth with job:create on the role"
+    } else {
+        "the dev token"
+    }
 }
 
 /// What the start-up banner says about TLS.

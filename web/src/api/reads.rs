@@ -147,6 +147,7 @@ fn api_task((task, task_config): Found, reasons: &BTreeMap<TaskId, String>) -> T
         ancestor: task.ancestors.first().cloned(),
         agent: task.agent.map(|a| a.0),
         host: task.host,
+        observer: task.observer.filter(|o| !o.is_empty()),
         ports: task.ports,
         events: task.timeline.iter().map(|e| (e.at, e.status)).collect(),
         task_config,

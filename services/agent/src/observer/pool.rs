@@ -101,6 +101,18 @@ impl FsPool {
         outcome(self.submit(slot, job)?).await
     }
 
+    /// Queues `job` without waiting for its result, if a slot is free now; `false` when it
+    /// was not queued. For clean-ups from `Drop`, which cannot wait.
+    pub fn detach<F>(&self, job: F) -> bool
+    where
+        F: FnOnce() -> Result<(), ObserverError> + Send + 'static,
+    {
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            return false;
+        };
+        self.submit(slot, job).is_ok()
+    }
+
     /// Queues `job` at once (not when first polled), holding `slot` until it has run.
     fn submit<T, F>(&self, slot: OwnedSemaphorePermit, job: F) -> Result<Outcome<T>, ObserverError>
     where

@@ -1,7 +1,9 @@
-//! The observer's HTTP routes and their JSON shapes. Handlers validate (through `paths.rs`), then
-//! hand every filesystem step to the observer's own threads (`pool.rs`): opening the sandbox and
-//! what the request names in it (`sandbox.rs`, `logs.rs`). Bodies are streamed (`body.rs`).
-//! They never write.
+//! The observer's HTTP routes and their JSON shapes. Every request first passes the auth
+//! middleware (`auth.rs`). Handlers validate (through `paths.rs`), then hand every filesystem
+//! step to the observer's own threads (`pool.rs`): opening the sandbox and what the request
+//! names in it (`sandbox.rs`, `logs.rs`). Bodies are streamed (`body.rs`). The read routes are
+//! here; the two that act on a sandbox are `exec.rs` (run a command) and `upload.rs` (write a
+//! file).
 
 use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
@@ -13,7 +15,7 @@ use aurora_events::TaskId;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,12 @@ pub fn observer_router(state: ObserverState) -> Router {
         .route("/tasks/{task}/browse", get(browse_root))
         .route("/tasks/{task}/browse/", get(browse_root))
         .route("/tasks/{task}/browse/{*path}", get(browse))
+        .route("/tasks/{task}/run", post(super::exec::run))
+        .route("/tasks/{task}/files/{*path}", put(super::upload::put_file))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::auth::authenticate,
+        ))
         .with_state(state)
 }
 
@@ -274,7 +282,7 @@ fn live_processes(state: &ObserverState, task: &str) -> Option<Vec<ProcessStatus
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(&TaskId::from_raw(task))
-        .map(crate::executor::Executor::processes)
+        .map(|running| running.executor.processes())
 }
 
 fn process_view(status: &ProcessStatus) -> ProcessView {

@@ -224,6 +224,16 @@ impl Sandbox {
         Ok(listed)
     }
 
+    /// Opens the directory `relative` (empty for the sandbox itself) to create entries in:
+    /// [`ObserverError::NotFound`] when it is missing or not a directory (`O_DIRECTORY` refuses
+    /// before opening, so a FIFO is not opened either).
+    pub fn open_dir(&self, relative: &Path) -> Result<OwnedFd, ObserverError> {
+        let shown = shown(relative);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        self.beneath(at(relative), flags)
+            .map_err(|e| lookup_error(e, &shown))
+    }
+
     /// The status of what `relative` resolves to, if it resolves beneath the sandbox.
     fn stat_beneath(&self, relative: &Path) -> Option<FileStat> {
         let named = self
@@ -241,7 +251,7 @@ impl Sandbox {
 }
 
 /// `openat2`, retried on `EAGAIN` (see [`EAGAIN_RETRIES`]) and `EINTR`.
-fn openat2(dir: impl AsFd, path: &Path, how: OpenHow) -> nix::Result<OwnedFd> {
+pub(super) fn openat2(dir: impl AsFd, path: &Path, how: OpenHow) -> nix::Result<OwnedFd> {
     let mut result = nix::fcntl::openat2(dir.as_fd(), path, how);
     for _ in 0..EAGAIN_RETRIES {
         match result {
@@ -288,7 +298,7 @@ fn not_regular(kind: Kind, shown: &str) -> ObserverError {
 }
 
 /// What an `openat2` failure under the sandbox means for the client.
-fn lookup_error(errno: Errno, shown: &str) -> ObserverError {
+pub(super) fn lookup_error(errno: Errno, shown: &str) -> ObserverError {
     match errno {
         // ENOTDIR: a component that is not a directory (`file.txt/deeper`).
         Errno::ENOENT | Errno::ENOTDIR => ObserverError::NotFound(shown.to_string()),
