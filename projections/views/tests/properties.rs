@@ -371,6 +371,17 @@ proptest! {
 /// and give the same view through a history.
 #[test]
 fn arbitrary_events_fold() {
+    // The derived strategy for `Event` nests deeply enough to overflow the default test
+    // thread's stack in debug builds: run it on a thread with a large one.
+    std::thread::Builder::new()
+        .stack_size(256 * 1024 * 1024)
+        .spawn(arbitrary_events_fold_on_this_thread)
+        .expect("a test thread")
+        .join()
+        .expect("arbitrary events fold consistently");
+}
+
+fn arbitrary_events_fold_on_this_thread() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(32));
     let strategy = proptest::collection::vec(any::<Event>(), 0..30);
     runner

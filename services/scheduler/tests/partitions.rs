@@ -2,7 +2,8 @@
 //! process is stopped with SIGSTOP) and comes back (SIGCONT). A job without a partition policy
 //! loses its task at once (Aurora's default), one with `reschedule = False` and one with a long
 //! delay keep theirs PARTITIONED and get them back RUNNING when the agent returns, and one with
-//! a short delay loses its task once the delay has passed.
+//! a short delay loses its task once the delay has passed. `reconcile_tasks` (every agent asked
+//! to register again) changes none of it.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
@@ -56,6 +57,12 @@ fn running_task(port: u16, job: &str) -> String {
         !found.is_empty()
     });
     found
+}
+
+/// What `aurora-admin reconcile_tasks` asks of the scheduler.
+fn reconcile(port: u16) {
+    let (status, body) = http(port, "POST", "/api/v1/admin/reconcile", Some(&json!({}))).unwrap();
+    assert_eq!(status, 200, "{body}");
 }
 
 fn signal(pid: u32, signal: &str) {
@@ -120,6 +127,12 @@ fn partition_policies_keep_or_lose_a_silent_agents_tasks_as_aurora_does() {
     });
     assert_eq!(status_of(port, jobs[1].0, &before[1]), "PARTITIONED");
     assert_eq!(status_of(port, jobs[2].0, &before[2]), "PARTITIONED");
+    // `aurora-admin reconcile_tasks` asks every agent to register again; a silent one cannot,
+    // and its partitioned tasks keep waiting.
+    reconcile(port);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(status_of(port, jobs[1].0, &before[1]), "PARTITIONED");
+    assert_eq!(status_of(port, jobs[2].0, &before[2]), "PARTITIONED");
 
     // It returns: the waiting tasks are RUNNING again, the same tasks; the lost ones were
     // replaced, and their replacements run.
@@ -132,6 +145,12 @@ fn partition_policies_keep_or_lose_a_silent_agents_tasks_as_aurora_does() {
     for i in [0, 3] {
         let replacement = running_task(port, jobs[i].0);
         assert_ne!(replacement, before[i], "{} was replaced", jobs[i].0);
+    }
+    // Reconciling the returned agent leaves its tasks as they are.
+    reconcile(port);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    for i in 1..3 {
+        assert_eq!(status_of(port, jobs[i].0, &before[i]), "RUNNING");
     }
     // The reconciled tasks say so in their history.
     let (_, history) = http(port, "GET", &format!("/api/v1/tasks/{}", before[1]), None).unwrap();

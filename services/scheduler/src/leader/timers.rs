@@ -42,10 +42,14 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
             Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
             Err(other) => tracing::error!(error = %other, "timer decision failed"),
         }
-        match submit(&queue, Actor::Scheduler, clockwork.cron_round()).await {
-            Ok(_) => {}
-            Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
-            Err(other) => tracing::error!(error = %other, "cron round failed"),
+        // Without cron jobs the round would decide nothing: not queued at all.
+        let has_cron_jobs = context.replica.state().cron_jobs().next().is_some();
+        if has_cron_jobs {
+            match submit(&queue, Actor::Scheduler, clockwork.cron_round()).await {
+                Ok(_) => {}
+                Err(SubmitError::NotLeader { .. } | SubmitError::ShuttingDown) => return,
+                Err(other) => tracing::error!(error = %other, "cron round failed"),
+            }
         }
         match submit(&queue, Actor::Scheduler, clockwork.advance_updates()).await {
             Ok(_) => {}
