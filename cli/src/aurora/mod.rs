@@ -9,6 +9,7 @@ mod history;
 mod job;
 mod other;
 mod restart;
+mod scheduled;
 mod sla;
 mod status;
 mod tail;
@@ -386,7 +387,12 @@ enum SlaVerb {
 
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let parsed = match Aurora::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if crate::asks_version(&args) {
+        println!("{}", crate::VERSION);
+        return 0;
+    }
+    let parsed = match Aurora::try_parse_from(&args) {
         Ok(parsed) => parsed,
         Err(error) => return crate::report_usage(error),
     };

@@ -155,6 +155,7 @@ mod tests {
                 (Timestamp(born), ScheduleStatus::Pending),
                 (Timestamp(born + 1), status),
             ],
+            event_messages: Vec::new(),
             pending_reason: None,
             task_config: None,
         }

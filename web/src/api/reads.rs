@@ -149,6 +149,7 @@ fn api_task((task, task_config): Found, reasons: &BTreeMap<TaskId, String>) -> T
         host: task.host,
         ports: task.ports,
         events: task.timeline.iter().map(|e| (e.at, e.status)).collect(),
+        event_messages: task.timeline.iter().map(|e| e.message.clone()).collect(),
         task_config,
         id: task.id,
     }
