@@ -20,10 +20,21 @@ pub mod events;
 pub mod exit;
 pub mod keys;
 pub mod observer;
+pub mod pyfmt;
 pub mod stream;
 pub mod time;
 
 use exit::{CliResult, ExitCode};
+
+/// The clients' version: the crate's.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether the command line is `PROGRAM --version` (or `-V`). Aurora's clients answer it as
+/// argparse does, with the bare version and nothing else, which scripts compare
+/// (`[[ $(aurora --version 2>&1) = $expected ]]`); clap would print the program name too.
+pub(crate) fn asks_version(args: &[std::ffi::OsString]) -> bool {
+    args.len() == 2 && (args[1] == "--version" || args[1] == "-V")
+}
 
 /// Prints a command-line parse error (or the help/version asked for) and returns the exit
 /// code: 0 for help and version, 5 (invalid command) for anything else.

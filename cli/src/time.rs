@@ -18,6 +18,18 @@ pub fn iso_seconds(at: Timestamp) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
+/// `YYYY-MM-DD HH:MM:SS` in `zone`, whole seconds: Aurora's task event times (Python 2's
+/// `datetime.fromtimestamp(ms / 1000)`, local time, milliseconds dropped).
+pub fn local_seconds(at: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_second(at.as_millis().div_euclid(1000))
+        .map(|t| {
+            t.to_zoned(zone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| at.to_string())
+}
+
 /// An instant as people type it: RFC 3339 (`2026-12-05T11:00:00Z`, any offset), or a UTC
 /// date and time (`2026-12-05 11:00`, `2026-12-05 11:00:30.250`), or a date (midnight UTC).
 pub fn parse_instant(text: &str) -> Result<Timestamp, String> {

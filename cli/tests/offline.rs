@@ -201,3 +201,13 @@ fn update_verbs_check_their_arguments_before_calling_the_scheduler() {
     let unreachable = cli.aurora(&["update", "pause", "nowhere/tester/test/sleeper"]);
     assert_eq!(code(&unreachable), Some(7));
 }
+
+#[test]
+fn version_is_the_bare_version_as_aurora_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = cli(dir.path());
+    for output in [cli.aurora(&["--version"]), cli.admin(&["--version"])] {
+        assert_eq!(code(&output), Some(0));
+        assert_eq!(stdout(&output), format!("{}\n", env!("CARGO_PKG_VERSION")));
+    }
+}

@@ -231,3 +231,38 @@ fn one_replica_is_the_single_scheduler_it_always_was() {
         "error: the scheduler refused /api/v1/jobs?role=tester: NOT_LEADER: no leader reachable\n"
     );
 }
+
+#[test]
+fn get_scheduler_names_the_replica_that_leads() {
+    let dir = tempfile::tempdir().unwrap();
+    let follower = stub(not_leader());
+    let leader = stub(Reply::Json(200, json!("OK")));
+    let [dead, dead2] = dead_urls();
+    let cli = cli(dir.path());
+    cli.write_clusters(&[
+        (
+            "replicated",
+            &format!("{dead},{},{}", follower.url, leader.url),
+        ),
+        ("leaderless", &format!("{dead},{}", follower.url)),
+        ("down", &format!("{dead},{dead2}")),
+    ]);
+    let found = cli.admin(&["get_scheduler", "replicated"]);
+    assert_eq!(code(&found), Some(0), "{}", stderr(&found));
+    assert_eq!(
+        stdout(&found),
+        format!("Found leading scheduler at: {}\n", leader.url)
+    );
+    assert_eq!(leader.received(), ["GET /leaderhealth HTTP/1.1"]);
+    // Nobody leads: the follower is asked who does (its group), then the answer names all.
+    let leaderless = cli.admin(&["get_scheduler", "leaderless"]);
+    assert_eq!(code(&leaderless), Some(4), "{}", stderr(&leaderless));
+    let message = stderr(&leaderless);
+    assert!(
+        message.contains(&dead)
+            && message.contains(&format!("{}: /leaderhealth answered 503", follower.url)),
+        "{message}"
+    );
+    let down = cli.admin(&["get_scheduler", "down"]);
+    assert_eq!(code(&down), Some(7), "{}", stderr(&down));
+}

@@ -62,9 +62,16 @@ pub(super) fn status(ctx: &Context, cluster: &str, args: &HostsArgs) -> CliResul
     let hosts = hosts(args)?;
     let client = ctx.client(cluster)?;
     for status in statuses(&client, &hosts)? {
-        println!("{} is in state {}", status.host, status.mode);
+        println!("{}", status_line(&status));
     }
     Ok(())
+}
+
+/// Aurora's `host_status` line: it logs `"%s is in state: %s"` through twitter.common.log's
+/// plain formatter, so scripts take the mode as the sixth word (`awk '{print $6}'`). Aurora
+/// writes it to stderr; here it is data, on stdout (a script's `2>&1` sees it either way).
+fn status_line(status: &HostStatus) -> String {
+    format!(" INFO] {} is in state: {}", status.host, status.mode)
 }
 
 pub(super) fn drain(ctx: &Context, cluster: &str, args: &HostsArgs, wait_secs: u64) -> CliResult {
@@ -132,4 +139,19 @@ pub(super) fn sla_drain(
         println!("{host}: SLA-aware drain requested");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_status_reads_as_aurora_logs_it() {
+        let line = status_line(&HostStatus {
+            host: "agent-7.example.com".into(),
+            mode: MaintenanceMode::Draining,
+        });
+        assert_eq!(line, " INFO] agent-7.example.com is in state: DRAINING");
+        assert_eq!(line.split_whitespace().nth(5), Some("DRAINING"));
+    }
 }

@@ -5,12 +5,14 @@
 mod auth;
 mod hosts;
 mod journal;
+mod leader;
+mod query;
 mod quota;
 mod replicas;
 
 use std::collections::BTreeSet;
 
-use aurora_api::{Committed, TaskView};
+use aurora_api::Committed;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -68,7 +70,10 @@ enum Command {
         /// Query every role (can be large).
         #[arg(long)]
         force: bool,
-        /// Fields: %role% %env% %name% %instanceId% %status% %taskId% %host%.
+        /// Fields (Aurora's): %role% %environment% %name% %instanceId% %status% %taskId%
+        /// %slaveHost% %slaveId% %failureCount% %ancestorId% %assignedPorts% %isService%
+        /// %priority% %maxTaskFailures% %production% %tier% %contactEmail% %user%
+        /// (also %env% and %host%).
         #[arg(
             short = 'l',
             long,
@@ -157,6 +162,8 @@ enum Command {
         #[command(subcommand)]
         action: replicas::Action,
     },
+    /// The leading scheduler of a cluster: "Found leading scheduler at: URL".
+    GetScheduler { cluster: String },
     /// Ask every agent to report its tasks again, reconciling them with the scheduler.
     ReconcileTasks {
         cluster: String,
@@ -168,7 +175,12 @@ enum Command {
 
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let parsed = match Admin::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if crate::asks_version(&args) {
+        println!("{}", crate::VERSION);
+        return 0;
+    }
+    let parsed = match Admin::try_parse_from(&args) {
         Ok(parsed) => parsed,
         Err(error) => return crate::report_usage(error),
     };
@@ -200,16 +212,19 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
             listformat,
             shards,
             states,
-        } => query(
+        } => query::query(
             ctx,
-            &cluster,
-            role,
-            job,
-            force,
-            &listformat,
-            shards,
-            &states,
+            &query::Query {
+                cluster: &cluster,
+                role: role.as_deref(),
+                job: job.as_deref(),
+                force,
+                listformat: &listformat,
+                shards: shards.as_deref(),
+                states: &states,
+            },
         ),
+        Command::GetScheduler { cluster } => leader::get_scheduler(ctx, &cluster),
         Command::PruneTasks {
             cluster,
             states,
@@ -282,76 +297,5 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
             println!("{}", answer.message.unwrap_or_default());
             Ok(())
         }
-    }
-}
-
-#[allow(clippy::too_many_arguments)] // one per command-line option
-fn query(
-    ctx: &Context,
-    cluster: &str,
-    role: Option<String>,
-    job: Option<String>,
-    force: bool,
-    listformat: &str,
-    shards: Option<String>,
-    states: &str,
-) -> CliResult {
-    if role.is_none() && job.is_none() && !force {
-        return Err(CliError::invalid_parameter(
-            "querying every role is expensive: name a role (and job), or pass --force",
-        ));
-    }
-    let mut path = format!("/api/v1/tasks?statuses={states}");
-    for (name, value) in [("role", &role), ("job", &job), ("instances", &shards)] {
-        if let Some(value) = value {
-            path.push_str(&format!("&{name}={value}"));
-        }
-    }
-    let client = ctx.client(cluster)?;
-    let tasks: Vec<TaskView> = client.get(&path)?;
-    for task in &tasks {
-        println!("{}", format_task(listformat, task));
-    }
-    Ok(())
-}
-
-/// Fills Aurora's `--listformat` fields for one task.
-fn format_task(format: &str, task: &TaskView) -> String {
-    let mut parts = task.job.splitn(3, '/');
-    let (role, env, name) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    format
-        .replace("%role%", role)
-        .replace("%env%", env)
-        .replace("%name%", name)
-        .replace("%instanceId%", &task.instance.to_string())
-        .replace("%status%", &task.status.to_string())
-        .replace("%taskId%", task.id.as_str())
-        .replace("%host%", task.host.as_deref().unwrap_or("-"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listformat_fills_every_field() {
-        let task: TaskView = serde_json::from_value(json!({
-            "id": "t-1", "job": "www-data/prod/hello", "instance": 3, "status": "RUNNING",
-            "config": aurora_events::samples::task_config().hash(), "failure_count": 0,
-            "ancestor": null, "agent": "a", "host": "h1", "ports": {}, "events": [],
-            "pending_reason": null
-        }))
-        .unwrap();
-        assert_eq!(
-            format_task(
-                "%role%/%env%/%name%/%instanceId% %status% %taskId% %host%",
-                &task
-            ),
-            "www-data/prod/hello/3 RUNNING t-1 h1"
-        );
     }
 }

@@ -1,14 +1,14 @@
-//! `job create | kill | killall | add | open` (`job restart` is in `restart.rs`).
+//! `job create | add | open` (`job kill | killall` are in `kill.rs`, `job restart` in
+//! `restart.rs`).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use aurora_api::{Committed, CreateJob};
 use aurora_events::InstanceId;
 use serde_json::json;
 
 use super::wait;
-use super::{ConfigArgs, KillArgs, WaitUntil};
+use super::{ConfigArgs, WaitUntil};
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
 use crate::keys::{ClusterJobKey, InstanceSpec, KeyPattern};
@@ -50,62 +50,6 @@ pub(super) fn create(
     }
     let instances: BTreeSet<InstanceId> = (0..job.instances).collect();
     wait::until(&client, &key.job, &instances, wait_until, None)
-}
-
-pub(super) fn kill(ctx: &Context, key: &str, args: &KillArgs, all: bool) -> CliResult {
-    let spec: InstanceSpec = key.parse()?;
-    let instances = match (&spec.instances, all) {
-        (Some(_), true) => {
-            return Err(CliError::invalid_parameter(format!(
-                "{key}: killall takes a job key without instances; use \"job kill\" for some instances"
-            )));
-        }
-        (None, false) => {
-            return Err(CliError::invalid_parameter(format!(
-                "{key}: name the instances to kill (e.g. {key}/0-2), or use \"job killall\""
-            )));
-        }
-        (Some(instances), false) => Some(instances.clone()),
-        (None, true) => None,
-    };
-    let client = ctx.client(&spec.key.cluster)?;
-    let job = &spec.key.job;
-    // The instances that have something to kill now.
-    let active: BTreeSet<InstanceId> = wait::all_tasks(&client, job)?
-        .iter()
-        .filter(|t| t.status.is_active())
-        .map(|t| t.instance)
-        .filter(|i| instances.as_ref().is_none_or(|wanted| wanted.contains(i)))
-        .collect();
-    if active.is_empty() {
-        eprintln!("No tasks to kill.");
-        return Ok(());
-    }
-    let batch_size = if args.no_batching {
-        active.len()
-    } else {
-        usize::try_from(args.batch_size.max(1)).unwrap_or(usize::MAX)
-    };
-    let targets: Vec<InstanceId> = active.into_iter().collect();
-    let bar = wait::progress(targets.len() as u64, "instances killed");
-    for batch in targets.chunks(batch_size) {
-        let batch: BTreeSet<InstanceId> = batch.iter().copied().collect();
-        let _: Committed = client.post(
-            &format!("/api/v1/jobs/{job}/kill"),
-            &json!({"instances": batch, "message": args.message}),
-        )?;
-        wait::until_dead(
-            &client,
-            job,
-            &batch,
-            Duration::from_secs(args.wait_secs),
-            &bar,
-        )?;
-        bar.inc(batch.len() as u64);
-    }
-    bar.finish_and_clear();
-    eprintln!("Job kill succeeded");
-    Ok(())
 }
 
 pub(super) fn add(ctx: &Context, key: &str, count: u32, wait_until: WaitUntil) -> CliResult {

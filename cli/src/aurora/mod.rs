@@ -7,8 +7,10 @@ mod cron;
 mod diff;
 mod history;
 mod job;
+mod kill;
 mod other;
 mod restart;
+mod scheduled;
 mod sla;
 mod status;
 mod tail;
@@ -263,18 +265,38 @@ enum JobVerb {
     },
 }
 
+/// Aurora's kill options (`AbstractKillCommand`); see `kill.rs` for what they do.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct KillArgs {
-    /// Instances killed at once (each batch is waited for).
+    /// Instances killed at once; each batch is waited for until its tasks are terminal.
     #[arg(long = "batch-size", default_value_t = 1)]
     pub(crate) batch_size: u32,
-    /// Kill every instance in one request.
+    /// Kill every instance in one request, then wait for them all.
     #[arg(long = "no-batching")]
     pub(crate) no_batching: bool,
+    /// Batches allowed not to die in time before the kill stops (exit 4).
+    #[arg(long = "max-total-failures", default_value_t = 0)]
+    pub(crate) max_total_failures: u32,
     /// A message recorded with the kill.
     #[arg(short = 'm', long = "message")]
     pub(crate) message: Option<String>,
-    /// Seconds to wait for each batch to die.
+    /// `job kill`: refuse instances that are not active (exit 6).
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// A config file defining the job: it must load and define the job (Aurora reads it
+    /// for client hooks, which this client does not have).
+    #[arg(long = "config", value_name = "pathname")]
+    pub(crate) config: Option<PathBuf>,
+    /// Bind a template variable of --config: --bind name=value (repeatable).
+    #[arg(long = "bind")]
+    pub(crate) bind: Vec<String>,
+    /// Read --config as a JSON job rather than as a .aurora file.
+    #[arg(long = "read-json")]
+    pub(crate) read_json: bool,
+    /// Print the job's web page when done (rather than opening a browser).
+    #[arg(long = "open-browser")]
+    pub(crate) open_browser: bool,
+    /// Seconds to wait for a batch to die before it counts as a failure.
     #[arg(long = "wait-secs", default_value_t = 300)]
     pub(crate) wait_secs: u64,
 }
@@ -387,7 +409,12 @@ enum SlaVerb {
 
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let parsed = match Aurora::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if crate::asks_version(&args) {
+        println!("{}", crate::VERSION);
+        return 0;
+    }
+    let parsed = match Aurora::try_parse_from(&args) {
         Ok(parsed) => parsed,
         Err(error) => return crate::report_usage(error),
     };
@@ -404,8 +431,8 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
                 wait_until,
                 open_browser,
             } => job::create(ctx, &key, &config, wait_until, open_browser),
-            JobVerb::Kill { key, kill } => job::kill(ctx, &key, &kill, false),
-            JobVerb::Killall { key, kill } => job::kill(ctx, &key, &kill, true),
+            JobVerb::Kill { key, kill } => kill::kill(ctx, &key, &kill, false),
+            JobVerb::Killall { key, kill } => kill::kill(ctx, &key, &kill, true),
             JobVerb::Restart { key, restart } => restart::restart(ctx, &key, &restart),
             JobVerb::Status { pattern, json, at } => {
                 status::status(ctx, &pattern, json.write_json, at.at.as_deref())

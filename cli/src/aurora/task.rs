@@ -410,6 +410,7 @@ mod tests {
             observer: Some("http://h1:1338".into()),
             ports: BTreeMap::from([("http".to_string(), 31001)]),
             events: Vec::new(),
+            event_messages: Vec::new(),
             pending_reason: None,
             task_config: None,
         }

@@ -99,41 +99,6 @@ pub(crate) fn until(
     }
 }
 
-/// Waits until none of `instances` has an active task.
-pub(crate) fn until_dead(
-    client: &Client,
-    job: &JobKey,
-    instances: &BTreeSet<InstanceId>,
-    timeout: Duration,
-    bar: &ProgressBar,
-) -> CliResult {
-    let started = Instant::now();
-    loop {
-        let tasks = all_tasks(client, job)?;
-        let alive: BTreeSet<InstanceId> = tasks
-            .iter()
-            .filter(|t| t.status.is_active() && instances.contains(&t.instance))
-            .map(|t| t.instance)
-            .collect();
-        if alive.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            bar.abandon();
-            let alive: Vec<String> = alive.iter().map(u32::to_string).collect();
-            return Err(CliError::new(
-                ExitCode::Timeout,
-                format!(
-                    "{job}: instances {} still alive after {} s",
-                    alive.join(","),
-                    timeout.as_secs()
-                ),
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +121,7 @@ mod tests {
                 (Timestamp(born), ScheduleStatus::Pending),
                 (Timestamp(born + 1), status),
             ],
+            event_messages: Vec::new(),
             pending_reason: None,
             task_config: None,
         }

@@ -51,6 +51,11 @@ pub struct TaskView {
     pub ports: BTreeMap<String, u16>,
     /// Every state entered, with when (ms since the epoch).
     pub events: Vec<(Timestamp, ScheduleStatus)>,
+    /// The audit message of each of `events`, in the same order (Aurora's
+    /// `TaskEvent.message`: "Killed by alice: bye", "Rescheduled", ...). Empty when a scheduler
+    /// that predates it answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_messages: Vec<Option<String>>,
     pub pending_reason: Option<String>,
     /// The task's full config, only when asked for (`configs=true`, Aurora's `getTasksStatus`
     /// as opposed to `getTasksWithoutConfigs`).

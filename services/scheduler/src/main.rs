@@ -498,6 +498,10 @@ pub(crate) fn app(
         runtime.clone(),
         metrics,
     ))
+    // Responses by status, for Aurora's `http_<code>_responses_events` in /vars.
+    .layer(axum::middleware::from_fn(
+        aurora_scheduler::api::vars::count_responses,
+    ))
 }
 
 /// The one agent `--dev` runs in process, on this machine, talking to this scheduler over

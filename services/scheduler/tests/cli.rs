@@ -177,13 +177,18 @@ fn create_status_kill_and_killall_with_aurora_exit_codes() {
     assert_eq!(code(&set), Some(0));
     let quota = cli.aurora(&["quota", "get", "devcluster/tester", "--write-json"]);
     assert_eq!(code(&quota), Some(0));
+    // Aurora's GetQuotaResult: resources as a list of one-field objects.
     let quota: Value = serde_json::from_slice(&quota.stdout).unwrap();
-    assert_eq!(quota["quota"]["ram_mb"], 1024);
-    assert_eq!(quota["quota"]["disk_mb"], 512);
+    assert_eq!(quota["quota"]["resources"][1]["ramMb"], 1024);
+    assert_eq!(quota["quota"]["resources"][2]["diskMb"], 512);
     let increased = cli.admin(&["increase_quota", "devcluster", "tester", "1", "1G", "0"]);
     assert_eq!(code(&increased), Some(0));
     let quota = cli.aurora(&["quota", "get", "devcluster/tester"]);
-    assert!(stdout(&quota).contains("CPU: 3"), "{}", stdout(&quota));
+    assert!(
+        stdout(&quota).contains("  CPU: 3.0 core(s)\n  RAM: 2048 MB\n  Disk: 512 MB\n"),
+        "{}",
+        stdout(&quota)
+    );
 
     let query = cli.admin(&[
         "query",
@@ -203,7 +208,7 @@ fn create_status_kill_and_killall_with_aurora_exit_codes() {
     assert_eq!(lines, ["sleeper/0 KILLED", "sleeper/1 KILLED"]);
     let hosts = cli.admin(&["host_status", "--hosts", "nowhere-host", "devcluster"]);
     assert_eq!(code(&hosts), Some(0));
-    assert!(stdout(&hosts).contains("nowhere-host is in state NONE"));
+    assert_eq!(stdout(&hosts), " INFO] nowhere-host is in state: NONE\n");
     let snapshot = cli.admin(&["scheduler_snapshot", "devcluster"]);
     assert_eq!(code(&snapshot), Some(0));
 }

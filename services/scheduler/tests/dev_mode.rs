@@ -53,6 +53,32 @@ fn dev_mode_creates_its_journal_and_serves_health() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Aurora's /vars: `name value` lines under Aurora's names, sorted.
+        let (status, vars) = http_get(port, "/vars").unwrap();
+        assert_eq!(status, 200);
+        for line in [
+            "framework_registered 1",
+            "scheduler_lifecycle_ACTIVE 1",
+            "task_store_RUNNING 0",
+            "http_200_responses_events ",
+            "schedule_attempts_fired ",
+            "scheduler_log_native_append_nanos_total ",
+            "jvm_uptime_secs ",
+        ] {
+            assert!(
+                vars.lines().any(|l| l.starts_with(line)),
+                "{line:?} missing from /vars:\n{vars}"
+            );
+        }
+        assert!(
+            vars.lines().all(|l| l.split(' ').count() == 2
+                && l.split(' ').nth(1).unwrap().parse::<u64>().is_ok()),
+            "{vars}"
+        );
+        let (status, json) = http_get(port, "/vars.json").unwrap();
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["scheduler_lifecycle_ACTIVE"], 1, "{json}");
     }
     // The journal it created is a real, initialised one: a non-dev start serves it.
     let port = free_port();

@@ -95,7 +95,7 @@ fn the_past_task_histories_and_causes_from_the_cli() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["id"].as_str().unwrap())
+        .map(|t| t["assignedTask"]["taskId"].as_str().unwrap())
         .collect();
     assert_eq!(active.len(), 2);
     assert!(
@@ -108,7 +108,7 @@ fn the_past_task_histories_and_causes_from_the_cli() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|t| !old.contains(&t["id"].as_str().unwrap().to_string()))
+            .all(|t| !old.contains(&t["assignedTask"]["taskId"].as_str().unwrap().to_string()))
     );
     let no_quota = json(&cli.aurora(&[
         "quota",

@@ -150,6 +150,7 @@ fn api_task((task, task_config): Found, reasons: &BTreeMap<TaskId, String>) -> T
         observer: task.observer.filter(|o| !o.is_empty()),
         ports: task.ports,
         events: task.timeline.iter().map(|e| (e.at, e.status)).collect(),
+        event_messages: task.timeline.iter().map(|e| e.message.clone()).collect(),
         task_config,
         id: task.id,
     }

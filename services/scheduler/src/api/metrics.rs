@@ -4,6 +4,7 @@
 //! on a leader with `--nats`, the JetStream mirror's progress and lag.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use aurora_events::ScheduleStatus;
 use axum::Router;
@@ -20,13 +21,46 @@ use crate::runtime::Runtime;
 struct MetricsState {
     runtime: Runtime,
     handle: PrometheusHandle,
+    /// When the routes were made, at startup: `jvm_uptime_secs` counts from here.
+    started: Instant,
 }
 
-/// The `/metrics` route, rendering what `handle`'s recorder collected.
+/// The `/metrics` route, rendering what `handle`'s recorder collected, and Aurora's `/vars`
+/// and `/vars.json` (see `vars.rs`) from the same figures.
 pub fn router(runtime: Runtime, handle: PrometheusHandle) -> Router {
     Router::new()
         .route("/metrics", get(render))
-        .with_state(MetricsState { runtime, handle })
+        .route("/vars", get(vars_text))
+        .route("/vars.json", get(vars_json))
+        .with_state(MetricsState {
+            runtime,
+            handle,
+            started: Instant::now(),
+        })
+}
+
+/// Aurora's vars, from the recorder and the write model.
+fn current_vars(metrics: &MetricsState) -> BTreeMap<String, serde_json::Value> {
+    let state = metrics.runtime.state();
+    let mut tasks: BTreeMap<ScheduleStatus, u64> = BTreeMap::new();
+    for task in state.tasks() {
+        *tasks.entry(task.status).or_default() += 1;
+    }
+    let facts = super::vars::Facts {
+        uptime_secs: metrics.started.elapsed().as_secs(),
+        leading: metrics.runtime.is_leader(),
+        tasks,
+    };
+    super::vars::vars(&facts, &metrics.handle.render())
+}
+
+async fn vars_text(State(metrics): State<MetricsState>) -> impl IntoResponse {
+    let text = super::vars::text(&current_vars(&metrics));
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+}
+
+async fn vars_json(State(metrics): State<MetricsState>) -> impl IntoResponse {
+    axum::Json(current_vars(&metrics))
 }
 
 async fn render(State(metrics): State<MetricsState>) -> impl IntoResponse {

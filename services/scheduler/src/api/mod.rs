@@ -9,6 +9,7 @@ mod jobs;
 mod journal;
 pub mod metrics;
 mod updates;
+pub mod vars;
 
 use std::sync::Arc;
 
