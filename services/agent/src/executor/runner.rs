@@ -20,7 +20,9 @@
 //! Health checks run in a task of their own (`checker.rs`) from the first fork until the
 //! regular plan ends; their results are a fourth input, judged by `health.rs`. Healthy sends
 //! `Running`; unhealthy stops the task as a kill would (lifecycle, signals, finalizers) and
-//! ends it FAILED.
+//! ends it FAILED. A shell check's shell is handed over as it starts and tracked like a run
+//! (its orphans are the task's: reaped while it runs, stopped when it ends); the checks are
+//! stopped, and waited for, before the task's processes are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
@@ -40,7 +42,8 @@ use super::checker::{self, Checker};
 use super::health::{CheckResult, Health, Policy, Tracker};
 use super::plan::{Outcome, Plan, ProcessSpec};
 use super::process::{self, Spawned};
-use super::tracking::ProcessTracker;
+use super::tracking::{self, ProcessTracker};
+use super::tree::Proc;
 use super::{ExecutorSettings, ProcessStatus, TaskSpec, TaskUpdate, lifecycle, template};
 
 /// How long SIGKILLed processes may take to be reaped before a run still there is LOST.
@@ -54,6 +57,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// Period of the scans for the task's processes while it runs: catches descendants (and the
 /// parents they came from) before their ancestors exit, and reaps adopted orphans that died.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// How long stopping the health checks may take (their task is aborted; the shell check in
+/// progress, if any, is killed as it is dropped).
+const CHECKS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
@@ -127,6 +133,9 @@ pub(crate) struct Runner {
     info: BTreeMap<String, RunInfo>,
     /// Every process this task started, and their descendants.
     procs: ProcessTracker,
+    /// Health checks' shells as they start, for `procs` (see `checker::Tracking`).
+    check_shells_tx: mpsc::UnboundedSender<Proc>,
+    check_shells_rx: mpsc::UnboundedReceiver<Proc>,
     /// When `drive` scans for them next.
     next_scan: Instant,
     exits_tx: mpsc::UnboundedSender<Exit>,
@@ -172,6 +181,7 @@ impl Runner {
             .map(|p| (p.name.clone(), p.logger.clone()))
             .collect();
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let (check_shells_tx, check_shells_rx) = mpsc::unbounded_channel();
         Self {
             spec,
             settings,
@@ -188,6 +198,8 @@ impl Runner {
             live: BTreeMap::new(),
             info: BTreeMap::new(),
             procs: ProcessTracker::new(),
+            check_shells_tx,
+            check_shells_rx,
             next_scan: Instant::now() + SCAN_EVERY,
             exits_tx,
             exits_rx,
@@ -227,8 +239,7 @@ impl Runner {
             return TaskUpdate::Failed { message };
         }
         let active = self.drive(Which::Regular, None).await;
-        // Dropping the checks stops them (and kills a shell check in progress).
-        self.checks = None;
+        self.stop_checks().await;
         match active {
             Drive::Ended(outcome) => {
                 self.terminate(false).await;
@@ -321,7 +332,8 @@ impl Runner {
                 continue;
             }
             let wake = decision.wake_at.map(|t| self.origin + t);
-            let scan = (!self.procs.is_empty()).then_some(self.next_scan);
+            // While checks run, their shells may be waiting in the inbox for a scan.
+            let scan = (!self.procs.is_empty() || self.checks.is_some()).then_some(self.next_scan);
             tokio::select! {
                 changed = self.kill_rx.changed(), if self.kill_open => {
                     self.on_kill_signal(changed.is_ok());
@@ -337,7 +349,7 @@ impl Runner {
                 }
                 () = sleep_until_opt(wake) => {}
                 () = sleep_until_opt(scan) => {
-                    self.procs.scan();
+                    self.scan();
                     self.next_scan = Instant::now() + SCAN_EVERY;
                 }
                 () = sleep_until_opt(deadline) => return Drive::Deadline,
@@ -392,7 +404,9 @@ impl Runner {
                 let pid = spawned.pid;
                 tracing::info!(process = name, run, pid, "forked");
                 self.plan_mut(which).running(name);
-                self.procs.add_root(pid);
+                if let Some(root) = tracking::started(pid) {
+                    self.procs.add_root(root);
+                }
                 self.live.insert(name.to_string(), Live { pid, run });
                 self.info.insert(
                     name.to_string(),
@@ -441,12 +455,32 @@ impl Runner {
             super::health::interval(config),
             super::health::check_timeout(config),
             tx,
+            checker::Tracking {
+                tag: self.procs.tag().to_string(),
+                started: self.check_shells_tx.clone(),
+            },
         ));
         self.checks = Some(Checks {
             handle,
             results,
             tracker: Tracker::new(policy),
         });
+    }
+
+    /// Stops the health checks and waits (bounded) until their task is gone, so that a shell
+    /// check in progress has been killed and its shell handed over before the task's
+    /// processes are stopped and reaped for the last time.
+    async fn stop_checks(&mut self) {
+        let Some(mut checks) = self.checks.take() else {
+            return;
+        };
+        checks.handle.abort();
+        if timeout_at(Instant::now() + CHECKS_STOP_WAIT, &mut checks.handle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("health checks did not stop in time");
+        }
     }
 
     /// Judges one health check; returns the failure message once the task is unhealthy.
@@ -565,7 +599,7 @@ impl Runner {
     /// as before tracking: a run's pid stays its own until tokio reaps it, which is at most
     /// `DRAIN_WAIT` before the runner hears of its exit.
     fn signal_all(&mut self, signal: Signal) {
-        self.procs.scan();
+        self.scan();
         self.procs.signal(signal);
         if self.procs.is_empty() {
             for live in self.live.values() {
@@ -584,7 +618,7 @@ impl Runner {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(signal) = sweep {
-                self.procs.scan();
+                self.scan();
                 self.procs.signal(signal);
             }
             if self.live.is_empty() && (sweep.is_none() || !self.procs.has_live()) {
@@ -599,6 +633,14 @@ impl Runner {
                 () = sleep_until(tick) => {}
             }
         }
+    }
+
+    /// Takes in the health checks' shells started since the last scan, then scans.
+    fn scan(&mut self) {
+        while let Ok(shell) = self.check_shells_rx.try_recv() {
+            self.procs.add_root(shell);
+        }
+        self.procs.scan();
     }
 
     fn poll_kill(&mut self) {
