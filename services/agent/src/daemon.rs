@@ -300,6 +300,7 @@ fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spe
             hostname: config.host.clone(),
             ports: spec.ports.clone(),
         },
+        container: spec.config.container.clone(),
     };
     let (executor, mut updates) = Executor::launch(task_spec, settings);
     running

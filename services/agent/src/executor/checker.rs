@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use aurora_events::config::{HealthCheck, HealthChecker};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use super::health::CheckResult;
+use super::template::{self, TaskContext};
 use super::tracking::{self, TAG_VAR};
 use super::tree::Proc;
 use super::{lifecycle, process};
@@ -44,6 +46,42 @@ pub(crate) enum Checker {
 pub(crate) struct Tracking {
     pub(crate) tag: String,
     pub(crate) started: mpsc::UnboundedSender<Proc>,
+}
+
+/// Renders and resolves a health check before anything runs, so that a check that can never
+/// work fails the task at once.
+pub(crate) fn prepare(config: &HealthCheck, context: &TaskContext) -> Result<Checker, String> {
+    match &config.checker {
+        HealthChecker::Http {
+            endpoint,
+            expected_response,
+            expected_response_code,
+        } => {
+            let Some(&port) = context.ports.get("health") else {
+                return Err(
+                    "health check failed: an HTTP health check needs a 'health' port, and the \
+                     task has none"
+                        .to_string(),
+                );
+            };
+            let endpoint = if endpoint.starts_with('/') {
+                endpoint.clone()
+            } else {
+                format!("/{endpoint}")
+            };
+            Ok(Checker::Http {
+                port,
+                endpoint,
+                expected_response: expected_response.clone(),
+                expected_response_code: *expected_response_code,
+            })
+        }
+        HealthChecker::Shell { command } => {
+            let command = template::render(command, context)
+                .map_err(|e| format!("health check failed: shell command: {e}"))?;
+            Ok(Checker::Shell { command })
+        }
+    }
 }
 
 /// Runs a check now, then one every `interval`, sending each result, until the receiver is

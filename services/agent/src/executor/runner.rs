@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aurora_events::config::{HealthCheck, HealthChecker, Logger, Process};
+use aurora_events::config::{Logger, Process};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -39,6 +39,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::checker::{self, Checker};
+use super::docker::{self, Docker};
 use super::health::{CheckResult, Health, Policy, Tracker};
 use super::plan::{Outcome, Plan, ProcessSpec};
 use super::process::{self, Spawned};
@@ -96,6 +97,8 @@ impl Drop for Checks {
 struct Live {
     pid: i32,
     run: u32,
+    /// The run's container, in a task with a Docker container (`pid` is its client's).
+    container: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -149,6 +152,8 @@ pub(crate) struct Runner {
     checker: Option<Checker>,
     /// Running health checks, from the first fork until the regular plan ends.
     checks: Option<Checks>,
+    /// The task's Docker container, if it has one; filled by `prepare_commands`.
+    docker: Option<Docker>,
 }
 
 impl Runner {
@@ -208,6 +213,7 @@ impl Runner {
             notes: BTreeMap::new(),
             checker: None,
             checks: None,
+            docker: None,
         }
     }
 
@@ -275,7 +281,12 @@ impl Runner {
         }
     }
 
-    async fn prepare_sandbox(&self) -> Result<(), String> {
+    async fn prepare_sandbox(&mut self) -> Result<(), String> {
+        // Absolute from here on: `BASH_ENV` is read relative to the process's working directory
+        // (the sandbox), and a container mounts the sandbox at its own path.
+        if let Ok(absolute) = std::path::absolute(&self.settings.sandbox) {
+            self.settings.sandbox = absolute;
+        }
         let logs = self.settings.sandbox.join(".logs");
         tokio::fs::create_dir_all(&logs).await.map_err(|e| {
             format!(
@@ -307,8 +318,14 @@ impl Runner {
             self.commands.insert(p.name.clone(), cmdline);
         }
         if let Some(config) = &self.spec.health_check {
-            self.checker = Some(prepare_checker(config, &self.spec.context)?);
+            self.checker = Some(checker::prepare(config, &self.spec.context)?);
         }
+        self.docker = docker::prepare(
+            self.spec.container.as_ref(),
+            &self.settings.docker,
+            std::env::var_os("PATH").as_deref(),
+            &self.settings.sandbox,
+        )?;
         Ok(())
     }
 
@@ -399,15 +416,49 @@ impl Runner {
             .join(name)
             .join(run.to_string());
         let tag = self.procs.tag();
-        match process::spawn(&self.settings.sandbox, cmdline, logger, &log_dir, tag).await {
+        let container = self.docker.as_ref().map(|_| {
+            let index = self
+                .spec
+                .task
+                .processes
+                .iter()
+                .position(|p| p.name == name)
+                .unwrap_or(usize::MAX);
+            docker::container_name(tag, index, name, run)
+        });
+        let docker = self.docker.as_ref().zip(container.as_deref());
+        match process::spawn(
+            &self.settings.sandbox,
+            cmdline,
+            logger,
+            &log_dir,
+            tag,
+            docker,
+        )
+        .await
+        {
             Ok(spawned) => {
                 let pid = spawned.pid;
-                tracing::info!(process = name, run, pid, "forked");
+                tracing::info!(process = name, run, pid, ?container, "forked");
                 self.plan_mut(which).running(name);
-                if let Some(root) = tracking::started(pid) {
-                    self.procs.add_root(root);
+                match (tracking::started(pid), &container) {
+                    (Some(root), None) => self.procs.add_root(root),
+                    (Some(client), Some(_)) => self.procs.add_docker_client(client),
+                    (None, _) => {}
                 }
-                self.live.insert(name.to_string(), Live { pid, run });
+                let cleanup = self
+                    .docker
+                    .as_ref()
+                    .map(|d| d.program.clone())
+                    .zip(container.clone());
+                self.live.insert(
+                    name.to_string(),
+                    Live {
+                        pid,
+                        run,
+                        container,
+                    },
+                );
                 self.info.insert(
                     name.to_string(),
                     RunInfo {
@@ -421,6 +472,7 @@ impl Runner {
                     self.exits_tx.clone(),
                     name.to_string(),
                     run,
+                    cleanup,
                 ));
                 if which == Which::Regular && !self.reported_running {
                     self.reported_running = true;
@@ -539,16 +591,21 @@ impl Runner {
     }
 
     /// Stops everything the task started: the HTTP lifecycle first when `graceful`, then
-    /// SIGTERM to every process the task owns, up to `kill_grace` for them to go, then
-    /// SIGKILL to the survivors. Both sweeps also reach processes forked meanwhile.
+    /// SIGTERM to every process the task owns (and `docker kill --signal TERM` to its live
+    /// containers), up to `kill_grace` for them to go, then `docker rm -f` of the containers
+    /// left and SIGKILL to the surviving processes. Both sweeps also reach processes forked
+    /// meanwhile.
     async fn terminate(&mut self, graceful: bool) {
         self.killing = true;
         if graceful {
             self.lifecycle_shutdown().await;
         }
         self.signal_all(Signal::SIGTERM);
+        self.docker_all(|name| docker::kill_args(name, "TERM"))
+            .await;
         self.wait_quiet(self.settings.kill_grace, Some(Signal::SIGTERM))
             .await;
+        self.docker_all(docker::remove_args).await;
         self.signal_all(Signal::SIGKILL);
         self.wait_quiet(REAP_WAIT, Some(Signal::SIGKILL)).await;
         if self.procs.has_live() {
@@ -594,15 +651,33 @@ impl Runner {
         }
     }
 
+    /// Runs one docker command (bounded, concurrently) for the container of every live run
+    /// that has one; `args` gives its arguments from the container's name.
+    async fn docker_all(&self, args: impl Fn(&str) -> Vec<String>) {
+        let Some(docker) = &self.docker else {
+            return;
+        };
+        let commands = self
+            .live
+            .values()
+            .filter_map(|live| live.container.as_deref())
+            .map(|name| {
+                let args = args(name);
+                async move { docker::command(&docker.program, &args).await }
+            });
+        futures::future::join_all(commands).await;
+    }
+
     /// Sends `signal` to every process the task owns, as a fresh scan finds them. Should
     /// the scan find none while runs are live (no `/proc`), the runs' own pids are signalled,
     /// as before tracking: a run's pid stays its own until tokio reaps it, which is at most
-    /// `DRAIN_WAIT` before the runner hears of its exit.
+    /// `DRAIN_WAIT` before the runner hears of its exit. Docker clients get SIGKILL only.
     fn signal_all(&mut self, signal: Signal) {
         self.scan();
         self.procs.signal(signal);
         if self.procs.is_empty() {
-            for live in self.live.values() {
+            let spared = |live: &&Live| live.container.is_some() && signal != Signal::SIGKILL;
+            for live in self.live.values().filter(|l| !spared(l)) {
                 match kill(Pid::from_raw(live.pid), signal) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(e) => tracing::warn!(pid = live.pid, error = %e, "cannot signal"),
@@ -738,7 +813,16 @@ fn validate_name(p: &Process) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_child(spawned: Spawned, exits: mpsc::UnboundedSender<Exit>, name: String, run: u32) {
+/// Awaits one run, drains its logs, and (in a task with a Docker container) removes its
+/// container, `cleanup` = (docker CLI, container name), before reporting the exit: a client
+/// that was killed leaves its container running, and `--rm` alone would not remove it.
+async fn wait_child(
+    spawned: Spawned,
+    exits: mpsc::UnboundedSender<Exit>,
+    name: String,
+    run: u32,
+    cleanup: Option<(PathBuf, String)>,
+) {
     let Spawned {
         mut child, pumps, ..
     } = spawned;
@@ -753,51 +837,15 @@ async fn wait_child(spawned: Spawned, exits: mpsc::UnboundedSender<Exit>, name: 
     for mut pump in pumps {
         let _ = timeout_at(drained_by, &mut pump).await;
     }
+    if let Some((program, container)) = cleanup {
+        docker::command(&program, &docker::remove_args(&container)).await;
+    }
     let _ = exits.send(Exit {
         name,
         run,
         code,
         signal,
     });
-}
-
-/// Renders and resolves a health check before anything runs, so that a check that can never
-/// work fails the task at once.
-fn prepare_checker(
-    config: &HealthCheck,
-    context: &template::TaskContext,
-) -> Result<Checker, String> {
-    match &config.checker {
-        HealthChecker::Http {
-            endpoint,
-            expected_response,
-            expected_response_code,
-        } => {
-            let Some(&port) = context.ports.get("health") else {
-                return Err(
-                    "health check failed: an HTTP health check needs a 'health' port, and the \
-                     task has none"
-                        .to_string(),
-                );
-            };
-            let endpoint = if endpoint.starts_with('/') {
-                endpoint.clone()
-            } else {
-                format!("/{endpoint}")
-            };
-            Ok(Checker::Http {
-                port,
-                endpoint,
-                expected_response: expected_response.clone(),
-                expected_response_code: *expected_response_code,
-            })
-        }
-        HealthChecker::Shell { command } => {
-            let command = template::render(command, context)
-                .map_err(|e| format!("health check failed: shell command: {e}"))?;
-            Ok(Checker::Shell { command })
-        }
-    }
 }
 
 /// The next health check result, or never when no checks run.

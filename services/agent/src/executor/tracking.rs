@@ -19,6 +19,8 @@
 //!   this module never calls `waitpid(-1)`, which would take their exit statuses. It reaps
 //!   only zombies adopted by this process that `tree::select` attributes to the task, each
 //!   by its pid with `WNOHANG`, and never a root.
+//! - A `docker run` client is a root like any run, but only SIGKILL sweeps signal it: its
+//!   container is stopped with `docker kill` (`docker.rs`).
 //! - Signals go to single tracked pids only (re-read in the same scan just before), never
 //!   to a process group, never to a pid this task does not own.
 //!
@@ -79,6 +81,10 @@ pub(crate) struct ProcessTracker {
     live: BTreeSet<Ident>,
     /// The last signal sent to each member, so that a repeated sweep signals only newcomers.
     signalled: BTreeMap<Ident, Signal>,
+    /// Roots only SIGKILL reaches: `docker run` clients, whose containers are stopped through
+    /// `docker kill` (a SIGTERM would end the client at once and leave its container
+    /// unobserved; see `docker.rs`).
+    spared: BTreeSet<Ident>,
 }
 
 impl ProcessTracker {
@@ -104,6 +110,7 @@ impl ProcessTracker {
             groups: BTreeSet::new(),
             live: BTreeSet::new(),
             signalled: BTreeMap::new(),
+            spared: BTreeSet::new(),
         }
     }
 
@@ -123,6 +130,13 @@ impl ProcessTracker {
         if p.pgrp == p.pid {
             self.groups.insert(p.pgrp);
         }
+    }
+
+    /// Records a `docker run` client as [`Self::add_root`] does; of the sweeps, only SIGKILL
+    /// signals it.
+    pub(crate) fn add_docker_client(&mut self, p: Proc) {
+        self.spared.insert(p.ident());
+        self.add_root(p);
     }
 
     /// Whether a scan may still find something: a member or root not yet seen gone, or a
@@ -169,6 +183,7 @@ impl ProcessTracker {
         }
         self.roots.retain(|id| selection.members.contains(id));
         self.signalled.retain(|id, _| selection.live.contains(id));
+        self.spared.retain(|id| selection.live.contains(id));
         self.known = selection.members;
         self.live = selection.live;
         self.groups = selection.groups;
@@ -177,7 +192,9 @@ impl ProcessTracker {
     /// Sends `signal` to every member running at the last scan that has not had it yet.
     pub(crate) fn signal(&mut self, signal: Signal) {
         for &id in &self.live {
-            if self.signalled.get(&id) == Some(&signal) {
+            if self.signalled.get(&id) == Some(&signal)
+                || (signal != Signal::SIGKILL && self.spared.contains(&id))
+            {
                 continue;
             }
             match kill(Pid::from_raw(id.pid), signal) {

@@ -41,6 +41,7 @@ pub fn spec(task: ThermosTask) -> TaskSpec {
         lifecycle: None,
         health_check: None,
         context: TaskContext::default(),
+        container: None,
     }
 }
 
