@@ -156,8 +156,13 @@ fn advertised_endpoint(scheme: &str, host: &str, bound: SocketAddr) -> String {
 /// How long one work poll waits for the scheduler to queue something.
 const WORK_WAIT: Duration = Duration::from_secs(20);
 
+/// At shutdown, how much longer than the kill grace tasks get to stop (SIGKILL, reaping,
+/// removing containers). HTTP lifecycle waits and final processes beyond that are cut short.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+
 /// Registers, heartbeats, polls for work and acts until `shutdown` becomes true. Tasks still
-/// running then are killed.
+/// running then are killed, and waited for (at most the kill grace and [`SHUTDOWN_MARGIN`]):
+/// a task's processes are stopped by its executor, not left to pid 1 when this process exits.
 async fn agent_loop(
     config: AgentConfig,
     endpoint: String,
@@ -238,10 +243,18 @@ async fn agent_loop(
             };
     }
     let executors = std::mem::take(&mut *running.lock().unwrap_or_else(PoisonError::into_inner));
-    for (task, running) in executors {
+    for (task, running) in &executors {
         running.executor.kill("agent shutting down");
         tracing::info!(%task, "killed at shutdown");
     }
+    let bound = config.kill_grace + SHUTDOWN_MARGIN;
+    let stopped = executors.into_iter().map(|(task, running)| async move {
+        match tokio::time::timeout(bound, running.executor.wait()).await {
+            Ok(end) => tracing::info!(%task, ?end, "stopped at shutdown"),
+            Err(_) => tracing::warn!(%task, ?bound, "task still stopping at shutdown; leaving it"),
+        }
+    });
+    futures::future::join_all(stopped).await;
 }
 
 /// Carries out what the scheduler handed over: kills first, then launches.
@@ -303,6 +316,7 @@ fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spe
         lifecycle: spec.config.lifecycle.clone(),
         health_check: spec.config.health_check.clone(),
         context: context.clone(),
+        container: spec.config.container.clone(),
     };
     let (executor, mut updates) = Executor::launch(task_spec, settings);
     running

@@ -1,7 +1,7 @@
 //! Executor behaviour with real processes: each test runs one task in a temporary sandbox and
 //! bounds every wait (see `support`). Kill and lifecycle tests are in `executor/kill.rs`,
 //! health checks in `executor/health.rs`, daemons that leave the task's process group in
-//! `executor/daemons.rs`.
+//! `executor/daemons.rs`, Docker containers (through a fake `docker`) in `executor/docker.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,6 +16,9 @@ mod health;
 
 #[path = "executor/daemons.rs"]
 mod daemons;
+
+#[path = "executor/docker.rs"]
+mod docker;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

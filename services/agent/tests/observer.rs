@@ -41,6 +41,7 @@ fn spec(cmdline: &str) -> TaskSpec {
         lifecycle: None,
         health_check: None,
         context: TaskContext::default(),
+        container: None,
     }
 }
 

@@ -1,16 +1,25 @@
 //! The I/O of health checks: one check (an HTTP GET on the task's `health` port, or a shell
 //! command in the sandbox) and the loop that runs one every interval and reports each result.
 //! The verdict is `health.rs`'s business.
+//!
+//! A shell check is one of the task's processes as far as tracking goes (`tracking.rs`): it
+//! carries the task's tag, and its shell is handed to the runner as it starts, so that what it
+//! leaves behind (an orphan adopted by the agent, a zombie of one) is stopped and reaped with
+//! the task's own rather than left to accumulate in the agent.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use aurora_events::config::{HealthCheck, HealthChecker};
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use super::health::CheckResult;
+use super::template::{self, TaskContext};
+use super::tracking::{self, TAG_VAR};
+use super::tree::Proc;
 use super::{lifecycle, process};
 
 /// While this file exists in the sandbox, checks are not run and count as passing.
@@ -31,6 +40,50 @@ pub(crate) enum Checker {
     },
 }
 
+/// Where a shell check's processes are accounted for: the task's tag, and the runner's inbox
+/// for every check shell started (read while unreaped, see [`tracking::started`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Tracking {
+    pub(crate) tag: String,
+    pub(crate) started: mpsc::UnboundedSender<Proc>,
+}
+
+/// Renders and resolves a health check before anything runs, so that a check that can never
+/// work fails the task at once.
+pub(crate) fn prepare(config: &HealthCheck, context: &TaskContext) -> Result<Checker, String> {
+    match &config.checker {
+        HealthChecker::Http {
+            endpoint,
+            expected_response,
+            expected_response_code,
+        } => {
+            let Some(&port) = context.ports.get("health") else {
+                return Err(
+                    "health check failed: an HTTP health check needs a 'health' port, and the \
+                     task has none"
+                        .to_string(),
+                );
+            };
+            let endpoint = if endpoint.starts_with('/') {
+                endpoint.clone()
+            } else {
+                format!("/{endpoint}")
+            };
+            Ok(Checker::Http {
+                port,
+                endpoint,
+                expected_response: expected_response.clone(),
+                expected_response_code: *expected_response_code,
+            })
+        }
+        HealthChecker::Shell { command } => {
+            let command = template::render(command, context)
+                .map_err(|e| format!("health check failed: shell command: {e}"))?;
+            Ok(Checker::Shell { command })
+        }
+    }
+}
+
 /// Runs a check now, then one every `interval`, sending each result, until the receiver is
 /// gone or the task running this is aborted (a shell check's process group is killed then).
 pub(crate) async fn run(
@@ -39,12 +92,13 @@ pub(crate) async fn run(
     interval: Duration,
     timeout: Duration,
     results: mpsc::UnboundedSender<CheckResult>,
+    tracking: Tracking,
 ) {
     loop {
         let result = if sandbox.join(SNOOZE).exists() {
             CheckResult::pass(format!("snoozed by {SNOOZE}"))
         } else {
-            check(&checker, &sandbox, timeout).await
+            check(&checker, &sandbox, timeout, &tracking).await
         };
         tracing::debug!(passed = result.passed, detail = %result.detail, "health check");
         if results.send(result).is_err() {
@@ -54,7 +108,12 @@ pub(crate) async fn run(
     }
 }
 
-async fn check(checker: &Checker, sandbox: &Path, timeout: Duration) -> CheckResult {
+async fn check(
+    checker: &Checker,
+    sandbox: &Path,
+    timeout: Duration,
+    tracking: &Tracking,
+) -> CheckResult {
     match checker {
         Checker::Http {
             port,
@@ -71,7 +130,7 @@ async fn check(checker: &Checker, sandbox: &Path, timeout: Duration) -> CheckRes
             )
             .await
         }
-        Checker::Shell { command } => shell(command, sandbox, timeout).await,
+        Checker::Shell { command } => shell(command, sandbox, timeout, tracking).await,
     }
 }
 
@@ -119,11 +178,17 @@ impl Drop for GroupGuard {
     }
 }
 
-async fn shell(command: &str, sandbox: &Path, timeout: Duration) -> CheckResult {
+async fn shell(
+    command: &str,
+    sandbox: &Path,
+    timeout: Duration,
+    tracking: &Tracking,
+) -> CheckResult {
     let mut child = match Command::new("bash")
         .arg("-c")
         .arg(command)
         .current_dir(sandbox)
+        .env(TAG_VAR, &tracking.tag)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -135,10 +200,13 @@ async fn shell(command: &str, sandbox: &Path, timeout: Duration) -> CheckResult 
         Ok(child) => child,
         Err(e) => return CheckResult::fail(format!("cannot start bash: {e}")),
     };
-    let _guard = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(GroupGuard);
+    let pid = child.id().and_then(|id| i32::try_from(id).ok());
+    // Not awaited yet, so not reaped: its pid is still its own.
+    if let Some(started) = pid.and_then(tracking::started) {
+        // The runner may be gone (the task is ending); then nothing is left to track for.
+        let _ = tracking.started.send(started);
+    }
+    let _guard = pid.map(GroupGuard);
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => match status.code() {
             Some(0) => CheckResult::pass("exit code 0"),

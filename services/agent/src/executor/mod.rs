@@ -23,6 +23,10 @@
 //! variable or a process it cannot start all end the task FAILED with a message naming the
 //! problem. It does not talk to the scheduler: the agent maps [`TaskUpdate`]s to Aurora states.
 //!
+//! With a Docker container ([`TaskSpec::container`]), each run is a `docker run` of the task's
+//! image with the sandbox mounted at its own path, host networking and the same `bash -c`;
+//! kills reach containers through `docker kill` and `docker rm -f` (see `docker.rs`).
+//!
 //! Health checks (optional, [`TaskSpec::health_check`]) start with the first fork and run
 //! every `interval_secs` while the regular plan is active: the task reports `Running` only once
 //! healthy, and a task that does not become healthy in time, or fails too many checks once
@@ -30,6 +34,7 @@
 //! starting "health check failed". See `health.rs` for the rules.
 
 mod checker;
+mod docker;
 mod health;
 mod lifecycle;
 mod logs;
@@ -44,7 +49,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aurora_events::config::{HealthCheck, HttpLifecycle, ThermosTask};
+use aurora_events::config::{Container, HealthCheck, HttpLifecycle, ThermosTask};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -69,6 +74,12 @@ pub struct TaskSpec {
     /// `Running` as soon as a process is forked.
     pub health_check: Option<HealthCheck>,
     pub context: TaskContext,
+    /// What the processes run in (Aurora's `Job.container`): `None` (or a Mesos container with
+    /// neither image nor volumes), the sandbox itself; `Docker`, one `docker run` of the image
+    /// per process run, with the sandbox mounted at its own path and host networking (see
+    /// `docker.rs`). Health checks and the HTTP lifecycle run on the host either way. A Mesos
+    /// image or volumes fail the task.
+    pub container: Option<Container>,
 }
 
 /// How to run it.
@@ -78,6 +89,10 @@ pub struct ExecutorSettings {
     pub sandbox: PathBuf,
     /// How long processes get between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// The `docker` CLI for tasks with a Docker container: a name looked up on `PATH` when the
+    /// task launches, or a path. `docker` by default; a task that needs it and cannot find it
+    /// fails ("this agent has no docker: ...").
+    pub docker: PathBuf,
 }
 
 impl ExecutorSettings {
@@ -85,6 +100,7 @@ impl ExecutorSettings {
         Self {
             sandbox: sandbox.into(),
             kill_grace: Duration::from_secs(10),
+            docker: PathBuf::from("docker"),
         }
     }
 }
@@ -153,6 +169,7 @@ impl Executor {
     ///     lifecycle: None,
     ///     health_check: None,
     ///     context: TaskContext::default(),
+    ///     container: None,
     /// };
     /// let (executor, mut updates) = Executor::launch(spec, ExecutorSettings::new("/var/sandbox/t-1"));
     /// while let Some(update) = updates.recv().await {

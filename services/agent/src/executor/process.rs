@@ -6,6 +6,11 @@
 //! runner finds and signals everything it forked by scanning for them (`tracking.rs`), not by
 //! group, since a daemon that calls `setsid` leaves the group. If the sandbox holds
 //! `.thermos_profile`, bash sources it first (`BASH_ENV`), as Thermos does before every fork.
+//!
+//! In a task with a Docker container, the run is instead the `docker run` client that runs
+//! the same `bash -c <cmdline>` in a container (`docker.rs`); the client is started exactly
+//! as bash would be (group, tag, log pipes), and the container's output reaches the logs
+//! through it.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -17,6 +22,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use super::docker::{self, Docker};
 use super::logs::{LogSink, Stream, pump};
 use super::tracking::TAG_VAR;
 
@@ -31,14 +37,15 @@ pub(crate) struct Spawned {
     pub(crate) pumps: Vec<JoinHandle<()>>,
 }
 
-/// Starts one run, tagged with `tag` (see `tracking.rs`). The error is a message for the
-/// task's status, naming what went wrong.
+/// Starts one run, tagged with `tag` (see `tracking.rs`), in container `name` of `docker`
+/// when given. The error is a message for the task's status, naming what went wrong.
 pub(crate) async fn spawn(
     sandbox: &Path,
     cmdline: &str,
     logger: &Logger,
     log_dir: &Path,
     tag: &str,
+    container: Option<(&Docker, &str)>,
 ) -> Result<Spawned, String> {
     tokio::fs::create_dir_all(log_dir)
         .await
@@ -55,10 +62,28 @@ pub(crate) async fn spawn(
     let stdout = open(Stream::Stdout).await?;
     let stderr = open(Stream::Stderr).await?;
 
-    let mut command = Command::new("bash");
+    let profile = sandbox.join(PROFILE);
+    let has_profile = profile.is_file();
+    let (program, mut command) = match container {
+        None => {
+            let mut command = Command::new("bash");
+            command.arg("-c").arg(cmdline);
+            if has_profile {
+                command.env("BASH_ENV", &profile);
+            } else {
+                command.env_remove("BASH_ENV");
+            }
+            ("bash".to_string(), command)
+        }
+        Some((docker, name)) => {
+            let mut command = Command::new(&docker.program);
+            command
+                .args(docker::run_args(docker, name, tag, has_profile, cmdline))
+                .env_remove("BASH_ENV");
+            (docker.program.display().to_string(), command)
+        }
+    };
     command
-        .arg("-c")
-        .arg(cmdline)
         .current_dir(sandbox)
         .env(TAG_VAR, tag)
         .process_group(0)
@@ -75,15 +100,9 @@ pub(crate) async fn spawn(
         })
         // If the runner is dropped without a kill, at least the group leader dies.
         .kill_on_drop(true);
-    let profile = sandbox.join(PROFILE);
-    if profile.is_file() {
-        command.env("BASH_ENV", &profile);
-    } else {
-        command.env_remove("BASH_ENV");
-    }
     let mut child = command
         .spawn()
-        .map_err(|e| format!("cannot start bash: {e}"))?;
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
     let pid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())

@@ -20,7 +20,9 @@
 //! Health checks run in a task of their own (`checker.rs`) from the first fork until the
 //! regular plan ends; their results are a fourth input, judged by `health.rs`. Healthy sends
 //! `Running`; unhealthy stops the task as a kill would (lifecycle, signals, finalizers) and
-//! ends it FAILED.
+//! ends it FAILED. A shell check's shell is handed over as it starts and tracked like a run
+//! (its orphans are the task's: reaped while it runs, stopped when it ends); the checks are
+//! stopped, and waited for, before the task's processes are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
@@ -28,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aurora_events::config::{HealthCheck, HealthChecker, Logger, Process};
+use aurora_events::config::{Logger, Process};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -37,10 +39,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::checker::{self, Checker};
+use super::docker::{self, Docker};
 use super::health::{CheckResult, Health, Policy, Tracker};
 use super::plan::{Outcome, Plan, ProcessSpec};
 use super::process::{self, Spawned};
-use super::tracking::ProcessTracker;
+use super::tracking::{self, ProcessTracker};
+use super::tree::Proc;
 use super::{ExecutorSettings, ProcessStatus, TaskSpec, TaskUpdate, lifecycle, template};
 
 /// How long SIGKILLed processes may take to be reaped before a run still there is LOST.
@@ -54,6 +58,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// Period of the scans for the task's processes while it runs: catches descendants (and the
 /// parents they came from) before their ancestors exit, and reaps adopted orphans that died.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// How long stopping the health checks may take (their task is aborted; the shell check in
+/// progress, if any, is killed as it is dropped).
+const CHECKS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
@@ -90,6 +97,8 @@ impl Drop for Checks {
 struct Live {
     pid: i32,
     run: u32,
+    /// The run's container, in a task with a Docker container (`pid` is its client's).
+    container: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -127,6 +136,9 @@ pub(crate) struct Runner {
     info: BTreeMap<String, RunInfo>,
     /// Every process this task started, and their descendants.
     procs: ProcessTracker,
+    /// Health checks' shells as they start, for `procs` (see `checker::Tracking`).
+    check_shells_tx: mpsc::UnboundedSender<Proc>,
+    check_shells_rx: mpsc::UnboundedReceiver<Proc>,
     /// When `drive` scans for them next.
     next_scan: Instant,
     exits_tx: mpsc::UnboundedSender<Exit>,
@@ -140,6 +152,8 @@ pub(crate) struct Runner {
     checker: Option<Checker>,
     /// Running health checks, from the first fork until the regular plan ends.
     checks: Option<Checks>,
+    /// The task's Docker container, if it has one; filled by `prepare_commands`.
+    docker: Option<Docker>,
 }
 
 impl Runner {
@@ -172,6 +186,7 @@ impl Runner {
             .map(|p| (p.name.clone(), p.logger.clone()))
             .collect();
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let (check_shells_tx, check_shells_rx) = mpsc::unbounded_channel();
         Self {
             spec,
             settings,
@@ -188,6 +203,8 @@ impl Runner {
             live: BTreeMap::new(),
             info: BTreeMap::new(),
             procs: ProcessTracker::new(),
+            check_shells_tx,
+            check_shells_rx,
             next_scan: Instant::now() + SCAN_EVERY,
             exits_tx,
             exits_rx,
@@ -196,6 +213,7 @@ impl Runner {
             notes: BTreeMap::new(),
             checker: None,
             checks: None,
+            docker: None,
         }
     }
 
@@ -227,8 +245,7 @@ impl Runner {
             return TaskUpdate::Failed { message };
         }
         let active = self.drive(Which::Regular, None).await;
-        // Dropping the checks stops them (and kills a shell check in progress).
-        self.checks = None;
+        self.stop_checks().await;
         match active {
             Drive::Ended(outcome) => {
                 self.terminate(false).await;
@@ -264,7 +281,12 @@ impl Runner {
         }
     }
 
-    async fn prepare_sandbox(&self) -> Result<(), String> {
+    async fn prepare_sandbox(&mut self) -> Result<(), String> {
+        // Absolute from here on: `BASH_ENV` is read relative to the process's working directory
+        // (the sandbox), and a container mounts the sandbox at its own path.
+        if let Ok(absolute) = std::path::absolute(&self.settings.sandbox) {
+            self.settings.sandbox = absolute;
+        }
         let logs = self.settings.sandbox.join(".logs");
         tokio::fs::create_dir_all(&logs).await.map_err(|e| {
             format!(
@@ -296,8 +318,14 @@ impl Runner {
             self.commands.insert(p.name.clone(), cmdline);
         }
         if let Some(config) = &self.spec.health_check {
-            self.checker = Some(prepare_checker(config, &self.spec.context)?);
+            self.checker = Some(checker::prepare(config, &self.spec.context)?);
         }
+        self.docker = docker::prepare(
+            self.spec.container.as_ref(),
+            &self.settings.docker,
+            std::env::var_os("PATH").as_deref(),
+            &self.settings.sandbox,
+        )?;
         Ok(())
     }
 
@@ -321,7 +349,8 @@ impl Runner {
                 continue;
             }
             let wake = decision.wake_at.map(|t| self.origin + t);
-            let scan = (!self.procs.is_empty()).then_some(self.next_scan);
+            // While checks run, their shells may be waiting in the inbox for a scan.
+            let scan = (!self.procs.is_empty() || self.checks.is_some()).then_some(self.next_scan);
             tokio::select! {
                 changed = self.kill_rx.changed(), if self.kill_open => {
                     self.on_kill_signal(changed.is_ok());
@@ -337,7 +366,7 @@ impl Runner {
                 }
                 () = sleep_until_opt(wake) => {}
                 () = sleep_until_opt(scan) => {
-                    self.procs.scan();
+                    self.scan();
                     self.next_scan = Instant::now() + SCAN_EVERY;
                 }
                 () = sleep_until_opt(deadline) => return Drive::Deadline,
@@ -387,13 +416,49 @@ impl Runner {
             .join(name)
             .join(run.to_string());
         let tag = self.procs.tag();
-        match process::spawn(&self.settings.sandbox, cmdline, logger, &log_dir, tag).await {
+        let container = self.docker.as_ref().map(|_| {
+            let index = self
+                .spec
+                .task
+                .processes
+                .iter()
+                .position(|p| p.name == name)
+                .unwrap_or(usize::MAX);
+            docker::container_name(tag, index, name, run)
+        });
+        let docker = self.docker.as_ref().zip(container.as_deref());
+        match process::spawn(
+            &self.settings.sandbox,
+            cmdline,
+            logger,
+            &log_dir,
+            tag,
+            docker,
+        )
+        .await
+        {
             Ok(spawned) => {
                 let pid = spawned.pid;
-                tracing::info!(process = name, run, pid, "forked");
+                tracing::info!(process = name, run, pid, ?container, "forked");
                 self.plan_mut(which).running(name);
-                self.procs.add_root(pid);
-                self.live.insert(name.to_string(), Live { pid, run });
+                match (tracking::started(pid), &container) {
+                    (Some(root), None) => self.procs.add_root(root),
+                    (Some(client), Some(_)) => self.procs.add_docker_client(client),
+                    (None, _) => {}
+                }
+                let cleanup = self
+                    .docker
+                    .as_ref()
+                    .map(|d| d.program.clone())
+                    .zip(container.clone());
+                self.live.insert(
+                    name.to_string(),
+                    Live {
+                        pid,
+                        run,
+                        container,
+                    },
+                );
                 self.info.insert(
                     name.to_string(),
                     RunInfo {
@@ -407,6 +472,7 @@ impl Runner {
                     self.exits_tx.clone(),
                     name.to_string(),
                     run,
+                    cleanup,
                 ));
                 if which == Which::Regular && !self.reported_running {
                     self.reported_running = true;
@@ -441,12 +507,32 @@ impl Runner {
             super::health::interval(config),
             super::health::check_timeout(config),
             tx,
+            checker::Tracking {
+                tag: self.procs.tag().to_string(),
+                started: self.check_shells_tx.clone(),
+            },
         ));
         self.checks = Some(Checks {
             handle,
             results,
             tracker: Tracker::new(policy),
         });
+    }
+
+    /// Stops the health checks and waits (bounded) until their task is gone, so that a shell
+    /// check in progress has been killed and its shell handed over before the task's
+    /// processes are stopped and reaped for the last time.
+    async fn stop_checks(&mut self) {
+        let Some(mut checks) = self.checks.take() else {
+            return;
+        };
+        checks.handle.abort();
+        if timeout_at(Instant::now() + CHECKS_STOP_WAIT, &mut checks.handle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("health checks did not stop in time");
+        }
     }
 
     /// Judges one health check; returns the failure message once the task is unhealthy.
@@ -505,16 +591,21 @@ impl Runner {
     }
 
     /// Stops everything the task started: the HTTP lifecycle first when `graceful`, then
-    /// SIGTERM to every process the task owns, up to `kill_grace` for them to go, then
-    /// SIGKILL to the survivors. Both sweeps also reach processes forked meanwhile.
+    /// SIGTERM to every process the task owns (and `docker kill --signal TERM` to its live
+    /// containers), up to `kill_grace` for them to go, then `docker rm -f` of the containers
+    /// left and SIGKILL to the surviving processes. Both sweeps also reach processes forked
+    /// meanwhile.
     async fn terminate(&mut self, graceful: bool) {
         self.killing = true;
         if graceful {
             self.lifecycle_shutdown().await;
         }
         self.signal_all(Signal::SIGTERM);
+        self.docker_all(|name| docker::kill_args(name, "TERM"))
+            .await;
         self.wait_quiet(self.settings.kill_grace, Some(Signal::SIGTERM))
             .await;
+        self.docker_all(docker::remove_args).await;
         self.signal_all(Signal::SIGKILL);
         self.wait_quiet(REAP_WAIT, Some(Signal::SIGKILL)).await;
         if self.procs.has_live() {
@@ -560,15 +651,33 @@ impl Runner {
         }
     }
 
+    /// Runs one docker command (bounded, concurrently) for the container of every live run
+    /// that has one; `args` gives its arguments from the container's name.
+    async fn docker_all(&self, args: impl Fn(&str) -> Vec<String>) {
+        let Some(docker) = &self.docker else {
+            return;
+        };
+        let commands = self
+            .live
+            .values()
+            .filter_map(|live| live.container.as_deref())
+            .map(|name| {
+                let args = args(name);
+                async move { docker::command(&docker.program, &args).await }
+            });
+        futures::future::join_all(commands).await;
+    }
+
     /// Sends `signal` to every process the task owns, as a fresh scan finds them. Should
     /// the scan find none while runs are live (no `/proc`), the runs' own pids are signalled,
     /// as before tracking: a run's pid stays its own until tokio reaps it, which is at most
-    /// `DRAIN_WAIT` before the runner hears of its exit.
+    /// `DRAIN_WAIT` before the runner hears of its exit. Docker clients get SIGKILL only.
     fn signal_all(&mut self, signal: Signal) {
-        self.procs.scan();
+        self.scan();
         self.procs.signal(signal);
         if self.procs.is_empty() {
-            for live in self.live.values() {
+            let spared = |live: &&Live| live.container.is_some() && signal != Signal::SIGKILL;
+            for live in self.live.values().filter(|l| !spared(l)) {
                 match kill(Pid::from_raw(live.pid), signal) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(e) => tracing::warn!(pid = live.pid, error = %e, "cannot signal"),
@@ -584,7 +693,7 @@ impl Runner {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(signal) = sweep {
-                self.procs.scan();
+                self.scan();
                 self.procs.signal(signal);
             }
             if self.live.is_empty() && (sweep.is_none() || !self.procs.has_live()) {
@@ -599,6 +708,14 @@ impl Runner {
                 () = sleep_until(tick) => {}
             }
         }
+    }
+
+    /// Takes in the health checks' shells started since the last scan, then scans.
+    fn scan(&mut self) {
+        while let Ok(shell) = self.check_shells_rx.try_recv() {
+            self.procs.add_root(shell);
+        }
+        self.procs.scan();
     }
 
     fn poll_kill(&mut self) {
@@ -696,7 +813,16 @@ fn validate_name(p: &Process) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_child(spawned: Spawned, exits: mpsc::UnboundedSender<Exit>, name: String, run: u32) {
+/// Awaits one run, drains its logs, and (in a task with a Docker container) removes its
+/// container, `cleanup` = (docker CLI, container name), before reporting the exit: a client
+/// that was killed leaves its container running, and `--rm` alone would not remove it.
+async fn wait_child(
+    spawned: Spawned,
+    exits: mpsc::UnboundedSender<Exit>,
+    name: String,
+    run: u32,
+    cleanup: Option<(PathBuf, String)>,
+) {
     let Spawned {
         mut child, pumps, ..
     } = spawned;
@@ -711,51 +837,15 @@ async fn wait_child(spawned: Spawned, exits: mpsc::UnboundedSender<Exit>, name: 
     for mut pump in pumps {
         let _ = timeout_at(drained_by, &mut pump).await;
     }
+    if let Some((program, container)) = cleanup {
+        docker::command(&program, &docker::remove_args(&container)).await;
+    }
     let _ = exits.send(Exit {
         name,
         run,
         code,
         signal,
     });
-}
-
-/// Renders and resolves a health check before anything runs, so that a check that can never
-/// work fails the task at once.
-fn prepare_checker(
-    config: &HealthCheck,
-    context: &template::TaskContext,
-) -> Result<Checker, String> {
-    match &config.checker {
-        HealthChecker::Http {
-            endpoint,
-            expected_response,
-            expected_response_code,
-        } => {
-            let Some(&port) = context.ports.get("health") else {
-                return Err(
-                    "health check failed: an HTTP health check needs a 'health' port, and the \
-                     task has none"
-                        .to_string(),
-                );
-            };
-            let endpoint = if endpoint.starts_with('/') {
-                endpoint.clone()
-            } else {
-                format!("/{endpoint}")
-            };
-            Ok(Checker::Http {
-                port,
-                endpoint,
-                expected_response: expected_response.clone(),
-                expected_response_code: *expected_response_code,
-            })
-        }
-        HealthChecker::Shell { command } => {
-            let command = template::render(command, context)
-                .map_err(|e| format!("health check failed: shell command: {e}"))?;
-            Ok(Checker::Shell { command })
-        }
-    }
 }
 
 /// The next health check result, or never when no checks run.

@@ -4,9 +4,12 @@
 //! - This process becomes a child subreaper ([`become_subreaper`], once, at the first
 //!   launch): orphans of task processes are reparented to it instead of to pid 1, where they
 //!   would be out of reach and, in some containers, never reaped.
-//! - Every process a task starts carries the task's tag in its environment ([`TAG_VAR`]),
-//!   which its descendants inherit: an orphan adopted before the executor ever saw it is
-//!   still recognised as the task's, unless it cleared its environment.
+//! - Every process a task starts, its runs and its health checks' shells, carries the task's
+//!   tag in its environment ([`TAG_VAR`]), which its descendants inherit: an orphan adopted
+//!   before the executor ever saw it is still recognised as the task's, unless it cleared its
+//!   environment. Each of them is also added as a root with the process group it leads, so
+//!   that an orphan dead before any scan saw it (a zombie has no environment to read) is
+//!   still attributed to the task through its group and reaped.
 //! - [`ProcessTracker::scan`] reads `/proc` (periodically, and on every poll while killing) and
 //!   lets `tree::select` decide membership: the parent chain from the task's processes,
 //!   what it was found to own before (pid and start time, against pid reuse), and tagged
@@ -16,6 +19,8 @@
 //!   this module never calls `waitpid(-1)`, which would take their exit statuses. It reaps
 //!   only zombies adopted by this process that `tree::select` attributes to the task, each
 //!   by its pid with `WNOHANG`, and never a root.
+//! - A `docker run` client is a root like any run, but only SIGKILL sweeps signal it: its
+//!   container is stopped with `docker kill` (`docker.rs`).
 //! - Signals go to single tracked pids only (re-read in the same scan just before), never
 //!   to a process group, never to a pid this task does not own.
 //!
@@ -76,6 +81,10 @@ pub(crate) struct ProcessTracker {
     live: BTreeSet<Ident>,
     /// The last signal sent to each member, so that a repeated sweep signals only newcomers.
     signalled: BTreeMap<Ident, Signal>,
+    /// Roots only SIGKILL reaches: `docker run` clients, whose containers are stopped through
+    /// `docker kill` (a SIGTERM would end the client at once and leave its container
+    /// unobserved; see `docker.rs`).
+    spared: BTreeSet<Ident>,
 }
 
 impl ProcessTracker {
@@ -101,6 +110,7 @@ impl ProcessTracker {
             groups: BTreeSet::new(),
             live: BTreeSet::new(),
             signalled: BTreeMap::new(),
+            spared: BTreeSet::new(),
         }
     }
 
@@ -109,22 +119,30 @@ impl ProcessTracker {
         &self.value
     }
 
-    /// Records a process the executor just started (and will await itself). Its start time
-    /// is read now: it is an unreaped child, so its pid cannot have been reused.
-    pub(crate) fn add_root(&mut self, pid: i32) {
-        match read_proc(pid) {
-            Some(p) => {
-                self.roots.insert(p.ident());
-                self.known.insert(p.ident());
-                self.live.insert(p.ident());
-            }
-            None => tracing::warn!(pid, "cannot read a started process in /proc: untracked"),
+    /// Records a process started for the task (a run, or a health check's shell) that its
+    /// starter awaits itself, as [`started`] read it. The process group it leads is the task's
+    /// from now on: a short-lived orphan it leaves there may be dead before any scan sees it
+    /// alive, and only its group then says that the zombie is the task's to reap.
+    pub(crate) fn add_root(&mut self, p: Proc) {
+        self.roots.insert(p.ident());
+        self.known.insert(p.ident());
+        self.live.insert(p.ident());
+        if p.pgrp == p.pid {
+            self.groups.insert(p.pgrp);
         }
     }
 
-    /// Whether a scan may still find something: a member or root not yet seen gone.
+    /// Records a `docker run` client as [`Self::add_root`] does; of the sweeps, only SIGKILL
+    /// signals it.
+    pub(crate) fn add_docker_client(&mut self, p: Proc) {
+        self.spared.insert(p.ident());
+        self.add_root(p);
+    }
+
+    /// Whether a scan may still find something: a member or root not yet seen gone, or a
+    /// process group of the task still in use (where a zombie may wait to be reaped).
     pub(crate) fn is_empty(&self) -> bool {
-        self.known.is_empty()
+        self.known.is_empty() && self.groups.is_empty()
     }
 
     /// Whether a member was running at the last scan.
@@ -134,7 +152,7 @@ impl ProcessTracker {
 
     /// Reads the process table, updates what the task owns and reaps its adopted zombies.
     pub(crate) fn scan(&mut self) {
-        if self.known.is_empty() {
+        if self.is_empty() {
             return;
         }
         let table = match self.read_table() {
@@ -165,6 +183,7 @@ impl ProcessTracker {
         }
         self.roots.retain(|id| selection.members.contains(id));
         self.signalled.retain(|id, _| selection.live.contains(id));
+        self.spared.retain(|id| selection.live.contains(id));
         self.known = selection.members;
         self.live = selection.live;
         self.groups = selection.groups;
@@ -173,7 +192,9 @@ impl ProcessTracker {
     /// Sends `signal` to every member running at the last scan that has not had it yet.
     pub(crate) fn signal(&mut self, signal: Signal) {
         for &id in &self.live {
-            if self.signalled.get(&id) == Some(&signal) {
+            if self.signalled.get(&id) == Some(&signal)
+                || (signal != Signal::SIGKILL && self.spared.contains(&id))
+            {
                 continue;
             }
             match kill(Pid::from_raw(id.pid), signal) {
@@ -209,6 +230,17 @@ impl ProcessTracker {
         std::fs::read(format!("/proc/{pid}/environ"))
             .is_ok_and(|environ| environ.split(|&b| b == 0).any(|var| var == self.entry))
     }
+}
+
+/// A process this process just started and has not reaped, read now: its pid cannot have
+/// been reused yet, so the start time read is its own. `None` (with a warning) when `/proc`
+/// cannot tell; the process is then not tracked.
+pub(crate) fn started(pid: i32) -> Option<Proc> {
+    let found = read_proc(pid);
+    if found.is_none() {
+        tracing::warn!(pid, "cannot read a started process in /proc: untracked");
+    }
+    found
 }
 
 fn read_proc(pid: i32) -> Option<Proc> {

@@ -13,7 +13,7 @@ use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use pretty_assertions::assert_eq;
 
-use crate::support::{Harness, finished, process, spec, task};
+use crate::support::{Harness, finished, process, spec, task, wait_for_pids, zombies_in};
 
 /// Bash for a daemon writing its pid to `pid_file`, running in a session of its own after a
 /// double fork (its parent subshell exits at once), for at most 60 s. `on_term` is its
@@ -310,5 +310,31 @@ async fn a_daemon_left_by_a_finished_process_runs_until_the_task_ends_then_is_st
         seen.wait_gone(daemon, Duration::from_secs(5)).await,
         "{daemon} survived"
     );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_orphans_of_short_runs_are_reaped_while_the_task_runs() {
+    // Every run of `d` exits at once and leaves an orphan in its process group that dies
+    // 0.1 s later, between two scans: only the run's group, recorded when it was forked, says
+    // that the zombie is the task's.
+    let mut d = process("d", "echo $$ >> d.pids; sh -c 'sleep 0.1 &'");
+    d.daemon = true;
+    d.ephemeral = true;
+    d.min_duration_secs = 1;
+    let main = process(
+        "main",
+        "while [ ! -f stop ] && [ $SECONDS -lt 60 ]; do sleep 0.05; done",
+    );
+    let mut h = Harness::launch(spec(task(vec![main, d])));
+    let runs = wait_for_pids(&h, "d.pids", 4).await;
+    let zombies = zombies_in(&runs);
+    assert!(zombies.len() <= 2, "zombies of {runs:?}: {zombies:?}");
+
+    std::fs::write(h.path("stop"), "").unwrap();
+    let end = h.end().await;
+    assert!(finished(&end), "{end:?}");
+    let runs = wait_for_pids(&h, "d.pids", runs.len()).await;
+    assert_eq!(zombies_in(&runs), Vec::<i32>::new(), "runs {runs:?}");
     h.finish().await;
 }

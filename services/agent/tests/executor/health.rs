@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::support::{Harness, message, process, spec, task, wait_dead};
+use crate::support::{Harness, message, process, spec, task, wait_dead, wait_for_pids, zombies_in};
 
 /// Long enough for several 1 s check intervals.
 const WAIT: Duration = Duration::from_secs(20);
@@ -277,5 +277,31 @@ async fn a_shell_check_that_hangs_is_killed_after_its_timeout() {
         .collect();
     assert_eq!(pids.len(), 1, "{pids:?}");
     assert!(wait_dead(pids[0], Duration::from_secs(5)).await);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_of_shell_checks_do_not_accumulate_as_zombies() {
+    // Each check's shell leads a process group and leaves an orphan in it, which this process
+    // (the subreaper) adopts and which dies soon (killed with the check's group, or after
+    // 0.2 s): a zombie here unless the task's tracker reaps it.
+    let s = with_health(
+        spec(task(vec![process("app", "sleep 1000")])),
+        check(shell("echo $$ >> check.pids; sh -c 'sleep 0.2 &'"), 0, 0, 1),
+        &[],
+    );
+    let mut h = Harness::launch(s);
+    assert_eq!(h.next_update(WAIT).await, TaskUpdate::Starting);
+    assert_eq!(h.next_update(WAIT).await, TaskUpdate::Running);
+    let checks = wait_for_pids(&h, "check.pids", 4).await;
+    // Scans reap every second: at most the orphans of the latest checks are still waiting.
+    let zombies = zombies_in(&checks);
+    assert!(zombies.len() <= 2, "zombies of {checks:?}: {zombies:?}");
+
+    tracing::info!("kill");
+    h.executor().kill("test over");
+    assert!(matches!(h.end().await, TaskUpdate::Killed { .. }));
+    let checks = wait_for_pids(&h, "check.pids", checks.len()).await;
+    assert_eq!(zombies_in(&checks), Vec::<i32>::new(), "checks {checks:?}");
     h.finish().await;
 }

@@ -41,6 +41,7 @@ pub fn spec(task: ThermosTask) -> TaskSpec {
         lifecycle: None,
         health_check: None,
         context: TaskContext::default(),
+        container: None,
     }
 }
 
@@ -196,4 +197,50 @@ pub async fn wait_dead(pid: i32, within: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     dead(pid)
+}
+
+/// Zombie children of this process (the subreaper) in one of the process `groups`: orphans of
+/// the task that nothing reaped.
+pub fn zombies_in(groups: &[i32]) -> Vec<i32> {
+    let me = i32::try_from(std::process::id()).expect("pid");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<i32>().ok());
+            fields.first() == Some(&"Z")
+                && field(1) == Some(me)
+                && field(2).is_some_and(|pgrp| groups.contains(&pgrp))
+        })
+        .collect()
+}
+
+/// The pids in a file of one pid per line, once it has at least `count` of them (bounded).
+pub async fn wait_for_pids(h: &Harness, relative: &str, count: usize) -> Vec<i32> {
+    let deadline = tokio::time::Instant::now() + TASK_TIMEOUT;
+    loop {
+        let pids: Vec<i32> = std::fs::read_to_string(h.path(relative))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.len() >= count {
+            return pids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{relative} has {pids:?}, fewer than {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
