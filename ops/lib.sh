@@ -10,8 +10,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora/target}"
 AURORA_APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
 # What only the tests need: headless Chromium for the browser test
 # (services/scheduler/tests/browser.rs), which drives /usr/bin/chromium over the DevTools protocol,
-# and nats-server (2.9 or newer; Debian bookworm's is 2.9.10) for the JetStream mirror's tests.
-AURORA_TEST_APT_PACKAGES=(chromium nats-server)
+# nats-server (2.9 or newer; Debian bookworm's is 2.9.10) for the JetStream mirror's tests, and
+# python3 for the Aurora end-to-end configs whose processes run Python
+# (services/scheduler/tests/aurora_e2e_jobs.rs).
+AURORA_TEST_APT_PACKAGES=(chromium nats-server python3)
 
 apt_missing() {
   local missing=()
@@ -47,7 +49,7 @@ install_build_deps() {
   apt_install "${AURORA_APT_PACKAGES[@]}" "$@"
 }
 
-# The build's packages plus the tests' (Chromium, nats-server).
+# The build's packages plus the tests' (Chromium, nats-server, python3).
 install_test_deps() {
   install_build_deps "${AURORA_TEST_APT_PACKAGES[@]}"
 }

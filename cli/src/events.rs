@@ -161,6 +161,10 @@ pub fn describe(event: &Event) -> Described {
             agent.to_string(),
             format!("agent bound to user {principal}"),
         ),
+        Event::AgentUnbound { agent, principal } => plain(
+            agent.to_string(),
+            format!("agent unbound from user {principal}"),
+        ),
         Event::SlaDrainRequested {
             host, timeout_secs, ..
         } => plain(

@@ -13,8 +13,9 @@ pub(crate) enum Action {
     /// A new API token for USER: prints the token (give it to the user, e.g. for
     /// AURORA_TOKEN, ~/.netrc or an agent's --credential file) and the line for the auth file.
     NewToken { user: String },
-    /// Hashes a password read from standard input (one line) with argon2: prints the line for
-    /// the auth file's `password`.
+    /// Hashes a password with argon2 and prints the line for the auth file's `password`. At a
+    /// terminal it is asked for twice, without echo; otherwise it is standard input's first
+    /// line.
     HashPassword,
 }
 
@@ -32,15 +33,16 @@ pub(crate) fn run(action: Action) -> CliResult {
             })
         }
         Action::HashPassword => {
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                eprintln!("password (the line is echoed; pipe it in to avoid that):");
-            }
-            let mut line = String::new();
-            stdin
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| CliError::new(ExitCode::Unknown, format!("reading stdin: {e}")))?;
+            let line = if std::io::stdin().is_terminal() {
+                typed_password()?
+            } else {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| CliError::new(ExitCode::Unknown, format!("reading stdin: {e}")))?;
+                line
+            };
             let password = line.trim_end_matches(['\r', '\n']);
             if password.is_empty() {
                 return Err(CliError::invalid_parameter(
@@ -53,4 +55,20 @@ pub(crate) fn run(action: Action) -> CliResult {
         }
     };
     written.map_err(|e| CliError::new(ExitCode::Unknown, format!("writing stdout: {e}")))
+}
+
+/// A password typed twice at the terminal, not echoed.
+fn typed_password() -> CliResult<String> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| CliError::new(ExitCode::Unknown, format!("reading the password: {e}")))
+    };
+    let first = ask("password: ")?;
+    let second = ask("the same again: ")?;
+    if first != second {
+        return Err(CliError::invalid_parameter(
+            "the two passwords differ; nothing was hashed",
+        ));
+    }
+    Ok(first)
 }

@@ -2,6 +2,7 @@
 //! snapshots, host maintenance and reconciliation. Commands keep Aurora's underscore names and
 //! take the cluster as a positional argument.
 
+mod agents;
 mod auth;
 mod hosts;
 mod journal;
@@ -157,6 +158,11 @@ enum Command {
         #[command(subcommand)]
         action: auth::Action,
     },
+    /// Agents' bindings to credentials: `agent unbind CLUSTER AGENT`.
+    Agent {
+        #[command(subcommand)]
+        action: agents::Action,
+    },
     /// The scheduler replicas of a replicated cluster: list them, add one, remove one.
     Replicas {
         #[command(subcommand)]
@@ -265,6 +271,7 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::HostActivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "end"),
         Command::HostStatus { hosts, cluster } => hosts::status(ctx, &cluster, &hosts),
         Command::Replicas { action } => replicas::run(ctx, action),
+        Command::Agent { action } => agents::run(ctx, action),
         Command::Journal { action } => journal::run(ctx, action),
         Command::Auth { action } => auth::run(action),
         Command::HostDrain {

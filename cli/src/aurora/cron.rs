@@ -50,7 +50,7 @@ pub(super) fn deschedule(ctx: &Context, key: &str) -> CliResult {
         &format!("/api/v1/cron/{}/deschedule", key.job),
         &serde_json::json!({}),
     )?;
-    eprintln!("Cron descheduling succeeded.");
+    println!("Cron descheduling succeeded.");
     Ok(())
 }
 

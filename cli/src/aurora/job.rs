@@ -44,12 +44,14 @@ pub(super) fn create(
     };
     let _: Committed = client.post("/api/v1/jobs", &request)?;
     let url = job_url(client.base(), &key);
-    eprintln!("Job create succeeded: job url={url}");
     if open_browser {
         println!("{url}");
     }
     let instances: BTreeSet<InstanceId> = (0..job.instances).collect();
-    wait::until(&client, &key.job, &instances, wait_until, None)
+    wait::until(&client, &key.job, &instances, wait_until, None)?;
+    // On stdout once the wait is over, as Aurora's client prints it.
+    println!("Job create succeeded: job url={url}");
+    Ok(())
 }
 
 pub(super) fn add(ctx: &Context, key: &str, count: u32, wait_until: WaitUntil) -> CliResult {

@@ -82,7 +82,7 @@ pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult
         .status;
     match exit_code(end, Goal::RollForward) {
         ExitCode::Ok => {
-            eprintln!("Job restart succeeded");
+            println!("Job restart succeeded");
             Ok(())
         }
         _ => Err(restart_failed(

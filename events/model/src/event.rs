@@ -229,6 +229,12 @@ pub enum Event {
         hash: ConfigHash,
         config: Box<TaskConfig>,
     },
+
+    // ----- agents (continued) -----
+    /// Produced by an operator (`aurora-admin agent unbind`): the agent id, and the host it
+    /// served, are no longer bound to `principal`; the next user to register it binds it.
+    /// For a host rebuilt with a new credential.
+    AgentUnbound { agent: AgentId, principal: String },
 }
 
 /// The aggregates events belong to; also the middle part of stream subjects.
@@ -294,6 +300,7 @@ impl Event {
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
             | Event::AgentBound { .. }
+            | Event::AgentUnbound { .. }
             | Event::SlaDrainRequested { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         }
@@ -326,6 +333,7 @@ impl Event {
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
             | Event::AgentBound { .. }
+            | Event::AgentUnbound { .. }
             | Event::SlaDrainRequested { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         }
@@ -359,9 +367,10 @@ impl EventKind {
             EventKind::CronScheduled | EventKind::CronDescheduled | EventKind::CronTriggered => {
                 Aggregate::Cron
             }
-            EventKind::AgentRegistered | EventKind::AgentLost | EventKind::AgentBound => {
-                Aggregate::Agent
-            }
+            EventKind::AgentRegistered
+            | EventKind::AgentLost
+            | EventKind::AgentBound
+            | EventKind::AgentUnbound => Aggregate::Agent,
         }
     }
 }

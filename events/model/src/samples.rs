@@ -324,6 +324,10 @@ pub fn events() -> Vec<Event> {
             hash: docker.hash(),
             config: Box::new(docker),
         },
+        Event::AgentUnbound {
+            agent: AgentId("agent-1".into()),
+            principal: "agent-vm1".into(),
+        },
     ]
 }
 

@@ -299,6 +299,11 @@ fn heading(event: &Event) -> Option<Heading> {
             agent.to_string(),
             format!("bound to user {principal}'s credential"),
         ),
+        Event::AgentUnbound { agent, principal } => heading(
+            "agent unbind",
+            agent.to_string(),
+            format!("unbound from user {principal}'s credential"),
+        ),
         Event::AgentRegistered { agent, host, .. } => {
             heading("agent register", agent.to_string(), format!("on {host}"))
         }

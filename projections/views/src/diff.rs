@@ -157,6 +157,7 @@ impl DiffBuilder {
             | Event::AgentRegistered { .. }
             | Event::AgentLost { .. }
             | Event::AgentBound { .. }
+            | Event::AgentUnbound { .. }
             | Event::SlaDrainRequested { .. }
             | Event::JournalTruncationAccepted { .. } => None,
         };

@@ -797,6 +797,9 @@ impl Views {
             Event::AgentBound { agent, principal } => Line::text(format!(
                 "agent {agent} bound to user {principal}: only that user may act as it"
             )),
+            Event::AgentUnbound { agent, principal } => Line::text(format!(
+                "agent {agent} unbound from user {principal}: the next user to register it binds it"
+            )),
             Event::SlaDrainRequested {
                 host, timeout_secs, ..
             } => Line::text(format!(

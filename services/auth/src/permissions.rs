@@ -130,6 +130,8 @@ pub enum Action {
     AdminReplicasAdd,
     /// `POST /api/v1/replicas/ID/remove`: `admin:replicas_remove`.
     AdminReplicasRemove,
+    /// `POST /api/v1/agents/AGENT/unbind`: `admin:agent_unbind`.
+    AdminAgentUnbind,
     /// `POST /api/v1/agents/register`: `agent:register`.
     AgentRegister,
     /// `POST /api/v1/agents/AGENT/heartbeat`: `agent:heartbeat`.
@@ -146,7 +148,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, grouped by domain. Tests iterate this so that no action is forgotten.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::JobCreate,
         Action::JobKill,
         Action::JobRestart,
@@ -170,6 +172,7 @@ impl Action {
         Action::AdminForceState,
         Action::AdminReplicasAdd,
         Action::AdminReplicasRemove,
+        Action::AdminAgentUnbind,
         Action::AgentRegister,
         Action::AgentHeartbeat,
         Action::AgentStatus,
@@ -202,7 +205,8 @@ impl Action {
             | Action::AdminReconcile
             | Action::AdminForceState
             | Action::AdminReplicasAdd
-            | Action::AdminReplicasRemove => Domain::Admin,
+            | Action::AdminReplicasRemove
+            | Action::AdminAgentUnbind => Domain::Admin,
             Action::AgentRegister
             | Action::AgentHeartbeat
             | Action::AgentStatus
@@ -237,6 +241,7 @@ impl Action {
             Action::AdminForceState => "force_state",
             Action::AdminReplicasAdd => "replicas_add",
             Action::AdminReplicasRemove => "replicas_remove",
+            Action::AdminAgentUnbind => "agent_unbind",
             Action::AgentRegister => "register",
             Action::AgentHeartbeat => "heartbeat",
             Action::AgentStatus => "status",

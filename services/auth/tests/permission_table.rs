@@ -47,6 +47,7 @@ const TABLE: &[(Action, [&str; 5])] = &[
     (Action::AdminForceState,     ["401",    "403",     "403",    "ok",  "403"]),
     (Action::AdminReplicasAdd,    ["401",    "403",     "403",    "ok",  "403"]),
     (Action::AdminReplicasRemove, ["401",    "403",     "403",    "ok",  "403"]),
+    (Action::AdminAgentUnbind,    ["401",    "403",     "403",    "ok",  "403"]),
     // admin:* does not make an operator an agent.
     (Action::AgentRegister,       ["401",    "403",     "403",    "403", "ok"]),
     (Action::AgentHeartbeat,      ["401",    "403",     "403",    "403", "ok"]),

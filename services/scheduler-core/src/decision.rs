@@ -144,6 +144,20 @@ pub enum Rejection {
         bound: String,
         presented: String,
     },
+    /// A host whose agent (live or lost) is bound to one user, claimed by another user's
+    /// agent under a new id: refused, or any `agent:*` credential could take over a host whose
+    /// agent went away.
+    #[error(
+        "host {host} is served by agent {agent}, bound to user {bound}'s credential; {presented} \
+         may not register another agent for it (run the agent with {bound}'s credential, or \
+         unbind {agent} with `aurora-admin agent unbind` if the host was rebuilt)"
+    )]
+    HostBoundElsewhere {
+        host: String,
+        agent: AgentId,
+        bound: String,
+        presented: String,
+    },
     #[error("task {task} cannot go from {from} to {to}")]
     IllegalTransition {
         task: TaskId,

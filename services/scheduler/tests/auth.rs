@@ -435,6 +435,7 @@ fn mutations() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         ("POST", "/api/v1/agents/host-1/heartbeat", None),
         ("POST", "/api/v1/agents/host-1/work?wait_ms=0", None),
+        ("POST", "/api/v1/agents/host-1/unbind", None),
         (
             "POST",
             "/api/v1/agents/host-1/status",
@@ -625,5 +626,85 @@ async fn an_agent_cannot_act_as_another_or_report_its_tasks() {
         task_status(&app).await,
         "RUNNING",
         "a forged report changed the task"
+    );
+}
+
+/// The host is bound with its agent id: another agent credential cannot register a new id
+/// for it. Only an admin may unbind; after that, another credential may register the id and
+/// binds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_stays_bound_until_an_admin_unbinds_its_agent() {
+    let (runtime, app, _) = start(true).await;
+    let register = |who: &'static str, agent: &'static str| {
+        let app = app.clone();
+        async move {
+            let mut body = registration("host-1");
+            body["agent"] = json!(agent);
+            send(
+                &app,
+                "POST",
+                "/api/v1/agents/register",
+                Some(&bearer(who)),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (status, body, _) = register(VM1_TOKEN, "host-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let before = runtime.journal().last_seq();
+    let (status, answer, _) = register(VM2_TOKEN, "impostor").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("host host-1") && message.contains("agent-vm1"),
+        "{message}"
+    );
+    assert_eq!(runtime.journal().last_seq(), before, "nothing journaled");
+
+    let unbind = |who: &'static str| {
+        let app = app.clone();
+        async move {
+            let authorization = bearer(who);
+            send(
+                &app,
+                "POST",
+                "/api/v1/agents/host-1/unbind",
+                Some(&authorization),
+                None,
+            )
+            .await
+        }
+    };
+    let (status, answer, _) = unbind(ALICE_TOKEN).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin:agent_unbind"),
+        "{answer}"
+    );
+    let (status, answer, _) = unbind(ROOT_TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let unbound = last_envelope(&runtime).await;
+    assert_eq!(
+        unbound.event,
+        aurora_events::Event::AgentUnbound {
+            agent: aurora_events::AgentId("host-1".into()),
+            principal: "agent-vm1".into(),
+        }
+    );
+    assert_eq!(unbound.actor, Actor::User("root".into()));
+
+    let (status, body, _) = register(VM2_TOKEN, "host-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        last_envelope(&runtime).await.event,
+        aurora_events::Event::AgentBound {
+            agent: aurora_events::AgentId("host-1".into()),
+            principal: "agent-vm2".into(),
+        }
     );
 }

@@ -53,6 +53,7 @@ fn with_auth_the_client_needs_credentials_and_its_user_is_the_actor() {
 
     let (alice_token, alice_line) = new_token(&cli, "alice");
     let (agent_token, agent_line) = new_token(&cli, "agent-vm1");
+    let (root_token, root_line) = new_token(&cli, "root");
     // A password, hashed from standard input.
     let mut hashing = Command::new(&admin)
         .args(["auth", "hash-password"])
@@ -80,7 +81,8 @@ fn with_auth_the_client_needs_credentials_and_its_user_is_the_actor() {
         format!(
             "[users.alice]\n{alice_line}\npermissions = [\"job:*:tester\"]\n\n\
              [users.bob]\n{bob_line}permissions = [\"job:*:other\"]\n\n\
-             [users.agent-vm1]\n{agent_line}\npermissions = [\"agent:*\"]\n"
+             [users.agent-vm1]\n{agent_line}\npermissions = [\"agent:*\"]\n\n\
+             [users.root]\n{root_line}\npermissions = [\"admin:*\"]\n"
         ),
     )
     .unwrap();
@@ -208,10 +210,35 @@ fn with_auth_the_client_needs_credentials_and_its_user_is_the_actor() {
             .first()
             .is_some_and(|t| t["status"] == "FINISHED")
     });
+    let events = events_from(port, 1);
+    let bound = events
+        .iter()
+        .find(|e| e["event"]["AgentBound"]["principal"] == "agent-vm1")
+        .expect("the agent id is bound to its credential");
+    let agent_id = bound["event"]["AgentBound"]["agent"].as_str().unwrap();
+
+    // Unbinding it takes an admin: alice (netrc) is refused, root (AURORA_TOKEN) unbinds.
+    let refused = cli.admin(&["agent", "unbind", "devcluster", agent_id]);
+    assert_eq!(code(&refused), Some(30), "{}", stderr(&refused));
     assert!(
-        events_from(port, 1)
-            .iter()
-            .any(|e| e["event"]["AgentBound"]["principal"] == "agent-vm1"),
-        "the agent id is bound to its credential"
+        stderr(&refused).contains("admin:agent_unbind"),
+        "{}",
+        stderr(&refused)
     );
+    let bad_id = cli.admin(&["agent", "unbind", "devcluster", "../jobs"]);
+    assert_eq!(code(&bad_id), Some(6), "{}", stderr(&bad_id));
+    cli.env.push(("AURORA_TOKEN".into(), root_token));
+    let unbound = cli.admin(&["agent", "unbind", "devcluster", agent_id]);
+    assert_eq!(code(&unbound), Some(0), "{}", stderr(&unbound));
+    assert_eq!(stdout(&unbound).trim(), format!("Agent {agent_id} unbound"));
+    let events = events_from(port, 1);
+    let unbound = events
+        .iter()
+        .find(|e| e["event"].get("AgentUnbound").is_some())
+        .expect("an AgentUnbound event");
+    assert_eq!(
+        unbound["event"]["AgentUnbound"]["principal"], "agent-vm1",
+        "{unbound}"
+    );
+    assert_eq!(unbound["actor"]["user"], "root", "{unbound}");
 }

@@ -54,7 +54,7 @@ fn create_status_kill_and_killall_with_aurora_exit_codes() {
         "RUNNING",
     ]);
     assert_eq!(code(&created), Some(0));
-    assert!(stderr(&created).contains("Job create succeeded"));
+    assert!(stdout(&created).contains("Job create succeeded"));
     let running = tasks(port, "tester/test/sleeper");
     assert_eq!(running.len(), 2);
     assert!(

@@ -236,7 +236,7 @@ fn updates_roll_forward_roll_back_pause_resume_and_restart_through_the_cli() {
         ],
     );
     assert_eq!(code(&restarted), Some(0), "{}", stderr(&restarted));
-    assert!(stderr(&restarted).contains("Job restart succeeded"));
+    assert!(stdout(&restarted).contains("Job restart succeeded"));
     wait_for_within(60, "three running tasks after the restart", || {
         running_ids(port).len() == 3
     });

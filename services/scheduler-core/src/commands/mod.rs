@@ -26,6 +26,7 @@ mod start_update;
 mod status_update;
 mod steer_update;
 mod tick;
+mod unbind_agent;
 mod update_host_attributes;
 
 use crate::Ctx;
@@ -59,6 +60,7 @@ pub use start_update::{
 pub use status_update::StatusUpdate;
 pub use steer_update::{Steer, SteerUpdate};
 pub use tick::Tick;
+pub use unbind_agent::UnbindAgent;
 pub use update_host_attributes::UpdateHostAttributes;
 
 /// How one command decides: read the state, write events, effects and notes into `out`, or
@@ -98,6 +100,7 @@ pub enum Command {
     CronRound(CronRound),
     SlaDrainHosts(SlaDrainHosts),
     CoordinatorAllowed(CoordinatorAllowed),
+    UnbindAgent(UnbindAgent),
 }
 
 /// `From<X> for Command` for every command struct, so callers may write `tick.into()`.
@@ -139,6 +142,7 @@ commands!(
     CronRound,
     SlaDrainHosts,
     CoordinatorAllowed,
+    UnbindAgent,
 );
 
 /// Decides `command` against `state`. Pure: the same arguments always give the same decision.
@@ -172,6 +176,7 @@ pub fn decide(state: &ClusterState, command: &Command, ctx: &Ctx) -> Result<Deci
         Command::CronRound(c) => c,
         Command::SlaDrainHosts(c) => c,
         Command::CoordinatorAllowed(c) => c,
+        Command::UnbindAgent(c) => c,
     };
     decider.decide(state, &mut out)?;
     Ok(out.finish())

@@ -59,6 +59,21 @@ impl Decide for RegisterAgent {
                 presented: presented.clone(),
             });
         }
+        // The host is bound too: a new id for a host whose agent is bound to another user
+        // would otherwise be a way around the agent id's binding.
+        if let Some(presented) = principal
+            && let Some((other, bound)) = state.agents().iter().find_map(|(id, a)| {
+                let bound = a.principal.as_ref()?;
+                (&a.host == host && id != agent && bound != presented).then_some((id, bound))
+            })
+        {
+            return Err(Rejection::HostBoundElsewhere {
+                host: host.clone(),
+                agent: other.clone(),
+                bound: bound.clone(),
+                presented: presented.clone(),
+            });
+        }
         if host.is_empty() {
             return Err(Rejection::InvalidRequest(
                 "an agent must name its host".into(),

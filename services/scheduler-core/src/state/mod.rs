@@ -683,6 +683,11 @@ impl ClusterState {
                     record.principal = Some(principal.clone());
                 }
             }
+            Event::AgentUnbound { agent, .. } => {
+                if let Some(record) = self.agents.get_mut(agent) {
+                    record.principal = None;
+                }
+            }
             Event::UpdatesPruned { job, updates } => {
                 for id in updates {
                     let key = UpdateKey {

@@ -2,7 +2,9 @@
 
 use aurora_events::event::Attribute;
 use aurora_events::{Capacity, Event, ScheduleStatus};
-use aurora_scheduler_core::commands::{LoseAgent, RegisterAgent, UpdateHostAttributes};
+use aurora_scheduler_core::commands::{
+    LoseAgent, RegisterAgent, UnbindAgent, UpdateHostAttributes,
+};
 use aurora_scheduler_core::{Command, Rejection};
 
 use super::support::*;
@@ -386,4 +388,95 @@ fn an_agent_id_is_bound_to_the_first_user_that_registers_it() {
     given([])
         .when(register_as(None))
         .then_events(vec![agent_registered(1)]);
+}
+
+/// Registering a new agent id, `agent-new`, on agent 1's host as `principal`.
+fn register_new_id_on_host_1(principal: &str) -> Command {
+    let Command::RegisterAgent(mut registration) = register_as(Some(principal)) else {
+        unreachable!()
+    };
+    registration.agent = aurora_events::AgentId("agent-new".into());
+    Command::RegisterAgent(registration)
+}
+
+fn agent_1_lost() -> Event {
+    Event::AgentLost {
+        agent: agent(1),
+        reason: "missed heartbeats".into(),
+    }
+}
+
+/// The host is bound with its agent: once agent 1 (bound to agent-vm1) is lost, another user
+/// cannot take its host over under a new agent id, while agent-vm1 itself may.
+#[test]
+fn a_host_is_bound_to_the_user_of_its_agent() {
+    let result = given([agent_registered(1), bound("agent-vm1"), agent_1_lost()])
+        .when(register_new_id_on_host_1("mallory"))
+        .result;
+    assert!(
+        matches!(&result, Err(Rejection::HostBoundElsewhere { host: h, agent: a, bound, presented })
+            if *h == host(1) && *a == agent(1) && bound == "agent-vm1" && presented == "mallory"),
+        "{result:?}"
+    );
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("aurora-admin agent unbind"), "{message}");
+
+    let accepted = given([agent_registered(1), bound("agent-vm1"), agent_1_lost()])
+        .when(register_new_id_on_host_1("agent-vm1"))
+        .result
+        .unwrap();
+    assert!(
+        accepted.events.iter().any(|e| matches!(&e.event,
+            Event::AgentBound { agent, principal } if agent.0 == "agent-new" && principal == "agent-vm1")),
+        "{:?}",
+        accepted.events
+    );
+}
+
+/// An operator unbinds a lost agent: its id and its host are free for another user, who
+/// binds them at registration. Unbinding an unbound or unknown agent is refused.
+#[test]
+fn an_unbound_agent_frees_its_id_and_its_host() {
+    let unbound = Event::AgentUnbound {
+        agent: agent(1),
+        principal: "agent-vm1".into(),
+    };
+    given([agent_registered(1), bound("agent-vm1"), agent_1_lost()])
+        .when(Command::UnbindAgent(UnbindAgent { agent: agent(1) }))
+        .then_events(vec![unbound.clone()]);
+
+    let history = [
+        agent_registered(1),
+        bound("agent-vm1"),
+        agent_1_lost(),
+        unbound.clone(),
+    ];
+    given(history.clone())
+        .when(register_as(Some("mallory")))
+        .then_events(vec![agent_registered(1), bound("mallory")]);
+    let new_id = given(history.clone())
+        .when(register_new_id_on_host_1("mallory"))
+        .result
+        .unwrap();
+    assert!(
+        new_id.events.iter().any(|e| matches!(&e.event,
+            Event::AgentBound { principal, .. } if principal == "mallory")),
+        "{:?}",
+        new_id.events
+    );
+
+    let again = given(history)
+        .when(Command::UnbindAgent(UnbindAgent { agent: agent(1) }))
+        .result;
+    assert!(
+        matches!(&again, Err(Rejection::InvalidRequest(m)) if m.contains("not bound")),
+        "{again:?}"
+    );
+    let unknown = given([])
+        .when(Command::UnbindAgent(UnbindAgent { agent: agent(9) }))
+        .result;
+    assert!(
+        matches!(&unknown, Err(Rejection::UnknownAgent(_))),
+        "{unknown:?}"
+    );
 }

@@ -1,13 +1,14 @@
-//! Admin calls: set quota, maintenance, force task state, prune, snapshot, reconcile.
+//! Admin calls: set quota, maintenance, force task state, prune, snapshot, reconcile, unbind
+//! an agent.
 
 use std::collections::BTreeSet;
 
 use aurora_events::config::SlaPolicy;
-use aurora_events::{Identifier, JobKey, ResourceAggregate, ScheduleStatus, TaskId};
+use aurora_events::{AgentId, Identifier, JobKey, ResourceAggregate, ScheduleStatus, TaskId};
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{
     DrainHosts, EndMaintenance, ForceTaskState, PruneTasks, SetQuota, SlaDrainHosts,
-    StartMaintenance,
+    StartMaintenance, UnbindAgent,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -29,6 +30,7 @@ pub(super) fn router(runtime: Runtime) -> Router {
         .route("/api/v1/admin/prune", post(prune))
         .route("/api/v1/admin/snapshot", post(snapshot))
         .route("/api/v1/admin/reconcile", post(reconcile))
+        .route("/api/v1/agents/{agent}/unbind", post(unbind_agent))
         .with_state(runtime)
 }
 
@@ -126,6 +128,21 @@ async fn sla_drain(
             duration_secs: request.default_duration_secs,
         },
         timeout_secs: request.timeout_secs,
+    });
+    let outcome = runtime.submit(actor, command).await?;
+    Ok(Json(super::committed(outcome.committed, None)))
+}
+
+/// `POST /api/v1/agents/AGENT/unbind`: the agent id (and its host) no longer bound to the user
+/// that first registered it.
+async fn unbind_agent(
+    State(runtime): State<Runtime>,
+    Path(agent): Path<String>,
+    caller: Caller,
+) -> Result<Json<Committed>, Failure> {
+    let actor = caller.authorize(Action::AdminAgentUnbind, None)?;
+    let command = Command::UnbindAgent(UnbindAgent {
+        agent: AgentId(agent),
     });
     let outcome = runtime.submit(actor, command).await?;
     Ok(Json(super::committed(outcome.committed, None)))

@@ -230,13 +230,15 @@ impl From<Rejection> for Failure {
                     message,
                 },
             ),
-            Rejection::AgentBoundElsewhere { .. } => Failure(
-                StatusCode::FORBIDDEN,
-                ApiError {
-                    code: crate::auth::AUTH_FAILED.into(),
-                    message,
-                },
-            ),
+            Rejection::AgentBoundElsewhere { .. } | Rejection::HostBoundElsewhere { .. } => {
+                Failure(
+                    StatusCode::FORBIDDEN,
+                    ApiError {
+                        code: crate::auth::AUTH_FAILED.into(),
+                        message,
+                    },
+                )
+            }
             Rejection::IllegalTransition { .. } => Failure(
                 StatusCode::CONFLICT,
                 ApiError {

@@ -436,6 +436,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::CronRound(_) => "cron_round",
         Command::SlaDrainHosts(_) => "sla_drain_hosts",
         Command::CoordinatorAllowed(_) => "coordinator_allowed",
+        Command::UnbindAgent(_) => "unbind_agent",
     }
 }
 

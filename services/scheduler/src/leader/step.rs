@@ -65,7 +65,8 @@ pub fn joins_batch(tasks: &mut BTreeSet<TaskId>, command: &Command) -> bool {
         | Command::DescheduleCronJob(_)
         | Command::StartCronJob(_)
         | Command::CronRound(_)
-        | Command::SlaDrainHosts(_) => false,
+        | Command::SlaDrainHosts(_)
+        | Command::UnbindAgent(_) => false,
     }
 }
 
@@ -126,6 +127,7 @@ fn moves_updates(event: &Event) -> bool {
         | Event::AgentRegistered { .. }
         | Event::AgentLost { .. }
         | Event::AgentBound { .. }
+        | Event::AgentUnbound { .. }
         | Event::SlaDrainRequested { .. }
         | Event::JournalTruncationAccepted { .. } => false,
     }
