@@ -121,7 +121,7 @@ mod tests {
             user: Some("alice".into()),
             action: "kill".into(),
             target: "www/prod/web".into(),
-            kind: "task".into(),
+            kind: "job".into(),
             detail: "www-prod-web-0 → KILLING: bye".into(),
             tasks: 3,
         };

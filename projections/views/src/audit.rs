@@ -233,14 +233,26 @@ fn heading(event: &Event) -> Option<Heading> {
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default()
             );
-            heading(action, job.to_string(), detail)
+            // Kills and restarts are asked of a job (`aurora job kill`), so `--kind job` finds
+            // them; a forced state is asked of one task.
+            let kind = match action {
+                "force task state" => Aggregate::Task,
+                _ => Aggregate::Job,
+            };
+            Some(Heading {
+                action: action.into(),
+                target: job.to_string(),
+                kind,
+                detail,
+            })
         }
         // A prune, or a kill of tasks that never left PENDING: the event does not say which.
-        Event::TaskDeleted { job, .. } => heading(
-            "task delete",
-            job.to_string(),
-            "killed while pending, or pruned".into(),
-        ),
+        Event::TaskDeleted { job, .. } => Some(Heading {
+            action: "task delete".into(),
+            target: job.to_string(),
+            kind: Aggregate::Job,
+            detail: "killed while pending, or pruned".into(),
+        }),
         Event::UpdateStarted { update, .. } => heading(
             "update start",
             format!("{} {}", update.job, update.id),
@@ -446,7 +458,7 @@ mod tests {
         );
         let kill = &entries[3];
         assert_eq!(kill.target, job().to_string());
-        assert_eq!(kill.kind, "task");
+        assert_eq!(kill.kind, "job", "a kill is found with --kind job");
         assert!(kill.detail.ends_with("→ KILLING: bye"), "{}", kill.detail);
         assert_eq!(entries[1].detail, "NONE → DRAINING");
     }

@@ -317,7 +317,7 @@ async fn another_roles_owner_is_forbidden_and_told_the_missing_permission() {
         ]
     );
     let (status, only_root, _) =
-        send(&app, "GET", "/api/v1/audit?user=root&kind=task", None, None).await;
+        send(&app, "GET", "/api/v1/audit?user=root&kind=job", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         only_root["entries"].as_array().unwrap().len(),
