@@ -3,7 +3,7 @@
 //! stream (`/api/v1/events/stream`), failing over between a replicated scheduler's replicas.
 //! Both carry the same payload (`aurora_stream::wire`), so both print alike.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use aurora_events::{Envelope, Seq};
@@ -99,6 +99,48 @@ pub fn follow_scheduler(
     }
 }
 
+/// The longest event the stream reader accepts (far above any event the scheduler writes: a
+/// task config is limited by the API's request body limit).
+const MAX_EVENT_BYTES: usize = 32 << 20;
+
+/// Why no event could be read from a server-sent event stream.
+#[derive(Debug, PartialEq)]
+enum SseError {
+    Closed,
+    Io(String),
+    TooLong,
+}
+
+/// The data of the stream's next event (its `data:` lines joined), skipping `id:`, `event:` and
+/// keep-alive comments. Bounded, so that a broken or hostile server cannot make the client
+/// buffer without end: one line, and one event's data together, hold at most `limit` bytes.
+fn next_event_data(reader: &mut impl BufRead, limit: usize) -> Result<String, SseError> {
+    let mut data = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader
+            .take(limit as u64 + 1)
+            .read_line(&mut line)
+            .map_err(|e| SseError::Io(e.to_string()))?;
+        if read == 0 {
+            return Err(SseError::Closed);
+        }
+        if read > limit {
+            return Err(SseError::TooLong);
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if let Some(payload) = line.strip_prefix("data:") {
+            data.push_str(payload.strip_prefix(' ').unwrap_or(payload));
+            if data.len() > limit {
+                return Err(SseError::TooLong);
+            }
+        } else if line.is_empty() && !data.is_empty() {
+            return Ok(data);
+        }
+    }
+}
+
 /// Reads one scheduler's stream until it ends, `end` is reached or `on` stops.
 fn read_events(
     http: &reqwest::blocking::Client,
@@ -125,31 +167,28 @@ fn read_events(
         )));
     }
     let mut reader = BufReader::new(response);
-    let mut data = String::new();
-    let mut line = String::new();
     loop {
-        line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .map_err(|e| Interrupted::Lost(e.to_string()))?;
-        if read == 0 {
-            return Err(Interrupted::Lost("the scheduler closed the stream".into()));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if let Some(payload) = line.strip_prefix("data:") {
-            data.push_str(payload.strip_prefix(' ').unwrap_or(payload));
-            continue;
-        }
-        if !line.is_empty() || data.is_empty() {
-            continue; // id:, event:, keep-alive comments
-        }
+        let data = match next_event_data(&mut reader, MAX_EVENT_BYTES) {
+            Ok(data) => data,
+            Err(SseError::Closed) => {
+                return Err(Interrupted::Lost("the scheduler closed the stream".into()));
+            }
+            Err(SseError::Io(e)) => return Err(Interrupted::Lost(e)),
+            Err(SseError::TooLong) => {
+                return Err(Interrupted::Fatal(CliError::new(
+                    ExitCode::ApiError,
+                    format!(
+                        "{base} sent an event longer than {MAX_EVENT_BYTES} bytes; stopped reading"
+                    ),
+                )));
+            }
+        };
         let message = aurora_stream::wire::decode(data.as_bytes()).map_err(|e| {
             Interrupted::Fatal(CliError::new(
                 ExitCode::ApiError,
                 format!("{base} sent an event that does not decode: {e}"),
             ))
         })?;
-        data.clear();
         let envelope = message.envelope;
         if envelope.seq <= *last {
             continue;
@@ -167,5 +206,42 @@ fn read_events(
             Ok(_) => return Ok(()),
             Err(error) => return Err(Interrupted::Fatal(error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    #[test]
+    fn events_are_their_data_lines_joined_and_the_rest_is_skipped() {
+        let mut stream = Cursor::new(
+            ": keep-alive\n\nid: 1\nevent: envelope\ndata: {\"a\":\ndata: 1}\n\ndata:x\r\n\r\n",
+        );
+        assert_eq!(next_event_data(&mut stream, 64), Ok("{\"a\":1}".into()));
+        assert_eq!(next_event_data(&mut stream, 64), Ok("x".into()));
+        assert_eq!(next_event_data(&mut stream, 64), Err(SseError::Closed));
+    }
+
+    #[test]
+    fn a_line_or_an_event_past_the_limit_is_refused() {
+        let long_line = format!("data: {}\n\n", "y".repeat(100));
+        assert_eq!(
+            next_event_data(&mut Cursor::new(long_line), 64),
+            Err(SseError::TooLong)
+        );
+        let many_lines = "data: yyyyyyyyyyyyyyyyyyyy\n".repeat(10);
+        assert_eq!(
+            next_event_data(&mut Cursor::new(many_lines), 64),
+            Err(SseError::TooLong)
+        );
+        // A line without an end is refused as soon as it passes the limit.
+        let endless = Cursor::new("z".repeat(1000));
+        assert_eq!(
+            next_event_data(&mut endless.clone(), 64),
+            Err(SseError::TooLong)
+        );
     }
 }
