@@ -25,6 +25,7 @@ use crate::coerce::{
 use crate::error::DslError;
 use crate::helpers;
 use crate::modules::{self, Function, Load, Member, Module};
+use crate::pyre;
 use crate::source::Lines;
 use crate::template::{Chain, Ref};
 use crate::value::{Binding, Datum, EnumTy, Env, Field, Frame, Instance, Origin, Schema, Ty};
@@ -49,6 +50,12 @@ pub(crate) enum Obj {
     /// An imported module (`os`, `os.path`, `getpass`, `json`), see [`crate::modules`].
     Module(Module),
     Function(Function),
+    /// `re.compile`'s pattern, and one of its methods.
+    Regex(Arc<pyre::Pattern>),
+    RegexMethod(Arc<pyre::Pattern>, Function),
+    /// A successful `re` match, and one of its methods.
+    Match(Arc<pyre::MatchData>),
+    MatchMethod(Arc<pyre::MatchData>, pyre::MatchMethod),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +109,12 @@ impl fmt::Display for Obj {
             Obj::Builtin(b) => write!(f, "{b:?}"),
             Obj::Module(m) => write!(f, "the module {}", m.name()),
             Obj::Function(function) => write!(f, "{}", function.name()),
+            Obj::Regex(pattern) => write!(f, "re.compile({:?})", pattern.source),
+            Obj::RegexMethod(pattern, function) => {
+                write!(f, "re.compile({:?}).{}", pattern.source, function.name())
+            }
+            Obj::Match(_) => f.write_str("a re match"),
+            Obj::MatchMethod(_, method) => write!(f, "a re match's {method:?}"),
         }
     }
 }
@@ -318,6 +331,18 @@ fn getattr<'v>(obj: &Obj, name: &str, load: Load<'_>, heap: Heap<'v>) -> Result<
             _ => return Err(format!("{ns:?} has no attribute '{name}'")),
         },
         Obj::Module(module) => return Ok(member(module.member(name)?, load, heap)),
+        Obj::Regex(pattern) => match pyre::pattern_method(name) {
+            Some(function) => Obj::RegexMethod(pattern.clone(), function),
+            None => match name {
+                "pattern" => return Ok(heap.alloc(pattern.source.as_str())),
+                "flags" => return Ok(heap.alloc(pattern.flags)),
+                _ => return Err(format!("{obj} has no attribute '{name}'")),
+            },
+        },
+        Obj::Match(data) => match pyre::MatchMethod::from_name(name) {
+            Some(method) => Obj::MatchMethod(data.clone(), method),
+            None => return Err(format!("a re match has no attribute '{name}'")),
+        },
         other => return Err(format!("{other} has no attribute '{name}'")),
     };
     Ok(alloc(heap, found))
@@ -371,9 +396,23 @@ fn call<'v>(
             let load = ctx(eval).unwrap_or(&none).load();
             modules::call(*function, &args.pos, &args.named, load, heap)
         }
-        Obj::Signature(_) | Obj::Empty | Obj::Namespace(_) | Obj::Module(_) => {
-            Err(format!("{obj} is not callable"))
+        Obj::RegexMethod(pattern, function) => {
+            pyre::call_pattern(pattern, *function, &args.pos, &args.named, heap)
         }
+        Obj::MatchMethod(data, method) => {
+            if let Some((name, _)) = args.named.first() {
+                return Err(format!(
+                    "{obj}() got an unexpected keyword argument '{name}'"
+                ));
+            }
+            pyre::call_match(data, *method, &args.pos, heap)
+        }
+        Obj::Signature(_)
+        | Obj::Empty
+        | Obj::Namespace(_)
+        | Obj::Module(_)
+        | Obj::Regex(_)
+        | Obj::Match(_) => Err(format!("{obj} is not callable")),
     }
 }
 
@@ -697,6 +736,7 @@ fn member<'v>(member: Member, load: Load<'_>, heap: Heap<'v>) -> Value<'v> {
         Member::Module(m) => alloc(heap, Obj::Module(m)),
         Member::Function(f) => alloc(heap, Obj::Function(f)),
         Member::Environ => modules::environ(load, heap),
+        Member::Constant(value) => heap.alloc(value),
     }
 }
 

@@ -75,6 +75,7 @@ mod json;
 mod materialise;
 mod modules;
 mod pyjson;
+mod pyre;
 mod rewrite;
 mod source;
 mod template;

@@ -4,11 +4,12 @@
 //!   environment) and `os.path.join`/`basename`/`dirname` (string operations, POSIX rules);
 //! - `getpass`: `getpass.getuser()` returns [`crate::LoadOptions::user`];
 //! - `json`: `json.dumps` (Python's formatting, see [`crate::pyjson`]) and `json.loads`;
+//! - `re`: matching, substitution, splitting and escaping (see [`crate::pyre`]);
 //! - `__future__`: every feature is accepted and changes nothing (Starlark already divides like
 //!   Python 3 and has `print` as a function).
 //!
 //! Anything else — the clock (`time`, `datetime`), randomness (`random`, `uuid`), the machine
-//! (`subprocess`, `socket`, files), `sys`, `re` — is refused where it is imported, saying why:
+//! (`subprocess`, `socket`, files), `sys` — is refused where it is imported, saying why:
 //! the same config must give the same jobs on every machine and at every moment.
 //!
 //! [`crate::source`] turns `import os.path as p` / `from os import path` into assignments from
@@ -18,11 +19,12 @@ use starlark::values::dict::AllocDict;
 use starlark::values::{Heap, Value};
 
 use crate::coerce::describe;
-use crate::pyjson;
+use crate::{pyjson, pyre};
 
 /// What configs are told they may import instead.
 const AVAILABLE: &str = "os (getenv, environ, path.join, path.basename, path.dirname), \
-                         getpass (getuser), json (dumps, loads) and __future__";
+                         getpass (getuser), json (dumps, loads), re (match, search, fullmatch, \
+                         sub, split, findall, escape, compile and the flags) and __future__";
 
 /// A module, or a sub-module such as `os.path`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub(crate) enum Module {
     OsPath,
     Getpass,
     Json,
+    Re,
 }
 
 /// A module function a config can call.
@@ -43,6 +46,14 @@ pub(crate) enum Function {
     Dirname,
     Dumps,
     Loads,
+    ReCompile,
+    ReMatch,
+    ReSearch,
+    ReFullmatch,
+    ReSub,
+    ReSplit,
+    ReFindall,
+    ReEscape,
 }
 
 /// What a dotted name such as `os.path` or `os.environ` refers to.
@@ -52,6 +63,8 @@ pub(crate) enum Member {
     Function(Function),
     /// `os.environ`: a dict made from the load's environment when it is read.
     Environ,
+    /// An integer constant, such as `re.IGNORECASE`.
+    Constant(i32),
 }
 
 impl Module {
@@ -61,6 +74,7 @@ impl Module {
             Module::OsPath => "os.path",
             Module::Getpass => "getpass",
             Module::Json => "json",
+            Module::Re => "re",
         }
     }
 
@@ -76,6 +90,18 @@ impl Module {
             (Module::Getpass, "getuser") => Some(Member::Function(Function::Getuser)),
             (Module::Json, "dumps") => Some(Member::Function(Function::Dumps)),
             (Module::Json, "loads") => Some(Member::Function(Function::Loads)),
+            (Module::Re, "compile") => Some(Member::Function(Function::ReCompile)),
+            (Module::Re, "match") => Some(Member::Function(Function::ReMatch)),
+            (Module::Re, "search") => Some(Member::Function(Function::ReSearch)),
+            (Module::Re, "fullmatch") => Some(Member::Function(Function::ReFullmatch)),
+            (Module::Re, "sub") => Some(Member::Function(Function::ReSub)),
+            (Module::Re, "split") => Some(Member::Function(Function::ReSplit)),
+            (Module::Re, "findall") => Some(Member::Function(Function::ReFindall)),
+            (Module::Re, "escape") => Some(Member::Function(Function::ReEscape)),
+            (Module::Re, "IGNORECASE" | "I") => Some(Member::Constant(pyre::IGNORECASE)),
+            (Module::Re, "MULTILINE" | "M") => Some(Member::Constant(pyre::MULTILINE)),
+            (Module::Re, "DOTALL" | "S") => Some(Member::Constant(pyre::DOTALL)),
+            (Module::Re, "VERBOSE" | "X") => Some(Member::Constant(pyre::VERBOSE)),
             _ => None,
         };
         found.ok_or_else(|| {
@@ -84,6 +110,10 @@ impl Module {
                 Module::OsPath => "join, basename and dirname (string operations only)",
                 Module::Getpass => "getuser",
                 Module::Json => "dumps and loads",
+                Module::Re => {
+                    "compile, match, search, fullmatch, sub, split, findall, escape and the \
+                     flags IGNORECASE, MULTILINE, DOTALL and VERBOSE"
+                }
             };
             format!(
                 "{}.{name} is not available: configs are evaluated hermetically (no clock, no \
@@ -105,6 +135,14 @@ impl Function {
             Function::Dirname => "os.path.dirname",
             Function::Dumps => "json.dumps",
             Function::Loads => "json.loads",
+            Function::ReCompile => "re.compile",
+            Function::ReMatch => "re.match",
+            Function::ReSearch => "re.search",
+            Function::ReFullmatch => "re.fullmatch",
+            Function::ReSub => "re.sub",
+            Function::ReSplit => "re.split",
+            Function::ReFindall => "re.findall",
+            Function::ReEscape => "re.escape",
         }
     }
 }
@@ -120,7 +158,6 @@ fn refusal(module: &str) -> &'static str {
             "reads or changes the machine the client runs on (files, network, programs)"
         }
         "sys" => "exposes the client process (arguments, exit, loaded modules)",
-        "re" => "needs Python's regular-expression engine, which this loader does not have",
         _ => "is not one of the modules this loader provides",
     }
 }
@@ -134,6 +171,7 @@ pub(crate) fn resolve(dotted: &str) -> Result<Member, String> {
         "os" => Module::Os,
         "getpass" => Module::Getpass,
         "json" => Module::Json,
+        "re" => Module::Re,
         other => {
             return Err(format!(
                 "{other} {}; configs are evaluated hermetically, and the modules available are \
@@ -148,6 +186,7 @@ pub(crate) fn resolve(dotted: &str) -> Result<Member, String> {
             Member::Module(m) => m.member(part)?,
             Member::Function(f) => return Err(format!("{} has no attribute '{part}'", f.name())),
             Member::Environ => return Err(format!("os.environ has no attribute '{part}'")),
+            Member::Constant(_) => return Err(format!("{dotted} is not a module")),
         };
     }
     Ok(member)
@@ -276,6 +315,14 @@ pub(crate) fn call<'v>(
                 .map_err(|_| "json.loads() takes one string".to_string())?;
             pyjson::loads(&text, heap)
         }
+        Function::ReCompile
+        | Function::ReMatch
+        | Function::ReSearch
+        | Function::ReFullmatch
+        | Function::ReSub
+        | Function::ReSplit
+        | Function::ReFindall
+        | Function::ReEscape => pyre::call(function, pos, named, heap),
     }
 }
 

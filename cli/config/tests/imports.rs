@@ -1,6 +1,7 @@
 //! Python's usual imports, as far as they can be honoured hermetically: `getpass.getuser()`
 //! from the load's user, `os.environ`/`os.getenv` from its environment, `os.path`'s string
-//! functions, `json.dumps`/`json.loads` with Python's formatting, `from __future__` as a no-op.
+//! functions, `json.dumps`/`json.loads` with Python's formatting, `re` as Python's (within a
+//! linear-time engine), `from __future__` as a no-op.
 
 use std::collections::BTreeMap;
 
@@ -108,4 +109,43 @@ fn json_loads_gives_starlark_values() {
     .expect_err("truncated JSON");
     assert_eq!((e.line, e.column), (2, 5));
     assert!(e.message.starts_with("json.loads(): EOF"), "{e}");
+}
+
+#[test]
+fn re_matches_substitutes_and_splits_as_python_does() {
+    let prelude = "import re\nfrom re import sub\n\
+                   m = re.match(r'(?P<name>[a-z]+)-(\\d+)', 'web-42-x')\n\
+                   nope = re.match(r'\\d', 'web-42')\n\
+                   found = re.search(r'\\d+', 'web-42')\n\
+                   VERSION = re.compile(r'v(\\d+)\\.(\\d+)', re.IGNORECASE)";
+    assert_eq!(
+        cmdline(
+            prelude,
+            "' '.join([m.group(), m.group('name'), m.group(2), str(m.groups()), \
+             str(m.span(2)), str(m.groupdict()), str(nope), found.group(0), \
+             str(found.start()), str(re.fullmatch('web', 'webs'))])"
+        ),
+        "web-42 web 42 (\"web\", \"42\") (4, 6) {\"name\": \"web\"} None 42 4 None"
+    );
+    assert_eq!(
+        cmdline(
+            prelude,
+            "' '.join([sub(r'[^a-z0-9]+', '_', 'my app.v2'), \
+             re.sub(r'(\\w+)@(\\w+)', r'\\2 at \\g<1>', 'me@host you@there', count = 1), \
+             VERSION.sub(r'\\g<2>.\\1', 'V1.2'), str(VERSION.match('x1.2')), \
+             '|'.join(re.split(r'[,;]\\s*', 'a, b;c')), str(re.split(r'(-)', 'a-b')), \
+             str(re.findall(r'(\\w)=(\\d)', 'a=1 b=2')), str(re.findall(r'\\d', 'a1b2')), \
+             re.escape('a.b c')])"
+        ),
+        "my_app_v2 host at me you@there 2.1 None a|b|c [\"a\", \"-\", \"b\"] \
+         [(\"a\", \"1\"), (\"b\", \"2\")] [\"1\", \"2\"] a\\.b\\ c"
+    );
+    let e = load_str(
+        "imports.aurora",
+        "import re\nx = 1\ny = re.match(r'a(?=b)', 'ab')\n",
+        &options(),
+    )
+    .expect_err("look-around");
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("no look-around"), "{e}");
 }

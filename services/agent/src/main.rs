@@ -178,6 +178,9 @@ async fn main() -> anyhow::Result<()> {
         observer_auth: observer_auth.clone(),
     };
     observer_auth.reload_on_hangup();
+    if let Some(tls) = &config.observer_tls {
+        tls.reload_on_hangup("observer");
+    }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

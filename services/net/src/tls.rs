@@ -9,10 +9,13 @@
 //!   cannot speak TLS at all.
 //!
 //! Files are PEM. They are read when the value is made, so a missing or malformed file is an
-//! error at start-up that names the file, never a failed handshake later.
+//! error at start-up that names the file, never a failed handshake later. A server reads its
+//! files again on [`ServerTls::reload`] (every SIGHUP, see [`ServerTls::reload_on_hangup`]), so
+//! a renewed certificate is served without a restart; files that do not load leave the
+//! previous certificate in use.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
@@ -110,11 +113,21 @@ fn system_roots() -> RootCertStore {
     store
 }
 
-/// A TLS server's identity and client-certificate policy.
+/// A TLS server's identity and client-certificate policy. Clones share it: a reload through
+/// one is seen by every server holding another.
 #[derive(Clone)]
 pub struct ServerTls {
-    acceptor: TlsAcceptor,
+    acceptor: Arc<RwLock<TlsAcceptor>>,
+    files: Arc<ServerFiles>,
     requires_client_certificates: bool,
+}
+
+/// Where a server's certificate, key and client CA are read from.
+#[derive(Debug)]
+struct ServerFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -132,38 +145,63 @@ impl ServerTls {
     /// Serves the chain in `cert` with the key in `key`; with `client_ca`, requires every
     /// client to present a certificate signed by it.
     pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, Error> {
-        let chain = certificates(cert, "certificate")?;
-        let key = private_key(key)?;
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let builder = match client_ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
-                        .build()
-                        .map_err(|e| Error::Config(format!("{}: {e}", ca.display())))?;
-                builder.with_client_cert_verifier(verifier)
-            }
+        let files = ServerFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            client_ca: client_ca.map(Path::to_path_buf),
         };
-        let mut config = builder
-            .with_single_cert(chain, key)
-            .map_err(|e| Error::KeyMismatch {
-                cert: cert.to_path_buf(),
-                detail: e.to_string(),
-            })?;
-        // The servers speak HTTP/1.1 only (hyper's http1 connection builder).
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: Arc::new(RwLock::new(acceptor(&files)?)),
             requires_client_certificates: client_ca.is_some(),
+            files: Arc::new(files),
         })
     }
 
-    /// The acceptor that performs each connection's handshake.
-    pub fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// Reads the files again and serves what they hold to every new connection (connections
+    /// already open keep theirs). On an error the previous certificate stays in use.
+    pub fn reload(&self) -> Result<(), Error> {
+        let fresh = acceptor(&self.files)?;
+        match self.acceptor.write() {
+            Ok(mut current) => *current = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    /// Reloads on every SIGHUP for as long as the process runs (needs a tokio runtime),
+    /// logging what happened. `what` names the server in the log (`scheduler`, `observer`).
+    pub fn reload_on_hangup(&self, what: &'static str) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let tls = self.clone();
+        tokio::spawn(async move {
+            let mut hangups = match signal(SignalKind::hangup()) {
+                Ok(hangups) => hangups,
+                Err(e) => {
+                    tracing::warn!(error = %e, "{what}: cannot listen for SIGHUP; its TLS certificate will not reload");
+                    return;
+                }
+            };
+            while hangups.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(
+                        cert = %tls.files.cert.display(),
+                        "{what}: TLS certificate reloaded"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "{what}: TLS files did not load; the previous certificate stays in use"
+                    ),
+                }
+            }
+        });
+    }
+
+    /// The acceptor that performs a new connection's handshake.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        match self.acceptor.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Whether clients must present a certificate.
@@ -188,6 +226,35 @@ impl ServerTls {
             (None, Some(_)) => Err(Error::Flags("--tls-key needs --tls-cert")),
         }
     }
+}
+
+/// A server config read from `files`.
+fn acceptor(files: &ServerFiles) -> Result<TlsAcceptor, Error> {
+    let (cert, client_ca) = (&files.cert, files.client_ca.as_deref());
+    let chain = certificates(cert, "certificate")?;
+    let key = private_key(&files.key)?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+                    .build()
+                    .map_err(|e| Error::Config(format!("{}: {e}", ca.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::KeyMismatch {
+            cert: cert.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    // The servers speak HTTP/1.1 only (hyper's http1 connection builder).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// What a client trusts and presents. The default trusts the system's roots and presents

@@ -226,3 +226,42 @@ fn the_blocking_client_speaks_tls_too() {
     drop(client);
     runtime.block_on(server.stop());
 }
+
+/// A renewed certificate is served after `reload` without a restart, to new connections; files
+/// that do not load leave the certificate in use and name the file.
+#[tokio::test]
+async fn a_reload_serves_the_renewed_certificate_and_a_bad_one_changes_nothing() {
+    let (_old_dir, old) = pki();
+    let (_new_dir, new) = pki();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::copy(&old.server_cert, &cert).unwrap();
+    std::fs::copy(&old.server_key, &key).unwrap();
+    let tls = ServerTls::load(&cert, &key, None).unwrap();
+    let server = Server::start(Some(tls.clone()), Limits::default()).await;
+    assert_eq!(
+        get_with(&trusting(&old), &server.url).await.unwrap(),
+        "hello"
+    );
+    assert!(get_with(&trusting(&new), &server.url).await.is_err());
+
+    std::fs::copy(&new.server_cert, &cert).unwrap();
+    std::fs::copy(&new.server_key, &key).unwrap();
+    tls.reload().unwrap();
+    assert_eq!(
+        get_with(&trusting(&new), &server.url).await.unwrap(),
+        "hello"
+    );
+    // The two test CAs share a name, so the old one sees a certificate it did not sign.
+    let refused = get_with(&trusting(&old), &server.url).await.unwrap_err();
+    assert!(refused.contains("InvalidCertificate"), "{refused}");
+
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    let error = tls.reload().unwrap_err().to_string();
+    assert!(error.contains("cert.pem"), "{error}");
+    assert_eq!(
+        get_with(&trusting(&new), &server.url).await.unwrap(),
+        "hello"
+    );
+    server.stop().await;
+}

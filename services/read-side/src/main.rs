@@ -300,6 +300,9 @@ async fn main() -> anyhow::Result<()> {
         .tls
         .load()
         .context("--tls-cert, --tls-key, --tls-client-ca")?;
+    if let Some(tls) = &tls {
+        tls.reload_on_hangup("aurora-web");
+    }
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

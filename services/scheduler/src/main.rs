@@ -359,6 +359,9 @@ async fn main() -> anyhow::Result<()> {
         .tls
         .load()
         .context("--tls-cert, --tls-key, --tls-client-ca")?;
+    if let Some(tls) = &tls {
+        tls.reload_on_hangup("scheduler");
+    }
     let client_tls = args.client_tls()?;
     let journal = if args.dev {
         RocksJournal::open_or_initialise(&args.data_dir, args.cluster(), clock.now())
