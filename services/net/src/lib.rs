@@ -14,6 +14,25 @@ pub mod testing;
 pub mod tls;
 
 pub use serve::{Limits, serve};
+
+/// Calls `reload` on every SIGHUP for as long as the process runs (needs a tokio runtime);
+/// `what` names, in the log, what a SIGHUP would have reloaded if it cannot be listened for.
+/// `reload` logs its own outcome.
+pub fn on_hangup(what: &'static str, mut reload: impl FnMut() + Send + 'static) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; {what} will not reload");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            reload();
+        }
+    });
+}
 pub use tls::{ClientTls, ClientTlsArgs, ServerTls, ServerTlsArgs, client, default_client};
 
 use std::path::PathBuf;

@@ -171,28 +171,16 @@ impl ServerTls {
     /// Reloads on every SIGHUP for as long as the process runs (needs a tokio runtime),
     /// logging what happened. `what` names the server in the log (`scheduler`, `observer`).
     pub fn reload_on_hangup(&self, what: &'static str) {
-        use tokio::signal::unix::{SignalKind, signal};
         let tls = self.clone();
-        tokio::spawn(async move {
-            let mut hangups = match signal(SignalKind::hangup()) {
-                Ok(hangups) => hangups,
-                Err(e) => {
-                    tracing::warn!(error = %e, "{what}: cannot listen for SIGHUP; its TLS certificate will not reload");
-                    return;
-                }
-            };
-            while hangups.recv().await.is_some() {
-                match tls.reload() {
-                    Ok(()) => tracing::info!(
-                        cert = %tls.files.cert.display(),
-                        "{what}: TLS certificate reloaded"
-                    ),
-                    Err(e) => tracing::error!(
-                        error = %e,
-                        "{what}: TLS files did not load; the previous certificate stays in use"
-                    ),
-                }
-            }
+        crate::on_hangup("the TLS certificate", move || match tls.reload() {
+            Ok(()) => tracing::info!(
+                cert = %tls.files.cert.display(),
+                "{what}: TLS certificate reloaded"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "{what}: TLS files did not load; the previous certificate stays in use"
+            ),
         });
     }
 

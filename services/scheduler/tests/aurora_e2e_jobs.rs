@@ -201,6 +201,20 @@ fn aurora_end_to_end_suite_jobs_behave_as_in_aurora() {
     let aurora = workspace_binary("aurora-cli", "aurora");
     let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
     let role = std::env::var("LOGNAME").unwrap_or_else(|_| "tester".into());
+    // `aurora job create KEY CONFIG --bind BIND --wait-until RUNNING`, which must succeed.
+    let create_running = |key: &str, config: &str, bind: &str| {
+        let created = cli.aurora(&[
+            "job",
+            "create",
+            key,
+            config,
+            "--bind",
+            bind,
+            "--wait-until",
+            "RUNNING",
+        ]);
+        assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    };
     let write = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -233,17 +247,7 @@ fn aurora_end_to_end_suite_jobs_behave_as_in_aurora() {
     let key = format!("devcluster/{job}");
     let stop_file = dir.path().join("stop_file");
     let bind = format!("stop_file={}", stop_file.display());
-    let created = cli.aurora(&[
-        "job",
-        "create",
-        &key,
-        &config,
-        "--bind",
-        &bind,
-        "--wait-until",
-        "RUNNING",
-    ]);
-    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    create_running(&key, &config, &bind);
     let status = cli.aurora(&["job", "status", &key]);
     assert_eq!(code(&status), Some(0), "{}", stderr(&status));
     assert!(stdout(&status).contains("RUNNING"), "{}", stdout(&status));
@@ -262,17 +266,7 @@ fn aurora_end_to_end_suite_jobs_behave_as_in_aurora() {
     let term_file = dir.path().join("term_file");
     std::fs::write(&term_file, "").unwrap();
     let bind = format!("term_file={}", term_file.display());
-    let created = cli.aurora(&[
-        "job",
-        "create",
-        &key,
-        &config,
-        "--bind",
-        &bind,
-        "--wait-until",
-        "RUNNING",
-    ]);
-    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    create_running(&key, &config, &bind);
     let mut daemons = Vec::new();
     wait_for("the double-forked daemon", || {
         daemons = daemons_under(dir.path());

@@ -122,22 +122,10 @@ impl ObserverAuth {
             return;
         }
         let auth = self.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut hangups = match signal(SignalKind::hangup()) {
-                Ok(hangups) => hangups,
-                Err(e) => {
-                    tracing::warn!(error = %e, "observer: cannot listen for SIGHUP; its auth config will not reload");
-                    return;
-                }
-            };
-            while hangups.recv().await.is_some() {
-                match auth.reload() {
-                    Ok(users) => tracing::info!(users, "observer: reloaded the auth config"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "observer: the auth config did not reload; the previous one stays in use")
-                    }
-                }
+        aurora_net::on_hangup("the observer's auth config", move || match auth.reload() {
+            Ok(users) => tracing::info!(users, "observer: reloaded the auth config"),
+            Err(e) => {
+                tracing::error!(error = %e, "observer: the auth config did not reload; the previous one stays in use")
             }
         });
     }
