@@ -5,8 +5,6 @@
 //! is checked when the entry is *applied*, against the state machine's own journal, so every
 //! replica decides the same way (see `state_machine`).
 
-use std::io::Cursor;
-
 use aurora_events::{PendingEvent, Seq, Timestamp};
 use aurora_journal::{Error as JournalError, SeqRange, Term};
 use serde::{Deserialize, Serialize};
@@ -51,7 +49,7 @@ openraft::declare_raft_types!(
         R = Outcome,
         NodeId = NodeId,
         Node = openraft::BasicNode,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = crate::snapshot::JournalSnapshot,
 );
 
 /// The Raft handle of one replica.

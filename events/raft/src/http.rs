@@ -12,16 +12,21 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::entry::{NodeId, Raft, TypeConfig};
+use crate::Replica;
+use crate::entry::{NodeId, TypeConfig};
+use crate::network::Peer;
+use crate::snapshot::{Chunk, Install};
 
-/// Where a replica takes its peers' log entries, votes and snapshots.
+/// Where a replica takes its peers' log entries, votes and snapshots (a snapshot arrives as
+/// chunks of the journal, then an install: see [`crate::snapshot`]).
 pub const APPEND: &str = "/internal/raft/append-entries";
 pub const VOTE: &str = "/internal/raft/vote";
-pub const SNAPSHOT: &str = "/internal/raft/install-snapshot";
+pub const SNAPSHOT_CHUNK: &str = "/internal/raft/snapshot-chunk";
+pub const SNAPSHOT_INSTALL: &str = "/internal/raft/snapshot-install";
 /// The cluster a Raft RPC is meant for; a replica refuses RPCs for another cluster, so that a
 /// replica started with another cluster's peers can neither vote here nor take entries.
 pub const CLUSTER_HEADER: &str = "x-aurora-cluster";
@@ -34,21 +39,22 @@ pub const SECRET_HEADER: &str = "x-aurora-replication-secret";
 /// limits apply to requests from users and agents, not here).
 const MAX_RPC_BODY: usize = 256 * 1024 * 1024;
 
-/// The routes that let peers reach `raft`, a replica of `cluster`; merge them into the
+/// The routes that let peers reach `replica`, a replica of `cluster`; merge them into the
 /// replica's HTTP router.
-pub fn routes(raft: Raft, cluster: &str) -> Router {
-    routes_with_secret(raft, cluster, None)
+pub fn routes(replica: &Replica, cluster: &str) -> Router {
+    routes_with_secret(replica, cluster, None)
 }
 
 /// Like [`routes`], refusing (401) every RPC that does not carry `secret` in
 /// [`SECRET_HEADER`] when one is given.
-pub fn routes_with_secret(raft: Raft, cluster: &str, secret: Option<&str>) -> Router {
+pub fn routes_with_secret(replica: &Replica, cluster: &str, secret: Option<&str>) -> Router {
     let cluster = cluster.to_string();
     let secret: Option<std::sync::Arc<[u8]>> = secret.map(|s| s.as_bytes().into());
     Router::new()
         .route(APPEND, post(append_entries))
         .route(VOTE, post(vote))
-        .route(SNAPSHOT, post(install_snapshot))
+        .route(SNAPSHOT_CHUNK, post(snapshot_chunk))
+        .route(SNAPSHOT_INSTALL, post(install_snapshot))
         .layer(DefaultBodyLimit::max(MAX_RPC_BODY))
         .layer(axum::middleware::from_fn(move |request, next| {
             same_cluster(cluster.clone(), request, next)
@@ -56,7 +62,7 @@ pub fn routes_with_secret(raft: Raft, cluster: &str, secret: Option<&str>) -> Ro
         .layer(axum::middleware::from_fn(move |request, next| {
             knows_secret(secret.clone(), request, next)
         }))
-        .with_state(raft)
+        .with_state(replica.peer())
 }
 
 /// Refuses (401) an RPC without the replication secret, when the replicas share one.
@@ -123,23 +129,30 @@ fn answer<T: Serialize>(verdict: &T) -> Response {
     }
 }
 
-async fn append_entries(State(raft): State<Raft>, body: Bytes) -> Response {
+async fn append_entries(State(peer): State<Peer>, body: Bytes) -> Response {
     match crate::entry::decode::<AppendEntriesRequest<TypeConfig>>(&body) {
-        Ok(rpc) => answer(&raft.append_entries(rpc).await),
+        Ok(rpc) => answer(&peer.raft.append_entries(rpc).await),
         Err(e) => undecodable(e),
     }
 }
 
-async fn vote(State(raft): State<Raft>, body: Bytes) -> Response {
+async fn vote(State(peer): State<Peer>, body: Bytes) -> Response {
     match crate::entry::decode::<VoteRequest<NodeId>>(&body) {
-        Ok(rpc) => answer(&raft.vote(rpc).await),
+        Ok(rpc) => answer(&peer.raft.vote(rpc).await),
         Err(e) => undecodable(e),
     }
 }
 
-async fn install_snapshot(State(raft): State<Raft>, body: Bytes) -> Response {
-    match crate::entry::decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
-        Ok(rpc) => answer(&raft.install_snapshot(rpc).await),
+async fn snapshot_chunk(State(peer): State<Peer>, body: Bytes) -> Response {
+    match crate::entry::decode::<Chunk>(&body) {
+        Ok(chunk) => answer(&crate::snapshot::take_chunk(&peer.raft, &peer.state, &chunk).await),
+        Err(e) => undecodable(e),
+    }
+}
+
+async fn install_snapshot(State(peer): State<Peer>, body: Bytes) -> Response {
+    match crate::entry::decode::<Install>(&body) {
+        Ok(install) => answer(&crate::snapshot::install(&peer.raft, &peer.state, install).await),
         Err(e) => undecodable(e),
     }
 }

@@ -31,8 +31,9 @@
 //!   the entry's Raft term, so all replicas agree; the leader's early check is only a shortcut.
 //! - **Terms are Raft terms.** A deposed leader's appends fail with `NotLeader`: its handle is
 //!   no longer the leader, and an entry decided under an older term is refused when applied.
-//! - **No history is dropped.** Raft snapshots are off (`SnapshotPolicy::Never`, so the log is
-//!   never purged); a snapshot, if an operator takes one, is the whole journal.
+//! - **No history is dropped.** The log is compacted behind snapshots ([`Compaction`]), and a
+//!   snapshot is the journal itself: a replica that needs one receives every envelope it lacks,
+//!   streamed in chunks from the leader's journal (see `snapshot`).
 //! - **Checkpoints stay local** to each replica, as the `CheckpointStore` contract says.
 //!
 //! The network is in process ([`Router::new`]) or HTTP ([`Router::http`], the peers' internal
@@ -42,7 +43,8 @@
 //! from, so that a restarted replica never applies an entry twice). The journal is written
 //! unsynced (`Durability::Replayable`): the synced Raft log holds every entry, and after a power
 //! loss that took the journal's newest batches the replica resumes after the last entry the
-//! journal still names, replaying the rest from its log. One fsync per append round, the log's. An append that a
+//! journal still names, replaying the rest from its log; a snapshot syncs the journal before the
+//! log behind it may be purged. One fsync per append round, the log's. An append that a
 //! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
 //! may still commit later; writers that name the seq they follow cannot commit it twice.
 //!
@@ -56,13 +58,14 @@ mod local;
 mod log_store;
 mod network;
 mod replica;
+mod snapshot;
 mod state_machine;
 
 pub use entry::{NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;
 pub use local::LocalJournal;
 pub use network::Router;
-pub use replica::{Replica, Storage, Timeouts};
+pub use replica::{Compaction, Replica, Storage, Timeouts};
 
 /// Starting and stopping replicas. Journal operations answer with [`aurora_journal::Error`].
 #[derive(Debug, thiserror::Error)]

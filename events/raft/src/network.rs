@@ -6,19 +6,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{Fatal, RPCError, RaftError, RemoteError, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use openraft::storage::Snapshot;
+use openraft::{BasicNode, Vote};
 
 use crate::entry::{NodeId, Raft, TypeConfig};
+use crate::snapshot::{self, Chunk, ChunkAnswer, Install};
+use crate::state_machine::StateMachine;
+
+/// A replica as its peers reach it: its Raft, and its state machine (which takes the journal
+/// a snapshot streams, see [`crate::snapshot`]).
+#[derive(Clone)]
+pub(crate) struct Peer {
+    pub(crate) raft: Raft,
+    pub(crate) state: StateMachine,
+}
 
 #[derive(Default)]
 struct Routes {
-    replicas: BTreeMap<NodeId, Raft>,
+    replicas: BTreeMap<NodeId, Peer>,
     /// Over HTTP: each replica's base URL (`http://host:port`). Empty in process.
     peers: BTreeMap<NodeId, String>,
     /// Set for a network over HTTP, where replicas are reached at their peers' URLs.
@@ -130,8 +140,8 @@ impl Router {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn register(&self, id: NodeId, raft: Raft) {
-        self.lock().replicas.insert(id, raft);
+    pub(crate) fn register(&self, id: NodeId, raft: Raft, state: StateMachine) {
+        self.lock().replicas.insert(id, Peer { raft, state });
     }
 
     /// Takes replica `id` off the network, as if its process had gone.
@@ -188,7 +198,7 @@ impl Router {
 /// Where a replica's RPCs go.
 pub(crate) enum Target {
     /// A replica in this process.
-    Local(Raft),
+    Local(Peer),
     /// A replica at a base URL.
     Remote {
         client: reqwest::Client,
@@ -202,6 +212,35 @@ pub(crate) fn unreachable(from: NodeId, to: NodeId, why: &str) -> Unreachable {
         format!("replica {to} unreachable from {from}: {why}"),
     );
     Unreachable::new(&e)
+}
+
+/// What a snapshot call got: `Err` (with why) when no answer came back, else the target's
+/// own verdict (`Err` with why when it refused).
+pub(crate) type Answered<T> = Result<Result<T, String>, String>;
+
+impl Target {
+    pub(crate) async fn snapshot_chunk(&self, chunk: &Chunk) -> Answered<ChunkAnswer> {
+        match self {
+            Target::Local(peer) => Ok(snapshot::take_chunk(&peer.raft, &peer.state, chunk).await),
+            Target::Remote { client, url } => {
+                crate::http::call(client, url, crate::http::SNAPSHOT_CHUNK, chunk).await
+            }
+        }
+    }
+
+    pub(crate) async fn install_snapshot(
+        &self,
+        install: &Install,
+    ) -> Answered<SnapshotResponse<NodeId>> {
+        match self {
+            Target::Local(peer) => {
+                Ok(snapshot::install(&peer.raft, &peer.state, install.clone()).await)
+            }
+            Target::Remote { client, url } => {
+                crate::http::call(client, url, crate::http::SNAPSHOT_INSTALL, install).await
+            }
+        }
+    }
 }
 
 /// Opens [`Connection`]s from one replica.
@@ -274,7 +313,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
         match self.target().map_err(RPCError::Unreachable)? {
-            Target::Local(raft) => self.answer(raft.append_entries(rpc).await),
+            Target::Local(peer) => self.answer(peer.raft.append_entries(rpc).await),
             Target::Remote { client, url } => {
                 let answer = crate::http::call(&client, &url, crate::http::APPEND, &rpc).await;
                 self.answer(self.remote(answer)?)
@@ -282,18 +321,17 @@ impl RaftNetwork<TypeConfig> for Connection {
         }
     }
 
-    async fn install_snapshot(
+    /// Streams the journal the target lacks, then has it install the snapshot (see
+    /// [`crate::snapshot`]).
+    async fn full_snapshot(
         &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
+        vote: Vote<NodeId>,
+        snapshot: Snapshot<TypeConfig>,
+        cancel: impl Future<Output = openraft::error::ReplicationClosed> + Send + 'static,
         _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-        match self.target().map_err(RPCError::Unreachable)? {
-            Target::Local(raft) => self.answer(raft.install_snapshot(rpc).await),
-            Target::Remote { client, url } => {
-                let answer = crate::http::call(&client, &url, crate::http::SNAPSHOT, &rpc).await;
-                self.answer(self.remote(answer)?)
-            }
-        }
+    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        let target = self.target().map_err(StreamingError::Unreachable)?;
+        snapshot::send(&target, (self.from, self.to), vote, snapshot, cancel).await
     }
 
     async fn vote(
@@ -302,7 +340,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RpcError> {
         match self.target().map_err(RPCError::Unreachable)? {
-            Target::Local(raft) => self.answer(raft.vote(rpc).await),
+            Target::Local(peer) => self.answer(peer.raft.vote(rpc).await),
             Target::Remote { client, url } => {
                 let answer = crate::http::call(&client, &url, crate::http::VOTE, &rpc).await;
                 self.answer(self.remote(answer)?)

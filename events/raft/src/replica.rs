@@ -42,6 +42,26 @@ impl Default for Timeouts {
     }
 }
 
+/// How much Raft log a replica keeps. A snapshot (which names the journal, copying nothing:
+/// see `snapshot`) is taken every `snapshot_every` applied entries, and the log is then purged
+/// up to `keep` entries before it. A follower less than `keep` entries behind catches up from
+/// the log; one further behind, or with an empty directory, receives the journal it lacks.
+/// The journal itself is never shortened by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    pub snapshot_every: u64,
+    pub keep: u64,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 10_000,
+            keep: 10_000,
+        }
+    }
+}
+
 /// What a replica keeps between runs: its Raft log and vote, and its state machine (the
 /// committed journal). In memory ([`Storage::new`]; clones share it, so a test can stop a
 /// replica and start it again on the same storage) or in a data directory ([`Storage::open`]).
@@ -49,9 +69,17 @@ impl Default for Timeouts {
 pub struct Storage {
     log: LogStore,
     state: StateMachine,
+    compaction: Compaction,
 }
 
 impl Storage {
+    /// The same storage, with its log compacted as `compaction` says (the default: see
+    /// [`Compaction`]).
+    pub fn compacting(mut self, compaction: Compaction) -> Self {
+        self.compaction = compaction;
+        self
+    }
+
     /// Storage in memory: gone with the process.
     pub fn new() -> Self {
         Self::default()
@@ -67,6 +95,7 @@ impl Storage {
         Ok(Self {
             log: LogStore::on_disk(raft)?,
             state,
+            compaction: Compaction::default(),
         })
     }
 
@@ -113,10 +142,10 @@ impl Replica {
             heartbeat_interval: millis(timeouts.heartbeat),
             election_timeout_min: millis(timeouts.election.0),
             election_timeout_max: millis(timeouts.election.1),
-            // Snapshots would let Raft purge its log; the journal's history must never be
-            // dropped as a side effect, so none are taken unless an operator asks (and a
-            // snapshot is the whole journal anyway, see `state_machine`).
-            snapshot_policy: SnapshotPolicy::Never,
+            // A snapshot names the journal and a purge drops only log entries whose events
+            // the journal holds durably, so compaction never drops history (see `snapshot`).
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(storage.compaction.snapshot_every),
+            max_in_snapshot_log_to_keep: storage.compaction.keep,
             ..Config::default()
         }
         .validate()
@@ -133,7 +162,7 @@ impl Replica {
             id,
             detail: e.to_string(),
         })?;
-        router.register(id, raft.clone());
+        router.register(id, raft.clone(), storage.state.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
@@ -147,6 +176,14 @@ impl Replica {
 
     pub fn id(&self) -> NodeId {
         self.inner.id
+    }
+
+    /// This replica as its peers reach it.
+    pub(crate) fn peer(&self) -> crate::network::Peer {
+        crate::network::Peer {
+            raft: self.inner.raft.clone(),
+            state: self.inner.state.clone(),
+        }
     }
 
     /// The openraft handle (metrics, waits, membership).

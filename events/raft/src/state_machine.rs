@@ -7,16 +7,14 @@
 //! (several proposals in flight), while the journal at apply time is exactly what the events
 //! will follow.
 //!
-//! Snapshots are the whole journal, never a fold of it: a replica that installs one gets every
-//! envelope. The replica runs with `SnapshotPolicy::Never` and never purges its log, so in this
-//! step they are only built if an operator asks (`Raft::trigger`), and history is never dropped
-//! either way.
+//! Snapshots are the journal itself, never a fold of it (see [`crate::snapshot`]): building
+//! one copies nothing, and a replica that installs one has first received every envelope it
+//! lacked, so log compaction never drops history.
 
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aurora_events::{Envelope, PendingEvent, Seq, Timestamp, codec};
+use aurora_events::{Envelope, PendingEvent, Seq, Timestamp};
 use aurora_journal::{
     Append, Durability, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition,
     RocksJournal, SeqRange,
@@ -30,9 +28,10 @@ use openraft::{
 use tokio::sync::{Mutex, watch};
 
 use crate::Error;
-use crate::disk::{META_APPLIED, RaftDb, io_error};
+use crate::disk::{META_APPLIED, META_SNAPSHOT, RaftDb, io_error};
 use crate::entry::{NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
+use crate::snapshot::JournalSnapshot;
 
 /// An entry being applied: answers its outcome.
 type Applying = BoxFuture<'static, Result<Outcome, StorageError<NodeId>>>;
@@ -59,8 +58,9 @@ type AppliedState = (Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)
 struct Applied {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
-    /// The last snapshot built or installed, served to followers that need one.
-    snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>,
+    /// The last snapshot built or installed, and the journal seq it reaches: served to followers
+    /// that need one (from the journal, when it is sent).
+    snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Seq)>,
     snapshots_built: u64,
 }
 
@@ -128,11 +128,15 @@ impl StateMachine {
                 last_applied = Some(marked);
             }
         }
+        let snapshot = raft
+            .get_meta(META_SNAPSHOT)
+            .map_err(|e| failed(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 applied: Mutex::new(Applied {
                     last_applied,
                     membership,
+                    snapshot,
                     ..Applied::default()
                 }),
                 backing: Backing::Disk {
@@ -194,6 +198,43 @@ impl StateMachine {
             .await
             .map_err(io_error)?
             .map_err(io_error)
+    }
+
+    /// Keeps `snapshot` (its meta and the seq it reaches), so that it is still served after a
+    /// restart once the log before it is purged.
+    async fn save_snapshot(
+        &self,
+        snapshot: (SnapshotMeta<NodeId, BasicNode>, Seq),
+    ) -> Result<(), StorageError<NodeId>> {
+        let Backing::Disk { raft, .. } = &self.inner.backing else {
+            return Ok(());
+        };
+        let raft = Arc::clone(raft);
+        tokio::task::spawn_blocking(move || raft.put_meta(META_SNAPSHOT, &snapshot, true))
+            .await
+            .map_err(io_error)?
+            .map_err(io_error)
+    }
+
+    /// Makes every envelope in the journal durable, recording that they hold the events of
+    /// every entry up to `applied` (a synced write; it syncs the unsynced batches before it).
+    async fn make_durable(
+        journal: &LocalJournal,
+        applied: LogId<NodeId>,
+    ) -> Result<(), JournalError> {
+        let marker = marker_bytes(applied)?;
+        let journal = journal.clone();
+        tokio::task::spawn_blocking(move || journal.set_marker(&marker))
+            .await
+            .map_err(|e| JournalError::Storage(e.to_string()))?
+    }
+
+    /// Takes envelopes streamed from the leader's snapshot (see [`crate::snapshot`]) into the
+    /// journal, between the entries this replica applies; answers where the journal now ends.
+    pub(crate) async fn receive(&self, envelopes: &[Envelope]) -> Result<Seq, JournalError> {
+        let _applying = self.inner.applied.lock().await;
+        self.catch_up_to(envelopes).await?;
+        Ok(self.journal().map_or(0, |journal| journal.last_seq()))
     }
 
     async fn apply_request(
@@ -311,40 +352,59 @@ impl StateMachine {
         })
     }
 
-    /// Brings the journal up to a snapshot's: the local journal must be a prefix of it
-    /// (committed history never diverges), and the missing envelopes are appended one by one
-    /// at their own times, so seqs, ids and times are kept.
+    /// Appends `envelopes` (consecutive seqs, from a snapshot) that follow the journal's last
+    /// one, keeping their seqs, ids and times. The envelope the journal ends with, if among them,
+    /// must be the same (committed history never diverges). Envelopes that would leave a gap
+    /// are not taken: the sender starts again after the journal's last seq. Seq 1 initialises
+    /// an empty replica.
     async fn catch_up_to(&self, envelopes: &[Envelope]) -> Result<(), JournalError> {
+        let Some(first) = envelopes.first() else {
+            return Ok(());
+        };
         let journal = match self.journal() {
             Some(journal) => journal,
-            None => {
-                let Some(first) = envelopes.first() else {
-                    return Ok(());
-                };
+            None if first.seq == 1 => {
                 self.initialise(pending(first), first.at, None)?;
                 self.journal()
                     .ok_or_else(|| JournalError::Damaged("the journal vanished".into()))?
             }
+            None => return Ok(()),
         };
         let last = journal.last_seq();
-        let ours = journal.read(SeqRange::new(last, last)).await?;
-        let theirs = usize::try_from(last - 1)
-            .ok()
-            .and_then(|i| envelopes.get(i));
-        if ours.first() != theirs {
-            return Err(JournalError::Damaged(format!(
-                "this replica's seq {last} is not the snapshot's"
-            )));
+        if first.seq > last + 1 {
+            return Ok(());
         }
-        for envelope in envelopes.iter().filter(|e| e.seq > last) {
-            let precondition = Precondition::follows(journal.term(), envelope.seq - 1);
+        let restated = usize::try_from(last.saturating_sub(first.seq))
+            .ok()
+            .and_then(|i| envelopes.get(i))
+            .filter(|_| last >= first.seq);
+        if let Some(theirs) = restated {
+            let ours = journal.read(SeqRange::new(last, last)).await?;
+            if ours.first() != Some(theirs) {
+                return Err(JournalError::Damaged(format!(
+                    "this replica's seq {last} is not the leader's: its journal diverged from \
+                     the cluster's history; move its data directory away and let it catch up \
+                     from empty"
+                )));
+            }
+        }
+        // Runs of envelopes at one time go in one append (an append has one time). Indexes,
+        // not iterator adaptors, so that no closure is held across an await.
+        let mut next = envelopes.partition_point(|e| e.seq <= last);
+        let mut after = last;
+        while let Some(head) = envelopes.get(next) {
+            let run = envelopes[next..]
+                .iter()
+                .take_while(|e| e.at == head.at)
+                .count();
+            let events: Vec<PendingEvent> =
+                envelopes[next..next + run].iter().map(pending).collect();
+            let precondition = Precondition::follows(journal.term(), after);
             journal
-                .append(Append::new(
-                    precondition,
-                    envelope.at,
-                    vec![pending(envelope)],
-                ))
+                .append(Append::new(precondition, head.at, events))
                 .await?;
+            after += run as Seq;
+            next += run;
         }
         Ok(())
     }
@@ -380,32 +440,7 @@ fn pending(envelope: &Envelope) -> PendingEvent {
     }
 }
 
-/// `[u32 LE length][framed envelope]...`: the journal's own checksummed record format.
-fn encode_snapshot(envelopes: &[Envelope]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for envelope in envelopes {
-        let frame = codec::encode(envelope);
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    out
-}
-
-fn decode_snapshot(mut bytes: &[u8]) -> Result<Vec<Envelope>, JournalError> {
-    let mut envelopes = Vec::new();
-    while !bytes.is_empty() {
-        let seq = envelopes.len() as Seq + 1;
-        let damaged = || JournalError::Damaged(format!("snapshot cut short at seq {seq}"));
-        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(damaged)?;
-        let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| damaged())?;
-        let frame = rest.get(..len).ok_or_else(damaged)?;
-        envelopes.push(codec::decode(seq, frame)?);
-        bytes = &rest[len..];
-    }
-    Ok(envelopes)
-}
-
+#[cfg(test)]
 async fn whole_journal(journal: Option<LocalJournal>) -> Result<Vec<Envelope>, JournalError> {
     match journal {
         Some(journal) => journal.read(SeqRange::new(1, journal.last_seq())).await,
@@ -414,27 +449,34 @@ async fn whole_journal(journal: Option<LocalJournal>) -> Result<Vec<Envelope>, J
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// Names the journal as it stands: under the lock, so its last seq matches `last_applied`
+    /// exactly. Nothing is copied.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let mut applied = self.inner.applied.lock().await;
-        // Under the lock: the journal read matches `last_applied` exactly.
-        let envelopes = whole_journal(self.journal())
-            .await
-            .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))?;
-        let bytes = encode_snapshot(&envelopes);
+        let journal = self.journal();
+        let upto = journal.as_ref().map_or(0, |journal| journal.last_seq());
+        // The log before this snapshot may be purged once it exists: the journal, written
+        // unsynced and replayable from that log, must first hold its events durably.
+        if let (Some(journal), Some(last)) = (&journal, applied.last_applied) {
+            Self::make_durable(journal, last)
+                .await
+                .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))?;
+        }
         applied.snapshots_built += 1;
         let meta = SnapshotMeta {
             last_log_id: applied.last_applied,
             last_membership: applied.membership.clone(),
             snapshot_id: format!(
-                "{}-{}",
+                "{}-{upto}-{}",
                 applied.last_applied.map_or(0, |l| l.index),
                 applied.snapshots_built
             ),
         };
-        applied.snapshot = Some((meta.clone(), bytes.clone()));
+        self.save_snapshot((meta.clone(), upto)).await?;
+        applied.snapshot = Some((meta.clone(), upto));
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(JournalSnapshot { upto, journal }),
         })
     }
 }
@@ -494,37 +536,47 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
+    /// Unused by the transport (snapshots are streamed by [`crate::snapshot`]); what a
+    /// receiver would start from: this replica's own journal.
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    ) -> Result<Box<JournalSnapshot>, StorageError<NodeId>> {
+        let journal = self.journal();
+        let upto = journal.as_ref().map_or(0, |journal| journal.last_seq());
+        Ok(Box::new(JournalSnapshot { upto, journal }))
     }
 
+    /// The snapshot's envelopes have been received into the journal (see
+    /// [`crate::snapshot::take_chunk`]): checks that they are all there, makes them durable
+    /// (the log this replica lacks is not here to replay them), and moves the applied state.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<JournalSnapshot>,
     ) -> Result<(), StorageError<NodeId>> {
-        let bytes = snapshot.into_inner();
         let signature = || Some(meta.signature());
-        let envelopes = decode_snapshot(&bytes)
-            .map_err(|e| StorageError::from(StorageIOError::read_snapshot(signature(), &e)))?;
+        let write_failed =
+            |e: &JournalError| StorageError::from(StorageIOError::write_snapshot(signature(), e));
         let mut applied = self.inner.applied.lock().await;
-        self.catch_up_to(&envelopes)
-            .await
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature(), &e)))?;
-        // The snapshot's entries may not be in this replica's log: the journal must hold them
-        // durably, and its marker must say so, before the applied state moves past them.
-        if let (Some(journal), Some(last)) = (self.journal(), meta.last_log_id) {
-            marker_bytes(last)
-                .and_then(|marker| journal.set_marker(&marker))
-                .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature(), &e)))?;
+        let journal = self.journal();
+        let holds = journal.as_ref().map_or(0, |journal| journal.last_seq());
+        if holds < snapshot.upto {
+            return Err(write_failed(&JournalError::Damaged(format!(
+                "the snapshot reaches seq {}, but this replica's journal ends at seq {holds}",
+                snapshot.upto
+            ))));
+        }
+        if let (Some(journal), Some(last)) = (&journal, meta.last_log_id) {
+            Self::make_durable(journal, last)
+                .await
+                .map_err(|e| write_failed(&e))?;
         }
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
         let state = (applied.last_applied, applied.membership.clone());
         self.save_applied(state, true).await?;
-        applied.snapshot = Some((meta.clone(), bytes));
+        self.save_snapshot((meta.clone(), snapshot.upto)).await?;
+        applied.snapshot = Some((meta.clone(), snapshot.upto));
         Ok(())
     }
 
@@ -532,9 +584,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let applied = self.inner.applied.lock().await;
-        Ok(applied.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
+        Ok(applied.snapshot.as_ref().map(|(meta, upto)| Snapshot {
             meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(bytes.clone())),
+            snapshot: Box::new(JournalSnapshot {
+                upto: *upto,
+                journal: self.journal(),
+            }),
         }))
     }
 }
@@ -716,8 +771,10 @@ mod tests {
         );
     }
 
-    /// A snapshot is the whole journal: an empty replica installs all of it, one that holds a
-    /// prefix gets the rest, and both end with the same envelopes as the source.
+    /// A snapshot is the journal: an empty replica receives all of it and one that holds a
+    /// prefix the rest (in chunks that may restate envelopes it has), and both end with the
+    /// source's envelopes and applied state; a replica whose journal does not reach the
+    /// snapshot's seq refuses to install it.
     #[tokio::test]
     async fn a_snapshot_carries_the_whole_journal() {
         let mut source = StateMachine::default();
@@ -742,20 +799,44 @@ mod tests {
 
         let snapshot = source.build_snapshot().await.expect("build");
         assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(3));
-        let bytes = snapshot.snapshot.into_inner();
+        assert_eq!(snapshot.snapshot.upto, 6);
+        let everything = all(&source).await;
+
+        let mut incomplete = StateMachine::default();
+        let refused = incomplete
+            .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
+            .await;
+        assert!(refused.is_err(), "nothing received yet");
+
         for target in [&mut StateMachine::default(), &mut behind] {
+            // In two chunks, the second restating the first's last envelope.
+            let had = target.journal().map_or(0, |j| j.last_seq());
+            let last = target.receive(&everything[..3]).await.expect("receive");
+            assert_eq!(last, had.max(3));
+            let last = target.receive(&everything[2..]).await.expect("receive");
+            assert_eq!(last, 6);
             target
-                .install_snapshot(&snapshot.meta, Box::new(Cursor::new(bytes.clone())))
+                .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
                 .await
                 .expect("install");
-            assert_eq!(all(target).await, all(&source).await);
+            assert_eq!(all(target).await, everything);
             let (applied, _) = target.applied_state().await.expect("applied");
             assert_eq!(applied, snapshot.meta.last_log_id);
+            let current = target.get_current_snapshot().await.expect("current");
+            assert_eq!(
+                current.map(|s| (s.meta, s.snapshot.upto)),
+                Some((snapshot.meta.clone(), 6))
+            );
         }
-        assert!(
-            decode_snapshot(&bytes[..bytes.len() - 1]).is_err(),
-            "cut short"
-        );
+
+        // A gap is not taken, and a different history is refused.
+        let empty = StateMachine::default();
+        assert_eq!(empty.receive(&everything[2..]).await.expect("gap"), 0);
+        assert_eq!(empty.receive(&everything[..2]).await.expect("start"), 2);
+        let mut forged = everything[1].clone();
+        forged.actor = aurora_events::Actor::User("mallory".into());
+        assert!(empty.receive(&[forged]).await.is_err(), "diverged");
+        assert_eq!(all(&empty).await, everything[..2]);
     }
 
     /// The applied state is written after the events (and not synced); the journal's marker,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aurora_events::Timestamp;
 use aurora_journal::Error;
 use aurora_journal::conformance::Backend;
-use aurora_raft::RaftJournal;
+use aurora_raft::{Compaction, RaftJournal};
 
 use support::{Cluster, quick};
 
@@ -27,8 +27,14 @@ impl ThreeReplicas {
 
     async fn cluster(&mut self) -> &Cluster {
         if self.cluster.is_none() {
+            // On disk the logs are compacted often, so the suite also runs with snapshots
+            // taken and the log purged under it.
+            let compacting = Compaction {
+                snapshot_every: 4,
+                keep: 1,
+            };
             self.cluster = Some(if self.on_disk {
-                Cluster::start_on_disk(3, quick()).await
+                Cluster::start_on_disk_compacting(3, quick(), compacting).await
             } else {
                 Cluster::start(3, quick()).await
             });

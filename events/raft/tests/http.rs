@@ -13,7 +13,7 @@ use aurora_journal::conformance::{append, assert_dense, marker, now, read_marker
 use aurora_journal::{Error, Journal};
 use aurora_net::testing::Pki;
 use aurora_net::{ClientTls, Limits, ServerTls};
-use aurora_raft::{NodeId, RaftJournal, Replica, Router, Storage, http};
+use aurora_raft::{Compaction, NodeId, RaftJournal, Replica, Router, Storage, http};
 use tokio::task::JoinHandle;
 
 use support::{Cluster, assert_identical, quick};
@@ -23,28 +23,17 @@ struct HttpCluster {
     cluster: Cluster,
     servers: BTreeMap<NodeId, JoinHandle<()>>,
     peers: BTreeMap<NodeId, String>,
+    server_tls: Option<ServerTls>,
 }
 
 impl HttpCluster {
     async fn start(n: u64) -> Self {
-        Self::start_with(n, None).await
+        Self::start_with(n, None, Compaction::default()).await
     }
 
     /// With `pki`, every replica serves HTTPS with the PKI's server certificate, requires
     /// client certificates from its CA, and calls its peers presenting the client one.
-    async fn start_with(n: u64, pki: Option<&Pki>) -> Self {
-        let scheme = if pki.is_some() { "https" } else { "http" };
-        let mut listeners = BTreeMap::new();
-        let mut peers = BTreeMap::new();
-        for id in 1..=n {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let port = listener.local_addr().expect("address").port();
-            peers.insert(id, format!("{scheme}://127.0.0.1:{port}"));
-            listeners.insert(id, listener);
-        }
-        let timeouts = quick();
+    async fn start_with(n: u64, pki: Option<&Pki>, compaction: Compaction) -> Self {
         let client_tls = pki.map_or_else(ClientTls::default, |pki| ClientTls {
             ca_file: Some(pki.ca.clone()),
             identity: Some((pki.client_cert.clone(), pki.client_key.clone())),
@@ -54,47 +43,79 @@ impl HttpCluster {
         });
         let router = Router::https(
             "c",
-            peers.clone(),
+            BTreeMap::new(),
             Duration::from_secs(2),
             None,
             &client_tls,
         );
-        let mut cluster = Cluster {
-            router,
-            storage: BTreeMap::new(),
-            replicas: BTreeMap::new(),
-            timeouts,
-            dir: None,
+        let mut http = Self {
+            cluster: Cluster {
+                router,
+                storage: BTreeMap::new(),
+                replicas: BTreeMap::new(),
+                timeouts: quick(),
+                dir: None,
+                compaction,
+            },
+            servers: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            server_tls,
         };
-        let mut servers = BTreeMap::new();
+        let mut listeners = BTreeMap::new();
+        for id in 1..=n {
+            listeners.insert(id, http.listen(id).await);
+        }
         for (id, listener) in listeners {
-            let storage = Storage::new();
-            cluster.storage.insert(id, storage.clone());
-            let replica = Replica::start(id, &storage, &cluster.router, cluster.timeouts.clone())
-                .await
-                .expect("start replica");
-            let routes = http::routes(replica.raft().clone(), "c");
-            let tls = server_tls.clone();
-            servers.insert(
-                id,
-                tokio::spawn(async move {
-                    aurora_net::serve(
-                        listener,
-                        routes,
-                        Limits::default(),
-                        tls,
-                        std::future::pending(),
-                    )
-                    .await;
-                }),
-            );
-            cluster.replicas.insert(id, replica);
+            http.serve(id, listener).await;
         }
-        Self {
-            cluster,
-            servers,
-            peers,
-        }
+        http
+    }
+
+    /// Binds replica `id`'s port, and tells the network where it is.
+    async fn listen(&mut self, id: NodeId) -> tokio::net::TcpListener {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let scheme = if self.server_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        self.cluster.router.set_peer(id, &url);
+        self.peers.insert(id, url);
+        listener
+    }
+
+    /// Starts replica `id` on empty storage, serving its routes on `listener`.
+    async fn serve(&mut self, id: NodeId, listener: tokio::net::TcpListener) {
+        let storage = Storage::new().compacting(self.cluster.compaction);
+        self.cluster.storage.insert(id, storage.clone());
+        let replica = Replica::start(
+            id,
+            &storage,
+            &self.cluster.router,
+            self.cluster.timeouts.clone(),
+        )
+        .await
+        .expect("start replica");
+        let routes = http::routes(&replica, "c");
+        let tls = self.server_tls.clone();
+        self.servers.insert(
+            id,
+            tokio::spawn(async move {
+                aurora_net::serve(
+                    listener,
+                    routes,
+                    Limits::default(),
+                    tls,
+                    std::future::pending(),
+                )
+                .await;
+            }),
+        );
+        self.cluster.replicas.insert(id, replica);
     }
 
     /// The replica's process goes: its server stops answering and its Raft stops.
@@ -134,7 +155,7 @@ async fn write(journal: &RaftJournal, writers: u32, offset: u32) -> BTreeSet<(u3
 async fn replicas_over_mutual_tls_agree() {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = Pki::new(dir.path());
-    let mut cluster = HttpCluster::start_with(3, Some(&pki)).await;
+    let mut cluster = HttpCluster::start_with(3, Some(&pki), Compaction::default()).await;
     assert!(
         cluster
             .peers
@@ -197,6 +218,47 @@ async fn replicas_over_http_agree_and_survive_the_leaders_process_going() {
         matches!(refused, Err(Error::NotLeader { .. })),
         "{refused:?}"
     );
+}
+
+/// Over mutual TLS, with the logs compacted: a replica added after the log it would need was
+/// purged receives the whole journal in chunks over HTTPS, and then votes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_added_over_https_after_compaction_receives_the_whole_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::new(dir.path());
+    let compaction = Compaction {
+        snapshot_every: 10,
+        keep: 2,
+    };
+    let mut cluster = HttpCluster::start_with(3, Some(&pki), compaction).await;
+    let journal = cluster
+        .cluster
+        .initialise("c", now())
+        .await
+        .expect("initialise");
+    let mut acknowledged = BTreeSet::new();
+    for round in 0..4 {
+        acknowledged.extend(write(&journal, 8, round * 8).await);
+    }
+    let leader = journal.replica().clone();
+    cluster.cluster.wait_purged_past(leader.id(), 20).await;
+
+    let listener = cluster.listen(4).await;
+    cluster.serve(4, listener).await;
+    leader
+        .add_voter(4, &cluster.peers[&4], support::WAIT)
+        .await
+        .expect("replica 4 joins");
+    assert!(leader.voters().contains(&4));
+    cluster.cluster.settle(&leader).await;
+    let all = assert_identical(&cluster.cluster).await;
+    assert_dense(&all);
+    let markers: Vec<_> = all.iter().filter_map(read_marker).collect();
+    assert_eq!(markers.len(), acknowledged.len(), "no duplicates");
+    assert_eq!(markers.into_iter().collect::<BTreeSet<_>>(), acknowledged);
+    for id in 1..=4 {
+        cluster.kill(id).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,11 +343,7 @@ async fn a_replica_with_a_secret_refuses_rpcs_without_it() {
     let replica = Replica::start(1, &storage, &router, quick())
         .await
         .expect("start replica");
-    let routes = http::routes_with_secret(
-        replica.raft().clone(),
-        "c",
-        Some("s3cret-shared-by-the-replicas"),
-    );
+    let routes = http::routes_with_secret(&replica, "c", Some("s3cret-shared-by-the-replicas"));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, routes).await;
     });

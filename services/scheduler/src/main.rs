@@ -139,6 +139,22 @@ struct Args {
     /// Required with --auth.
     #[arg(long, value_name = "FILE", requires = "peers")]
     replication_secret: Option<PathBuf>,
+    /// With --peers: take a Raft snapshot every ENTRIES applied log entries, after which the
+    /// log behind it may be purged. A snapshot copies nothing (it names the journal), and the
+    /// journal keeps every event: a replica that needs purged entries receives the journal it
+    /// lacks instead.
+    #[arg(long, value_name = "ENTRIES", default_value_t = 10_000, requires = "peers",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    raft_snapshot_every: u64,
+    /// With --peers: Raft log entries kept behind the last snapshot, so that a replica that
+    /// was away briefly catches up from the log rather than from the journal.
+    #[arg(
+        long,
+        value_name = "ENTRIES",
+        default_value_t = 10_000,
+        requires = "peers"
+    )]
+    raft_log_keep: u64,
     /// HTTPS for this scheduler's port (API, UI and, with --peers, replication): its
     /// certificate and key, and the CA whose client certificates it requires (if any).
     #[command(flatten)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use aurora_journal::{Clock, Error as JournalError, Journal};
-use aurora_raft::{RaftJournal, Replica, Storage, Timeouts};
+use aurora_raft::{Compaction, RaftJournal, Replica, Storage, Timeouts};
 use aurora_scheduler::replicated::{self, Group};
 use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use axum::extract::Request;
@@ -60,7 +60,11 @@ pub(crate) async fn run(
     let gate = args.gate()?.gate;
     let secret = replication_secret(args)?;
     let storage = Storage::open(&args.data_dir, id)
-        .with_context(|| format!("opening replica {id}'s data in {}", args.data_dir.display()))?;
+        .with_context(|| format!("opening replica {id}'s data in {}", args.data_dir.display()))?
+        .compacting(Compaction {
+            snapshot_every: args.raft_snapshot_every,
+            keep: args.raft_log_keep,
+        });
     if let Some(journal) = storage.journal()
         && journal.cluster() != cluster
     {
@@ -94,7 +98,7 @@ pub(crate) async fn run(
     let ready: Arc<OnceLock<axum::Router>> = Arc::new(OnceLock::new());
     let app = {
         let ready = Arc::clone(&ready);
-        aurora_raft::http::routes_with_secret(replica.raft().clone(), &cluster, secret.as_deref())
+        aurora_raft::http::routes_with_secret(&replica, &cluster, secret.as_deref())
             .fallback(move |request: Request| until_ready(Arc::clone(&ready), id, request))
     };
     let (stop, mut stopping) = tokio::sync::watch::channel(false);

@@ -266,6 +266,9 @@ fn record_metrics(runtime: &Runtime, m: &Metrics) {
     metrics::gauge!("aurora_raft_last_log_index").set(last_log as f64);
     metrics::gauge!("aurora_raft_last_applied_index").set(applied as f64);
     metrics::gauge!("aurora_raft_apply_lag_entries").set(last_log.saturating_sub(applied) as f64);
+    // Compaction: the last snapshot's entry, and the last entry purged from the log behind it.
+    metrics::gauge!("aurora_raft_snapshot_index").set(m.snapshot.map_or(0, |l| l.index) as f64);
+    metrics::gauge!("aurora_raft_purged_index").set(m.purged.map_or(0, |l| l.index) as f64);
     if let Some(replication) = &m.replication {
         for (follower, matched) in replication {
             let matched = matched.map_or(0, |l| l.index);

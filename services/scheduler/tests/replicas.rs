@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Guard, config, free_port, http, http_text, scheduler_binary, wait_for_within};
+use support::{
+    Guard, config, free_port, http, http_text, metric, scheduler_binary, wait_for_within,
+};
 
 const CLUSTER: &str = "rc";
 
@@ -83,6 +85,9 @@ impl Replicas {
             ])
             .arg("--data-dir")
             .arg(self.data(id))
+            // Compact the Raft log often, so that every test here also runs with snapshots
+            // taken and the log purged under it (and catching up goes through the journal).
+            .args(["--raft-snapshot-every", "10", "--raft-log-keep", "5"])
             .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -410,6 +415,11 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
     for n in 0..10 {
         create_job(replicas.port(leader), &format!("late{n}")).unwrap();
     }
+    // The leader's log no longer starts at the beginning: the follower can only get the
+    // early history from the journal, streamed with the snapshot.
+    wait_for_within(10, "the leader's log to be compacted", || {
+        metric(replicas.port(leader), "aurora_raft_purged_index").is_some_and(|purged| purged > 0.0)
+    });
     replicas.start(follower, false);
     replicas.wait_all_serving();
     let last = replicas.wait_converged();

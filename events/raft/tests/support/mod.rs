@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aurora_events::{Envelope, Timestamp};
 use aurora_journal::{Error, Journal, SeqRange};
-use aurora_raft::{NodeId, RaftJournal, Replica, Router, Storage, Timeouts};
+use aurora_raft::{Compaction, NodeId, RaftJournal, Replica, Router, Storage, Timeouts};
 
 /// Long enough for an election on a loaded 2-core machine, short enough to fail fast.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -19,17 +19,25 @@ pub struct Cluster {
     pub timeouts: Timeouts,
     /// Set for a cluster on disk: replica `id` keeps its data in `dir/<id>`.
     pub dir: Option<tempfile::TempDir>,
+    /// How the replicas' storage compacts its log.
+    pub compaction: Compaction,
 }
 
 impl Cluster {
     /// Starts replicas 1..=n, not yet initialised.
     pub async fn start(n: u64, timeouts: Timeouts) -> Self {
+        Self::start_compacting(n, timeouts, Compaction::default()).await
+    }
+
+    /// [`Self::start`], compacting the replicas' logs as `compaction` says.
+    pub async fn start_compacting(n: u64, timeouts: Timeouts, compaction: Compaction) -> Self {
         let mut cluster = Self {
             router: Router::new(),
             storage: BTreeMap::new(),
             replicas: BTreeMap::new(),
             timeouts,
             dir: None,
+            compaction,
         };
         for id in 1..=n {
             cluster.storage.insert(id, Storage::new());
@@ -40,12 +48,22 @@ impl Cluster {
 
     /// Starts replicas 1..=n, each on its own data directory, not yet initialised.
     pub async fn start_on_disk(n: u64, timeouts: Timeouts) -> Self {
+        Self::start_on_disk_compacting(n, timeouts, Compaction::default()).await
+    }
+
+    /// [`Self::start_on_disk`], compacting the replicas' logs as `compaction` says.
+    pub async fn start_on_disk_compacting(
+        n: u64,
+        timeouts: Timeouts,
+        compaction: Compaction,
+    ) -> Self {
         let mut cluster = Self {
             router: Router::new(),
             storage: BTreeMap::new(),
             replicas: BTreeMap::new(),
             timeouts,
             dir: Some(tempfile::tempdir().expect("temporary directory")),
+            compaction,
         };
         for id in 1..=n {
             cluster.reopen_storage(id).await;
@@ -91,7 +109,7 @@ impl Cluster {
 
     /// Starts (again) replica `id` on its storage.
     pub async fn restart(&mut self, id: NodeId) {
-        let storage = self.storage[&id].clone();
+        let storage = self.storage[&id].clone().compacting(self.compaction);
         let replica = Replica::start(id, &storage, &self.router, self.timeouts.clone())
             .await
             .expect("start replica");
@@ -145,6 +163,23 @@ impl Cluster {
         RaftJournal::open_within(&self.replicas[&id], WAIT)
             .await
             .expect("open replica's journal")
+    }
+
+    /// Waits until replica `id`'s Raft log has been purged past entry `index` (compacted
+    /// behind a snapshot).
+    pub async fn wait_purged_past(&self, id: NodeId, index: u64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let purged = self.replicas[&id].raft().metrics().borrow().purged;
+            if purged.is_some_and(|p| p.index > index) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "replica {id}'s log was not purged past {index} within {WAIT:?} (purged: {purged:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until every running replica's journal is as long as `leader`'s. (The journal,

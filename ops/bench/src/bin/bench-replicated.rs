@@ -219,7 +219,7 @@ impl Ours {
             let storage = Storage::open(&data, id)?;
             self.dirs.push((id, data));
             let replica = Replica::start(id, &storage, &router, timeouts.clone()).await?;
-            let routes = aurora_raft::http::routes(replica.raft().clone(), cluster);
+            let routes = aurora_raft::http::routes(&replica, cluster);
             self.servers.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, routes).await;
             }));
