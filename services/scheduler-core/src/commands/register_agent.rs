@@ -59,13 +59,19 @@ impl Decide for RegisterAgent {
                 presented: presented.clone(),
             });
         }
+        // The agent that last served this host, if another one and still there (an index
+        // lookup: thousands of agents register at once after a leader change).
+        let serving = state
+            .host(host)
+            .and_then(|h| h.agent.as_ref())
+            .filter(|id| *id != agent)
+            .and_then(|id| Some((id, state.agent(id).filter(|a| &a.host == host)?)));
         // The host is bound too: a new id for a host whose agent is bound to another user
         // would otherwise be a way around the agent id's binding.
         if let Some(presented) = principal
-            && let Some((other, bound)) = state.agents().iter().find_map(|(id, a)| {
-                let bound = a.principal.as_ref()?;
-                (&a.host == host && id != agent && bound != presented).then_some((id, bound))
-            })
+            && let Some((other, bound)) =
+                serving.and_then(|(id, a)| Some((id, a.principal.as_ref()?)))
+            && bound != presented
         {
             return Err(Rejection::HostBoundElsewhere {
                 host: host.clone(),
@@ -93,11 +99,9 @@ impl Decide for RegisterAgent {
             )));
         }
         // Another live agent already serving this host would double-count its resources.
-        if let Some((other, _)) = state
-            .agents()
-            .iter()
-            .find(|(id, a)| &a.host == host && !a.lost && *id != agent)
-        {
+        // (Only the host's last agent can be live: each one registered while the one before
+        // it was lost.)
+        if let Some((other, _)) = serving.filter(|(_, a)| !a.lost) {
             return Err(Rejection::InvalidRequest(format!(
                 "host {host} is already served by agent {other}"
             )));

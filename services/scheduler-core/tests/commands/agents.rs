@@ -76,6 +76,42 @@ fn a_second_live_agent_on_one_host_is_refused() {
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
 }
 
+/// An agent that moved to another host no longer serves its old one: a new agent may take it,
+/// while the host it moved to is still refused to others.
+#[test]
+fn an_agent_that_moved_hosts_frees_the_old_one() {
+    let Event::AgentRegistered {
+        host: old_host,
+        capacity,
+        attributes,
+        endpoint,
+        ..
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    let register = |id: u32, host: &str| {
+        Command::RegisterAgent(RegisterAgent {
+            agent: agent(id),
+            host: host.to_string(),
+            capacity: capacity.clone(),
+            attributes: attributes.clone(),
+            endpoint: endpoint.clone(),
+            running: Default::default(),
+            principal: None,
+        })
+    };
+    let mut cluster = given([agent_registered(1)]);
+    let moved = cluster.when(register(1, "elsewhere")).decision();
+    cluster.commit(&moved);
+    cluster.when(register(9, &old_host)).decision();
+    let refused = cluster.when(register(9, "elsewhere")).result;
+    assert!(
+        matches!(&refused, Err(Rejection::InvalidRequest(m)) if m.contains("already served by agent")),
+        "{refused:?}"
+    );
+}
+
 /// Re-registering reconciles in the same decision: a task placed on the agent that it no longer
 /// runs is LOST (and, being a service, replaced); one it runs that nobody placed there is
 /// killed.
