@@ -28,6 +28,11 @@ pub(crate) enum Action {
         /// The NATS server of the mirror (default: the cluster's `nats_uri` in clusters.json).
         #[arg(long, value_name = "URL")]
         nats: Option<String>,
+        /// Events the scheduler checks per request: a long journal is checked in parts, each
+        /// a bounded request, one after the other.
+        #[arg(long, value_name = "N", default_value_t = 100_000,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
     },
     /// Print the journal's last seq and its chain hash (pin them: a later verify must pass
     /// through the same hash).
@@ -47,6 +52,9 @@ struct JournalCheck {
     cluster: String,
     last_seq: Seq,
     sound_through: Seq,
+    /// Absent from schedulers that check the whole journal in one request.
+    #[serde(default)]
+    checked_through: Option<Seq>,
     #[serde(default)]
     head_hash: Option<String>,
     #[serde(default)]
@@ -66,12 +74,13 @@ struct EventsPage {
 }
 
 pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
-    let (cluster, against_stream, nats) = match action {
+    let (cluster, against_stream, nats, batch) = match action {
         Action::Verify {
             cluster,
             against_stream,
             nats,
-        } => (cluster, against_stream, nats),
+            batch,
+        } => (cluster, against_stream, nats, batch),
         Action::Head { cluster } => {
             let head: JournalHead = ctx.client(&cluster)?.get("/api/v1/journal/head")?;
             let linked = if head.linked {
@@ -96,7 +105,7 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
         None
     };
     let client = ctx.client(&cluster)?;
-    let check: JournalCheck = client.get("/api/v1/journal/verify")?;
+    let check = check_in_parts(&client, batch)?;
     if let Some(problem) = check.problem {
         return Err(CliError::new(
             ExitCode::CommandFailure,
@@ -146,6 +155,42 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
                 verdict.equal_through
             ),
         )),
+    }
+}
+
+/// Has the scheduler check its journal `batch` seqs at a time, up to the last seq it had when
+/// the check began; the parts' findings as one (the first problem, where the chain starts,
+/// the last hash).
+fn check_in_parts(client: &crate::client::Client, batch: u64) -> CliResult<JournalCheck> {
+    let mut whole: Option<JournalCheck> = None;
+    let mut from = 1;
+    loop {
+        let limit = match &whole {
+            Some(whole) => batch.min(whole.last_seq.saturating_sub(from) + 1),
+            None => batch,
+        };
+        let part: JournalCheck =
+            client.get(&format!("/api/v1/journal/verify?from={from}&limit={limit}"))?;
+        // A scheduler that checks everything in one request says nothing of parts.
+        let checked = part.checked_through.unwrap_or(part.last_seq);
+        let mut merged = match whole.take() {
+            None => part,
+            Some(mut whole) => {
+                whole.sound_through = part.sound_through;
+                whole.checked_through = Some(checked);
+                whole.chained_from = whole.chained_from.or(part.chained_from);
+                whole.head_hash = part.head_hash.or(whole.head_hash);
+                whole.problem = part.problem;
+                whole
+            }
+        };
+        // (A part that checked nothing new ends it too, rather than asking again forever.)
+        if merged.problem.is_some() || checked >= merged.last_seq || checked < from {
+            merged.checked_through = Some(checked);
+            return Ok(merged);
+        }
+        from = checked + 1;
+        whole = Some(merged);
     }
 }
 

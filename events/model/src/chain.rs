@@ -135,6 +135,15 @@ impl ChainCheck {
         Ok(())
     }
 
+    /// A check that goes on after `previous`, the last envelope of an earlier part of a check
+    /// made in parts: the next envelope must link to it.
+    pub fn after(previous: &Envelope) -> Self {
+        Self {
+            last: Some(ChainHash::of(previous)),
+            started: previous.prev_hash.is_some(),
+        }
+    }
+
     /// The hash of the last envelope checked (the head, once the whole journal is checked).
     pub fn head(&self) -> Option<ChainHash> {
         self.last

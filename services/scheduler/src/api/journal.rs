@@ -100,8 +100,12 @@ async fn head(State(state): State<ApiState>) -> Result<Json<JournalHead>, Failur
 pub struct JournalCheck {
     pub cluster: String,
     pub last_seq: Seq,
-    /// Seqs read and found sound (1..=this).
+    /// Seqs read and found sound (`from..=this`; `from - 1` when none was).
     pub sound_through: Seq,
+    /// The last seq this request was to check (`last_seq` unless a `limit` stopped it
+    /// earlier): the next part of a check made in parts starts after it.
+    #[serde(default)]
+    pub checked_through: Seq,
     /// The chain hash of the last sound seq (the head, when nothing is wrong).
     pub head_hash: Option<ChainHash>,
     /// The first seq linked to the one before it (where the hash chain starts), if any.
@@ -119,25 +123,75 @@ pub struct JournalProblem {
 /// Envelopes read at a time by the check.
 const VERIFY_CHUNK: u64 = 4096;
 
-/// `GET /api/v1/journal/verify`: reads the whole journal as committed now and checks every
-/// record's checksum (by decoding it), that seqs are dense from 1 and that commit times never
-/// go back; answers with the first problem found.
-async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
+/// Which part of the journal one `/api/v1/journal/verify` call checks: `from` (default 1)
+/// and at most `limit` seqs after it (default: to the end), so that a long journal can be
+/// checked in parts, each a bounded request.
+#[derive(Debug, Deserialize)]
+struct VerifyQuery {
+    from: Option<Seq>,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/journal/verify[?from=SEQ&limit=N]`: reads the journal as committed now, from
+/// `from` on, and checks every record's checksum (by decoding it), that seqs are dense and
+/// that commit times never go back, and the hash chain; answers with the first problem found.
+/// A part that starts after seq 1 goes on from the envelope before it (read again, and
+/// checked by the part before).
+async fn verify(
+    State(state): State<ApiState>,
+    query: Result<Query<VerifyQuery>, QueryRejection>,
+) -> Result<Json<JournalCheck>, Failure> {
+    let Query(query) =
+        query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
+    let from = query.from.unwrap_or(1);
+    if from == 0 {
+        return Err(Failure::invalid(
+            "from must be at least 1 (seqs start at 1)",
+        ));
+    }
+    if query.limit == Some(0) {
+        return Err(Failure::invalid("limit must be at least 1"));
+    }
     let journal = &state.journal;
     let last_seq = journal.last_seq();
+    let through = match query.limit {
+        Some(limit) => from.saturating_add(limit - 1).min(last_seq),
+        None => last_seq,
+    };
     let mut check = JournalCheck {
         cluster: journal.cluster().to_string(),
         last_seq,
-        sound_through: 0,
+        sound_through: from - 1,
+        checked_through: through,
         head_hash: None,
         chained_from: None,
         problem: None,
     };
     let mut previous_at = None;
     let mut chain = ChainCheck::default();
-    let mut next = 1;
-    while next <= last_seq {
-        let range = SeqRange::new(next, (next + VERIFY_CHUNK - 1).min(last_seq));
+    if from > 1 && from <= through {
+        match journal.read(SeqRange::new(from - 1, from - 1)).await {
+            Ok(before) if before.len() == 1 => {
+                chain = ChainCheck::after(&before[0]);
+                previous_at = Some(before[0].at);
+            }
+            outcome => {
+                let problem = match outcome {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "missing: the journal holds no record there".into(),
+                };
+                check.sound_through = from.saturating_sub(2);
+                check.problem = Some(JournalProblem {
+                    seq: from - 1,
+                    problem,
+                });
+                return Ok(Json(check));
+            }
+        }
+    }
+    let mut next = from;
+    while next <= through {
+        let range = SeqRange::new(next, (next + VERIFY_CHUNK - 1).min(through));
         let envelopes = match journal.read(range).await {
             Ok(envelopes) => envelopes,
             Err(_) => {
@@ -157,7 +211,7 @@ async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
                     seq: range.first,
                     problem: "the range does not read as a whole".into(),
                 }));
-                return Json(check);
+                return Ok(Json(check));
             }
         };
         let mut expected = range.first;
@@ -177,7 +231,7 @@ async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
                     seq: expected,
                     problem,
                 });
-                return Json(check);
+                return Ok(Json(check));
             }
             previous_at = Some(envelope.at);
             if envelope.prev_hash.is_some() && check.chained_from.is_none() {
@@ -192,11 +246,11 @@ async fn verify(State(state): State<ApiState>) -> Json<JournalCheck> {
                 seq: expected,
                 problem: "missing: the journal holds no record there".into(),
             });
-            return Json(check);
+            return Ok(Json(check));
         }
         next = range.last + 1;
     }
-    Json(check)
+    Ok(Json(check))
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,6 +462,52 @@ mod tests {
                 .contains("at or before seq 5"),
             "{body}"
         );
+    }
+
+    /// Checked in parts, the journal reads as checked whole: each part goes on from the
+    /// record before it, so a part that starts right after an altered record, or right after
+    /// one that does not read, still names it.
+    #[tokio::test]
+    async fn verify_in_parts_goes_on_from_the_record_before() {
+        let app = router(Arc::new(journal_of_eleven_events().await));
+        let (_, whole) = get_json(app.clone(), "/api/v1/journal/verify").await;
+        let mut head = None;
+        for (from, through) in [(1, 4), (5, 8), (9, 11)] {
+            let uri = format!("/api/v1/journal/verify?from={from}&limit=4");
+            let (status, part) = get_json(app.clone(), &uri).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(part["problem"].is_null(), "{part}");
+            assert_eq!(
+                (
+                    part["sound_through"].as_u64(),
+                    part["checked_through"].as_u64()
+                ),
+                (Some(through), Some(through)),
+                "{part}"
+            );
+            head = Some(part["head_hash"].clone());
+        }
+        assert_eq!(head, Some(whole["head_hash"].clone()));
+        let (status, _) = get_json(app.clone(), "/api/v1/journal/verify?from=0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = get_json(app, "/api/v1/journal/verify?limit=0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        let altered = router(Arc::new(Damaged {
+            inner: journal_of_eleven_events().await,
+            bad: 0,
+            altered: 5,
+        }));
+        let (_, part) = get_json(altered, "/api/v1/journal/verify?from=6&limit=3").await;
+        assert_eq!(part["problem"]["seq"], 6, "{part}");
+        let unreadable = router(Arc::new(Damaged {
+            inner: journal_of_eleven_events().await,
+            bad: 7,
+            altered: 0,
+        }));
+        let (_, part) = get_json(unreadable, "/api/v1/journal/verify?from=8&limit=3").await;
+        assert_eq!(part["problem"]["seq"], 7, "{part}");
+        assert_eq!(part["sound_through"], 6, "{part}");
     }
 
     /// A journal whose record `bad` does not read, as a damaged one does not, and whose record
