@@ -68,7 +68,8 @@ pub enum Durability {
     Synced,
     /// Batches are written to the write-ahead log but not synced, and no high-water mark is
     /// kept. For a copy of a history that is durable elsewhere: a replica's journal, whose
-    /// entries a never-purged Raft log holds synced. A killed process loses nothing (the
+    /// entries its Raft log holds synced (until they are purged, once the journal is synced
+    /// with [`RocksJournal::sync`] or [`RocksJournal::set_marker`]). A killed process loses nothing (the
     /// operating system has the writes); a power loss may take the newest batches, always a
     /// suffix, and [`RocksJournal::marker`] then names the last entry that survived, from which
     /// the owner replays the rest.
@@ -614,6 +615,13 @@ impl RocksJournal {
             .inner
             .db
             .get_cf(cf(&self.inner.db, CF_META)?, META_MARKER)?)
+    }
+
+    /// Syncs every batch written so far to disk (under [`Durability::Replayable`] they are
+    /// written unsynced).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.inner.db.flush_wal(true)?;
+        Ok(())
     }
 
     /// Stores `marker` on its own, synced (which also syncs every unsynced batch before it):

@@ -5,8 +5,9 @@
 //! Column families of `raft/`:
 //! - `log`: big-endian log index → the entry (JSON, as it travels between replicas);
 //! - `meta`: `replica` (the id this directory belongs to), `vote`, `committed`, `purged`,
-//!   `applied` (last applied log id and membership) and `snapshot` (the last snapshot's meta
-//!   and the journal seq it reaches), each JSON.
+//!   `applied` (last applied log id and membership), `snapshot` (the last snapshot's meta
+//!   and the journal seq it reaches) and `received` (the same, of the last snapshot received
+//!   from a leader, recorded before it is installed), each JSON.
 //!
 //! Log appends and votes are written with `sync` before openraft is told they are durable: an
 //! entry counts towards a quorum only once it is on this replica's disk.
@@ -37,6 +38,7 @@ pub(crate) const META_COMMITTED: &[u8] = b"committed";
 pub(crate) const META_PURGED: &[u8] = b"purged";
 pub(crate) const META_APPLIED: &[u8] = b"applied";
 pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
+pub(crate) const META_RECEIVED: &[u8] = b"received";
 
 /// The `raft/` database of one replica. Cheap to share.
 pub(crate) struct RaftDb {

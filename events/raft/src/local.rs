@@ -45,6 +45,14 @@ impl LocalJournal {
         }
     }
 
+    /// Makes every append so far durable (in memory a crash loses everything anyway).
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        match self {
+            LocalJournal::Memory(_) => Ok(()),
+            LocalJournal::Rocks(journal) => journal.sync(),
+        }
+    }
+
     fn journal(&self) -> &dyn Journal {
         match self {
             LocalJournal::Memory(journal) => journal,

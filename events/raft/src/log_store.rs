@@ -18,8 +18,7 @@ use crate::entry::{NodeId, TypeConfig};
 #[derive(Debug, Default)]
 struct Log {
     entries: BTreeMap<u64, Entry<TypeConfig>>,
-    /// Only ever set if something purges; the replicated journal never asks for a purge (its
-    /// snapshot policy is `Never`), but openraft's contract needs the value kept.
+    /// The last entry purged (behind a snapshot, see `Compaction`).
     purged: Option<LogId<NodeId>>,
     committed: Option<LogId<NodeId>>,
     vote: Option<Vote<NodeId>>,

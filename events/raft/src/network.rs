@@ -278,8 +278,13 @@ pub(crate) struct Connection {
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
 impl Connection {
-    fn target(&self) -> Result<Target, Unreachable> {
+    pub(crate) fn target(&self) -> Result<Target, Unreachable> {
         self.router.route(self.from, self.to)
+    }
+
+    /// The replica calling, and the one called.
+    pub(crate) fn ends(&self) -> (NodeId, NodeId) {
+        (self.from, self.to)
     }
 
     /// A call that got no answer is an unreachable replica (retried with backoff).
@@ -330,8 +335,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         cancel: impl Future<Output = openraft::error::ReplicationClosed> + Send + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
-        let target = self.target().map_err(StreamingError::Unreachable)?;
-        snapshot::send(&target, (self.from, self.to), vote, snapshot, cancel).await
+        snapshot::send(self, vote, snapshot, cancel).await
     }
 
     async fn vote(

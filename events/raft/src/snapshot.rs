@@ -23,7 +23,7 @@
 
 use aurora_events::{Envelope, Seq, codec};
 use aurora_journal::{Error as JournalError, Journal, SeqRange};
-use openraft::error::{Fatal, NetworkError, ReplicationClosed, StreamingError};
+use openraft::error::{Fatal, ReplicationClosed, StreamingError};
 use openraft::raft::SnapshotResponse;
 use openraft::storage::Snapshot;
 use openraft::{BasicNode, SnapshotMeta, StorageError, StorageIOError, Vote};
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{NodeId, Raft, TypeConfig};
 use crate::local::LocalJournal;
-use crate::network::{Target, unreachable};
+use crate::network::{Connection, unreachable};
 use crate::state_machine::StateMachine;
 
 /// At most this many envelopes go in one chunk.
@@ -140,6 +140,12 @@ pub(crate) async fn install(
     state: &StateMachine,
     install: Install,
 ) -> Result<SnapshotResponse<NodeId>, String> {
+    // Before openraft purges this replica's log behind the snapshot, the journal must reach
+    // it, durably, and the snapshot must be recorded (see `StateMachine::prepare_install`).
+    state
+        .prepare_install(&install.meta, install.upto)
+        .await
+        .map_err(|e| e.to_string())?;
     let snapshot = Snapshot {
         meta: install.meta,
         snapshot: Box::new(JournalSnapshot {
@@ -154,46 +160,75 @@ pub(crate) async fn install(
 
 type Streaming = StreamingError<TypeConfig, Fatal<NodeId>>;
 
-fn refused(to: NodeId, why: &str) -> Streaming {
-    let e = std::io::Error::other(format!("replica {to} refused the snapshot: {why}"));
-    Streaming::Network(NetworkError::new(&e))
+/// A follower that refuses a snapshot (its journal diverged, its disk is full, its Raft has
+/// stopped) is retried after openraft's backoff, as an unreachable one is, not at once.
+fn refused(from: NodeId, to: NodeId, why: &str) -> Streaming {
+    Streaming::Unreachable(unreachable(
+        from,
+        to,
+        &format!("it refused the snapshot: {why}"),
+    ))
 }
 
-/// The leader streams `snapshot` to replica `to` (see the module's docs), giving up when
-/// `cancel` resolves (replication to it ended).
+/// The leader streams `snapshot` over `connection` (see the module's docs), giving up when
+/// `cancel` resolves (replication to the follower ended). The route is looked up for every
+/// call, so a follower that goes away mid-stream is not written to.
 pub(crate) async fn send(
-    target: &Target,
-    (from, to): (NodeId, NodeId),
+    connection: &Connection,
     vote: Vote<NodeId>,
     snapshot: Snapshot<TypeConfig>,
     cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
 ) -> Result<SnapshotResponse<NodeId>, Streaming> {
+    let (from, to) = connection.ends();
     let mut cancel = std::pin::pin!(cancel);
     let JournalSnapshot { upto, journal } = *snapshot.snapshot;
     let signature = snapshot.meta.signature();
     let unanswered = |why: String| Streaming::Unreachable(unreachable(from, to, &why));
-    let ask = Chunk {
+    let mut chunk = Chunk {
         vote,
         from: 0,
         frames: Vec::new(),
     };
-    let mut answer = tokio::select! {
-        closed = &mut cancel => return Err(closed.into()),
-        answer = target.snapshot_chunk(&ask) => answer,
-    };
+    // Whether the follower has compared an envelope of ours with its own: even a follower
+    // whose journal already reaches `upto` must show that its history is the leader's.
+    let mut compared = false;
     let mut stalled = 0;
+    let mut before = 0;
     loop {
+        let target = connection.target().map_err(Streaming::Unreachable)?;
+        let answer = tokio::select! {
+            closed = &mut cancel => return Err(closed.into()),
+            answer = target.snapshot_chunk(&chunk) => answer,
+        };
         let last = match answer {
             Err(why) => return Err(unanswered(why)),
-            Ok(Err(why)) => return Err(refused(to, &why)),
+            Ok(Err(why)) => return Err(refused(from, to, &why)),
             Ok(Ok(ChunkAnswer::NewerVote(vote))) => return Ok(SnapshotResponse { vote }),
             Ok(Ok(ChunkAnswer::Holds { last })) => last,
         };
-        let Some(journal) = journal.as_ref().filter(|_| last < upto) else {
+        compared |= !chunk.frames.is_empty() && chunk.from <= last;
+        if !chunk.frames.is_empty() && last <= before {
+            stalled += 1;
+            if stalled >= STALLED_CHUNKS {
+                let why = format!(
+                    "its journal stays at seq {last} (chunks from seq {})",
+                    chunk.from
+                );
+                return Err(refused(from, to, &why));
+            }
+        } else {
+            stalled = 0;
+        }
+        before = last;
+        let Some(journal) = journal.as_ref().filter(|_| upto > 0) else {
             break;
         };
-        // From the follower's last envelope, which it checks against its own.
-        let first = last.max(1);
+        if last >= upto && compared {
+            break;
+        }
+        // From the follower's last envelope (or ours at `upto`, if it holds more), which it
+        // checks against its own.
+        let first = last.min(upto).max(1);
         let range = SeqRange::new(first, upto.min(first + CHUNK_EVENTS - 1));
         let envelopes = journal.read(range).await.map_err(|e| {
             Streaming::StorageError(StorageError::from(StorageIOError::read_snapshot(
@@ -201,40 +236,25 @@ pub(crate) async fn send(
                 &e,
             )))
         })?;
-        let chunk = Chunk {
+        chunk = Chunk {
             vote,
             from: first,
             frames: encode_frames_within(&envelopes, CHUNK_BYTES),
         };
-        let before = last;
-        answer = tokio::select! {
-            closed = &mut cancel => return Err(closed.into()),
-            answer = target.snapshot_chunk(&chunk) => answer,
-        };
-        if let Ok(Ok(ChunkAnswer::Holds { last })) = answer
-            && last <= before
-        {
-            stalled += 1;
-            if stalled >= STALLED_CHUNKS {
-                let why = format!("its journal stays at seq {last} (chunks from seq {first})");
-                return Err(refused(to, &why));
-            }
-        } else {
-            stalled = 0;
-        }
     }
     let install = Install {
         vote,
         meta: snapshot.meta,
         upto,
     };
+    let target = connection.target().map_err(Streaming::Unreachable)?;
     let installed = tokio::select! {
         closed = &mut cancel => return Err(closed.into()),
         answer = target.install_snapshot(&install) => answer,
     };
     match installed {
         Err(why) => Err(unanswered(why)),
-        Ok(Err(why)) => Err(refused(to, &why)),
+        Ok(Err(why)) => Err(refused(from, to, &why)),
         Ok(Ok(response)) => Ok(response),
     }
 }

@@ -28,7 +28,7 @@ use openraft::{
 use tokio::sync::{Mutex, watch};
 
 use crate::Error;
-use crate::disk::{META_APPLIED, META_SNAPSHOT, RaftDb, io_error};
+use crate::disk::{META_APPLIED, META_RECEIVED, META_SNAPSHOT, RaftDb, io_error};
 use crate::entry::{NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
 use crate::snapshot::JournalSnapshot;
@@ -111,15 +111,18 @@ impl StateMachine {
         } else {
             None
         };
-        let (mut last_applied, membership): AppliedState = raft
+        let (last_applied, membership): AppliedState = raft
             .get_meta(META_APPLIED)
             .map_err(|e| failed(e.to_string()))?
             .unwrap_or_default();
+        let (mut last_applied, mut membership) = (last_applied, membership);
         // The journal is written unsynced (see `Durability::Replayable`): after a power loss
         // it may hold fewer entries than the applied state (synced with the Raft log) says.
         // Its marker names the last entry whose events it does hold, so the replica resumes
-        // right after it, and the log, never purged, replays the rest. Entries after it that
-        // wrote nothing to the journal are harmless to apply again.
+        // right after it, and the log replays the rest: the log is purged only behind a
+        // snapshot, whose entry the marker (synced when the snapshot is taken) or the received
+        // snapshot below reaches. Entries after it that wrote nothing to the journal are
+        // harmless to apply again.
         if let Some(journal) = &journal {
             let marker = journal.marker().map_err(|e| failed(e.to_string()))?;
             if let Some(bytes) = marker {
@@ -128,9 +131,31 @@ impl StateMachine {
                 last_applied = Some(marked);
             }
         }
-        let snapshot = raft
+        let mut snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Seq)> = raft
             .get_meta(META_SNAPSHOT)
             .map_err(|e| failed(e.to_string()))?;
+        // A snapshot received from the leader is recorded (with its envelopes synced) before
+        // openraft installs it and purges the log behind it: a replica stopped in between
+        // resumes from it, not from an entry the purge may have taken.
+        let received: Option<(SnapshotMeta<NodeId, BasicNode>, Seq)> = raft
+            .get_meta(META_RECEIVED)
+            .map_err(|e| failed(e.to_string()))?;
+        let holds = journal.as_ref().map_or(0, |j| j.last_seq());
+        if let Some((meta, upto)) = received
+            && holds >= upto
+            && meta.last_log_id >= last_applied
+        {
+            last_applied = meta.last_log_id;
+            if meta.last_membership.log_id() > membership.log_id() {
+                membership = meta.last_membership.clone();
+            }
+            if snapshot
+                .as_ref()
+                .is_none_or(|(ours, _)| ours.last_log_id < meta.last_log_id)
+            {
+                snapshot = Some((meta, upto));
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 applied: Mutex::new(Applied {
@@ -235,6 +260,39 @@ impl StateMachine {
         let _applying = self.inner.applied.lock().await;
         self.catch_up_to(envelopes).await?;
         Ok(self.journal().map_or(0, |journal| journal.last_seq()))
+    }
+
+    /// Before a received snapshot is handed to openraft (which purges the log behind it as it
+    /// installs it): checks that the journal reaches the snapshot's seq, makes the journal
+    /// durable, and records the snapshot, so that a replica stopped at any point after resumes
+    /// from it (see `on_disk`). Refused, nothing is installed and nothing purged.
+    pub(crate) async fn prepare_install(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        upto: Seq,
+    ) -> Result<(), JournalError> {
+        let _applying = self.inner.applied.lock().await;
+        let journal = self.journal();
+        let holds = journal.as_ref().map_or(0, |journal| journal.last_seq());
+        if holds < upto {
+            return Err(JournalError::Damaged(format!(
+                "the snapshot reaches seq {upto}, but this replica's journal ends at seq {holds}: \
+                 not every chunk arrived"
+            )));
+        }
+        let Backing::Disk { raft, .. } = &self.inner.backing else {
+            return Ok(());
+        };
+        let (raft, received) = (Arc::clone(raft), (meta.clone(), upto));
+        tokio::task::spawn_blocking(move || {
+            if let Some(journal) = journal {
+                journal.sync()?;
+            }
+            raft.put_meta(META_RECEIVED, &received, true)
+                .map_err(|e| JournalError::Storage(e.to_string()))
+        })
+        .await
+        .map_err(|e| JournalError::Storage(e.to_string()))?
     }
 
     async fn apply_request(
@@ -374,17 +432,31 @@ impl StateMachine {
         if first.seq > last + 1 {
             return Ok(());
         }
+        // The newest envelope sent that this replica already holds: its last, or the chunk's
+        // last if it holds more.
         let restated = usize::try_from(last.saturating_sub(first.seq))
             .ok()
+            .map(|i| i.min(envelopes.len() - 1))
             .and_then(|i| envelopes.get(i))
             .filter(|_| last >= first.seq);
         if let Some(theirs) = restated {
-            let ours = journal.read(SeqRange::new(last, last)).await?;
-            if ours.first() != Some(theirs) {
+            let ours = journal.read(SeqRange::new(theirs.seq, theirs.seq)).await?;
+            // An envelope journaled before the hash chain has no link on the leader, while
+            // this replica's writer linked its copy: the link is then not compared.
+            let same = ours.first().is_some_and(|ours| {
+                ours == theirs
+                    || (theirs.prev_hash.is_none()
+                        && Envelope {
+                            prev_hash: None,
+                            ..ours.clone()
+                        } == *theirs)
+            });
+            if !same {
                 return Err(JournalError::Damaged(format!(
-                    "this replica's seq {last} is not the leader's: its journal diverged from \
-                     the cluster's history; move its data directory away and let it catch up \
-                     from empty"
+                    "this replica's seq {} is not the leader's: its journal diverged from the \
+                     cluster's history; move its data directory away and let it catch up from \
+                     empty",
+                    theirs.seq
                 )));
             }
         }
@@ -566,15 +638,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 snapshot.upto
             ))));
         }
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        let state = (applied.last_applied, applied.membership.clone());
+        self.save_applied(state, true).await?;
         if let (Some(journal), Some(last)) = (&journal, meta.last_log_id) {
             Self::make_durable(journal, last)
                 .await
                 .map_err(|e| write_failed(&e))?;
         }
-        applied.last_applied = meta.last_log_id;
-        applied.membership = meta.last_membership.clone();
-        let state = (applied.last_applied, applied.membership.clone());
-        self.save_applied(state, true).await?;
         self.save_snapshot((meta.clone(), snapshot.upto)).await?;
         applied.snapshot = Some((meta.clone(), snapshot.upto));
         Ok(())
@@ -836,7 +908,75 @@ mod tests {
         let mut forged = everything[1].clone();
         forged.actor = aurora_events::Actor::User("mallory".into());
         assert!(empty.receive(&[forged]).await.is_err(), "diverged");
+        // A chunk that ends before this replica's last envelope is compared at its own last.
+        let mut forged = everything[0].clone();
+        forged.actor = aurora_events::Actor::User("mallory".into());
+        assert!(empty.receive(&[forged]).await.is_err(), "diverged earlier");
+        assert_eq!(empty.receive(&everything[..1]).await.expect("same"), 2);
+        // The leader's copy of an envelope from before the hash chain has no link.
+        let unlinked = aurora_events::Envelope {
+            prev_hash: None,
+            ..everything[1].clone()
+        };
+        assert_eq!(empty.receive(&[unlinked]).await.expect("unlinked"), 2);
         assert_eq!(all(&empty).await, everything[..2]);
+    }
+
+    /// A received snapshot is recorded, with the journal synced, before openraft may purge the
+    /// log behind it: a replica stopped before the install finished resumes from the
+    /// snapshot's entry and membership, not from an entry the purge took. One whose journal
+    /// does not reach the snapshot refuses it before anything is purged.
+    #[tokio::test]
+    async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_resumes() {
+        let source = StateMachine::default();
+        let mut source_apply = source.clone();
+        source_apply
+            .apply([
+                entry(
+                    1,
+                    1,
+                    Request::Initialise {
+                        first: Box::new(initial_event("c")),
+                        at: Timestamp(1_000),
+                    },
+                ),
+                entry(2, 1, append(1, None, 2_000, 3)),
+                entry(9, 1, append(1, None, 3_000, 2)),
+            ])
+            .await
+            .expect("apply");
+        let everything = all(&source).await;
+        let membership = openraft::Membership::new(vec![[1, 2].into()], None);
+        let meta = SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), 9)),
+            last_membership: StoredMembership::new(
+                Some(LogId::new(CommittedLeaderId::new(1, 1), 7)),
+                membership,
+            ),
+            snapshot_id: "9-6-1".into(),
+        };
+
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+        let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+        follower.receive(&everything[..4]).await.expect("receive");
+        let short = follower.prepare_install(&meta, 6).await;
+        assert!(
+            short.is_err_and(|e| e.to_string().contains("ends at seq 4")),
+            "refused before all chunks arrived"
+        );
+        follower.receive(&everything[3..]).await.expect("receive");
+        follower.prepare_install(&meta, 6).await.expect("prepared");
+        drop(follower);
+
+        // Stopped here: openraft may have purged the log up to entry 9.
+        let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("reopen");
+        let (applied, stored) = reopened.applied_state().await.expect("applied");
+        assert_eq!(applied, meta.last_log_id);
+        assert_eq!(stored, meta.last_membership);
+        assert_eq!(all(&reopened).await, everything);
+        let current = reopened.get_current_snapshot().await.expect("current");
+        assert_eq!(current.map(|s| (s.meta, s.snapshot.upto)), Some((meta, 6)));
     }
 
     /// The applied state is written after the events (and not synced); the journal's marker,
