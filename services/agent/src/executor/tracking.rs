@@ -15,6 +15,12 @@
 //!   what it was found to own before (pid and start time, against pid reuse), and tagged
 //!   orphans. What it found is remembered, so a child that was seen before its parent died
 //!   stays the task's even if its environment is gone.
+//! - A scan lists `/proc` once and then reads each process, so a process forked after the
+//!   listing is missing, and its parent may have exited (and been reaped) before it was read:
+//!   a run that leaves an orphan and exits at once can vanish with its whole group from one
+//!   table. The scan therefore lists again until a listing names no process it has not read
+//!   ([`read_settled`]); only such a complete table may tell `tree::select` that a group of
+//!   the task is no longer in use. Forgotten too early, the group's zombies would be nobody's.
 //! - Reaping: tokio waits for the processes the executor started (`waitpid` on their pids);
 //!   this module never calls `waitpid(-1)`, which would take their exit statuses. It reaps
 //!   only zombies adopted by this process that `tree::select` attributes to the task, each
@@ -42,6 +48,12 @@ use super::tree::{self, Ident, Proc};
 
 /// The environment variable whose value names the task a process belongs to.
 pub(crate) const TAG_VAR: &str = "AURORA_EXECUTOR_TAG";
+
+/// How many times one scan may list `/proc`. Each listing after the first only adds the
+/// processes forked since the previous one, read in a moment, so the second one usually
+/// finds nothing new; a table still growing at the last one is incomplete (no group is
+/// forgotten from it), and the next scan tries again.
+const LISTINGS: usize = 4;
 
 /// Whether this process is a child subreaper, decided once.
 static SUBREAPER: OnceLock<bool> = OnceLock::new();
@@ -155,14 +167,24 @@ impl ProcessTracker {
         if self.is_empty() {
             return;
         }
-        let table = match self.read_table() {
-            Ok(table) => table,
+        let (table, complete) = match read_settled(list_pids, |pid| self.read_row(pid)) {
+            Ok(read) => read,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read /proc: the task's processes are not tracked");
                 return;
             }
         };
-        let selection = tree::select(&table, &self.known, &self.roots, &self.groups, self.me);
+        if !complete {
+            tracing::debug!("processes kept forking while /proc was read: no group is forgotten");
+        }
+        let selection = tree::select(
+            &table,
+            complete,
+            &self.known,
+            &self.roots,
+            &self.groups,
+            self.me,
+        );
         for id in &selection.reap {
             reap(*id);
         }
@@ -206,23 +228,14 @@ impl ProcessTracker {
         }
     }
 
-    /// `/proc/<pid>/stat` of every process, tagged where an adopter is its parent.
-    fn read_table(&self) -> std::io::Result<Vec<Proc>> {
-        let mut table = Vec::new();
-        for entry in std::fs::read_dir("/proc")?.filter_map(Result::ok) {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            // Gone since the listing: not in the table.
-            let Some(mut p) = read_proc(pid) else {
-                continue;
-            };
-            if self.adopters.contains(&p.ppid) && !self.known.contains(&p.ident()) && !p.zombie {
-                p.tagged = self.environ_has_tag(pid);
-            }
-            table.push(p);
+    /// `/proc/<pid>/stat` of one process, tagged where an adopter is its parent; `None` once
+    /// it is gone.
+    fn read_row(&self, pid: i32) -> Option<Proc> {
+        let mut p = read_proc(pid)?;
+        if self.adopters.contains(&p.ppid) && !self.known.contains(&p.ident()) && !p.zombie {
+            p.tagged = self.environ_has_tag(pid);
         }
-        Ok(table)
+        Some(p)
     }
 
     fn environ_has_tag(&self, pid: i32) -> bool {
@@ -230,6 +243,42 @@ impl ProcessTracker {
         std::fs::read(format!("/proc/{pid}/environ"))
             .is_ok_and(|environ| environ.split(|&b| b == 0).any(|var| var == self.entry))
     }
+}
+
+/// The pids `/proc` lists now.
+fn list_pids() -> std::io::Result<Vec<i32>> {
+    Ok(std::fs::read_dir("/proc")?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect())
+}
+
+/// Reads the process table through `list` (the pids present) and `read` (one process's row,
+/// `None` once it is gone), listing again after each round of reads, up to [`LISTINGS`]
+/// times, until a listing names only pids already read. Returns the rows and whether that
+/// happened. The table is then complete as of the last listing: every process present then
+/// (running or a zombie) was named by it, hence read; and one gone when it was read left
+/// nothing unlisted, since a child it forked is reparented, not removed, and stays in `/proc`
+/// (as a zombie at least) until its adopter reaps it. A pid is read once per scan: for a
+/// listed pid to name a new process by the next listing, the whole pid space would have to
+/// cycle within one scan.
+fn read_settled(
+    mut list: impl FnMut() -> std::io::Result<Vec<i32>>,
+    mut read: impl FnMut(i32) -> Option<Proc>,
+) -> std::io::Result<(Vec<Proc>, bool)> {
+    let mut tried = BTreeSet::new();
+    let mut table = Vec::new();
+    for _ in 0..LISTINGS {
+        let fresh: Vec<i32> = list()?
+            .into_iter()
+            .filter(|&pid| tried.insert(pid))
+            .collect();
+        if fresh.is_empty() {
+            return Ok((table, true));
+        }
+        table.extend(fresh.into_iter().filter_map(&mut read));
+    }
+    Ok((table, false))
 }
 
 /// A process this process just started and has not reaped, read now: its pid cannot have
@@ -260,3 +309,7 @@ fn reap(id: Ident) {
         Err(e) => tracing::warn!(pid = id.pid, error = %e, "cannot reap"),
     }
 }
+
+#[cfg(test)]
+#[path = "tracking_tests.rs"]
+mod tests;

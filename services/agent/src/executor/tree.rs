@@ -12,6 +12,11 @@
 //!   time, not atomically: a parent may die and its pid be reused between two reads, so a
 //!   child started before its "parent" is not its child and is not taken.
 //!
+//! A process group or session the task created is forgotten once no row uses it, but only
+//! when the snapshot is complete (see `tracking.rs`): a table that may lack processes forked
+//! while it was read cannot tell that a group is empty, and a group forgotten too early leaves
+//! the zombies of its orphans to nobody.
+//!
 //! Zombies are dead: they are never signalled, but the reaper must collect the ones it adopted
 //! (`waitpid` on exactly those pids) or they stay in the table forever. Besides known members,
 //! a zombie child of the reaper is the task's when it was in a process group or session the
@@ -67,11 +72,13 @@ pub(crate) struct Selection {
 
 /// Everything the task owns in `table`.
 ///
-/// `known`: members found before (including the roots); `roots`: processes the executor
-/// started and awaits itself; `groups`: groups and sessions the task created, from the last
-/// selection; `reaper`: this process, which adopts orphans and is never a member.
+/// `complete`: every process alive when the table was finished is in it (otherwise no group
+/// is forgotten); `known`: members found before (including the roots); `roots`: processes the
+/// executor started and awaits itself; `groups`: groups and sessions the task created, from
+/// the last selection; `reaper`: this process, which adopts orphans and is never a member.
 pub(crate) fn select(
     table: &[Proc],
+    complete: bool,
     known: &BTreeSet<Ident>,
     roots: &BTreeSet<Ident>,
     groups: &BTreeSet<i32>,
@@ -111,7 +118,7 @@ pub(crate) fn select(
         .iter()
         .copied()
         .chain(created)
-        .filter(|id| *id > 1 && in_use.contains(id))
+        .filter(|id| *id > 1 && (in_use.contains(id) || !complete))
         .collect();
 
     let live = by_pid

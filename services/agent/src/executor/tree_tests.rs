@@ -30,7 +30,7 @@ fn pids(set: &BTreeSet<Ident>) -> Vec<i32> {
 
 fn select_with(table: &[Proc], known: &[&Proc]) -> Selection {
     let known = ids(known);
-    select(table, &known, &known, &BTreeSet::new(), REAPER)
+    select(table, true, &known, &known, &BTreeSet::new(), REAPER)
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn zombies_are_reaped_only_when_adopted_owned_and_not_roots() {
     let table = [root, member, orphan, child_of_member, live_member, stranger];
     let known = ids(&[&root, &orphan, &live_member]);
     let roots = ids(&[&root]);
-    let s = select(&table, &known, &roots, &BTreeSet::new(), REAPER);
+    let s = select(&table, true, &known, &roots, &BTreeSet::new(), REAPER);
     // The root is awaited through tokio; 13's parent reaps it; 15 is not the task's.
     assert_eq!(pids(&s.reap), [12]);
     assert_eq!(pids(&s.live), [14]);
@@ -174,7 +174,7 @@ fn an_unseen_zombie_in_a_group_or_session_the_task_created_is_reaped() {
     let table = [root, daemon, in_group, in_session, leader];
     let known = ids(&[&root, &daemon]);
     let roots = ids(&[&root]);
-    let s = select(&table, &known, &roots, &BTreeSet::from([30]), REAPER);
+    let s = select(&table, true, &known, &roots, &BTreeSet::from([30]), REAPER);
     assert_eq!(pids(&s.reap), [11, 26]);
     assert_eq!(s.groups, BTreeSet::from([10, 20, 30]));
 }
@@ -183,12 +183,28 @@ fn an_unseen_zombie_in_a_group_or_session_the_task_created_is_reaped() {
 fn groups_are_forgotten_once_nothing_uses_them() {
     let s = select(
         &[proc(10, REAPER, 1)],
+        true,
         &BTreeSet::new(),
         &BTreeSet::new(),
         &BTreeSet::from([77, 50]),
         REAPER,
     );
     assert_eq!(s.groups, BTreeSet::from([50]));
+}
+
+#[test]
+fn an_incomplete_table_forgets_no_group() {
+    // The run leading group 77 exited and its orphan was forked after the listing: neither is
+    // in the table, yet the orphan's zombie will be in group 77.
+    let s = select(
+        &[proc(10, REAPER, 1)],
+        false,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
+        &BTreeSet::from([77, 50, 1]),
+        REAPER,
+    );
+    assert_eq!(s.groups, BTreeSet::from([50, 77]));
 }
 
 /// The definition, computed the slow way: seeds, then children (not older than their
@@ -283,8 +299,10 @@ fn selection_matches_the_definition_on_random_tables() {
         let known = random_idents(&mut rng, &table, 8);
         let roots = random_idents(&mut rng, &table, 3);
         let groups: BTreeSet<i32> = (0..rng.below(5)).map(|_| rng.pid()).collect();
-        let case = format!("seed {seed}: {table:?} known {known:?} roots {roots:?}");
-        let s = select(&table, &known, &roots, &groups, REAPER);
+        let complete = rng.below(4) != 0;
+        let case =
+            format!("seed {seed}: {table:?} known {known:?} roots {roots:?} complete {complete}");
+        let s = select(&table, complete, &known, &roots, &groups, REAPER);
         assert_eq!(s.members, reference(&table, &known), "{case}");
         let row = |id: &Ident| table.iter().find(|p| p.ident() == *id).copied();
         let live: BTreeSet<Ident> = s
@@ -304,8 +322,16 @@ fn selection_matches_the_definition_on_random_tables() {
         }
         for g in &s.groups {
             assert!(
-                table.iter().any(|p| p.pgrp == *g || p.sid == *g),
+                table.iter().any(|p| p.pgrp == *g || p.sid == *g) || !complete,
                 "{case}: keeps unused group {g}"
+            );
+            assert!(*g > 1, "{case}: keeps group {g}");
+        }
+        if !complete {
+            let kept: BTreeSet<i32> = groups.iter().copied().filter(|g| *g > 1).collect();
+            assert!(
+                s.groups.is_superset(&kept),
+                "{case}: forgets a group of {kept:?} from an incomplete table"
             );
         }
     }
