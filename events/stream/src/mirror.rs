@@ -4,8 +4,10 @@
 //!  (re)start: get or create the stream ─► last = its last sequence
 //!             ─► check the message at `last` is this journal's seq `last` (same event id)
 //!  follow the journal from last+1 ─► publish seq s with Nats-Msg-Id <cluster>:<s> and
-//!             Nats-Expected-Last-Sequence s-1, up to `in_flight` unacknowledged
-//!  every ack must say stream sequence s ─► `published` = s
+//!             Nats-Expected-Last-Sequence s-1, up to `in_flight` unacknowledged; an
+//!             acknowledgement is asked for every `ack_every`th message and for the last one
+//!             the journal has ready, the others are plain publishes
+//!  every ack must say stream sequence s ─► `published` = s (and every seq before it)
 //!  any failure (NATS down, a rejected expectation, a timeout) ─► drop what is in flight,
 //!             back off, start again from the stream's last sequence
 //! ```
@@ -16,6 +18,12 @@
 //! publishers — a deposed leader not yet stopped and its successor — publish the same
 //! envelopes and one of each pair is refused). The journal never waits for the mirror: the
 //! publisher reads committed envelopes on its own, and its lag is `journal last - published`.
+//!
+//! Because message `s` is stored only right after `s - 1`, an acknowledged `s` vouches for
+//! every message before it: most messages need no acknowledgement of their own (each one
+//! costs JetStream a reply and the client a subscription slot, which bounded the mirror's
+//! rate). A plain publish that JetStream refused or lost makes the next acknowledged one fail
+//! its expectation, and the publisher starts again from the stream's last sequence.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,6 +56,9 @@ pub struct MirrorConfig {
     pub cluster: String,
     /// Messages published and not yet acknowledged, at most.
     pub in_flight: usize,
+    /// One message in this many asks JetStream for an acknowledgement (and so does the last
+    /// one the journal has ready); 1 asks for every one.
+    pub ack_every: u64,
     /// Longest wait between two attempts after a failure.
     pub max_backoff: Duration,
 }
@@ -58,6 +69,7 @@ impl MirrorConfig {
             url: url.into(),
             cluster: cluster.into(),
             in_flight: 1024,
+            ack_every: 64,
             max_backoff: Duration::from_secs(5),
         }
     }
@@ -208,9 +220,13 @@ async fn mirror_once(
     status.healthy.store(true, Ordering::Release);
     tracing::info!(stream = %info.config.name, last, "the stream mirror resumes");
 
-    let mut envelopes = source.follow(last + 1);
+    let mut envelopes = source.follow(last + 1).peekable();
     let mut acks = FuturesOrdered::new();
     let mut next = last + 1;
+    // The last seq acknowledged, and how many plain publishes since the last ask.
+    let mut acknowledged = last;
+    let mut unasked = 0;
+    let in_flight = config.in_flight.max(1) as u64;
     loop {
         tokio::select! {
             biased;
@@ -223,9 +239,10 @@ async fn mirror_once(
                         reason: format!("JetStream stored it at stream sequence {}", ack.sequence),
                     });
                 }
+                acknowledged = seq;
                 status.published.store(seq, Ordering::Release);
             }
-            envelope = envelopes.next(), if acks.len() < config.in_flight.max(1) => {
+            envelope = envelopes.next(), if next - 1 - acknowledged < in_flight => {
                 let Some(envelope) = envelope else {
                     // The journal is closing: wait for what is in flight, then stop.
                     while let Some((seq, ack)) = acks.next().await {
@@ -246,15 +263,46 @@ async fn mirror_once(
                 }
                 next += 1;
                 let seq = envelope.seq;
-                let message = PublishMessage::build()
-                    .payload(wire::encode(cluster, &envelope).into())
-                    .message_id(wire::message_id(cluster, seq))
-                    .expected_last_sequence(seq - 1);
-                let ack = context
-                    .send_publish(subject::subject(cluster, &envelope.event), message)
-                    .await
-                    .map_err(|e| Error::Publish { seq, reason: e.to_string() })?;
-                acks.push_back(async move { (seq, ack.await) });
+                let subject = subject::subject(cluster, &envelope.event);
+                let payload = wire::encode(cluster, &envelope);
+                // Asked for every `ack_every`th message, where the window would otherwise fill
+                // without one, and where nothing else is ready to go (so that at a light load
+                // every message is acknowledged at once).
+                let nothing_ready = futures::FutureExt::now_or_never(
+                    std::pin::Pin::new(&mut envelopes).peek(),
+                )
+                .is_none();
+                unasked += 1;
+                if nothing_ready
+                    || unasked >= config.ack_every.max(1)
+                    || next - 1 - acknowledged >= in_flight
+                {
+                    unasked = 0;
+                    let message = PublishMessage::build()
+                        .payload(payload.into())
+                        .message_id(wire::message_id(cluster, seq))
+                        .expected_last_sequence(seq - 1);
+                    let ack = context
+                        .send_publish(subject, message)
+                        .await
+                        .map_err(|e| Error::Publish { seq, reason: e.to_string() })?;
+                    acks.push_back(async move { (seq, ack.await) });
+                } else {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert(
+                        async_nats::header::NATS_MESSAGE_ID,
+                        wire::message_id(cluster, seq).as_str(),
+                    );
+                    headers.insert(
+                        async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                        (seq - 1).to_string().as_str(),
+                    );
+                    context
+                        .client()
+                        .publish_with_headers(subject, headers, payload.into())
+                        .await
+                        .map_err(|e| Error::Publish { seq, reason: e.to_string() })?;
+                }
             }
         }
     }

@@ -192,8 +192,11 @@ impl Reader {
                 start_sequence: *last + 1,
             }
         };
+        // Pushed, not pulled: the server sends as fast as flow control lets it, where an
+        // ordered pull consumer asks for fixed batches of 500 and fell behind a busy stream.
         let consumer = stream
-            .create_consumer(consumer::pull::OrderedConfig {
+            .create_consumer(consumer::push::OrderedConfig {
+                deliver_subject: self.context.client().new_inbox(),
                 filter_subject: filter.subject(&self.cluster),
                 deliver_policy,
                 ..Default::default()

@@ -161,6 +161,40 @@ async fn the_stream_equals_the_journal_across_publisher_and_server_restarts() {
     assert_eq!(verdict.equal_through, 4241);
 }
 
+/// Two publishers at once (a deposed leader not yet stopped and its successor), each
+/// acknowledging only some of its messages: whatever one stores, the other's copy is refused
+/// (its plain publishes silently, then its next acknowledged one fails and it starts again
+/// from the stream's last sequence), and the stream ends exactly the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_publishers_at_once_leave_exactly_the_journal() {
+    let nats = NatsServer::start().expect("nats-server");
+    let journal = MemoryJournal::new_initialised("c", SystemClock.now());
+    fill(&journal, 30_000, 2).await;
+    let source = JournalSource {
+        journal: journal.clone(),
+        forge: None,
+    };
+    let (first, second) = (
+        Arc::new(MirrorStatus::default()),
+        Arc::new(MirrorStatus::default()),
+    );
+    let a = start_mirror(&nats.url(), "c", source.clone(), &first);
+    let b = start_mirror(&nats.url(), "c", source, &second);
+    fill(&journal, 30_000, 2).await;
+    let last = journal.last_seq();
+    wait_published(&first, last, Duration::from_secs(90)).await;
+    wait_published(&second, last, Duration::from_secs(90)).await;
+    a.abort();
+    b.abort();
+    let reader = Reader::connect(&nats.url(), "c").await.expect("reader");
+    assert_eq!(reader.extent().await.expect("extent"), (last, last));
+    let verdict = verify::verify(&reader, journal_stream(&journal))
+        .await
+        .expect("verify");
+    assert_eq!(verdict.difference, None);
+    assert_eq!(verdict.equal_through, last);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_altered_message_and_an_extra_one_are_named() {
     let nats = NatsServer::start().expect("nats-server");
