@@ -95,7 +95,6 @@ async fn mirrored_run(
     mirror.config.in_flight = args.in_flight;
     let publisher = mirror.spawn(Arc::clone(&shared));
     let acked: Acked = Arc::new(Mutex::new(HashMap::new()));
-    let reader = Reader::connect(&nats.url(), cluster).await?;
     // The stream exists once the mirror has started; wait for its first message.
     let started = Instant::now();
     while mirror.status.published() < 1 {
@@ -105,36 +104,35 @@ async fn mirrored_run(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // The follower stops once it has delivered `stop_at` (set when the writers stop).
+    // The follower stops once it has delivered `stop_at` (set when the writers stop). It runs
+    // on a thread and a runtime of its own, as `aurora events tail` runs in a process of its
+    // own: not queued behind the appenders' tasks on this runtime (the cores are shared all
+    // the same).
     let stop_at = Arc::new(AtomicU64::new(u64::MAX));
-    let follower = {
+    let (ready_tx, ready) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
+    let (done_tx, follower) = tokio::sync::oneshot::channel();
+    {
         let (acked, stop_at) = (Arc::clone(&acked), Arc::clone(&stop_at));
-        let no_tail = args.no_tail;
-        let mut envelopes = reader.envelopes(SubjectFilter::default(), 1, Until::Forever);
-        tokio::spawn(async move {
-            let mut histogram = latency_histogram();
-            if no_tail {
-                return (histogram, u64::MAX);
-            }
-            let mut last = 1;
-            while last < stop_at.load(Ordering::Acquire) {
-                let next = tokio::time::timeout(Duration::from_millis(100), envelopes.next()).await;
-                let envelope = match next {
-                    Err(_) => continue,
-                    Ok(Some(Ok(envelope))) => envelope,
-                    Ok(_) => break,
+        let (no_tail, url, cluster) = (args.no_tail, nats.url(), cluster.to_string());
+        std::thread::Builder::new()
+            .name("tail".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
                 };
-                let now = Instant::now();
-                last = envelope.seq;
-                // Delivery can beat the writer's own acknowledgement by a hair; that counts 0.
-                let acked_at = acked.lock().ok().and_then(|mut a| a.remove(&envelope.seq));
-                let micros =
-                    acked_at.map_or(0, |at| now.saturating_duration_since(at).as_micros() as u64);
-                let _ = histogram.record(micros.max(1));
-            }
-            (histogram, last)
-        })
-    };
+                let done =
+                    runtime.block_on(follow(url, cluster, no_tail, acked, stop_at, ready_tx));
+                let _ = done_tx.send(done);
+            })?;
+    }
+    ready.await??;
     let publish_start = mirror.status.published();
     let acks = (!args.no_tail).then(|| Arc::clone(&acked));
     let loaded = load(journal.clone(), appenders, duration, acks).await?;
@@ -153,7 +151,9 @@ async fn mirrored_run(
     let caught_up = writers_stopped.elapsed();
     let (delivery, delivered) = tokio::time::timeout(Duration::from_secs(60), follower)
         .await
-        .map_err(|_| anyhow::anyhow!("the follower did not reach seq {committed} within 60 s"))??;
+        .map_err(|_| {
+            anyhow::anyhow!("the follower did not reach seq {committed} within 60 s")
+        })???;
     publisher.abort();
     anyhow::ensure!(
         delivered >= committed,
@@ -167,6 +167,51 @@ async fn mirrored_run(
         caught_up,
         delivery,
     })
+}
+
+/// The follower: reads the stream from seq 2 on, as `aurora events tail --follow` does, and
+/// records each event's delay since its writer's acknowledgement, until `stop_at`.
+async fn follow(
+    url: String,
+    cluster: String,
+    no_tail: bool,
+    acked: Acked,
+    stop_at: Arc<AtomicU64>,
+    ready: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
+) -> anyhow::Result<(hdrhistogram::Histogram<u64>, Seq)> {
+    let mut histogram = latency_histogram();
+    let reader = match Reader::connect(&url, &cluster).await {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ = ready.send(Err(anyhow::anyhow!("the follower cannot connect: {e}")));
+            return Ok((histogram, 0));
+        }
+    };
+    let mut envelopes = reader.envelopes(SubjectFilter::default(), 1, Until::Forever);
+    let _ = ready.send(Ok(()));
+    if no_tail {
+        return Ok((histogram, u64::MAX));
+    }
+    let mut last = 1;
+    while last < stop_at.load(Ordering::Acquire) {
+        let next = tokio::time::timeout(Duration::from_millis(100), envelopes.next()).await;
+        let envelope = match next {
+            Err(_) => continue,
+            Ok(Some(Ok(envelope))) => envelope,
+            Ok(Some(Err(e))) => anyhow::bail!("the follower's read failed: {e}"),
+            Ok(None) => break,
+        };
+        let now = Instant::now();
+        last = envelope.seq;
+        // Delivery can beat the writer's own acknowledgement by a hair; that counts 0.
+        let acked_at = acked
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .remove(&envelope.seq);
+        let micros = acked_at.map_or(0, |at| now.saturating_duration_since(at).as_micros() as u64);
+        let _ = histogram.record(micros.max(1));
+    }
+    Ok((histogram, last))
 }
 
 fn print_delivery(label: &str, histogram: &hdrhistogram::Histogram<u64>) {
