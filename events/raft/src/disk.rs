@@ -6,8 +6,9 @@
 //! - `log`: big-endian log index → the entry (JSON, as it travels between replicas);
 //! - `meta`: `replica` (the id this directory belongs to), `vote`, `committed`, `purged`,
 //!   `applied` (last applied log id and membership), `snapshot` (the last snapshot's meta
-//!   and the journal seq it reaches) and `received` (the same, of the last snapshot received
-//!   from a leader, recorded before it is installed), each JSON.
+//!   and the journal seq it reaches), `received` (the same, of the last snapshot received
+//!   from a leader, recorded before it is installed) and `receiving` (the first seq of a
+//!   snapshot being received, and the entry it reaches), each JSON.
 //!
 //! Log appends and votes are written with `sync` before openraft is told they are durable: an
 //! entry counts towards a quorum only once it is on this replica's disk.
@@ -39,6 +40,7 @@ pub(crate) const META_PURGED: &[u8] = b"purged";
 pub(crate) const META_APPLIED: &[u8] = b"applied";
 pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
 pub(crate) const META_RECEIVED: &[u8] = b"received";
+pub(crate) const META_RECEIVING: &[u8] = b"receiving";
 
 /// The `raft/` database of one replica. Cheap to share.
 pub(crate) struct RaftDb {

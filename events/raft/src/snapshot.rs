@@ -26,7 +26,7 @@ use aurora_journal::{Error as JournalError, Journal, SeqRange};
 use openraft::error::{Fatal, ReplicationClosed, StreamingError};
 use openraft::raft::SnapshotResponse;
 use openraft::storage::Snapshot;
-use openraft::{BasicNode, SnapshotMeta, StorageError, StorageIOError, Vote};
+use openraft::{BasicNode, LogId, SnapshotMeta, StorageError, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{NodeId, Raft, TypeConfig};
@@ -55,6 +55,8 @@ pub struct JournalSnapshot {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Chunk {
     pub(crate) vote: Vote<NodeId>,
+    /// The entry the snapshot reaches.
+    pub(crate) covers: Option<LogId<NodeId>>,
     pub(crate) from: Seq,
     pub(crate) frames: Vec<u8>,
 }
@@ -130,7 +132,10 @@ pub(crate) async fn take_chunk(
         return Ok(ChunkAnswer::NewerVote(mine));
     }
     let envelopes = decode_frames(chunk.from, &chunk.frames).map_err(|e| e.to_string())?;
-    let last = state.receive(&envelopes).await.map_err(|e| e.to_string())?;
+    let last = state
+        .receive_for(&envelopes, chunk.covers)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(ChunkAnswer::Holds { last })
 }
 
@@ -184,8 +189,10 @@ pub(crate) async fn send(
     let JournalSnapshot { upto, journal } = *snapshot.snapshot;
     let signature = snapshot.meta.signature();
     let unanswered = |why: String| Streaming::Unreachable(unreachable(from, to, &why));
+    let covers = snapshot.meta.last_log_id;
     let mut chunk = Chunk {
         vote,
+        covers,
         from: 0,
         frames: Vec::new(),
     };
@@ -238,6 +245,7 @@ pub(crate) async fn send(
         })?;
         chunk = Chunk {
             vote,
+            covers,
             from: first,
             frames: encode_frames_within(&envelopes, CHUNK_BYTES),
         };

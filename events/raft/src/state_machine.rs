@@ -28,7 +28,7 @@ use openraft::{
 use tokio::sync::{Mutex, watch};
 
 use crate::Error;
-use crate::disk::{META_APPLIED, META_RECEIVED, META_SNAPSHOT, RaftDb, io_error};
+use crate::disk::{META_APPLIED, META_RECEIVED, META_RECEIVING, META_SNAPSHOT, RaftDb, io_error};
 use crate::entry::{NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
 use crate::snapshot::JournalSnapshot;
@@ -62,6 +62,9 @@ struct Applied {
     /// that need one (from the journal, when it is sent).
     snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, Seq)>,
     snapshots_built: u64,
+    /// Set while a snapshot's envelopes are being received and not yet installed: the first
+    /// seq received, and the entry the snapshot reaches (kept on disk too, see `on_disk`).
+    receiving: Option<(Seq, LogId<NodeId>)>,
 }
 
 #[derive(Debug)]
@@ -141,6 +144,10 @@ impl StateMachine {
             .get_meta(META_RECEIVED)
             .map_err(|e| failed(e.to_string()))?;
         let holds = journal.as_ref().map_or(0, |j| j.last_seq());
+        let receiving: Option<(Seq, LogId<NodeId>)> = raft
+            .get_meta(META_RECEIVING)
+            .map_err(|e| failed(e.to_string()))?
+            .flatten();
         if let Some((meta, upto)) = received
             && holds >= upto
             && meta.last_log_id >= last_applied
@@ -155,6 +162,23 @@ impl StateMachine {
             {
                 snapshot = Some((meta, upto));
             }
+        }
+        // Stopped while receiving a snapshot (see `receive_for`): the journal holds envelopes
+        // that the applied state does not account for.
+        if let Some((first, covers)) = receiving
+            && holds >= first
+            && last_applied < Some(covers)
+        {
+            return Err(Error::Open {
+                path: dir.display().to_string(),
+                detail: format!(
+                    "this replica stopped while receiving a snapshot (its journal holds seqs \
+                     {first}..={holds} from the stream, but its applied state is at {}): move \
+                     the directory away and start the replica again; it receives the whole \
+                     journal from the others",
+                    last_applied.map_or("nothing".into(), |l| l.to_string())
+                ),
+            });
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -256,10 +280,51 @@ impl StateMachine {
 
     /// Takes envelopes streamed from the leader's snapshot (see [`crate::snapshot`]) into the
     /// journal, between the entries this replica applies; answers where the journal now ends.
-    pub(crate) async fn receive(&self, envelopes: &[Envelope]) -> Result<Seq, JournalError> {
-        let _applying = self.inner.applied.lock().await;
+    /// `covers`: the entry the snapshot reaches.
+    ///
+    /// The envelopes go into the journal without moving its marker, so until the snapshot is
+    /// installed the journal is ahead of the applied state. Applying this replica's own log
+    /// entries meanwhile is harmless (an entry naming the seq it follows is refused; the
+    /// stream brings its events), but a replica stopped in that state would apply them again
+    /// on restart, and could then be sent log entries whose events the cut-short stream did
+    /// not bring. So the first envelope written is recorded on disk beforehand, and such a
+    /// replica refuses to start (see `on_disk`) rather than diverge. (An entry appended "at the
+    /// end", which tests and benchmarks use, applied while a stream is under way can also be
+    /// written twice.)
+    pub(crate) async fn receive_for(
+        &self,
+        envelopes: &[Envelope],
+        covers: Option<LogId<NodeId>>,
+    ) -> Result<Seq, JournalError> {
+        let mut applied = self.inner.applied.lock().await;
+        let holds = self.journal().map_or(0, |journal| journal.last_seq());
+        let writes = envelopes.last().is_some_and(|last| last.seq > holds);
+        // Recorded at the first write of a stream, and again if a later stream reaches further.
+        let record = match (writes, covers, applied.receiving) {
+            (true, Some(covers), None) => Some((holds + 1, covers)),
+            (true, Some(covers), Some((first, before))) if covers > before => Some((first, covers)),
+            _ => None,
+        };
+        if let Some(receiving) = record {
+            if let Backing::Disk { raft, .. } = &self.inner.backing {
+                let raft = Arc::clone(raft);
+                tokio::task::spawn_blocking(move || {
+                    raft.put_meta(META_RECEIVING, &Some(receiving), true)
+                })
+                .await
+                .map_err(|e| JournalError::Storage(e.to_string()))?
+                .map_err(|e| JournalError::Storage(e.to_string()))?;
+            }
+            applied.receiving = Some(receiving);
+        }
         self.catch_up_to(envelopes).await?;
         Ok(self.journal().map_or(0, |journal| journal.last_seq()))
+    }
+
+    /// [`Self::receive_for`] a snapshot not named (tests).
+    #[cfg(test)]
+    pub(crate) async fn receive(&self, envelopes: &[Envelope]) -> Result<Seq, JournalError> {
+        self.receive_for(envelopes, None).await
     }
 
     /// Before a received snapshot is handed to openraft (which purges the log behind it as it
@@ -649,6 +714,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         self.save_snapshot((meta.clone(), snapshot.upto)).await?;
         applied.snapshot = Some((meta.clone(), snapshot.upto));
+        if applied.receiving.take().is_some()
+            && let Backing::Disk { raft, .. } = &self.inner.backing
+        {
+            let raft = Arc::clone(raft);
+            let none: Option<(Seq, LogId<NodeId>)> = None;
+            tokio::task::spawn_blocking(move || raft.put_meta(META_RECEIVING, &none, false))
+                .await
+                .map_err(io_error)?
+                .map_err(io_error)?;
+        }
         Ok(())
     }
 
@@ -977,6 +1052,66 @@ mod tests {
         assert_eq!(all(&reopened).await, everything);
         let current = reopened.get_current_snapshot().await.expect("current");
         assert_eq!(current.map(|s| (s.meta, s.snapshot.upto)), Some((meta, 6)));
+    }
+
+    /// A replica stopped between the first chunk of a snapshot and its install has a journal
+    /// ahead of its applied state: it refuses to start, naming the way out, rather than apply
+    /// its log again over the streamed envelopes. Once the snapshot is recorded it starts.
+    #[tokio::test]
+    async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
+        let mut source = StateMachine::default();
+        source
+            .apply([
+                entry(
+                    1,
+                    1,
+                    Request::Initialise {
+                        first: Box::new(initial_event("c")),
+                        at: Timestamp(1_000),
+                    },
+                ),
+                entry(2, 1, append(1, None, 2_000, 3)),
+            ])
+            .await
+            .expect("apply");
+        let everything = all(&source).await;
+        let snapshot = source.build_snapshot().await.expect("build");
+        let covers = snapshot.meta.last_log_id;
+
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+        let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+        follower
+            .receive_for(&everything[..2], covers)
+            .await
+            .expect("receive");
+        drop(follower);
+        let refused =
+            StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect_err("stopped mid-stream");
+        assert!(
+            refused.to_string().contains("move the directory away"),
+            "{refused}"
+        );
+
+        let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft));
+        assert!(reopened.is_err(), "still refused");
+        drop(reopened);
+        // The same, with the whole snapshot received and recorded: it starts from it.
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+        let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+        follower
+            .receive_for(&everything, covers)
+            .await
+            .expect("receive");
+        follower
+            .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
+            .await
+            .expect("prepared");
+        drop(follower);
+        let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("starts");
+        let (applied, _) = reopened.applied_state().await.expect("applied");
+        assert_eq!(applied, covers);
     }
 
     /// The applied state is written after the events (and not synced); the journal's marker,
