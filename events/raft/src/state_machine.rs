@@ -239,14 +239,7 @@ impl StateMachine {
         applied: AppliedState,
         sync: bool,
     ) -> Result<(), StorageError<NodeId>> {
-        let Backing::Disk { raft, .. } = &self.inner.backing else {
-            return Ok(());
-        };
-        let raft = Arc::clone(raft);
-        tokio::task::spawn_blocking(move || raft.put_meta(META_APPLIED, &applied, sync))
-            .await
-            .map_err(io_error)?
-            .map_err(io_error)
+        self.put_meta(META_APPLIED, applied, sync).await
     }
 
     /// Keeps `snapshot` (its meta and the seq it reaches), so that it is still served after a
@@ -255,11 +248,21 @@ impl StateMachine {
         &self,
         snapshot: (SnapshotMeta<NodeId, BasicNode>, Seq),
     ) -> Result<(), StorageError<NodeId>> {
+        self.put_meta(META_SNAPSHOT, snapshot, true).await
+    }
+
+    /// Writes `value` under `key` in the replica's `raft/` database (nothing in memory).
+    async fn put_meta<T: serde::Serialize + Send + 'static>(
+        &self,
+        key: &'static [u8],
+        value: T,
+        sync: bool,
+    ) -> Result<(), StorageError<NodeId>> {
         let Backing::Disk { raft, .. } = &self.inner.backing else {
             return Ok(());
         };
         let raft = Arc::clone(raft);
-        tokio::task::spawn_blocking(move || raft.put_meta(META_SNAPSHOT, &snapshot, true))
+        tokio::task::spawn_blocking(move || raft.put_meta(key, &value, sync))
             .await
             .map_err(io_error)?
             .map_err(io_error)
@@ -306,15 +309,9 @@ impl StateMachine {
             _ => None,
         };
         if let Some(receiving) = record {
-            if let Backing::Disk { raft, .. } = &self.inner.backing {
-                let raft = Arc::clone(raft);
-                tokio::task::spawn_blocking(move || {
-                    raft.put_meta(META_RECEIVING, &Some(receiving), true)
-                })
+            self.put_meta(META_RECEIVING, Some(receiving), true)
                 .await
-                .map_err(|e| JournalError::Storage(e.to_string()))?
                 .map_err(|e| JournalError::Storage(e.to_string()))?;
-            }
             applied.receiving = Some(receiving);
         }
         self.catch_up_to(envelopes).await?;
@@ -714,15 +711,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         self.save_snapshot((meta.clone(), snapshot.upto)).await?;
         applied.snapshot = Some((meta.clone(), snapshot.upto));
-        if applied.receiving.take().is_some()
-            && let Backing::Disk { raft, .. } = &self.inner.backing
-        {
-            let raft = Arc::clone(raft);
+        if applied.receiving.take().is_some() {
             let none: Option<(Seq, LogId<NodeId>)> = None;
-            tokio::task::spawn_blocking(move || raft.put_meta(META_RECEIVING, &none, false))
-                .await
-                .map_err(io_error)?
-                .map_err(io_error)?;
+            self.put_meta(META_RECEIVING, none, false).await?;
         }
         Ok(())
     }

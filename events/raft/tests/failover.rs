@@ -202,9 +202,17 @@ async fn a_minority_refuses_appends() {
     // but at most once, and only right after `last` (its precondition).
     assert_eq!(after[..acknowledged.len()], acknowledged[..]);
     assert!(after.len() <= acknowledged.len() + 1, "{after:?}");
-    let journal = cluster.journal(leader.id()).await;
-    journal.claim_leadership().await.expect("claim");
-    append(&journal, vec![marker(3, 0)])
-        .await
-        .expect("the restored quorum accepts appends");
+    // The replicas just came back: an election may still move the lead between the claim
+    // and the append (NotLeader); the next leader takes it.
+    let mut attempts = 0;
+    loop {
+        let leader = cluster.leader().await;
+        let journal = cluster.journal(leader.id()).await;
+        journal.claim_leadership().await.expect("claim");
+        match append(&journal, vec![marker(3, 0)]).await {
+            Ok(_) => break,
+            Err(Error::NotLeader { .. }) if attempts < 5 => attempts += 1,
+            Err(e) => panic!("the restored quorum accepts appends: {e:?}"),
+        }
+    }
 }

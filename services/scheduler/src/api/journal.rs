@@ -143,12 +143,7 @@ async fn verify(
 ) -> Result<Json<JournalCheck>, Failure> {
     let Query(query) =
         query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
-    let from = query.from.unwrap_or(1);
-    if from == 0 {
-        return Err(Failure::invalid(
-            "from must be at least 1 (seqs start at 1)",
-        ));
-    }
+    let from = first_seq(query.from)?;
     if query.limit == Some(0) {
         return Err(Failure::invalid("limit must be at least 1"));
     }
@@ -253,6 +248,16 @@ async fn verify(
     Ok(Json(check))
 }
 
+/// A `from` query parameter: 1 when absent, refused when 0.
+fn first_seq(from: Option<Seq>) -> Result<Seq, Failure> {
+    match from.unwrap_or(1) {
+        0 => Err(Failure::invalid(
+            "from must be at least 1 (seqs start at 1)",
+        )),
+        from => Ok(from),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct SeqAtQuery {
     at_ms: Option<i64>,
@@ -348,12 +353,7 @@ async fn events(
 ) -> Result<Json<EventsPage>, Failure> {
     let Query(query) =
         query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
-    let from = query.from.unwrap_or(1);
-    if from == 0 {
-        return Err(Failure::invalid(
-            "from must be at least 1 (seqs start at 1)",
-        ));
-    }
+    let from = first_seq(query.from)?;
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_EVENTS_PER_PAGE {
         return Err(Failure::invalid(format!(
