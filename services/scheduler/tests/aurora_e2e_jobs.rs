@@ -267,12 +267,13 @@ fn aurora_end_to_end_suite_jobs_behave_as_in_aurora() {
     std::fs::write(&term_file, "").unwrap();
     let bind = format!("term_file={}", term_file.display());
     create_running(&key, &config, &bind);
+    // While it double-forks, the intermediate child runs the same command line for a moment:
+    // wait for the one daemon that stays.
     let mut daemons = Vec::new();
-    wait_for("the double-forked daemon", || {
+    wait_for("the double-forked daemon, alone", || {
         daemons = daemons_under(dir.path());
-        !daemons.is_empty()
+        daemons.len() == 1
     });
-    assert_eq!(daemons.len(), 1, "{daemons:?}");
     let daemon = daemons[0];
     let killed = cli.aurora(&["job", "killall", &key]);
     assert_eq!(code(&killed), Some(0), "{}", stderr(&killed));
