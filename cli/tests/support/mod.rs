@@ -191,12 +191,18 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Loopback URLs nobody listens on: ports bound together (so they differ), then let go.
+/// Loopback URLs nobody listens on: each port is held by a socket that is bound but never
+/// listens, so a connection is refused at once, and no server started meanwhile (by this
+/// test or another running beside it) can be given the port. The sockets stay open until
+/// the test binary ends.
 pub fn dead_urls<const N: usize>() -> [String; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| format!("http://{}", listeners[i].local_addr().unwrap()))
+    std::array::from_fn(|_| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let url = format!("http://{}", socket.local_addr().unwrap());
+        std::mem::forget(socket);
+        url
+    })
 }
 
 /// A two-instance service in the `.aurora` language.

@@ -108,10 +108,17 @@ async fn serve(mode: Mode) -> Server {
     Server { url, seen, task }
 }
 
-/// A loopback URL nobody listens on: a port bound, then let go.
+/// A loopback URL nobody listens on: the port is held by a socket that is bound but never
+/// listens (a connection is refused at once, and no server started meanwhile can be given
+/// the port); it stays open until the test binary ends.
 fn dead_url() -> String {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    std::mem::forget(socket);
+    url
 }
 
 fn registration() -> AgentRegistration {
