@@ -13,7 +13,7 @@
 //! - [`verify`]: comparing the stream with the journal, naming the first differing seq.
 //!
 //! Works against nats-server 2.9 or newer (Debian bookworm's): it uses publish headers,
-//! stream info, direct message gets and ordered pull consumers with one filter subject.
+//! stream info, direct message gets and ordered push consumers with one filter subject.
 
 pub mod mirror;
 pub mod read;
