@@ -1,0 +1,388 @@
+//! The state machine's tests: apply-time checks, snapshots received and installed, restarts.
+use aurora_journal::conformance::marker;
+use aurora_journal::initial_event;
+use openraft::CommittedLeaderId;
+
+use super::*;
+
+fn entry(index: u64, term: u64, request: Request) -> Entry<TypeConfig> {
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+        payload: EntryPayload::Normal(request),
+    }
+}
+
+fn append(term: u64, after: Option<Seq>, at: i64, n: u32) -> Request {
+    Request::Append {
+        term,
+        after,
+        at: Timestamp(at),
+        events: (0..n).map(|i| marker(1, i)).collect(),
+    }
+}
+
+/// Entry 1 of term 1: the cluster's journal starts at time 1,000.
+fn initialise_entry() -> Entry<TypeConfig> {
+    entry(
+        1,
+        1,
+        Request::Initialise {
+            first: Box::new(initial_event("c")),
+            at: Timestamp(1_000),
+        },
+    )
+}
+
+async fn all(sm: &StateMachine) -> Vec<Envelope> {
+    whole_journal(sm.journal()).await.expect("read")
+}
+
+/// The apply-time checks, in one batch: each entry is judged against the journal as the
+/// entries before it left it, in memory and on disk (where the appends of a batch are
+/// queued to the journal's writer together).
+#[tokio::test]
+async fn entries_are_judged_against_the_journal_they_follow() {
+    judged_in_order(StateMachine::default()).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    judged_in_order(StateMachine::on_disk(dir.path(), raft).expect("open")).await;
+}
+
+async fn judged_in_order(mut sm: StateMachine) {
+    let first = Box::new(initial_event("c"));
+    let outcomes = sm
+        .apply([
+            entry(1, 1, append(1, None, 500, 1)),
+            entry(
+                2,
+                1,
+                Request::Initialise {
+                    first: first.clone(),
+                    at: Timestamp(1_000),
+                },
+            ),
+            entry(3, 1, append(1, Some(1), 2_000, 2)),
+            entry(4, 1, append(1, Some(1), 2_000, 1)),
+            entry(5, 1, append(0, None, 2_000, 1)),
+            entry(6, 1, append(1, Some(3), 1_500, 1)),
+            entry(7, 1, append(1, None, 1_500, 1)),
+            entry(
+                8,
+                1,
+                Request::Initialise {
+                    first,
+                    at: Timestamp(3_000),
+                },
+            ),
+        ])
+        .await
+        .expect("apply");
+    pretty_assertions::assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Refused(Refusal::NotInitialised),
+            Outcome::Initialised,
+            Outcome::Appended { first: 2, last: 3 },
+            Outcome::Refused(Refusal::Conflict { after: 1, last: 3 }),
+            Outcome::Refused(Refusal::NotLeader {
+                term: 0,
+                current: 1
+            }),
+            Outcome::Refused(Refusal::TimeWentBack {
+                at: Timestamp(1_500),
+                last: Timestamp(2_000)
+            }),
+            Outcome::Appended { first: 4, last: 4 },
+            Outcome::Refused(Refusal::AlreadyInitialised),
+        ]
+    );
+    let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
+    assert_eq!(times, vec![1_000, 2_000, 2_000, 2_000]);
+}
+
+/// A `Batch` entry's appends are judged one after the other, exactly as the same appends
+/// in entries of their own, and answered in order; an entry before it and one after it see
+/// the journal it left.
+#[tokio::test]
+async fn a_batch_is_judged_append_by_append() {
+    judged_as_a_batch(StateMachine::default()).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    judged_as_a_batch(StateMachine::on_disk(dir.path(), raft).expect("open")).await;
+}
+
+fn proposed(request: Request) -> Proposed {
+    match request {
+        Request::Append {
+            term,
+            after,
+            at,
+            events,
+        } => Proposed {
+            term,
+            after,
+            at,
+            events,
+        },
+        other => panic!("not an append: {other:?}"),
+    }
+}
+
+async fn judged_as_a_batch(mut sm: StateMachine) {
+    let first = Box::new(initial_event("c"));
+    let batch = Request::Batch(
+        [
+            append(2, Some(2), 2_000, 2),
+            append(2, Some(2), 2_000, 1),
+            append(1, None, 2_000, 1),
+            append(2, Some(4), 1_500, 1),
+            append(2, None, 2_500, 3),
+        ]
+        .into_iter()
+        .map(proposed)
+        .collect(),
+    );
+    let outcomes = sm
+        .apply([
+            entry(
+                1,
+                2,
+                Request::Initialise {
+                    first,
+                    at: Timestamp(1_000),
+                },
+            ),
+            entry(2, 2, append(2, Some(1), 1_000, 1)),
+            entry(3, 2, batch),
+            entry(4, 2, append(2, Some(7), 3_000, 1)),
+        ])
+        .await
+        .expect("apply");
+    pretty_assertions::assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Initialised,
+            Outcome::Appended { first: 2, last: 2 },
+            Outcome::Batch(vec![
+                Outcome::Appended { first: 3, last: 4 },
+                Outcome::Refused(Refusal::Conflict { after: 2, last: 4 }),
+                Outcome::Refused(Refusal::NotLeader {
+                    term: 1,
+                    current: 2
+                }),
+                Outcome::Refused(Refusal::TimeWentBack {
+                    at: Timestamp(1_500),
+                    last: Timestamp(2_000)
+                }),
+                Outcome::Appended { first: 5, last: 7 },
+            ]),
+            Outcome::Appended { first: 8, last: 8 },
+        ]
+    );
+    let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
+    assert_eq!(
+        times,
+        vec![1_000, 1_000, 2_000, 2_000, 2_500, 2_500, 2_500, 3_000]
+    );
+}
+
+/// A snapshot is the journal: an empty replica receives all of it and one that holds a
+/// prefix the rest (in chunks that may restate envelopes it has), and both end with the
+/// source's envelopes and applied state; a replica whose journal does not reach the
+/// snapshot's seq refuses to install it.
+#[tokio::test]
+async fn a_snapshot_carries_the_whole_journal() {
+    let mut source = StateMachine::default();
+    let mut behind = StateMachine::default();
+    let init = initialise_entry();
+    let first_batch = entry(2, 1, append(1, None, 2_000, 3));
+    behind
+        .apply([init.clone(), first_batch.clone()])
+        .await
+        .expect("apply");
+    source
+        .apply([init, first_batch, entry(3, 1, append(1, None, 3_000, 2))])
+        .await
+        .expect("apply");
+
+    let snapshot = source.build_snapshot().await.expect("build");
+    assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(3));
+    assert_eq!(snapshot.snapshot.upto, 6);
+    let everything = all(&source).await;
+
+    let mut incomplete = StateMachine::default();
+    let refused = incomplete
+        .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
+        .await;
+    assert!(refused.is_err(), "nothing received yet");
+
+    for target in [&mut StateMachine::default(), &mut behind] {
+        // In two chunks, the second restating the first's last envelope.
+        let had = target.journal().map_or(0, |j| j.last_seq());
+        let last = target.receive(&everything[..3]).await.expect("receive");
+        assert_eq!(last, had.max(3));
+        let last = target.receive(&everything[2..]).await.expect("receive");
+        assert_eq!(last, 6);
+        target
+            .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
+            .await
+            .expect("install");
+        assert_eq!(all(target).await, everything);
+        let (applied, _) = target.applied_state().await.expect("applied");
+        assert_eq!(applied, snapshot.meta.last_log_id);
+        let current = target.get_current_snapshot().await.expect("current");
+        assert_eq!(
+            current.map(|s| (s.meta, s.snapshot.upto)),
+            Some((snapshot.meta.clone(), 6))
+        );
+    }
+
+    // A gap is not taken, and a different history is refused.
+    let empty = StateMachine::default();
+    assert_eq!(empty.receive(&everything[2..]).await.expect("gap"), 0);
+    assert_eq!(empty.receive(&everything[..2]).await.expect("start"), 2);
+    let mut forged = everything[1].clone();
+    forged.actor = aurora_events::Actor::User("mallory".into());
+    assert!(empty.receive(&[forged]).await.is_err(), "diverged");
+    // A chunk that ends before this replica's last envelope is compared at its own last.
+    let mut forged = everything[0].clone();
+    forged.actor = aurora_events::Actor::User("mallory".into());
+    assert!(empty.receive(&[forged]).await.is_err(), "diverged earlier");
+    assert_eq!(empty.receive(&everything[..1]).await.expect("same"), 2);
+    // The leader's copy of an envelope from before the hash chain has no link.
+    let unlinked = aurora_events::Envelope {
+        prev_hash: None,
+        ..everything[1].clone()
+    };
+    assert_eq!(empty.receive(&[unlinked]).await.expect("unlinked"), 2);
+    assert_eq!(all(&empty).await, everything[..2]);
+}
+
+/// A received snapshot is recorded, with the journal synced, before openraft may purge the
+/// log behind it: a replica stopped before the install finished resumes from the
+/// snapshot's entry and membership, not from an entry the purge took. One whose journal
+/// does not reach the snapshot refuses it before anything is purged.
+#[tokio::test]
+async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_resumes() {
+    let source = StateMachine::default();
+    let mut source_apply = source.clone();
+    source_apply
+        .apply([
+            initialise_entry(),
+            entry(2, 1, append(1, None, 2_000, 3)),
+            entry(9, 1, append(1, None, 3_000, 2)),
+        ])
+        .await
+        .expect("apply");
+    let everything = all(&source).await;
+    let membership = openraft::Membership::new(vec![[1, 2].into()], None);
+    let meta = SnapshotMeta {
+        last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), 9)),
+        last_membership: StoredMembership::new(
+            Some(LogId::new(CommittedLeaderId::new(1, 1), 7)),
+            membership,
+        ),
+        snapshot_id: "9-6-1".into(),
+    };
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    follower.receive(&everything[..4]).await.expect("receive");
+    let short = follower.prepare_install(&meta, 6).await;
+    assert!(
+        short.is_err_and(|e| e.to_string().contains("ends at seq 4")),
+        "refused before all chunks arrived"
+    );
+    follower.receive(&everything[3..]).await.expect("receive");
+    follower.prepare_install(&meta, 6).await.expect("prepared");
+    drop(follower);
+
+    // Stopped here: openraft may have purged the log up to entry 9.
+    let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("reopen");
+    let (applied, stored) = reopened.applied_state().await.expect("applied");
+    assert_eq!(applied, meta.last_log_id);
+    assert_eq!(stored, meta.last_membership);
+    assert_eq!(all(&reopened).await, everything);
+    let current = reopened.get_current_snapshot().await.expect("current");
+    assert_eq!(current.map(|s| (s.meta, s.snapshot.upto)), Some((meta, 6)));
+}
+
+/// A replica stopped between the first chunk of a snapshot and its install has a journal
+/// ahead of its applied state: it refuses to start, naming the way out, rather than apply
+/// its log again over the streamed envelopes. Once the snapshot is recorded it starts.
+#[tokio::test]
+async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
+    let mut source = StateMachine::default();
+    source
+        .apply([initialise_entry(), entry(2, 1, append(1, None, 2_000, 3))])
+        .await
+        .expect("apply");
+    let everything = all(&source).await;
+    let snapshot = source.build_snapshot().await.expect("build");
+    let covers = snapshot.meta.last_log_id;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    follower
+        .receive_for(&everything[..2], covers)
+        .await
+        .expect("receive");
+    drop(follower);
+    let refused =
+        StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect_err("stopped mid-stream");
+    assert!(
+        refused.to_string().contains("move the directory away"),
+        "{refused}"
+    );
+
+    let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft));
+    assert!(reopened.is_err(), "still refused");
+    drop(reopened);
+    // The same, with the whole snapshot received and recorded: it starts from it.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    follower
+        .receive_for(&everything, covers)
+        .await
+        .expect("receive");
+    follower
+        .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
+        .await
+        .expect("prepared");
+    drop(follower);
+    let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("starts");
+    let (applied, _) = reopened.applied_state().await.expect("applied");
+    assert_eq!(applied, covers);
+}
+
+/// The applied state is written after the events (and not synced); the journal's marker,
+/// written with them, is what a restart trusts when the two disagree, so an entry whose
+/// events are on disk is never applied again.
+#[tokio::test]
+async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let mut sm = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    let init = initialise_entry();
+    sm.apply([init, entry(2, 1, append(1, None, 2_000, 3))])
+        .await
+        .expect("apply");
+    let written = all(&sm).await;
+    assert_eq!(written.len(), 4);
+    // As if the process died before the applied state reached the disk.
+    raft.put_meta(META_APPLIED, &AppliedState::default(), true)
+        .expect("forget the applied state");
+    drop(sm);
+
+    let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("reopen");
+    let (applied, _) = reopened.applied_state().await.expect("applied");
+    assert_eq!(
+        applied.map(|l| l.index),
+        Some(2),
+        "from the journal's marker"
+    );
+    assert_eq!(all(&reopened).await, written);
+}
