@@ -14,6 +14,11 @@
 //! publishes the new last seq. A `WriteBatch` is atomic in RocksDB's WAL, so after a crash
 //! either a whole batch is there or none of it: no torn appends, no gaps. A claim of a new term
 //! is written (synced) between batches, so every append queued after it is checked against it.
+//!
+//! A group of appends that must be written together ([`RocksJournal::append_group_marked`],
+//! a replica applying its log, the only writer there) is committed on the caller's thread
+//! instead, under the same lock as the writer thread's batches: the hop to the writer thread
+//! and back would cost more than the write.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
@@ -92,6 +97,9 @@ struct Inner {
     /// The high-water mark found at open (the last seq the journal had acknowledged).
     acknowledged_at_open: Seq,
     requests: Mutex<Option<std_mpsc::Sender<Request>>>,
+    /// The writer's state: the writer thread holds it for each batch, a group committed in
+    /// place for its write.
+    state: Arc<Mutex<Writer>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -458,9 +466,11 @@ impl RocksJournal {
             term: term_tx,
             committed: committed_tx,
         };
+        let state = Arc::new(Mutex::new(writer));
+        let owned = Arc::clone(&state);
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer.run(queue))
+            .spawn(move || writer::run(&owned, queue))
             .map_err(|e| Error::Storage(format!("cannot start the journal writer thread: {e}")))?;
         tracing::info!(path = %path.display(), %cluster, last_seq = last.seq, term, "journal opened");
         Ok(Self {
@@ -472,6 +482,7 @@ impl RocksJournal {
                 term: term_rx,
                 acknowledged_at_open: acknowledged,
                 requests: Mutex::new(Some(requests)),
+                state,
                 writer: Mutex::new(Some(handle)),
             }),
         })
@@ -597,16 +608,17 @@ impl RocksJournal {
             }
             answers.push(answer);
         }
-        if !group.is_empty()
-            && let Err(e) = self.send(Request::Group(group))
-        {
-            return answers.iter().map(|_| Err(e.clone())).collect();
+        if !group.is_empty() {
+            match self.inner.state.lock() {
+                // Answers every append of the group before it returns.
+                Ok(mut writer) => writer.commit(group),
+                Err(_) => return answers.iter().map(|_| Err(Error::Closed)).collect(),
+            }
         }
-        let mut out = Vec::with_capacity(answers.len());
-        for answer in answers {
-            out.push(answer.await.unwrap_or(Err(Error::Closed)));
-        }
-        out
+        answers
+            .into_iter()
+            .map(|mut answer| answer.try_recv().unwrap_or(Err(Error::Closed)))
+            .collect()
     }
 
     /// The marker stored by the last accepted [`Self::append_marked`] (or [`Self::set_marker`]).

@@ -10,8 +10,10 @@
 //!   from a leader, recorded before it is installed) and `receiving` (the first seq of a
 //!   snapshot being received, and the entry it reaches), each JSON.
 //!
-//! Log appends and votes are written with `sync` before openraft is told they are durable: an
-//! entry counts towards a quorum only once it is on this replica's disk.
+//! Votes and followers' log appends are written with `sync` before openraft is told they are
+//! durable: an entry counts towards a quorum only once it is on this replica's disk. The
+//! leader's own appends are synced while they are replicated; nothing counts them committed
+//! before that sync (see [`crate::synced`]).
 
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};

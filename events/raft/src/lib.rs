@@ -38,13 +38,14 @@
 //!
 //! The network is in process ([`Router::new`]) or HTTP ([`Router::http`], the peers' internal
 //! routes in [`http`]). Storage is in memory or in a data directory ([`Storage::open`]: the
-//! Raft log in its own RocksDB, synced before an entry counts towards a quorum, and the
+//! Raft log in its own RocksDB, synced before an entry counts towards a quorum (the leader
+//! syncs its own entries while they are replicated, see `synced`), and the
 //! committed journal as a `RocksJournal` that records with each batch which log entry it came
 //! from, so that a restarted replica never applies an entry twice). The journal is written
 //! unsynced (`Durability::Replayable`): the synced Raft log holds every entry, and after a power
 //! loss that took the journal's newest batches the replica resumes after the last entry the
 //! journal still names, replaying the rest from its log; a snapshot syncs the journal before the
-//! log behind it may be purged. One fsync per append round, the log's. An append that a
+//! log behind it may be purged. One fsync per replica per append round, the log's. An append that a
 //! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
 //! may still commit later; writers that name the seq they follow cannot commit it twice.
 //!
@@ -60,6 +61,7 @@ mod network;
 mod replica;
 mod snapshot;
 mod state_machine;
+mod synced;
 
 pub use entry::{NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;

@@ -1,6 +1,8 @@
 //! The Raft log and vote: in memory (clones share it, so a test can stop a replica and start
 //! it again on the same log, as after a process restart) or in the replica's `raft/` database
-//! (see [`crate::disk`]), where every append and vote is synced before openraft hears of it.
+//! (see [`crate::disk`]), where every vote is synced before openraft hears of it, and every
+//! append too, except the leader's own entries, which are synced while they are replicated
+//! (see [`crate::synced`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -14,6 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::disk::{META_COMMITTED, META_PURGED, META_VOTE, RaftDb, io_error};
 use crate::entry::{NodeId, TypeConfig};
+use crate::synced::Synced;
 
 #[derive(Debug, Default)]
 struct Log {
@@ -30,8 +33,21 @@ enum Backend {
     Disk {
         db: Arc<RaftDb>,
         /// Appends written but not yet synced wait here for the flusher (see [`flusher`]).
-        unsynced: std_mpsc::Sender<LogFlushed<TypeConfig>>,
+        unsynced: std_mpsc::Sender<Unsynced>,
+        /// How far the flusher has synced.
+        synced: Synced,
+        /// The vote last saved: whether this replica leads, and in which term.
+        vote: Arc<std::sync::Mutex<Option<Vote<NodeId>>>>,
+        id: NodeId,
     },
+}
+
+/// An append written but not yet synced.
+struct Unsynced {
+    /// Its last entry.
+    upto: LogId<NodeId>,
+    /// Told once it is synced; `None` for the leader's own entries, already reported flushed.
+    callback: Option<LogFlushed<TypeConfig>>,
 }
 
 /// Group commit for the log: appends are written at once (readable, as openraft requires
@@ -41,7 +57,7 @@ enum Backend {
 /// last handle is dropped.
 /// It holds the database weakly, so that it is closed (its lock released) as soon as the
 /// replica's last handle goes, not whenever this thread notices.
-fn flusher(db: Weak<RaftDb>, queue: std_mpsc::Receiver<LogFlushed<TypeConfig>>) {
+fn flusher(db: Weak<RaftDb>, queue: std_mpsc::Receiver<Unsynced>, progress: Synced) {
     while let Ok(first) = queue.recv() {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
@@ -49,10 +65,18 @@ fn flusher(db: Weak<RaftDb>, queue: std_mpsc::Receiver<LogFlushed<TypeConfig>>) 
             Some(db) => db.sync(),
             None => Err(std::io::Error::other("the Raft log is closed")),
         };
-        if let Err(e) = &synced {
-            tracing::error!(error = %e, "syncing the Raft log failed");
+        match &synced {
+            Ok(()) => {
+                if let Some(upto) = waiting.iter().map(|w| w.upto).max() {
+                    progress.advance(upto);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "syncing the Raft log failed");
+                progress.fail(&e.to_string());
+            }
         }
-        for callback in waiting {
+        for callback in waiting.into_iter().filter_map(|w| w.callback) {
             let result = match &synced {
                 Ok(()) => Ok(()),
                 Err(e) => Err(std::io::Error::other(e.to_string())),
@@ -89,19 +113,40 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl LogStore {
-    pub(crate) fn on_disk(db: Arc<RaftDb>) -> Result<Self, crate::Error> {
+    pub(crate) fn on_disk(db: Arc<RaftDb>, id: NodeId) -> Result<Self, crate::Error> {
+        let failed = |detail: String| crate::Error::Open {
+            path: "raft".into(),
+            detail,
+        };
+        // What a restarted replica finds in its log is on disk.
+        let last = db.last_entry().map_err(|e| failed(e.to_string()))?;
+        let vote = db.get_meta(META_VOTE).map_err(|e| failed(e.to_string()))?;
+        let synced = Synced::starting_at(last.map(|e| e.log_id));
         let (unsynced, queue) = std_mpsc::channel();
         let flushed = Arc::downgrade(&db);
+        let progress = synced.clone();
         std::thread::Builder::new()
             .name("raft-log-sync".into())
-            .spawn(move || flusher(flushed, queue))
-            .map_err(|e| crate::Error::Open {
-                path: "raft".into(),
-                detail: format!("cannot start the log's sync thread: {e}"),
-            })?;
+            .spawn(move || flusher(flushed, queue, progress))
+            .map_err(|e| failed(format!("cannot start the log's sync thread: {e}")))?;
         Ok(Self {
-            backend: Backend::Disk { db, unsynced },
+            backend: Backend::Disk {
+                db,
+                unsynced,
+                synced,
+                vote: Arc::new(std::sync::Mutex::new(vote)),
+                id,
+            },
         })
+    }
+
+    /// How far the log is synced, on disk; `None` in memory, where everything is as durable
+    /// as it will get once written.
+    pub(crate) fn synced(&self) -> Option<Synced> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Disk { synced, .. } => Some(synced.clone()),
+        }
     }
 }
 
@@ -157,9 +202,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         match &self.backend {
             Backend::Memory(log) => log.lock().await.vote = Some(*vote),
-            Backend::Disk { db, .. } => {
+            Backend::Disk {
+                db, vote: saved, ..
+            } => {
                 let vote = *vote;
                 blocking(db, move |db| db.put_meta(META_VOTE, &vote, true)).await?;
+                *saved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(vote);
             }
         }
         Ok(())
@@ -179,8 +229,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match &self.backend {
             Backend::Memory(log) => log.lock().await.committed = committed,
             // Not synced: a lost value only means re-learning the commit index from the leader.
+            // Inline, as appends are (an unsynced write takes microseconds): openraft applies
+            // newly committed entries only once this returns.
             Backend::Disk { db, .. } => {
-                blocking(db, move |db| db.put_meta(META_COMMITTED, &committed, false)).await?;
+                db.put_meta(META_COMMITTED, &committed, false)
+                    .map_err(io_error)?;
             }
         }
         Ok(())
@@ -212,17 +265,51 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 // In memory, "flushed" is "inserted": as durable as it will get.
                 callback.log_io_completed(Ok(()));
             }
-            Backend::Disk { db, unsynced } => {
+            Backend::Disk {
+                db,
+                unsynced,
+                vote,
+                id,
+                ..
+            } => {
                 let entries: Vec<_> = entries.into_iter().collect();
+                let Some(upto) = entries.last().map(|e| e.log_id) else {
+                    callback.log_io_completed(Ok(()));
+                    return Ok(());
+                };
+                let vote = *vote
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let own = own_entries(vote, *id, &entries);
                 // Inline, not on the blocking pool: an unsynced write only reaches the
                 // memtable and the operating system's cache (microseconds), while a hop to
                 // another thread and back delays every append by a scheduling round.
                 let written = db.append(&entries).map_err(io_error);
                 match written {
-                    // Synced before the callback: only then may the entry count towards a
-                    // quorum.
+                    // The leader's own entries are reported flushed at once and synced while
+                    // they are replicated (see `crate::synced`).
+                    Ok(()) if own => {
+                        callback.log_io_completed(Ok(()));
+                        if unsynced
+                            .send(Unsynced {
+                                upto,
+                                callback: None,
+                            })
+                            .is_err()
+                        {
+                            return Err(io_error("the log's sync thread stopped"));
+                        }
+                    }
+                    // Anyone else's: synced before the callback, for only then may the entry
+                    // count towards a quorum.
                     Ok(()) => {
-                        if let Err(std_mpsc::SendError(callback)) = unsynced.send(callback) {
+                        let queued = Unsynced {
+                            upto,
+                            callback: Some(callback),
+                        };
+                        if let Err(std_mpsc::SendError(queued)) = unsynced.send(queued)
+                            && let Some(callback) = queued.callback
+                        {
                             let stopped = std::io::Error::other("the log's sync thread stopped");
                             callback.log_io_completed(Err(stopped));
                         }
@@ -269,5 +356,55 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `entries` are this replica's own, appended as the leader of their term: its last
+/// saved vote is a committed one (an election won) for itself, in the entries' term.
+fn own_entries(vote: Option<Vote<NodeId>>, id: NodeId, entries: &[Entry<TypeConfig>]) -> bool {
+    let Some(vote) = vote else {
+        return false;
+    };
+    vote.is_committed()
+        && vote.leader_id().voted_for() == Some(id)
+        && entries.iter().all(|e| {
+            e.log_id.leader_id.node_id == id && e.log_id.leader_id.term == vote.leader_id().term
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    fn entry(term: u64, by: NodeId, index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, by), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    fn elected(term: u64, leader: NodeId) -> Option<Vote<NodeId>> {
+        Some(Vote::new_committed(term, leader))
+    }
+
+    #[test]
+    fn only_a_sitting_leader_s_entries_of_its_term_are_its_own() {
+        let mine = [entry(3, 1, 7), entry(3, 1, 8)];
+        assert!(own_entries(elected(3, 1), 1, &mine));
+        // Another replica leads: entries it sends are synced before they are acknowledged.
+        assert!(!own_entries(elected(3, 2), 1, &[entry(3, 2, 7)]));
+        // A candidate's vote for itself is not an election won.
+        assert!(!own_entries(Some(Vote::new(3, 1)), 1, &mine));
+        assert!(!own_entries(None, 1, &mine));
+        // Its entries of an earlier term, sent back by a later leader after a crash took them.
+        assert!(!own_entries(elected(4, 2), 1, &mine));
+        assert!(!own_entries(elected(4, 1), 1, &mine));
+        // A mix is not its own.
+        assert!(!own_entries(
+            elected(3, 1),
+            1,
+            &[entry(2, 2, 6), entry(3, 1, 7)]
+        ));
     }
 }

@@ -17,6 +17,7 @@ use openraft::{BasicNode, Vote};
 use crate::entry::{NodeId, Raft, TypeConfig};
 use crate::snapshot::{self, Chunk, ChunkAnswer, Install};
 use crate::state_machine::StateMachine;
+use crate::synced::Synced;
 
 /// A replica as its peers reach it: its Raft, and its state machine (which takes the journal
 /// a snapshot streams, see [`crate::snapshot`]).
@@ -187,10 +188,12 @@ impl Router {
     }
 
     /// The connection factory for replica `from`.
-    pub(crate) fn connector(&self, from: NodeId) -> Connector {
+    /// `synced`: how far `from`'s log is synced on disk (`None` in memory).
+    pub(crate) fn connector(&self, from: NodeId, synced: Option<Synced>) -> Connector {
         Connector {
             from,
             router: self.clone(),
+            synced,
         }
     }
 }
@@ -248,6 +251,7 @@ impl Target {
 pub(crate) struct Connector {
     from: NodeId,
     router: Router,
+    synced: Option<Synced>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Connector {
@@ -264,6 +268,7 @@ impl RaftNetworkFactory<TypeConfig> for Connector {
             from: self.from,
             to: target,
             router: self.router.clone(),
+            synced: self.synced.clone(),
         }
     }
 }
@@ -273,6 +278,8 @@ pub(crate) struct Connection {
     from: NodeId,
     to: NodeId,
     router: Router,
+    /// How far the calling replica's log is synced (see [`crate::synced`]).
+    synced: Option<Synced>,
 }
 
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -317,6 +324,14 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
+        // A follower learns a commit index only once the leader's own copy of the entries is
+        // on disk: until then openraft's quorum counted a copy that a crash could take.
+        if let (Some(synced), Some(committed)) = (&self.synced, rpc.leader_commit) {
+            synced
+                .reach(committed)
+                .await
+                .map_err(|why| RPCError::Unreachable(unreachable(self.from, self.to, &why)))?;
+        }
         match self.target().map_err(RPCError::Unreachable)? {
             Target::Local(peer) => self.answer(peer.raft.append_entries(rpc).await),
             Target::Remote { client, url } => {

@@ -91,9 +91,10 @@ impl Storage {
     /// may hold it at a time (RocksDB's lock).
     pub fn open(dir: &std::path::Path, id: NodeId) -> Result<Self, Error> {
         let raft = RaftDb::open(dir, id)?;
-        let state = StateMachine::on_disk(dir, std::sync::Arc::clone(&raft))?;
+        let log = LogStore::on_disk(std::sync::Arc::clone(&raft), id)?;
+        let state = StateMachine::on_disk(dir, raft, log.synced())?;
         Ok(Self {
-            log: LogStore::on_disk(raft)?,
+            log,
             state,
             compaction: Compaction::default(),
         })
@@ -153,7 +154,7 @@ impl Replica {
         let raft = Raft::new(
             id,
             Arc::new(config),
-            router.connector(id),
+            router.connector(id, storage.log.synced()),
             storage.log.clone(),
             storage.state.clone(),
         )

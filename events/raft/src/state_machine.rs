@@ -32,6 +32,7 @@ use crate::disk::{META_APPLIED, META_RECEIVED, META_RECEIVING, META_SNAPSHOT, Ra
 use crate::entry::{NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
 use crate::snapshot::JournalSnapshot;
+use crate::synced::Synced;
 
 /// An entry being applied: answers its outcome.
 type Applying = BoxFuture<'static, Result<Outcome, StorageError<NodeId>>>;
@@ -75,6 +76,9 @@ struct Inner {
     backing: Backing,
     /// `None` until the `Initialise` entry is applied; then the replica's committed journal.
     journal: watch::Sender<Option<LocalJournal>>,
+    /// How far the replica's log is synced, on disk: an entry is applied only once its log
+    /// entry is on this replica's disk too (see [`crate::synced`]).
+    synced: Option<Synced>,
 }
 
 /// One replica's state machine: its committed journal plus Raft's bookkeeping. Cheap to clone;
@@ -91,6 +95,7 @@ impl Default for StateMachine {
                 applied: Mutex::default(),
                 backing: Backing::Memory(MemoryStore::new()),
                 journal: watch::Sender::new(None),
+                synced: None,
             }),
         }
     }
@@ -100,7 +105,11 @@ impl StateMachine {
     /// The state machine kept in `dir/journal` (a `RocksJournal`, once initialised) and the
     /// applied state in `raft`: reopens what a previous run left, so that the replica resumes
     /// after the last entry it applied and never applies one twice.
-    pub(crate) fn on_disk(dir: &std::path::Path, raft: Arc<RaftDb>) -> Result<Self, Error> {
+    pub(crate) fn on_disk(
+        dir: &std::path::Path,
+        raft: Arc<RaftDb>,
+        synced: Option<Synced>,
+    ) -> Result<Self, Error> {
         let path = dir.join("journal");
         let failed = |detail: String| Error::Open {
             path: path.display().to_string(),
@@ -193,6 +202,7 @@ impl StateMachine {
                     raft,
                 },
                 journal: watch::Sender::new(journal.map(LocalJournal::Rocks)),
+                synced,
             }),
         })
     }
@@ -630,10 +640,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
     {
+        let entries: Vec<_> = entries.into_iter().collect();
+        if let (Some(synced), Some(last)) = (&self.inner.synced, entries.last()) {
+            let log_id = last.log_id;
+            synced
+                .reach(log_id)
+                .await
+                .map_err(|why| StorageError::from(StorageIOError::apply(log_id, &io_error(why))))?;
+        }
         let mut applied = self.inner.applied.lock().await;
         let mut outcomes = Vec::new();
         // Appends queued together (see `start_append`), with their places in `outcomes`.
         let mut queued = Vec::new();
+        // Whether the last entry applied is an append, whose journal write carries its own
+        // marker (see `start_append`).
+        let mut marked = false;
         for entry in entries {
             if let EntryPayload::Normal(request @ (Request::Append { .. } | Request::Batch(_))) =
                 entry.payload
@@ -641,6 +662,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 queued.push((outcomes.len(), self.start_append(entry.log_id, request)));
                 outcomes.push(Outcome::Nothing);
                 applied.last_applied = Some(entry.log_id);
+                marked = true;
                 continue;
             }
             // Anything else sees the journal as every entry before it left it.
@@ -657,12 +679,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             applied.last_applied = Some(entry.log_id);
             outcomes.push(outcome);
+            marked = false;
         }
         settle(&mut queued, &mut outcomes).await?;
-        // Unsynced: entries that wrote events carry their own marker, and the others are
-        // harmless to apply again after a crash.
-        let state = (applied.last_applied, applied.membership.clone());
-        self.save_applied(state, false).await?;
+        // An append's journal write carries its own marker, which a restart resumes from (see
+        // `on_disk`). Otherwise unsynced: entries that write nothing are harmless to apply
+        // again after a crash.
+        if !marked {
+            let state = (applied.last_applied, applied.membership.clone());
+            self.save_applied(state, false).await?;
+        }
         Ok(outcomes)
     }
 

@@ -45,7 +45,7 @@ async fn entries_are_judged_against_the_journal_they_follow() {
     judged_in_order(StateMachine::default()).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 1).expect("raft db");
-    judged_in_order(StateMachine::on_disk(dir.path(), raft).expect("open")).await;
+    judged_in_order(StateMachine::on_disk(dir.path(), raft, None).expect("open")).await;
 }
 
 async fn judged_in_order(mut sm: StateMachine) {
@@ -108,7 +108,7 @@ async fn a_batch_is_judged_append_by_append() {
     judged_as_a_batch(StateMachine::default()).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 1).expect("raft db");
-    judged_as_a_batch(StateMachine::on_disk(dir.path(), raft).expect("open")).await;
+    judged_as_a_batch(StateMachine::on_disk(dir.path(), raft, None).expect("open")).await;
 }
 
 fn proposed(request: Request) -> Proposed {
@@ -287,7 +287,7 @@ async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_res
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 2).expect("raft db");
-    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower.receive(&everything[..4]).await.expect("receive");
     let short = follower.prepare_install(&meta, 6).await;
     assert!(
@@ -299,7 +299,7 @@ async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_res
     drop(follower);
 
     // Stopped here: openraft may have purged the log up to entry 9.
-    let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("reopen");
+    let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("reopen");
     let (applied, stored) = reopened.applied_state().await.expect("applied");
     assert_eq!(applied, meta.last_log_id);
     assert_eq!(stored, meta.last_membership);
@@ -324,26 +324,26 @@ async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 2).expect("raft db");
-    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower
         .receive_for(&everything[..2], covers)
         .await
         .expect("receive");
     drop(follower);
     let refused =
-        StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect_err("stopped mid-stream");
+        StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect_err("stopped mid-stream");
     assert!(
         refused.to_string().contains("move the directory away"),
         "{refused}"
     );
 
-    let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft));
+    let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None);
     assert!(reopened.is_err(), "still refused");
     drop(reopened);
     // The same, with the whole snapshot received and recorded: it starts from it.
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 2).expect("raft db");
-    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower
         .receive_for(&everything, covers)
         .await
@@ -353,7 +353,7 @@ async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
         .await
         .expect("prepared");
     drop(follower);
-    let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("starts");
+    let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("starts");
     let (applied, _) = reopened.applied_state().await.expect("applied");
     assert_eq!(applied, covers);
 }
@@ -365,7 +365,7 @@ async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
 async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 1).expect("raft db");
-    let mut sm = StateMachine::on_disk(dir.path(), Arc::clone(&raft)).expect("open");
+    let mut sm = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     let init = initialise_entry();
     sm.apply([init, entry(2, 1, append(1, None, 2_000, 3))])
         .await
@@ -377,7 +377,7 @@ async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
         .expect("forget the applied state");
     drop(sm);
 
-    let mut reopened = StateMachine::on_disk(dir.path(), raft).expect("reopen");
+    let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("reopen");
     let (applied, _) = reopened.applied_state().await.expect("applied");
     assert_eq!(
         applied.map(|l| l.index),
@@ -385,4 +385,48 @@ async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
         "from the journal's marker"
     );
     assert_eq!(all(&reopened).await, written);
+}
+
+/// On disk, an entry is applied (and its appender answered) only once this replica's log is
+/// synced up to it: the leader's own entries are replicated before they are synced.
+#[tokio::test]
+async fn an_entry_is_applied_only_once_the_log_is_synced_up_to_it() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let synced = Synced::starting_at(None);
+    let mut sm = StateMachine::on_disk(dir.path(), raft, Some(synced.clone())).expect("open");
+    let applying = tokio::spawn(async move {
+        let outcomes = sm
+            .apply([
+                initialise_entry(),
+                entry(2, 1, append(1, Some(1), 2_000, 2)),
+            ])
+            .await
+            .expect("apply");
+        (sm, outcomes)
+    });
+    synced.advance(LogId::new(CommittedLeaderId::new(1, 1), 1));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!applying.is_finished(), "entry 2 is not synced yet");
+    synced.advance(LogId::new(CommittedLeaderId::new(1, 1), 2));
+    let (sm, outcomes) = applying.await.expect("applied");
+    assert_eq!(
+        outcomes,
+        vec![Outcome::Initialised, Outcome::appended(SeqRange::new(2, 3))]
+    );
+    assert_eq!(all(&sm).await.len(), 3);
+}
+
+/// A failed sync of the log fails the apply (openraft then stops the replica) instead of
+/// answering appends whose entries may not be on disk.
+#[tokio::test]
+async fn a_failed_sync_fails_the_apply() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let synced = Synced::starting_at(None);
+    let mut sm = StateMachine::on_disk(dir.path(), raft, Some(synced.clone())).expect("open");
+    synced.fail("the disk went away");
+    let applied = sm.apply([initialise_entry()]).await;
+    assert!(applied.is_err_and(|e| e.to_string().contains("the disk went away")));
+    assert!(sm.journal().is_none(), "nothing was applied");
 }

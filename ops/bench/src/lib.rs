@@ -7,6 +7,11 @@
 
 pub mod history;
 
+/// The allocator the scheduler's binary uses (see its `main.rs`), so that the benchmarks
+/// measure the code as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::Child;
 use std::time::{Duration, Instant};
 

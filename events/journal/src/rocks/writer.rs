@@ -2,8 +2,8 @@
 //! every append and every change of term, so checks and writes never race.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 
 use aurora_events::codec::{self, PreEncoded};
 use aurora_events::{ChainHash, Seq, Timestamp};
@@ -20,8 +20,6 @@ use crate::{Error, Precondition, SeqRange, Term, check_append};
 /// What the writer thread is asked to do, in queue order.
 pub(super) enum Request {
     Append(AppendRequest),
-    /// Appends that must be written in the same atomic batch (they share a marker).
-    Group(Vec<AppendRequest>),
     ClaimTerm(oneshot::Sender<Result<Term, Error>>),
 }
 
@@ -52,38 +50,47 @@ pub(super) struct Writer {
     pub(super) committed: watch::Sender<Seq>,
 }
 
+/// The writer thread: takes the queued requests in batches, each under the state's lock (a
+/// group committed in place takes it too, see the parent module). Ends when the queue closes.
+pub(super) fn run(state: &Mutex<Writer>, queue: std_mpsc::Receiver<Request>) {
+    while let Ok(first) = queue.recv() {
+        let Ok(mut writer) = state.lock() else {
+            // A group commit panicked mid-write: nothing can say what the journal holds.
+            tracing::error!("the journal writer's state is poisoned; no more appends");
+            return;
+        };
+        writer.take(first, &queue);
+    }
+}
+
 impl Writer {
-    pub(super) fn run(mut self, queue: std_mpsc::Receiver<Request>) {
-        while let Ok(first) = queue.recv() {
-            let mut requests = vec![first];
-            let mut events = 0;
-            while events < MAX_BATCH_EVENTS {
-                match queue.try_recv() {
-                    Ok(request) => {
-                        events += match &request {
-                            Request::Append(append) => append.events.len(),
-                            Request::Group(group) => group.iter().map(|a| a.events.len()).sum(),
-                            Request::ClaimTerm(_) => 0,
-                        };
-                        requests.push(request);
+    /// Commits `first` and whatever else is already queued.
+    fn take(&mut self, first: Request, queue: &std_mpsc::Receiver<Request>) {
+        let mut requests = vec![first];
+        let mut events = 0;
+        while events < MAX_BATCH_EVENTS {
+            match queue.try_recv() {
+                Ok(request) => {
+                    if let Request::Append(append) = &request {
+                        events += append.events.len();
                     }
-                    Err(_) => break,
+                    requests.push(request);
                 }
+                Err(_) => break,
             }
-            let mut appends = Vec::with_capacity(requests.len());
-            for request in requests {
-                match request {
-                    Request::Append(append) => appends.push(append),
-                    Request::Group(group) => appends.extend(group),
-                    Request::ClaimTerm(reply) => {
-                        // Appends queued before the claim are decided under the old term.
-                        self.commit(std::mem::take(&mut appends));
-                        let _ = reply.send(self.claim_term());
-                    }
-                }
-            }
-            self.commit(appends);
         }
+        let mut appends = Vec::with_capacity(requests.len());
+        for request in requests {
+            match request {
+                Request::Append(append) => appends.push(append),
+                Request::ClaimTerm(reply) => {
+                    // Appends queued before the claim are decided under the old term.
+                    self.commit(std::mem::take(&mut appends));
+                    let _ = reply.send(self.claim_term());
+                }
+            }
+        }
+        self.commit(appends);
     }
 
     fn claim_term(&mut self) -> Result<Term, Error> {
@@ -99,7 +106,7 @@ impl Writer {
         Ok(next)
     }
 
-    fn commit(&mut self, requests: Vec<AppendRequest>) {
+    pub(super) fn commit(&mut self, requests: Vec<AppendRequest>) {
         if requests.is_empty() {
             return;
         }
@@ -120,6 +127,9 @@ impl Writer {
             let mut batch = WriteBatch::default();
             let (mut last, mut last_at, mut last_hash) =
                 (self.last_seq, self.last_at, self.last_hash);
+            // The marker of the last accepted append that has one: written once per batch
+            // (a group's appends all carry the same one, and a later marker supersedes it).
+            let mut marker = None;
             for request in requests {
                 let at = match check_append(
                     request.precondition,
@@ -147,13 +157,16 @@ impl Writer {
                     batch.put_cf(events_cf, seq_key(last), frame);
                 }
                 last_at = at;
-                if let Some(marker) = &request.marker {
-                    batch.put_cf(cf(&self.db, CF_META)?, META_MARKER, marker);
+                if request.marker.is_some() {
+                    marker = request.marker;
                 }
                 accepted.push((request.reply, SeqRange::new(first, last)));
             }
             if !accepted.is_empty() {
                 batch.put_cf(time_cf, time_key(last_at), seq_key(last));
+                if let Some(marker) = marker {
+                    batch.put_cf(cf(&self.db, CF_META)?, META_MARKER, marker);
+                }
                 let options = match self.durability {
                     Durability::Synced => synced(),
                     Durability::Replayable => WriteOptions::default(),
