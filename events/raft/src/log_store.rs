@@ -118,10 +118,16 @@ impl LogStore {
             path: "raft".into(),
             detail,
         };
-        // What a restarted replica finds in its log is on disk.
+        // What a restarted replica finds in its log is on disk (all of it purged, possibly).
         let last = db.last_entry().map_err(|e| failed(e.to_string()))?;
-        let vote = db.get_meta(META_VOTE).map_err(|e| failed(e.to_string()))?;
-        let synced = Synced::starting_at(last.map(|e| e.log_id));
+        let purged: Option<LogId<NodeId>> = db
+            .get_meta(META_PURGED)
+            .map_err(|e| failed(e.to_string()))?;
+        let vote = db
+            .get_meta(META_VOTE)
+            .map_err(|e| failed(e.to_string()))?
+            .map(|vote| restarted(vote, id));
+        let synced = Synced::starting_at(last.map(|e| e.log_id).max(purged));
         let (unsynced, queue) = std_mpsc::channel();
         let flushed = Arc::downgrade(&db);
         let progress = synced.clone();
@@ -218,7 +224,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
         match &self.backend {
             Backend::Memory(log) => Ok(log.lock().await.vote),
-            Backend::Disk { db, .. } => blocking(db, |db| db.get_meta(META_VOTE)).await,
+            Backend::Disk { db, id, .. } => {
+                let id = *id;
+                let vote = blocking(db, |db| db.get_meta(META_VOTE)).await?;
+                Ok(vote.map(|vote| restarted(vote, id)))
+            }
         }
     }
 
@@ -359,6 +369,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+/// The vote a replica restarts with. openraft 0.9 resumes leading at once, in the same term,
+/// when its saved vote is an election it won; but a leader's own entries may have been lost
+/// unsynced (see `crate::synced`) while followers hold them, and leading on in that term
+/// would give new entries the very log ids of the lost ones, which followers would take for
+/// the ones they hold. As a candidate of that term it stands for election again instead, in a
+/// higher term.
+fn restarted(vote: Vote<NodeId>, id: NodeId) -> Vote<NodeId> {
+    if vote.is_committed() && vote.leader_id().voted_for() == Some(id) {
+        Vote::new(vote.leader_id().term, id)
+    } else {
+        vote
+    }
+}
+
 /// Whether `entries` are this replica's own, appended as the leader of their term: its last
 /// saved vote is a committed one (an election won) for itself, in the entries' term.
 fn own_entries(vote: Option<Vote<NodeId>>, id: NodeId, entries: &[Entry<TypeConfig>]) -> bool {
@@ -386,6 +410,17 @@ mod tests {
 
     fn elected(term: u64, leader: NodeId) -> Option<Vote<NodeId>> {
         Some(Vote::new_committed(term, leader))
+    }
+
+    #[test]
+    fn a_leader_restarts_as_a_candidate_of_its_term() {
+        assert_eq!(restarted(Vote::new_committed(5, 1), 1), Vote::new(5, 1));
+        // Anyone else's vote is kept as it was.
+        assert_eq!(
+            restarted(Vote::new_committed(5, 2), 1),
+            Vote::new_committed(5, 2)
+        );
+        assert_eq!(restarted(Vote::new(5, 1), 1), Vote::new(5, 1));
     }
 
     #[test]
