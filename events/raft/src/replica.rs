@@ -112,6 +112,11 @@ struct Inner {
     state: StateMachine,
     router: Router,
     timeouts: Timeouts,
+    /// Held by a membership change from start to end: openraft checks that the configuration
+    /// a change starts from is committed by its leader's commit index, which counts the
+    /// leader's copy before it is synced (see `crate::synced`), while a change that has
+    /// returned is applied, so synced. One at a time, each starts from a synced one.
+    membership: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -171,6 +176,7 @@ impl Replica {
                 state: storage.state.clone(),
                 router: router.clone(),
                 timeouts,
+                membership: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -338,6 +344,7 @@ impl Replica {
     /// it. Only the leader can; an id already voting is left as it is.
     pub async fn add_voter(&self, id: NodeId, url: &str, catch_up: Duration) -> Result<(), Error> {
         let failed = |detail: String| Error::Membership { id, detail };
+        let _one_at_a_time = self.inner.membership.lock().await;
         self.inner.router.set_peer(id, url);
         let mut voters = self.voters();
         if voters.contains(&id) {
@@ -367,6 +374,7 @@ impl Replica {
     /// the last voter cannot be removed.
     pub async fn remove_voter(&self, id: NodeId) -> Result<(), Error> {
         let failed = |detail: String| Error::Membership { id, detail };
+        let _one_at_a_time = self.inner.membership.lock().await;
         let mut voters = self.voters();
         if !voters.remove(&id) {
             return Err(failed("it is not a voter of this group".into()));
