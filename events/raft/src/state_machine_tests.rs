@@ -387,14 +387,21 @@ async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
     assert_eq!(all(&reopened).await, written);
 }
 
+/// A state machine on disk (in a directory gone with the first value), whose log's sync
+/// progress the test moves.
+fn on_disk_syncing() -> (tempfile::TempDir, Synced, StateMachine) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let synced = Synced::starting_at(None);
+    let sm = StateMachine::on_disk(dir.path(), raft, Some(synced.clone())).expect("open");
+    (dir, synced, sm)
+}
+
 /// On disk, an entry is applied (and its appender answered) only once this replica's log is
 /// synced up to it: the leader's own entries are replicated before they are synced.
 #[tokio::test]
 async fn an_entry_is_applied_only_once_the_log_is_synced_up_to_it() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
-    let synced = Synced::starting_at(None);
-    let mut sm = StateMachine::on_disk(dir.path(), raft, Some(synced.clone())).expect("open");
+    let (_dir, synced, mut sm) = on_disk_syncing();
     let applying = tokio::spawn(async move {
         let outcomes = sm
             .apply([
@@ -421,10 +428,7 @@ async fn an_entry_is_applied_only_once_the_log_is_synced_up_to_it() {
 /// answering appends whose entries may not be on disk.
 #[tokio::test]
 async fn a_failed_sync_fails_the_apply() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
-    let synced = Synced::starting_at(None);
-    let mut sm = StateMachine::on_disk(dir.path(), raft, Some(synced.clone())).expect("open");
+    let (_dir, synced, mut sm) = on_disk_syncing();
     synced.fail("the disk went away");
     let applied = sm.apply([initialise_entry()]).await;
     assert!(applied.is_err_and(|e| e.to_string().contains("the disk went away")));
