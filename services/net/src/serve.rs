@@ -85,6 +85,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Requests and answers here are small messages, each written whole (API calls, agents'
+        // heartbeats, Raft RPCs): none should wait for the peer's acknowledgement of the last
+        // one, as Nagle's algorithm would make it.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             if tls.is_some() {
                 drop(stream);

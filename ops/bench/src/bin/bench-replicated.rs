@@ -220,9 +220,14 @@ impl Ours {
             self.dirs.push((id, data));
             let replica = Replica::start(id, &storage, &router, timeouts.clone()).await?;
             let routes = aurora_raft::http::routes(&replica, cluster);
-            self.servers.push(tokio::spawn(async move {
-                let _ = axum::serve(listener, routes).await;
-            }));
+            // Served as the scheduler serves its port.
+            self.servers.push(tokio::spawn(aurora_net::serve(
+                listener,
+                routes,
+                aurora_net::Limits::default(),
+                None,
+                std::future::pending(),
+            )));
             self.replicas.push(replica);
         }
         let members: BTreeSet<_> = (1..=n).collect();
