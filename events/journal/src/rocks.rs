@@ -362,6 +362,44 @@ impl RocksJournal {
         Ok(Some(SeqRange::new(found + 1, acknowledged)))
     }
 
+    /// Drops the envelopes after `keep` from the closed journal at `path`, with their time
+    /// index entries (synced); answers how many went. For a replica's copy of a replicated
+    /// journal ([`Durability::Replayable`]) that a leader was streaming envelopes into when it
+    /// stopped: those were never recorded as applied, and the replica receives them again.
+    /// Seq 1 always stays (it initialises the journal); nothing changes when the journal ends
+    /// at or before `keep`.
+    pub fn drop_after(path: impl AsRef<Path>, keep: Seq) -> Result<u64, Error> {
+        let path = path.as_ref();
+        let keep = keep.max(1);
+        let db = DB::open_cf_descriptors(&db_options(false), path, descriptors())
+            .map_err(|e| opening_error(path, e))?;
+        let last = last_envelope(&db)?.map_or(0, |last| last.seq);
+        if last <= keep {
+            return Ok(0);
+        }
+        let (events, time) = (cf(&db, CF_EVENTS)?, cf(&db, CF_TIME_INDEX)?);
+        let kept = db.get_cf(events, seq_key(keep))?.ok_or_else(|| {
+            Error::Damaged(format!(
+                "journal at {} ends at {last} but lacks seq {keep}",
+                location(path)
+            ))
+        })?;
+        let kept = codec::decode(keep, &kept)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(events, seq_key(keep + 1), seq_key(Seq::MAX));
+        // Times only grow with seqs: every index entry after the kept envelope's time names a
+        // dropped seq, and the one at its time names it.
+        batch.delete_range_cf(
+            time,
+            time_key(Timestamp(kept.at.0.saturating_add(1))),
+            time_key(Timestamp(i64::MAX)),
+        );
+        batch.put_cf(time, time_key(kept.at), seq_key(keep));
+        db.write_opt(batch, &synced())?;
+        tracing::warn!(path = %path.display(), keep, dropped = last - keep, "journal envelopes dropped");
+        Ok(last - keep)
+    }
+
     fn open_checked(
         path: &Path,
         refuse_losses: bool,

@@ -130,3 +130,41 @@ async fn a_removed_log_is_refused_not_started_empty() {
         Err(Error::Damaged(_) | Error::Truncated { .. })
     ));
 }
+
+/// A replica's journal that was being streamed envelopes when it stopped drops those after
+/// the seq it keeps: the envelopes and the time index that named them go, and the journal
+/// goes on from there with an unbroken hash chain.
+#[tokio::test]
+async fn envelopes_dropped_after_a_seq_leave_a_journal_that_goes_on_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let replayable = aurora_journal::Durability::Replayable;
+    let first = aurora_journal::initial_event("west");
+    let journal =
+        RocksJournal::initialise_durable(&path, first, Timestamp(1_000), replayable).unwrap();
+    for (batch, at) in [(0u32, 2_000), (1, 3_000), (2, 4_000)] {
+        let events = (0..2).map(|n| marker(batch, n)).collect();
+        let precondition = aurora_journal::Precondition::at_end(journal.term());
+        let appended = aurora_journal::Append::new(precondition, Timestamp(at), events);
+        journal.append(appended).await.unwrap();
+    }
+    assert_eq!(journal.last_seq(), 7);
+    drop(journal);
+
+    assert_eq!(RocksJournal::drop_after(&path, 3).unwrap(), 4);
+    assert_eq!(
+        RocksJournal::drop_after(&path, 5).unwrap(),
+        0,
+        "ends before 5"
+    );
+    let journal = RocksJournal::open_durable(&path, replayable).unwrap();
+    assert_eq!(journal.last_seq(), 3);
+    assert_eq!(journal.seq_at(Timestamp(3_500)).await.unwrap(), Some(3));
+    append(&journal, vec![marker(9, 0)]).await.unwrap();
+    let all = journal.read(SeqRange::new(1, 4)).await.unwrap();
+    let mut chain = aurora_events::ChainCheck::default();
+    for envelope in &all {
+        chain.check(envelope).unwrap();
+    }
+    assert_eq!(all.last().map(|e| e.seq), Some(4));
+}

@@ -115,14 +115,15 @@ impl StateMachine {
             path: path.display().to_string(),
             detail,
         };
-        let journal = if path.join("CURRENT").is_file() {
-            Some(
-                RocksJournal::open_durable(&path, Durability::Replayable)
-                    .map_err(|e| failed(e.to_string()))?,
-            )
-        } else {
-            None
+        let open = || -> Result<Option<RocksJournal>, Error> {
+            if !path.join("CURRENT").is_file() {
+                return Ok(None);
+            }
+            RocksJournal::open_durable(&path, Durability::Replayable)
+                .map(Some)
+                .map_err(|e| failed(e.to_string()))
         };
+        let mut journal = open()?;
         let (last_applied, membership): AppliedState = raft
             .get_meta(META_APPLIED)
             .map_err(|e| failed(e.to_string()))?
@@ -173,21 +174,39 @@ impl StateMachine {
             }
         }
         // Stopped while receiving a snapshot (see `receive_for`): the journal holds envelopes
-        // that the applied state does not account for.
+        // that the applied state does not account for. They go (the stream never moved the
+        // journal's marker, so what stays is exactly what the applied state says), and the
+        // leader streams them again.
         if let Some((first, covers)) = receiving
             && holds >= first
             && last_applied < Some(covers)
         {
-            return Err(Error::Open {
+            let refused = |why: String| Error::Open {
                 path: dir.display().to_string(),
                 detail: format!(
                     "this replica stopped while receiving a snapshot (its journal holds seqs \
-                     {first}..={holds} from the stream, but its applied state is at {}): move \
-                     the directory away and start the replica again; it receives the whole \
-                     journal from the others",
+                     {first}..={holds} from the stream, but its applied state is at {}), and \
+                     they could not be dropped ({why}): move the directory away and start the \
+                     replica again; it receives the whole journal from the others",
                     last_applied.map_or("nothing".into(), |l| l.to_string())
                 ),
-            });
+            };
+            drop(journal.take());
+            if first <= 1 {
+                // The stream made the journal: none of it was applied here.
+                std::fs::remove_dir_all(&path).map_err(|e| refused(e.to_string()))?;
+            } else {
+                RocksJournal::drop_after(&path, first - 1).map_err(|e| refused(e.to_string()))?;
+                journal = open()?;
+            }
+            raft.put_meta(META_RECEIVING, &None::<(Seq, LogId<NodeId>)>, true)
+                .map_err(|e| refused(e.to_string()))?;
+            tracing::warn!(
+                first,
+                holds,
+                "this replica stopped while receiving a snapshot: the envelopes it had received \
+                 are dropped, and the leader sends them again"
+            );
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -301,7 +320,8 @@ impl StateMachine {
     /// stream brings its events), but a replica stopped in that state would apply them again
     /// on restart, and could then be sent log entries whose events the cut-short stream did
     /// not bring. So the first envelope written is recorded on disk beforehand, and such a
-    /// replica refuses to start (see `on_disk`) rather than diverge. (An entry appended "at the
+    /// replica drops the envelopes received from it on when it starts again (see `on_disk`),
+    /// to be streamed them anew, rather than diverge. (An entry appended "at the
     /// end", which tests and benchmarks use, applied while a stream is under way can also be
     /// written twice.)
     pub(crate) async fn receive_for(

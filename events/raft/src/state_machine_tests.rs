@@ -309,10 +309,12 @@ async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_res
 }
 
 /// A replica stopped between the first chunk of a snapshot and its install has a journal
-/// ahead of its applied state: it refuses to start, naming the way out, rather than apply
-/// its log again over the streamed envelopes. Once the snapshot is recorded it starts.
+/// ahead of its applied state: on its next start it drops what the stream brought (here the
+/// whole journal, which the stream had made), so that it neither applies its log again over
+/// those envelopes nor refuses to start; the next stream brings everything. Once a snapshot is
+/// recorded it starts from it.
 #[tokio::test]
-async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
+async fn a_replica_stopped_while_receiving_a_snapshot_drops_what_it_received() {
     let mut source = StateMachine::default();
     source
         .apply([initialise_entry(), entry(2, 1, append(1, None, 2_000, 3))])
@@ -329,17 +331,28 @@ async fn a_replica_stopped_while_receiving_a_snapshot_refuses_to_start() {
         .receive_for(&everything[..2], covers)
         .await
         .expect("receive");
+    assert_eq!(all(&follower).await.len(), 2);
     drop(follower);
-    let refused =
-        StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect_err("stopped mid-stream");
+    let restarted =
+        StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("stopped mid-stream");
     assert!(
-        refused.to_string().contains("move the directory away"),
-        "{refused}"
+        restarted.journal().is_none(),
+        "the streamed journal is gone"
     );
-
-    let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None);
-    assert!(reopened.is_err(), "still refused");
+    restarted
+        .receive_for(&everything, covers)
+        .await
+        .expect("streamed again");
+    assert_eq!(all(&restarted).await, everything);
+    restarted
+        .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
+        .await
+        .expect("prepared");
+    drop(restarted);
+    let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("starts");
+    assert_eq!(all(&reopened).await, everything);
     drop(reopened);
+
     // The same, with the whole snapshot received and recorded: it starts from it.
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 2).expect("raft db");
@@ -433,4 +446,71 @@ async fn a_failed_sync_fails_the_apply() {
     let applied = sm.apply([initialise_entry()]).await;
     assert!(applied.is_err_and(|e| e.to_string().contains("the disk went away")));
     assert!(sm.journal().is_none(), "nothing was applied");
+}
+
+/// A replica that was behind, stopped while receiving the envelopes it lacked, keeps exactly
+/// the journal its applied state accounts for (its marker's), and the stream resumes after it.
+#[tokio::test]
+async fn a_replica_behind_stopped_mid_stream_keeps_what_it_had_applied() {
+    let mut source = StateMachine::default();
+    let (init, first_append) = (initialise_entry(), entry(2, 1, append(1, None, 2_000, 1)));
+    source
+        .apply([
+            init.clone(),
+            first_append.clone(),
+            entry(3, 1, append(1, None, 3_000, 2)),
+            entry(4, 1, append(1, None, 4_000, 2)),
+        ])
+        .await
+        .expect("apply");
+    let everything = all(&source).await;
+    assert_eq!(everything.len(), 6);
+    let snapshot = source.build_snapshot().await.expect("build");
+    let covers = snapshot.meta.last_log_id;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let mut follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
+    follower.apply([init, first_append]).await.expect("apply");
+    assert_eq!(all(&follower).await, everything[..2]);
+    // Seqs 3 and 4 arrive (after seq 2, restated), then the replica stops.
+    follower
+        .receive_for(&everything[1..4], covers)
+        .await
+        .expect("receive");
+    assert_eq!(all(&follower).await.len(), 4);
+    drop(follower);
+
+    let restarted =
+        StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("stopped mid-stream");
+    assert_eq!(
+        all(&restarted).await,
+        everything[..2],
+        "back to what it had applied"
+    );
+    let marked = LogId::new(CommittedLeaderId::new(1, 1), 2);
+    let mut restarted = restarted;
+    let (applied, _) = restarted.applied_state().await.expect("applied");
+    assert_eq!(applied, Some(marked));
+    // The time index no longer names the dropped seqs.
+    let journal = restarted.journal().expect("journal");
+    assert_eq!(
+        journal.seq_at(Timestamp(3_500)).await.expect("seq at"),
+        Some(2)
+    );
+    drop(journal);
+    // Streamed again from where it ends, the rest follows and the snapshot installs.
+    restarted
+        .receive_for(&everything[1..], covers)
+        .await
+        .expect("streamed again");
+    assert_eq!(all(&restarted).await, everything);
+    restarted
+        .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
+        .await
+        .expect("prepared");
+    drop(restarted);
+    let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("starts");
+    let (applied, _) = reopened.applied_state().await.expect("applied");
+    assert_eq!(applied, covers);
 }
