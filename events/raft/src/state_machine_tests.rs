@@ -308,6 +308,23 @@ async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_res
     assert_eq!(current.map(|s| (s.meta, s.snapshot.upto)), Some((meta, 6)));
 }
 
+/// Streams `envelopes` into `sm` for `snapshot`, as its leader would, checks that the journal
+/// then holds `everything`, and prepares the install.
+async fn streamed_and_prepared(
+    sm: &StateMachine,
+    envelopes: &[Envelope],
+    everything: &[Envelope],
+    snapshot: &Snapshot<TypeConfig>,
+) {
+    sm.receive_for(envelopes, snapshot.meta.last_log_id)
+        .await
+        .expect("streamed");
+    assert_eq!(all(sm).await, everything);
+    sm.prepare_install(&snapshot.meta, snapshot.snapshot.upto)
+        .await
+        .expect("prepared");
+}
+
 /// A replica stopped between the first chunk of a snapshot and its install has a journal
 /// ahead of its applied state: on its next start it drops what the stream brought (here the
 /// whole journal, which the stream had made), so that it neither applies its log again over
@@ -339,15 +356,7 @@ async fn a_replica_stopped_while_receiving_a_snapshot_drops_what_it_received() {
         restarted.journal().is_none(),
         "the streamed journal is gone"
     );
-    restarted
-        .receive_for(&everything, covers)
-        .await
-        .expect("streamed again");
-    assert_eq!(all(&restarted).await, everything);
-    restarted
-        .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
-        .await
-        .expect("prepared");
+    streamed_and_prepared(&restarted, &everything, &everything, &snapshot).await;
     drop(restarted);
     let reopened = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("starts");
     assert_eq!(all(&reopened).await, everything);
@@ -500,15 +509,7 @@ async fn a_replica_behind_stopped_mid_stream_keeps_what_it_had_applied() {
     );
     drop(journal);
     // Streamed again from where it ends, the rest follows and the snapshot installs.
-    restarted
-        .receive_for(&everything[1..], covers)
-        .await
-        .expect("streamed again");
-    assert_eq!(all(&restarted).await, everything);
-    restarted
-        .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
-        .await
-        .expect("prepared");
+    streamed_and_prepared(&restarted, &everything[1..], &everything, &snapshot).await;
     drop(restarted);
     let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("starts");
     let (applied, _) = reopened.applied_state().await.expect("applied");
