@@ -185,6 +185,18 @@ fn daemons_under(root: &Path) -> Vec<i32> {
     pids
 }
 
+/// Whether process `pid` has a handler for SIGTERM (its `SigCgt` mask in /proc).
+fn catches_sigterm(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (nix::sys::signal::Signal::SIGTERM as u32 - 1)) != 0)
+}
+
 fn statuses(port: u16, job: &str) -> Vec<String> {
     tasks(port, job)
         .iter()
@@ -267,12 +279,13 @@ fn aurora_end_to_end_suite_jobs_behave_as_in_aurora() {
     std::fs::write(&term_file, "").unwrap();
     let bind = format!("term_file={}", term_file.display());
     create_running(&key, &config, &bind);
-    // While it double-forks, the intermediate child runs the same command line for a moment:
-    // wait for the one daemon that stays.
+    // While it double-forks, the first process and the intermediate child run the same command
+    // line for a moment: wait for the one daemon that stays, once it has its SIGTERM handler
+    // (killed before, it would die without removing the file, as it would under Aurora).
     let mut daemons = Vec::new();
-    wait_for("the double-forked daemon, alone", || {
+    wait_for("the double-forked daemon, alone, handling SIGTERM", || {
         daemons = daemons_under(dir.path());
-        daemons.len() == 1
+        daemons.len() == 1 && catches_sigterm(daemons[0])
     });
     let daemon = daemons[0];
     let killed = cli.aurora(&["job", "killall", &key]);
