@@ -49,6 +49,19 @@ install_build_deps() {
   apt_install "${AURORA_APT_PACKAGES[@]}" "$@"
 }
 
+# Removes build outputs nothing has read for three days from the shared target directory: each
+# change of a test's dependencies leaves its old binaries behind (hundreds of MB apiece), and
+# over weeks of runs they fill the disk. What a build still uses is read at every build (the
+# file system records reads at least daily), and anything removed by mistake is rebuilt.
+prune_stale_builds() {
+  local dir
+  for dir in "$CARGO_TARGET_DIR"/debug/deps "$CARGO_TARGET_DIR"/debug/incremental \
+    "$CARGO_TARGET_DIR"/release/deps "$CARGO_TARGET_DIR"/release/incremental; do
+    [ -d "$dir" ] || continue
+    find "$dir" -mindepth 1 -maxdepth 1 -atime +3 -exec rm -rf {} + 2>/dev/null || true
+  done
+}
+
 # The build's packages plus the tests' (Chromium, nats-server, python3).
 install_test_deps() {
   install_build_deps "${AURORA_TEST_APT_PACKAGES[@]}"
