@@ -104,21 +104,29 @@ pub fn netrc_credentials(text: &str, host: &str) -> Option<Credentials> {
     })
 }
 
-/// A netrc's whitespace-separated words, without `macdef` bodies (the rest of the line after
-/// `macdef NAME`, and the lines up to the next blank one).
+/// A netrc's words, without `macdef` bodies (the rest of the line after `macdef NAME`, and the
+/// lines up to the next blank one) and comments (`#` where a keyword may stand, to the end of
+/// its line). Words are separated by whitespace; a word in double quotes may hold whitespace,
+/// and a backslash in it takes the next character as it is (`"p w\"d"` is `p w"d`), as curl
+/// and Python's netrc read them.
 fn netrc_words(text: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        for word in line.split_whitespace() {
-            // `macdef` starts a macro only where a keyword may stand, not as a value.
+        for word in line_words(line) {
+            // `macdef` and `#` start a macro or a comment only where a keyword may stand, not
+            // as a value.
             let is_value = words.last().is_some_and(|previous| {
                 matches!(
                     previous.as_str(),
                     "machine" | "login" | "password" | "account"
                 )
             });
-            if word == "macdef" && !is_value {
+            if word.quoted || is_value {
+                words.push(word.text);
+                continue;
+            }
+            if word.text == "macdef" {
                 for body in lines.by_ref() {
                     if body.trim().is_empty() {
                         break;
@@ -126,10 +134,48 @@ fn netrc_words(text: &str) -> Vec<String> {
                 }
                 break;
             }
-            words.push(word.to_owned());
+            if word.text.starts_with('#') {
+                break;
+            }
+            words.push(word.text);
         }
     }
     words
+}
+
+/// One word of a netrc line, and whether it was quoted.
+struct Word {
+    text: String,
+    quoted: bool,
+}
+
+/// The words of one netrc line (see [`netrc_words`]). A quote left open runs to the line's end.
+fn line_words(line: &str) -> Vec<Word> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(first) = chars.next() else {
+            return words;
+        };
+        let mut text = String::new();
+        let quoted = first == '"';
+        if quoted {
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => text.extend(chars.next()),
+                    c => text.push(c),
+                }
+            }
+        } else {
+            text.push(first);
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                text.push(c);
+            }
+        }
+        words.push(Word { text, quoted });
+    }
 }
 
 /// An agent's credential file: one line (surrounding whitespace and a trailing newline
@@ -365,6 +411,26 @@ mod tests {
                 "i"
             ),
             basic("x", "y")
+        );
+    }
+
+    #[test]
+    fn netrc_reads_quoted_words_and_skips_comments() {
+        let text = "# the scheduler's entry\n\
+                    machine h login \"alice smith\" password \"p w\\\"d\\\\x\" # ours\n\
+                    machine i login bob password #hash";
+        assert_eq!(
+            netrc_credentials(text, "h"),
+            basic("alice smith", "p w\"d\\x")
+        );
+        // A value may start with `#`, or be quoted (and then be `macdef`, or empty).
+        assert_eq!(netrc_credentials(text, "i"), basic("bob", "#hash"));
+        let quoted_keyword = "machine j login \"macdef\" password \"\"";
+        assert_eq!(netrc_credentials(quoted_keyword, "j"), basic("macdef", ""));
+        // An unterminated quote runs to the end of its line.
+        assert_eq!(
+            netrc_credentials("machine k login u password \"open to the end\n", "k"),
+            basic("u", "open to the end")
         );
     }
 
