@@ -396,7 +396,6 @@ impl RocksJournal {
         );
         batch.put_cf(time, time_key(kept.at), seq_key(keep));
         db.write_opt(batch, &synced())?;
-        tracing::warn!(path = %path.display(), keep, dropped = last - keep, "journal envelopes dropped");
         Ok(last - keep)
     }
 

@@ -224,11 +224,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
         match &self.backend {
             Backend::Memory(log) => Ok(log.lock().await.vote),
-            Backend::Disk { db, id, .. } => {
-                let id = *id;
-                let vote = blocking(db, |db| db.get_meta(META_VOTE)).await?;
-                Ok(vote.map(|vote| restarted(vote, id)))
-            }
+            // Read from disk when the store opened (see `restarted`), kept with every save.
+            Backend::Disk { vote, .. } => Ok(*vote
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)),
         }
     }
 
@@ -376,11 +375,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 /// the ones they hold. As a candidate of that term it stands for election again instead, in a
 /// higher term.
 fn restarted(vote: Vote<NodeId>, id: NodeId) -> Vote<NodeId> {
-    if vote.is_committed() && vote.leader_id().voted_for() == Some(id) {
+    if won_by(vote, id) {
         Vote::new(vote.leader_id().term, id)
     } else {
         vote
     }
+}
+
+/// Whether `vote` is an election replica `id` won.
+fn won_by(vote: Vote<NodeId>, id: NodeId) -> bool {
+    vote.is_committed() && vote.leader_id().voted_for() == Some(id)
 }
 
 /// Whether `entries` are this replica's own, appended as the leader of their term: its last
@@ -389,8 +393,7 @@ fn own_entries(vote: Option<Vote<NodeId>>, id: NodeId, entries: &[Entry<TypeConf
     let Some(vote) = vote else {
         return false;
     };
-    vote.is_committed()
-        && vote.leader_id().voted_for() == Some(id)
+    won_by(vote, id)
         && entries.iter().all(|e| {
             e.log_id.leader_id.node_id == id && e.log_id.leader_id.term == vote.leader_id().term
         })

@@ -177,6 +177,16 @@ impl StateMachine {
         // that the applied state does not account for. They go (the stream never moved the
         // journal's marker, so what stays is exactly what the applied state says), and the
         // leader streams them again.
+        let forget_receiving =
+            || raft.put_meta(META_RECEIVING, &None::<(Seq, LogId<NodeId>)>, true);
+        // A record left by a stream that wrote nothing, or by a start that dropped what it
+        // wrote and stopped before clearing it, names nothing the journal holds: it goes, so
+        // that it can never be taken for a stream once the journal has grown past its seq.
+        if let Some((first, _)) = receiving
+            && holds < first
+        {
+            forget_receiving().map_err(|e| failed(e.to_string()))?;
+        }
         if let Some((first, covers)) = receiving
             && holds >= first
             && last_applied < Some(covers)
@@ -193,14 +203,18 @@ impl StateMachine {
             };
             drop(journal.take());
             if first <= 1 {
-                // The stream made the journal: none of it was applied here.
-                std::fs::remove_dir_all(&path).map_err(|e| refused(e.to_string()))?;
+                // The stream made the journal: none of it was applied here. Moved aside in one
+                // step first, so that a stop half way never leaves half a journal.
+                let aside = dir.join("journal.dropped");
+                let _ = std::fs::remove_dir_all(&aside);
+                std::fs::rename(&path, &aside)
+                    .and_then(|()| std::fs::remove_dir_all(&aside))
+                    .map_err(|e| refused(e.to_string()))?;
             } else {
                 RocksJournal::drop_after(&path, first - 1).map_err(|e| refused(e.to_string()))?;
                 journal = open()?;
             }
-            raft.put_meta(META_RECEIVING, &None::<(Seq, LogId<NodeId>)>, true)
-                .map_err(|e| refused(e.to_string()))?;
+            forget_receiving().map_err(|e| refused(e.to_string()))?;
             tracing::warn!(
                 first,
                 holds,

@@ -515,3 +515,50 @@ async fn a_replica_behind_stopped_mid_stream_keeps_what_it_had_applied() {
     let (applied, _) = reopened.applied_state().await.expect("applied");
     assert_eq!(applied, covers);
 }
+
+/// A record of a stream that no envelope of the journal comes from any more (a start that
+/// dropped them stopped before clearing it) is forgotten at the next start: the envelopes the
+/// replica applies afterwards past that seq are never taken for streamed ones and dropped.
+#[tokio::test]
+async fn a_stale_stream_record_never_drops_envelopes_applied_later() {
+    let mut source = StateMachine::default();
+    let init = initialise_entry();
+    source
+        .apply([
+            init.clone(),
+            entry(2, 1, append(1, None, 2_000, 3)),
+            entry(3, 1, append(1, None, 3_000, 1)),
+        ])
+        .await
+        .expect("apply");
+    let everything = all(&source).await;
+    let covers = source
+        .build_snapshot()
+        .await
+        .expect("build")
+        .meta
+        .last_log_id;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let mut follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
+    follower.apply([init]).await.expect("apply");
+    follower
+        .receive_for(&everything[..3], covers)
+        .await
+        .expect("receive");
+    drop(follower);
+    // As if a start had dropped them and stopped before it cleared the record.
+    RocksJournal::drop_after(dir.path().join("journal"), 1).expect("drop");
+    let mut follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
+    // Its own log brings the same events as an entry before the snapshot's.
+    follower
+        .apply([entry(2, 1, append(1, None, 2_000, 3))])
+        .await
+        .expect("apply");
+    let applied = all(&follower).await;
+    assert_eq!(applied.len(), 4);
+    drop(follower);
+    let reopened = StateMachine::on_disk(dir.path(), raft, None).expect("starts");
+    assert_eq!(all(&reopened).await, applied, "nothing applied is dropped");
+}
