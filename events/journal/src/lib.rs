@@ -53,6 +53,7 @@ pub mod conformance;
 use std::pin::Pin;
 
 use async_trait::async_trait;
+use aurora_events::codec::PreEncoded;
 use aurora_events::{Envelope, PendingEvent, Seq, Timestamp};
 use futures::Stream;
 
@@ -153,6 +154,37 @@ impl Append {
             at,
             events,
         }
+    }
+}
+
+/// An [`Append`] whose events are already encoded as the journal stores them: what a
+/// replicated backend's log carries, so that no replica decodes or encodes them again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedAppend {
+    pub precondition: Precondition,
+    pub at: Timestamp,
+    pub events: Vec<PreEncoded>,
+}
+
+impl EncodedAppend {
+    /// Encodes `append`'s events.
+    pub fn encode(append: &Append) -> Self {
+        Self {
+            precondition: append.precondition,
+            at: append.at,
+            events: append.events.iter().map(PreEncoded::new).collect(),
+        }
+    }
+
+    /// The append with its events decoded again.
+    pub fn decode(&self) -> Result<Append, Error> {
+        let events = self
+            .events
+            .iter()
+            .map(PreEncoded::decode)
+            .collect::<Result<_, _>>()
+            .map_err(|problem| Error::Damaged(format!("an encoded event: {problem}")))?;
+        Ok(Append::new(self.precondition, self.at, events))
     }
 }
 

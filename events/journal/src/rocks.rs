@@ -41,8 +41,8 @@ use writer::{AppendRequest, Request, Writer};
 use crate::follow::follow;
 use crate::mark::{self, Mark};
 use crate::{
-    Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, Precondition, SeqRange, Term,
-    validate_checkpoint_name, validate_new_checkpoint,
+    Append, Checkpoint, CheckpointStore, EncodedAppend, Error, EventStream, Journal, Precondition,
+    SeqRange, Term, validate_checkpoint_name, validate_new_checkpoint,
 };
 
 const CF_EVENTS: &str = "events";
@@ -623,9 +623,11 @@ impl RocksJournal {
     /// all in one atomic write with `marker` (where any is accepted): a replicated backend's
     /// log entry that carries several appends is in the journal whole or not at all. Each
     /// append gets its own answer, in order.
+    ///
+    /// The events come encoded ([`EncodedAppend`]): a replicated backend's log carries them so.
     pub async fn append_group_marked(
         &self,
-        appends: Vec<Append>,
+        appends: Vec<EncodedAppend>,
         marker: Vec<u8>,
     ) -> Vec<Result<SeqRange, Error>> {
         let mut answers = Vec::with_capacity(appends.len());
@@ -638,7 +640,7 @@ impl RocksJournal {
                 group.push(AppendRequest {
                     precondition: append.precondition,
                     at: append.at,
-                    events: append.events.iter().map(PreEncoded::new).collect(),
+                    events: append.events,
                     marker: Some(marker.clone()),
                     reply,
                 });

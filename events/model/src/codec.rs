@@ -116,9 +116,14 @@ pub fn encode(envelope: &Envelope) -> Vec<u8> {
 /// ahead of time so that a journal's single writer only has to add seq and time. Framing it with
 /// [`frame_committed`] gives exactly the bytes of [`encode`] on the committed envelope, because a
 /// bincode struct is the concatenation of its fields.
-#[derive(Debug, Clone)]
+///
+/// It serialises as two byte strings, so a replicated log can carry events in this form from
+/// the appender to every replica's journal without decoding them on the way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreEncoded {
+    #[serde(with = "serde_bytes")]
     id: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     rest: Vec<u8>,
 }
 
@@ -128,6 +133,18 @@ impl PreEncoded {
             id: encode_value(&pending.id),
             rest: encode_value(&(&pending.actor, &pending.cause, &pending.event)),
         }
+    }
+
+    /// The pending event these bytes encode (for backends that keep events decoded).
+    pub fn decode(&self) -> Result<PendingEvent, DecodeProblem> {
+        let id = decode_value(&self.id)?;
+        let (actor, cause, event) = decode_value(&self.rest)?;
+        Ok(PendingEvent {
+            id,
+            actor,
+            cause,
+            event,
+        })
     }
 }
 
@@ -231,6 +248,34 @@ mod tests {
         let bytes = encode(&envelope);
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode(7, &bytes).unwrap(), envelope);
+    }
+
+    /// Carried in a replicated log's entries: it travels as its two byte strings (each a
+    /// length and the bytes) and decodes back to the pending event it was made from.
+    #[test]
+    fn pre_encoded_travels_as_its_bytes_and_decodes_to_the_event() {
+        for (i, event) in samples::events().into_iter().enumerate() {
+            let envelope = samples::envelope(i as u64 + 1, event);
+            let pending = PendingEvent {
+                id: envelope.id,
+                actor: envelope.actor.clone(),
+                cause: envelope.cause,
+                event: envelope.event.clone(),
+            };
+            let pre = PreEncoded::new(&pending);
+            let carried = encode_value(&pre);
+            let (id, rest) = (pre.id.len(), pre.rest.len());
+            let prefix = |len: usize| encode_value(&(len as u64)).len();
+            assert_eq!(carried.len(), prefix(id) + id + prefix(rest) + rest);
+            let back: PreEncoded = decode_value(&carried).unwrap();
+            assert_eq!(back, pre);
+            assert_eq!(back.decode().unwrap(), pending);
+        }
+        let damaged = PreEncoded {
+            id: vec![0xff],
+            rest: vec![],
+        };
+        assert!(damaged.decode().is_err());
     }
 
     #[test]

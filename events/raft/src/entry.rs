@@ -5,6 +5,7 @@
 //! is checked when the entry is *applied*, against the state machine's own journal, so every
 //! replica decides the same way (see `state_machine`).
 
+use aurora_events::codec::PreEncoded;
 use aurora_events::{PendingEvent, Seq, Timestamp};
 use aurora_journal::{Error as JournalError, SeqRange, Term};
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,11 @@ pub enum Request {
     /// and the journal holds the whole entry or none of it. Far fewer entries under load:
     /// Raft's work per entry (encoding, storing, replicating, applying) is shared.
     Batch(Vec<Proposed>),
+    /// What a leader proposes today: one or more `Journal::append`s, applied as a `Batch`, with
+    /// their events encoded once, by the appender, as the journal stores them. The log, the
+    /// RPCs and every replica's journal copy those bytes; nothing on the way decodes and
+    /// encodes each event again (which cost more than the rest of the work on an entry).
+    Encoded(Vec<EncodedProposal>),
 }
 
 /// One append of a [`Request::Batch`]: the fields of [`Request::Append`].
@@ -92,6 +98,26 @@ pub struct Proposed {
     pub after: Option<Seq>,
     pub at: Timestamp,
     pub events: Vec<PendingEvent>,
+}
+
+/// One append of a [`Request::Encoded`]: a [`Proposed`] with its events encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodedProposal {
+    pub term: Term,
+    pub after: Option<Seq>,
+    pub at: Timestamp,
+    pub events: Vec<PreEncoded>,
+}
+
+impl From<Proposed> for EncodedProposal {
+    fn from(proposed: Proposed) -> Self {
+        Self {
+            term: proposed.term,
+            after: proposed.after,
+            at: proposed.at,
+            events: proposed.events.iter().map(PreEncoded::new).collect(),
+        }
+    }
 }
 
 /// What applying one entry did: the same on every replica, because it depends only on the
@@ -199,6 +225,13 @@ mod tests {
                 payload: EntryPayload::Normal(Request::Batch(vec![
                     proposed(None),
                     proposed(Some(4)),
+                ])),
+            },
+            Entry {
+                log_id: log_id(3, 10),
+                payload: EntryPayload::Normal(Request::Encoded(vec![
+                    proposed(Some(6)).into(),
+                    proposed(Some(8)).into(),
                 ])),
             },
         ]

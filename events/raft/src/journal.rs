@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aurora_events::codec::PreEncoded;
 use aurora_events::{Envelope, Seq, Timestamp};
 use aurora_journal::{
     Append, Checkpoint, CheckpointStore, Error as JournalError, EventStream, Journal, SeqRange,
@@ -17,7 +18,7 @@ use aurora_journal::{
 
 use tokio::sync::oneshot;
 
-use crate::entry::{NodeId, Outcome, Proposed, Request};
+use crate::entry::{EncodedProposal, NodeId, Outcome, Request};
 use crate::local::LocalJournal;
 use crate::replica::Replica;
 use crate::state_machine::LOCATION;
@@ -37,7 +38,7 @@ const MAX_PROPOSAL_EVENTS: usize = 4096;
 /// An append waiting to be proposed, and where its answer goes.
 #[derive(Debug)]
 struct Waiting {
-    proposed: Proposed,
+    proposed: EncodedProposal,
     reply: oneshot::Sender<Result<SeqRange, JournalError>>,
 }
 
@@ -155,11 +156,13 @@ impl Journal for RaftJournal {
             });
         }
         let (reply, answer) = oneshot::channel();
-        let proposed = Proposed {
+        // Encoded here, on the appender's task, once: the entry carries the bytes to every
+        // replica's journal (see `Request::Encoded`).
+        let proposed = EncodedProposal {
             term: precondition.term,
             after: precondition.after,
             at,
-            events,
+            events: events.iter().map(PreEncoded::new).collect(),
         };
         let start_proposing = {
             let mut proposals = self.inner.proposals();
@@ -281,7 +284,7 @@ async fn propose(inner: Arc<Inner>) {
             slot.given_back = true;
             return;
         };
-        let (proposed, replies): (Vec<Proposed>, Vec<_>) =
+        let (proposed, replies): (Vec<EncodedProposal>, Vec<_>) =
             batch.into_iter().map(|w| (w.proposed, w.reply)).unzip();
         let count = proposed.len();
         match write_together(&inner.replica, proposed).await {
@@ -307,35 +310,16 @@ async fn propose(inner: Arc<Inner>) {
     }
 }
 
-/// Proposes `proposed` (not empty) as one entry: an `Append` entry for one, a `Batch` for
-/// more; answers each one's outcome.
+/// Proposes `proposed` (not empty) as one entry; answers each one's outcome.
 async fn write_together(
     replica: &Replica,
-    mut proposed: Vec<Proposed>,
+    proposed: Vec<EncodedProposal>,
 ) -> Result<Vec<Outcome>, JournalError> {
     let term = proposed.first().map_or(0, |p| p.term);
-    if proposed.len() > 1 {
-        return match replica.write(Request::Batch(proposed), term).await? {
-            Outcome::Batch(outcomes) => Ok(outcomes),
-            other => Ok(vec![other]),
-        };
+    match replica.write(Request::Encoded(proposed), term).await? {
+        Outcome::Batch(outcomes) => Ok(outcomes),
+        other => Ok(vec![other]),
     }
-    let Some(Proposed {
-        term,
-        after,
-        at,
-        events,
-    }) = proposed.pop()
-    else {
-        return Ok(Vec::new());
-    };
-    let request = Request::Append {
-        term,
-        after,
-        at,
-        events,
-    };
-    Ok(vec![replica.write(request, term).await?])
 }
 
 /// What one append's outcome answers its caller.

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use aurora_events::{Envelope, Seq, Timestamp};
 use aurora_journal::{
-    Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, MemoryJournal, RocksJournal,
-    SeqRange, Term,
+    Append, Checkpoint, CheckpointStore, EncodedAppend, Error, EventStream, Journal, MemoryJournal,
+    RocksJournal, SeqRange, Term,
 };
 
 /// One replica's committed journal. Cheap to clone.
@@ -21,14 +21,17 @@ impl LocalJournal {
     /// backend is durable; one answer per append.
     pub(crate) async fn append_group_marked(
         &self,
-        appends: Vec<Append>,
+        appends: Vec<EncodedAppend>,
         marker: Vec<u8>,
     ) -> Vec<Result<SeqRange, Error>> {
         match self {
             LocalJournal::Memory(journal) => {
                 let mut out = Vec::with_capacity(appends.len());
                 for append in appends {
-                    out.push(journal.append(append).await);
+                    out.push(match append.decode() {
+                        Ok(append) => journal.append(append).await,
+                        Err(e) => Err(e),
+                    });
                 }
                 out
             }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use aurora_events::{Envelope, PendingEvent, Seq, Timestamp};
 use aurora_journal::{
-    Append, Durability, Error as JournalError, Journal, MemoryJournal, MemoryStore, Precondition,
-    RocksJournal, SeqRange,
+    Append, Durability, EncodedAppend, Error as JournalError, Journal, MemoryJournal, MemoryStore,
+    Precondition, RocksJournal, SeqRange,
 };
 use futures::future::BoxFuture;
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::Error;
 use crate::disk::{META_APPLIED, META_RECEIVED, META_RECEIVING, META_SNAPSHOT, RaftDb, io_error};
-use crate::entry::{NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
+use crate::entry::{EncodedProposal, NodeId, Outcome, Proposed, Refusal, Request, TypeConfig};
 use crate::local::LocalJournal;
 use crate::snapshot::JournalSnapshot;
 use crate::synced::Synced;
@@ -416,13 +416,14 @@ impl StateMachine {
                     .map_err(|e| fault(&e))?;
                 Ok(Outcome::Initialised)
             }
-            append @ (Request::Append { .. } | Request::Batch(_)) => {
+            append @ (Request::Append { .. } | Request::Batch(_) | Request::Encoded(_)) => {
                 self.start_append(log_id, append).await
             }
         }
     }
 
-    /// Starts applying an `Append` or `Batch` entry; the returned future answers its outcome.
+    /// Starts applying an `Append`, `Batch` or `Encoded` entry; the returned future answers its
+    /// outcome.
     /// The journal's single writer takes appends in the order these futures are first polled
     /// and checks each against the journal as the ones before it leave it, so several entries
     /// can be queued at once and share one group commit, with the same outcomes as one by one.
@@ -435,18 +436,20 @@ impl StateMachine {
                 at,
                 events,
             } => (
-                vec![Proposed {
+                vec![EncodedProposal::from(Proposed {
                     term,
                     after,
                     at,
                     events,
-                }],
+                })],
                 false,
             ),
-            Request::Batch(proposed) => (proposed, true),
+            // Entries written before `Encoded` existed.
+            Request::Batch(proposed) => (proposed.into_iter().map(Into::into).collect(), true),
+            Request::Encoded(proposed) => (proposed, true),
             Request::Initialise { .. } => return decided(Outcome::Nothing),
         };
-        // An `Append` entry answers its one outcome, a `Batch` one per append.
+        // An `Append` entry answers its one outcome, the others one per append.
         let answer = move |mut outcomes: Vec<Outcome>| match outcomes.len() {
             1 if !batch => outcomes.remove(0),
             _ => Outcome::Batch(outcomes),
@@ -464,7 +467,7 @@ impl StateMachine {
         let current = log_id.leader_id.get_term();
         let mut fenced = Vec::with_capacity(proposed.len());
         let mut appends = Vec::with_capacity(proposed.len());
-        for Proposed {
+        for EncodedProposal {
             term,
             after,
             at,
@@ -480,7 +483,11 @@ impl StateMachine {
                     term: journal.term(),
                     after,
                 };
-                appends.push(Append::new(local, at, events));
+                appends.push(EncodedAppend {
+                    precondition: local,
+                    at,
+                    events,
+                });
             } else {
                 fenced.push(Some(Outcome::Refused(Refusal::NotLeader { term, current })));
             }
@@ -690,8 +697,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // marker (see `start_append`).
         let mut marked = false;
         for entry in entries {
-            if let EntryPayload::Normal(request @ (Request::Append { .. } | Request::Batch(_))) =
-                entry.payload
+            if let EntryPayload::Normal(
+                request @ (Request::Append { .. } | Request::Batch(_) | Request::Encoded(_)),
+            ) = entry.payload
             {
                 queued.push((outcomes.len(), self.start_append(entry.log_id, request)));
                 outcomes.push(Outcome::Nothing);

@@ -102,13 +102,28 @@ async fn judged_in_order(mut sm: StateMachine) {
 
 /// A `Batch` entry's appends are judged one after the other, exactly as the same appends
 /// in entries of their own, and answered in order; an entry before it and one after it see
-/// the journal it left.
+/// the journal it left. An `Encoded` entry (events carried as the journal stores them) is
+/// judged alike and leaves the very same envelopes.
 #[tokio::test]
 async fn a_batch_is_judged_append_by_append() {
-    judged_as_a_batch(StateMachine::default()).await;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
-    judged_as_a_batch(StateMachine::on_disk(dir.path(), raft, None).expect("open")).await;
+    let mut journals = Vec::new();
+    for encoded in [false, true] {
+        journals.push(judged_as_a_batch(StateMachine::default(), encoded).await);
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+        let on_disk = StateMachine::on_disk(dir.path(), raft, None).expect("open");
+        journals.push(judged_as_a_batch(on_disk, encoded).await);
+    }
+    // Event ids are fresh in each run; everything else must be the same.
+    let content = |journal: &Vec<Envelope>| -> Vec<_> {
+        journal
+            .iter()
+            .map(|e| (e.seq, e.at, e.actor.clone(), e.event.clone()))
+            .collect()
+    };
+    for journal in &journals[1..] {
+        pretty_assertions::assert_eq!(content(journal), content(&journals[0]));
+    }
 }
 
 fn proposed(request: Request) -> Proposed {
@@ -128,20 +143,23 @@ fn proposed(request: Request) -> Proposed {
     }
 }
 
-async fn judged_as_a_batch(mut sm: StateMachine) {
+/// Applies the batch (as a `Batch` entry, or `encoded`) and answers the journal it leaves.
+async fn judged_as_a_batch(mut sm: StateMachine, encoded: bool) -> Vec<Envelope> {
     let first = Box::new(initial_event("c"));
-    let batch = Request::Batch(
-        [
-            append(2, Some(2), 2_000, 2),
-            append(2, Some(2), 2_000, 1),
-            append(1, None, 2_000, 1),
-            append(2, Some(4), 1_500, 1),
-            append(2, None, 2_500, 3),
-        ]
-        .into_iter()
-        .map(proposed)
-        .collect(),
-    );
+    let appends = [
+        append(2, Some(2), 2_000, 2),
+        append(2, Some(2), 2_000, 1),
+        append(1, None, 2_000, 1),
+        append(2, Some(4), 1_500, 1),
+        append(2, None, 2_500, 3),
+    ]
+    .into_iter()
+    .map(proposed);
+    let batch = if encoded {
+        Request::Encoded(appends.map(EncodedProposal::from).collect())
+    } else {
+        Request::Batch(appends.collect())
+    };
     let outcomes = sm
         .apply([
             entry(
@@ -179,11 +197,13 @@ async fn judged_as_a_batch(mut sm: StateMachine) {
             Outcome::Appended { first: 8, last: 8 },
         ]
     );
-    let times: Vec<i64> = all(&sm).await.iter().map(|e| e.at.0).collect();
+    let journal = all(&sm).await;
+    let times: Vec<i64> = journal.iter().map(|e| e.at.0).collect();
     assert_eq!(
         times,
         vec![1_000, 1_000, 2_000, 2_000, 2_500, 2_500, 2_500, 3_000]
     );
+    journal
 }
 
 /// A snapshot is the journal: an empty replica receives all of it and one that holds a
