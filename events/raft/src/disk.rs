@@ -3,7 +3,8 @@
 //! that appears when the cluster's `Initialise` entry is applied here).
 //!
 //! Column families of `raft/`:
-//! - `log`: big-endian log index → the entry (JSON, as it travels between replicas);
+//! - `log`: big-endian log index → the entry (binary, see `entry::encode`; JSON from
+//!   earlier versions still reads);
 //! - `meta`: `replica` (the id this directory belongs to), `vote`, `committed`, `purged`,
 //!   `applied` (last applied log id and membership), `snapshot` (the last snapshot's meta
 //!   and the journal seq it reaches), `received` (the same, of the last snapshot received
