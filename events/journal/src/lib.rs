@@ -167,15 +167,6 @@ pub struct EncodedAppend {
 }
 
 impl EncodedAppend {
-    /// Encodes `append`'s events.
-    pub fn encode(append: &Append) -> Self {
-        Self {
-            precondition: append.precondition,
-            at: append.at,
-            events: append.events.iter().map(PreEncoded::new).collect(),
-        }
-    }
-
     /// The append with its events decoded again.
     pub fn decode(&self) -> Result<Append, Error> {
         let events = self

@@ -118,7 +118,10 @@ pub fn encode(envelope: &Envelope) -> Vec<u8> {
 /// bincode struct is the concatenation of its fields.
 ///
 /// It serialises as two byte strings, so a replicated log can carry events in this form from
-/// the appender to every replica's journal without decoding them on the way.
+/// the appender to every replica's journal without decoding them on the way. Raft logs keep
+/// it for as long as their entries: a new format version that changes the payload's layout
+/// must come with a new kind of log entry, for [`frame_committed`] frames these bytes under
+/// the version it writes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreEncoded {
     #[serde(with = "serde_bytes")]

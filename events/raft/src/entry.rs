@@ -58,8 +58,8 @@ pub type Raft = openraft::Raft<TypeConfig>;
 
 /// The application data of one Raft log entry.
 ///
-/// Variants are only ever appended (the later HTTP transport and durable log store will
-/// serialise them).
+/// Variants are only ever appended: logs keep entries of every kind ever written, and bincode
+/// names a variant by its position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Seq 1: `first` (a `ClusterInitialised`, its id chosen once so that every replica holds
@@ -70,6 +70,7 @@ pub enum Request {
         at: Timestamp,
     },
     /// One `Journal::append`: checked at apply time, then committed as consecutive seqs.
+    /// Written before `Encoded` existed; still applied.
     Append {
         /// The leader term the events were decided under: must be the term of the leader
         /// that proposed this entry.
@@ -82,7 +83,8 @@ pub enum Request {
     /// Several `Journal::append`s that reached the leader together, in one entry: each is
     /// checked and committed as an `Append` entry of its own would be, one after the other,
     /// and the journal holds the whole entry or none of it. Far fewer entries under load:
-    /// Raft's work per entry (encoding, storing, replicating, applying) is shared.
+    /// Raft's work per entry (encoding, storing, replicating, applying) is shared. Written
+    /// before `Encoded` existed; still applied.
     Batch(Vec<Proposed>),
     /// What a leader proposes today: one or more `Journal::append`s, applied as a `Batch`, with
     /// their events encoded once, by the appender, as the journal stores them. The log, the
@@ -120,6 +122,29 @@ impl From<Proposed> for EncodedProposal {
     }
 }
 
+/// Checks that every event carried pre-encoded in `entries` decodes, as a follower does
+/// before it stores entries it was sent: it frames those bytes into its journal without
+/// decoding them, and must not keep events it could never read back (a leader of a newer
+/// version, damaged bytes). Names the first entry and event that does not.
+pub(crate) fn check_events(entries: &[openraft::Entry<TypeConfig>]) -> Result<(), String> {
+    for entry in entries {
+        let openraft::EntryPayload::Normal(Request::Encoded(proposals)) = &entry.payload else {
+            continue;
+        };
+        for (append, proposal) in proposals.iter().enumerate() {
+            for (event, pre) in proposal.events.iter().enumerate() {
+                pre.decode().map_err(|problem| {
+                    format!(
+                        "log entry {}, append {append}, event {event} does not decode:                          {problem}",
+                        entry.log_id.index
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What applying one entry did: the same on every replica, because it depends only on the
 /// entry and the journal before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,7 +157,7 @@ pub enum Outcome {
     Appended { first: Seq, last: Seq },
     /// The entry was refused and nothing was written.
     Refused(Refusal),
-    /// What each append of a [`Request::Batch`] did, in order.
+    /// What each append of a [`Request::Batch`] or [`Request::Encoded`] did, in order.
     Batch(Vec<Outcome>),
 }
 
@@ -253,6 +278,48 @@ mod tests {
             let back: Answer = decode(&encode(&answer).expect("encode")).expect("decode");
             assert_eq!(back, answer);
         }
+    }
+
+    /// bincode names a variant by its position, and logs keep entries of every kind ever
+    /// written: the variants' order is fixed.
+    #[test]
+    fn request_variants_keep_their_positions() {
+        let tag = |request: &Request| aurora_events::codec::encode_value(request)[0];
+        let first = Box::new(marker(1, 0));
+        let at = Timestamp(1);
+        assert_eq!(tag(&Request::Initialise { first, at }), 0);
+        let events = Vec::new();
+        let (term, after) = (1, None);
+        assert_eq!(
+            tag(&Request::Append {
+                term,
+                after,
+                at,
+                events
+            }),
+            1
+        );
+        assert_eq!(tag(&Request::Batch(Vec::new())), 2);
+        assert_eq!(tag(&Request::Encoded(Vec::new())), 3);
+    }
+
+    /// A follower refuses entries whose pre-encoded events do not decode, naming where.
+    #[test]
+    fn events_that_do_not_decode_are_named() {
+        assert_eq!(check_events(&entries()), Ok(()));
+        let damaged: PreEncoded =
+            serde_json::from_str(r#"{"id":[255],"rest":[]}"#).expect("two byte strings");
+        let mut sent = entries();
+        let openraft::EntryPayload::Normal(Request::Encoded(proposals)) = &mut sent[3].payload
+        else {
+            panic!("entry 3 is an Encoded one");
+        };
+        proposals[1].events.push(damaged);
+        let why = check_events(&sent).expect_err("damaged");
+        assert!(
+            why.contains("log entry 10, append 1, event 2 does not decode"),
+            "{why}"
+        );
     }
 
     /// Logs written before the binary format (JSON) still read; anything else is refused by

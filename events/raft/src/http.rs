@@ -130,9 +130,16 @@ fn answer<T: Serialize>(verdict: &T) -> Response {
 }
 
 async fn append_entries(State(peer): State<Peer>, body: Bytes) -> Response {
-    match crate::entry::decode::<AppendEntriesRequest<TypeConfig>>(&body) {
-        Ok(rpc) => answer(&peer.raft.append_entries(rpc).await),
-        Err(e) => undecodable(e),
+    let rpc = match crate::entry::decode::<AppendEntriesRequest<TypeConfig>>(&body) {
+        Ok(rpc) => rpc,
+        Err(e) => return undecodable(e),
+    };
+    match crate::entry::check_events(&rpc.entries) {
+        Ok(()) => answer(&peer.raft.append_entries(rpc).await),
+        Err(e) => {
+            tracing::warn!(error = %e, "refused entries whose events do not decode");
+            undecodable(e)
+        }
     }
 }
 

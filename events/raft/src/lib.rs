@@ -10,8 +10,8 @@
 //!     ▼
 //!     │  queued while a proposal is in flight; the queue goes together into the next one
 //!     ▼
-//!  Raft log entry = Request::Append { term, after, at, events }    (one append)
-//!                 | Request::Batch([{ term, after, at, events }, ..]) (several, in queue order)
+//!  Raft log entry = Request::Encoded([{ term, after, at, events }, ..]) (in queue order;
+//!                    each event encoded once, here, as the journal stores it)
 //!     │  replicated; committed once a quorum has it
 //!     ▼
 //!  every replica's StateMachine::apply, in log order:
@@ -63,7 +63,7 @@ mod snapshot;
 mod state_machine;
 mod synced;
 
-pub use entry::{NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
+pub use entry::{EncodedProposal, NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;
 pub use local::LocalJournal;
 pub use network::Router;

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Guard, config, free_port, http, http_text, metric, scheduler_binary, wait_for_within,
+    Guard, config, free_port, http, http_text, http_text_within, metric, scheduler_binary,
+    wait_for_within,
 };
 
 const CLUSTER: &str = "rc";
@@ -201,9 +202,16 @@ impl Replicas {
 
 /// Creates job `name` (one instance) through `port`; `Ok` when acknowledged.
 fn create_job(port: u16, name: &str) -> Result<(), String> {
+    create_job_within(port, name, Duration::from_secs(10))
+}
+
+/// [`create_job`], waiting up to `wait` for the answer.
+fn create_job_within(port: u16, name: &str, wait: Duration) -> Result<(), String> {
     let job = format!("www/prod/{name}");
     let body = json!({ "job": job, "config": config(&job, "sleep 600", true), "instances": 1 });
-    match http(port, "POST", "/api/v1/jobs", Some(&body)) {
+    let answer = http_text_within(port, "POST", "/api/v1/jobs", Some(&body), wait)
+        .map(|(status, text)| (status, serde_json::from_str(&text).unwrap_or(Value::Null)));
+    match answer {
         Some((200, _)) => Ok(()),
         // An earlier try whose answer was lost committed it: it is acknowledged all the same.
         Some((_, answer)) if answer.to_string().contains("already exists") => Ok(()),
@@ -469,7 +477,10 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
     for id in &stopped {
         kill(replicas.pid(*id), Signal::SIGSTOP).unwrap();
     }
-    let refused = create_job(replicas.port(leader), "during");
+    // Each append waits up to 5 s for a quorum (`Timeouts::append`), and the leader loop may
+    // be waiting on another command's append (a timer's) when this one arrives: refused
+    // within two such waits, with room to spare.
+    let refused = create_job_within(replicas.port(leader), "during", Duration::from_secs(20));
     let resume = |replicas: &Replicas| {
         for id in &stopped {
             let _ = kill(replicas.pid(*id), Signal::SIGCONT);

@@ -56,10 +56,19 @@ pub fn http_text(
     path: &str,
     body: Option<&Value>,
 ) -> Option<(u16, String)> {
+    http_text_within(port, method, path, body, Duration::from_secs(10))
+}
+
+/// [`http_text`], waiting up to `wait` for the answer.
+pub fn http_text_within(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    wait: Duration,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
     let payload = body.map(Value::to_string).unwrap_or_default();
     write!(
         stream,
