@@ -93,23 +93,18 @@ pub enum Request {
     Encoded(Vec<EncodedProposal>),
 }
 
-/// One append of a [`Request::Batch`]: the fields of [`Request::Append`].
+/// One append of a [`Request::Batch`] (the fields of [`Request::Append`]) or, with its events
+/// pre-encoded ([`EncodedProposal`]), of a [`Request::Encoded`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Proposed {
+pub struct Proposed<E = PendingEvent> {
     pub term: Term,
     pub after: Option<Seq>,
     pub at: Timestamp,
-    pub events: Vec<PendingEvent>,
+    pub events: Vec<E>,
 }
 
-/// One append of a [`Request::Encoded`]: a [`Proposed`] with its events encoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EncodedProposal {
-    pub term: Term,
-    pub after: Option<Seq>,
-    pub at: Timestamp,
-    pub events: Vec<PreEncoded>,
-}
+/// One append of a [`Request::Encoded`]: its events encoded as the journal stores them.
+pub type EncodedProposal = Proposed<PreEncoded>;
 
 impl From<Proposed> for EncodedProposal {
     fn from(proposed: Proposed) -> Self {
