@@ -366,6 +366,17 @@ async fn streamed_and_prepared(
         .expect("prepared");
 }
 
+/// Opens the replica in `dir` again and checks that it starts with `covers` applied.
+async fn restarts_applied_to(
+    dir: &std::path::Path,
+    raft: Arc<RaftDb>,
+    covers: Option<LogId<NodeId>>,
+) {
+    let mut reopened = StateMachine::on_disk(dir, raft, None).expect("starts");
+    let (applied, _) = reopened.applied_state().await.expect("applied");
+    assert_eq!(applied, covers);
+}
+
 /// A replica stopped between the first chunk of a snapshot and its install has a journal
 /// ahead of its applied state: on its next start it drops what the stream brought (here the
 /// whole journal, which the stream had made), so that it neither applies its log again over
@@ -407,18 +418,9 @@ async fn a_replica_stopped_while_receiving_a_snapshot_drops_what_it_received() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let raft = RaftDb::open(dir.path(), 2).expect("raft db");
     let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
-    follower
-        .receive_for(&everything, covers)
-        .await
-        .expect("receive");
-    follower
-        .prepare_install(&snapshot.meta, snapshot.snapshot.upto)
-        .await
-        .expect("prepared");
+    streamed_and_prepared(&follower, &everything, &everything, &snapshot).await;
     drop(follower);
-    let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("starts");
-    let (applied, _) = reopened.applied_state().await.expect("applied");
-    assert_eq!(applied, covers);
+    restarts_applied_to(dir.path(), raft, covers).await;
 }
 
 /// The applied state is written after the events (and not synced); the journal's marker,
@@ -552,9 +554,7 @@ async fn a_replica_behind_stopped_mid_stream_keeps_what_it_had_applied() {
     // Streamed again from where it ends, the rest follows and the snapshot installs.
     streamed_and_prepared(&restarted, &everything[1..], &everything, &snapshot).await;
     drop(restarted);
-    let mut reopened = StateMachine::on_disk(dir.path(), raft, None).expect("starts");
-    let (applied, _) = reopened.applied_state().await.expect("applied");
-    assert_eq!(applied, covers);
+    restarts_applied_to(dir.path(), raft, covers).await;
 }
 
 /// A record of a stream that no envelope of the journal comes from any more (a start that
