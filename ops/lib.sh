@@ -12,8 +12,9 @@ AURORA_APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
 # (services/scheduler/tests/browser.rs), which drives /usr/bin/chromium over the DevTools protocol,
 # nats-server (2.9 or newer; Debian bookworm's is 2.9.10) for the JetStream mirror's tests, and
 # python3 for the Aurora end-to-end configs whose processes run Python
-# (services/scheduler/tests/aurora_e2e_jobs.rs).
-AURORA_TEST_APT_PACKAGES=(chromium nats-server python3)
+# (services/scheduler/tests/aurora_e2e_jobs.rs), and gdb, with which the replicated tests print
+# where a replica that stopped answering is stuck (services/scheduler/tests/replicas.rs).
+AURORA_TEST_APT_PACKAGES=(chromium nats-server python3 gdb)
 
 apt_missing() {
   local missing=()

@@ -155,6 +155,11 @@ impl Journal for RaftJournal {
                 current: replica.term(),
             });
         }
+        // A leader cut off from its quorum refuses at once, rather than after every queued
+        // append has waited out its own timeout (a minority's writes would queue for minutes).
+        if let Some(cut_off) = cut_off(replica) {
+            return Err(cut_off);
+        }
         let (reply, answer) = oneshot::channel();
         // Encoded here, on the appender's task, once: the entry carries the bytes to every
         // replica's journal (see `Request::Encoded`).
@@ -287,6 +292,14 @@ async fn propose(inner: Arc<Inner>) {
         let (proposed, replies): (Vec<EncodedProposal>, Vec<_>) =
             batch.into_iter().map(|w| (w.proposed, w.reply)).unzip();
         let count = proposed.len();
+        // Appends that queued behind one that waited out its timeout are refused as a new one
+        // would be, not proposed to wait out theirs.
+        if let Some(cut_off) = cut_off(&inner.replica) {
+            for reply in replies {
+                let _ = reply.send(Err(cut_off.clone()));
+            }
+            continue;
+        }
         match write_together(&inner.replica, proposed).await {
             Ok(outcomes) if outcomes.len() == count => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -308,6 +321,18 @@ async fn propose(inner: Arc<Inner>) {
             }
         }
     }
+}
+
+/// The refusal of a leader that has heard from no quorum for longer than an election timeout
+/// (see [`Replica::quorum_silent_for`]); `None` when it may propose.
+fn cut_off(replica: &Replica) -> Option<JournalError> {
+    let silent = replica.quorum_silent_for()?;
+    Some(JournalError::Storage(format!(
+        "no quorum: replica {} has heard from no quorum of replicas for {} ms; the append was \
+         not proposed, retry it once a quorum is reachable",
+        replica.id(),
+        silent.as_millis()
+    )))
 }
 
 /// Proposes `proposed` (not empty) as one entry; answers each one's outcome.

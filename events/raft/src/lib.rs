@@ -47,7 +47,10 @@
 //! journal still names, replaying the rest from its log; a snapshot syncs the journal before the
 //! log behind it may be purged. One fsync per replica per append round, the log's. An append that a
 //! quorum does not commit within [`Timeouts::append`] fails with `Error::Storage` although it
-//! may still commit later; writers that name the seq they follow cannot commit it twice.
+//! may still commit later; writers that name the seq they follow cannot commit it twice. A
+//! leader that has heard from no quorum for longer than the longest election timeout refuses
+//! appends at once, unproposed (their outcome is known: nothing), rather than queue them to
+//! wait out that timeout one after another.
 //!
 //! Depends on `aurora-events` and `aurora-journal` only among our crates.
 

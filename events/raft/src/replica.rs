@@ -237,10 +237,26 @@ impl Replica {
 
     /// Whether this replica leads in `term`.
     pub(crate) fn leads_in(&self, term: Term) -> bool {
-        let m = self.metrics();
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
         m.state == ServerState::Leader
             && m.current_leader == Some(self.id())
             && m.current_term == term
+    }
+
+    /// How long this leader has gone without hearing from a quorum, when that is longer than
+    /// the longest election timeout: by then the other replicas, if they are up and cannot
+    /// hear it either, have started an election, so an append would only wait out
+    /// [`Timeouts::append`] (a leader cut off with a minority), or be refused once a newer
+    /// leader's entries replace it. `None` on a follower, and on a leader in touch.
+    pub(crate) fn quorum_silent_for(&self) -> Option<Duration> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        if m.state != ServerState::Leader {
+            return None;
+        }
+        let silent = Duration::from_millis(m.millis_since_quorum_ack?);
+        (silent > self.inner.timeouts.election.1).then_some(silent)
     }
 
     /// Waits (bounded by [`Timeouts::claim`]) until this replica leads and has applied an

@@ -190,6 +190,28 @@ async fn a_minority_refuses_appends() {
     assert_eq!(leader.last_seq(), last, "nothing committed");
     assert_eq!(markers(&read_all(&leader).await), acknowledged);
 
+    tracing::info!("cut off for longer than an election timeout: refused at once");
+    let started = Instant::now();
+    let attempts = (1..=3).map(|i| {
+        leader.append(Append::new(
+            Precondition::follows(term, last),
+            now(),
+            vec![marker(2, i)],
+        ))
+    });
+    for refused in futures::future::join_all(attempts).await {
+        assert!(
+            matches!(&refused, Err(Error::Storage(why)) if why.contains("no quorum") && why.contains("not proposed")),
+            "{refused:?}"
+        );
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < quick().append / 2,
+        "three appends refused without waiting out the append timeout: {waited:?}"
+    );
+    assert_eq!(leader.last_seq(), last, "nothing committed");
+
     tracing::info!("the quorum returns: nothing acknowledged is lost, nothing is doubled");
     for id in followers {
         cluster.restart(id).await;
@@ -212,6 +234,12 @@ async fn a_minority_refuses_appends() {
         match append(&journal, vec![marker(3, 0)]).await {
             Ok(_) => break,
             Err(Error::NotLeader { .. }) if attempts < 5 => attempts += 1,
+            // Until the returning followers' first answers reach the leader, it still counts
+            // itself cut off.
+            Err(Error::Storage(why)) if why.contains("no quorum") && attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             Err(e) => panic!("the restored quorum accepts appends: {e:?}"),
         }
     }
