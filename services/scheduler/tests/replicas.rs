@@ -224,8 +224,17 @@ impl Drop for Replicas {
                     // A process that answers nothing is stuck: where each of its threads
                     // waits is the post-mortem (gdb, which `./ops/test` installs).
                     let pid = self.running[id].0.id().to_string();
-                    let stacks = Command::new("gdb")
-                        .args(["-p", &pid, "-batch", "-ex", "thread apply all bt 25"])
+                    // Bounded: attaching to a process stuck in the kernel can wait as long.
+                    let stacks = Command::new("timeout")
+                        .args([
+                            "60",
+                            "gdb",
+                            "-p",
+                            &pid,
+                            "-batch",
+                            "-ex",
+                            "thread apply all bt 25",
+                        ])
                         .output();
                     match stacks {
                         Ok(out) => eprintln!(
