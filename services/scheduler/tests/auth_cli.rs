@@ -47,6 +47,10 @@ fn with_auth_the_client_needs_credentials_and_its_user_is_the_actor() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     workspace_binary("aurora-cli", "aurora");
+    // Built now, not between the job's create and the agent's start: while no agent offers
+    // resources the PENDING task's scheduling penalty doubles up to 60 s (Aurora's
+    // -max_schedule_penalty), so a slow build there would push its placement past the wait.
+    support::agent_binary();
     let admin = workspace_binary("aurora-cli", "aurora-admin");
     let mut cli = Cli::new(admin.parent().unwrap(), dir.path(), port);
     cli.dev_token = false;
@@ -205,11 +209,17 @@ fn with_auth_the_client_needs_credentials_and_its_user_is_the_actor() {
         &base,
         &["--credential", good.to_str().unwrap()],
     );
-    wait_for("hello_world finished", || {
+    let finished = support::poll_within(30, || {
         tasks(port, "tester/test/hello_world")
             .first()
             .is_some_and(|t| t["status"] == "FINISHED")
     });
+    assert!(
+        finished,
+        "hello_world did not finish within 30 s; its tasks: {:#?}\nthe journal: {:#?}",
+        tasks(port, "tester/test/hello_world"),
+        events_from(port, 1)
+    );
     let events = events_from(port, 1);
     let bound = events
         .iter()

@@ -124,16 +124,24 @@ impl Drop for Guard {
     }
 }
 
-/// Polls `ready` every 100 ms for up to `secs` seconds.
-pub fn wait_for_within(secs: u64, what: &str, mut ready: impl FnMut() -> bool) {
+/// Polls `ready` every 100 ms for up to `secs` seconds; whether it became true.
+pub fn poll_within(secs: u64, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         if ready() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("timed out after {secs} s waiting for {what}");
+    false
+}
+
+/// Polls `ready` every 100 ms for up to `secs` seconds.
+pub fn wait_for_within(secs: u64, what: &str, ready: impl FnMut() -> bool) {
+    assert!(
+        poll_within(secs, ready),
+        "timed out after {secs} s waiting for {what}"
+    );
 }
 
 pub fn wait_for(what: &str, ready: impl FnMut() -> bool) {
@@ -314,8 +322,13 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     {
         build.arg("--release");
     }
+    let started = Instant::now();
     let status = build.status().unwrap();
     assert!(status.success(), "building {bin} failed");
+    if started.elapsed() > Duration::from_secs(2) {
+        // Worth knowing when a test's timing looks wrong: this build ran inside the test.
+        eprintln!("building {bin} took {:.1?}", started.elapsed());
+    }
     assert!(path.exists(), "no {} after building it", path.display());
     path
 }
