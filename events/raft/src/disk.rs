@@ -49,6 +49,7 @@ pub(crate) const META_RECEIVING: &[u8] = b"receiving";
 pub(crate) struct RaftDb {
     db: DB,
     path: PathBuf,
+    id: NodeId,
 }
 
 impl std::fmt::Debug for RaftDb {
@@ -101,7 +102,7 @@ impl RaftDb {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options(), &path, descriptors)
             .map_err(|e| failed(e.into_string()))?;
-        let db = Arc::new(Self { db, path });
+        let db = Arc::new(Self { db, path, id });
         match db
             .get_meta::<NodeId>(META_REPLICA)
             .map_err(|e| failed(e.to_string()))?
@@ -163,6 +164,11 @@ impl RaftDb {
         self.db
             .write_opt(batch, &WriteOptions::default())
             .map_err(fault)
+    }
+
+    /// The replica this log belongs to.
+    pub(crate) fn id(&self) -> NodeId {
+        self.id
     }
 
     /// Syncs everything written so far (one fsync of the write-ahead log).

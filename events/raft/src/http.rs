@@ -4,6 +4,7 @@
 //! the target's own `Result`, so a refusal by the target (a stale term, say) reaches the caller
 //! as the target's verdict, and only a call that got no answer counts as unreachable.
 
+use crate::timeline::mark;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -134,8 +135,20 @@ async fn append_entries(State(peer): State<Peer>, body: Bytes) -> Response {
         Ok(rpc) => rpc,
         Err(e) => return undecodable(e),
     };
+    // (A mark's fields are evaluated only when something records it.)
+    mark!(
+        peer.raft.metrics().borrow().id,
+        "append-entries RPC received"
+    );
     match crate::entry::check_events(&rpc.entries) {
-        Ok(()) => answer(&peer.raft.append_entries(rpc).await),
+        Ok(()) => {
+            let handled = peer.raft.append_entries(rpc).await;
+            mark!(
+                peer.raft.metrics().borrow().id,
+                "append-entries RPC handled"
+            );
+            answer(&handled)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "refused entries whose events do not decode");
             undecodable(e)

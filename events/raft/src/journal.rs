@@ -4,6 +4,7 @@
 //! are served from the replica's own committed journal, which holds exactly the entries Raft
 //! has committed and this replica has applied.
 
+use crate::timeline::mark;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -146,6 +147,7 @@ impl Journal for RaftJournal {
             return Err(JournalError::EmptyAppend);
         }
         let replica = &self.inner.replica;
+        mark!(replica.id(), "append received");
         // Cheap early answer for a writer that is not (or no longer) the leader. Not the
         // fence itself: leadership can change after this check, and the apply-time check
         // (see `state_machine`) is what every replica agrees on.
@@ -181,7 +183,9 @@ impl Journal for RaftJournal {
         if start_proposing {
             tokio::spawn(propose(Arc::clone(&self.inner)));
         }
-        answer.await.map_err(|_| JournalError::Closed)?
+        let answered = answer.await.map_err(|_| JournalError::Closed)?;
+        mark!(replica.id(), "append answered");
+        answered
     }
 
     async fn read(&self, range: SeqRange) -> Result<Vec<Envelope>, JournalError> {

@@ -65,6 +65,7 @@ mod replica;
 mod snapshot;
 mod state_machine;
 mod synced;
+pub mod timeline;
 
 pub use entry::{EncodedProposal, NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;

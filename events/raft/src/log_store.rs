@@ -4,6 +4,7 @@
 //! append too, except the leader's own entries, which are synced while they are replicated
 //! (see [`crate::synced`]).
 
+use crate::timeline::mark;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -62,7 +63,12 @@ fn flusher(db: Weak<RaftDb>, queue: std_mpsc::Receiver<Unsynced>, progress: Sync
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
         let synced = match db.upgrade() {
-            Some(db) => db.sync(),
+            Some(db) => {
+                mark!(db.id(), "log sync started");
+                let synced = db.sync();
+                mark!(db.id(), "log synced");
+                synced
+            }
             None => Err(std::io::Error::other("the Raft log is closed")),
         };
         match &synced {
@@ -294,6 +300,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 // memtable and the operating system's cache (microseconds), while a hop to
                 // another thread and back delays every append by a scheduling round.
                 let written = db.append(&entries).map_err(io_error);
+                if own {
+                    mark!(*id, "log written (own entries: synced in the background)");
+                } else {
+                    mark!(*id, "log written (sent entries: synced before the answer)");
+                }
                 match written {
                     // The leader's own entries are reported flushed at once and synced while
                     // they are replicated (see `crate::synced`).

@@ -3,6 +3,7 @@
 //! `Raft` handle; over HTTP ([`Router::http`]), they are POSTs to the target's internal path
 //! (see [`crate::http`]), which each replica's one port serves beside the API.
 
+use crate::timeline::mark;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -335,7 +336,13 @@ impl RaftNetwork<TypeConfig> for Connection {
         match self.target().map_err(RPCError::Unreachable)? {
             Target::Local(peer) => self.answer(peer.raft.append_entries(rpc).await),
             Target::Remote { client, url } => {
+                if rpc.entries.is_empty() {
+                    mark!(self.to, "append-entries RPC sent (no entries)");
+                } else {
+                    mark!(self.to, "append-entries RPC sent (entries)");
+                }
                 let answer = crate::http::call(&client, &url, crate::http::APPEND, &rpc).await;
+                mark!(self.to, "append-entries RPC answered");
                 self.answer(self.remote(answer)?)
             }
         }

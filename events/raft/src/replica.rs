@@ -1,6 +1,7 @@
 //! One replica: a `Raft` over a [`Storage`] (log + state machine), reachable through a
 //! [`Router`].
 
+use crate::timeline::mark;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -320,6 +321,7 @@ impl Replica {
         term: Term,
     ) -> Result<Outcome, JournalError> {
         let wait = self.inner.timeouts.append;
+        mark!(self.id(), "entry proposed");
         let written = tokio::time::timeout(wait, self.inner.raft.client_write(request)).await;
         let not_leader = || JournalError::NotLeader {
             term,

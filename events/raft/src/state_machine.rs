@@ -11,6 +11,7 @@
 //! one copies nothing, and a replica that installs one has first received every envelope it
 //! lacked, so log compaction never drops history.
 
+use crate::timeline::mark;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -102,6 +103,14 @@ impl Default for StateMachine {
 }
 
 impl StateMachine {
+    /// The replica it belongs to (0 in memory, where tests keep no id).
+    fn node(&self) -> NodeId {
+        match &self.inner.backing {
+            Backing::Memory(_) => 0,
+            Backing::Disk { raft, .. } => raft.id(),
+        }
+    }
+
     /// The state machine kept in `dir/journal` (a `RocksJournal`, once initialised) and the
     /// applied state in `raft`: reopens what a previous run left, so that the replica resumes
     /// after the last entry it applied and never applies one twice.
@@ -689,6 +698,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .await
                 .map_err(|why| StorageError::from(StorageIOError::apply(log_id, &io_error(why))))?;
         }
+        mark!(self.node(), "apply started");
         let mut applied = self.inner.applied.lock().await;
         let mut outcomes = Vec::new();
         // Appends queued together (see `start_append`), with their places in `outcomes`.
@@ -731,6 +741,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let state = (applied.last_applied, applied.membership.clone());
             self.save_applied(state, false).await?;
         }
+        mark!(self.node(), "apply done");
         Ok(outcomes)
     }
 

@@ -6,6 +6,7 @@
 //! May depend on any aurora crate; nothing depends on it.
 
 pub mod history;
+pub mod timeline;
 
 /// The allocator the scheduler's binary uses (see its `main.rs`), so that the benchmarks
 /// measure the code as it runs there.

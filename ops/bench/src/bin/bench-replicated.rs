@@ -52,6 +52,10 @@ struct Args {
     /// The etcd server binary.
     #[arg(long, default_value = "etcd")]
     etcd: PathBuf,
+    /// Also show where an append's time goes at one appender (the replicas' timeline marks,
+    /// recorded during that measurement; `--levels` must include 1).
+    #[arg(long)]
+    timeline: bool,
 }
 
 /// The goals of issue 14.
@@ -429,6 +433,14 @@ fn row(name: &str, f: &Figures) {
 async fn measure(args: &Args, work: &Path, ours: &mut Ours) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(args.seconds);
     let n = args.replicas;
+    if args.timeline && !args.levels.contains(&1) {
+        bail!("--timeline records at one appender: --levels must include 1");
+    }
+    let timeline = if args.timeline {
+        Some(aurora_bench::timeline::Recorder::install()?)
+    } else {
+        None
+    };
     let template = sample_event();
     let bytes = codec::encode(&template.clone().commit(1, aurora_events::Timestamp(0)));
 
@@ -439,6 +451,7 @@ async fn measure(args: &Args, work: &Path, ours: &mut Ours) -> anyhow::Result<()
 
     let journal = ours.start(&work.join("ours"), n).await?;
     let term = journal.claim_leadership().await?;
+    let leader = journal.replica().id();
     let ours_target = Arc::new(Target::Ours {
         journal,
         term,
@@ -450,10 +463,10 @@ async fn measure(args: &Args, work: &Path, ours: &mut Ours) -> anyhow::Result<()
         .builder()?
         .timeout(Duration::from_secs(10))
         .build()?;
-    let leader = etcd.leader(&client).await?;
+    let etcd_leader = etcd.leader(&client).await?;
     let etcd_target = Arc::new(Target::Etcd {
         client,
-        put_url: format!("{leader}/v3/kv/put"),
+        put_url: format!("{etcd_leader}/v3/kv/put"),
         value: BASE64.encode(&bytes),
     });
 
@@ -501,7 +514,15 @@ async fn measure(args: &Args, work: &Path, ours: &mut Ours) -> anyhow::Result<()
     for &level in &args.levels {
         // Alternating the two at each level, so that a disk whose speed drifts during the run
         // shifts both alike.
-        let ours = drive(&ours_target, level, duration).await?;
+        let ours = if let Some(recorder) = timeline.as_ref().filter(|_| level == 1) {
+            recorder.record(true);
+            let ours = drive(&ours_target, level, duration).await;
+            recorder.record(false);
+            eprintln!("\n{}", recorder.report(leader));
+            ours?
+        } else {
+            drive(&ours_target, level, duration).await?
+        };
         row(&format!("ours, {level} appenders"), &ours);
         let theirs = drive(&etcd_target, level, duration).await?;
         etcd.check_alive()?;
