@@ -13,7 +13,7 @@ AURORA_APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
 # nats-server (2.9 or newer; Debian bookworm's is 2.9.10) for the JetStream mirror's tests, and
 # python3 for the Aurora end-to-end configs whose processes run Python
 # (services/scheduler/tests/aurora_e2e_jobs.rs), and gdb, with which the replicated tests print
-# where a replica that stopped answering is stuck (services/scheduler/tests/replicas.rs).
+# where a replica that stopped answering is stuck (services/scheduler/tests/replicas/).
 AURORA_TEST_APT_PACKAGES=(chromium nats-server python3 gdb)
 
 apt_missing() {
