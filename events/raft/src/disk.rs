@@ -9,7 +9,9 @@
 //!   `applied` (last applied log id and membership), `snapshot` (the last snapshot's meta
 //!   and the journal seq it reaches), `received` (the same, of the last snapshot received
 //!   from a leader, recorded before it is installed) and `receiving` (the first seq of a
-//!   snapshot being received, and the entry it reaches), each JSON.
+//!   snapshot being received, and the entry it reaches), each JSON; and `recovering` (`true`
+//!   while a replica whose directory was created without `--init` has not yet caught up: it
+//!   does not vote, see [`crate::recovery`]).
 //!
 //! Votes and followers' log appends are written with `sync` before openraft is told they are
 //! durable: an entry counts towards a quorum only once it is on this replica's disk. The
@@ -32,6 +34,7 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 use crate::entry::{NodeId, TypeConfig};
+use crate::recovery::Origin;
 
 const CF_LOG: &str = "log";
 const CF_META: &str = "meta";
@@ -44,6 +47,7 @@ pub(crate) const META_APPLIED: &[u8] = b"applied";
 pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
 pub(crate) const META_RECEIVED: &[u8] = b"received";
 pub(crate) const META_RECEIVING: &[u8] = b"receiving";
+pub(crate) const META_RECOVERING: &[u8] = b"recovering";
 
 /// The `raft/` database of one replica. Cheap to share.
 pub(crate) struct RaftDb {
@@ -88,8 +92,10 @@ fn fault(e: impl std::fmt::Display) -> Fault {
 
 impl RaftDb {
     /// Opens (creating) `dir/raft` for replica `id`; refuses a directory that belongs to
-    /// another replica id.
-    pub(crate) fn open(dir: &Path, id: NodeId) -> Result<Arc<Self>, Error> {
+    /// another replica id. A directory created here is recovering if `origin` is
+    /// [`Origin::Joining`]; a founding member's start (`--init`) on a directory that is still
+    /// recovering but has received nothing yet makes it a founding one.
+    pub(crate) fn open(dir: &Path, id: NodeId, origin: Origin) -> Result<Arc<Self>, Error> {
         let path = dir.join("raft");
         let shown = path.display().to_string();
         let failed = |detail: String| Error::Open {
@@ -100,8 +106,17 @@ impl RaftDb {
         let descriptors = [CF_LOG, CF_META]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&options(), &path, descriptors)
-            .map_err(|e| failed(e.into_string()))?;
+        let db = DB::open_cf_descriptors(&options(), &path, descriptors).map_err(|e| {
+            let detail = e.into_string();
+            if detail.contains("LOCK") || detail.contains("lock file") {
+                failed(format!(
+                    "another process holds this replica's data (another aurora-scheduler on \
+                     this directory?): stop it first ({detail})"
+                ))
+            } else {
+                failed(detail)
+            }
+        })?;
         let db = Arc::new(Self { db, path, id });
         match db
             .get_meta::<NodeId>(META_REPLICA)
@@ -114,12 +129,42 @@ impl RaftDb {
                     given: id,
                 });
             }
-            Some(_) => {}
-            None => db
-                .put_meta(META_REPLICA, &id, true)
-                .map_err(|e| failed(e.to_string()))?,
+            Some(_) => {
+                let untouched = db.recovering().map_err(|e| failed(e.to_string()))?
+                    && db
+                        .last_entry()
+                        .map_err(|e| failed(e.to_string()))?
+                        .is_none()
+                    && db
+                        .get_meta::<Option<openraft::LogId<NodeId>>>(META_PURGED)
+                        .map_err(|e| failed(e.to_string()))?
+                        .flatten()
+                        .is_none();
+                if untouched && origin == Origin::Founding {
+                    db.set_recovering(false)
+                        .map_err(|e| failed(e.to_string()))?;
+                }
+            }
+            None => {
+                // The flag first: a crash between the two writes leaves a directory that is
+                // created again next time, never one that votes without having recovered.
+                db.set_recovering(origin == Origin::Joining)
+                    .map_err(|e| failed(e.to_string()))?;
+                db.put_meta(META_REPLICA, &id, true)
+                    .map_err(|e| failed(e.to_string()))?;
+            }
         }
         Ok(db)
+    }
+
+    /// Whether this replica is still recovering its history (see [`crate::recovery`]).
+    pub(crate) fn recovering(&self) -> Result<bool, Fault> {
+        Ok(self.get_meta::<bool>(META_RECOVERING)?.unwrap_or(false))
+    }
+
+    /// Records (synced) whether this replica is recovering its history.
+    pub(crate) fn set_recovering(&self, recovering: bool) -> Result<(), Fault> {
+        self.put_meta(META_RECOVERING, &recovering, true)
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, Fault> {

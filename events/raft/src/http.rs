@@ -158,7 +158,11 @@ async fn append_entries(State(peer): State<Peer>, body: Bytes) -> Response {
 
 async fn vote(State(peer): State<Peer>, body: Bytes) -> Response {
     match crate::entry::decode::<VoteRequest<NodeId>>(&body) {
-        Ok(rpc) => answer(&peer.raft.vote(rpc).await),
+        Ok(rpc) => match peer.vote(rpc).await {
+            Ok(verdict) => answer(&verdict),
+            // No verdict at all: the candidate counts it as an unreachable voter.
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+        },
         Err(e) => undecodable(e),
     }
 }

@@ -61,6 +61,7 @@ mod journal;
 mod local;
 mod log_store;
 mod network;
+mod recovery;
 mod replica;
 mod snapshot;
 mod state_machine;
@@ -71,6 +72,7 @@ pub use entry::{EncodedProposal, NodeId, Outcome, Proposed, Raft, Refusal, Reque
 pub use journal::RaftJournal;
 pub use local::LocalJournal;
 pub use network::Router;
+pub use recovery::Origin;
 pub use replica::{Compaction, Replica, Storage, Timeouts};
 
 /// Starting and stopping replicas. Journal operations answer with [`aurora_journal::Error`].
@@ -84,6 +86,9 @@ pub enum Error {
     Stop { id: NodeId, detail: String },
     #[error("cannot change replica {id}'s membership: {detail}")]
     Membership { id: NodeId, detail: String },
+    /// Refused before anything changed: the group is as it was.
+    #[error("cannot add replica {id}: {detail}")]
+    AddRefused { id: NodeId, detail: String },
     #[error("cannot open the replica's storage at {path}: {detail}")]
     Open { path: String, detail: String },
     #[error(

@@ -16,6 +16,7 @@ use openraft::storage::Snapshot;
 use openraft::{BasicNode, Vote};
 
 use crate::entry::{NodeId, Raft, TypeConfig};
+use crate::recovery::Recovery;
 use crate::snapshot::{self, Chunk, ChunkAnswer, Install};
 use crate::state_machine::StateMachine;
 use crate::synced::Synced;
@@ -26,6 +27,26 @@ use crate::synced::Synced;
 pub(crate) struct Peer {
     pub(crate) raft: Raft,
     pub(crate) state: StateMachine,
+    /// While it recovers its history it grants no vote (see [`crate::recovery`]).
+    pub(crate) recovery: Recovery,
+}
+
+impl Peer {
+    /// The target's answer to a vote request, or `Err` (why) when it is recovering and
+    /// votes for nobody: the candidate counts that as no answer, not as a refusal.
+    pub(crate) async fn vote(
+        &self,
+        rpc: VoteRequest<NodeId>,
+    ) -> Result<Result<VoteResponse<NodeId>, RaftError<NodeId>>, String> {
+        if self.recovery.recovering() {
+            let id = self.raft.metrics().borrow().id;
+            return Err(format!(
+                "replica {id} is recovering its history (its data directory was created \
+                 without --init) and votes for nobody until it has caught up"
+            ));
+        }
+        Ok(self.raft.vote(rpc).await)
+    }
 }
 
 #[derive(Default)]
@@ -142,8 +163,15 @@ impl Router {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn register(&self, id: NodeId, raft: Raft, state: StateMachine) {
-        self.lock().replicas.insert(id, Peer { raft, state });
+    pub(crate) fn register(&self, id: NodeId, raft: Raft, state: StateMachine, recovery: Recovery) {
+        self.lock().replicas.insert(
+            id,
+            Peer {
+                raft,
+                state,
+                recovery,
+            },
+        );
     }
 
     /// Takes replica `id` off the network, as if its process had gone.
@@ -366,7 +394,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RpcError> {
         match self.target().map_err(RPCError::Unreachable)? {
-            Target::Local(peer) => self.answer(peer.raft.vote(rpc).await),
+            Target::Local(peer) => self.answer(self.remote(peer.vote(rpc).await)?),
             Target::Remote { client, url } => {
                 let answer = crate::http::call(&client, &url, crate::http::VOTE, &rpc).await;
                 self.answer(self.remote(answer)?)

@@ -16,6 +16,7 @@ use crate::entry::{NodeId, Outcome, Raft, Request};
 use crate::local::LocalJournal;
 use crate::log_store::LogStore;
 use crate::network::Router;
+use crate::recovery::{Origin, Recovery};
 use crate::state_machine::StateMachine;
 
 /// How long things may take. The defaults suit replicas on one machine or a LAN.
@@ -71,6 +72,7 @@ pub struct Storage {
     log: LogStore,
     state: StateMachine,
     compaction: Compaction,
+    recovery: Recovery,
 }
 
 impl Storage {
@@ -81,24 +83,46 @@ impl Storage {
         self
     }
 
-    /// Storage in memory: gone with the process.
+    /// Storage in memory for a member of a new cluster: gone with the process.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Replica `id`'s storage in `dir` (created if absent): `dir/raft` holds the Raft log,
-    /// vote and applied state, `dir/journal` the committed journal once the cluster is
-    /// initialised. Refuses a directory that belongs to another replica id. Only one process
-    /// may hold it at a time (RocksDB's lock).
-    pub fn open(dir: &std::path::Path, id: NodeId) -> Result<Self, Error> {
-        let raft = RaftDb::open(dir, id)?;
+    /// Storage in memory for a replica joining a cluster that has a history (added, or
+    /// replacing one that lost its data): it does not vote until it has caught up (see
+    /// [`Origin::Joining`]).
+    pub fn joining() -> Self {
+        Self {
+            recovery: Recovery::in_memory(Origin::Joining),
+            ..Self::default()
+        }
+    }
+
+    /// Replica `id`'s storage in `dir` (created if absent, as `origin` says): `dir/raft` holds
+    /// the Raft log, vote and applied state, `dir/journal` the committed journal once the
+    /// cluster is initialised. Refuses a directory that belongs to another replica id. Only
+    /// one process may hold it at a time (RocksDB's lock).
+    pub fn open(dir: &std::path::Path, id: NodeId, origin: Origin) -> Result<Self, Error> {
+        let raft = RaftDb::open(dir, id, origin)?;
+        let recovering = raft.recovering().map_err(|e| Error::Open {
+            path: dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let recovery = Recovery::on_disk(std::sync::Arc::clone(&raft), recovering);
         let log = LogStore::on_disk(std::sync::Arc::clone(&raft), id)?;
         let state = StateMachine::on_disk(dir, raft, log.synced())?;
         Ok(Self {
             log,
             state,
             compaction: Compaction::default(),
+            recovery,
         })
+    }
+
+    /// Whether this replica is still recovering its history, and so does not vote (see
+    /// [`Origin::Joining`]).
+    pub fn recovering(&self) -> bool {
+        self.recovery.recovering()
     }
 
     /// The committed journal this storage holds, if the cluster has been initialised here.
@@ -111,6 +135,8 @@ struct Inner {
     id: NodeId,
     raft: Raft,
     state: StateMachine,
+    /// Whether it is still recovering its history (and does not vote).
+    recovery: Recovery,
     router: Router,
     timeouts: Timeouts,
     /// Held by a membership change from start to end: openraft checks that the configuration
@@ -169,12 +195,19 @@ impl Replica {
             id,
             detail: e.to_string(),
         })?;
-        router.register(id, raft.clone(), storage.state.clone());
+        storage.recovery.watch(id, &raft);
+        router.register(
+            id,
+            raft.clone(),
+            storage.state.clone(),
+            storage.recovery.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
                 raft,
                 state: storage.state.clone(),
+                recovery: storage.recovery.clone(),
                 router: router.clone(),
                 timeouts,
                 membership: tokio::sync::Mutex::new(()),
@@ -191,7 +224,15 @@ impl Replica {
         crate::network::Peer {
             raft: self.inner.raft.clone(),
             state: self.inner.state.clone(),
+            recovery: self.inner.recovery.clone(),
         }
+    }
+
+    /// Whether this replica is still recovering its history after starting on a directory
+    /// created without `--init`: until it has caught up it neither votes nor stands for
+    /// election (see [`Origin::Joining`]).
+    pub fn recovering(&self) -> bool {
+        self.inner.recovery.recovering()
     }
 
     /// The openraft handle (metrics, waits, membership).
@@ -250,7 +291,7 @@ impl Replica {
     /// hear it either, have started an election, so an append would only wait out
     /// [`Timeouts::append`] (a leader cut off with a minority), or be refused once a newer
     /// leader's entries replace it. `None` on a follower, and on a leader in touch.
-    pub(crate) fn quorum_silent_for(&self) -> Option<Duration> {
+    pub fn quorum_silent_for(&self) -> Option<Duration> {
         let metrics = self.inner.raft.metrics();
         let m = metrics.borrow();
         if m.state != ServerState::Leader {
@@ -358,26 +399,75 @@ impl Replica {
     }
 
     /// Adds replica `id`, reached at `url`, as a voter: it first joins as a learner and
-    /// receives the whole journal (waiting up to `catch_up`), then the quorum grows to include
-    /// it. Only the leader can; an id already voting is left as it is.
+    /// receives the whole journal (waiting up to `catch_up` for it to hold every entry the
+    /// leader had when it joined), then the quorum grows to include it. Only the leader can;
+    /// an id already voting at that URL is left as it is. Refused, changing nothing, when
+    /// `url` is another member's (one process answering for two ids would vote twice) or `id`
+    /// is a member reached elsewhere (remove it first to move it).
     pub async fn add_voter(&self, id: NodeId, url: &str, catch_up: Duration) -> Result<(), Error> {
         let failed = |detail: String| Error::Membership { id, detail };
+        let refused = |detail: String| Error::AddRefused { id, detail };
         let _one_at_a_time = self.inner.membership.lock().await;
-        self.inner.router.set_peer(id, url);
+        let url = url.trim_end_matches('/');
+        let membership = self.metrics().membership_config.membership().clone();
+        let known = |member: NodeId| {
+            membership
+                .get_node(&member)
+                .map(|node| node.addr.trim_end_matches('/').to_string())
+                .filter(|addr| !addr.is_empty())
+                .or_else(|| self.inner.router.peer(member))
+        };
+        for (member, _) in membership.nodes() {
+            if *member != id && known(*member).as_deref() == Some(url) {
+                return Err(refused(format!(
+                    "{url} is replica {member}'s URL; each replica has its own"
+                )));
+            }
+        }
+        if membership.get_node(&id).is_some()
+            && let Some(there) = known(id)
+            && there != url
+        {
+            return Err(refused(format!(
+                "replica {id} is already a member, reached at {there}; to move it, remove it \
+                 and add it again"
+            )));
+        }
         let mut voters = self.voters();
         if voters.contains(&id) {
             return Ok(());
         }
-        let node = openraft::BasicNode::new(url.trim_end_matches('/'));
-        match tokio::time::timeout(catch_up, self.inner.raft.add_learner(id, node, true)).await {
+        self.inner.router.set_peer(id, url);
+        let node = openraft::BasicNode::new(url);
+        let not_caught_up = || {
+            failed(format!(
+                "it has not received the journal within {catch_up:?} (is it running, started \
+                 with --replica-id {id}, and does {url} reach it?); it stays a learner (no vote) \
+                 and keeps receiving the journal: run the command again once it has caught up, \
+                 or remove it"
+            ))
+        };
+        let deadline = tokio::time::Instant::now() + catch_up;
+        match tokio::time::timeout_at(deadline, self.inner.raft.add_learner(id, node, true)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(failed(e.to_string())),
-            Err(_) => {
-                return Err(failed(format!(
-                    "did not catch up within {catch_up:?}; it stays a learner (no vote) and \
-                     keeps receiving the journal: run the command again once it has caught up"
-                )));
-            }
+            Err(_) => return Err(not_caught_up()),
+        }
+        // openraft counts a learner as caught up while it lags by fewer than
+        // `replication_lag_threshold` (5,000) entries, which in a young cluster is every
+        // learner, even one that was never reached: wait until it holds what the leader held.
+        let target = self.metrics().last_log_index;
+        let mut metrics = self.inner.raft.metrics();
+        let holds_it = metrics.wait_for(|m| {
+            m.replication
+                .as_ref()
+                .and_then(|r| r.get(&id))
+                .is_some_and(|matched| matched.map(|l| l.index) >= target)
+        });
+        match tokio::time::timeout_at(deadline, holds_it).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(failed("this replica stopped".into())),
+            Err(_) => return Err(not_caught_up()),
         }
         voters.insert(id);
         self.inner

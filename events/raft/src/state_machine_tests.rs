@@ -44,7 +44,7 @@ async fn all(sm: &StateMachine) -> Vec<Envelope> {
 async fn entries_are_judged_against_the_journal_they_follow() {
     judged_in_order(StateMachine::default()).await;
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 1, crate::Origin::Founding).expect("raft db");
     judged_in_order(StateMachine::on_disk(dir.path(), raft, None).expect("open")).await;
 }
 
@@ -113,7 +113,7 @@ async fn a_batch_is_judged_append_by_append() {
     for encoded in [false, true] {
         journals.push(judged_as_a_batch(StateMachine::default(), &inputs, encoded).await);
         let dir = tempfile::tempdir().expect("temporary directory");
-        let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+        let raft = RaftDb::open(dir.path(), 1, crate::Origin::Founding).expect("raft db");
         let on_disk = StateMachine::on_disk(dir.path(), raft, None).expect("open");
         journals.push(judged_as_a_batch(on_disk, &inputs, encoded).await);
     }
@@ -327,7 +327,7 @@ async fn a_received_snapshot_is_where_a_replica_stopped_before_installing_it_res
     };
 
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 2, crate::Origin::Founding).expect("raft db");
     let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower.receive(&everything[..4]).await.expect("receive");
     let short = follower.prepare_install(&meta, 6).await;
@@ -394,7 +394,7 @@ async fn a_replica_stopped_while_receiving_a_snapshot_drops_what_it_received() {
     let covers = snapshot.meta.last_log_id;
 
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 2, crate::Origin::Founding).expect("raft db");
     let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower
         .receive_for(&everything[..2], covers)
@@ -416,7 +416,7 @@ async fn a_replica_stopped_while_receiving_a_snapshot_drops_what_it_received() {
 
     // The same, with the whole snapshot received and recorded: it starts from it.
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 2, crate::Origin::Founding).expect("raft db");
     let follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     streamed_and_prepared(&follower, &everything, &everything, &snapshot).await;
     drop(follower);
@@ -429,7 +429,7 @@ async fn a_replica_stopped_while_receiving_a_snapshot_drops_what_it_received() {
 #[tokio::test]
 async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 1, crate::Origin::Founding).expect("raft db");
     let mut sm = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     let init = initialise_entry();
     sm.apply([init, entry(2, 1, append(1, None, 2_000, 3))])
@@ -456,7 +456,7 @@ async fn a_restart_resumes_after_the_last_entry_whose_events_are_on_disk() {
 /// progress the test moves.
 fn on_disk_syncing() -> (tempfile::TempDir, Synced, StateMachine) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 1).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 1, crate::Origin::Founding).expect("raft db");
     let synced = Synced::starting_at(None);
     let sm = StateMachine::on_disk(dir.path(), raft, Some(synced.clone())).expect("open");
     (dir, synced, sm)
@@ -521,7 +521,7 @@ async fn a_replica_behind_stopped_mid_stream_keeps_what_it_had_applied() {
     let covers = snapshot.meta.last_log_id;
 
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 2, crate::Origin::Founding).expect("raft db");
     let mut follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower.apply([init, first_append]).await.expect("apply");
     assert_eq!(all(&follower).await, everything[..2]);
@@ -581,7 +581,7 @@ async fn a_stale_stream_record_never_drops_envelopes_applied_later() {
         .last_log_id;
 
     let dir = tempfile::tempdir().expect("temporary directory");
-    let raft = RaftDb::open(dir.path(), 2).expect("raft db");
+    let raft = RaftDb::open(dir.path(), 2, crate::Origin::Founding).expect("raft db");
     let mut follower = StateMachine::on_disk(dir.path(), Arc::clone(&raft), None).expect("open");
     follower.apply([init]).await.expect("apply");
     follower

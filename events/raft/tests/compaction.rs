@@ -93,7 +93,9 @@ async fn a_replica_on_disk_given_an_empty_directory_after_compaction_catches_up_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!dir.exists(), "the follower's directory is gone");
-    cluster.reopen_storage(follower).await;
+    cluster
+        .reopen_storage_as(follower, aurora_raft::Origin::Joining)
+        .await;
     cluster.restart(follower).await;
     cluster.settle(journal.replica()).await;
     let before = assert_identical(&cluster).await;

@@ -105,8 +105,14 @@ async fn a_replica_given_an_empty_directory_receives_the_whole_history() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!dir.exists(), "the follower's directory is gone");
-    cluster.reopen_storage(follower).await;
+    cluster
+        .reopen_storage_as(follower, aurora_raft::Origin::Joining)
+        .await;
     assert!(cluster.storage[&follower].journal().is_none(), "empty");
+    assert!(
+        cluster.storage[&follower].recovering(),
+        "votes only once caught up"
+    );
     cluster.restart(follower).await;
     cluster.settle(journal.replica()).await;
     let all = assert_identical(&cluster).await;
@@ -183,8 +189,9 @@ async fn a_journal_that_lost_its_unsynced_tail_is_replayed_from_the_raft_log() {
 #[test]
 fn a_directory_belongs_to_one_replica() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    drop(Storage::open(dir.path(), 1).expect("open as replica 1"));
-    let refused = Storage::open(dir.path(), 2).expect_err("replica 2 must not take it");
+    drop(Storage::open(dir.path(), 1, aurora_raft::Origin::Founding).expect("open as replica 1"));
+    let refused = Storage::open(dir.path(), 2, aurora_raft::Origin::Founding)
+        .expect_err("replica 2 must not take it");
     assert!(
         matches!(
             refused,
@@ -197,5 +204,13 @@ fn a_directory_belongs_to_one_replica() {
         "{refused:?}"
     );
     assert!(refused.to_string().contains("--replica-id 1"), "{refused}");
-    drop(Storage::open(dir.path(), 1).expect("replica 1 opens it again"));
+    let held = Storage::open(dir.path(), 1, aurora_raft::Origin::Founding)
+        .expect("replica 1 opens it again");
+    let refused = Storage::open(dir.path(), 1, aurora_raft::Origin::Founding)
+        .expect_err("one process at a time");
+    assert!(
+        refused.to_string().contains("another process holds"),
+        "{refused}"
+    );
+    drop(held);
 }

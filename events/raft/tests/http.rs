@@ -371,3 +371,64 @@ async fn a_replica_with_a_secret_refuses_rpcs_without_it() {
     server.abort();
     let _ = replica.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn additions_that_would_weaken_the_quorum_are_refused() {
+    let mut cluster = HttpCluster::start(3).await;
+    let journal = cluster
+        .cluster
+        .initialise("c", now())
+        .await
+        .expect("initialise");
+    write(&journal, 2, 0).await;
+    let leader = journal.replica().clone();
+    let voters = leader.voters();
+
+    // Another member's URL: one process would answer, and vote, for two ids.
+    let third = cluster.peers[&3].clone();
+    let refused = leader
+        .add_voter(4, &third, support::WAIT)
+        .await
+        .expect_err("replica 3's URL under another id");
+    assert!(
+        matches!(refused, aurora_raft::Error::AddRefused { id: 4, .. }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("replica 3's URL"), "{refused}");
+
+    // A member again, elsewhere: its traffic would go to the wrong place.
+    let refused = leader
+        .add_voter(3, "http://127.0.0.1:1", support::WAIT)
+        .await
+        .expect_err("a member moved by an add");
+    assert!(
+        refused.to_string().contains("already a member"),
+        "{refused}"
+    );
+
+    // Nobody there: it must not become a voter the quorum then waits for.
+    let nobody = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let started = std::time::Instant::now();
+    let failed = leader
+        .add_voter(4, &nobody, Duration::from_secs(2))
+        .await
+        .expect_err("an unreachable replica cannot catch up");
+    assert!(
+        failed.to_string().contains("has not received the journal"),
+        "{failed}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for it"
+    );
+    assert_eq!(leader.voters(), voters, "the quorum is unchanged");
+    append(&journal, vec![marker(9, 0)])
+        .await
+        .expect("writes still commit");
+    for id in 1..=3 {
+        cluster.kill(id).await;
+    }
+}

@@ -9,8 +9,10 @@
 //! - `aurora-scheduler --accept-truncation --data-dir DIR`: record such a loss as an event, so
 //!   that the scheduler can start again on what is left.
 //! - `aurora-scheduler --replica-id N --peers 1=URL,2=URL,3=URL --cluster NAME --data-dir DIR`:
-//!   one replica of a replicated cluster (see `replicated`); `--init` on one replica at the
-//!   first start of a new cluster initialises it once a quorum is up, then serves.
+//!   one replica of a replicated cluster (see `replicated`); `--init` on each replica at the
+//!   first start of a new cluster (the first up to form a quorum initialises it), then serves.
+//!   A replica whose directory is created without `--init` (added later, or restarted after
+//!   losing its data) votes only once it has received the cluster's history.
 
 /// mimalloc rather than the system allocator: with many small allocations per event (envelopes,
 /// entries, projections) glibc's malloc took a fifth of the replicated journal's CPU, and
@@ -38,9 +40,11 @@ struct Args {
     /// Run the embedded single-node cluster: create the journal on first use.
     #[arg(long)]
     dev: bool,
-    /// Initialise a new cluster's journal in --data-dir, then exit. With --peers: initialise
-    /// the new replicated cluster from this replica once a quorum of replicas is up, then
-    /// serve (give it to one replica, at the cluster's first start only).
+    /// Initialise a new cluster's journal in --data-dir, then exit. With --peers: this replica
+    /// founds a new replicated cluster (give it to every replica at the cluster's first start
+    /// only, never to one that lost its data): it votes at once and initialises the cluster
+    /// once a quorum is up, then serves. Without it, a replica whose data directory is empty
+    /// joins a cluster that has a history and votes only once it has received it.
     #[arg(long, conflicts_with = "dev")]
     init: bool,
     /// Accept that the journal in --data-dir lost acknowledged events to a damaged

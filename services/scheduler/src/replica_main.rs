@@ -5,6 +5,12 @@
 //! Raft routes (everything else answers 503 "starting"); once the cluster's journal is here
 //! (initialised by this replica with `--init`, or replicated from the others), the runtime
 //! starts as a follower and the API and the UI are mounted behind the same port.
+//!
+//! `--init` says this replica founds a new cluster: every replica of a new cluster is started
+//! with it the first time, as each of Apache Aurora's replicated logs is initialised. A
+//! directory created without it belongs to a replica joining a cluster that has a history (or
+//! rejoining after losing its data), which does not vote until it has that history again (see
+//! `aurora_raft::Origin`): voting at once could elect a leader that lacks acknowledged writes.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -13,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use aurora_journal::{Clock, Error as JournalError, Journal};
-use aurora_raft::{Compaction, RaftJournal, Replica, Storage, Timeouts};
+use aurora_raft::{Compaction, Origin, RaftJournal, Replica, Storage, Timeouts};
 use aurora_scheduler::replicated::{self, Group};
 use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use axum::extract::Request;
@@ -59,7 +65,12 @@ pub(crate) async fn run(
 
     let gate = args.gate()?.gate;
     let secret = replication_secret(args)?;
-    let storage = Storage::open(&args.data_dir, id)
+    let origin = if args.init {
+        Origin::Founding
+    } else {
+        Origin::Joining
+    };
+    let storage = Storage::open(&args.data_dir, id, origin)
         .with_context(|| format!("opening replica {id}'s data in {}", args.data_dir.display()))?
         .compacting(Compaction {
             snapshot_every: args.raft_snapshot_every,
@@ -158,8 +169,23 @@ pub(crate) async fn run(
         journal.last_seq()
     );
 
-    crate::shutdown_signal().await;
-    tracing::info!("shutting down");
+    let mut watch = watch;
+    tokio::select! {
+        () = crate::shutdown_signal() => tracing::info!("shutting down"),
+        // The watch ends only when Raft stopped: a storage fault or a bug (logged above)
+        // stopped this replica's Raft, and a replica without it can neither vote nor apply.
+        // Serving on would answer /health with OK for a replica that is dead; exiting lets a
+        // supervisor restart it from its directory.
+        _ = &mut watch => {
+            let _ = stop.send(true);
+            let _ = server.await;
+            bail!(
+                "replica {id}'s Raft stopped (see the errors above): exiting so that it can be \
+                 restarted from {}",
+                args.data_dir.display()
+            );
+        }
+    }
     runtime.step_down();
     watch.abort();
     let _ = stop.send(true);
@@ -207,8 +233,8 @@ async fn until_ready(ready: Arc<OnceLock<axum::Router>>, id: u64, request: Reque
                 code: "ERROR_TRANSIENT".into(),
                 message: format!(
                     "replica {id} is starting: it is waiting for the cluster's journal (a \
-                     quorum of replicas must be up; a new cluster needs one replica started \
-                     with --init)"
+                     quorum of replicas must be up; at a new cluster's first start, every \
+                     replica is started with --init)"
                 ),
             }),
         )
@@ -254,8 +280,8 @@ async fn join(
                 Ok(journal) => return Ok(journal),
                 Err(_) if attempts % 6 == 0 => tracing::warn!(
                     replica = id,
-                    "waiting for the cluster's journal: the other replicas must be up, and a \
-                     new cluster needs one replica started with --init"
+                    "waiting for the cluster's journal: the other replicas must be up, and at \
+                     a new cluster's first start every replica is started with --init"
                 ),
                 Err(_) => {}
             }

@@ -12,7 +12,7 @@
 //! - [`routes`] adds `/api/v1/replicas` (the group as this replica sees it) and the metrics
 //!   the watcher keeps: term, leader, commit index, apply lag, per-follower replication lag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;
 
 /// Parses `--peers`: `1=http://h1:8081,2=http://h2:8081,3=http://h3:8081`.
 pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, String>, String> {
-    let mut peers = BTreeMap::new();
+    let mut peers: BTreeMap<NodeId, String> = BTreeMap::new();
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let (id, url) = item
             .split_once('=')
@@ -66,6 +66,17 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, String>, String> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!(
                 "{item:?}: the URL must start with http:// or https://"
+            ));
+        }
+        match reqwest::Url::parse(url) {
+            Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {}
+            Ok(_) => return Err(format!("{item:?}: the URL names no host")),
+            Err(e) => return Err(format!("{item:?}: not a URL: {e}")),
+        }
+        // One process answering for two ids would vote twice: a quorum of one.
+        if let Some((other, _)) = peers.iter().find(|(_, known)| known.as_str() == url) {
+            return Err(format!(
+                "{url} is listed for replicas {other} and {id}: each replica has its own URL"
             ));
         }
         if peers.insert(id, url.to_string()).is_some() {
@@ -191,9 +202,10 @@ pub fn watch_leadership(runtime: Runtime, group: Group) -> tokio::task::JoinHand
     tokio::spawn(async move {
         let id = group.id();
         let mut metrics = group.replica.raft().metrics();
+        let mut lag_reported = BTreeSet::new();
         loop {
             let m = metrics.borrow_and_update().clone();
-            record_metrics(&runtime, &m);
+            record_metrics(&runtime, &m, &mut lag_reported);
             let leads = m.state == openraft::ServerState::Leader && m.current_leader == Some(id);
             match (leads, runtime.term()) {
                 (true, Some(term)) if term == m.current_term => {}
@@ -256,7 +268,10 @@ fn commit_index(m: &Metrics) -> u64 {
     held[held.len() / 2]
 }
 
-fn record_metrics(runtime: &Runtime, m: &Metrics) {
+/// `lag_reported`: the followers whose replication lag this replica has reported; one that
+/// is no longer replicated to from here (removed, or this replica no longer leads) is
+/// reported 0, so that an alert on it clears (the exporter cannot drop a series).
+fn record_metrics(runtime: &Runtime, m: &Metrics, lag_reported: &mut BTreeSet<NodeId>) {
     let applied = m.last_applied.map_or(0, |l| l.index);
     let last_log = m.last_log_index.unwrap_or(0);
     metrics::gauge!("aurora_raft_commit_index").set(commit_index(m) as f64);
@@ -269,13 +284,21 @@ fn record_metrics(runtime: &Runtime, m: &Metrics) {
     // Compaction: the last snapshot's entry, and the last entry purged from the log behind it.
     metrics::gauge!("aurora_raft_snapshot_index").set(m.snapshot.map_or(0, |l| l.index) as f64);
     metrics::gauge!("aurora_raft_purged_index").set(m.purged.map_or(0, |l| l.index) as f64);
-    if let Some(replication) = &m.replication {
-        for (follower, matched) in replication {
-            let matched = matched.map_or(0, |l| l.index);
-            metrics::gauge!("aurora_raft_replication_lag_entries", "follower" => follower.to_string())
-                .set(last_log.saturating_sub(matched) as f64);
-        }
+    let replication = m.replication.clone().unwrap_or_default();
+    for (follower, matched) in &replication {
+        let matched = matched.map_or(0, |l| l.index);
+        metrics::gauge!("aurora_raft_replication_lag_entries", "follower" => follower.to_string())
+            .set(last_log.saturating_sub(matched) as f64);
+        lag_reported.insert(*follower);
     }
+    lag_reported.retain(|follower| {
+        let still = replication.contains_key(follower);
+        if !still {
+            metrics::gauge!("aurora_raft_replication_lag_entries", "follower" => follower.to_string())
+                .set(0.0);
+        }
+        still
+    });
 }
 
 /// Whether `request` must be served by the leader.
@@ -311,6 +334,23 @@ pub async fn forward_writes(
             response.headers_mut().insert(LEADER_SEQ, seq);
         }
         return response;
+    }
+    // Aurora's contract: /leaderhealth is 200 only where writes can succeed. A leader cut off
+    // from its quorum still believes it leads, but refuses every write: a load balancer or
+    // `get_scheduler` must not send clients to it.
+    if request.uri().path() == "/leaderhealth"
+        && let Some(silent) = group.replica.quorum_silent_for()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not the leader: replica {} has heard from no quorum of replicas for {} ms and \
+                 refuses writes\n",
+                group.id(),
+                silent.as_millis()
+            ),
+        )
+            .into_response();
     }
     if runtime.is_leader() || !needs_leader(request.method(), request.uri().path()) {
         return next.run(request).await;
@@ -480,15 +520,18 @@ async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<Gr
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let mut ids: Vec<NodeId> = membership.nodes().map(|(id, _)| *id).collect();
-    ids.extend(peers.keys().copied());
-    ids.sort_unstable();
-    ids.dedup();
-    let replicas = ids
-        .into_iter()
-        .map(|id| ReplicaView {
+    // The members are the membership's (voters and learners), not `--peers`': a replica
+    // removed since this one started is no longer one. Each member's URL is in the membership
+    // (so a replica added after this one started is shown with it), or in `--peers`.
+    let replicas = membership
+        .nodes()
+        .map(|(id, node)| (*id, node.addr.trim_end_matches('/')))
+        .map(|(id, addr)| ReplicaView {
             id,
-            url: peers.get(&id).cloned(),
+            url: peers
+                .get(&id)
+                .cloned()
+                .or_else(|| (!addr.is_empty()).then(|| addr.to_string())),
             voter: voters.contains(&id),
             leader: m.current_leader == Some(id),
             lag: m.replication.as_ref().and_then(|r| {
@@ -561,16 +604,17 @@ async fn add_replica(
         Err(e) => return Err(Failure::invalid(e)),
     };
     tracing::warn!(replica = add.id, %url, "adding a replica to the group");
-    group
-        .peers
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(add.id, url.clone());
-    group
-        .replica
-        .add_voter(add.id, &url, CATCH_UP)
-        .await
-        .map_err(membership_failure)?;
+    let added = group.replica.add_voter(add.id, &url, CATCH_UP).await;
+    // Known from the start of its catch-up (a learner's URL is in the membership too), unless
+    // it was refused outright (another replica's URL, a voter's id).
+    if !matches!(added, Err(aurora_raft::Error::AddRefused { .. })) {
+        group
+            .peers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(add.id, url.clone());
+    }
+    added.map_err(membership_failure)?;
     Ok(group_view(State((runtime, group))).await)
 }
 
@@ -617,6 +661,8 @@ mod tests {
             ("x=http://a", "not a replica id"),
             ("0=http://a", "start at 1"),
             ("1=h1:8081", "http://"),
+            ("1=http://a:8081,2=http://a:8081/", "replicas 1 and 2"),
+            ("1=http://127.0.0.1:99999", "not a URL"),
             ("http://a", "not ID=URL"),
             ("", "no replicas"),
         ] {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aurora_events::{Envelope, Timestamp};
 use aurora_journal::{Error, Journal, SeqRange};
-use aurora_raft::{Compaction, NodeId, RaftJournal, Replica, Router, Storage, Timeouts};
+use aurora_raft::{Compaction, NodeId, Origin, RaftJournal, Replica, Router, Storage, Timeouts};
 
 /// Long enough for an election on a loaded 2-core machine, short enough to fail fast.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -81,15 +81,22 @@ impl Cluster {
             .join(id.to_string())
     }
 
-    /// Opens replica `id`'s data directory afresh, as a new process would. The previous
-    /// handles must be gone; RocksDB's lock is released when the last one is dropped, which
-    /// may take a moment after a replica's shutdown.
+    /// Opens replica `id`'s data directory afresh, as a new process would (a directory
+    /// created here is a founding member's, as with `--init`). The previous handles must be
+    /// gone; RocksDB's lock is released when the last one is dropped, which may take a moment
+    /// after a replica's shutdown.
     pub async fn reopen_storage(&mut self, id: NodeId) {
+        self.reopen_storage_as(id, Origin::Founding).await;
+    }
+
+    /// [`Self::reopen_storage`], a directory created here being `origin`'s (an emptied
+    /// replica's is [`Origin::Joining`], as without `--init`).
+    pub async fn reopen_storage_as(&mut self, id: NodeId, origin: Origin) {
         self.storage.remove(&id);
         let dir = self.data_dir(id);
         let deadline = tokio::time::Instant::now() + WAIT;
         let storage = loop {
-            match Storage::open(&dir, id) {
+            match Storage::open(&dir, id, origin) {
                 Ok(storage) => break storage,
                 Err(e) => {
                     assert!(

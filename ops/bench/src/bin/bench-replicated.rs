@@ -220,7 +220,7 @@ impl Ours {
         };
         for (id, listener) in listeners {
             let data = dir.join(id.to_string());
-            let storage = Storage::open(&data, id)?;
+            let storage = Storage::open(&data, id, aurora_raft::Origin::Founding)?;
             self.dirs.push((id, data));
             let replica = Replica::start(id, &storage, &router, timeouts.clone()).await?;
             let routes = aurora_raft::http::routes(&replica, cluster);
@@ -255,7 +255,7 @@ impl Ours {
         // storage can be opened again, nothing holds it (RocksDB's lock).
         let deadline = Instant::now() + Duration::from_secs(10);
         for (id, dir) in self.dirs.drain(..) {
-            while let Err(e) = Storage::open(&dir, id) {
+            while let Err(e) = Storage::open(&dir, id, aurora_raft::Origin::Founding) {
                 if Instant::now() > deadline {
                     eprintln!("replica {id} still holds its storage: {e}");
                     break;

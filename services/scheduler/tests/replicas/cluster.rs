@@ -96,11 +96,12 @@ impl Replicas {
         self.running.insert(id, Guard(command.spawn().unwrap()));
     }
 
-    /// Starts every replica, the first initialising the cluster, and waits until all serve.
+    /// Starts every replica of the new cluster (each with `--init`, as a new cluster's
+    /// replicas are), and waits until all serve.
     pub fn start_all(&mut self) {
         let ids: Vec<u64> = self.ports.keys().copied().collect();
         for id in ids {
-            self.start(id, id == 1);
+            self.start(id, true);
         }
         self.wait_all_serving();
     }

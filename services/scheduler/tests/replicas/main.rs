@@ -247,6 +247,8 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
     let asked_again = Instant::now();
     let refused_again = create_job_within(replicas.port(leader), "during2", Duration::from_secs(5));
     let answered_in = asked_again.elapsed();
+    // Aurora's contract: /leaderhealth is 200 only where writes can succeed.
+    let leader_health = http_text(replicas.port(leader), "GET", "/leaderhealth", None);
     let refusal = match (refused, refused_again) {
         (Err(refusal), Err(again)) => {
             resume(&replicas);
@@ -269,6 +271,12 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
         refusal.contains("quorum"),
         "the refusal says why: {refusal}"
     );
+    let (status, why) = leader_health.expect("the cut-off leader answers");
+    assert_eq!(
+        status, 503,
+        "a leader without a quorum is not healthy: {why}"
+    );
+    assert!(why.contains("no quorum"), "{why}");
 
     let leader = replicas.wait_leader(30);
     wait_for_within(30, "writes after the quorum is back", || {
@@ -290,9 +298,10 @@ fn a_minority_refuses_writes_and_recovers_with_nothing_lost() {
 fn replicas_join_and_leave_through_aurora_admin() {
     let mut replicas = Replicas::new(4);
     let three = replicas.peers_of(&[1, 2, 3]);
-    replicas.start_with_peers(1, true, &three);
-    replicas.start_with_peers(2, false, &three);
-    replicas.start_with_peers(3, false, &three);
+    // A new cluster's replicas each start with --init; replica 4, added later, without.
+    for id in [1, 2, 3] {
+        replicas.start_with_peers(id, true, &three);
+    }
     replicas.wait_all_serving();
     let leader = replicas.wait_leader(30);
     for n in 0..5 {
