@@ -5,10 +5,13 @@
 //! the one that last answered in this process, and moves on when one cannot be reached or
 //! answers 503 `NOT_LEADER` / `ERROR_TRANSIENT` (a replica that knows no leader), at most once
 //! around the list; a failure then names every URI tried. Only [`Client::exchange`] does this.
-//! Nothing is remembered between invocations.
+//! A write is not sent again once a replica may have received it, so before the first write
+//! every replica is asked `/leaderhealth` at once, briefly, and the write goes to the leader
+//! first: a replica that accepts connections but never answers (a hung process) then costs a
+//! second, not the write. Nothing is remembered between invocations.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aurora_api::{ApiError, USER_HEADER};
@@ -24,6 +27,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// With several replicas, how long a connection attempt may take before the next replica is
 /// tried: a host that is down stays silent rather than refusing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// With several replicas, how long each may take to answer `/leaderhealth` before a write: a
+/// leader answers at once; one that is silent this long would not carry out the write either.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The scheduler's codes for "this replica cannot serve it; another may".
 const TRY_ANOTHER_CODES: [&str; 2] = ["NOT_LEADER", "ERROR_TRANSIENT"];
@@ -103,6 +110,9 @@ pub struct Client {
     bases: Vec<String>,
     /// The index in `bases` of the replica that last answered: later calls start there.
     current: Arc<AtomicUsize>,
+    /// Whether `current` is known to lead (it said so, or carried out a write), so that a
+    /// write need not ask the replicas first.
+    leader_known: Arc<AtomicBool>,
     user: String,
     /// The `Authorization` header for each of `bases` (see [`authorization_for`]), and where
     /// it came from.
@@ -179,6 +189,7 @@ impl Client {
             authorizations,
             bases,
             current: Arc::new(AtomicUsize::new(0)),
+            leader_known: Arc::new(AtomicBool::new(false)),
             user: user.to_string(),
         })
     }
@@ -239,7 +250,8 @@ impl Client {
     /// A replica that refused the connection never saw the request, and one that answered
     /// 503 `NOT_LEADER`/`ERROR_TRANSIENT` did nothing, so any request moves on from those.
     /// Other transport failures (reset, timeout) move a GET on but end a POST or PUT: it may
-    /// have been carried out, and sending it again elsewhere could do it twice.
+    /// have been carried out, and sending it again elsewhere could do it twice. That is why a
+    /// write first finds the leader ([`Client::write_order`]).
     fn exchange<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -247,11 +259,15 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> CliResult<Result<T, Refusal>> {
         let n = self.bases.len();
-        let start = self.current.load(Ordering::Relaxed);
+        let write = method != Method::GET;
+        let order = if write {
+            self.write_order()
+        } else {
+            self.read_order()
+        };
         // What each replica left behind said, for an error naming them all.
         let mut tried: Vec<String> = Vec::new();
-        for step in 0..n {
-            let index = (start + step) % n;
+        for (step, &index) in order.iter().enumerate() {
             let base = &self.bases[index];
             let last = step + 1 == n;
             let mut request = self
@@ -270,16 +286,25 @@ impl Client {
             let response = match request.send() {
                 Ok(response) => response,
                 Err(error) => {
-                    let move_on = !last && (error.is_connect() || method == Method::GET);
-                    if !move_on && tried.is_empty() {
+                    let move_on = !last && (error.is_connect() || !write);
+                    let failed = if !move_on && tried.is_empty() {
                         // One scheduler asked: the error it has always been.
-                        return Err(transport_error(base, &error));
+                        transport_error(base, &error)
+                    } else {
+                        tried.push(format!("{base}: {}", cause(&error)));
+                        if move_on {
+                            continue;
+                        }
+                        tried_all(path, &tried, transport_code(&error))
+                    };
+                    if write && !error.is_connect() {
+                        let untried: Vec<&str> = order[step + 1..]
+                            .iter()
+                            .map(|&i| self.bases[i].as_str())
+                            .collect();
+                        return Err(outcome_unknown(failed, &untried));
                     }
-                    tried.push(format!("{base}: {}", cause(&error)));
-                    if !move_on {
-                        return Err(tried_all(path, &tried, transport_code(&error)));
-                    }
-                    continue;
+                    return Err(failed);
                 }
             };
             let status = response.status();
@@ -309,6 +334,10 @@ impl Client {
                 return Ok(Err(refusal));
             }
             self.current.store(index, Ordering::Relaxed);
+            if write {
+                // Only the leader carries out writes.
+                self.leader_known.store(true, Ordering::Relaxed);
+            }
             return response.json::<T>().map(Ok).map_err(|e| {
                 CliError::new(
                     ExitCode::ApiError,
@@ -319,6 +348,90 @@ impl Client {
         // `new` refuses an empty list, so the loop always returns.
         Err(CliError::invalid_config("no scheduler URI to talk to"))
     }
+
+    /// The replicas in the order a read tries them: from the one that last answered, around.
+    fn read_order(&self) -> Vec<usize> {
+        let n = self.bases.len();
+        let start = self.current.load(Ordering::Relaxed);
+        (0..n).map(|step| (start + step) % n).collect()
+    }
+
+    /// The replicas in the order a write tries them. Unless a leader is already known, every
+    /// replica is asked `/leaderhealth` at once: the leader comes first, then those that
+    /// answered, then those that refused the connection (a write fails there at once and
+    /// moves on), and those that stayed silent last, since a write sent to one would wait
+    /// out the whole call timeout and could not then be sent elsewhere.
+    fn write_order(&self) -> Vec<usize> {
+        let order = self.read_order();
+        if order.len() < 2 || self.leader_known.load(Ordering::Relaxed) {
+            return order;
+        }
+        let probes: Vec<Probe> = std::thread::scope(|scope| {
+            let asking: Vec<_> = self
+                .bases
+                .iter()
+                .map(|base| scope.spawn(|| self.probe(base)))
+                .collect();
+            asking
+                .into_iter()
+                .map(|asked| asked.join().unwrap_or(Probe::Silent))
+                .collect()
+        });
+        let mut order = order;
+        // Stable: replicas that said the same keep the usual order.
+        order.sort_by_key(|&index| probes.get(index).copied().unwrap_or(Probe::Silent));
+        if let Some(&first) = order.first()
+            && probes.get(first) == Some(&Probe::Leads)
+        {
+            self.current.store(first, Ordering::Relaxed);
+            self.leader_known.store(true, Ordering::Relaxed);
+        }
+        order
+    }
+
+    /// Asks the replica at `base` whether it leads. `/leaderhealth` needs no credentials.
+    fn probe(&self, base: &str) -> Probe {
+        match self
+            .http
+            .get(format!("{base}/leaderhealth"))
+            .timeout(PROBE_TIMEOUT)
+            .send()
+        {
+            Ok(response) if response.status().is_success() => Probe::Leads,
+            Ok(_) => Probe::Answered,
+            Err(error) if error.is_connect() && !error.is_timeout() => Probe::Refused,
+            Err(_) => Probe::Silent,
+        }
+    }
+}
+
+/// What a replica said when asked whether it leads, in the order writes try them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Probe {
+    Leads,
+    /// It answered, but does not lead.
+    Answered,
+    /// It refused the connection: nothing listens there.
+    Refused,
+    /// No answer in time, or a broken one.
+    Silent,
+}
+
+/// `failed`, for a write that a replica may have received before the call failed: whether it
+/// was carried out is unknown, and it was not sent to the `untried` replicas.
+fn outcome_unknown(failed: CliError, untried: &[&str]) -> CliError {
+    let mut message = format!(
+        "{}\nthe write's outcome is unknown: the scheduler may have carried it out; check \
+         before running it again",
+        failed.message
+    );
+    if !untried.is_empty() {
+        message.push_str(&format!(
+            " (not sent to {}, so as not to carry it out twice)",
+            untried.join(", ")
+        ));
+    }
+    CliError::new(failed.code, message)
 }
 
 /// A request body as JSON.

@@ -109,7 +109,9 @@ impl Clusters {
     }
 
     /// The scheduler URLs of `name`: its `scheduler_uri`, which lists a replicated
-    /// scheduler's replicas comma-separated, in the order they are tried.
+    /// scheduler's replicas comma-separated, in the order they are tried. Each must be an
+    /// `http://` or `https://` URL: anything else is a configuration error naming the cluster
+    /// and the value, rather than a network error from the first call.
     pub fn scheduler_uris(&self, name: &str) -> Result<Vec<String>, CliError> {
         match self.by_name.get(name) {
             Some(Cluster {
@@ -124,6 +126,9 @@ impl Clusters {
                     .collect();
                 if uris.is_empty() {
                     return Err(no_scheduler_uri(name));
+                }
+                for uri in &uris {
+                    check_scheduler_uri(name, uri)?;
                 }
                 Ok(uris)
             }
@@ -155,6 +160,27 @@ impl Clusters {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
+    }
+}
+
+/// Refuses a `scheduler_uri` entry the HTTP client could not call: not a URL, another scheme,
+/// or no host.
+fn check_scheduler_uri(name: &str, uri: &str) -> Result<(), CliError> {
+    let problem = match reqwest::Url::parse(uri) {
+        Err(error) => Some(error.to_string()),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            Some(format!("scheme {:?}", url.scheme()))
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some("no host".to_string()),
+        Ok(_) => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(CliError::invalid_config(format!(
+            "cluster {name:?} in clusters.json: scheduler_uri {uri:?} is not a scheduler URL \
+             ({problem}); it must start with http:// or https://, e.g. http://{}",
+            uri.split_once("://").map_or(uri, |(_, rest)| rest)
+        ))),
     }
 }
 
@@ -208,6 +234,35 @@ mod tests {
         );
         let blank = clusters.scheduler_uris("blank").unwrap_err();
         assert_eq!(blank.code, ExitCode::InvalidConfig);
+    }
+
+    #[test]
+    fn a_scheduler_uri_that_is_not_an_http_url_is_a_config_error_naming_it() {
+        let clusters = Clusters::parse(&[file(
+            r#"[{"name": "bare", "scheduler_uri": "127.0.0.1:18303"},
+                {"name": "ftp", "scheduler_uri": "http://ok:8081,ftp://x"},
+                {"name": "hostless", "scheduler_uri": "http://"},
+                {"name": "good", "scheduler_uri": "https://s1:8081,http://[::1]:8081"}]"#,
+        )])
+        .unwrap();
+        for (name, value) in [
+            ("bare", "127.0.0.1:18303"),
+            ("ftp", "ftp://x"),
+            ("hostless", "http:"),
+        ] {
+            let error = clusters.scheduler_uris(name).unwrap_err();
+            assert_eq!(error.code, ExitCode::InvalidConfig, "{error}");
+            assert!(
+                error.message.contains(&format!("cluster {name:?}"))
+                    && error.message.contains(&format!("{value:?}"))
+                    && error.message.contains("http:// or https://"),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            clusters.scheduler_uris("good").unwrap(),
+            ["https://s1:8081", "http://[::1]:8081"]
+        );
     }
 
     #[test]

@@ -176,7 +176,18 @@ pub fn describe(event: &Event) -> Described {
 
 /// `role/env/job/instance` from a task id of the usual shape, else `role/env/job`.
 fn task_subject(job: &aurora_events::JobKey, task: &aurora_events::TaskId) -> String {
-    let prefix = format!("{}-{}-{}-", job.role, job.environment, job.name);
+    // Ids are made as `TaskId::generate` makes them: `role-env-name-INSTANCE-UUID` with every
+    // character outside [A-Za-z0-9_-] (the `.` of `hello.world`) made a `-`.
+    let prefix: String = format!("{}-{}-{}-", job.role, job.environment, job.name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     task.as_str()
         .strip_prefix(&prefix)
         .and_then(|rest| rest.split('-').next())
@@ -227,8 +238,11 @@ impl EventFilter {
             return false;
         }
         if let Some(actor) = &self.actor {
+            // A user is given by name, or as `events tail` prints it (`user:NAME`).
             let matches = match &envelope.actor {
-                aurora_events::Actor::User(name) => name == actor,
+                aurora_events::Actor::User(name) => {
+                    name == actor || actor.strip_prefix("user:") == Some(name.as_str())
+                }
                 other => other.to_string() == *actor,
             };
             if !matches {
@@ -288,6 +302,19 @@ mod tests {
     }
 
     #[test]
+    fn task_subjects_keep_the_instance_of_a_job_with_a_dot() {
+        for name in ["hello_world", "hello.world", "a.b.c"] {
+            let job = aurora_events::JobKey::new("root", "test", name).unwrap();
+            let task = aurora_events::TaskId::generate(&job, 7, aurora_events::Uuid::nil());
+            assert_eq!(task_subject(&job, &task), format!("root/test/{name}/7"));
+        }
+        // An id not of the usual shape names the job alone.
+        let job = aurora_events::JobKey::new("root", "test", "hello.world").unwrap();
+        let odd = aurora_events::TaskId::from_raw("something-else");
+        assert_eq!(task_subject(&job, &odd), "root/test/hello.world");
+    }
+
+    #[test]
     fn filters_narrow_by_job_kind_task_and_actor() {
         let events: Vec<Envelope> = samples::events()
             .into_iter()
@@ -340,6 +367,14 @@ mod tests {
         let mut by_bob = events[0].clone();
         by_bob.actor = Actor::User("bob".into());
         assert!(!alice.matches(&by_bob));
+        // As the line prints the actor: `user:alice`.
+        let printed = EventFilter {
+            actor: Some(by_alice.actor.to_string()),
+            ..EventFilter::default()
+        };
+        assert_eq!(printed.actor.as_deref(), Some("user:alice"));
+        assert!(printed.matches(&by_alice));
+        assert!(!printed.matches(&by_bob));
         let scheduler = EventFilter {
             actor: Some("scheduler".into()),
             ..EventFilter::default()

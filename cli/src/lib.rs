@@ -20,6 +20,7 @@ pub mod events;
 pub mod exit;
 pub mod keys;
 pub mod observer;
+pub mod percent;
 pub mod pyfmt;
 pub mod stream;
 pub mod time;
@@ -49,6 +50,38 @@ pub(crate) fn report_usage(error: clap::Error) -> i32 {
     code.code()
 }
 
+/// EPIPE, the same on Linux and the BSDs (macOS included).
+const EPIPE: i32 = 32;
+
+/// Makes a closed standard output (`aurora why T | head -1`) end the process quietly with
+/// status 0, as `events tail` does, instead of panicking with exit 101. Called first thing by
+/// both binaries. Rust ignores SIGPIPE, so a write to a closed pipe fails with EPIPE, which
+/// `println!` turns into a panic; restoring SIGPIPE's default would need `unsafe` (which the
+/// workspace forbids), so the panic hook recognises that one panic and exits instead. Other
+/// panics keep the default hook.
+pub fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(is_closed_stdout) {
+            std::process::exit(ExitCode::Ok.code());
+        }
+        default(info);
+    }));
+}
+
+/// Whether `message` is the panic of `print!`/`println!` whose stdout was closed.
+fn is_closed_stdout(message: &str) -> bool {
+    let broken_pipe = std::io::Error::from_raw_os_error(EPIPE).to_string();
+    message
+        .strip_prefix("failed printing to stdout: ")
+        .is_some_and(|error| error == broken_pipe)
+}
+
 /// Prints a failed command's message to stderr and returns its exit code.
 pub(crate) fn finish(outcome: CliResult) -> i32 {
     match outcome {
@@ -57,5 +90,26 @@ pub(crate) fn finish(outcome: CliResult) -> i32 {
             eprintln!("error: {}", error.message);
             error.code.code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_closed_stdout_is_recognised() {
+        let broken_pipe = std::io::Error::from_raw_os_error(EPIPE);
+        assert!(is_closed_stdout(&format!(
+            "failed printing to stdout: {broken_pipe}"
+        )));
+        assert!(!is_closed_stdout(&format!(
+            "failed printing to stderr: {broken_pipe}"
+        )));
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        assert!(!is_closed_stdout(&format!(
+            "failed printing to stdout: {full}"
+        )));
+        assert!(!is_closed_stdout("attempt to add with overflow"));
     }
 }

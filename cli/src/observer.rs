@@ -318,15 +318,7 @@ fn browse_path(task: &str, path: &str) -> String {
 
 /// One URL path segment, percent-encoded (`/` included).
 fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    crate::percent::encode(text)
 }
 
 /// A relative path's segments, each percent-encoded, joined by `/`.

@@ -4,6 +4,7 @@
 //! Both carry the same payload (`aurora_stream::wire`), so both print alike.
 
 use std::io::{BufRead, BufReader, Read};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use aurora_events::{Envelope, Seq};
@@ -30,6 +31,40 @@ pub fn stream_error(error: aurora_stream::Error) -> CliError {
         _ => ExitCode::ApiError,
     };
     CliError::new(code, error.to_string())
+}
+
+/// The most holes an error lists (a purged stream may lack millions of seqs).
+const HOLES_LISTED: usize = 5;
+
+/// The error of a stream that lacks `missing` (ranges of seqs, in order, at least one): its
+/// seqs are the journal's without gaps, so it is damaged, and a read must not pass over it.
+pub fn hole_error(cluster: &str, missing: &[RangeInclusive<Seq>]) -> CliError {
+    let mut listed: Vec<String> = missing
+        .iter()
+        .take(HOLES_LISTED)
+        .map(|range| {
+            if range.start() == range.end() {
+                range.start().to_string()
+            } else {
+                format!("{}-{}", range.start(), range.end())
+            }
+        })
+        .collect();
+    if missing.len() > HOLES_LISTED {
+        listed.push(format!("and {} more ranges", missing.len() - HOLES_LISTED));
+    }
+    let single = missing.len() == 1 && missing[0].start() == missing[0].end();
+    CliError::new(
+        ExitCode::CommandFailure,
+        format!(
+            "the JetStream mirror of {cluster} lacks seq{} {} (deleted from the stream?): its \
+             seqs are the journal's, without gaps, so it no longer mirrors the journal; check it \
+             with `aurora-admin journal verify {cluster} --against-stream`, or read the \
+             scheduler's events with --source scheduler",
+            if single { "" } else { "s" },
+            listed.join(", ")
+        ),
+    )
 }
 
 /// What to do after an event was handed over.
@@ -214,6 +249,28 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+
+    #[test]
+    fn a_hole_names_its_seqs_and_how_to_check_the_stream() {
+        let one = hole_error("devcluster", &[10..=10]);
+        assert_eq!(one.code, ExitCode::CommandFailure);
+        assert!(one.message.contains("lacks seq 10 "), "{}", one.message);
+        assert!(
+            one.message
+                .contains("`aurora-admin journal verify devcluster --against-stream`"),
+            "{}",
+            one.message
+        );
+        let many: Vec<RangeInclusive<Seq>> = (0..7).map(|i| i * 10..=i * 10 + 1).collect();
+        let error = hole_error("c", &many);
+        assert!(
+            error
+                .message
+                .contains("lacks seqs 0-1, 10-11, 20-21, 30-31, 40-41, and 2 more ranges "),
+            "{}",
+            error.message
+        );
+    }
 
     #[test]
     fn events_are_their_data_lines_joined_and_the_rest_is_skipped() {

@@ -1,6 +1,6 @@
 //! Timestamps as people read them.
 
-use aurora_events::Timestamp;
+use aurora_events::{Seq, Timestamp};
 
 /// `YYYY-MM-DD HH:MM:SS` UTC.
 pub fn format(at: Timestamp) -> String {
@@ -49,25 +49,65 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
     }
 }
 
-/// `--at SEQ|TIME|now` as the API's `at` query value: `None` for now, the seq as it is, a
-/// time in RFC 3339 UTC.
-pub fn at_param(text: &str) -> Result<Option<String>, String> {
-    let text = text.trim();
-    if text.is_empty() || text == "now" {
-        return Ok(None);
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(Some(text.to_string()));
-    }
-    let at = parse_instant(text)?;
-    jiff::Timestamp::from_millisecond(at.as_millis())
-        .map(|t| Some(t.to_string()))
-        .map_err(|e| format!("{text:?}: {e}"))
+/// A moment of the cluster's history as `--at`, `--from` and `--to` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// `now`: the present.
+    Now,
+    /// Right after this journal seq.
+    Seq(Seq),
+    /// The last event committed at or before this instant.
+    Time(Timestamp),
 }
 
-/// `path` with `at` added to its query string (unchanged for now).
+/// What `SEQ|TIME|now` accepts, for error messages.
+const POINT_SYNTAX: &str = "a seq (a number >= 0), a time (RFC 3339, 2026-12-05T11:00:00Z, or \
+                            UTC \"YYYY-MM-DD HH:MM[:SS]\") or now";
+
+/// Parses `SEQ|TIME|now` given to option `flag` (`--from`, ...), surrounding blanks ignored;
+/// errors name the option and say what it takes.
+pub fn parse_point(text: &str, flag: &str) -> Result<Point, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(format!("{flag} is empty: give {POINT_SYNTAX}"));
+    }
+    if trimmed == "now" {
+        return Ok(Point::Now);
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return trimmed.parse::<Seq>().map(Point::Seq).map_err(|_| {
+            format!(
+                "{flag} {trimmed}: the seq is too large (seqs go up to {})",
+                Seq::MAX
+            )
+        });
+    }
+    if let Some(digits) = trimmed.strip_prefix('-')
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("{flag} {trimmed} is negative: give {POINT_SYNTAX}"));
+    }
+    parse_instant(trimmed)
+        .map(Point::Time)
+        .map_err(|_| format!("{flag} {trimmed:?} is not {POINT_SYNTAX}"))
+}
+
+/// `SEQ|TIME|now` given to `flag` as the API's `at`, `from` or `to` query value: `None` for
+/// now, the seq as it is, a time in RFC 3339 UTC.
+pub fn at_param(text: &str, flag: &str) -> Result<Option<String>, String> {
+    match parse_point(text, flag)? {
+        Point::Now => Ok(None),
+        Point::Seq(seq) => Ok(Some(seq.to_string())),
+        Point::Time(at) => jiff::Timestamp::from_millisecond(at.as_millis())
+            .map(|t| Some(t.to_string()))
+            .map_err(|e| format!("{flag} {:?}: {e}", text.trim())),
+    }
+}
+
+/// `path` with `--at`'s value added to its query string (unchanged for now).
 pub fn with_at(path: &str, at: Option<&str>) -> Result<String, String> {
-    let Some(at) = at.map(at_param).transpose()?.flatten() else {
+    let Some(at) = at.map(|at| at_param(at, "--at")).transpose()?.flatten() else {
         return Ok(path.to_string());
     };
     let separator = if path.contains('?') { '&' } else { '?' };
@@ -122,6 +162,49 @@ mod tests {
             "/a?at=2025-12-05T12:00:00Z"
         );
         assert!(super::with_at("/a", Some("soon")).is_err());
+        assert_eq!(super::with_at("/a", Some(" 7 ")).unwrap(), "/a?at=7");
+        let error = super::with_at("/a", Some("")).unwrap_err();
+        assert!(error.starts_with("--at is empty"), "{error}");
+    }
+
+    #[test]
+    fn points_are_trimmed_and_their_errors_name_the_option() {
+        use super::{Point, parse_point};
+        assert_eq!(parse_point(" 5", "--from"), Ok(Point::Seq(5)));
+        assert_eq!(parse_point("5\t", "--from"), Ok(Point::Seq(5)));
+        assert_eq!(parse_point(" now ", "--to"), Ok(Point::Now));
+        assert_eq!(
+            parse_point(&u64::MAX.to_string(), "--from"),
+            Ok(Point::Seq(u64::MAX))
+        );
+        assert_eq!(
+            parse_point(" 2025-12-05 12:00 ", "--from"),
+            Ok(Point::Time(Timestamp(1_764_936_000_000)))
+        );
+        let error = |text: &str| parse_point(text, "--from").unwrap_err();
+        for empty in ["", "  "] {
+            assert!(
+                error(empty).starts_with("--from is empty: give a seq"),
+                "{}",
+                error(empty)
+            );
+        }
+        assert!(
+            error("-1").starts_with("--from -1 is negative: give a seq (a number >= 0)"),
+            "{}",
+            error("-1")
+        );
+        assert!(
+            error("99999999999999999999")
+                .starts_with("--from 99999999999999999999: the seq is too large"),
+            "{}",
+            error("99999999999999999999")
+        );
+        assert!(
+            error(" soon").starts_with("--from \"soon\" is not a seq"),
+            "{}",
+            error(" soon")
+        );
     }
 
     use aurora_events::Timestamp;

@@ -54,7 +54,13 @@ pub(crate) fn run(action: Action) -> CliResult {
             writeln!(stdout, "password = \"{hash}\"")
         }
     };
-    written.map_err(|e| CliError::new(ExitCode::Unknown, format!("writing stdout: {e}")))
+    match written {
+        // The reader went away (`| head`): done, as for every other command.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => {
+            written.map_err(|e| CliError::new(ExitCode::Unknown, format!("writing stdout: {e}")))
+        }
+    }
 }
 
 /// A password typed twice at the terminal, not echoed.

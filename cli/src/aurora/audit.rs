@@ -27,7 +27,7 @@ pub(super) struct AuditArgs<'a> {
 
 /// `SEQ|TIME` as the API's value.
 fn instant(text: &str, flag: &str) -> CliResult<Option<String>> {
-    crate::time::at_param(text).map_err(|e| CliError::invalid_parameter(format!("{flag}: {e}")))
+    crate::time::at_param(text, flag).map_err(CliError::invalid_parameter)
 }
 
 pub(super) fn audit(ctx: &Context, cluster: &str, args: &AuditArgs, json: bool) -> CliResult {
@@ -41,7 +41,7 @@ pub(super) fn audit(ctx: &Context, cluster: &str, args: &AuditArgs, json: bool) 
     }
     let mut query = vec![format!("limit={}", args.limit.unwrap_or(100))];
     if let Some(actor) = args.actor {
-        query.push(format!("user={}", encode(actor)));
+        query.push(format!("user={}", crate::percent::encode(actor)));
     }
     if let Some(from) = args.from
         && let Some(from) = instant(from, "--from")?
@@ -63,16 +63,6 @@ pub(super) fn audit(ctx: &Context, cluster: &str, args: &AuditArgs, json: bool) 
     }
     print!("{}", render(cluster, &audit.entries, ctx.color));
     Ok(())
-}
-
-/// Percent-encodes what a user name may hold beyond `[A-Za-z0-9._-]`.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn render(cluster: &str, entries: &[AuditEntry], color: bool) -> String {
@@ -131,6 +121,5 @@ mod tests {
             text.contains("7..9  1970-01-01 00:00:00.000 UTC  user:alice       kill www/prod/web (3 tasks): www-prod-web-0 → KILLING: bye"),
             "{text}"
         );
-        assert_eq!(encode("a b/ü"), "a%20b%2F%C3%BC");
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, paint, print_json};
 use crate::exit::{CliError, CliResult};
+use crate::time::Point;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ClusterDiff {
@@ -21,9 +22,29 @@ struct ClusterDiff {
 
 /// `SEQ|TIME|now` as the API's value.
 fn instant(text: &str, flag: &str) -> CliResult<String> {
-    crate::time::at_param(text)
+    crate::time::at_param(text, flag)
         .map(|at| at.unwrap_or_else(|| "now".into()))
-        .map_err(|e| CliError::invalid_parameter(format!("{flag}: {e}")))
+        .map_err(CliError::invalid_parameter)
+}
+
+#[derive(Debug, Deserialize)]
+struct JournalInfo {
+    last_seq: Seq,
+}
+
+/// The error for the first of `points` (option, value) that is a seq after `last`, if any.
+fn past_the_end<'a>(
+    points: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    last: Seq,
+) -> Option<CliError> {
+    points
+        .into_iter()
+        .find_map(|(flag, text)| match crate::time::parse_point(text?, flag) {
+            Ok(Point::Seq(seq)) if seq > last => Some(CliError::invalid_parameter(format!(
+                "{flag} {seq} is after the last event in the journal (seq {last})"
+            ))),
+            _ => None,
+        })
 }
 
 pub(super) fn diff(
@@ -41,9 +62,24 @@ pub(super) fn diff(
         instant(to.unwrap_or("now"), "--to")?
     );
     if let Some(role) = role {
-        path.push_str(&format!("&role={role}"));
+        path.push_str(&format!("&role={}", crate::percent::encode(role)));
     }
-    let diff: ClusterDiff = client.get(&path)?;
+    let diff: ClusterDiff = match client.try_get(&path)? {
+        Ok(diff) => diff,
+        Err(refusal) => {
+            // The scheduler words a seq past the journal's end as its own `?at=`; say which
+            // of our options it was.
+            let last = client.get::<JournalInfo>("/api/v1/journal")?.last_seq;
+            return Err(
+                past_the_end([("--from", Some(from)), ("--to", to)], last).unwrap_or_else(|| {
+                    CliError::new(
+                        refusal.exit_code(),
+                        format!("the scheduler refused {path}: {refusal}"),
+                    )
+                }),
+            );
+        }
+    };
     if json {
         return print_json(&diff);
     }
@@ -137,4 +173,28 @@ fn render(cluster: &str, diff: &ClusterDiff, color: bool) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::ExitCode;
+
+    #[test]
+    fn a_seq_past_the_end_is_named_by_its_option() {
+        let error = past_the_end([("--from", Some("9999")), ("--to", None)], 50).unwrap();
+        assert_eq!(error.code, ExitCode::InvalidParameter);
+        assert_eq!(
+            error.message,
+            "--from 9999 is after the last event in the journal (seq 50)"
+        );
+        let error = past_the_end([("--from", Some(" 3")), ("--to", Some("51"))], 50).unwrap();
+        assert!(error.message.starts_with("--to 51 "), "{}", error.message);
+        for fine in [
+            [("--from", Some("50")), ("--to", None)],
+            [("--from", Some("2025-12-05 12:00")), ("--to", Some("now"))],
+        ] {
+            assert!(past_the_end(fine, 50).is_none(), "{fine:?}");
+        }
+    }
 }

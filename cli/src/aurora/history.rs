@@ -5,6 +5,7 @@
 use aurora_events::{Envelope, EventId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::client::Client;
 use crate::context::{Context, paint, print_json};
 use crate::exit::{CliError, CliResult};
 use crate::time::with_at;
@@ -48,12 +49,55 @@ fn split_task(spec: &str) -> CliResult<(&str, &str)> {
     Ok((cluster, task))
 }
 
+/// `/api/v1/tasks/{task}/{what}`, with `--at`; the task id is one path segment whatever it
+/// holds.
+fn task_path(task: &str, what: &str, at: Option<&str>) -> CliResult<String> {
+    with_at(
+        &format!("/api/v1/tasks/{}/{what}", crate::percent::encode(task)),
+        at,
+    )
+    .map_err(CliError::invalid_parameter)
+}
+
+/// GETs `task_path`. A task unknown at `--at` but known now was created after that point:
+/// said so, rather than the scheduler's "it may never have existed, or have been pruned".
+fn task_get<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    task: &str,
+    what: &str,
+    at: Option<&str>,
+) -> CliResult<T> {
+    let path = task_path(task, what, at)?;
+    let refusal = match client.try_get(&path)? {
+        Ok(answer) => return Ok(answer),
+        Err(refusal) => refusal,
+    };
+    let refused = CliError::new(
+        refusal.exit_code(),
+        format!("the scheduler refused {path}: {refusal}"),
+    );
+    let Some(at) = at.filter(|_| refusal.is_not_found()) else {
+        return Err(refused);
+    };
+    if path == task_path(task, what, None)? {
+        return Err(refused); // --at now
+    }
+    match client.try_get::<serde_json::Value>(&task_path(task, what, None)?)? {
+        Ok(_) => Err(CliError::new(
+            refusal.exit_code(),
+            format!(
+                "task {task} did not exist yet at --at {}: it was created later",
+                at.trim()
+            ),
+        )),
+        Err(_) => Err(refused),
+    }
+}
+
 pub(super) fn history(ctx: &Context, spec: &str, at: Option<&str>, json: bool) -> CliResult {
     let (cluster, task) = split_task(spec)?;
     let client = ctx.client(cluster)?;
-    let path = with_at(&format!("/api/v1/tasks/{task}/history"), at)
-        .map_err(CliError::invalid_parameter)?;
-    let mut chain: Vec<TaskHistory> = client.get(&path)?;
+    let mut chain: Vec<TaskHistory> = task_get(&client, task, "history", at)?;
     // Oldest first: the lifecycle reads in the order it happened.
     chain.reverse();
     if json {
@@ -96,9 +140,7 @@ pub(super) fn history(ctx: &Context, spec: &str, at: Option<&str>, json: bool) -
 pub(super) fn why(ctx: &Context, spec: &str, at: Option<&str>, json: bool) -> CliResult {
     let (cluster, task) = split_task(spec)?;
     let client = ctx.client(cluster)?;
-    let path =
-        with_at(&format!("/api/v1/tasks/{task}/why"), at).map_err(CliError::invalid_parameter)?;
-    let why: Why = client.get(&path)?;
+    let why: Why = task_get(&client, task, "why", at)?;
     if json {
         return print_json(&why);
     }
@@ -120,7 +162,24 @@ pub(super) fn why(ctx: &Context, spec: &str, at: Option<&str>, json: bool) -> Cl
 
 #[cfg(test)]
 mod tests {
-    use super::split_task;
+    use super::{split_task, task_path};
+
+    #[test]
+    fn task_ids_are_one_path_segment() {
+        assert_eq!(
+            task_path("a b?c#d", "history", None).unwrap(),
+            "/api/v1/tasks/a%20b%3Fc%23d/history"
+        );
+        assert_eq!(
+            task_path("T?at=31", "why", Some("5")).unwrap(),
+            "/api/v1/tasks/T%3Fat%3D31/why?at=5"
+        );
+        assert_eq!(
+            task_path("www-prod-web-0-1a2b", "history", Some(" now ")).unwrap(),
+            "/api/v1/tasks/www-prod-web-0-1a2b/history"
+        );
+        assert!(task_path("t", "history", Some("-1")).is_err());
+    }
 
     #[test]
     fn task_specs_may_name_their_cluster() {

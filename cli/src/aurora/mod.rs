@@ -85,10 +85,10 @@ enum Noun {
         #[arg(long)]
         actor: Option<String>,
         /// From this seq or time (RFC 3339) on.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
         /// Up to this seq or time.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
         /// Only actions on this kind of thing: job, task, update, quota, host, cron, agent,
         /// cluster.
@@ -111,10 +111,10 @@ enum ClusterVerb {
         cluster: String,
         /// The first instant (exclusive): a seq, or a time (RFC 3339, or UTC
         /// "YYYY-MM-DD HH:MM[:SS]").
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         from: String,
         /// The second instant (inclusive); default now.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
         /// Only this role's jobs and quota.
         #[arg(long)]
@@ -164,7 +164,8 @@ pub(crate) struct JsonFlag {
 pub(crate) struct AtFlag {
     /// Show the past: right after journal seq N, or as of a time (RFC 3339, or UTC
     /// "YYYY-MM-DD HH:MM[:SS]"); `now` is the present.
-    #[arg(long, value_name = "SEQ|TIME")]
+    // Hyphen values allowed so that `--at -1` is told what a seq is, not taken for a flag.
+    #[arg(long, value_name = "SEQ|TIME", allow_hyphen_values = true)]
     pub(crate) at: Option<String>,
 }
 

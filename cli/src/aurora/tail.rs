@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use aurora_events::{Aggregate, Envelope, Identifier, Seq};
+use aurora_events::{Aggregate, Envelope, Identifier, Seq, Timestamp};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::events::{self, EventFilter};
 use crate::exit::{CliError, CliResult, ExitCode};
 use crate::stream::{self, Next};
+use crate::time::Point;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct TailArgs {
@@ -21,7 +22,8 @@ pub(crate) struct TailArgs {
     pattern: Option<String>,
     /// Print the events strictly after this: a seq, a time (RFC 3339, or UTC
     /// "YYYY-MM-DD HH:MM[:SS]"), or `now`. Default: the beginning, or `now` with --follow.
-    #[arg(long)]
+    // Hyphen values allowed so that `--from -1` is told what a seq is, not taken for a flag.
+    #[arg(long, allow_hyphen_values = true)]
     from: Option<String>,
     /// Keep printing events as they are committed (until interrupted).
     #[arg(short = 'f', long)]
@@ -94,6 +96,20 @@ struct SeqAt {
     seq: Seq,
 }
 
+/// `--from TIME` means "the events after that instant", which for an instant still to come
+/// would have to print events committed after it, not the ones committed now: refused, rather
+/// than printing the present as if it were that future.
+fn refuse_future(at: Timestamp, now: Timestamp) -> CliResult {
+    if at > now {
+        return Err(CliError::invalid_parameter(format!(
+            "--from {} is in the future: give a time that has passed, or --follow without \
+             --from to print events as they are committed",
+            at.to_utc_string()
+        )));
+    }
+    Ok(())
+}
+
 /// `CLUSTER[/ROLE[/ENV[/NAME]]]` as a cluster and a filter.
 fn parse_pattern(pattern: &str) -> CliResult<(String, EventFilter)> {
     let parts: Vec<&str> = pattern.split('/').collect();
@@ -140,16 +156,22 @@ pub(crate) fn tail(ctx: &Context, args: &TailArgs) -> CliResult {
         }
     };
     let client = ctx.client(&cluster)?;
-    let after = match args.from.as_deref() {
+    let from = args
+        .from
+        .as_deref()
+        .map(|text| crate::time::parse_point(text, "--from"))
+        .transpose()
+        .map_err(CliError::invalid_parameter)?;
+    let after = match from {
         None if args.follow => None,
         None => Some(0),
-        Some("now") => None,
-        Some(text) if text.bytes().all(|b| b.is_ascii_digit()) => Some(
-            text.parse::<Seq>()
-                .map_err(|e| CliError::invalid_parameter(format!("--from {text}: {e}")))?,
-        ),
-        Some(text) => {
-            let at = crate::time::parse_instant(text).map_err(CliError::invalid_parameter)?;
+        Some(Point::Now) => None,
+        Some(Point::Seq(seq)) => Some(seq),
+        Some(Point::Time(at)) => {
+            refuse_future(
+                at,
+                Timestamp::from_millis(jiff::Timestamp::now().as_millisecond()),
+            )?;
             let seq: SeqAt =
                 client.get(&format!("/api/v1/journal/seq?at_ms={}", at.as_millis()))?;
             Some(seq.seq)
@@ -204,9 +226,30 @@ pub(crate) fn tail(ctx: &Context, args: &TailArgs) -> CliResult {
                 } else {
                     aurora_stream::Until::End
                 };
-                let mut envelopes = reader.envelopes(filter.subject_filter(), after, until);
+                // The stream's seqs are the journal's, dense: a hole is damage, not a gap to
+                // step over. A filtered consumer cannot see one, so ask the stream first...
+                let missing = reader
+                    .missing(after, None)
+                    .await
+                    .map_err(stream::stream_error)?;
+                if !missing.is_empty() {
+                    return Err(stream::hole_error(&cluster, &missing));
+                }
+                let subject_filter = filter.subject_filter();
+                // ...and an unfiltered read sees every seq, so it checks each (a message
+                // deleted while it follows).
+                let dense = subject_filter == aurora_stream::SubjectFilter::default();
+                let mut envelopes = reader.envelopes(subject_filter, after, until);
+                let mut expected = after.checked_add(1);
                 while let Some(envelope) = envelopes.next().await {
                     let envelope = envelope.map_err(stream::stream_error)?;
+                    if let Some(next) = expected
+                        && dense
+                        && envelope.seq > next
+                    {
+                        return Err(stream::hole_error(&cluster, &[next..=envelope.seq - 1]));
+                    }
+                    expected = envelope.seq.checked_add(1);
                     if print(envelope)? == Next::Stop {
                         break;
                     }
@@ -220,6 +263,20 @@ pub(crate) fn tail(ctx: &Context, args: &TailArgs) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_from_time_still_to_come_is_refused() {
+        let now = Timestamp(1_764_936_000_000);
+        assert_eq!(refuse_future(now, now), Ok(()));
+        assert_eq!(refuse_future(Timestamp(now.0 - 1), now), Ok(()));
+        let error = refuse_future(Timestamp(now.0 + 1), now).unwrap_err();
+        assert_eq!(error.code, ExitCode::InvalidParameter);
+        assert!(
+            error.message.contains("is in the future"),
+            "{}",
+            error.message
+        );
+    }
 
     #[test]
     fn patterns_name_a_cluster_and_narrow_by_job() {

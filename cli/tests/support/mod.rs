@@ -93,6 +93,22 @@ impl Cli {
         output
     }
 
+    /// Runs `binary` with its stdout a pipe whose reading end is already closed, as
+    /// `... | head -1` leaves it once `head` is done: every write to stdout fails with EPIPE.
+    /// Only stderr is captured.
+    pub fn run_into_closed_pipe(&self, binary: &str, args: &[&str]) -> Output {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let output = self
+            .command(binary, args)
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        report(binary, args, &output);
+        output
+    }
+
     pub fn aurora(&self, args: &[&str]) -> Output {
         self.run("aurora", args)
     }

@@ -6,6 +6,7 @@
 //! a hiccup). Following also survives the NATS server restarting: the reader starts a new
 //! consumer strictly after the last seq it delivered, so nothing is repeated or skipped.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
@@ -115,6 +116,37 @@ impl Reader {
         Ok((info.state.last_sequence, info.state.messages))
     }
 
+    /// The seqs in `(after, through]` (through the stream's end when `None`) that the stream
+    /// should hold and does not: messages deleted from it, and any dropped before its first.
+    /// The stream's sequence is the journal's seq, dense from 1, so any of them is damage
+    /// that a read would otherwise pass over in silence (a filtered consumer cannot tell a
+    /// hole from messages it filters out). Ranges, in order.
+    pub async fn missing(
+        &self,
+        after: Seq,
+        through: Option<Seq>,
+    ) -> Result<Vec<RangeInclusive<Seq>>, Error> {
+        let stream = self.stream().await?;
+        let state = stream.get_info().await.map_err(Error::jetstream)?.state;
+        // The deleted seqs themselves are listed only when asked for; most streams have none.
+        let deleted = if state.deleted_count.unwrap_or(0) > 0 {
+            stream
+                .info_builder()
+                .with_deleted(true)
+                .fetch()
+                .await
+                .map_err(Error::jetstream)?
+                .info
+                .state
+                .deleted
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let through = through.map_or(state.last_sequence, |t| t.min(state.last_sequence));
+        Ok(holes(after, through, state.first_sequence, deleted))
+    }
+
     /// The stream's messages strictly after `after` that match `filter`, in order.
     pub fn entries(
         &self,
@@ -184,14 +216,15 @@ impl Reader {
         end: Option<Seq>,
         tx: &mpsc::Sender<Result<StreamEntry, Error>>,
     ) -> Result<(), Error> {
-        let stream = self.stream().await?;
-        let deliver_policy = if *last == 0 {
-            consumer::DeliverPolicy::All
-        } else {
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: *last + 1,
+        let Some(deliver_policy) = deliver_after(*last) else {
+            // Nothing can follow the last possible seq: a bounded read has nothing to read,
+            // and a follower waits (for its reader to go away), as for any seq past the end.
+            if end.is_none() {
+                tx.closed().await;
             }
+            return Ok(());
         };
+        let stream = self.stream().await?;
         // Pushed, not pulled: the server sends as fast as flow control lets it, where an
         // ordered pull consumer asks for fixed batches of 500 and fell behind a busy stream.
         let consumer = stream
@@ -246,5 +279,88 @@ impl Reader {
             }
         }
         Err(Error::JetStream("the consumer's messages ended".into()))
+    }
+}
+
+/// Where a consumer starts to deliver the messages strictly after `last`; `None` after the
+/// last possible seq (`--from 18446744073709551615`), after which nothing can come.
+fn deliver_after(last: Seq) -> Option<consumer::DeliverPolicy> {
+    if last == 0 {
+        return Some(consumer::DeliverPolicy::All);
+    }
+    last.checked_add(1)
+        .map(|start_sequence| consumer::DeliverPolicy::ByStartSequence { start_sequence })
+}
+
+/// The seqs in `(after, through]` missing from a stream whose first message is
+/// `first_sequence` and from which `deleted` were deleted, as ranges in order.
+fn holes(
+    after: Seq,
+    through: Seq,
+    first_sequence: Seq,
+    mut deleted: Vec<Seq>,
+) -> Vec<RangeInclusive<Seq>> {
+    let Some(from) = after.checked_add(1).filter(|from| *from <= through) else {
+        return Vec::new();
+    };
+    let mut ranges: Vec<RangeInclusive<Seq>> = Vec::new();
+    // A stream that never held a message says its first seq is 0 (or last + 1 once purged);
+    // only seqs up to `through`, which the stream did assign, count as dropped.
+    if first_sequence > from {
+        ranges.push(from..=(first_sequence - 1).min(through));
+    }
+    deleted.sort_unstable();
+    deleted.dedup();
+    for seq in deleted.into_iter().filter(|s| (from..=through).contains(s)) {
+        match ranges.last_mut() {
+            Some(range) if *range.end() >= seq => {}
+            Some(range) if *range.end() + 1 == seq => *range = *range.start()..=seq,
+            _ => ranges.push(seq..=seq),
+        }
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_after_the_last_possible_seq_starts_nowhere_rather_than_overflowing() {
+        assert_eq!(deliver_after(0), Some(consumer::DeliverPolicy::All));
+        assert_eq!(
+            deliver_after(41),
+            Some(consumer::DeliverPolicy::ByStartSequence { start_sequence: 42 })
+        );
+        assert_eq!(
+            deliver_after(Seq::MAX - 1),
+            Some(consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: Seq::MAX
+            })
+        );
+        assert_eq!(deliver_after(Seq::MAX), None);
+    }
+
+    #[test]
+    fn holes_are_the_deleted_seqs_and_those_before_the_first_within_the_range() {
+        // Dense: nothing missing, whatever the range.
+        assert_eq!(holes(0, 12, 1, vec![]), vec![]);
+        assert_eq!(holes(Seq::MAX, 12, 1, vec![]), vec![]);
+        // One deleted message, seen only from a range that includes it.
+        assert_eq!(holes(0, 12, 1, vec![10]), vec![10..=10]);
+        assert_eq!(holes(10, 12, 1, vec![10]), vec![]);
+        assert_eq!(holes(0, 9, 1, vec![10]), vec![]);
+        // Neighbours merge; unsorted and repeated input is fine.
+        assert_eq!(
+            holes(0, 20, 1, vec![12, 4, 11, 5, 11, 15]),
+            vec![4..=5, 11..=12, 15..=15]
+        );
+        // The first messages gone (deleted at the head, or dropped by a limit).
+        assert_eq!(holes(0, 12, 4, vec![3, 7]), vec![1..=3, 7..=7]);
+        assert_eq!(holes(2, 12, 4, vec![6]), vec![3..=3, 6..=6]);
+        assert_eq!(holes(2, 12, 4, vec![5, 6]), vec![3..=3, 5..=6]);
+        // A stream that never held anything, or was emptied: nothing assigned, nothing missing.
+        assert_eq!(holes(0, 0, 0, vec![]), vec![]);
+        assert_eq!(holes(0, 5, 6, vec![]), vec![1..=5]);
     }
 }

@@ -52,6 +52,10 @@ pub enum ClientError {
     },
     #[error("no scheduler URI was given")]
     NoSchedulers,
+    /// A scheduler URI the HTTP client cannot call: refused at startup, since retrying it
+    /// could never succeed.
+    #[error("{uri:?} is not a scheduler URL ({problem}); it must start with http:// or https://")]
+    InvalidUri { uri: String, problem: String },
 }
 
 impl ClientError {
@@ -66,7 +70,8 @@ impl ClientError {
             ClientError::Unavailable { .. } => true,
             ClientError::Unregistered(_)
             | ClientError::Refused { .. }
-            | ClientError::NoSchedulers => false,
+            | ClientError::NoSchedulers
+            | ClientError::InvalidUri { .. } => false,
         }
     }
 }
@@ -122,6 +127,28 @@ pub fn scheduler_uris<S: AsRef<str>>(values: &[S]) -> Vec<String> {
         .filter(|uri| !uri.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// One scheduler URI as given on the command line (a `--scheduler` value parser): trimmed of
+/// blanks and trailing slashes, and refused unless it is an `http://` or `https://` URL with a
+/// host. A blank one (`--scheduler http://a,`) is passed on, and dropped by [`scheduler_uris`].
+pub fn scheduler_url(value: &str) -> Result<String, ClientError> {
+    let uri = value.trim().trim_end_matches('/');
+    if uri.is_empty() {
+        return Ok(String::new());
+    }
+    let problem = match reqwest::Url::parse(uri) {
+        Err(error) => error.to_string(),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            format!("URL scheme {:?} is not allowed", url.scheme())
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => "no host".to_string(),
+        Ok(_) => return Ok(uri.to_string()),
+    };
+    Err(ClientError::InvalidUri {
+        uri: uri.to_string(),
+        problem,
+    })
 }
 
 impl SchedulerClient {
@@ -380,6 +407,28 @@ mod tests {
             ["http://a:1", "http://b:2", "http://c:3"]
         );
         assert!(scheduler_uris::<&str>(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_scheduler_url_must_be_http_or_https_with_a_host() {
+        assert_eq!(scheduler_url(" http://a:1/ ").unwrap(), "http://a:1");
+        assert_eq!(
+            scheduler_url("https://[::1]:8081").unwrap(),
+            "https://[::1]:8081"
+        );
+        assert_eq!(scheduler_url(" ").unwrap(), "", "blanks are dropped later");
+        for (value, problem) in [
+            ("127.0.0.1:18303", "relative URL without a base"),
+            ("ftp://x", "scheme \"ftp\""),
+            ("localhost:8081", "scheme \"localhost\""),
+            ("http://", "empty host"),
+        ] {
+            let error = scheduler_url(value).unwrap_err().to_string();
+            assert!(
+                error.contains(problem) && error.contains("http:// or https://"),
+                "{value}: {error}"
+            );
+        }
     }
 
     fn work(term: u64) -> Heartbeat {

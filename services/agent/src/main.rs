@@ -32,7 +32,13 @@ use clap::Parser;
 struct Args {
     /// A scheduler replica's URL; repeat it, or give a comma-separated list, for every
     /// replica of the cluster. The agent finds the live leader among them.
-    #[arg(long, default_value = "http://127.0.0.1:8081", value_delimiter = ',')]
+    /// Each must be an http:// or https:// URL: anything else is refused at startup.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8081",
+        value_delimiter = ',',
+        value_parser = aurora_agent::client::scheduler_url
+    )]
     scheduler: Vec<String>,
     /// This agent's id (default: the host name).
     #[arg(long)]

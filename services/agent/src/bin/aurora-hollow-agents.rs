@@ -30,7 +30,13 @@ use clap::Parser;
 struct Args {
     /// A scheduler replica's URL; repeat it, or give a comma-separated list, for every
     /// replica of the cluster. Each agent finds the live leader among them.
-    #[arg(long, default_value = "http://127.0.0.1:8081", value_delimiter = ',')]
+    /// Each must be an http:// or https:// URL: anything else is refused at startup.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8081",
+        value_delimiter = ',',
+        value_parser = aurora_agent::client::scheduler_url
+    )]
     scheduler: Vec<String>,
     /// How many agents to simulate.
     #[arg(long, default_value_t = 100)]

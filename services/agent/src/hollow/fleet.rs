@@ -410,7 +410,11 @@ async fn send_with_retries(client: &SchedulerClient, reports: &[StatusReport]) -
             // Including a call that got no answer in time (the client bounds every call).
             Err(ClientError::Unreachable { .. } | ClientError::Unavailable { .. }) => true,
             Err(ClientError::Refused { status, .. }) => status.is_server_error(),
-            Err(ClientError::Unregistered(_) | ClientError::NoSchedulers) => false,
+            Err(
+                ClientError::Unregistered(_)
+                | ClientError::NoSchedulers
+                | ClientError::InvalidUri { .. },
+            ) => false,
         };
         if !retry || attempt == REPORT_ATTEMPTS {
             tracing::warn!(reports = reports.len(), first = ?reports.first().map(|r| &r.task), attempt, "status reports given up");

@@ -1,0 +1,137 @@
+//! `aurora events tail --source nats` against a real nats-server holding a cluster's mirror:
+//! a stream with a hole (a deleted message) is refused, naming the seq, instead of being read
+//! past; a `--from` past the last possible seq reads nothing, without panicking.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aurora_events::{Envelope, Seq, samples};
+use aurora_stream::mirror::{self, MirrorConfig, MirrorStatus, Source};
+use aurora_stream::testing::NatsServer;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use support::{Cli, code, stderr, stdout};
+
+/// A committed history of fixed envelopes, for the mirror to publish.
+struct Fixed(Vec<Envelope>);
+
+impl Source for Fixed {
+    fn follow(&self, from: Seq) -> BoxStream<'static, Result<Envelope, String>> {
+        let rest: Vec<_> = self
+            .0
+            .iter()
+            .skip(from as usize - 1)
+            .cloned()
+            .map(Ok)
+            .collect();
+        futures::stream::iter(rest)
+            .chain(futures::stream::pending())
+            .boxed()
+    }
+
+    fn envelope(&self, seq: Seq) -> BoxFuture<'static, Result<Option<Envelope>, String>> {
+        let found = self.0.get(seq as usize - 1).cloned();
+        async move { Ok(found) }.boxed()
+    }
+
+    fn last_seq(&self) -> Seq {
+        self.0.len() as Seq
+    }
+}
+
+/// Publishes seqs 1..=12 of cluster `devcluster` into `nats` and deletes seq 10.
+fn mirror_with_a_hole(nats: &NatsServer) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let envelopes: Vec<Envelope> = samples::events()
+        .into_iter()
+        .take(12)
+        .zip(1..)
+        .map(|(event, seq)| samples::envelope(seq, event))
+        .collect();
+    let status = Arc::new(MirrorStatus::default());
+    let publisher = runtime.spawn(mirror::run(
+        MirrorConfig::new(nats.url(), "devcluster"),
+        Arc::new(Fixed(envelopes)),
+        Arc::clone(&status),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status.published() < 12 {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror published {}",
+            status.published()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    publisher.abort();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let stream = async_nats::jetstream::new(client)
+            .get_stream("AURORA_devcluster")
+            .await
+            .unwrap();
+        assert!(stream.delete_message(10).await.unwrap());
+    });
+}
+
+#[test]
+fn a_hole_in_the_stream_is_named_not_skipped() {
+    let nats = NatsServer::start().expect("nats-server");
+    mirror_with_a_hole(&nats);
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_aurora")).parent().unwrap();
+    let cli = Cli::new(bin_dir, dir.path(), 1);
+    let url = nats.url();
+    let tail = |extra: &[&str]| {
+        let mut args = vec!["events", "tail", "--source", "nats", "--nats", &url];
+        args.extend_from_slice(extra);
+        cli.aurora(&args)
+    };
+
+    for args in [
+        &["devcluster", "--from", "0"][..],
+        &["devcluster", "--from", "9"],
+        // A filtered consumer never sees seq 10's subject, hole or not: still refused.
+        &["devcluster/nobody", "--from", "0"],
+    ] {
+        let refused = tail(args);
+        assert_eq!(code(&refused), Some(4), "{args:?}");
+        let message = stderr(&refused);
+        assert!(message.contains("lacks seq 10 "), "{message}");
+        assert!(
+            message.contains("aurora-admin journal verify devcluster --against-stream"),
+            "{message}"
+        );
+        assert_eq!(
+            stdout(&refused),
+            "",
+            "nothing printed past a hole: {args:?}"
+        );
+    }
+
+    // Past the hole, the stream is whole again.
+    let after = tail(&["devcluster", "--from", "10"]);
+    assert_eq!(code(&after), Some(0));
+    let printed = stdout(&after);
+    let seqs: Vec<&str> = printed
+        .lines()
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(seqs, ["11", "12"], "{printed}");
+
+    // Nothing comes after the last possible seq: no overflow, nothing printed.
+    let beyond = tail(&["devcluster", "--from", &Seq::MAX.to_string()]);
+    assert_eq!(code(&beyond), Some(0), "{}", stderr(&beyond));
+    assert_eq!(stdout(&beyond), "");
+    assert!(!stderr(&beyond).contains("panicked"));
+}
