@@ -12,7 +12,10 @@
 //!   than one that never sends a request.
 //!
 //! Long requests (a work poll, the live event stream) are not cut short: the timeout applies
-//! to reading a request's head, not to answering it.
+//! to reading a request's head, not to answering it. They end at shutdown instead: every
+//! request carries a [`Shutdown`] extension, and a handler that answers with an endless
+//! stream ends it when [`Shutdown::begun`] resolves, so the grace period only waits for
+//! ordinary requests.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::ServerTls;
 
@@ -49,6 +52,30 @@ impl Default for Limits {
     }
 }
 
+/// Whether the server serving a request has begun to shut down: an extension of every request
+/// [`serve`] hands its router (extract it as `Option<Extension<Shutdown>>`; routers served
+/// some other way, as in tests, have none).
+///
+/// A connection is only closed once its answer is complete, so an answer that never ends (a
+/// server-sent event stream) would hold the shutdown for the whole grace period and cut short
+/// the ordinary requests still finishing in it; such streams end on [`Shutdown::begun`].
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Resolves once shutdown has begun (at once if it already has, or if the server is gone).
+    pub async fn begun(mut self) {
+        let _ = self.0.wait_for(|begun| *begun).await;
+    }
+
+    /// A signal that `begun` resolves on once `true` is sent, for serving a router some other
+    /// way (tests) with streams that should end.
+    pub fn channel() -> (watch::Sender<bool>, Self) {
+        let (begin, begun) = watch::channel(false);
+        (begin, Self(begun))
+    }
+}
+
 /// What a plain-HTTP connection past the cap is told before it is closed. (Over TLS it is
 /// closed at once: an answer written before a handshake would read as garbage.)
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
@@ -65,6 +92,8 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    let (begin_shutdown, shutdown_begun) = Shutdown::channel();
+    let app = app.layer(axum::Extension(shutdown_begun));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -128,6 +157,8 @@ pub async fn serve(
             }
         }
     }
+    // Endless answers end now, rather than at the end of the grace period.
+    let _ = begin_shutdown.send(true);
     if tokio::time::timeout(limits.grace, graceful.shutdown())
         .await
         .is_err()

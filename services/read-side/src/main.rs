@@ -12,6 +12,11 @@
 //! the stream folded again. Without it the projections live in memory only, and a restarted
 //! process folds the stream again from seq 1 (the stream keeps everything). Pages answer
 //! meanwhile, from what is folded so far.
+//!
+//! The stream's seqs are dense (stream seq = journal seq), and the views fold in seq order: a
+//! hole (a message deleted from the stream) stops the folds before it, and `/health` answers
+//! 503 naming it, as it does while NATS is out of reach (`status.rs`). The journal reads
+//! (`/api/v1/journal...`, `/api/v1/events...`) answer from what is folded (`journal_api.rs`).
 
 /// mimalloc rather than the system allocator: with many small allocations per event (envelopes,
 /// entries, projections) glibc's malloc took a fifth of the replicated journal's CPU, and
@@ -19,7 +24,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod journal_api;
 mod local_log;
+mod status;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -34,6 +41,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::runtime::Handle;
 
 use local_log::LocalLog;
+use status::Freshness;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,6 +84,10 @@ struct Args {
 
 /// Most envelopes folded at once.
 const BATCH: usize = 4096;
+
+/// How long the follower waits before reading the stream again after finding a hole in it: a
+/// hole does not fill by itself, but an operator may mirror the stream again.
+const HOLE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Past views' events, read back from the stream (on the blocking threads replays run on).
 struct StreamSource {
@@ -191,12 +203,29 @@ fn fold_local(local: &LocalSource, read: &ReadModel) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many of `batch` follow on from `last` without a hole.
+fn dense_prefix(last: Seq, batch: &[Envelope]) -> usize {
+    batch
+        .iter()
+        .zip(last + 1..)
+        .take_while(|(envelope, seq)| envelope.seq == *seq)
+        .count()
+}
+
 /// Folds the stream into `read` forever, strictly after what it holds, keeping each batch in
-/// `local` (when there is one) before folding it.
-async fn follow(reader: Reader, read: Arc<ReadModel>, local: Option<Arc<LocalSource>>) {
+/// `local` (when there is one) before folding it. Stops before a hole in the stream (the views
+/// fold in seq order; folding past it would leave them wrong for good) and reports it to
+/// `freshness`, then looks again now and then.
+async fn follow(
+    reader: Reader,
+    read: Arc<ReadModel>,
+    local: Option<Arc<LocalSource>>,
+    freshness: Arc<Freshness>,
+) {
     loop {
         let after = read.last_seq();
         let mut envelopes = reader.envelopes(SubjectFilter::default(), after, Until::Forever);
+        let mut pause = std::time::Duration::from_millis(500);
         while let Some(first) = envelopes.next().await {
             let mut batch = Vec::new();
             let mut failed = None;
@@ -212,6 +241,9 @@ async fn follow(reader: Reader, read: Arc<ReadModel>, local: Option<Arc<LocalSou
                     Some(None) | None => break,
                 }
             }
+            let dense = dense_prefix(read.last_seq(), &batch);
+            let hole = batch.get(dense).map(|envelope| envelope.seq);
+            batch.truncate(dense);
             if !batch.is_empty() {
                 if let Some(local) = &local {
                     if let Err(error) = local.log().append(&batch) {
@@ -221,13 +253,21 @@ async fn follow(reader: Reader, read: Arc<ReadModel>, local: Option<Arc<LocalSou
                     }
                 }
                 read.apply(&batch);
+                freshness.progressed();
+            }
+            if let Some(next) = hole {
+                freshness.stalled(read.last_seq() + 1, next);
+                pause = HOLE_RETRY;
+                break;
             }
             if let Some(error) = failed {
                 tracing::warn!(%error, after = read.last_seq(), "the stream read failed; resuming");
                 break;
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Dropping the reader's stream stops its consumer before the next one starts.
+        drop(envelopes);
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -289,7 +329,15 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    tokio::spawn(follow(reader, Arc::clone(&read), local));
+    let freshness = Arc::new(Freshness::new(&args.cluster, &args.nats, Arc::clone(&read)));
+    read.set_served_by(Arc::clone(&freshness) as Arc<dyn aurora_projections::ServedBy>);
+    tokio::spawn(status::watch(reader.clone(), Arc::clone(&freshness)));
+    tokio::spawn(follow(
+        reader,
+        Arc::clone(&read),
+        local,
+        Arc::clone(&freshness),
+    ));
     let app = aurora_web::app(aurora_web::WebState {
         cluster: args.cluster.clone(),
         read: Arc::clone(&read),
@@ -300,7 +348,16 @@ async fn main() -> anyhow::Result<()> {
         }),
         cron_zone: args.cron_timezone.clone(),
     })
-    .merge(aurora_web::api::router(read));
+    .merge(aurora_web::api::router(Arc::clone(&read)))
+    .merge(journal_api::router(
+        &args.cluster,
+        read,
+        Arc::clone(&freshness),
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        freshness,
+        status::health,
+    ));
     let app = aurora_web::gate::guard(app, gate);
     let tls = args
         .tls
@@ -331,4 +388,34 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_events::{Actor, Event, EventId, Identifier, Timestamp};
+
+    fn envelope(seq: Seq) -> Envelope {
+        Envelope {
+            seq,
+            id: EventId(aurora_events::Uuid::from_u128(u128::from(seq))),
+            at: Timestamp::from_millis(1_000 + seq as i64),
+            actor: Actor::User("u".into()),
+            cause: None,
+            event: Event::QuotaSet {
+                role: Identifier::new("www").unwrap(),
+                quota: Default::default(),
+            },
+            prev_hash: None,
+        }
+    }
+
+    #[test]
+    fn the_dense_prefix_stops_at_a_hole() {
+        let batch: Vec<Envelope> = [10, 11, 13, 14].into_iter().map(envelope).collect();
+        assert_eq!(dense_prefix(9, &batch), 2);
+        assert_eq!(dense_prefix(8, &batch), 0, "seq 9 itself is missing");
+        assert_eq!(dense_prefix(9, &batch[..2]), 2);
+        assert_eq!(dense_prefix(0, &[]), 0);
+    }
 }

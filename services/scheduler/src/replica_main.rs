@@ -62,6 +62,20 @@ pub(crate) async fn run(
     let Some(cluster) = args.cluster.clone() else {
         bail!("--peers needs --cluster NAME: replicas check that they belong to the same cluster");
     };
+    // Behind a port mapping the two may differ on purpose; more often it is a typo that leaves
+    // the other replicas knocking on the wrong port.
+    let own = reqwest::Url::parse(&peers[&id]).ok();
+    if let Some(port) = own.as_ref().and_then(reqwest::Url::port_or_known_default)
+        && port != args.http_port
+    {
+        tracing::warn!(
+            replica = id,
+            "--peers gives this replica's URL as {}, but it listens on port {}: the other \
+             replicas reach it only if that URL leads here",
+            peers[&id],
+            args.http_port
+        );
+    }
 
     let gate = args.gate()?.gate;
     let secret = replication_secret(args)?;

@@ -426,11 +426,23 @@ async fn forward(
     let answer = match outgoing.send().await {
         Ok(answer) => answer,
         Err(e) => {
+            // Sent but unanswered, the write may have been applied: say so, and that a new
+            // leader needs a quorum, rather than promise that a retry will do.
+            let outcome = if e.is_timeout() {
+                format!(
+                    "it did not answer within {}s, so whether the write was applied is \
+                     unknown (check before repeating it); ",
+                    FORWARD_TIMEOUT.as_secs()
+                )
+            } else {
+                String::new()
+            };
             return unavailable(
                 "NOT_LEADER",
                 format!(
-                    "replica {} could not forward to the leader, replica {leader} at {base}: {e}; \
-                     retry shortly",
+                    "replica {} could not forward to the leader, replica {leader} at {base} \
+                     ({e}); {outcome}if that replica is down or cut off, a new leader is elected \
+                     only once a quorum of replicas is reachable: retry then",
                     group.id()
                 ),
             );

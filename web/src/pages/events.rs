@@ -13,6 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::Response;
+use futures::StreamExt;
 
 use super::{Layout, PageError, read, render};
 use crate::WebState;
@@ -86,8 +87,12 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Every event folded after the client connected, as it is folded, from the app's shared
 /// feed (frames rendered once for all clients). Too many clients: 503. A client that falls
-/// too far behind is dropped.
-pub async fn stream(Extension(feed): Extension<Arc<Feed>>) -> Result<Response, PageError> {
+/// too far behind is dropped. The stream ends when the server begins to shut down (see
+/// [`aurora_net::serve::Shutdown`]): an open page must not hold the shutdown's grace period.
+pub async fn stream(
+    Extension(feed): Extension<Arc<Feed>>,
+    shutdown: Option<Extension<aurora_net::serve::Shutdown>>,
+) -> Result<Response, PageError> {
     let Some(subscription) = feed.subscribe() else {
         return Err(PageError::unavailable(format!(
             "the live event stream is serving its maximum of {} clients; reload later",
@@ -112,6 +117,10 @@ pub async fn stream(Extension(feed): Extension<Arc<Feed>>) -> Result<Response, P
         };
         Some((Ok::<_, Infallible>(frames), subscription))
     });
+    let frames = match shutdown {
+        Some(Extension(shutdown)) => frames.take_until(shutdown.begun()).boxed(),
+        None => frames.boxed(),
+    };
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")

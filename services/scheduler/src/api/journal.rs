@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use aurora_events::{ChainCheck, ChainHash, Envelope, Seq, Timestamp};
 use aurora_journal::{Journal, SeqRange};
+use aurora_net::serve::Shutdown;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -300,8 +301,13 @@ struct StreamQuery {
 /// (default 0: from the start), then live ones, as server-sent events `id: <seq>`,
 /// `event: envelope`, `data: <stream payload>`. Gap-free: it reads the journal, so a slow
 /// client is never skipped ahead; a client that reconnects passes the last seq it saw.
+///
+/// The stream ends when the server begins to shut down: an answer that never completes would
+/// hold the graceful shutdown for its whole grace period, and with it the ordinary requests
+/// (an agent's last status reports) that the grace period is for.
 async fn event_stream(
     State(state): State<ApiState>,
+    shutdown: Option<Extension<Shutdown>>,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<impl axum::response::IntoResponse, Failure> {
     let Query(query) =
@@ -327,8 +333,11 @@ async fn event_stream(
                     .data(data))
             });
             std::future::ready(event)
-        })
-        .boxed::<'static>();
+        });
+    let events = match shutdown {
+        Some(Extension(shutdown)) => events.take_until(shutdown.begun()).boxed::<'static>(),
+        None => events.boxed::<'static>(),
+    };
     let events: BoxStream<'static, Result<SseEvent, std::convert::Infallible>> = events;
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
