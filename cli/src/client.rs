@@ -49,6 +49,8 @@ impl Refusal {
     pub fn exit_code(&self) -> ExitCode {
         match self.http_status {
             401 | 403 => ExitCode::AuthError,
+            // OUTCOME_UNKNOWN: sent on, not confirmed in time.
+            504 => ExitCode::Timeout,
             _ => ExitCode::ApiError,
         }
     }
@@ -330,14 +332,11 @@ impl Client {
                     }
                     continue;
                 }
-                self.current.store(index, Ordering::Relaxed);
+                self.answered_by(index, false);
                 return Ok(Err(refusal));
             }
-            self.current.store(index, Ordering::Relaxed);
-            if write {
-                // Only the leader carries out writes.
-                self.leader_known.store(true, Ordering::Relaxed);
-            }
+            // Only the leader carries out writes.
+            self.answered_by(index, write);
             return response.json::<T>().map(Ok).map_err(|e| {
                 CliError::new(
                     ExitCode::ApiError,
@@ -347,6 +346,18 @@ impl Client {
         }
         // `new` refuses an empty list, so the loop always returns.
         Err(CliError::invalid_config("no scheduler URI to talk to"))
+    }
+
+    /// Remembers that replica `index` answered: the next call starts there. It is known to
+    /// lead if it carried out a write; a read served elsewhere says nothing of the leader,
+    /// so the next write asks again.
+    fn answered_by(&self, index: usize, carried_out_a_write: bool) {
+        let previous = self.current.swap(index, Ordering::Relaxed);
+        if carried_out_a_write {
+            self.leader_known.store(true, Ordering::Relaxed);
+        } else if previous != index {
+            self.leader_known.store(false, Ordering::Relaxed);
+        }
     }
 
     /// The replicas in the order a read tries them: from the one that last answered, around.

@@ -63,6 +63,11 @@ pub enum Error {
     Damaged(String),
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The append was proposed but not confirmed in time: it may still be committed later, so
+    /// whoever asked for it must not assume it was not (a writer that names the seq it follows
+    /// cannot commit twice; a user resending a command could).
+    #[error("outcome unknown: {0}")]
+    Unconfirmed(String),
     #[error("the journal has been closed")]
     Closed,
 }
@@ -89,7 +94,9 @@ impl Error {
             | Error::InvalidRange { .. }
             | Error::InvalidCheckpointName(_)
             | Error::CheckpointBeyondEnd { .. } => Recovery::FixRequest,
-            Error::Conflict { .. } | Error::Storage(_) | Error::Closed => Recovery::Retry,
+            Error::Conflict { .. } | Error::Storage(_) | Error::Unconfirmed(_) | Error::Closed => {
+                Recovery::Retry
+            }
             Error::NotLeader { .. } => Recovery::Redirect,
             Error::NotInitialised { .. }
             | Error::AlreadyInitialised { .. }

@@ -130,17 +130,10 @@ impl RaftDb {
                 });
             }
             Some(_) => {
-                let untouched = db.recovering().map_err(|e| failed(e.to_string()))?
-                    && db
-                        .last_entry()
-                        .map_err(|e| failed(e.to_string()))?
-                        .is_none()
-                    && db
-                        .get_meta::<Option<openraft::LogId<NodeId>>>(META_PURGED)
-                        .map_err(|e| failed(e.to_string()))?
-                        .flatten()
-                        .is_none();
-                if untouched && origin == Origin::Founding {
+                if origin == Origin::Founding
+                    && db.recovering().map_err(|e| failed(e.to_string()))?
+                    && db.untouched().map_err(|e| failed(e.to_string()))?
+                {
                     db.set_recovering(false)
                         .map_err(|e| failed(e.to_string()))?;
                 }
@@ -155,6 +148,32 @@ impl RaftDb {
             }
         }
         Ok(db)
+    }
+
+    /// Whether nothing has reached this directory since it was created: no log entry, no
+    /// vote, nothing applied, purged or received in a snapshot.
+    fn untouched(&self) -> Result<bool, Fault> {
+        if self.last_entry()?.is_some() {
+            return Ok(false);
+        }
+        for key in [
+            META_VOTE,
+            META_COMMITTED,
+            META_PURGED,
+            META_APPLIED,
+            META_SNAPSHOT,
+            META_RECEIVED,
+            META_RECEIVING,
+        ] {
+            // (openraft saves some as `null` before anything happened.)
+            if self
+                .get_meta::<serde_json::Value>(key)?
+                .is_some_and(|value| !value.is_null())
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Whether this replica is still recovering its history (see [`crate::recovery`]).

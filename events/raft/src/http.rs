@@ -28,6 +28,8 @@ pub const APPEND: &str = "/internal/raft/append-entries";
 pub const VOTE: &str = "/internal/raft/vote";
 pub const SNAPSHOT_CHUNK: &str = "/internal/raft/snapshot-chunk";
 pub const SNAPSHOT_INSTALL: &str = "/internal/raft/snapshot-install";
+/// Whether the replica holds the cluster's journal (see [`Status`]).
+pub const STATUS: &str = "/internal/raft/status";
 /// The cluster a Raft RPC is meant for; a replica refuses RPCs for another cluster, so that a
 /// replica started with another cluster's peers can neither vote here nor take entries.
 pub const CLUSTER_HEADER: &str = "x-aurora-cluster";
@@ -56,6 +58,7 @@ pub fn routes_with_secret(replica: &Replica, cluster: &str, secret: Option<&str>
         .route(VOTE, post(vote))
         .route(SNAPSHOT_CHUNK, post(snapshot_chunk))
         .route(SNAPSHOT_INSTALL, post(install_snapshot))
+        .route(STATUS, axum::routing::get(status))
         .layer(DefaultBodyLimit::max(MAX_RPC_BODY))
         .layer(axum::middleware::from_fn(move |request, next| {
             same_cluster(cluster.clone(), request, next)
@@ -142,6 +145,7 @@ async fn append_entries(State(peer): State<Peer>, body: Bytes) -> Response {
     );
     match crate::entry::check_events(&rpc.entries) {
         Ok(()) => {
+            peer.recovery.heard_from_leader(rpc.leader_commit);
             let handled = peer.raft.append_entries(rpc).await;
             mark!(
                 peer.raft.metrics().borrow().id,
@@ -154,6 +158,20 @@ async fn append_entries(State(peer): State<Peer>, body: Bytes) -> Response {
             undecodable(e)
         }
     }
+}
+
+/// What a replica says of itself to a peer that starts: whether the cluster has a history
+/// (see `Router::holder_of_history`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    /// This replica holds the cluster's journal (its initialisation was applied here).
+    pub has_journal: bool,
+}
+
+async fn status(State(peer): State<Peer>) -> Response {
+    answer(&Status {
+        has_journal: peer.state.journal().is_some(),
+    })
 }
 
 async fn vote(State(peer): State<Peer>, body: Bytes) -> Response {
@@ -179,6 +197,28 @@ async fn install_snapshot(State(peer): State<Peer>, body: Bytes) -> Response {
         Ok(install) => answer(&crate::snapshot::install(&peer.raft, &peer.state, install).await),
         Err(e) => undecodable(e),
     }
+}
+
+/// GETs `base` + `path` and decodes the target's answer; `Err` (with why) when none came.
+pub(crate) async fn get<Answer: DeserializeOwned>(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> Result<Answer, String> {
+    let url = format!("{base}{path}");
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{url}: answer cut short: {e}"))?;
+    crate::entry::decode(&bytes).map_err(|e| format!("{url}: unreadable answer: {e}"))
 }
 
 /// POSTs `rpc` to `base` + `path` and decodes the target's answer; `Err` (with why) when no

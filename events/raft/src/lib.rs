@@ -71,7 +71,7 @@ pub mod timeline;
 pub use entry::{EncodedProposal, NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;
 pub use local::LocalJournal;
-pub use network::Router;
+pub use network::{Router, same_url};
 pub use recovery::Origin;
 pub use replica::{Compaction, Replica, Storage, Timeouts};
 

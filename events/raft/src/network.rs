@@ -174,6 +174,32 @@ impl Router {
         );
     }
 
+    /// Over HTTP: a replica other than `id` that answers (within the network's timeout) that
+    /// it holds the cluster's journal, if one does. A replica started with `--init` asks this
+    /// first: a cluster with a history is one it joins (and votes in once caught up), not one
+    /// it founds. In process, or when no other replica answers, `None`.
+    pub async fn holder_of_history(&self, id: NodeId) -> Option<NodeId> {
+        let (client, peers) = {
+            let routes = self.lock();
+            (routes.http.clone()?, routes.peers.clone())
+        };
+        let asks = peers
+            .into_iter()
+            .filter(|(peer, _)| *peer != id)
+            .map(|(peer, url)| {
+                let client = client.clone();
+                async move {
+                    let status: Result<crate::http::Status, String> =
+                        crate::http::get(&client, &url, crate::http::STATUS).await;
+                    (peer, status.is_ok_and(|s| s.has_journal))
+                }
+            });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .find_map(|(peer, has)| has.then_some(peer))
+    }
+
     /// Takes replica `id` off the network, as if its process had gone.
     pub fn remove(&self, id: NodeId) {
         self.lock().replicas.remove(&id);
@@ -224,6 +250,25 @@ impl Router {
             router: self.clone(),
             synced,
         }
+    }
+}
+
+/// Whether two replica URLs lead to the same place: the same scheme, host (names compare
+/// without case) and port (`http://h` is `http://h:80`), and path.
+pub fn same_url(a: &str, b: &str) -> bool {
+    let place = |url: &str| {
+        reqwest::Url::parse(url.trim()).ok().map(|u| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_ascii_lowercase),
+                u.port_or_known_default(),
+                u.path().trim_end_matches('/').to_string(),
+            )
+        })
+    };
+    match (place(a), place(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a.trim().trim_end_matches('/') == b.trim().trim_end_matches('/'),
     }
 }
 
@@ -362,7 +407,10 @@ impl RaftNetwork<TypeConfig> for Connection {
                 .map_err(|why| RPCError::Unreachable(unreachable(self.from, self.to, &why)))?;
         }
         match self.target().map_err(RPCError::Unreachable)? {
-            Target::Local(peer) => self.answer(peer.raft.append_entries(rpc).await),
+            Target::Local(peer) => {
+                peer.recovery.heard_from_leader(rpc.leader_commit);
+                self.answer(peer.raft.append_entries(rpc).await)
+            }
             Target::Remote { client, url } => {
                 if rpc.entries.is_empty() {
                     mark!(self.to, "append-entries RPC sent (no entries)");
@@ -400,5 +448,20 @@ impl RaftNetwork<TypeConfig> for Connection {
                 self.answer(self.remote(answer)?)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_url;
+
+    #[test]
+    fn urls_of_one_place_are_the_same_whatever_their_spelling() {
+        assert!(same_url("http://H1:8081", "http://h1:8081/"));
+        assert!(same_url("http://h1", "http://h1:80"));
+        assert!(same_url("https://h1/", "https://h1:443"));
+        assert!(!same_url("http://h1:8081", "https://h1:8081"));
+        assert!(!same_url("http://h1:8081", "http://h1:8082"));
+        assert!(!same_url("http://h1:8081", "http://h2:8081"));
     }
 }

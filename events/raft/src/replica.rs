@@ -179,6 +179,9 @@ impl Replica {
             // the journal holds durably, so compaction never drops history (see `snapshot`).
             snapshot_policy: SnapshotPolicy::LogsSinceLast(storage.compaction.snapshot_every),
             max_in_snapshot_log_to_keep: storage.compaction.keep,
+            // A replica recovering its history does not stand for election from its first
+            // moment (see `recovery`).
+            enable_elect: !storage.recovery.recovering(),
             ..Config::default()
         }
         .validate()
@@ -378,7 +381,7 @@ impl Replica {
                 "replica {} failed: {fatal}",
                 self.id()
             ))),
-            Err(_elapsed) => Err(JournalError::Storage(format!(
+            Err(_elapsed) => Err(JournalError::Unconfirmed(format!(
                 "not committed within {wait:?}: no quorum of replicas reachable from replica {}. \
                  The append may still commit later; retry it with a precondition naming the \
                  seq it follows so that it cannot commit twice",
@@ -418,7 +421,7 @@ impl Replica {
                 .or_else(|| self.inner.router.peer(member))
         };
         for (member, _) in membership.nodes() {
-            if *member != id && known(*member).as_deref() == Some(url) {
+            if *member != id && known(*member).is_some_and(|there| crate::same_url(&there, url)) {
                 return Err(refused(format!(
                     "{url} is replica {member}'s URL; each replica has its own"
                 )));
@@ -426,7 +429,7 @@ impl Replica {
         }
         if membership.get_node(&id).is_some()
             && let Some(there) = known(id)
-            && there != url
+            && !crate::same_url(&there, url)
         {
             return Err(refused(format!(
                 "replica {id} is already a member, reached at {there}; to move it, remove it \

@@ -37,7 +37,8 @@ pub trait PendingReasons: Send + Sync {
 }
 
 /// Says which scheduler replica serves the views and how far behind the leader it is, for a
-/// replicated cluster's pages; a single scheduler has none.
+/// replicated cluster's pages (or what is wrong with a standalone read side's views); a single
+/// scheduler has none. An empty note shows nothing.
 pub trait ServedBy: Send + Sync {
     fn served_by(&self) -> String;
 }
@@ -235,14 +236,17 @@ impl ReadModel {
         *self.served_by.write().unwrap_or_else(|e| e.into_inner()) = Some(served_by);
     }
 
-    /// Which replica serves these views and how far behind the leader, if replicated.
+    /// Which replica serves these views and how far behind the leader, if replicated (or
+    /// what is wrong with them); `None` when there is nothing to say (an empty note).
     pub fn served_by(&self) -> Option<String> {
         let served_by = self
             .served_by
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        served_by.map(|s| s.served_by())
+        served_by
+            .map(|s| s.served_by())
+            .filter(|note| !note.is_empty())
     }
 
     /// Why each of `tasks` that is pending waits, as of now; empty without an explainer.

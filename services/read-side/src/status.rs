@@ -235,6 +235,8 @@ impl ServedBy for Freshness {
                 self.stream,
                 outage.at.to_utc_string()
             ),
+            // Caught up and in touch: nothing to warn of, and the page is the scheduler's.
+            None if behind.is_empty() => String::new(),
             None => format!(
                 "served by aurora-web from stream {}, at seq {folded}{behind}",
                 self.stream

@@ -79,10 +79,35 @@ pub(crate) async fn run(
 
     let gate = args.gate()?.gate;
     let secret = replication_secret(args)?;
-    let origin = if args.init {
-        Origin::Founding
-    } else {
-        Origin::Joining
+    let tls = args
+        .tls
+        .load()
+        .context("--tls-cert, --tls-key, --tls-client-ca")?;
+    let client_tls = args.client_tls()?;
+    let network = aurora_raft::Router::https(
+        &cluster,
+        peers.clone(),
+        Duration::from_secs(2),
+        secret.as_deref(),
+        &client_tls,
+    );
+    let origin = match (args.init, network.holder_of_history(id).await) {
+        (false, _) => Origin::Joining,
+        (true, None) => Origin::Founding,
+        // A replica given --init after the others initialised the cluster (a late first
+        // start, or a supervisor that always passes it, after this one lost its data) joins
+        // what exists rather than found it: founding, it would vote before it holds the
+        // history it may have acknowledged before.
+        (true, Some(holder)) => {
+            tracing::warn!(
+                replica = id,
+                holder,
+                "--init given, but replica {holder} already holds cluster {cluster}'s \
+                 journal: a directory created here joins the cluster (it votes once it has \
+                 received the history)"
+            );
+            Origin::Joining
+        }
     };
     let storage = Storage::open(&args.data_dir, id, origin)
         .with_context(|| format!("opening replica {id}'s data in {}", args.data_dir.display()))?
@@ -99,18 +124,6 @@ pub(crate) async fn run(
             journal.cluster()
         );
     }
-    let tls = args
-        .tls
-        .load()
-        .context("--tls-cert, --tls-key, --tls-client-ca")?;
-    let client_tls = args.client_tls()?;
-    let network = aurora_raft::Router::https(
-        &cluster,
-        peers.clone(),
-        Duration::from_secs(2),
-        secret.as_deref(),
-        &client_tls,
-    );
     let replica = Replica::start(id, &storage, &network, timeouts())
         .await
         .with_context(|| format!("starting replica {id}"))?;
@@ -144,7 +157,7 @@ pub(crate) async fn run(
 
     let members: BTreeSet<u64> = peers.keys().copied().collect();
     let journal = tokio::select! {
-        journal = join(&replica, &members, &cluster, args.init, &clock) => journal?,
+        journal = join(&replica, &members, &cluster, origin == Origin::Founding, &clock) => journal?,
         () = crate::shutdown_signal() => {
             let _ = stop.send(true);
             let _ = replica.shutdown().await;
@@ -268,6 +281,11 @@ async fn join(
     let id = replica.id();
     let mut attempts = 0u32;
     loop {
+        // Its Raft stopped (a storage fault, logged): waiting on would only answer "starting"
+        // forever; exiting lets a supervisor restart it.
+        if replica.raft().metrics().has_changed().is_err() {
+            bail!("replica {id}'s Raft stopped (see the errors above) while joining the cluster");
+        }
         if init {
             match RaftJournal::initialise(replica, members.clone(), cluster, clock.now()).await {
                 Ok(journal) => {

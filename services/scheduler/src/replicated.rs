@@ -74,7 +74,10 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, String>, String> {
             Err(e) => return Err(format!("{item:?}: not a URL: {e}")),
         }
         // One process answering for two ids would vote twice: a quorum of one.
-        if let Some((other, _)) = peers.iter().find(|(_, known)| known.as_str() == url) {
+        if let Some((other, _)) = peers
+            .iter()
+            .find(|(_, known)| aurora_raft::same_url(known, url))
+        {
             return Err(format!(
                 "{url} is listed for replicas {other} and {id}: each replica has its own URL"
             ));
@@ -425,27 +428,34 @@ async fn forward(
     outgoing = outgoing.header(FORWARDED_BY, group.id().to_string());
     let answer = match outgoing.send().await {
         Ok(answer) => answer,
-        Err(e) => {
-            // Sent but unanswered, the write may have been applied: say so, and that a new
-            // leader needs a quorum, rather than promise that a retry will do.
-            let outcome = if e.is_timeout() {
-                format!(
-                    "it did not answer within {}s, so whether the write was applied is \
-                     unknown (check before repeating it); ",
-                    FORWARD_TIMEOUT.as_secs()
-                )
-            } else {
-                String::new()
-            };
+        // Not connected: the leader never saw it, and another replica may take it.
+        Err(e) if e.is_connect() => {
             return unavailable(
                 "NOT_LEADER",
                 format!(
-                    "replica {} could not forward to the leader, replica {leader} at {base} \
-                     ({e}); {outcome}if that replica is down or cut off, a new leader is elected \
-                     only once a quorum of replicas is reachable: retry then",
+                    "replica {} could not reach the leader, replica {leader} at {base} ({e}); \
+                     if that replica is down or cut off, a new leader is elected only once a \
+                     quorum of replicas is reachable: retry then",
                     group.id()
                 ),
             );
+        }
+        // Sent, and no answer: it may have been carried out. A client must not send it
+        // elsewhere (a retryable 503 would have it do so), nor assume it was not done.
+        Err(e) => {
+            return Failure(
+                StatusCode::GATEWAY_TIMEOUT,
+                ApiError {
+                    code: crate::api::OUTCOME_UNKNOWN.into(),
+                    message: format!(
+                        "replica {} forwarded the write to the leader, replica {leader} at \
+                         {base}, and got no answer ({e}): whether it was carried out is \
+                         unknown; check before repeating it",
+                        group.id()
+                    ),
+                },
+            )
+            .into_response();
         }
     };
     let leader_seq = answer
@@ -674,6 +684,7 @@ mod tests {
             ("0=http://a", "start at 1"),
             ("1=h1:8081", "http://"),
             ("1=http://a:8081,2=http://a:8081/", "replicas 1 and 2"),
+            ("1=http://A:80,2=http://a", "replicas 1 and 2"),
             ("1=http://127.0.0.1:99999", "not a URL"),
             ("http://a", "not ID=URL"),
             ("", "no replicas"),

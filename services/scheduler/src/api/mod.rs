@@ -182,12 +182,26 @@ impl From<SubmitError> for Failure {
     }
 }
 
+/// The code of a write that was sent on but not confirmed: it may yet be carried out.
+pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
+
 /// A journal error as the API answers it: what the caller can do decides the status. A
 /// damaged journal is a 500 with its own code, never a "try again" 503.
 impl From<aurora_journal::Error> for Failure {
     fn from(e: aurora_journal::Error) -> Self {
         use aurora_journal::Recovery;
         tracing::error!(error = %e, "journal failure");
+        if let aurora_journal::Error::Unconfirmed(_) = e {
+            // Not a "try again": it may still be carried out, and a client that sent it
+            // elsewhere could have it done twice.
+            return Failure(
+                StatusCode::GATEWAY_TIMEOUT,
+                ApiError {
+                    code: OUTCOME_UNKNOWN.into(),
+                    message: format!("{e}; check whether it was carried out before repeating it"),
+                },
+            );
+        }
         match e.recovery() {
             Recovery::Retry => {
                 Failure::unavailable("ERROR_TRANSIENT", format!("the journal failed: {e}"))
@@ -299,6 +313,18 @@ mod tests {
         assert_eq!(
             (full.0, full.1.code.as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, "ERROR_TRANSIENT")
+        );
+        // Proposed but not confirmed in time: it may yet commit, so never "send it elsewhere".
+        let unconfirmed = Failure::from(SubmitError::from(aurora_journal::Error::Unconfirmed(
+            "not committed within 10s".into(),
+        )));
+        assert_eq!(
+            (unconfirmed.0, unconfirmed.1.code.as_str()),
+            (StatusCode::GATEWAY_TIMEOUT, OUTCOME_UNKNOWN)
+        );
+        assert!(
+            unconfirmed.1.message.contains("before repeating it"),
+            "{unconfirmed:?}"
         );
         let deposed = Failure::from(SubmitError::from(aurora_journal::Error::NotLeader {
             term: 1,
