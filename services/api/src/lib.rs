@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 mod cron;
+mod journal;
 mod reads;
 mod updates;
 
@@ -18,6 +19,7 @@ use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, T
 use serde::{Deserialize, Serialize};
 
 pub use cron::{CronJob, ScheduleCron};
+pub use journal::{EventsPage, JournalHead, JournalInfo, SeqAt};
 pub use reads::{
     ConfigGroup, ConfigSummary, CreateJob, HostStatus, InstanceEvent, JobSummary, QuotaView,
     TaskView, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,

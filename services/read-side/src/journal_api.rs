@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aurora_api::{EventsPage, JournalHead, JournalInfo, SeqAt};
 use aurora_events::{ChainHash, Envelope, Seq, Timestamp};
 use aurora_projections::ReadModel;
 use aurora_web::api::Failure;
@@ -23,7 +24,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::status::Freshness;
 
@@ -58,21 +59,6 @@ pub fn router(cluster: &str, read: Arc<ReadModel>, freshness: Arc<Freshness>) ->
         })
 }
 
-/// `/api/v1/journal` as the scheduler answers it, plus where the read side stands.
-#[derive(Debug, Serialize)]
-struct JournalInfo {
-    cluster: String,
-    /// The last seq folded from the stream.
-    last_seq: Seq,
-    /// The stream's last seq when NATS was last reached.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_last_seq: Option<Seq>,
-    /// Why the views are stale (a hole in the stream, NATS out of reach), if they are: what
-    /// `/health` says with its 503.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
-}
-
 async fn journal_info(State(state): State<ApiState>) -> Json<JournalInfo> {
     Json(JournalInfo {
         cluster: state.cluster.clone(),
@@ -92,14 +78,6 @@ async fn folded(read: &Arc<ReadModel>, from: Seq, to: Seq) -> Result<Vec<Envelop
             tracing::error!(error = %e, from, to, "reading folded events back failed");
             Failure::internal(format!("reading seqs {from}..={to}: {e}"))
         })
-}
-
-#[derive(Debug, Serialize)]
-struct JournalHead {
-    cluster: String,
-    seq: Seq,
-    hash: ChainHash,
-    linked: bool,
 }
 
 /// `GET /api/v1/journal/head`: the last seq folded and its chain hash (the same as the
@@ -129,12 +107,6 @@ struct SeqAtQuery {
     at_ms: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct SeqAt {
-    at_ms: i64,
-    seq: Seq,
-}
-
 /// `GET /api/v1/journal/seq?at_ms=MILLIS`: the last seq folded committed at or before it.
 async fn seq_at(
     State(state): State<ApiState>,
@@ -153,12 +125,6 @@ async fn seq_at(
 struct EventsQuery {
     from: Option<Seq>,
     limit: Option<u64>,
-}
-
-#[derive(Debug, Serialize)]
-struct EventsPage {
-    last_seq: Seq,
-    events: Vec<Envelope>,
 }
 
 /// `GET /api/v1/events?from=SEQ&limit=N`: folded events from `from` (default 1), at most

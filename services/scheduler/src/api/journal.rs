@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use aurora_events::{ChainCheck, ChainHash, Envelope, Seq, Timestamp};
+use aurora_events::{ChainCheck, ChainHash, Seq, Timestamp};
 use aurora_journal::{Journal, SeqRange};
 use aurora_net::serve::Shutdown;
 use axum::extract::rejection::QueryRejection;
@@ -53,32 +53,19 @@ fn internal(error: aurora_journal::Error) -> Failure {
     )
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct JournalInfo {
-    pub cluster: String,
-    pub last_seq: Seq,
-}
+pub use aurora_api::{EventsPage, JournalHead, JournalInfo, SeqAt};
 
 async fn journal_info(State(state): State<ApiState>) -> Json<JournalInfo> {
     Json(JournalInfo {
         cluster: state.journal.cluster().to_string(),
         last_seq: state.journal.last_seq(),
+        stream_last_seq: None,
+        problem: None,
     })
 }
 
-/// `GET /api/v1/journal/head`: the last committed seq and its chain hash, for an outside
-/// auditor to pin: a later `journal verify` whose chain passes through this seq with another
-/// hash means the history before it was rewritten.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct JournalHead {
-    pub cluster: String,
-    pub seq: Seq,
-    pub hash: ChainHash,
-    /// Whether that envelope is linked to the one before it (false only on journals written
-    /// before the chain existed, until their first new event).
-    pub linked: bool,
-}
-
+/// `GET /api/v1/journal/head`: the last committed seq and its chain hash (see
+/// [`JournalHead`]).
 async fn head(State(state): State<ApiState>) -> Result<Json<JournalHead>, Failure> {
     let seq = state.journal.last_seq();
     let last = state
@@ -264,13 +251,6 @@ struct SeqAtQuery {
     at_ms: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SeqAt {
-    pub at_ms: i64,
-    /// The last seq committed at or before `at_ms` (0: none was).
-    pub seq: Seq,
-}
-
 /// `GET /api/v1/journal/seq?at_ms=MILLIS`: where the journal stood at an instant.
 async fn seq_at(
     State(state): State<ApiState>,
@@ -348,12 +328,6 @@ struct EventsQuery {
     limit: Option<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EventsPage {
-    pub last_seq: Seq,
-    pub events: Vec<Envelope>,
-}
-
 /// `GET /api/v1/events?from=SEQ&limit=N`: committed events from `from` (default 1), at most
 /// `limit` (default 100, at most 1000).
 async fn events(
@@ -384,6 +358,7 @@ async fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aurora_events::Envelope;
     use aurora_journal::{Clock, MemoryJournal, SystemClock};
     use axum::body::Body;
     use axum::http::Request;
