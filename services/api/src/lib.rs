@@ -19,7 +19,9 @@ use aurora_events::{AgentId, Capacity, InstanceId, ScheduleStatus, TaskConfig, T
 use serde::{Deserialize, Serialize};
 
 pub use cron::{CronJob, ScheduleCron};
-pub use journal::{EventsPage, JournalHead, JournalInfo, SeqAt};
+pub use journal::{
+    EventsPage, EventsQuery, JournalHead, JournalInfo, MAX_EVENTS_PER_PAGE, SeqAt, first_seq,
+};
 pub use reads::{
     ConfigGroup, ConfigSummary, CreateJob, HostStatus, InstanceEvent, JobSummary, QuotaView,
     TaskView, UpdateDetails, UpdateEvent, UpdateSummary, instance_ranges,

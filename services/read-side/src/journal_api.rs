@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_api::{EventsPage, JournalHead, JournalInfo, SeqAt};
+use aurora_api::{EventsPage, EventsQuery, JournalHead, JournalInfo, SeqAt};
 use aurora_events::{ChainHash, Envelope, Seq, Timestamp};
 use aurora_projections::ReadModel;
 use aurora_web::api::Failure;
@@ -27,9 +27,6 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::status::Freshness;
-
-/// Most events one `/api/v1/events` call returns (as the scheduler).
-const MAX_EVENTS_PER_PAGE: u64 = 1000;
 
 /// Events read back at a time for the server-sent stream.
 const STREAM_BATCH: u64 = 256;
@@ -121,12 +118,6 @@ async fn seq_at(
     Ok(Json(SeqAt { at_ms, seq }))
 }
 
-#[derive(Debug, Deserialize)]
-struct EventsQuery {
-    from: Option<Seq>,
-    limit: Option<u64>,
-}
-
 /// `GET /api/v1/events?from=SEQ&limit=N`: folded events from `from` (default 1), at most
 /// `limit` (default 100, at most 1000).
 async fn events(
@@ -135,28 +126,10 @@ async fn events(
 ) -> Result<Json<EventsPage>, Failure> {
     let Query(query) =
         query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
-    let from = match query.from.unwrap_or(1) {
-        0 => {
-            return Err(Failure::invalid(
-                "from must be at least 1 (seqs start at 1)",
-            ));
-        }
-        from => from,
-    };
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_EVENTS_PER_PAGE {
-        return Err(Failure::invalid(format!(
-            "limit must be between 1 and {MAX_EVENTS_PER_PAGE}, not {limit}"
-        )));
-    }
+    let (from, last) = query.seqs().map_err(Failure::invalid)?;
     // Read the position first: the page never claims less than the events it holds.
     let last_seq = state.read.last_seq();
-    let events = folded(
-        &state.read,
-        from,
-        from.saturating_add(limit - 1).min(last_seq),
-    )
-    .await?;
+    let events = folded(&state.read, from, last.min(last_seq)).await?;
     Ok(Json(EventsPage { last_seq, events }))
 }
 

@@ -22,9 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Failure};
 
-/// Most events one `/api/v1/events` call returns.
-pub const MAX_EVENTS_PER_PAGE: u64 = 1000;
-
 #[derive(Clone)]
 struct ApiState {
     journal: Arc<dyn Journal>,
@@ -53,7 +50,9 @@ fn internal(error: aurora_journal::Error) -> Failure {
     )
 }
 
-pub use aurora_api::{EventsPage, JournalHead, JournalInfo, SeqAt};
+pub use aurora_api::{
+    EventsPage, EventsQuery, JournalHead, JournalInfo, MAX_EVENTS_PER_PAGE, SeqAt,
+};
 
 async fn journal_info(State(state): State<ApiState>) -> Json<JournalInfo> {
     Json(JournalInfo {
@@ -238,12 +237,7 @@ async fn verify(
 
 /// A `from` query parameter: 1 when absent, refused when 0.
 fn first_seq(from: Option<Seq>) -> Result<Seq, Failure> {
-    match from.unwrap_or(1) {
-        0 => Err(Failure::invalid(
-            "from must be at least 1 (seqs start at 1)",
-        )),
-        from => Ok(from),
-    }
+    aurora_api::first_seq(from).map_err(Failure::invalid)
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,12 +316,6 @@ async fn event_stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 
-#[derive(Debug, Deserialize)]
-struct EventsQuery {
-    from: Option<Seq>,
-    limit: Option<u64>,
-}
-
 /// `GET /api/v1/events?from=SEQ&limit=N`: committed events from `from` (default 1), at most
 /// `limit` (default 100, at most 1000).
 async fn events(
@@ -336,14 +324,7 @@ async fn events(
 ) -> Result<Json<EventsPage>, Failure> {
     let Query(query) =
         query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
-    let from = first_seq(query.from)?;
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_EVENTS_PER_PAGE {
-        return Err(Failure::invalid(format!(
-            "limit must be between 1 and {MAX_EVENTS_PER_PAGE}, not {limit}"
-        )));
-    }
-    let last = from.saturating_add(limit - 1);
+    let (from, last) = query.seqs().map_err(Failure::invalid)?;
     let events = state
         .journal
         .read(SeqRange::new(from, last))
