@@ -124,3 +124,39 @@ impl Drop for NatsServer {
         self.stop();
     }
 }
+
+/// A committed history of fixed envelopes (seqs 1, 2, ... in order) for a mirror to publish,
+/// as a journal would serve them: followed from any seq, then waiting for commits that never
+/// come.
+#[derive(Debug, Clone, Default)]
+pub struct FixedSource(pub Vec<aurora_events::Envelope>);
+
+impl crate::mirror::Source for FixedSource {
+    fn follow(
+        &self,
+        from: aurora_events::Seq,
+    ) -> futures::stream::BoxStream<'static, Result<aurora_events::Envelope, String>> {
+        use futures::StreamExt;
+        let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
+        let rest: Vec<_> = self.0.iter().skip(skip).cloned().map(Ok).collect();
+        futures::stream::iter(rest)
+            .chain(futures::stream::pending())
+            .boxed()
+    }
+
+    fn envelope(
+        &self,
+        seq: aurora_events::Seq,
+    ) -> futures::future::BoxFuture<'static, Result<Option<aurora_events::Envelope>, String>> {
+        let found = usize::try_from(seq)
+            .ok()
+            .and_then(|seq| seq.checked_sub(1))
+            .and_then(|index| self.0.get(index))
+            .cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn last_seq(&self) -> aurora_events::Seq {
+        self.0.len() as aurora_events::Seq
+    }
+}

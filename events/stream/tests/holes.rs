@@ -5,39 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aurora_events::{Envelope, Seq, samples};
-use aurora_stream::mirror::{self, MirrorConfig, MirrorStatus, Source};
-use aurora_stream::testing::NatsServer;
+use aurora_stream::mirror::{self, MirrorConfig, MirrorStatus};
+use aurora_stream::testing::{FixedSource, NatsServer};
 use aurora_stream::{Reader, SubjectFilter, Until};
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
-
-/// A committed history of fixed envelopes, for the mirror to publish.
-struct Fixed(Vec<Envelope>);
-
-impl Source for Fixed {
-    fn follow(&self, from: Seq) -> BoxStream<'static, Result<Envelope, String>> {
-        let rest: Vec<_> = self
-            .0
-            .iter()
-            .skip(from as usize - 1)
-            .cloned()
-            .map(Ok)
-            .collect();
-        futures::stream::iter(rest)
-            .chain(futures::stream::pending())
-            .boxed()
-    }
-
-    fn envelope(&self, seq: Seq) -> BoxFuture<'static, Result<Option<Envelope>, String>> {
-        let found = self.0.get(seq as usize - 1).cloned();
-        async move { Ok(found) }.boxed()
-    }
-
-    fn last_seq(&self) -> Seq {
-        self.0.len() as Seq
-    }
-}
+use futures::StreamExt;
 
 /// Seqs 1..=`count` of cluster `c`, published.
 async fn published(nats: &NatsServer, count: usize) {
@@ -51,7 +22,7 @@ async fn published(nats: &NatsServer, count: usize) {
     let status = Arc::new(MirrorStatus::default());
     let publisher = tokio::spawn(mirror::run(
         MirrorConfig::new(nats.url(), "c"),
-        Arc::new(Fixed(envelopes)),
+        Arc::new(FixedSource(envelopes)),
         Arc::clone(&status),
     ));
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -393,21 +393,17 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aurora_events::{Actor, Event, EventId, Identifier, Timestamp};
+    use aurora_events::{Event, Identifier, samples};
 
     fn envelope(seq: Seq) -> Envelope {
-        Envelope {
+        let role = Identifier::new("www").unwrap();
+        samples::envelope(
             seq,
-            id: EventId(aurora_events::Uuid::from_u128(u128::from(seq))),
-            at: Timestamp::from_millis(1_000 + seq as i64),
-            actor: Actor::User("u".into()),
-            cause: None,
-            event: Event::QuotaSet {
-                role: Identifier::new("www").unwrap(),
+            Event::QuotaSet {
+                role,
                 quota: Default::default(),
             },
-            prev_hash: None,
-        }
+        )
     }
 
     #[test]
