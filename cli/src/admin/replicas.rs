@@ -30,6 +30,9 @@ struct Group {
     cluster: String,
     this: u64,
     leader: Option<u64>,
+    /// False on a replica removed from the group (schedulers before this field: members).
+    #[serde(default = "member_by_default")]
+    member: bool,
     term: u64,
     commit_index: u64,
     journal_last_seq: u64,
@@ -45,14 +48,23 @@ struct Replica {
     lag: Option<u64>,
 }
 
+fn member_by_default() -> bool {
+    true
+}
+
 fn print(group: &Group) {
     println!(
-        "cluster {} (term {}, commit index {}, journal seq {}, answered by replica {}{})",
+        "cluster {} (term {}, commit index {}, journal seq {}, answered by replica {}{}{})",
         group.cluster,
         group.term,
         group.commit_index,
         group.journal_last_seq,
         group.this,
+        if group.member {
+            ""
+        } else {
+            ", which was removed from the cluster: what follows is as of its removal"
+        },
         match group.leader {
             Some(leader) => format!(", leader {leader}"),
             None => ", no leader".into(),

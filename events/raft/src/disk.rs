@@ -90,6 +90,39 @@ fn fault(e: impl std::fmt::Display) -> Fault {
     std::io::Error::other(e.to_string())
 }
 
+/// Refuses a data directory that is neither new, empty nor a replica's: creating `raft/` in
+/// a single scheduler's journal directory, or among unrelated files (a mistyped
+/// `--data-dir $HOME`), would start a replica with no history beside data it then ignores.
+fn refuse_foreign_directory(dir: &Path) -> Result<(), Error> {
+    let shown = || dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::Open {
+                path: shown(),
+                detail: e.to_string(),
+            });
+        }
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Open {
+            path: shown(),
+            detail: e.to_string(),
+        })?;
+        names.push(entry.file_name());
+    }
+    if names.is_empty() || names.iter().any(|name| name == "raft") {
+        return Ok(());
+    }
+    // RocksDB's marker file: the journal of a scheduler started without --peers.
+    if names.iter().any(|name| name == "CURRENT") {
+        return Err(Error::SingleSchedulerDirectory { path: shown() });
+    }
+    Err(Error::NotEmpty { path: shown() })
+}
+
 impl RaftDb {
     /// Opens (creating) `dir/raft` for replica `id`; refuses a directory that belongs to
     /// another replica id. A directory created here is recovering if `origin` is
@@ -102,6 +135,7 @@ impl RaftDb {
             path: shown.clone(),
             detail,
         };
+        refuse_foreign_directory(dir)?;
         std::fs::create_dir_all(&path).map_err(|e| failed(e.to_string()))?;
         let descriptors = [CF_LOG, CF_META]
             .into_iter()

@@ -199,26 +199,38 @@ async fn install_snapshot(State(peer): State<Peer>, body: Bytes) -> Response {
     }
 }
 
-/// GETs `base` + `path` and decodes the target's answer; `Err` (with why) when none came.
-pub(crate) async fn get<Answer: DeserializeOwned>(
-    client: &reqwest::Client,
-    base: &str,
-    path: &str,
-) -> Result<Answer, String> {
-    let url = format!("{base}{path}");
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url} answered {}", response.status()));
+/// What a peer answered `GET` [`STATUS`].
+pub(crate) enum PeerAnswer {
+    Status(Status),
+    /// It refused this replica (409: another cluster; 401: another replication secret),
+    /// with the reason it gave.
+    Refused(String),
+    /// No usable answer (down, unreachable, something else than a replica).
+    Unreachable(String),
+}
+
+/// Asks the replica at `base` for its [`Status`].
+pub(crate) async fn ask_status(client: &reqwest::Client, base: &str) -> PeerAnswer {
+    let url = format!("{base}{STATUS}");
+    let response = match client.get(&url).send().await {
+        Ok(response) => response,
+        Err(e) => return PeerAnswer::Unreachable(format!("{url}: {e}")),
+    };
+    let code = response.status();
+    if code == StatusCode::CONFLICT || code == StatusCode::UNAUTHORIZED {
+        let why = response.text().await.unwrap_or_default();
+        return PeerAnswer::Refused(format!("{base} answered {code}: {}", why.trim()));
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("{url}: answer cut short: {e}"))?;
-    crate::entry::decode(&bytes).map_err(|e| format!("{url}: unreadable answer: {e}"))
+    if !code.is_success() {
+        return PeerAnswer::Unreachable(format!("{url} answered {code}"));
+    }
+    match response.bytes().await {
+        Ok(bytes) => match crate::entry::decode(&bytes) {
+            Ok(status) => PeerAnswer::Status(status),
+            Err(e) => PeerAnswer::Unreachable(format!("{url}: unreadable answer: {e}")),
+        },
+        Err(e) => PeerAnswer::Unreachable(format!("{url}: answer cut short: {e}")),
+    }
 }
 
 /// POSTs `rpc` to `base` + `path` and decodes the target's answer; `Err` (with why) when no

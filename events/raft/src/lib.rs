@@ -71,7 +71,7 @@ pub mod timeline;
 pub use entry::{EncodedProposal, NodeId, Outcome, Proposed, Raft, Refusal, Request, TypeConfig};
 pub use journal::RaftJournal;
 pub use local::LocalJournal;
-pub use network::{Router, same_url};
+pub use network::{PeerSurvey, Router, same_url};
 pub use recovery::Origin;
 pub use replica::{Compaction, Replica, Storage, Timeouts};
 
@@ -100,4 +100,15 @@ pub enum Error {
         found: NodeId,
         given: NodeId,
     },
+    #[error(
+        "{path} holds a single scheduler's journal (one started without --peers), not a \
+         replica's data (raft/ and journal/): point --data-dir at a new or empty directory, \
+         or start this one without --peers"
+    )]
+    SingleSchedulerDirectory { path: String },
+    #[error(
+        "{path} is not empty and holds no replica's data (raft/ and journal/): refusing to \
+         create a replica among other files (use a new or empty directory)"
+    )]
+    NotEmpty { path: String },
 }

@@ -174,30 +174,44 @@ impl Router {
         );
     }
 
-    /// Over HTTP: a replica other than `id` that answers (within the network's timeout) that
-    /// it holds the cluster's journal, if one does. A replica started with `--init` asks this
-    /// first: a cluster with a history is one it joins (and votes in once caught up), not one
-    /// it founds. In process, or when no other replica answers, `None`.
-    pub async fn holder_of_history(&self, id: NodeId) -> Option<NodeId> {
+    /// Over HTTP: asks every replica other than `id` (at once, each within the network's
+    /// timeout) what it holds. A replica started with `--init` looks at the survey's
+    /// [`PeerSurvey::holder`] first: a cluster with a history is one it joins (and votes in
+    /// once caught up), not one it founds; and every replica looks at its
+    /// [`PeerSurvey::refusals`]: peers of another cluster name or secret refuse every RPC, which
+    /// openraft would otherwise report only as unreachable nodes in its logs. In process, an
+    /// empty survey.
+    pub async fn survey_peers(&self, id: NodeId) -> PeerSurvey {
         let (client, peers) = {
             let routes = self.lock();
-            (routes.http.clone()?, routes.peers.clone())
+            match routes.http.clone() {
+                Some(client) => (client, routes.peers.clone()),
+                None => return PeerSurvey::default(),
+            }
         };
         let asks = peers
             .into_iter()
             .filter(|(peer, _)| *peer != id)
             .map(|(peer, url)| {
                 let client = client.clone();
-                async move {
-                    let status: Result<crate::http::Status, String> =
-                        crate::http::get(&client, &url, crate::http::STATUS).await;
-                    (peer, status.is_ok_and(|s| s.has_journal))
-                }
+                async move { (peer, crate::http::ask_status(&client, &url).await) }
             });
-        futures::future::join_all(asks)
-            .await
-            .into_iter()
-            .find_map(|(peer, has)| has.then_some(peer))
+        let mut survey = PeerSurvey::default();
+        for (peer, answer) in futures::future::join_all(asks).await {
+            match answer {
+                crate::http::PeerAnswer::Status(status) => {
+                    survey.answered.push(peer);
+                    if status.has_journal && survey.holder.is_none() {
+                        survey.holder = Some(peer);
+                    }
+                }
+                crate::http::PeerAnswer::Refused(why) => survey.refusals.push((peer, why)),
+                crate::http::PeerAnswer::Unreachable(why) => {
+                    tracing::debug!(replica = id, peer, %why, "no status from a peer");
+                }
+            }
+        }
+        survey
     }
 
     /// Takes replica `id` off the network, as if its process had gone.
@@ -464,4 +478,16 @@ mod tests {
         assert!(!same_url("http://h1:8081", "http://h1:8082"));
         assert!(!same_url("http://h1:8081", "http://h2:8081"));
     }
+}
+
+/// What the other replicas answered a starting replica (see [`Router::survey_peers`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerSurvey {
+    /// A replica that holds the cluster's journal, if one answered that it does.
+    pub holder: Option<NodeId>,
+    /// The replicas that answered with their status.
+    pub answered: Vec<NodeId>,
+    /// The replicas that refused to talk to this one (another cluster name, or another
+    /// replication secret), each with the reason it gave.
+    pub refusals: Vec<(NodeId, String)>,
 }

@@ -57,14 +57,19 @@ async fn the_whole_cluster_restarts_from_its_directories_with_nothing_lost_or_do
     let mut attempts = 0;
     loop {
         let last = journal.last_seq();
-        let term = journal.claim_leadership().await.expect("claim");
-        let written = journal
-            .append(Append::new(
-                Precondition::follows(term, last),
-                now(),
-                vec![marker(2, 0)],
-            ))
-            .await;
+        // Leadership may move between finding the leader and claiming it, too.
+        let written = match journal.claim_leadership().await {
+            Ok(term) => {
+                journal
+                    .append(Append::new(
+                        Precondition::follows(term, last),
+                        now(),
+                        vec![marker(2, 0)],
+                    ))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match written {
             Ok(_) => break,
             Err(aurora_journal::Error::NotLeader { .. }) if attempts < 5 => {
@@ -213,4 +218,39 @@ fn a_directory_belongs_to_one_replica() {
         "{refused}"
     );
     drop(held);
+}
+
+#[test]
+fn a_replica_is_made_only_in_a_new_or_empty_directory() {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let missing = root.path().join("new");
+    drop(Storage::open(&missing, 1, aurora_raft::Origin::Founding).expect("a new directory"));
+    let empty = root.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    drop(Storage::open(&empty, 1, aurora_raft::Origin::Founding).expect("an empty directory"));
+
+    let single = root.path().join("single");
+    drop(
+        aurora_journal::RocksJournal::initialise(&single, "test", now())
+            .expect("a single scheduler's journal"),
+    );
+    let refused = Storage::open(&single, 1, aurora_raft::Origin::Founding)
+        .expect_err("a single scheduler's journal is not a replica's directory");
+    assert!(
+        matches!(refused, Error::SingleSchedulerDirectory { .. }),
+        "{refused:?}"
+    );
+    assert!(!single.join("raft").exists(), "nothing written beside it");
+
+    let other = root.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "someone's files").unwrap();
+    let refused =
+        Storage::open(&other, 1, aurora_raft::Origin::Joining).expect_err("not among other files");
+    assert!(matches!(refused, Error::NotEmpty { .. }), "{refused:?}");
+    assert_eq!(
+        std::fs::read_dir(&other).unwrap().count(),
+        1,
+        "nothing written"
+    );
 }

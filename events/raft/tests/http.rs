@@ -323,6 +323,28 @@ async fn replicas_refuse_rpcs_meant_for_another_cluster() {
     let body = response.text().await.expect("body");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("does not decode"), "{body}");
+
+    // A replica that starts asks its peers first: those of another cluster name say so.
+    let peers = BTreeMap::from([(1, cluster.peers[&1].clone())]);
+    let survey = |name: &str| {
+        Router::https(
+            name,
+            peers.clone(),
+            Duration::from_secs(2),
+            None,
+            &ClientTls::default(),
+        )
+    };
+    let theirs = survey("other").survey_peers(2).await;
+    assert!(theirs.answered.is_empty(), "{theirs:?}");
+    assert_eq!(theirs.refusals.len(), 1, "{theirs:?}");
+    assert!(
+        theirs.refusals[0].1.contains("409") && theirs.refusals[0].1.contains("\"other\""),
+        "{theirs:?}"
+    );
+    let ours = survey("c").survey_peers(2).await;
+    assert_eq!(ours.answered, vec![1], "{ours:?}");
+    assert!(ours.refusals.is_empty(), "{ours:?}");
 }
 
 /// With a replication secret, a replica's Raft routes answer only peers that present it:

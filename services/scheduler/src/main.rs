@@ -340,6 +340,15 @@ async fn main() -> anyhow::Result<()> {
     if args.peers.is_some() {
         return replica_main::run(&args, metrics, clock).await;
     }
+    if args.data_dir.join("raft").is_dir() {
+        // Else initialising says "not empty" and opening "no journal", neither of which tells
+        // the operator that the flags, not the directory, are what is missing.
+        bail!(
+            "{} holds a replica's data (raft/ and journal/): start it as a replica, with \
+             --replica-id, --peers and --cluster as before",
+            args.data_dir.display()
+        );
+    }
 
     if args.init {
         let journal = RocksJournal::initialise(&args.data_dir, args.cluster(), clock.now())

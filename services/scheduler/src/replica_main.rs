@@ -91,7 +91,21 @@ pub(crate) async fn run(
         secret.as_deref(),
         &client_tls,
     );
-    let origin = match (args.init, network.holder_of_history(id).await) {
+    let survey = network.survey_peers(id).await;
+    for (peer, why) in &survey.refusals {
+        tracing::error!(replica = id, peer, "replica {peer} refuses this one: {why}");
+    }
+    if !survey.refusals.is_empty() && survey.answered.is_empty() {
+        // Every peer that answered refused: this replica's --cluster or --replication-secret
+        // is not the others'. Running on, it could never vote or be sent an entry, and would
+        // say so only as "unreachable" peers in openraft's logs.
+        let (peer, why) = &survey.refusals[0];
+        bail!(
+            "every replica that answered refuses this one (replica {peer}: {why}): check \
+             --cluster ({cluster}) and --replication-secret against the other replicas'"
+        );
+    }
+    let origin = match (args.init, survey.holder) {
         (false, _) => Origin::Joining,
         (true, None) => Origin::Founding,
         // A replica given --init after the others initialised the cluster (a late first

@@ -144,9 +144,9 @@ impl Group {
         self.replica.id()
     }
 
-    /// The replica Raft says leads, if any.
+    /// The replica this one knows leads, if any (see [`known_leader`]).
     pub fn leader(&self) -> Option<NodeId> {
-        self.replica.raft().metrics().borrow().current_leader
+        known_leader(&self.replica.raft().metrics().borrow())
     }
 
     /// Where replica `id` is reached: as `--peers` or a membership change said, or as the
@@ -182,7 +182,13 @@ impl aurora_projections::ServedBy for PageNote {
         let id = self.group.id();
         let applied = m.last_applied.map_or(0, |l| l.index);
         let behind = m.last_log_index.unwrap_or(0).saturating_sub(applied);
-        match m.current_leader {
+        if !is_member(&m) {
+            return format!(
+                "served by replica {id}, which is no longer a member of the cluster (removed): \
+                 it shows the cluster as of its removal"
+            );
+        }
+        match known_leader(&m) {
             Some(leader) if leader == id => format!("served by replica {id}, the leader"),
             Some(leader) => format!(
                 "served by replica {id}, a follower of replica {leader}, {behind} log \
@@ -227,7 +233,7 @@ pub fn watch_leadership(runtime: Runtime, group: Group) -> tokio::task::JoinHand
                     }
                 }
                 (false, Some(term)) => {
-                    tracing::warn!(replica = id, term, leader = ?m.current_leader, "no longer the leader");
+                    tracing::warn!(replica = id, term, leader = ?known_leader(&m), "no longer the leader");
                     runtime.step_down();
                 }
                 (false, None) => {}
@@ -245,6 +251,25 @@ pub fn watch_leadership(runtime: Runtime, group: Group) -> tokio::task::JoinHand
 }
 
 type Metrics = openraft::RaftMetrics<NodeId, openraft::BasicNode>;
+
+/// Whether this replica is still a member (voter or learner) of the group as it knows it.
+fn is_member(m: &Metrics) -> bool {
+    m.membership_config
+        .membership()
+        .nodes()
+        .any(|(member, _)| *member == m.id)
+}
+
+/// The leader as this replica can vouch for it. openraft 0.9 keeps the vote of a leader that
+/// stepped down because it was removed from the group, so its metrics go on naming it the
+/// leader; and a removed replica hears from no leader after, so whatever it last knew is stale.
+fn known_leader(m: &Metrics) -> Option<NodeId> {
+    let leader = m.current_leader?;
+    if !is_member(m) || (leader == m.id && m.state != openraft::ServerState::Leader) {
+        return None;
+    }
+    Some(leader)
+}
 
 /// The highest log index a quorum of voters holds, as the leader sees it; elsewhere (openraft
 /// 0.9 does not publish a follower's commit index) the last applied index, which trails it
@@ -279,7 +304,7 @@ fn record_metrics(runtime: &Runtime, m: &Metrics, lag_reported: &mut BTreeSet<No
     let last_log = m.last_log_index.unwrap_or(0);
     metrics::gauge!("aurora_raft_commit_index").set(commit_index(m) as f64);
     metrics::gauge!("aurora_raft_term").set(m.current_term as f64);
-    metrics::gauge!("aurora_raft_leader").set(m.current_leader.unwrap_or(0) as f64);
+    metrics::gauge!("aurora_raft_leader").set(known_leader(m).unwrap_or(0) as f64);
     metrics::gauge!("aurora_raft_is_leader").set(f64::from(u8::from(runtime.is_leader())));
     metrics::gauge!("aurora_raft_last_log_index").set(last_log as f64);
     metrics::gauge!("aurora_raft_last_applied_index").set(applied as f64);
@@ -503,6 +528,8 @@ pub struct GroupView {
     /// The replica that answered.
     pub this: NodeId,
     pub leader: Option<NodeId>,
+    /// Whether the replica that answered is still a member of the group (false once removed).
+    pub member: bool,
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
@@ -534,6 +561,7 @@ fn write_model(runtime: &Runtime) -> WriteModelView {
 
 async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<GroupView> {
     let m = group.replica.raft().metrics().borrow().clone();
+    let leader = known_leader(&m);
     let last_log = m.last_log_index.unwrap_or(0);
     let membership = m.membership_config.membership();
     let voters: Vec<NodeId> = membership.voter_ids().collect();
@@ -555,7 +583,7 @@ async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<Gr
                 .cloned()
                 .or_else(|| (!addr.is_empty()).then(|| addr.to_string())),
             voter: voters.contains(&id),
-            leader: m.current_leader == Some(id),
+            leader: leader == Some(id),
             lag: m.replication.as_ref().and_then(|r| {
                 r.get(&id)
                     .map(|matched| last_log.saturating_sub(matched.map_or(0, |l| l.index)))
@@ -565,7 +593,8 @@ async fn group_view(State((runtime, group)): State<(Runtime, Group)>) -> Json<Gr
     Json(GroupView {
         cluster: group.cluster.clone(),
         this: group.id(),
-        leader: m.current_leader,
+        leader,
+        member: is_member(&m),
         term: m.current_term,
         commit_index: commit_index(&m),
         applied_index: m.last_applied.map_or(0, |l| l.index),

@@ -106,6 +106,28 @@ impl Replicas {
         self.wait_all_serving();
     }
 
+    /// Runs the scheduler with `args` (and `--insecure-no-auth`), which must exit within
+    /// 30 s; returns whether it succeeded and its stderr.
+    pub fn run_to_exit(&self, args: &[&str]) -> (bool, String) {
+        let stderr = self.dir.path().join("run-to-exit.log");
+        let mut child = Guard(
+            Command::new(scheduler_binary())
+                .args(args)
+                .arg("--insecure-no-auth")
+                .stdout(Stdio::null())
+                .stderr(File::create(&stderr).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let mut status = None;
+        wait_for_within(30, &format!("aurora-scheduler {args:?} to exit"), || {
+            status = child.0.try_wait().unwrap();
+            status.is_some()
+        });
+        let text = std::fs::read_to_string(&stderr).unwrap();
+        (status.is_some_and(|s| s.success()), text)
+    }
+
     pub fn kill(&mut self, id: u64) {
         if let Some(mut guard) = self.running.remove(&id) {
             guard.kill_now();

@@ -321,8 +321,53 @@ fn replicas_join_and_leave_through_aurora_admin() {
     for n in 0..5 {
         create_job(replicas.port(leader), &format!("job{n}")).unwrap();
     }
-    // Replica 4 knows everyone; the others learn of it from the membership change.
+
+    // Refused up front, with why: a replica of another cluster name (the others would refuse
+    // each of its RPCs), a replica directory started without --peers, a replica among
+    // someone's files.
     let all = replicas.peers_of(&[1, 2, 3, 4]);
+    let port4 = replicas.port(4).to_string();
+    let stranger = replicas.dir.path().join("stranger");
+    let (ok, text) = replicas.run_to_exit(&[
+        "--replica-id",
+        "4",
+        "--peers",
+        &all,
+        "--cluster",
+        "other",
+        "--http-port",
+        &port4,
+        "--data-dir",
+        stranger.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("refuses this one") && text.contains("check --cluster (other)"),
+        "{text}"
+    );
+    let (ok, text) = replicas.run_to_exit(&["--data-dir", replicas.data(1).to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("holds a replica's data"), "{text}");
+    std::fs::create_dir_all(&stranger).unwrap();
+    std::fs::write(stranger.join("notes.txt"), "someone's").unwrap();
+    let (ok, text) = replicas.run_to_exit(&[
+        "--replica-id",
+        "4",
+        "--peers",
+        &all,
+        "--cluster",
+        CLUSTER,
+        "--http-port",
+        &port4,
+        "--data-dir",
+        stranger.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("is not empty and holds no replica's data"),
+        "{text}"
+    );
+    // Replica 4 knows everyone; the others learn of it from the membership change.
     replicas.start_with_peers(4, false, &all);
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     let dir = replicas.dir.path().to_path_buf();
@@ -368,6 +413,38 @@ fn replicas_join_and_leave_through_aurora_admin() {
     );
     assert!(!ok, "removing a stranger fails");
     assert!(text.contains("not a voter"), "{text}");
+
+    // The leader removes itself: `follower` (back) and 4 elect one of them, and the removed
+    // replica stops calling itself the leader (openraft keeps its old vote naming it).
+    replicas.start_with_peers(follower, false, &three);
+    replicas.wait_all_serving();
+    let (ok, text) = admin(
+        &dir,
+        replicas.port(leader),
+        &["replicas", "remove", CLUSTER, &leader.to_string()],
+    );
+    assert!(ok, "{text}");
+    let mut new_leader = leader;
+    wait_for_within(30, "a leader other than the removed one", || {
+        new_leader = replicas.leader().unwrap_or(leader);
+        new_leader != leader
+    });
+    assert!([follower, 4].contains(&new_leader), "{new_leader}");
+    create_job(replicas.port(new_leader), "after-leader-left")
+        .expect("the two remaining voters are a quorum");
+    let (ok, text) = admin(&dir, replicas.port(leader), &["replicas", "list", CLUSTER]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("answered by replica {leader}, which was removed")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("leader {leader})")),
+        "the removed replica does not name itself the leader: {text}"
+    );
+    let page = http_text(replicas.port(leader), "GET", "/scheduler", None)
+        .expect("the removed replica serves pages");
+    assert!(page.1.contains("no longer a member"), "{}", page.1);
 }
 #[test]
 fn agents_and_the_cli_keep_working_across_a_failover() {
