@@ -64,6 +64,22 @@ impl Context {
             .map_err(|e| CliError::invalid_config(e.to_string()))
     }
 
+    /// The keys of the jobs a config defines, none of them materialised (`config list`).
+    pub fn config_keys(
+        &self,
+        path: &Path,
+        binds: &[String],
+        read_json: bool,
+    ) -> CliResult<Vec<String>> {
+        if read_json {
+            let loaded = self.load_config(path, binds, read_json)?;
+            return Ok(loaded.jobs.iter().map(|j| j.key_string()).collect());
+        }
+        let options = self.load_options(binds)?;
+        aurora_config::job_keys_file(path, &options)
+            .map_err(|e| CliError::invalid_config(e.to_string()))
+    }
+
     /// `--bind` values and what configs may read of this process.
     fn load_options(&self, binds: &[String]) -> CliResult<LoadOptions> {
         let bindings = binds

@@ -31,6 +31,18 @@ fn configs_are_listed_and_inspected_offline() {
         stdout(&listed).trim(),
         "jobs=[devcluster/tester/test/sleeper]"
     );
+    // A template only `--bind` fills (at `job create`) does not stop the listing, as in
+    // Aurora, where `config list` reads the keys only.
+    let templated = dir.path().join("templated.aurora");
+    let with_template = SERVICE.replace("sleep 600", "sleep {{ver}}");
+    assert_ne!(with_template, SERVICE);
+    std::fs::write(&templated, with_template).unwrap();
+    let listed = cli.aurora(&["config", "list", templated.to_str().unwrap()]);
+    assert_eq!(code(&listed), Some(0), "{}", stderr(&listed));
+    assert_eq!(
+        stdout(&listed).trim(),
+        "jobs=[devcluster/tester/test/sleeper]"
+    );
 
     let inspected = cli.aurora(&[
         "job",

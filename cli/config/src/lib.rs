@@ -241,6 +241,26 @@ pub fn load_str_selected(
     materialise::materialise(&views[index])
 }
 
+/// The `cluster/role/env/name` of every job in a `.aurora` file, in the order of its `jobs`
+/// list, without materialising any (Aurora's `config list`): a template only `--bind`
+/// fills at `job create` does not stop the listing.
+pub fn job_keys_file(path: &Path, options: &LoadOptions) -> Result<Vec<String>, ConfigError> {
+    job_keys_str(&path.to_string_lossy(), &read(path)?, options)
+}
+
+/// [`job_keys_file`] for config text named `file_name`.
+pub fn job_keys_str(
+    file_name: &str,
+    source: &str,
+    options: &LoadOptions,
+) -> Result<Vec<String>, ConfigError> {
+    let instances = eval::jobs(file_name, source, &options.env, options.user.as_deref())?;
+    instances
+        .iter()
+        .map(|job| materialise::prepare(job, &options.bindings).map(|v| materialise::key_text(&v)))
+        .collect()
+}
+
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(

@@ -10,7 +10,12 @@
 //!   [`crate::modules`] provides; any other import is an error at its position (evaluation is
 //!   hermetic);
 //! - Python's implicit concatenation of adjacent string literals (`'a ' 'b'`) into `('a '+'b')`;
-//! - Python 2's `u'...'` prefix into a space.
+//! - Python 2's `u'...'` prefix into a space;
+//! - generator expressions, which Starlark lacks, into list comprehensions: `f(x for x in y)`
+//!   into `f([x for x in y])` and `(x for x in y)` into `[x for x in y]` (a config only
+//!   iterates them, and its lists are small);
+//! - Python 2's `xrange` into `range`, and dicts' `.iteritems()`, `.iterkeys()` and
+//!   `.itervalues()` into `.items()`, `.keys()` and `.values()`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -381,6 +386,8 @@ pub(crate) fn pretransform(src: &str, lines_of: &Lines) -> Result<Mapped, Config
     let mut edits = Vec::new();
     for line in &lines {
         python2_prefixes(src, line, &mut edits);
+        python2_names(src, line, &mut edits);
+        generator_expressions(src, line, &mut edits);
         implicit_concatenation(line, &mut edits);
     }
     let mut index = 0;
@@ -414,6 +421,96 @@ fn python2_prefixes(src: &str, line: &Line, edits: &mut Vec<Edit>) {
     for t in line.tokens.iter().filter(|t| t.kind == Kind::Str) {
         if matches!(src.as_bytes()[t.start], b'u' | b'U') {
             edits.push(Edit::replace(t.start, t.start + 1, " "));
+        }
+    }
+}
+
+/// Python 2 names Starlark spells otherwise: `xrange` (not an attribute) and the dict methods
+/// `iteritems`, `iterkeys`, `itervalues` (as attributes).
+fn python2_names(src: &str, line: &Line, edits: &mut Vec<Edit>) {
+    for (i, t) in line.tokens.iter().enumerate() {
+        if t.kind != Kind::Name {
+            continue;
+        }
+        let after_dot = i > 0 && {
+            let before = line.tokens[i - 1];
+            &src[before.start..before.end] == "."
+        };
+        let renamed = match (&src[t.start..t.end], after_dot) {
+            ("xrange", false) => "range",
+            ("iteritems", true) => "items",
+            ("iterkeys", true) => "keys",
+            ("itervalues", true) => "values",
+            _ => continue,
+        };
+        edits.push(Edit::replace(t.start, t.end, renamed));
+    }
+}
+
+/// Words after which `(` opens a parenthesised expression rather than a call's arguments.
+const KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "del", "elif", "else", "for", "from", "if", "import", "in", "is",
+    "lambda", "not", "or", "print", "raise", "return", "while", "with", "yield",
+];
+
+/// Generator expressions into list comprehensions (see the module docs): a `for` directly
+/// inside parentheses can only be one, as the sole argument of a call or on its own.
+fn generator_expressions(src: &str, line: &Line, edits: &mut Vec<Edit>) {
+    struct Open {
+        at: usize,
+        paren: bool,
+        call: bool,
+        generator: bool,
+        comma_before_for: bool,
+    }
+    let text = |t: &Token| &src[t.start..t.end];
+    let mut open: Vec<Open> = Vec::new();
+    for (i, t) in line.tokens.iter().enumerate() {
+        match (t.kind, text(t)) {
+            (Kind::Op, "(" | "[" | "{") => {
+                let call = i > 0 && {
+                    let before = &line.tokens[i - 1];
+                    match before.kind {
+                        Kind::Name => !KEYWORDS.contains(&text(before)),
+                        Kind::Op => matches!(text(before), ")" | "]"),
+                        Kind::Str | Kind::Number => false,
+                    }
+                };
+                open.push(Open {
+                    at: t.start,
+                    paren: text(t) == "(",
+                    call,
+                    generator: false,
+                    comma_before_for: false,
+                });
+            }
+            (Kind::Op, ")" | "]" | "}") => {
+                let Some(group) = open.pop() else { continue };
+                if !(group.paren && group.generator) {
+                    continue;
+                }
+                if !group.call {
+                    edits.push(Edit::replace(group.at, group.at + 1, "["));
+                    edits.push(Edit::replace(t.start, t.end, "]"));
+                } else if !group.comma_before_for {
+                    // (`f(a, x for x in y)` is not Python either: left for the parser.)
+                    edits.push(Edit::insert(group.at + 1, "["));
+                    edits.push(Edit::insert(t.start, "]"));
+                }
+            }
+            (Kind::Op, ",") => {
+                if let Some(group) = open.last_mut()
+                    && !group.generator
+                {
+                    group.comma_before_for = true;
+                }
+            }
+            (Kind::Name, "for") => {
+                if let Some(group) = open.last_mut() {
+                    group.generator = true;
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -698,6 +795,27 @@ mod tests {
             "Profile = Struct('Profile',\n  a = Default(String, 'x'),  # c\n\n  b = Default(String,\n              'y'),)\nP = Profile()\n"
         );
         assert_eq!(out.lines().count(), src.lines().count());
+    }
+
+    #[test]
+    fn python2_iteration_becomes_starlark() {
+        assert_eq!(
+            transform("d = dict((n, i) for i, n in enumerate(['a', 'b']))\n"),
+            "d = dict([(n, i) for i, n in enumerate(['a', 'b'])])\n"
+        );
+        assert_eq!(
+            transform("t = sum(x for x in (1, 2))\ng = (x\n  for x in y)\n"),
+            "t = sum([x for x in (1, 2)])\ng = [x\n  for x in y]\n"
+        );
+        // Comprehensions, calls and tuples without `for` are left alone.
+        let plain =
+            "l = [x for x in y]\nm = {k: v for k, v in z}\nf(a, (b, c))\nfor q in (1, 2): pass\n";
+        assert_eq!(transform(plain), plain);
+        assert_eq!(
+            transform("for i in xrange(3): x = d.iteritems() + d.iterkeys() + d.itervalues()\n"),
+            "for i in range(3): x = d.items() + d.keys() + d.values()\n"
+        );
+        assert_eq!(transform("o.xrange = 1\n"), "o.xrange = 1\n");
     }
 
     #[test]

@@ -519,6 +519,12 @@ job = Job(cluster = 'c', role = 'r', environment = 'e',
 if job.task().name() != '{{profile.full}}-p':
   fail('job.task().name() is ' + job.task().name())
 jobs = [(job).bind(profile = p)]
+ports = dict((n, i) for i, n in enumerate(['a', 'b']))
+if not any(v == 1 for v in ports.itervalues()) or sorted(ports.iterkeys()) != ['a', 'b']:
+  fail('python 2 iteration')
+for i in xrange(2):
+  if (i, ['a', 'b'][i]) not in [(v, k) for k, v in ports.iteritems()]:
+    fail('xrange')
 "#;
     let jobs = load(source, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(jobs[0].task.executor.name, "svc-http-p");

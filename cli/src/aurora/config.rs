@@ -103,8 +103,7 @@ fn describe(job: &JobConfig) -> String {
 }
 
 pub(super) fn list(ctx: &Context, config: &ConfigArgs, json: bool) -> CliResult {
-    let loaded = ctx.load_config(&config.config, &config.bind, config.read_json)?;
-    let keys: Vec<String> = loaded.jobs.iter().map(JobConfig::key_string).collect();
+    let keys = ctx.config_keys(&config.config, &config.bind, config.read_json)?;
     if json {
         return print_json(&keys);
     }
