@@ -145,9 +145,15 @@ fn state(world: &World, checkpoint_every: u64) -> WebState {
     web_state(world.script.envelopes(), checkpoint_every)
 }
 
+/// GETs `uri` as a browser does (naming HTML in `Accept`).
 async fn get(state: &WebState, uri: &str) -> (StatusCode, String) {
+    get_accepting(state, uri, "text/html,application/xhtml+xml,*/*;q=0.8").await
+}
+
+async fn get_accepting(state: &WebState, uri: &str, accept: &str) -> (StatusCode, String) {
+    let request = Request::get(uri).header("accept", accept);
     let response = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .oneshot(request.body(Body::empty()).expect("request"))
         .await
         .expect("router answers");
     let status = response.status();
@@ -178,6 +184,34 @@ fn pages(world: &World) -> Vec<String> {
         "/events".into(),
         "/cron".into(),
     ]
+}
+
+/// What Aurora's `/maintenance`, `/quotas` and `/cron` answer a script (curl's `*/*`): JSON.
+async fn aurora_json(state: &WebState, uri: &str) -> serde_json::Value {
+    let (status, body) = get_accepting(state, uri, "*/*").await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: {e}: {body}"))
+}
+
+#[tokio::test]
+async fn scripts_get_auroras_json_where_browsers_get_pages() {
+    let world = world();
+    let state = state(&world, 4);
+    assert_eq!(
+        aurora_json(&state, "/maintenance").await,
+        serde_json::json!({"DRAINED": [], "SCHEDULED": [], "DRAINING": {"h2": []}})
+    );
+    let quota = serde_json::json!({"www": {"cpu_cores": 10.0, "ram_mb": 4096, "disk_mb": 4096}});
+    assert_eq!(aurora_json(&state, "/quotas").await, quota);
+    assert_eq!(aurora_json(&state, "/quotas?role=www").await, quota);
+    assert_eq!(
+        aurora_json(&state, "/quotas?role=nobody").await,
+        serde_json::json!({})
+    );
+    let (_, asked) = get_accepting(&state, "/maintenance", "application/json").await;
+    assert!(asked.starts_with('{'), "{asked}");
+    let (_, page) = get(&state, "/maintenance").await;
+    assert!(page.starts_with("<!doctype html>"), "{page}");
 }
 
 #[tokio::test]
@@ -564,6 +598,10 @@ async fn the_cron_page_lists_schedules_next_runs_and_last_outcomes() {
     });
     let empty = page(&web_state(s.envelopes(), 4), "/cron").await;
     assert!(empty.contains("id=\"cron-empty\""), "{empty}");
+    assert_eq!(
+        aurora_json(&web_state(s.envelopes(), 4), "/cron").await,
+        serde_json::json!({"scheduled": {}})
+    );
 
     s.by(Actor::User("alice".into()));
     let key = job("www", "prod", "nightly");
@@ -576,6 +614,10 @@ async fn the_cron_page_lists_schedules_next_runs_and_last_outcomes() {
         collision_policy: CronCollisionPolicy::CancelNew,
     });
     let scheduled = s.last_seq();
+    assert_eq!(
+        aurora_json(&web_state(s.envelopes(), 4), "/cron").await,
+        serde_json::json!({"scheduled": {"www/prod/nightly": "0 3 * * *"}})
+    );
     s.by(Actor::Scheduler);
     s.push(Event::CronTriggered {
         job: key.clone(),

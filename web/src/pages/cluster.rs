@@ -9,7 +9,7 @@ use aurora_projections::{HostView, JobSummary, Queries, QuotaView, RoleSummary};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::{Layout, PageError, read, render};
+use super::{Layout, PageError, json, read, render, wants_json};
 use crate::WebState;
 use crate::format;
 use crate::moment::AtQuery;
@@ -153,11 +153,39 @@ struct Quotas {
     roles: Vec<QuotaLine>,
 }
 
+/// `/quotas`' own parameter: one role's quota (Aurora's `?role=`).
+#[derive(Debug, serde::Deserialize)]
+pub struct RoleQuery {
+    role: Option<String>,
+}
+
 pub async fn quotas(
     State(state): State<WebState>,
     Query(at): Query<AtQuery>,
+    Query(only): Query<RoleQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let (roles, moment) = read(&state, "/quotas", &at, |v| v.roles()).await?;
+    if wants_json(&headers) {
+        // Aurora's shape: role → its allocated quota, roles without one left out.
+        let quotas: serde_json::Map<String, serde_json::Value> = roles
+            .iter()
+            .filter(|r| {
+                only.role
+                    .as_deref()
+                    .is_none_or(|role| r.role.as_str() == role)
+            })
+            .filter(|r| r.quota.quota != ResourceAggregate::default())
+            .map(|r| {
+                let q = &r.quota.quota;
+                let bean = serde_json::json!({
+                    "cpu_cores": q.cpus, "ram_mb": q.ram_mb, "disk_mb": q.disk_mb,
+                });
+                (r.role.to_string(), bean)
+            })
+            .collect();
+        return Ok(json(&serde_json::Value::Object(quotas)));
+    }
     let roles = roles
         .into_iter()
         .map(|r| {
@@ -202,8 +230,30 @@ struct Maintenance {
 pub async fn maintenance(
     State(state): State<WebState>,
     Query(at): Query<AtQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let (hosts, moment) = read(&state, "/maintenance", &at, |v| v.hosts()).await?;
+    if wants_json(&headers) {
+        // Aurora's shape: DRAINED and SCHEDULED hosts, and each DRAINING host's tasks that
+        // still hold resources there.
+        let named = |mode: MaintenanceMode| {
+            hosts
+                .iter()
+                .filter(|h| h.mode == mode)
+                .map(|h| h.host.clone())
+                .collect::<Vec<_>>()
+        };
+        let draining: serde_json::Map<String, serde_json::Value> = hosts
+            .iter()
+            .filter(|h| h.mode == MaintenanceMode::Draining)
+            .map(|h| (h.host.clone(), serde_json::json!(h.tasks)))
+            .collect();
+        return Ok(json(&serde_json::json!({
+            "DRAINED": named(MaintenanceMode::Drained),
+            "SCHEDULED": named(MaintenanceMode::Scheduled),
+            "DRAINING": draining,
+        })));
+    }
     // Hosts leaving service first: that is what an operator opens this page for.
     let order = [
         MaintenanceMode::Draining,

@@ -8,7 +8,7 @@ use aurora_projections::{CronView, Queries};
 use axum::extract::{Query, State};
 use axum::response::Response;
 
-use super::{AtQuery, Layout, PageError, read, render};
+use super::{AtQuery, Layout, PageError, json, read, render, wants_json};
 use crate::WebState;
 
 #[derive(Template)]
@@ -56,7 +56,11 @@ fn row(job: &JobKey, cron: &CronView, active: u64, next: Option<Timestamp>) -> C
 pub async fn page(
     State(state): State<WebState>,
     Query(at): Query<AtQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
+    if wants_json(&headers) {
+        return scheduled(&state, &at).await;
+    }
     let live = at.at.is_none();
     let zone = state.cron_zone.clone();
     let now = Timestamp::from_millis(jiff::Timestamp::now().as_millisecond());
@@ -94,4 +98,24 @@ pub async fn page(
         jobs,
         zone: state.cron_zone.iana_name().unwrap_or("UTC").to_string(),
     })
+}
+
+/// Aurora's `/cron` JSON: `{"scheduled": {"role/env/name": "<schedule>"}}`.
+async fn scheduled(state: &WebState, at: &AtQuery) -> Result<Response, PageError> {
+    let (entries, _) = read(state, "/cron", at, |views| {
+        let mut entries = serde_json::Map::new();
+        for role in views.roles().into_iter().filter(|r| r.crons > 0) {
+            let Some(view) = views.role(role.role.as_str()) else {
+                continue;
+            };
+            for summary in view.jobs.iter().filter(|j| j.is_cron) {
+                if let Some(cron) = views.job(&summary.job).and_then(|job| job.cron) {
+                    entries.insert(summary.job.to_string(), cron.schedule.into());
+                }
+            }
+        }
+        entries
+    })
+    .await?;
+    Ok(json(&serde_json::json!({ "scheduled": entries })))
 }

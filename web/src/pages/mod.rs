@@ -167,6 +167,23 @@ impl IntoResponse for PageError {
 }
 
 /// Renders a page, or a 500 naming the template error.
+/// Whether the client asked for Aurora's JSON rather than the page: `/maintenance`, `/quotas`
+/// and `/cron` answer JSON in Aurora (scripts `curl` them and pipe to `jq`), HTML here to a
+/// browser, which always names `text/html` in its `Accept`; a client that does not (curl's
+/// `*/*`, none at all, `application/json`) gets Aurora's JSON.
+pub fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("application/json") || !accept.contains("text/html")
+}
+
+/// `value` as a JSON answer.
+pub fn json(value: &serde_json::Value) -> Response {
+    axum::Json(value).into_response()
+}
+
 pub fn render(page: &impl Template) -> Result<Response, PageError> {
     page.render()
         .map(|body| Html(body).into_response())
