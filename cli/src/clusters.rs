@@ -158,6 +158,11 @@ impl Clusters {
             .filter(|uri| !uri.trim().is_empty())
     }
 
+    /// `name`'s entry, as clusters.json gave it.
+    pub fn entry(&self, name: &str) -> Option<&Cluster> {
+        self.by_name.get(name)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }

@@ -4,12 +4,14 @@
 
 mod agents;
 mod auth;
+mod cluster_config;
 mod hosts;
 mod journal;
 mod leader;
 mod query;
 mod quota;
 mod replicas;
+mod sla;
 
 use std::collections::BTreeSet;
 
@@ -170,6 +172,34 @@ enum Command {
     },
     /// The leading scheduler of a cluster: "Found leading scheduler at: URL".
     GetScheduler { cluster: String },
+    /// The cluster's clusters.json entry, as JSON or (--sh) as shell variables.
+    GetClusterConfig {
+        cluster: String,
+        /// Shell assignments (AURORA_CLUSTER_NAME=...) for `eval`.
+        #[arg(long)]
+        sh: bool,
+        /// With --sh: prefix each assignment with `export`.
+        #[arg(long)]
+        export: bool,
+    },
+    /// Hosts whose tasks could be killed now without taking any production job below its
+    /// SLA: PERCENTAGE of its instances up for DURATION (XdYhZmWs).
+    SlaListSafeDomain {
+        cluster: String,
+        percentage: String,
+        duration: String,
+        #[command(flatten)]
+        options: sla::SafeDomainArgs,
+    },
+    /// For each given host, every production job with tasks there and its SLA if the host
+    /// went down: HOST JOB PREDICTED_SLA SAFE? PREDICTED_SAFE_IN.
+    SlaProbeHosts {
+        cluster: String,
+        percentage: String,
+        duration: String,
+        #[command(flatten)]
+        options: sla::ProbeArgs,
+    },
     /// Ask every agent to report its tasks again, reconciling them with the scheduler.
     ReconcileTasks {
         cluster: String,
@@ -231,6 +261,23 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
             },
         ),
         Command::GetScheduler { cluster } => leader::get_scheduler(ctx, &cluster),
+        Command::GetClusterConfig {
+            cluster,
+            sh,
+            export,
+        } => cluster_config::run(ctx, &cluster, sh, export),
+        Command::SlaListSafeDomain {
+            cluster,
+            percentage,
+            duration,
+            options,
+        } => sla::list_safe_domain(ctx, &cluster, &percentage, &duration, &options),
+        Command::SlaProbeHosts {
+            cluster,
+            percentage,
+            duration,
+            options,
+        } => sla::probe_hosts(ctx, &cluster, &percentage, &duration, &options),
         Command::PruneTasks {
             cluster,
             states,

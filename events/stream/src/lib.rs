@@ -45,6 +45,16 @@ pub enum Error {
     NoStream { stream: String, reason: String },
     #[error("stream {stream} is not this cluster's mirror: {problem}")]
     ForeignStream { stream: String, problem: String },
+    #[error(
+        "seq {seq} is {size} bytes in the stream's format, more than the NATS server takes in \
+         one message (max_payload {max}): raise max_payload in nats-server's configuration \
+         (up to 64 MB); the mirror waits at this seq until then"
+    )]
+    TooLarge {
+        seq: aurora_events::Seq,
+        size: usize,
+        max: usize,
+    },
     #[error("publishing seq {seq}: {reason}")]
     Publish {
         seq: aurora_events::Seq,

@@ -81,6 +81,8 @@ pub struct MirrorStatus {
     published: AtomicU64,
     healthy: AtomicBool,
     restarts: AtomicU64,
+    /// A seq the NATS server refuses for its size (0: none), until it is published.
+    blocked: AtomicU64,
 }
 
 impl MirrorStatus {
@@ -89,9 +91,16 @@ impl MirrorStatus {
         self.published.load(Ordering::Acquire)
     }
 
-    /// Whether the last attempt is still going (connected, stream checked, publishing).
+    /// Whether the last attempt is still going (connected, stream checked, publishing) and
+    /// not held at an event the server refuses for its size.
     pub fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
+        self.healthy.load(Ordering::Acquire) && self.blocked() == 0
+    }
+
+    /// The seq the mirror cannot publish because the NATS server refuses a message that
+    /// large, if it is held at one.
+    pub fn blocked(&self) -> Seq {
+        self.blocked.load(Ordering::Acquire)
     }
 
     /// How many times the publisher started again after a failure.
@@ -180,6 +189,13 @@ pub async fn run(config: MirrorConfig, source: Arc<dyn Source>, status: Arc<Mirr
                 if status.published() > before {
                     backoff = Duration::from_millis(100);
                 }
+                if let Error::TooLarge { seq, .. } = &e {
+                    // Retried like any failure (the server's limit may be raised meanwhile),
+                    // but reported unhealthy until it goes through: the stream stops here.
+                    if status.blocked.swap(*seq, Ordering::AcqRel) != *seq {
+                        tracing::error!(error = %e, "the stream mirror cannot publish an event");
+                    }
+                }
                 tracing::warn!(
                     error = %e,
                     published = status.published(),
@@ -241,6 +257,9 @@ async fn mirror_once(
                 }
                 acknowledged = seq;
                 status.published.store(seq, Ordering::Release);
+                if status.blocked() != 0 && status.blocked() <= seq {
+                    status.blocked.store(0, Ordering::Release);
+                }
             }
             envelope = envelopes.next(), if next - 1 - acknowledged < in_flight => {
                 let Some(envelope) = envelope else {
@@ -265,6 +284,12 @@ async fn mirror_once(
                 let seq = envelope.seq;
                 let subject = subject::subject(cluster, &envelope.event);
                 let payload = wire::encode(cluster, &envelope);
+                // The server closes the connection on a message over its limit (and the
+                // publisher would try it again forever without saying why).
+                let max = context.client().server_info().max_payload;
+                if max > 0 && payload.len() > max {
+                    return Err(Error::TooLarge { seq, size: payload.len(), max });
+                }
                 // Asked for every `ack_every`th message, where the window would otherwise fill
                 // without one, and where nothing else is ready to go (so that at a light load
                 // every message is acknowledged at once).

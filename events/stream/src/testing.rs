@@ -14,6 +14,8 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// The largest message the server takes (its `max_payload`), when not its default.
+    max_payload: Option<usize>,
 }
 
 fn binary() -> PathBuf {
@@ -31,13 +33,26 @@ fn free_port() -> std::io::Result<u16> {
 impl NatsServer {
     /// Starts a server with JetStream and waits until it accepts connections.
     pub fn start() -> std::io::Result<Self> {
+        Self::start_with_max_payload(None)
+    }
+
+    /// Starts a server that takes messages of at most `max_payload` bytes (its default, 1 MB,
+    /// with `None`).
+    pub fn start_with_max_payload(max_payload: Option<usize>) -> std::io::Result<Self> {
         let mut server = Self {
             child: None,
             port: free_port()?,
             dir: tempfile::tempdir()?,
+            max_payload,
         };
         server.launch()?;
         Ok(server)
+    }
+
+    /// Restarts the server (same port and store) taking messages of up to `max_payload`.
+    pub fn restart_with_max_payload(&mut self, max_payload: usize) -> std::io::Result<()> {
+        self.max_payload = Some(max_payload);
+        self.restart()
     }
 
     fn launch(&mut self) -> std::io::Result<()> {
@@ -45,7 +60,13 @@ impl NatsServer {
             .create(true)
             .append(true)
             .open(self.dir.path().join("nats-server.log"))?;
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some(max_payload) = self.max_payload {
+            let config = self.dir.path().join("nats-server.conf");
+            std::fs::write(&config, format!("max_payload: {max_payload}\n"))?;
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args([
                 "-a",
                 "127.0.0.1",

@@ -382,3 +382,47 @@ async fn take(
     }
     out
 }
+
+/// An event larger than the server takes in one message holds the mirror at its seq, reported
+/// unhealthy with the seq (not retried silently while "healthy"), until the server's limit is
+/// raised; then the stream goes on with nothing skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_servers_limit_holds_the_mirror_and_says_so() {
+    let mut nats = NatsServer::start_with_max_payload(Some(4096)).expect("nats-server");
+    let journal = MemoryJournal::new_initialised("c", SystemClock.now());
+    append(&journal, vec![marker(1, 0)]).await.expect("append");
+    let mut big = marker(1, 1);
+    big.actor = aurora_events::Actor::User("x".repeat(8192));
+    append(&journal, vec![big]).await.expect("append");
+    append(&journal, vec![marker(1, 2)]).await.expect("append");
+    let source = JournalSource {
+        journal: journal.clone(),
+        forge: None,
+    };
+    let status = Arc::new(MirrorStatus::default());
+    let publisher = start_mirror(&nats.url(), "c", source, &status);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status.blocked() != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror never reported seq 3 too large (published {}, restarts {})",
+            status.published(),
+            status.restarts()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status.published(), 2, "nothing after the held seq");
+    assert!(
+        !status.healthy(),
+        "held at seq 3, the mirror is not healthy"
+    );
+
+    nats.restart_with_max_payload(64 * 1024)
+        .expect("nats-server with a larger limit");
+    wait_published(&status, 4, Duration::from_secs(30)).await;
+    assert_eq!(status.blocked(), 0);
+    let reader = Reader::connect(&nats.url(), "c").await.expect("reader");
+    assert_eq!(reader.extent().await.expect("extent"), (4, 4));
+    publisher.abort();
+}

@@ -53,6 +53,12 @@ impl Mirror {
             "aurora_stream_mirror_healthy {}\n",
             u8::from(self.status.healthy())
         ));
+        // Non-zero: the seq the NATS server refuses for its size, where the stream stops.
+        out.push_str("# TYPE aurora_stream_mirror_blocked_seq gauge\n");
+        out.push_str(&format!(
+            "aurora_stream_mirror_blocked_seq {}\n",
+            self.status.blocked()
+        ));
         out.push_str("# TYPE aurora_stream_mirror_restarts_total counter\n");
         out.push_str(&format!(
             "aurora_stream_mirror_restarts_total {}\n",

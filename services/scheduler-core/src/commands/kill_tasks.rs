@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use aurora_events::{Actor, InstanceId, JobKey, ScheduleStatus};
 
 use super::Decide;
-use super::guards::refuse_while_updating;
+use super::guards::{check_message, refuse_while_updating};
 use crate::decision::{Out, Rejection};
 use crate::lifecycle::{change_state, who};
 use crate::state::ClusterState;
@@ -32,6 +32,7 @@ pub(crate) fn kill_message(actor: &Actor, message: Option<&str>) -> String {
 
 impl Decide for KillTasks {
     fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
+        check_message(self.message.as_deref())?;
         refuse_while_updating(state, &self.job)?;
         let text = kill_message(out.actor(), self.message.as_deref());
         let targets: Vec<_> = state

@@ -40,6 +40,7 @@ pub use cron::{CRON_KILL_MESSAGE, CronRound, DescheduleCronJob, ScheduleCronJob,
 pub use drain_hosts::DrainHosts;
 pub use end_maintenance::EndMaintenance;
 pub use force_task_state::ForceTaskState;
+pub use guards::{MAX_MESSAGE_BYTES, MAX_METADATA_BYTES};
 pub use kill_tasks::KillTasks;
 pub use lose_agent::LoseAgent;
 pub use preempt::may_preempt;

@@ -85,6 +85,8 @@ impl Decide for RegisterAgent {
                 "an agent must name its host".into(),
             ));
         }
+        check_name("agent id", &agent.0)?;
+        check_name("host", host)?;
         check_endpoint(endpoint)?;
         if !(capacity.cpus.is_finite() && capacity.cpus >= 0.0) {
             return Err(Rejection::InvalidRequest(format!(
@@ -187,6 +189,24 @@ fn being_killed(status: ScheduleStatus) -> bool {
 
 /// The message on a PARTITIONED task its returning agent still runs.
 pub const RECONCILED: &str = "Reconciled: its agent is back and still runs it";
+
+/// Longest agent id or host name accepted (a DNS name's limit).
+const MAX_NAME_LEN: usize = 253;
+
+/// An agent id or host name: 1 to [`MAX_NAME_LEN`] letters, digits and `.-_:` (host names,
+/// IP addresses, Mesos-style ids). Both appear in URLs, pages and every event about the
+/// agent, so `../x`, markup or a 100 kB id are refused here rather than carried everywhere.
+fn check_name(what: &str, name: &str) -> Result<(), Rejection> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(allowed) {
+        let shown: String = name.chars().take(64).collect();
+        return Err(Rejection::InvalidRequest(format!(
+            "invalid {what} {shown:?}: it must be 1 to {MAX_NAME_LEN} letters, digits, '.', \
+             '-', '_' or ':'"
+        )));
+    }
+    Ok(())
+}
 
 /// Longest observer endpoint accepted.
 const MAX_ENDPOINT_LEN: usize = 2048;

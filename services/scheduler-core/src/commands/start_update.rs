@@ -8,6 +8,7 @@ use aurora_events::update::{UpdateInstructions, UpdateSettings, UpdateStrategy};
 use aurora_events::{ConfigHash, Event, InstanceId, JobKey, TaskConfig, UpdateKey, UpdateStatus};
 
 use super::Decide;
+use super::guards::{check_message, check_metadata};
 use crate::decision::{Out, Rejection};
 use crate::lifecycle::{store_config, who};
 use crate::state::ClusterState;
@@ -49,6 +50,8 @@ pub struct RollingRestart {
 impl Decide for StartUpdate {
     fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
         let job = &self.job;
+        check_message(self.message.as_deref())?;
+        check_metadata(&self.metadata)?;
         if let Some(key) = retried(state, job, &self.metadata) {
             out.decision.update = Some(key);
             return Ok(());
@@ -82,6 +85,8 @@ impl Decide for StartUpdate {
 impl Decide for RollingRestart {
     fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
         let job = &self.job;
+        check_message(self.message.as_deref())?;
+        check_metadata(&self.metadata)?;
         if let Some(key) = retried(state, job, &self.metadata) {
             out.decision.update = Some(key);
             return Ok(());

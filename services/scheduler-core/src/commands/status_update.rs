@@ -5,6 +5,7 @@
 use aurora_events::{AgentId, ScheduleStatus, TaskId};
 
 use super::Decide;
+use super::guards::bounded_message;
 use crate::decision::{Effect, Out, Rejection};
 use crate::lifecycle::change_state;
 use crate::state::ClusterState;
@@ -61,7 +62,7 @@ impl Decide for StatusUpdate {
             out,
             task,
             status,
-            message.clone(),
+            bounded_message(message.as_ref()),
             Some(task.last_event),
         );
         Ok(())

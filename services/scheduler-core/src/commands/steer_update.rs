@@ -4,6 +4,7 @@
 use aurora_events::{Event, JobKey, UpdateStatus};
 
 use super::Decide;
+use super::guards::check_message;
 use crate::decision::{Out, Rejection};
 use crate::state::ClusterState;
 use crate::update::machine::{self, may_change};
@@ -28,6 +29,7 @@ pub struct SteerUpdate {
 impl Decide for SteerUpdate {
     fn decide(&self, state: &ClusterState, out: &mut Out) -> Result<(), Rejection> {
         let job = &self.job;
+        check_message(self.message.as_deref())?;
         let (key, update) = state
             .active_update(job)
             .ok_or_else(|| Rejection::NoActiveUpdate(job.clone()))?;

@@ -516,3 +516,54 @@ fn an_unbound_agent_frees_its_id_and_its_host() {
         "{unknown:?}"
     );
 }
+
+/// Agent ids and hosts end up in URLs, pages and every event about the agent: only names of
+/// host-name characters are registered.
+#[test]
+fn agent_ids_and_hosts_must_be_names() {
+    let Event::AgentRegistered {
+        host,
+        capacity,
+        attributes,
+        endpoint,
+        ..
+    } = agent_registered(1)
+    else {
+        unreachable!()
+    };
+    let register = |agent: &str, host: &str| RegisterAgent {
+        agent: aurora_events::AgentId(agent.into()),
+        host: host.into(),
+        capacity: capacity.clone(),
+        attributes: attributes.clone(),
+        endpoint: endpoint.clone(),
+        running: Default::default(),
+        principal: None,
+    };
+    let long = "a".repeat(254);
+    for (agent, host) in [
+        ("", host.as_str()),
+        ("../x", host.as_str()),
+        ("a%2Fb", host.as_str()),
+        (long.as_str(), host.as_str()),
+        ("agent-1", "<script>alert(1)</script>"),
+    ] {
+        let result = given([])
+            .when(Command::RegisterAgent(register(agent, host)))
+            .result;
+        assert!(
+            matches!(&result, Err(Rejection::InvalidRequest(m)) if m.contains("invalid")),
+            "{agent:?} on {host:?}: {result:?}"
+        );
+    }
+    for (agent, host) in [
+        ("20150101-000000-0000-0000-S0", "h1.example.com"),
+        ("hollow-371", "10.0.0.1"),
+        ("a_b:c", "::1"),
+    ] {
+        let result = given([])
+            .when(Command::RegisterAgent(register(agent, host)))
+            .result;
+        assert!(result.is_ok(), "{agent:?} on {host:?}: {result:?}");
+    }
+}

@@ -78,3 +78,34 @@ fn kill_only_touches_the_given_instances_and_nothing_to_kill_is_empty() {
         .decision();
     assert!(nothing.is_empty());
 }
+
+/// A kill's message goes into every killed task's audit entry: a long one is refused before
+/// anything is decided, so one request cannot write megabytes per task.
+#[test]
+fn a_kill_message_longer_than_the_bound_is_refused() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let tasks = [task_id(&job, 0), task_id(&job, 1)];
+    let given = given(job_created(&config, &tasks));
+    let long = "m".repeat(aurora_scheduler_core::commands::MAX_MESSAGE_BYTES + 1);
+    let result = given
+        .when(Command::KillTasks(KillTasks {
+            job: job.clone(),
+            instances: None,
+            message: Some(long),
+        }))
+        .result;
+    assert!(
+        matches!(&result, Err(aurora_scheduler_core::Rejection::InvalidRequest(m)) if m.contains("at most 4096")),
+        "{result:?}"
+    );
+    let fits = "m".repeat(aurora_scheduler_core::commands::MAX_MESSAGE_BYTES);
+    let decision = given
+        .when(Command::KillTasks(KillTasks {
+            job,
+            instances: None,
+            message: Some(fits),
+        }))
+        .decision();
+    assert_eq!(decision.events.len(), 2, "both pending tasks deleted");
+}

@@ -214,3 +214,38 @@ fn an_unknown_running_task_is_killed() {
         }]
     );
 }
+
+/// An agent's report is never refused for its message's length (the state change must not be
+/// lost), but the message is cut to the bound.
+#[test]
+fn a_long_status_message_is_cut_not_refused() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let task = task_id(&job, 0);
+    let mut events = vec![agent_registered(1)];
+    events.extend(job_created(&config, std::slice::from_ref(&task)));
+    events.extend(running(&job, &task, 1));
+    let long = "é".repeat(aurora_scheduler_core::commands::MAX_MESSAGE_BYTES);
+    let decision = given(events)
+        .when(Command::StatusUpdate(StatusUpdate {
+            agent: agent(1),
+            task: task.clone(),
+            status: ScheduleStatus::Failed,
+            message: Some(long),
+        }))
+        .decision();
+    let message = decision
+        .events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::TaskStateChanged { message, .. } => message.clone(),
+            _ => None,
+        })
+        .expect("the task failed, with a message");
+    assert!(message.ends_with("bytes cut)"), "{message}");
+    assert!(
+        message.len() < aurora_scheduler_core::commands::MAX_MESSAGE_BYTES + 64,
+        "{}",
+        message.len()
+    );
+}
