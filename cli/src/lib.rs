@@ -82,6 +82,27 @@ fn is_closed_stdout(message: &str) -> bool {
         .is_some_and(|error| error == broken_pipe)
 }
 
+/// A line as Aurora's clients log it at INFO through twitter.common's plain formatter:
+/// `" INFO] {message}"`. Aurora shows INFO by default, so these lines are part of what its
+/// scripts see (on stderr): what each call to the scheduler is about to do (`Killing tasks
+/// for job: ...`) and the scheduler's message on success.
+pub(crate) fn info_line(message: &str) -> String {
+    format!(" INFO] {message}")
+}
+
+/// Prints [`info_line`] on stderr, where Aurora's log handler writes it.
+pub(crate) fn log_info(message: &str) {
+    eprintln!("{}", info_line(message));
+}
+
+/// Logs the scheduler's message on a success (if it sent one), as Aurora's
+/// `log_response_and_raise` does.
+pub(crate) fn log_success_message(message: Option<&str>) {
+    if let Some(message) = message.filter(|m| !m.is_empty()) {
+        log_info(message);
+    }
+}
+
 /// Prints a failed command's message to stderr and returns its exit code.
 pub(crate) fn finish(outcome: CliResult) -> i32 {
     match outcome {

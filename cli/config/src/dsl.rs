@@ -539,6 +539,7 @@ fn call_builtin<'v>(
                         ty: ty.clone(),
                         required: false,
                         default: None,
+                        reserved: false,
                     },
                     _ => {
                         return Err(format!(
@@ -568,6 +569,7 @@ fn call_builtin<'v>(
                     ty,
                     required: false,
                     default,
+                    reserved: false,
                 }),
             ))
         }
@@ -583,6 +585,7 @@ fn call_builtin<'v>(
                     ty,
                     required: true,
                     default: None,
+                    reserved: false,
                 }),
             ))
         }

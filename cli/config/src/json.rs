@@ -18,6 +18,16 @@ use crate::vocab::{MB, VOCAB};
 
 const FILE: &str = "<json>";
 
+/// A constraint as a config writes it in `Job.constraints`: `limit:1`, `a,b`, `!a`.
+pub fn constraint_spec(kind: &ConstraintKind) -> String {
+    match kind {
+        ConstraintKind::Limit { limit } => format!("limit:{limit}"),
+        ConstraintKind::Value { negated, values } => {
+            format!("{}{}", if *negated { "!" } else { "" }, values.join(","))
+        }
+    }
+}
+
 pub(crate) fn to_json(job: &JobConfig) -> Json {
     let t = &job.task;
     let mut out = Map::new();
@@ -44,15 +54,7 @@ pub(crate) fn to_json(job: &JobConfig) -> Json {
         let constraints: Map<String, Json> = t
             .constraints
             .iter()
-            .map(|c| {
-                let spec = match &c.kind {
-                    ConstraintKind::Limit { limit } => format!("limit:{limit}"),
-                    ConstraintKind::Value { negated, values } => {
-                        format!("{}{}", if *negated { "!" } else { "" }, values.join(","))
-                    }
-                };
-                (c.name.clone(), json!(spec))
-            })
+            .map(|c| (c.name.clone(), json!(constraint_spec(&c.kind))))
             .collect();
         out.insert("constraints".into(), Json::Object(constraints));
     }

@@ -89,6 +89,7 @@ use std::path::Path;
 
 pub use container::{Container, DockerParameter, Image, Volume, VolumeMode};
 pub use error::ConfigError;
+pub use json::constraint_spec;
 
 /// How to load a config: `--bind name=value` bindings, and what the config may learn about
 /// the machine it is loaded on (nothing else is read from it).

@@ -442,12 +442,14 @@ mod tests {
                     ty: Ty::String,
                     required: false,
                     default: Some(Datum::str("prod")),
+                    reserved: false,
                 },
                 Field {
                     name: "path".into(),
                     ty: Ty::String,
                     required: false,
                     default: Some(Datum::str("/svc/{{env}}/{{name}}")),
+                    reserved: false,
                 },
             ],
         });

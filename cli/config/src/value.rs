@@ -83,8 +83,15 @@ impl Schema {
         self.fields.iter().position(|f| f.name == name)
     }
 
+    /// The fields a config may set, for error messages: reserved fields are accepted but left
+    /// out, since setting them does nothing.
     pub fn field_names(&self) -> String {
-        let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| !f.reserved)
+            .map(|f| f.name.as_str())
+            .collect();
         names.join(", ")
     }
 }
@@ -97,6 +104,9 @@ pub(crate) struct Field {
     pub ty: Ty,
     pub required: bool,
     pub default: Option<Datum>,
+    /// Declared for compatibility but unused (Thermos's `Process.resources`, "reserved for
+    /// future use"): accepted, ignored, and not offered in error messages.
+    pub reserved: bool,
 }
 
 /// A value stored in a struct field, list or map. Simple values whose text still holds

@@ -62,6 +62,15 @@ fn opt(name: &str, ty: Ty) -> Field {
         ty,
         required: false,
         default: None,
+        reserved: false,
+    }
+}
+
+/// `field`, declared only so that configs setting it still load.
+fn reserved(field: Field) -> Field {
+    Field {
+        reserved: true,
+        ..field
     }
 }
 
@@ -162,8 +171,9 @@ impl Vocab {
             vec![
                 req("cmdline", String),
                 req("name", String),
-                // Reserved by Thermos for future use; accepted and ignored.
-                opt("resources", Ty::Struct(resources.clone())),
+                // Reserved by Thermos for future use (`schema_base.py`): accepted and ignored,
+                // and not among the fields Aurora documents for Process.
+                reserved(opt("resources", Ty::Struct(resources.clone()))),
                 def("max_failures", Integer, Int(1)),
                 def("daemon", Boolean, Bool(false)),
                 def("ephemeral", Boolean, Bool(false)),

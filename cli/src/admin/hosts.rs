@@ -41,8 +41,22 @@ fn hosts(args: &HostsArgs) -> CliResult<Vec<String>> {
     Ok(hosts)
 }
 
+/// The maintenance modes of those of `hosts` the scheduler knows, in the order named: like
+/// Aurora's `maintenanceStatus`, which ignores hosts it has never heard of. Asked for named
+/// hosts, the scheduler answers NONE for unknown ones too; its list of every host (without
+/// `?hosts=`) names only those it knows (from agents, assignments or maintenance).
 fn statuses(client: &Client, hosts: &[String]) -> CliResult<Vec<HostStatus>> {
-    client.get(&format!("/api/v1/maintenance?hosts={}", hosts.join(",")))
+    let known: Vec<HostStatus> = client.get("/api/v1/maintenance")?;
+    Ok(known_named(known, hosts))
+}
+
+/// `known`'s statuses of `hosts`, in the order of `hosts`.
+fn known_named(known: Vec<HostStatus>, hosts: &[String]) -> Vec<HostStatus> {
+    let mut known: std::collections::BTreeMap<String, HostStatus> = known
+        .into_iter()
+        .map(|status| (status.host.clone(), status))
+        .collect();
+    hosts.iter().filter_map(|host| known.remove(host)).collect()
 }
 
 pub(super) fn change(ctx: &Context, cluster: &str, args: &HostsArgs, action: &str) -> CliResult {
@@ -71,7 +85,7 @@ pub(super) fn status(ctx: &Context, cluster: &str, args: &HostsArgs) -> CliResul
 /// plain formatter, so scripts take the mode as the sixth word (`awk '{print $6}'`). Aurora
 /// writes it to stderr; here it is data, on stdout (a script's `2>&1` sees it either way).
 fn status_line(status: &HostStatus) -> String {
-    format!(" INFO] {} is in state: {}", status.host, status.mode)
+    crate::info_line(&format!("{} is in state: {}", status.host, status.mode))
 }
 
 pub(super) fn drain(ctx: &Context, cluster: &str, args: &HostsArgs, wait_secs: u64) -> CliResult {
@@ -144,6 +158,30 @@ pub(super) fn sla_drain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(host: &str, mode: MaintenanceMode) -> HostStatus {
+        HostStatus {
+            host: host.into(),
+            mode,
+        }
+    }
+
+    #[test]
+    fn only_known_hosts_have_a_status_in_the_order_named() {
+        let known = vec![
+            status("a", MaintenanceMode::Drained),
+            status("b", MaintenanceMode::None),
+            status("c", MaintenanceMode::Scheduled),
+        ];
+        let named = ["c", "nosuchhost", "b"].map(String::from);
+        assert_eq!(
+            known_named(known, &named),
+            vec![
+                status("c", MaintenanceMode::Scheduled),
+                status("b", MaintenanceMode::None),
+            ]
+        );
+    }
 
     #[test]
     fn host_status_reads_as_aurora_logs_it() {

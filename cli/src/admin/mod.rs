@@ -30,6 +30,10 @@ use crate::exit::{CliError, CliResult};
     disable_help_subcommand = true
 )]
 pub struct Admin {
+    /// Verbose logging (accepted for Aurora's scripts: this client has no more detail to show
+    /// than it always does).
+    #[arg(short = 'v', global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -351,5 +355,18 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
             println!("{}", answer.message.unwrap_or_default());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every command, with the global `-v` (clap checks the whole tree here).
+    #[test]
+    fn every_command_is_well_formed_with_the_standard_options() {
+        Admin::command().debug_assert();
     }
 }

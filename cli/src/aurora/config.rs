@@ -8,6 +8,7 @@ use super::ConfigArgs;
 use crate::context::{Context, print_json};
 use crate::exit::{CliError, CliResult};
 use crate::keys::ClusterJobKey;
+use crate::pyfmt;
 
 pub(super) fn inspect(
     ctx: &Context,
@@ -28,76 +29,91 @@ pub(super) fn inspect(
     Ok(())
 }
 
-/// Aurora's `job inspect` text: the job, then the task, then each process.
+/// Aurora's `job inspect` text (`_render_config_pretty` in `jobs.py`), line for line: the
+/// job, the task and each process, every section ending in a blank line; values as Python
+/// prints them (`'quoted'`, `True`). What Aurora does not show comes last in its section,
+/// so that Aurora's lines keep their order: the job's environment and tier, the task's
+/// resources and each process's max failures.
 fn describe(job: &JobConfig) -> String {
     use std::fmt::Write as _;
     let task = &job.task;
+    let executor = &task.executor;
     let mut out = String::new();
     let _ = writeln!(out, "Job level information");
     let _ = writeln!(out, "  name:       '{}'", job.key.name);
     let _ = writeln!(out, "  role:       '{}'", job.key.role);
-    let _ = writeln!(out, "  environment: '{}'", job.key.environment);
     if let Some(contact) = &task.contact_email {
         let _ = writeln!(out, "  contact:    '{contact}'");
     }
     let _ = writeln!(out, "  cluster:    '{}'", job.cluster);
     let _ = writeln!(out, "  instances:  '{}'", job.instances);
-    let _ = writeln!(out, "  tier:       '{}'", task.tier);
     if let Some(schedule) = &job.cron_schedule {
+        let policy = job
+            .cron_collision_policy
+            .as_deref()
+            .unwrap_or("KILL_EXISTING");
         let _ = writeln!(out, "  cron:");
         let _ = writeln!(out, "    schedule: '{schedule}'");
-        if let Some(policy) = &job.cron_collision_policy {
-            let _ = writeln!(out, "    policy:   '{policy}'");
+        let _ = writeln!(out, "    policy:   '{policy}'");
+    }
+    if !task.constraints.is_empty() {
+        let _ = writeln!(out, "  constraints:");
+        for constraint in &task.constraints {
+            let _ = writeln!(
+                out,
+                "    '{}': '{}'",
+                constraint.name,
+                aurora_config::constraint_spec(&constraint.kind)
+            );
         }
     }
-    if task.is_service {
-        let _ = writeln!(out, "  service");
+    if let Some(policy) = &task.partition_policy {
+        let _ = writeln!(out, "  partition_policy:");
+        let _ = writeln!(out, "    reschedule: {}", pyfmt::boolean(policy.reschedule));
+        let _ = writeln!(out, "    delay_secs: '{}'", policy.delay_secs);
     }
-    if task.production() {
-        let _ = writeln!(out, "  production");
-    }
+    let _ = writeln!(out, "  service:    {}", pyfmt::boolean(task.is_service));
+    let _ = writeln!(out, "  production: {}", pyfmt::boolean(task.production()));
+    let _ = writeln!(out, "  environment: '{}'", job.key.environment);
+    let _ = writeln!(out, "  tier:       '{}'", task.tier);
     let _ = writeln!(out);
-    let executor = &task.executor;
+
     let _ = writeln!(out, "Task level information");
     let _ = writeln!(out, "  name: '{}'", executor.name);
+    if !executor.ordering.is_empty() {
+        // Aurora indents the orders as deep as their heading.
+        let _ = writeln!(out, "  constraints:");
+        for order in &executor.ordering {
+            let _ = writeln!(out, "  {}", order.join(" < "));
+        }
+    }
     let r = &task.resources;
     let _ = writeln!(
         out,
         "  resources: cpus {}, ram {} MB, disk {} MB",
-        r.cpus, r.ram_mb, r.disk_mb
+        pyfmt::float(r.cpus),
+        r.ram_mb,
+        r.disk_mb
     );
-    if !executor.ordering.is_empty() {
-        let _ = writeln!(out, "  constraints:");
-        for order in &executor.ordering {
-            let _ = writeln!(out, "    {}", order.join(" -> "));
-        }
-    }
-    for constraint in &task.constraints {
-        let _ = writeln!(
-            out,
-            "  placement: {} {:?}",
-            constraint.name, constraint.kind
-        );
-    }
+    let _ = writeln!(out);
+
     for process in &executor.processes {
-        let _ = writeln!(out);
         let _ = writeln!(out, "Process '{}':", process.name);
+        for (on, flag) in [
+            (process.daemon, "daemon"),
+            (process.ephemeral, "ephemeral"),
+            (process.is_final, "final"),
+        ] {
+            if on {
+                let _ = writeln!(out, "  {flag}");
+            }
+        }
         let _ = writeln!(out, "  cmdline:");
         for line in process.cmdline.lines() {
             let _ = writeln!(out, "    {line}");
         }
         let _ = writeln!(out, "  max failures: {}", process.max_failures);
-        let flags: Vec<&str> = [
-            (process.daemon, "daemon"),
-            (process.ephemeral, "ephemeral"),
-            (process.is_final, "final"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
-        if !flags.is_empty() {
-            let _ = writeln!(out, "  {}", flags.join(", "));
-        }
+        let _ = writeln!(out);
     }
     out
 }

@@ -85,7 +85,7 @@ pub(super) fn kill(ctx: &Context, key: &str, args: &KillArgs, all: bool) -> CliR
             Some(wanted) => wanted.clone(),
             None => active_instances,
         };
-        kill_request(&client, job, requested.as_ref(), args, "Command failure:")?;
+        kill_request(&client, key, requested.as_ref(), args, "Command failure:")?;
         if !wait_terminal(&client, job, &named, wait)? {
             return Err(CliError::new(
                 ExitCode::Timeout,
@@ -137,7 +137,7 @@ fn kill_in_batches(
         let shown = pyfmt::list(&batch);
         kill_request(
             client,
-            &key.job,
+            key,
             Some(&batch),
             args,
             &format!("Kill of instances {shown} failed with error:"),
@@ -178,23 +178,30 @@ fn counts_instances(task: &TaskView) -> bool {
     })
 }
 
-/// One kill request (`instances: None` = every instance); a refusal is worded as Aurora's
-/// `log_response_and_raise` words it, under `headline`.
+/// One kill request (`instances: None` = every instance), logged as Aurora's `kill_job`
+/// logs it (the job, then the instances named); a refusal is worded as Aurora's
+/// `log_response_and_raise` words it, under `headline`, and the scheduler's note on success
+/// ("No tasks to kill." when the instances were dead already) is logged as it logs it.
 fn kill_request(
     client: &Client,
-    job: &JobKey,
+    key: &ClusterJobKey,
     instances: Option<&BTreeSet<InstanceId>>,
     args: &KillArgs,
     headline: &str,
 ) -> CliResult {
+    crate::log_info(&format!("Killing tasks for job: {key}"));
+    if let Some(instances) = instances {
+        crate::log_info(&format!(
+            "Instances to be killed: {}",
+            pyfmt::list(instances)
+        ));
+    }
     let body = json!({"instances": instances, "message": args.message});
-    let answer: Result<Committed, _> =
-        client.try_post(&format!("/api/v1/jobs/{job}/kill"), &body)?;
-    // The scheduler's note on success ("No tasks to kill.") is only logged by Aurora's client,
-    // at a level it does not show by default; so it is not printed here either.
-    answer
-        .map(|_| ())
-        .map_err(|refusal| refusal.aurora_error(headline))
+    let committed: Committed = client
+        .try_post(&format!("/api/v1/jobs/{}/kill", key.job), &body)?
+        .map_err(|refusal| refusal.aurora_error(headline))?;
+    crate::log_success_message(committed.message.as_deref());
+    Ok(())
 }
 
 /// Waits until the newest task of each of `instances` is terminal (Aurora's

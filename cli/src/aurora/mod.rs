@@ -34,8 +34,24 @@ use crate::exit::CliResult;
     disable_help_subcommand = true
 )]
 pub struct Aurora {
+    #[command(flatten)]
+    standard: StandardOptions,
     #[command(subcommand)]
     noun: Noun,
+}
+
+/// The options Aurora's client adds to every verb, accepted before or after it
+/// (`aurora -v job list C`, `aurora job list C -v`).
+#[derive(Debug, Clone, Args)]
+struct StandardOptions {
+    /// Show verbose output (accepted for Aurora's scripts: this client has no more detail to
+    /// show than it always does).
+    #[arg(short = 'v', long, global = true)]
+    verbose: bool,
+    /// Skip these client command hooks, or `all` (accepted for Aurora's scripts: this client
+    /// has no command hooks, so there is nothing to skip).
+    #[arg(long = "skip-hooks", value_name = "hook,hook,...", global = true)]
+    skip_hooks: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -516,5 +532,19 @@ fn dispatch(ctx: &Context, noun: Noun) -> CliResult {
             },
             json.write_json,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every verb, with the global options: no verb's own option takes `-v`, `--verbose` or
+    /// `--skip-hooks` (clap checks the whole tree here, not only the verb a command line runs).
+    #[test]
+    fn every_verb_is_well_formed_with_the_standard_options() {
+        Aurora::command().debug_assert();
     }
 }
