@@ -75,7 +75,8 @@ pub(super) fn deschedule(ctx: &Context, key: &str) -> CliResult {
 fn refuses_as_not_cron(refusal: &Refusal, job: &JobKey) -> bool {
     refusal.http_status == 400
         && refusal.code() == Some("INVALID_REQUEST")
-        && refusal.message() == format!("{job} is not a cron job")
+        // (The scheduler prefixes its rejections' messages: "invalid request: ...".)
+        && refusal.message().ends_with(&format!("{job} is not a cron job"))
 }
 
 /// Aurora's `cron start` prints nothing of its own on success: only what its API layer logs.

@@ -100,11 +100,19 @@ fn cron_jobs_are_scheduled_shown_started_and_descheduled() {
     let descheduled = cli.aurora(&["cron", "deschedule", key]);
     assert_eq!(code(&descheduled), Some(0), "{}", stderr(&descheduled));
     let gone = cli.aurora(&["cron", "show", key]);
-    assert_ne!(code(&gone), Some(0));
+    assert_eq!(code(&gone), Some(6), "Aurora's invalid-parameter exit");
     assert!(
-        stderr(&gone).contains("is not a cron job"),
+        stderr(&gone).contains(&format!("No cron entry found for job {key}")),
         "{}",
         stderr(&gone)
+    );
+    // Descheduling again is not an error (Aurora: "not scheduled with cron", succeeded).
+    let twice = cli.aurora(&["cron", "deschedule", key]);
+    assert_eq!(code(&twice), Some(0), "{}", stderr(&twice));
+    assert!(
+        stdout(&twice).contains("Cron descheduling succeeded."),
+        "{}",
+        stdout(&twice)
     );
     let left = tasks(port, "tester/test/nightly");
     assert_eq!(left.len(), 2, "{left:?}");
