@@ -5,6 +5,9 @@
 //!   `/health` unreachable);
 //! - a **header-read timeout**: a connection that does not send a whole request head in time —
 //!   an idle socket, a slowloris, a keep-alive connection gone quiet — is closed;
+//! - a **body-read timeout**: a request body not received in whole within
+//!   [`Limits::body_read_timeout`] of its head fails to read (the handler answers 400 and the
+//!   connection closes), so a client trickling a body a byte at a time cannot hold a slot;
 //! - graceful shutdown: on `shutdown` it stops accepting, lets requests in flight finish for a
 //!   grace period, then closes what is left;
 //! - TLS, when given a [`ServerTls`]: the handshake runs on the connection's own task, bounded
@@ -38,6 +41,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Longest wait for a request's head (the request line and headers).
     pub header_read_timeout: Duration,
+    /// Longest wait, from its head, for a request's whole body (`None`: no limit, for servers
+    /// that take large uploads).
+    pub body_read_timeout: Option<Duration>,
     /// After shutdown begins, how long requests in flight may take to finish.
     pub grace: Duration,
 }
@@ -47,6 +53,7 @@ impl Default for Limits {
         Self {
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Some(Duration::from_secs(30)),
             grace: Duration::from_secs(10),
         }
     }
@@ -82,6 +89,35 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: applicat
 connection: close\r\ncontent-length: 82\r\n\r\n\
 {\"code\":\"ERROR_TRANSIENT\",\"message\":\"too many connections to this server; retry\"}\n";
 
+/// Gives `request`'s body until `limit` after now to arrive in whole: past it, reading the body
+/// fails with "not received within", which every extractor reports as a bad request.
+async fn body_deadline(
+    limit: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let (parts, body) = request.into_parts();
+    let chunks = body.into_data_stream();
+    let timed = futures::stream::unfold(Some(chunks), move |chunks| async move {
+        let mut chunks = chunks?;
+        match tokio::time::timeout_at(deadline, chunks.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+            Ok(None) => None,
+            Err(_elapsed) => {
+                let late = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the request body was not received within {limit:?}"),
+                );
+                Some((Err(axum::Error::new(late)), None))
+            }
+        }
+    });
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from_stream(timed));
+    next.run(request).await
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves: HTTPS with `tls`, plain HTTP without.
 pub async fn serve(
     listener: TcpListener,
@@ -93,7 +129,12 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let (begin_shutdown, shutdown_begun) = Shutdown::channel();
-    let app = app.layer(axum::Extension(shutdown_begun));
+    let mut app = app.layer(axum::Extension(shutdown_begun));
+    if let Some(limit) = limits.body_read_timeout {
+        app = app.layer(axum::middleware::from_fn(move |request, next| {
+            body_deadline(limit, request, next)
+        }));
+    }
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -24,7 +24,12 @@ impl Server {
     async fn start(tls: Option<ServerTls>, limits: Limits) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/hello", get(|| async { "hello" }));
+        let app = Router::new()
+            .route("/hello", get(|| async { "hello" }))
+            .route(
+                "/echo",
+                axum::routing::post(|body: String| async move { body }),
+            );
         let scheme = if tls.is_some() { "https" } else { "http" };
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(aurora_net::serve(listener, app, limits, tls, async move {
@@ -140,6 +145,7 @@ async fn a_client_that_never_finishes_its_handshake_is_closed_and_frees_its_slot
     let limits = Limits {
         max_connections: 1,
         header_read_timeout: Duration::from_millis(300),
+        body_read_timeout: None,
         grace: Duration::from_secs(1),
     };
     let server = Server::start(Some(tls), limits).await;
@@ -263,5 +269,55 @@ async fn a_reload_serves_the_renewed_certificate_and_a_bad_one_changes_nothing()
         get_with(&trusting(&new), &server.url).await.unwrap(),
         "hello"
     );
+    server.stop().await;
+}
+
+/// A client trickling a request body is answered (400, naming the timeout) once the body
+/// deadline passes, and its slot is free again.
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_cut_off_and_frees_its_slot() {
+    let limits = Limits {
+        max_connections: 1,
+        header_read_timeout: Duration::from_secs(5),
+        body_read_timeout: Some(Duration::from_millis(500)),
+        grace: Duration::from_secs(1),
+    };
+    let server = Server::start(None, limits).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\na")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match slow.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server ends the slow request");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("not received within"), "{answer}");
+    let mut quick = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    quick
+        .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\nquick")
+        .await
+        .unwrap();
+    let mut echoed = String::new();
+    tokio::time::timeout(Duration::from_secs(10), quick.read_to_string(&mut echoed))
+        .await
+        .expect("answered")
+        .unwrap();
+    assert!(echoed.starts_with("HTTP/1.1 200"), "{echoed}");
+    let echoed = echoed
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(echoed, "quick");
     server.stop().await;
 }
