@@ -76,6 +76,33 @@ impl ClientError {
     }
 }
 
+impl ClientError {
+    /// Whether repeating the same call can never succeed, so that a caller that retries until
+    /// the scheduler has what it sent (a status report) must give up: a refusal of the request
+    /// itself (a 4xx such as 400 malformed, 401/403 a credential this agent cannot change,
+    /// 413 too large), or a client without a scheduler it can call. Not permanent: the
+    /// scheduler not knowing this agent (404, [`ClientError::Unregistered`]), which the agent's
+    /// loop repairs by registering again; 408, 425 and 429, which ask to come back later; a
+    /// scheduler that cannot be reached or cannot serve now; any 5xx (a restart may cure it).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ClientError::Refused { status, .. } => {
+                status.is_client_error()
+                    && !matches!(
+                        *status,
+                        StatusCode::REQUEST_TIMEOUT
+                            | StatusCode::TOO_EARLY
+                            | StatusCode::TOO_MANY_REQUESTS
+                    )
+            }
+            ClientError::NoSchedulers | ClientError::InvalidUri { .. } => true,
+            ClientError::Unreachable { .. }
+            | ClientError::Unregistered(_)
+            | ClientError::Unavailable { .. } => false,
+        }
+    }
+}
+
 /// The scheduler's codes for "not here, try another replica".
 const TRY_ANOTHER_CODES: [&str; 2] = ["NOT_LEADER", "ERROR_TRANSIENT"];
 
@@ -429,6 +456,47 @@ mod tests {
                 "{value}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_request_itself_is_permanent() {
+        let refused = |status: StatusCode| ClientError::Refused {
+            status,
+            message: String::new(),
+        };
+        for status in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::CONFLICT,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ] {
+            assert!(refused(status).is_permanent(), "{status}");
+        }
+        for status in [
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::TOO_EARLY,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
+        ] {
+            assert!(!refused(status).is_permanent(), "{status}");
+        }
+        assert!(
+            !ClientError::Unregistered("register first".into()).is_permanent(),
+            "the agent registers again, then the call succeeds"
+        );
+        let unavailable = ClientError::Unavailable {
+            url: "http://s1".into(),
+            code: "NOT_LEADER".into(),
+            message: String::new(),
+        };
+        assert!(!unavailable.is_permanent());
+        assert!(ClientError::NoSchedulers.is_permanent());
+        assert!(scheduler_url("ftp://x").unwrap_err().is_permanent());
     }
 
     fn work(term: u64) -> Heartbeat {

@@ -1,7 +1,13 @@
 //! The agent daemon: registers with the scheduler, heartbeats, polls for work (a long poll the
 //! scheduler answers the moment it queues a launch or a kill, so work arrives within
 //! milliseconds rather than at the next heartbeat), launches and kills tasks as told, and
-//! reports every task's status change in order.
+//! reports every task's status change in order, each until the scheduler has it (see
+//! [`crate::reports`]).
+//!
+//! Before it registers, the agent stops what the tasks of an earlier agent with the same work
+//! directory left running (an agent killed with SIGKILL, or the agent of a `--dev` scheduler
+//! that was): see [`crate::executor::sweep_leftovers`]. Reparented to pid 1, they would hold
+//! their ports against the tasks the scheduler put in their place.
 //!
 //! After a restart (of the agent or the scheduler) the agent registers again with the tasks it
 //! still runs; the scheduler marks the ones it placed here but the agent lacks as LOST and tells
@@ -20,15 +26,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use aurora_api::{AgentRegistration, Heartbeat, LaunchSpec, StatusReport};
+use aurora_api::{AgentRegistration, Heartbeat, LaunchSpec};
 use aurora_events::event::Attribute;
-use aurora_events::{AgentId, Capacity, ScheduleStatus, TaskId};
+use aurora_events::{AgentId, Capacity, TaskId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::{ClientError, SchedulerClient};
-use crate::executor::{Executor, ExecutorSettings, TaskContext, TaskSpec, TaskUpdate};
+use crate::executor::{self, Executor, ExecutorSettings, TaskContext, TaskSpec};
 use crate::observer::{self, ObserverAuth, ObserverState};
+use crate::reports::{Forwarders, ReportRetry};
 
 /// Everything an agent needs to know about itself.
 #[derive(Debug, Clone)]
@@ -92,6 +99,15 @@ pub async fn serve(
     config: AgentConfig,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<Serving> {
+    serve_with(config, ReportRetry::default(), shutdown).await
+}
+
+/// [`serve`], sending failed status reports again as `retry` says.
+pub async fn serve_with(
+    config: AgentConfig,
+    retry: ReportRetry,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<Serving> {
     let running: Running = Arc::new(Mutex::new(BTreeMap::new()));
     let (endpoint, observer_addr, observer) = match config.observer_addr {
         Some(addr) => {
@@ -118,7 +134,7 @@ pub async fn serve(
     };
     let loop_endpoint = endpoint.clone();
     let agent = tokio::spawn(async move {
-        agent_loop(config, loop_endpoint, running, shutdown).await;
+        agent_loop(config, loop_endpoint, running, retry, shutdown).await;
         if let Some(server) = observer {
             match server.await {
                 Ok(Ok(())) => {}
@@ -160,26 +176,37 @@ const WORK_WAIT: Duration = Duration::from_secs(20);
 /// removing containers). HTTP lifecycle waits and final processes beyond that are cut short.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
 
-/// Registers, heartbeats, polls for work and acts until `shutdown` becomes true. Tasks still
-/// running then are killed, and waited for (at most the kill grace and [`SHUTDOWN_MARGIN`]):
-/// a task's processes are stopped by its executor, not left to pid 1 when this process exits.
+/// Stops what an earlier agent's tasks left, then registers, heartbeats, polls for work and
+/// acts until `shutdown` becomes true. Tasks still running then are killed, and waited for (at
+/// most the kill grace and [`SHUTDOWN_MARGIN`]): a task's processes are stopped by its
+/// executor, not left to pid 1 when this process exits. Their last status reports get at most
+/// [`SHUTDOWN_MARGIN`] more.
 async fn agent_loop(
     config: AgentConfig,
     endpoint: String,
     running: Running,
+    retry: ReportRetry,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Before registering: the scheduler must not hear of (or place tasks beside) processes
+    // this agent does not run. No executor of this process exists yet, so every recorded tag
+    // under the work directory is an earlier agent's.
+    let sandboxes = config.work_dir.join("sandboxes");
+    let docker = std::path::Path::new(executor::DOCKER);
+    executor::sweep_leftovers(&sandboxes, config.kill_grace, docker).await;
     let client = SchedulerClient::with_credentials(
         &config.schedulers,
         config.agent.clone(),
         config.credentials.as_ref(),
         &config.tls,
     );
+    let mut forwarders = Forwarders::new(retry, shutdown.clone());
     let mut registered = false;
     let mut backoff = config.heartbeat_interval;
     let mut next_contact = tokio::time::Instant::now();
     let mut work = client.poll_work(WORK_WAIT, Duration::ZERO);
     while !*shutdown.borrow() {
+        forwarders.reap();
         tokio::select! {
             () = tokio::time::sleep_until(next_contact) => {}
             changed = shutdown.changed() => {
@@ -191,7 +218,7 @@ async fn agent_loop(
             answer = &mut work, if registered => {
                 let delay = match answer {
                     Ok(reply) => {
-                        act(&config, &client, &running, reply);
+                        act(&config, &client, &running, &mut forwarders, reply);
                         Duration::ZERO
                     }
                     Err(ClientError::Unregistered(message)) => {
@@ -227,7 +254,7 @@ async fn agent_loop(
             }
         } else {
             match client.heartbeat().await {
-                Ok(reply) => act(&config, &client, &running, reply),
+                Ok(reply) => act(&config, &client, &running, &mut forwarders, reply),
                 Err(ClientError::Unregistered(message)) => {
                     tracing::warn!(%message, "the scheduler no longer knows this agent; registering again");
                     registered = false;
@@ -255,15 +282,22 @@ async fn agent_loop(
         }
     });
     futures::future::join_all(stopped).await;
+    forwarders.finish(SHUTDOWN_MARGIN).await;
 }
 
 /// Carries out what the scheduler handed over: kills first, then launches.
-fn act(config: &AgentConfig, client: &SchedulerClient, running: &Running, reply: Heartbeat) {
+fn act(
+    config: &AgentConfig,
+    client: &SchedulerClient,
+    running: &Running,
+    forwarders: &mut Forwarders,
+    reply: Heartbeat,
+) {
     for task in reply.kill {
         kill(running, &task);
     }
     for spec in reply.launch {
-        launch(config, client, running, spec);
+        launch(config, client, running, forwarders, spec);
     }
 }
 
@@ -293,7 +327,13 @@ fn kill(running: &Running, task: &TaskId) {
 }
 
 /// Starts a task and a forwarder that reports its updates, in order, until it ends.
-fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spec: LaunchSpec) {
+fn launch(
+    config: &AgentConfig,
+    client: &SchedulerClient,
+    running: &Running,
+    forwarders: &mut Forwarders,
+    spec: LaunchSpec,
+) {
     let task = spec.task.clone();
     if running
         .lock()
@@ -318,7 +358,7 @@ fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spe
         context: context.clone(),
         container: spec.config.container.clone(),
     };
-    let (executor, mut updates) = Executor::launch(task_spec, settings);
+    let (executor, updates) = Executor::launch(task_spec, settings);
     running
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -330,60 +370,17 @@ fn launch(config: &AgentConfig, client: &SchedulerClient, running: &Running, spe
                 context,
             },
         );
-    let client = client.clone();
+    // The task stays in `running` (and in what a registration reports) until its terminal
+    // report is delivered: removed earlier, a registration meanwhile would have the scheduler
+    // mark it LOST, and the report that follows would arrive as an illegal transition.
     let running = Arc::clone(running);
-    tokio::spawn(async move {
-        while let Some(update) = updates.recv().await {
-            let terminal = update.is_terminal();
-            let (status, message) = status_of(update);
-            report(
-                &client,
-                StatusReport {
-                    task: task.clone(),
-                    status,
-                    message,
-                },
-            )
-            .await;
-            if terminal {
-                break;
-            }
-        }
+    let done_task = task.clone();
+    forwarders.start(client.clone(), task, updates, move || {
         running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&task);
+            .remove(&done_task);
     });
-}
-
-/// Aurora's task state for an executor update.
-fn status_of(update: TaskUpdate) -> (ScheduleStatus, Option<String>) {
-    match update {
-        TaskUpdate::Starting => (
-            ScheduleStatus::Starting,
-            Some("Initializing sandbox.".into()),
-        ),
-        TaskUpdate::Running => (ScheduleStatus::Running, None),
-        TaskUpdate::Finished { message } => (ScheduleStatus::Finished, Some(message)),
-        TaskUpdate::Failed { message } => (ScheduleStatus::Failed, Some(message)),
-        TaskUpdate::Killed { message } => (ScheduleStatus::Killed, Some(message)),
-    }
-}
-
-/// Sends a report, retrying a few times: a lost report would leave the scheduler waiting for a
-/// state the task has left (its transient timeout eventually repairs that).
-async fn report(client: &SchedulerClient, report: StatusReport) {
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1..=5 {
-        match client.status(&report).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(task = %report.task, status = %report.status, attempt, error = %e, "status report failed");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-        }
-    }
 }
 
 /// This machine's resources, for an agent that is not told them: all cores, the memory the

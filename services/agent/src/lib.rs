@@ -15,10 +15,13 @@
 //! (double-forked daemons) are reparented to it, where the executor tracks, kills and reaps
 //! them.
 //!
-//! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report; [`client`] its
-//! side of the scheduler's HTTP API, which, given every scheduler replica's URL, finds the
-//! live leader after a failover and ignores work from a deposed leader (by term). [`observer`] is the read-only HTTP view of the agent's
-//! tasks (processes, logs, sandbox files) that the daemon serves beside it.
+//! [`daemon`] is the agent itself: register, heartbeat, launch and kill, report (in order, each
+//! report until the scheduler has it: [`reports`]); [`client`] its side of the scheduler's
+//! HTTP API, which, given every scheduler replica's URL, finds the live leader after a
+//! failover and ignores work from a deposed leader (by term). [`observer`] is the read-only
+//! HTTP view of the agent's tasks (processes, logs, sandbox files) that the daemon serves
+//! beside it. An agent that starts first stops what tasks of an earlier agent with the same
+//! work directory left running ([`executor::sweep_leftovers`]).
 //!
 //! [`hollow`] is the hollow mode, for scale tests: one process (`aurora-hollow-agents`)
 //! simulating N agents over the same protocol, each answering launches with a scripted sequence
@@ -30,6 +33,7 @@ pub mod daemon;
 pub mod executor;
 pub mod hollow;
 pub mod observer;
+pub mod reports;
 
 /// The credential an agent presents to every one of `schedulers` (the replicas of one
 /// cluster): the file given (`--credential`), or else what a client on this machine would send

@@ -1,7 +1,8 @@
 //! Executor behaviour with real processes: each test runs one task in a temporary sandbox and
 //! bounds every wait (see `support`). Kill and lifecycle tests are in `executor/kill.rs`,
 //! health checks in `executor/health.rs`, daemons that leave the task's process group in
-//! `executor/daemons.rs`, Docker containers (through a fake `docker`) in `executor/docker.rs`.
+//! `executor/daemons.rs`, Docker containers (through a fake `docker`) in `executor/docker.rs`,
+//! what an agent that restarts stops (the tag's record and the sweep) in `executor/leftovers.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,6 +20,9 @@ mod daemons;
 
 #[path = "executor/docker.rs"]
 mod docker;
+
+#[path = "executor/leftovers.rs"]
+mod leftovers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

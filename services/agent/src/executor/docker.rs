@@ -3,7 +3,9 @@
 //! the agent's `PATH` at launch (no `docker` there: the task fails at once, "this agent has no
 //! docker: ..."). What is decided here is pure (the argument lists, the container names, the
 //! checks of a config), so it is unit-tested exactly; the I/O is the bounded `docker kill` and
-//! `docker rm -f` the runner issues.
+//! `docker rm -f` the runner issues, and the `docker ps` and `docker stop` with which an agent
+//! that restarts stops the containers of tasks an earlier agent left (`leftovers.rs`: their
+//! names all start with [`container_prefix`] of the task's tag).
 //!
 //! A run is, in this order:
 //!
@@ -168,18 +170,26 @@ pub(crate) fn find_program(program: &Path, path: Option<&OsStr>) -> Option<PathB
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: other characters of the process name become `_`, and the
 /// index keeps two names that differ only there apart.
 pub(crate) fn container_name(tag: &str, index: usize, process: &str, run: u32) -> String {
-    let safe = |text: &str| -> String {
-        text.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
-    format!("aurora-{}-{index}-{}-{run}", safe(tag), safe(process))
+    format!("{}{index}-{}-{run}", container_prefix(tag), safe(process))
+}
+
+/// How every container name of the task tagged `tag` starts: an agent that did not start
+/// them finds them by it (`leftovers.rs`). Tags hold no `-`, so no other task's names start
+/// the same.
+pub(crate) fn container_prefix(tag: &str) -> String {
+    format!("aurora-{}-", safe(tag))
+}
+
+fn safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The arguments (after the program) of `docker run` for one run of `cmdline` (rendered) in
@@ -247,21 +257,59 @@ pub(crate) fn remove_args(name: &str) -> Vec<String> {
     ["rm", "-f", name].map(String::from).to_vec()
 }
 
+/// `docker ps --all --filter name=<prefix> --format {{.Names}}`: the containers whose names
+/// contain `prefix` (Docker's filter matches anywhere in the name, so the caller keeps the
+/// ones that start with it), one per line.
+pub(crate) fn list_args(prefix: &str) -> Vec<String> {
+    [
+        "ps",
+        "--all",
+        "--filter",
+        &format!("name={prefix}"),
+        "--format",
+        "{{.Names}}",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `docker stop -t <grace> <name>`: SIGTERM, up to `grace` (whole seconds, rounded up), then
+/// SIGKILL. `-t` is the short option of both the old `--time` and the new `--timeout`.
+pub(crate) fn stop_args(name: &str, grace: Duration) -> Vec<String> {
+    let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+    ["stop", "-t", &secs.to_string(), name]
+        .map(String::from)
+        .to_vec()
+}
+
 /// Runs `program args`, bounded by [`COMMAND_TIMEOUT`]. A failure is logged, not returned: the
 /// container may be gone already ("No such container", which is what was wanted), and there
 /// is nothing else the caller could do but go on stopping the task.
 pub(crate) async fn command(program: &Path, args: &[String]) {
+    command_within(program, args, COMMAND_TIMEOUT).await;
+}
+
+/// Runs `program args`, bounded by `timeout`, and returns its standard output if it succeeded.
+/// Failures are logged as [`command`] logs them.
+pub(crate) async fn command_within(
+    program: &Path,
+    args: &[String],
+    timeout: Duration,
+) -> Option<Vec<u8>> {
     let output = Command::new(program)
         .args(args)
         // Not the agent's group: a terminal's Ctrl-C meant for the agent does not reach it.
         .process_group(0)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .output();
-    match tokio::time::timeout(COMMAND_TIMEOUT, output).await {
-        Ok(Ok(out)) if out.status.success() => tracing::debug!(?args, "docker"),
+    match tokio::time::timeout(timeout, output).await {
+        Ok(Ok(out)) if out.status.success() => {
+            tracing::debug!(?args, "docker");
+            return Some(out.stdout);
+        }
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains("No such container") || stderr.contains("is not running") {
@@ -271,8 +319,9 @@ pub(crate) async fn command(program: &Path, args: &[String]) {
             }
         }
         Ok(Err(e)) => tracing::warn!(?args, error = %e, "cannot run docker"),
-        Err(_) => tracing::warn!(?args, timeout = ?COMMAND_TIMEOUT, "docker command timed out"),
+        Err(_) => tracing::warn!(?args, ?timeout, "docker command timed out"),
     }
+    None
 }
 
 #[cfg(test)]

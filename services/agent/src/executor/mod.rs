@@ -32,10 +32,16 @@
 //! healthy, and a task that does not become healthy in time, or fails too many checks once
 //! running, is stopped (HTTP lifecycle, signals, finalizers) and ends `Failed` with a message
 //! starting "health check failed". See `health.rs` for the rules.
+//!
+//! Before any process starts, the executor records its tag (which every process of the task
+//! carries in its environment) in the sandbox, `.aurora-executor-tag`, and removes it once
+//! nothing the task started runs: an agent that was killed without stopping its tasks stops
+//! what they left when it starts again ([`sweep_leftovers`], `leftovers.rs`).
 
 mod checker;
 mod docker;
 mod health;
+mod leftovers;
 mod lifecycle;
 mod logs;
 pub mod plan;
@@ -53,6 +59,7 @@ use aurora_events::config::{Container, HealthCheck, HttpLifecycle, ThermosTask};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use leftovers::{Swept, sweep_leftovers};
 pub use plan::ProcessState;
 pub use template::{TaskContext, TemplateError};
 
@@ -82,6 +89,9 @@ pub struct TaskSpec {
     pub container: Option<Container>,
 }
 
+/// The `docker` CLI executors use unless told otherwise: looked up on `PATH`.
+pub const DOCKER: &str = "docker";
+
 /// How to run it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutorSettings {
@@ -100,7 +110,7 @@ impl ExecutorSettings {
         Self {
             sandbox: sandbox.into(),
             kill_grace: Duration::from_secs(10),
-            docker: PathBuf::from("docker"),
+            docker: PathBuf::from(DOCKER),
         }
     }
 }

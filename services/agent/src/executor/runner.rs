@@ -41,6 +41,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use super::checker::{self, Checker};
 use super::docker::{self, Docker};
 use super::health::{CheckResult, Health, Policy, Tracker};
+use super::leftovers;
 use super::plan::{Outcome, Plan, ProcessSpec};
 use super::process::{self, Spawned};
 use super::tracking::{self, ProcessTracker};
@@ -225,6 +226,10 @@ impl Runner {
         if !self.live.is_empty() || !self.procs.is_empty() {
             self.terminate(false).await;
         }
+        if self.live.is_empty() && !self.procs.has_live() {
+            // Nothing left for an agent that restarts to stop (kept otherwise, so it tries).
+            leftovers::remove_record(&self.settings.sandbox);
+        }
         self.publish();
         match &end {
             TaskUpdate::Finished { message } => tracing::info!(%task, %message, "task finished"),
@@ -242,6 +247,15 @@ impl Runner {
         }
         self.send(TaskUpdate::Starting);
         if let Err(message) = self.prepare_commands() {
+            return TaskUpdate::Failed { message };
+        }
+        // Before any process starts: one started earlier could outlive an agent that died
+        // before recording what would let the next agent find it.
+        let record = leftovers::Record {
+            tag: self.procs.tag().to_string(),
+            docker: self.docker.is_some(),
+        };
+        if let Err(message) = leftovers::write_record(&self.settings.sandbox, &record).await {
             return TaskUpdate::Failed { message };
         }
         let active = self.drive(Which::Regular, None).await;

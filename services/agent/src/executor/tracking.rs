@@ -25,6 +25,10 @@
 //!   this module never calls `waitpid(-1)`, which would take their exit statuses. It reaps
 //!   only zombies adopted by this process that `tree::select` attributes to the task, each
 //!   by its pid with `WNOHANG`, and never a root.
+//! - The tag lives in this process's memory, so the executor also records it in the sandbox
+//!   before the task starts anything: an agent that was killed without stopping its tasks
+//!   finds what they left by it when it starts again (`leftovers.rs`, which reads `/proc`
+//!   through [`list_pids`], [`read_proc`] and [`environ_tags`]).
 //! - A `docker run` client is a root like any run, but only SIGKILL sweeps signal it: its
 //!   container is stopped with `docker kill` (`docker.rs`).
 //! - Signals go to single tracked pids only (re-read in the same scan just before), never
@@ -77,8 +81,7 @@ pub(crate) fn become_subreaper() -> bool {
 /// One task's processes, as far as scans found them.
 #[derive(Debug)]
 pub(crate) struct ProcessTracker {
-    /// `TAG_VAR=<value>`, as it appears in `/proc/<pid>/environ`.
-    entry: Vec<u8>,
+    /// The tag: [`TAG_VAR`]'s value in the environment of every process the task starts.
     value: String,
     me: i32,
     /// Parents whose children may be orphans of the task: this process, and pid 1 when it
@@ -113,7 +116,6 @@ impl ProcessTracker {
             adopters.push(1);
         }
         Self {
-            entry: format!("{TAG_VAR}={value}").into_bytes(),
             value,
             me,
             adopters,
@@ -239,14 +241,32 @@ impl ProcessTracker {
     }
 
     fn environ_has_tag(&self, pid: i32) -> bool {
-        // Unreadable (another user's process, or gone): not ours as far as anyone can tell.
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .is_ok_and(|environ| environ.split(|&b| b == 0).any(|var| var == self.entry))
+        environ_tags(pid)
+            .iter()
+            .any(|value| value.as_slice() == self.value.as_bytes())
     }
 }
 
+/// The values of [`TAG_VAR`] in `/proc/<pid>/environ` (one, unless someone set it twice):
+/// the tags of the tasks the process belongs to. None when it has no tag, is gone, or its
+/// environment cannot be read (another user's process): not a task's as far as anyone can
+/// tell. The environment is the one the process started with.
+pub(crate) fn environ_tags(pid: i32) -> Vec<Vec<u8>> {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return Vec::new();
+    };
+    environ
+        .split(|&b| b == 0)
+        .filter_map(|var| {
+            var.strip_prefix(TAG_VAR.as_bytes())?
+                .strip_prefix(b"=")
+                .map(<[u8]>::to_vec)
+        })
+        .collect()
+}
+
 /// The pids `/proc` lists now.
-fn list_pids() -> std::io::Result<Vec<i32>> {
+pub(crate) fn list_pids() -> std::io::Result<Vec<i32>> {
     Ok(std::fs::read_dir("/proc")?
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str().and_then(|n| n.parse().ok()))
@@ -292,7 +312,8 @@ pub(crate) fn started(pid: i32) -> Option<Proc> {
     found
 }
 
-fn read_proc(pid: i32) -> Option<Proc> {
+/// `/proc/<pid>/stat` of one process; `None` once it is gone (or without `/proc`).
+pub(crate) fn read_proc(pid: i32) -> Option<Proc> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     tree::parse_stat(&stat).filter(|p| p.pid == pid)
 }

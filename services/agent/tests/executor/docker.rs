@@ -15,14 +15,14 @@ use crate::support::{Harness, finished, message, process, spec, task, wait_dead}
 
 /// A fake `docker` in a directory of its own, recording what it is asked.
 #[derive(Debug)]
-struct FakeDocker {
+pub(crate) struct FakeDocker {
     _dir: tempfile::TempDir,
-    program: PathBuf,
-    state: PathBuf,
+    pub(crate) program: PathBuf,
+    pub(crate) state: PathBuf,
 }
 
 impl FakeDocker {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
@@ -42,7 +42,7 @@ impl FakeDocker {
     }
 
     /// Every invocation so far, as its shell-quoted arguments.
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         read_lines(&self.state.join("calls"))
     }
 

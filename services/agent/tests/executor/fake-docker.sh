@@ -8,7 +8,13 @@
 #   exits with its status. A SIGTERM the client itself gets is recorded in
 #   $FAKE_DOCKER_STATE/client-signals (a real client would die of it, or forward it);
 # - `kill --signal SIG NAME` signals the container ("No such container" when there is none);
-# - `rm -f NAME` SIGKILLs it if it is there, and succeeds either way.
+# - `rm -f NAME` SIGKILLs it if it is there, and succeeds either way;
+# - `ps --all --filter name=PREFIX --format {{.Names}}` lists every container there is, one
+#   name per line: more than a real one (whose filter matches the name anywhere), so that the
+#   caller's own check of the prefix is tested;
+# - `stop -t SECS NAME` SIGTERMs it, waits up to SECS for it to go, then SIGKILLs it.
+#
+# A test may also make a "container" by hand: $FAKE_DOCKER_STATE/<name>.pid with its pid.
 #
 # Unlike a real one, the container is a child of the client: the executor's process tracking
 # sees it too.
@@ -73,6 +79,27 @@ rm)
 		rm -f "$state/$3.pid"
 	fi
 	exit 0
+	;;
+ps)
+	[ "$2" = --all ] && [ "$3" = --filter ] && [ "$5" = --format ] || exit 2
+	for file in "$state"/*.pid; do
+		[ -e "$file" ] || continue
+		name=${file##*/}
+		echo "${name%.pid}"
+	done
+	;;
+stop)
+	[ "$2" = -t ] || exit 2
+	pid=$(cat "$state/$4.pid" 2>/dev/null) || no_such "$4"
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq $(($3 * 10))); do
+		# Gone, or a zombie (a container made by hand is a child of the test).
+		state_letter=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+		[ -z "$state_letter" ] || [ "$state_letter" = Z ] && break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	rm -f "$state/$4.pid"
 	;;
 *)
 	echo "fake docker: unsupported: $*" >&2
