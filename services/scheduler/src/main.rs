@@ -85,8 +85,10 @@ struct Args {
     /// Aurora's `-transient_task_state_timeout`.
     #[arg(long, default_value_t = 300)]
     transient_task_state_timeout_secs: u64,
-    /// Most HTTP connections served at once; more are answered 503 and closed.
-    #[arg(long, default_value_t = 4096)]
+    /// Most HTTP connections served at once; more are answered 503 and closed. Each agent
+    /// holds two (its calls and its work poll), so 16,384 leaves room for 5,000 agents and
+    /// their users. Lowered, with a warning, to what the process's open-file limit allows.
+    #[arg(long, default_value_t = 16_384)]
     max_connections: usize,
     /// A connection that does not send a whole request head within this long is closed
     /// (idle sockets, slow senders).
@@ -231,7 +233,7 @@ impl Args {
 
     fn limits(&self) -> aurora_scheduler::serve::Limits {
         aurora_scheduler::serve::Limits {
-            max_connections: self.max_connections,
+            max_connections: connections_allowed(self.max_connections),
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
             ..aurora_scheduler::serve::Limits::default()
         }
@@ -663,4 +665,35 @@ pub(crate) async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// Descriptors kept for what is not a client connection: the journal's files, the agent's
+/// tasks in `--dev`, outgoing calls.
+const RESERVED_DESCRIPTORS: u64 = 1024;
+
+/// `wanted` connections, or fewer if the open-file limit cannot hold them once raised as far
+/// as allowed (soft to hard): past it, accepting fails and every client, `/health` included,
+/// is turned away without an answer.
+fn connections_allowed(wanted: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return wanted;
+    };
+    let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX);
+    if wanted > fits {
+        tracing::warn!(
+            wanted,
+            allowed = fits.max(1),
+            open_file_limit = limit,
+            "--max-connections lowered to what the open-file limit allows (raise it with \
+             ulimit -n or LimitNOFILE=)"
+        );
+        return fits.max(1);
+    }
+    wanted
 }

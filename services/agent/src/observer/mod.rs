@@ -125,7 +125,12 @@ pub async fn serve(
     aurora_net::serve(
         listener,
         observer_router(state),
-        aurora_net::Limits::default(),
+        aurora_net::Limits {
+            // `aurora task scp` uploads files of any size into sandboxes, which may take
+            // longer than any fixed bound; uploads need an authorised caller.
+            body_read_timeout: None,
+            ..aurora_net::Limits::default()
+        },
         tls,
         async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
