@@ -45,6 +45,11 @@ pub(crate) fn write_identity(dir: &Path, cluster: &str) -> Result<(), Error> {
     sync_dir(dir)
 }
 
+/// Whether `dir` has an acknowledgement mark.
+pub(crate) fn exists(dir: &Path) -> bool {
+    dir.join(MARK_FILE).exists()
+}
+
 /// The cluster named by `dir`'s identity file, if it has one.
 pub(crate) fn read_identity(dir: &Path) -> Result<Option<String>, Error> {
     let path = dir.join(IDENTITY_FILE);

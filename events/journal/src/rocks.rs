@@ -309,9 +309,10 @@ impl RocksJournal {
         db.write_opt(batch, &synced())?;
         drop(db);
         // The identity and the mark live outside RocksDB's files, so that losing those is
-        // told from a journal that is simply new or short.
-        mark::write_identity(path, cluster)?;
+        // told from a journal that is simply new or short. The mark first: a journal with an
+        // identity always had a mark, so one found without it lost it.
         drop(Mark::open(path, 1)?);
+        mark::write_identity(path, cluster)?;
         Self::open_durable(path, durability)
     }
 
@@ -478,6 +479,21 @@ impl RocksJournal {
                 location(path)
             ))
         })?;
+        // A journal made since marks were kept (it has an identity) whose mark is gone cannot
+        // tell how much it acknowledged: served as it is, a write-ahead log removed with the
+        // mark would lose acknowledged events without a word.
+        if refuse_losses && identity.is_some() && !mark::exists(path) {
+            return Err(Error::Damaged(format!(
+                "{}'s acknowledgement mark ({}) is missing, so the journal cannot tell whether \
+                 events it acknowledged were lost (it holds seqs up to {}). Restore the \
+                 directory from a backup or a replica; or, to go on with the journal as it is, \
+                 run `aurora-scheduler --data-dir {} --accept-truncation`",
+                location(path),
+                mark::MARK_FILE,
+                last.seq,
+                location(path)
+            )));
+        }
         let (mark, held) = Mark::open(path, last.seq)?;
         let acknowledged = held.unwrap_or(last.seq);
         if refuse_losses && acknowledged > last.seq {

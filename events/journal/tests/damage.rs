@@ -168,3 +168,35 @@ async fn envelopes_dropped_after_a_seq_leave_a_journal_that_goes_on_from_it() {
     }
     assert_eq!(all.last().map(|e| e.seq), Some(4));
 }
+
+/// With its acknowledgement mark removed too, a journal cut short cannot tell what it lost:
+/// it is refused (naming the missing mark and the way out), never served as if whole; the
+/// operator's --accept-truncation opens it as it is, and it keeps a mark from then on.
+#[tokio::test]
+async fn a_log_cut_short_with_its_mark_removed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, last) = journal_in_its_log(dir.path()).await;
+    let log = wal(&path);
+    let size = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+    std::fs::remove_file(path.join("AURORA-ACKNOWLEDGED")).unwrap();
+
+    let err = RocksJournal::open(&path).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Damaged(_)), "{message}");
+    assert!(
+        message.contains("AURORA-ACKNOWLEDGED") && message.contains("--accept-truncation"),
+        "{message}"
+    );
+    assert!(RocksJournal::open_or_initialise(&path, "west", now()).is_err());
+    RocksJournal::accept_truncation(&path, now(), "the mark was removed").unwrap();
+    let journal = RocksJournal::open(&path).unwrap();
+    assert!(journal.last_seq() < last);
+    drop(journal);
+    assert!(path.join("AURORA-ACKNOWLEDGED").exists());
+}

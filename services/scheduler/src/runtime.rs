@@ -297,6 +297,16 @@ impl Runtime {
         Ok(agents.take_work(agent, wait).await)
     }
 
+    /// Records that a request from `agent` arrived (a registration or status report about to
+    /// wait its turn in the leader's queue): the agent is alive even if its request is decided
+    /// only after its timeout has passed (2,000 agents re-registering at once after a leader
+    /// change wait behind one another). Nothing on a follower.
+    pub fn note_contact(&self, agent: &AgentId) {
+        if let Ok(agents) = self.agents() {
+            agents.heard_from(agent, std::time::Instant::now());
+        }
+    }
+
     /// Records that `agent` registered with this leader (which counts as hearing from it; work
     /// already queued for it waits for its next heartbeat).
     pub fn note_registration(&self, agent: &AgentId) -> Result<(), SubmitError> {

@@ -41,6 +41,18 @@ async fn register(
     caller.authorize(Action::AgentRegister, None)?;
     let Json(registration) = body?;
     let agent = registration.agent.clone();
+    // A known agent's registration is a sign of life from the moment it arrives (only from
+    // the credential it is bound to: another may not keep it alive).
+    let from_its_owner = runtime.state().agent(&agent).is_some_and(|known| {
+        match (known.principal.as_deref(), caller.principal()) {
+            (_, None) => true,
+            (Some(bound), Some(presented)) => bound == presented,
+            (None, Some(_)) => false,
+        }
+    });
+    if from_its_owner {
+        runtime.note_contact(&agent);
+    }
     let command = Command::RegisterAgent(RegisterAgent {
         agent: agent.clone(),
         host: registration.host,
@@ -198,6 +210,7 @@ async fn status(
     let Json(reports) = body?;
     let agent = AgentId(agent);
     check_bound(runtime.state().agent(&agent), &agent, &caller)?;
+    runtime.note_contact(&agent);
     let commands: Vec<Command> = reports
         .into_vec()
         .into_iter()
