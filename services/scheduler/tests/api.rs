@@ -216,6 +216,8 @@ async fn bad_requests_are_named_and_journal_nothing() {
     no_processes["executor"]["processes"] = json!([]);
     let mut zero_cpu = hello_config();
     zero_cpu["resources"]["cpus"] = json!(0.0);
+    let mut production = hello_config();
+    production["job"] = json!({"role": "www-data", "environment": "production", "name": "hello"});
     let update_settings = |scope: Value, group_size: u32| {
         json!({
             "strategy": {"Queue": {"group_size": group_size}},
@@ -267,6 +269,12 @@ async fn bad_requests_are_named_and_journal_nothing() {
             "/api/v1/jobs",
             Some(json!({"job": "www-data/prod/hello", "config": zero_cpu, "instances": 1})),
             "cpu must be greater than 0",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": "www-data/production/hello", "config": production, "instances": 1})),
+            r"Job environment production doesn't match: ^(prod|devel|test|staging\d*)$",
         ),
         (
             "POST",
