@@ -49,14 +49,17 @@ pub(super) fn router(read: Read) -> Router {
 }
 
 /// `GET /api/v1/jobs?role=R`: every job known (configured, cron, or with tasks), with task
-/// counts, in job key order.
+/// counts, in job key order (Aurora's `getJobSummary`). With `active=true`, only the jobs
+/// Aurora's `getJobs` names: those with an active task, and cron jobs.
 async fn list_jobs(
     State(read): State<Read>,
     Query(query): Query<Filter>,
+    Query(scope): Query<JobsScope>,
     Query(at): Query<At>,
 ) -> Result<Json<Vec<JobSummary>>, Failure> {
     views_at(&read, &at, move |v| {
         listed_jobs(v, &query)
+            .filter(|job| !scope.active || job.is_live())
             .map(|job| JobSummary {
                 job: job.job.to_string(),
                 instances: job.desired.map_or(0, |d| d.instances),
@@ -88,6 +91,15 @@ fn listed_jobs<'a>(
         .filter_map(|role| views.role(role.role.as_str()))
         .flat_map(|role| role.jobs)
         .filter(|job| filter.matches(&job.job))
+}
+
+/// Which jobs a job listing names.
+#[derive(Debug, Default, Deserialize)]
+struct JobsScope {
+    /// Only jobs with an active task, and cron jobs (Aurora's `getJobs`, which `job list`
+    /// and a wildcard `job status` read); otherwise every job with tasks too.
+    #[serde(default)]
+    active: bool,
 }
 
 /// Narrows a listing to a role, an environment and a job name (each optional).
