@@ -500,22 +500,29 @@ struct HostsQuery {
     hosts: Option<String>,
 }
 
-/// `GET /api/v1/maintenance?hosts=a,b` (Aurora's `maintenanceStatus`). A host the scheduler
-/// never saw is in mode NONE, as in Aurora.
+/// `GET /api/v1/maintenance?hosts=a,b` (Aurora's `maintenanceStatus`): the named hosts the
+/// scheduler knows, each once, in the order asked. As in Aurora (`MaintenanceController.
+/// getStatus` filters the known hosts' attributes), a host it never saw is left out rather
+/// than reported in mode NONE, which would read as a host ready for work.
 async fn host_status(
     State(read): State<Read>,
     Query(query): Query<HostsQuery>,
 ) -> Json<Vec<HostStatus>> {
     let statuses = read.live(|v| match query.hosts {
-        Some(hosts) => hosts
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(|host| HostStatus {
-                host: host.to_string(),
-                mode: v.host(host).map(|h| h.mode).unwrap_or_default(),
-            })
-            .collect(),
+        Some(hosts) => {
+            let mut seen = BTreeSet::new();
+            hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty() && seen.insert(*h))
+                .filter_map(|host| {
+                    v.host(host).map(|known| HostStatus {
+                        host: host.to_string(),
+                        mode: known.mode,
+                    })
+                })
+                .collect()
+        }
         None => v
             .hosts()
             .into_iter()
