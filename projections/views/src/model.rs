@@ -90,6 +90,16 @@ pub struct JobSummary {
     pub tasks: TaskCounts,
 }
 
+impl JobSummary {
+    /// Whether Aurora's `getJobs` names the job: it has an active task (PENDING through
+    /// PARTITIONED), or it is a cron job, whose template is listed even between runs. A job
+    /// whose tasks all ended (FINISHED, FAILED, KILLED, LOST), or a descheduled cron job
+    /// with none running, is not; the role page still lists it, as `getJobSummary` does.
+    pub fn is_live(&self) -> bool {
+        self.is_cron || self.tasks.pending + self.tasks.active > 0
+    }
+}
+
 /// What a job should run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredState {
@@ -319,4 +329,39 @@ pub struct Snapshot {
     pub updates: Vec<UpdateView>,
     pub hosts: Vec<HostView>,
     pub activity: Vec<ActivityEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(is_cron: bool, tasks: TaskCounts) -> JobSummary {
+        JobSummary {
+            job: "www-data/prod/hello".parse().expect("a job key"),
+            desired: None,
+            is_cron,
+            tasks,
+        }
+    }
+
+    #[test]
+    fn a_job_is_live_with_an_active_task_or_a_cron_template() {
+        let ended = TaskCounts {
+            finished: 2,
+            failed: 1,
+            ..TaskCounts::default()
+        };
+        assert!(!summary(false, ended).is_live());
+        assert!(!summary(false, TaskCounts::default()).is_live());
+        assert!(summary(true, TaskCounts::default()).is_live());
+        for waiting_or_active in [
+            TaskCounts {
+                pending: 1,
+                ..ended
+            },
+            TaskCounts { active: 1, ..ended },
+        ] {
+            assert!(summary(false, waiting_or_active).is_live());
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub mod commands;
 /// Cron schedules live with the event model (the read side reads them too).
 pub use aurora_events::cron;
 pub mod decision;
+mod error;
 mod explain;
 pub mod ids;
 mod lifecycle;
@@ -41,8 +42,9 @@ use aurora_events::{Actor, Timestamp};
 
 pub use commands::{Command, Decide, decide};
 pub use decision::{Decision, Effect, PassOutcome, PassWork, Rejection};
+pub use error::Error;
 pub use explain::{WAITING_FOR_PASS, explain_pending};
-pub use settings::Settings;
+pub use settings::{EnvironmentPattern, Settings};
 pub use state::ClusterState;
 
 /// Everything a decision may know besides the state and the command.

@@ -1,7 +1,13 @@
 //! The scheduler's tunables, with Aurora's defaults. Part of the write model's configuration,
 //! never folded from events: applying events does not read them, deciding does.
 
+use std::fmt;
+use std::str::FromStr;
+
 use aurora_events::ResourceAggregate;
+use regex::Regex;
+
+use crate::error::Error;
 
 /// Durations are milliseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +52,8 @@ pub struct Settings {
     /// The container types jobs may ask for (`-allowed_container_types`, `MESOS` only by
     /// default): `DOCKER` is allowed where agents run Docker.
     pub allowed_container_types: Vec<String>,
+    /// The environments a new job may be created in (`-allowed_job_environments`).
+    pub allowed_job_environments: EnvironmentPattern,
 }
 
 impl Default for Settings {
@@ -76,6 +84,110 @@ impl Default for Settings {
             sla_aware_kill_non_prod: false,
             max_sla_duration_secs: 2 * 60 * 60,
             allowed_container_types: vec!["MESOS".into()],
+            allowed_job_environments: EnvironmentPattern::default(),
         }
+    }
+}
+
+/// Aurora's `-allowed_job_environments` default.
+pub const DEFAULT_ALLOWED_JOB_ENVIRONMENTS: &str = r"^(prod|devel|test|staging\d*)$";
+
+/// A regular expression a job's whole environment must match, as Java's `Matcher.matches`
+/// (the pattern need not be anchored to be matched whole). Compiled once, when the settings
+/// are made, so deciding never compiles; two patterns are equal when their text is.
+#[derive(Debug, Clone)]
+pub struct EnvironmentPattern {
+    source: String,
+    whole: Regex,
+}
+
+impl EnvironmentPattern {
+    pub fn new(pattern: &str) -> Result<Self, Error> {
+        let refused = |e: regex::Error| Error::EnvironmentPattern {
+            pattern: pattern.to_string(),
+            reason: e.to_string(),
+        };
+        // Checked as written first, so that an error points into what the operator wrote.
+        Regex::new(pattern).map_err(refused)?;
+        let whole = Regex::new(&format!("^(?:{pattern})$")).map_err(refused)?;
+        Ok(Self {
+            source: pattern.to_string(),
+            whole,
+        })
+    }
+
+    /// Whether `environment`, whole, matches.
+    pub fn allows(&self, environment: &str) -> bool {
+        self.whole.is_match(environment)
+    }
+
+    /// The pattern as the operator wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl Default for EnvironmentPattern {
+    fn default() -> Self {
+        Self::new(DEFAULT_ALLOWED_JOB_ENVIRONMENTS).expect("Aurora's default pattern compiles")
+    }
+}
+
+impl PartialEq for EnvironmentPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl FromStr for EnvironmentPattern {
+    type Err = Error;
+
+    fn from_str(pattern: &str) -> Result<Self, Error> {
+        Self::new(pattern)
+    }
+}
+
+impl fmt::Display for EnvironmentPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_allows_auroras_environments_only() {
+        let pattern = EnvironmentPattern::default();
+        for allowed in ["prod", "devel", "test", "staging", "staging2", "staging10"] {
+            assert!(pattern.allows(allowed), "{allowed}");
+        }
+        for refused in [
+            "production",
+            "dev",
+            "Prod",
+            "staging-2",
+            "prod1",
+            "testing",
+            "",
+        ] {
+            assert!(!pattern.allows(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_is_matched_whole_as_java_matches() {
+        let pattern = EnvironmentPattern::new("prod|qa").unwrap();
+        assert!(pattern.allows("qa"));
+        assert!(!pattern.allows("production"));
+        assert!(!pattern.allows("xqa"));
+        assert_eq!(pattern.to_string(), "prod|qa");
+    }
+
+    #[test]
+    fn a_bad_pattern_is_refused_naming_it() {
+        let error = EnvironmentPattern::new("(prod").unwrap_err().to_string();
+        assert!(error.contains("(prod"), "{error}");
     }
 }

@@ -36,6 +36,21 @@ pub(crate) fn validate_job(
     validate_sla_policy(config, instances, settings)
 }
 
+/// A new job's environment must match the cluster's pattern (Aurora's `ConfigurationManager`,
+/// `-allowed_job_environments`). Checked where a job key enters: creating a job, scheduling
+/// a cron job, an update that creates its job. Jobs already running keep their environment.
+pub(crate) fn validate_environment(job: &JobKey, settings: &Settings) -> Result<(), Rejection> {
+    let pattern = &settings.allowed_job_environments;
+    if pattern.allows(job.environment.as_str()) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "Job environment {} doesn't match: {pattern} (the environments this cluster allows; \
+         aurora-scheduler --allowed-job-environments)",
+        job.environment
+    )))
+}
+
 /// A container must be of an allowed type (Aurora's message), and what this scheduler's
 /// agents can run: Docker images, not the Mesos containerizer's images or volumes.
 fn validate_container(config: &TaskConfig, settings: &Settings) -> Result<(), Rejection> {

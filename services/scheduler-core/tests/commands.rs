@@ -9,6 +9,7 @@ mod commands {
     mod agents;
     mod backlog;
     mod cron;
+    mod environments;
     mod explain;
     mod jobs;
     mod kills;

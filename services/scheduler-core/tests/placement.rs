@@ -306,8 +306,11 @@ fn existing_usage_is_respected_and_every_short_resource_is_named() {
     );
 }
 
+/// Each task's ports are the free ones met from an offset hashed from its id (here web-0
+/// starts at 31002, web-1 at 40001, web-2 at 40002 (taken: on to 40003), wrapping around the
+/// agent's ranges), never one already used or given out in the pass.
 #[test]
-fn ports_are_lowest_free_and_never_given_twice() {
+fn ports_start_where_the_task_id_points_and_are_never_given_twice() {
     let mut a = agent("a", 8.0);
     a.capacity.port_ranges = vec![(31000, 31002)];
     a.used.ports = BTreeSet::from([31001]);
@@ -320,13 +323,51 @@ fn ports_are_lowest_free_and_never_given_twice() {
         placement,
         Placement {
             assignments: vec![
-                assigned_ports(&web, 0, "a", &[("health", 31000), ("http", 31002)]),
-                assigned_ports(&web, 1, "b", &[("health", 40000), ("http", 40001)]),
-                assigned_ports(&web, 2, "b", &[("health", 40002), ("http", 40003)]),
+                assigned_ports(&web, 0, "a", &[("health", 31002), ("http", 31000)]),
+                assigned_ports(&web, 1, "b", &[("health", 40001), ("http", 40002)]),
+                assigned_ports(&web, 2, "b", &[("health", 40003), ("http", 40000)]),
             ],
             pending: vec![pending(&web, 3, insufficient(&[ResourceKind::Ports]))],
         }
     );
+}
+
+/// Lowest first, a replacement took the port its predecessor had just freed, which the
+/// predecessor's orphaned process could still hold ("Address already in use"); tasks on one
+/// agent were packed from the bottom of its range. Like Aurora's random pick, ports spread.
+#[test]
+fn a_replacement_does_not_get_the_port_its_predecessor_freed() {
+    let mut a = agent("a", 8.0);
+    a.capacity.port_ranges = vec![(31000, 31999)];
+    a.capacity.ram_mb = 16_384;
+    let mut web = config("web", 0.1);
+    web.resources.ports = BTreeSet::from(["http".to_string()]);
+    let port_of = |task: &str| {
+        let groups = [PendingGroup {
+            config: &web,
+            tasks: vec![TaskId::from_raw(task.to_string())],
+        }];
+        let placement = place(&PlacementInput {
+            agents: std::slice::from_ref(&a),
+            groups: &groups,
+            presence: &JobPresence::new(),
+            settings: PlacementSettings::default(),
+        });
+        placement.assignments[0].ports["http"]
+    };
+    let first = port_of("www-data-prod-web-0-0190b4a0-0000-7000-8000-000000000001");
+    let replacement = port_of("www-data-prod-web-0-0190b4a0-0000-7000-8000-000000000002");
+    assert_ne!(first, replacement);
+    assert_ne!(first, 31000, "not packed from the bottom");
+    // One pass over ten instances: spread over the range, not 31000-31009.
+    let placement = run(&[a.clone()], &[(&web, 0..10)]);
+    let ports: BTreeSet<u16> = placement
+        .assignments
+        .iter()
+        .map(|assignment| assignment.ports["http"])
+        .collect();
+    assert_eq!(ports.len(), 10);
+    assert!(ports.iter().any(|port| *port >= 31100), "{ports:?}");
 }
 
 // ----- constraints -----

@@ -117,6 +117,11 @@ struct Args {
     /// `-allowed_container_types`): MESOS (a plain sandbox), and DOCKER where agents run Docker.
     #[arg(long, value_delimiter = ',', default_value = "MESOS", value_parser = container_type)]
     allowed_container_types: Vec<String>,
+    /// A regular expression a new job's environment must match, whole (Aurora's
+    /// `-allowed_job_environments`); creating a job, scheduling a cron job or an update that
+    /// creates its job elsewhere is refused.
+    #[arg(long, value_name = "REGEX", default_value = aurora_scheduler_core::settings::DEFAULT_ALLOWED_JOB_ENVIRONMENTS)]
+    allowed_job_environments: aurora_scheduler_core::EnvironmentPattern,
     /// How long a request to an SLA coordinator may take, in seconds (Aurora's
     /// `-sla_coordinator_timeout`).
     #[arg(long, default_value_t = 60)]
@@ -305,6 +310,7 @@ impl Args {
             sla_aware_kill_non_prod: self.sla_aware_kill_non_prod,
             max_sla_duration_secs: self.max_sla_duration_secs,
             allowed_container_types: self.allowed_container_types.clone(),
+            allowed_job_environments: self.allowed_job_environments.clone(),
             ..Settings::default()
         }
     }

@@ -201,6 +201,82 @@ async fn a_job_is_placed_launched_run_and_killed_through_the_api() {
     assert_eq!(despite_damage.digest(), from_scratch.digest());
 }
 
+/// The job keys `GET uri` lists.
+async fn listed(app: &Router, uri: &str) -> Vec<String> {
+    let (status, body) = call(app, "GET", uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["job"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_job_lists_name_jobs_with_active_tasks_and_cron_jobs_as_get_jobs() {
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let (_runtime, app) = start(&store).await;
+    let with_job = |job: &str, service: bool| {
+        let mut config = hello_config();
+        let parts: Vec<&str> = job.split('/').collect();
+        config["job"] = json!({"role": parts[0], "environment": parts[1], "name": parts[2]});
+        config["is_service"] = json!(service);
+        config
+    };
+    for name in ["running", "killed"] {
+        let job = format!("www-data/prod/{name}");
+        let request = json!({"job": job, "config": with_job(&job, true), "instances": 1});
+        let (status, body) = call(&app, "POST", "/api/v1/jobs", Some(request)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // A pending task is killed at once: the job keeps only a KILLED task.
+    let (status, body) = call(&app, "POST", "/api/v1/jobs/www-data/prod/killed/kill", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for name in ["nightly", "descheduled"] {
+        let job = format!("www-data/prod/{name}");
+        let request = json!({
+            "job": job,
+            "config": with_job(&job, false),
+            "instances": 1,
+            "cron_schedule": "0 3 * * *",
+        });
+        let (status, body) = call(&app, "POST", "/api/v1/cron", Some(request)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/cron/www-data/prod/descheduled/deschedule",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Every job with tasks or a template, as Aurora's getJobSummary (the role page).
+    let all = listed(&app, "/api/v1/jobs?role=www-data").await;
+    assert_eq!(
+        all,
+        [
+            "www-data/prod/killed",
+            "www-data/prod/nightly",
+            "www-data/prod/running"
+        ]
+    );
+    // Only jobs with an active task, and cron jobs (even between runs), as getJobs.
+    let expected = ["www-data/prod/nightly", "www-data/prod/running"];
+    assert_eq!(
+        listed(&app, "/api/v1/jobs?role=www-data&active=true").await,
+        expected
+    );
+    assert_eq!(listed(&app, "/api/v1/jobs?active=true").await, expected);
+    assert!(
+        listed(&app, "/api/v1/jobs?role=nobody&active=true")
+            .await
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_named_and_journal_nothing() {
     let store = MemoryStore::new();
@@ -216,6 +292,8 @@ async fn bad_requests_are_named_and_journal_nothing() {
     no_processes["executor"]["processes"] = json!([]);
     let mut zero_cpu = hello_config();
     zero_cpu["resources"]["cpus"] = json!(0.0);
+    let mut production = hello_config();
+    production["job"] = json!({"role": "www-data", "environment": "production", "name": "hello"});
     let update_settings = |scope: Value, group_size: u32| {
         json!({
             "strategy": {"Queue": {"group_size": group_size}},
@@ -267,6 +345,12 @@ async fn bad_requests_are_named_and_journal_nothing() {
             "/api/v1/jobs",
             Some(json!({"job": "www-data/prod/hello", "config": zero_cpu, "instances": 1})),
             "cpu must be greater than 0",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"job": "www-data/production/hello", "config": production, "instances": 1})),
+            r"Job environment production doesn't match: ^(prod|devel|test|staging\d*)$",
         ),
         (
             "POST",
@@ -395,9 +479,19 @@ async fn reads_group_configs_filter_tasks_and_show_configs_only_when_asked() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
 
-    // Host status: a host never seen is NONE.
+    // Host status answers for known hosts only, as Aurora's maintenanceStatus: a host never
+    // seen is left out (it used to be reported as NONE), a known one is named once.
     let (_, hosts) = call(&app, "GET", "/api/v1/maintenance?hosts=h1", None).await;
-    assert_eq!(hosts, json!([{"host": "h1", "mode": "NONE"}]));
+    assert_eq!(hosts, json!([]));
+    in_process::register_agent(&app).await;
+    let (_, hosts) = call(
+        &app,
+        "GET",
+        "/api/v1/maintenance?hosts=h1,host-1,,host-1",
+        None,
+    )
+    .await;
+    assert_eq!(hosts, json!([{"host": "host-1", "mode": "NONE"}]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

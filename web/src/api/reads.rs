@@ -49,14 +49,17 @@ pub(super) fn router(read: Read) -> Router {
 }
 
 /// `GET /api/v1/jobs?role=R`: every job known (configured, cron, or with tasks), with task
-/// counts, in job key order.
+/// counts, in job key order (Aurora's `getJobSummary`). With `active=true`, only the jobs
+/// Aurora's `getJobs` names: those with an active task, and cron jobs.
 async fn list_jobs(
     State(read): State<Read>,
     Query(query): Query<Filter>,
+    Query(scope): Query<JobsScope>,
     Query(at): Query<At>,
 ) -> Result<Json<Vec<JobSummary>>, Failure> {
     views_at(&read, &at, move |v| {
         listed_jobs(v, &query)
+            .filter(|job| !scope.active || job.is_live())
             .map(|job| JobSummary {
                 job: job.job.to_string(),
                 instances: job.desired.map_or(0, |d| d.instances),
@@ -88,6 +91,15 @@ fn listed_jobs<'a>(
         .filter_map(|role| views.role(role.role.as_str()))
         .flat_map(|role| role.jobs)
         .filter(|job| filter.matches(&job.job))
+}
+
+/// Which jobs a job listing names.
+#[derive(Debug, Default, Deserialize)]
+struct JobsScope {
+    /// Only jobs with an active task, and cron jobs (Aurora's `getJobs`, which `job list`
+    /// and a wildcard `job status` read); otherwise every job with tasks too.
+    #[serde(default)]
+    active: bool,
 }
 
 /// Narrows a listing to a role, an environment and a job name (each optional).
@@ -488,22 +500,29 @@ struct HostsQuery {
     hosts: Option<String>,
 }
 
-/// `GET /api/v1/maintenance?hosts=a,b` (Aurora's `maintenanceStatus`). A host the scheduler
-/// never saw is in mode NONE, as in Aurora.
+/// `GET /api/v1/maintenance?hosts=a,b` (Aurora's `maintenanceStatus`): the named hosts the
+/// scheduler knows, each once, in the order asked. As in Aurora (`MaintenanceController.
+/// getStatus` filters the known hosts' attributes), a host it never saw is left out rather
+/// than reported in mode NONE, which would read as a host ready for work.
 async fn host_status(
     State(read): State<Read>,
     Query(query): Query<HostsQuery>,
 ) -> Json<Vec<HostStatus>> {
     let statuses = read.live(|v| match query.hosts {
-        Some(hosts) => hosts
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(|host| HostStatus {
-                host: host.to_string(),
-                mode: v.host(host).map(|h| h.mode).unwrap_or_default(),
-            })
-            .collect(),
+        Some(hosts) => {
+            let mut seen = BTreeSet::new();
+            hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty() && seen.insert(*h))
+                .filter_map(|host| {
+                    v.host(host).map(|known| HostStatus {
+                        host: host.to_string(),
+                        mode: known.mode,
+                    })
+                })
+                .collect()
+        }
         None => v
             .hosts()
             .into_iter()

@@ -9,7 +9,7 @@ use crate::decision::{Out, Rejection};
 use crate::lifecycle::{create_pending_tasks, store_config};
 use crate::quota;
 use crate::state::ClusterState;
-use crate::validation::validate_job;
+use crate::validation::{validate_environment, validate_job};
 
 /// A new job of `instances` tasks (`createJob`).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,7 @@ impl Decide for CreateJob {
             config,
             instances,
         } = self;
+        validate_environment(job, state.settings())?;
         validate_job(job, config, *instances, state.settings())?;
         super::guards::refuse_while_updating(state, job)?;
         // As in Aurora, a job "exists" while it has active tasks; a finished or killed job's

@@ -20,7 +20,7 @@ use crate::decision::{Out, Rejection};
 use crate::lifecycle::{change_state, create_pending_tasks, store_config};
 use crate::quota;
 use crate::state::ClusterState;
-use crate::validation::validate_job;
+use crate::validation::{validate_environment, validate_job};
 
 /// The message on tasks a KILL_EXISTING trigger kills, as Aurora's.
 pub const CRON_KILL_MESSAGE: &str = "Killed by cronScheduler";
@@ -45,6 +45,7 @@ impl Decide for ScheduleCronJob {
             schedule,
             collision_policy,
         } = self;
+        validate_environment(job, state.settings())?;
         validate_job(job, config, *instances, state.settings())?;
         if config.is_service {
             return Err(Rejection::InvalidRequest(format!(

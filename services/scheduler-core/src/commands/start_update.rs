@@ -14,7 +14,7 @@ use crate::lifecycle::{store_config, who};
 use crate::state::ClusterState;
 use crate::update::machine::awaiting_pulse;
 use crate::update::{START_MESSAGE_KEY, diff};
-use crate::validation::validate_job;
+use crate::validation::{validate_environment, validate_job};
 
 /// The metadata key Aurora's client sets to a fresh id per start: a retried start with the
 /// same id returns the update the first attempt started.
@@ -66,6 +66,10 @@ impl Decide for StartUpdate {
         check_sla_aware(state, job, &self.settings, Some(&self.config))?;
         // As in Aurora, a job without active tasks may be updated: every instance is added.
         let current = diff::current_instances(state, job);
+        if current.is_empty() {
+            // This update creates the job: its key enters the cluster here.
+            validate_environment(job, state.settings())?;
+        }
         let hash = self.config.hash();
         let instructions = diff::instructions(&current, hash, self.instances, &self.settings)?;
         check_quota(state, &self.config, &current, &instructions)?;

@@ -9,11 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aurora_events::config::DEDICATED_ATTRIBUTE;
-use aurora_events::{AgentId, JobKey, MaintenanceMode};
+use aurora_events::{AgentId, JobKey, MaintenanceMode, TaskId};
 
 use super::amounts::{self, Amounts, ResourceKind};
 use super::group::Group;
-use super::ports::PortPool;
+use super::ports::{PortPool, port_seed};
 use super::tree::FitTree;
 use super::{AgentSlot, HOST_ATTRIBUTE, JobPresence};
 
@@ -226,16 +226,27 @@ impl<'a> Cluster<'a> {
             .unwrap_or(0)
     }
 
-    /// Places one task of `group` on the agent at `pos` (which passed every filter): takes its
-    /// resources and ports and counts it for limits. Returns its named ports.
-    pub(super) fn commit(&mut self, pos: usize, group: &Group<'_>) -> BTreeMap<String, u16> {
+    /// Places `task` of `group` on the agent at `pos` (which passed every filter): takes its
+    /// resources and ports (from where the task's [`port_seed`] points) and counts it for
+    /// limits. Returns its named ports.
+    pub(super) fn commit(
+        &mut self,
+        pos: usize,
+        group: &Group<'_>,
+        task: &TaskId,
+    ) -> BTreeMap<String, u16> {
         let agent = &mut self.agents[pos];
         for kind in ResourceKind::ALL {
             let i = kind.index();
             agent.free[i] = agent.free[i].saturating_sub(group.request[i]);
         }
         let names = &group.pending.config.resources.ports;
-        let numbers = agent.ports.take(names.len());
+        // Most tasks name no port: they skip hashing their id.
+        let numbers = if names.is_empty() {
+            Vec::new()
+        } else {
+            agent.ports.take(names.len(), port_seed(task))
+        };
         agent.free[ResourceKind::Ports.index()] = agent.ports.free();
         let ports = names.iter().cloned().zip(numbers).collect();
         if agent.in_tree {

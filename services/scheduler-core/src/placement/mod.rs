@@ -11,8 +11,9 @@
 //!  PendingGroup[] ──compile──▶ Group: request (+ executor overhead), constraint checks, candidates
 //!       │
 //!       └─ for each group, in the given order; for each task of the group, in order:
-//!            first agent in cluster order that passes every filter ─▶ Assignment (ports picked,
-//!            usage and limit counts updated so later tasks see them)
+//!            first agent in cluster order that passes every filter ─▶ Assignment (ports picked
+//!            from an offset hashed from the task id; usage and limit counts updated so later
+//!            tasks see them)
 //!            none ─▶ the group's nearest fit names the reason; it and every later task of the
 //!                    group stay pending with that reason
 //! ```
@@ -74,6 +75,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aurora_events::event::Attribute;
 use aurora_events::{AgentId, Capacity, Event, JobKey, MaintenanceMode, TaskConfig, TaskId};
 
+pub use ports::port_seed;
 pub use reason::{PendingReason, ResourceKind};
 
 use cluster::Cluster;
@@ -172,8 +174,9 @@ pub struct Assignment {
     pub job: JobKey,
     pub agent: AgentId,
     pub host: String,
-    /// Each named port of the task's request → the lowest free port numbers of the agent, given
-    /// out in name order.
+    /// Each named port of the task's request → a free port of the agent, given out in name
+    /// order from where the task's [`port_seed`] points (spread, as Aurora's random pick, but
+    /// deterministic).
     pub ports: BTreeMap<String, u16>,
 }
 
@@ -228,7 +231,10 @@ pub struct Pending {
 ///     settings: PlacementSettings::default(),
 /// });
 /// assert_eq!(placement.assignments.len(), 1);
-/// assert_eq!(placement.assignments[0].ports["health"], 31000);
+/// // Its ports come from the agent's range, from where its id's hash points.
+/// let ports = &placement.assignments[0].ports;
+/// assert!(ports.values().all(|port| (31000..=32000).contains(port)));
+/// assert_ne!(ports["health"], ports["http"]);
 /// assert_eq!(placement.pending[0].reason.to_string(), "Limit not satisfied: host");
 /// ```
 pub fn place(input: &PlacementInput<'_>) -> Placement {
@@ -261,7 +267,7 @@ pub fn place(input: &PlacementInput<'_>) -> Placement {
         while let Some(task) = tasks.next() {
             match next_fit(&cluster, group, &mut cursor) {
                 Some(pos) => {
-                    let ports = cluster.commit(pos, group);
+                    let ports = cluster.commit(pos, group, task);
                     let slot = cluster.slot(pos);
                     out.assignments.push(Assignment {
                         task: task.clone(),

@@ -6,7 +6,7 @@ use aurora_events::config::{Constraint, ConstraintKind, DEDICATED_ATTRIBUTE};
 use aurora_events::{AgentId, Capacity, MaintenanceMode, TaskConfig, TaskId};
 use aurora_scheduler_core::placement::{
     AgentSlot, Assignment, HOST_ATTRIBUTE, JobPresence, PendingGroup, PendingReason, Placement,
-    Usage,
+    Usage, port_seed,
 };
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
@@ -262,6 +262,8 @@ struct Free {
     disk: i64,
     gpus: i64,
     ports: BTreeSet<u16>,
+    /// Every port of the agent's ranges, ascending, taken or not.
+    all_ports: Vec<u16>,
 }
 
 /// First fit of every task, in order, over agents sorted by (mode, host, id), checking
@@ -277,6 +279,7 @@ pub fn naive_first_fit(world: &World, groups: &[PendingGroup<'_>]) -> Vec<Assign
             disk: a.capacity.disk_mb as i64 - a.used.disk_mb as i64,
             gpus: i64::from(a.capacity.gpus) - i64::from(a.used.gpus),
             ports: &ports_in_ranges(a) - &a.used.ports,
+            all_ports: ports_in_ranges(a).into_iter().collect(),
         })
         .collect();
     let mut counts = initial_counts(world);
@@ -299,7 +302,19 @@ pub fn naive_first_fit(world: &World, groups: &[PendingGroup<'_>]) -> Vec<Assign
             f.ram -= (r.ram_mb + OVERHEAD_RAM_MB) as i64;
             f.disk -= r.disk_mb as i64;
             f.gpus -= i64::from(r.gpus);
-            let numbers: Vec<u16> = f.ports.iter().copied().take(r.ports.len()).collect();
+            // The free ports met walking every port of the ranges, wrapping around, from the
+            // one at the task's seed (modulo how many there are).
+            let numbers: Vec<u16> = if r.ports.is_empty() {
+                Vec::new()
+            } else {
+                let n = f.all_ports.len();
+                let start = (port_seed(task) % n as u64) as usize;
+                (0..n)
+                    .map(|k| f.all_ports[(start + k) % n])
+                    .filter(|port| f.ports.contains(port))
+                    .take(r.ports.len())
+                    .collect()
+            };
             for n in &numbers {
                 f.ports.remove(n);
             }
