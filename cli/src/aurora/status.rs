@@ -15,15 +15,36 @@ use crate::keys::KeyPattern;
 use crate::pyfmt;
 
 /// The jobs the scheduler knows that match `pattern`.
+/// The jobs `pattern` names: a fully named job as it is (Aurora shows a finished job's tasks
+/// when asked for it by name); otherwise, with `active`, Aurora's `getJobs` (jobs with an
+/// active task, and cron jobs), else every job with a task.
 fn matching_jobs(
     client: &Client,
     pattern: &KeyPattern,
     at: Option<&str>,
+    active: bool,
 ) -> CliResult<Vec<JobKey>> {
-    let path = match pattern.literal_role() {
+    if !active
+        && let (Some(role), Some(env), Some(name)) = (
+            pattern.literal_role(),
+            pattern.literal_environment(),
+            pattern.literal_name(),
+        )
+        && let Ok(key) = JobKey::new(role, env, name)
+    {
+        return Ok(vec![key]);
+    }
+    let mut path = match pattern.literal_role() {
         Some(role) => format!("/api/v1/jobs?role={role}"),
-        None => "/api/v1/jobs".to_string(),
+        None => "/api/v1/jobs?".to_string(),
     };
+    if active {
+        if !path.ends_with('?') {
+            path.push('&');
+        }
+        path.push_str("active=true");
+    }
+    let path = path.trim_end_matches('?').to_string();
     let path = crate::time::with_at(&path, at).map_err(CliError::invalid_parameter)?;
     let summaries: Vec<JobSummary> = client.get(&path)?;
     Ok(summaries
@@ -31,6 +52,13 @@ fn matching_jobs(
         .filter_map(|s| s.job.parse::<JobKey>().ok())
         .filter(|key| pattern.matches(key))
         .collect())
+}
+
+/// Whether `pattern` names one job, without globs.
+fn names_one_job(pattern: &KeyPattern) -> bool {
+    pattern.literal_role().is_some()
+        && pattern.literal_environment().is_some()
+        && pattern.literal_name().is_some()
 }
 
 /// One job in `job status --write-json`: `{"job", "active", "inactive"}`.
@@ -73,7 +101,9 @@ pub(super) fn status(ctx: &Context, pattern: &str, json: bool, at: Option<&str>)
     let pattern: KeyPattern = pattern.parse()?;
     let client = ctx.client(&pattern.cluster)?;
     let mut jobs = Vec::new();
-    for job in matching_jobs(&client, &pattern, at)? {
+    // A wildcard lists what Aurora's getJobs does (active and cron jobs); a job named in full
+    // is shown whatever its tasks' states.
+    for job in matching_jobs(&client, &pattern, at, !names_one_job(&pattern))? {
         let path = crate::time::with_at(
             &format!("/api/v1/jobs/{job}/tasks?all=true&configs=true"),
             at,
@@ -204,7 +234,8 @@ fn split_job(job: &str) -> (&str, &str, &str) {
 pub(super) fn list(ctx: &Context, pattern: &str, json: bool, at: Option<&str>) -> CliResult {
     let pattern: KeyPattern = pattern.parse()?;
     let client = ctx.client(&pattern.cluster)?;
-    let keys: Vec<String> = matching_jobs(&client, &pattern, at)?
+    // Aurora's job list is its getJobs: jobs with an active task, and cron jobs.
+    let keys: Vec<String> = matching_jobs(&client, &pattern, at, true)?
         .iter()
         .map(|job| format!("{}/{job}", pattern.cluster))
         .collect();

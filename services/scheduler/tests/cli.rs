@@ -75,14 +75,17 @@ fn create_status_kill_and_killall_with_aurora_exit_codes() {
         .iter()
         .map(|j| j["job"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        jobs,
-        [
-            "devcluster/tester/test/hello_world",
-            "devcluster/tester/test/sleeper"
-        ]
+    // A wildcard lists Aurora's getJobs: hello_world finished, so only the sleeper.
+    assert_eq!(jobs, ["devcluster/tester/test/sleeper"]);
+    assert_eq!(status[0]["active"].as_array().unwrap().len(), 2);
+    // Named in full, a finished job is shown with its finished task.
+    let finished = cli.aurora(&["job", "status", "devcluster/tester/test/hello_world"]);
+    assert_eq!(code(&finished), Some(0), "{}", stderr(&finished));
+    assert!(
+        stdout(&finished).contains("FINISHED"),
+        "{}",
+        stdout(&finished)
     );
-    assert_eq!(status[1]["active"].as_array().unwrap().len(), 2);
     let text = cli.aurora(&["job", "status", "devcluster/tester/test/sleeper"]);
     assert!(
         stdout(&text).contains("Active tasks (2)"),
