@@ -316,9 +316,9 @@ impl Client {
                 if status == reqwest::StatusCode::UNAUTHORIZED
                     && let (Some(error), Some((_, source))) = (error.as_mut(), sent)
                 {
-                    error
-                        .message
-                        .push_str(&format!(" (the credentials sent came from {source})"));
+                    error.message.push_str(&format!(
+                        " (the credentials sent to {base} came from {source})"
+                    ));
                 }
                 let refusal = Refusal {
                     http_status: status.as_u16(),

@@ -35,6 +35,11 @@ pub fn parse(raw: Option<&str>) -> Result<Requested, String> {
     }
     match raw.parse::<jiff::Timestamp>() {
         Ok(t) => Ok(Requested::Time(Timestamp(t.as_millisecond()))),
+        // A well-formed time past the last one times here hold (year 9999's last hours).
+        Err(e) if e.to_string().contains("overflow") => Err(format!(
+            "?at={raw:?} is later than any time the journal can hold; give an earlier one \
+             (or a seq)"
+        )),
         Err(e) => Err(format!(
             "?at={raw:?} is neither a journal seq (e.g. ?at=1234) nor an RFC 3339 time \
              (e.g. ?at=2026-11-22T07:00:00Z): {e}"
@@ -123,6 +128,8 @@ mod tests {
         assert!(error.contains("\"yesterday\""), "{error}");
         assert!(error.contains("RFC 3339"), "{error}");
         assert!(parse(Some("99999999999999999999999")).is_err());
+        let late = parse(Some("9999-12-31T23:59:59Z")).unwrap_err();
+        assert!(late.contains("later than any time"), "{late}");
         assert_eq!(check_seq(7, 7), Ok(7));
         assert!(check_seq(8, 7).unwrap_err().contains("seq 7"));
     }

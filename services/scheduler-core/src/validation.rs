@@ -167,6 +167,13 @@ fn validate_sla_policy(
     Ok(())
 }
 
+/// The smallest share of a core a task may ask for (Mesos' resolution).
+pub const MIN_CPUS: f64 = 0.001;
+/// The most cores a task may ask for.
+pub const MAX_CPUS: f64 = 1_000_000.0;
+/// The most RAM or disk a task may ask for, in MB (1 PiB).
+pub const MAX_MB: u64 = 1 << 30;
+
 /// Validates one task config.
 pub(crate) fn validate_config(config: &TaskConfig) -> Result<(), Rejection> {
     let resources = &config.resources;
@@ -176,11 +183,26 @@ pub(crate) fn validate_config(config: &TaskConfig) -> Result<(), Rejection> {
             resources.cpus
         )));
     }
+    // Bounds no machine comes near, so that quota sums over thousands of tasks neither
+    // saturate nor lose a task's share to rounding (1e308 cpus, u64::MAX MB were accepted).
+    if !(MIN_CPUS..=MAX_CPUS).contains(&resources.cpus) {
+        return Err(invalid(format!(
+            "cpu must be between {MIN_CPUS} and {MAX_CPUS}, not {}",
+            resources.cpus
+        )));
+    }
     if resources.ram_mb == 0 {
         return Err(invalid("ram must be greater than 0".into()));
     }
     if resources.disk_mb == 0 {
         return Err(invalid("disk must be greater than 0".into()));
+    }
+    for (what, mb) in [("ram", resources.ram_mb), ("disk", resources.disk_mb)] {
+        if mb > MAX_MB {
+            return Err(invalid(format!(
+                "{what} must be at most {MAX_MB} MB (1 PiB), not {mb} MB"
+            )));
+        }
     }
     if config.max_task_failures < -1 {
         return Err(invalid(format!(

@@ -35,8 +35,10 @@ pub fn filter(read: &ReadModel, query: &AuditQuery) -> Result<AuditFilter, Failu
         let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
             return Ok(None);
         };
-        let at = parse_at(Some(raw)).map_err(|e| Failure::invalid(format!("{name}: {e}")))?;
-        resolve_at(read, at).map(Some).map_err(Failure::invalid)
+        // The shared parser's messages name `?at=`: here they are about `name`.
+        let named = |e: String| Failure::invalid(e.replacen("?at=", &format!("{name}="), 1));
+        let at = parse_at(Some(raw)).map_err(named)?;
+        resolve_at(read, at).map(Some).map_err(named)
     };
     if let Some(kind) = query.kind.as_deref().filter(|k| !k.is_empty())
         && !AUDIT_KINDS.contains(&kind)

@@ -100,6 +100,22 @@ fn create_job_names_what_is_wrong_with_a_config() {
             "ram must be greater than 0",
         ),
         (
+            Box::new(|c| c.resources.cpus = 1e308),
+            "cpu must be between 0.001 and 1000000",
+        ),
+        (
+            Box::new(|c| c.resources.cpus = 1e-300),
+            "cpu must be between 0.001 and 1000000",
+        ),
+        (
+            Box::new(|c| c.resources.ram_mb = u64::MAX),
+            "ram must be at most 1073741824 MB",
+        ),
+        (
+            Box::new(|c| c.resources.disk_mb = u64::MAX),
+            "disk must be at most 1073741824 MB",
+        ),
+        (
             Box::new(|c| {
                 let copy = c.executor.processes[0].clone();
                 c.executor.processes.push(copy);

@@ -134,6 +134,15 @@ async fn verify(
     if query.limit == Some(0) {
         return Err(Failure::invalid("limit must be at least 1"));
     }
+    // One verification at a time: each reads the whole journal, and anyone may ask (reads are
+    // open, as in Aurora), so concurrent ones would take the leader's cores.
+    static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let Ok(_running) = ONE_AT_A_TIME.try_acquire() else {
+        return Err(Failure::unavailable(
+            "ERROR_TRANSIENT",
+            "another journal verification is running on this scheduler; retry when it ends",
+        ));
+    };
     let journal = &state.journal;
     let last_seq = journal.last_seq();
     let through = match query.limit {

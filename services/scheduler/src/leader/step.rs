@@ -206,7 +206,16 @@ pub fn settle(
             let decision = decision?;
             agents.queue_effects(&decision.effects);
             for illegal in &decision.illegal {
-                tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
+                // An agent reporting the end of a task already ended here (a LOST task its
+                // returning agent then killed) is routine: after a mass loss, hundreds of
+                // them would bury the warnings that matter. (Counted in /vars either way.)
+                let late_end = illegal.from.is_some_and(|from| from.is_terminal())
+                    && illegal.to.is_terminal();
+                if late_end {
+                    tracing::debug!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "report of an end after the task ended");
+                } else {
+                    tracing::warn!(task = %illegal.task, from = ?illegal.from, to = %illegal.to, "illegal task state transition");
+                }
             }
             let count = decision.events.len() as u64;
             let own = (count > 0).then(|| SeqRange::new(next, next + count - 1));
