@@ -132,7 +132,7 @@ fn not_leader() -> Reply {
     )
 }
 
-const JOB_LIST: &str = "GET /api/v1/jobs?role=tester HTTP/1.1";
+const JOB_LIST: &str = "GET /api/v1/jobs?role=tester&active=true HTTP/1.1";
 
 #[test]
 fn a_dead_replica_and_one_without_a_leader_are_skipped() {
@@ -247,7 +247,7 @@ fn one_replica_is_the_single_scheduler_it_always_was() {
     assert_eq!(code(&refused), Some(10));
     assert_eq!(
         stderr(&refused),
-        "error: the scheduler refused /api/v1/jobs?role=tester: NOT_LEADER: no leader reachable\n"
+        "error: the scheduler refused /api/v1/jobs?role=tester&active=true: NOT_LEADER: no leader reachable\n"
     );
 }
 
