@@ -3,8 +3,9 @@
 //! least a duration), computed on this machine from the cluster's live tasks as Aurora's
 //! admin client does (`client/api/sla.py`, `DomainUpTimeSlaVector`):
 //!
-//! - only production tasks in a live state (RUNNING, KILLING, PREEMPTING, RESTARTING,
-//!   DRAINING) count, of jobs with at least `--min_job_instance_count` of them (2);
+//! - only production tasks in a live state (Aurora's `LIVE_STATES`: RUNNING, KILLING,
+//!   PREEMPTING, RESTARTING, DRAINING, PARTITIONED) count, of jobs with at least
+//!   `--min_job_instance_count` of them (2);
 //! - an instance's uptime runs from when its task entered RUNNING;
 //! - a host is probed alone (the only grouping Aurora ships is `by_host`): a job's SLA with
 //!   the host down is the share of *all* its counted tasks that are on other hosts and up
@@ -19,15 +20,6 @@ use aurora_events::ScheduleStatus;
 
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
-
-/// Aurora's `LIVE_STATES`.
-const LIVE_STATES: [ScheduleStatus; 5] = [
-    ScheduleStatus::Running,
-    ScheduleStatus::Killing,
-    ScheduleStatus::Preempting,
-    ScheduleStatus::Restarting,
-    ScheduleStatus::Draining,
-];
 
 /// The one grouping Aurora's client ships.
 const BY_HOST: &str = "by_host";
@@ -113,7 +105,7 @@ impl Domain {
         for task in tasks {
             let production = task.task_config.as_ref().is_some_and(|c| c.production());
             let Some(host) = &task.host else { continue };
-            if !production || !LIVE_STATES.contains(&task.status) {
+            if !production || !task.status.is_live() {
                 continue;
             }
             let uptime = task
@@ -335,7 +327,10 @@ fn overrides(file: &std::path::Path) -> CliResult<BTreeMap<String, Limit>> {
 }
 
 fn live_tasks(ctx: &Context, cluster: &str) -> CliResult<Vec<TaskView>> {
-    let states: Vec<String> = LIVE_STATES.iter().map(ToString::to_string).collect();
+    let states: Vec<String> = <ScheduleStatus as strum::IntoEnumIterator>::iter()
+        .filter(|status| status.is_live())
+        .map(|status| status.to_string())
+        .collect();
     ctx.client(cluster)?.get(&format!(
         "/api/v1/tasks?statuses={}&configs=true",
         states.join(",")

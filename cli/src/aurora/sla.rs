@@ -1,6 +1,6 @@
 //! `sla get-task-up-count` and `sla get-job-uptime`, as Aurora's client computes and prints
-//! them: from the job's active tasks that have started, each instance's uptime counted from
-//! when its task entered STARTING, on this machine's clock.
+//! them (`JobUpTimeSlaVector`): from the job's tasks in a live state, each instance's uptime
+//! counted from when its task entered RUNNING, on this machine's clock.
 
 use aurora_api::TaskView;
 use aurora_events::ScheduleStatus;
@@ -14,22 +14,18 @@ const DEFAULT_DURATIONS: &str = "1m,10m,1h,12h,7d";
 /// Aurora's defaults: `--percentiles 99,95,90,85,75,60,50,30,10`.
 const DEFAULT_PERCENTILES: &str = "99,95,90,85,75,60,50,30,10";
 
-/// Each started instance's uptime in whole seconds at `now_ms`, from its active task's first
-/// STARTING (one per instance).
+/// Each live instance's uptime in whole seconds at `now_ms`, from its task's first RUNNING
+/// (one per instance).
 fn uptimes(tasks: &[TaskView], now_ms: i64) -> Vec<i64> {
     let mut by_instance = std::collections::BTreeMap::new();
-    for (instance, uptime) in tasks
-        .iter()
-        .filter(|t| t.status.is_active())
-        .filter_map(|t| {
-            let started = t
-                .events
-                .iter()
-                .find(|(_, status)| *status == ScheduleStatus::Starting)?
-                .0;
-            Some((t.instance, (now_ms - started.as_millis()).div_euclid(1000)))
-        })
-    {
+    for (instance, uptime) in tasks.iter().filter(|t| t.status.is_live()).filter_map(|t| {
+        let started = t
+            .events
+            .iter()
+            .find(|(_, status)| *status == ScheduleStatus::Running)?
+            .0;
+        Some((t.instance, (now_ms - started.as_millis()).div_euclid(1000)))
+    }) {
         by_instance.insert(instance, uptime);
     }
     by_instance.into_values().collect()
@@ -132,6 +128,33 @@ pub(super) fn job_uptime(ctx: &Context, key: &str, percentiles: Option<&str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task(instance: u32, status: &str, events: &[(i64, &str)]) -> TaskView {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("t-{instance}"), "job": "r/prod/j", "instance": instance,
+            "status": status, "config": "0".repeat(64), "failure_count": 0,
+            "ancestor": null, "agent": null, "host": "h", "ports": {},
+            "events": events, "pending_reason": null,
+        }))
+        .expect("a task view")
+    }
+
+    #[test]
+    fn uptime_runs_from_running_for_live_tasks_only() {
+        let tasks = [
+            task(0, "RUNNING", &[(1_000, "STARTING"), (11_000, "RUNNING")]),
+            task(1, "STARTING", &[(1_000, "STARTING")]),
+            task(
+                2,
+                "KILLING",
+                &[(1_000, "STARTING"), (2_000, "RUNNING"), (50_000, "KILLING")],
+            ),
+            task(3, "FINISHED", &[(1_000, "RUNNING"), (5_000, "FINISHED")]),
+        ];
+        // Aurora's JobUpTimeSlaVector: 0 up 50 s (from RUNNING, not STARTING), 2 up 59 s;
+        // 1 has not run, 3 is not live.
+        assert_eq!(uptimes(&tasks, 61_000), vec![50, 59]);
+    }
 
     #[test]
     fn up_counts_and_percentiles_follow_aurora() {
