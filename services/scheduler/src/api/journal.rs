@@ -25,6 +25,8 @@ use super::{ApiError, Failure};
 #[derive(Clone)]
 struct ApiState {
     journal: Arc<dyn Journal>,
+    /// Held by the verification running, if one is: one at a time (see [`verify`]).
+    verifying: Arc<tokio::sync::Semaphore>,
 }
 
 /// The API routes, reading from `journal`.
@@ -36,7 +38,10 @@ pub fn router(journal: Arc<dyn Journal>) -> Router {
         .route("/api/v1/journal/head", get(head))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/stream", get(event_stream))
-        .with_state(ApiState { journal })
+        .with_state(ApiState {
+            journal,
+            verifying: Arc::new(tokio::sync::Semaphore::new(1)),
+        })
 }
 
 fn internal(error: aurora_journal::Error) -> Failure {
@@ -136,8 +141,7 @@ async fn verify(
     }
     // One verification at a time: each reads the whole journal, and anyone may ask (reads are
     // open, as in Aurora), so concurrent ones would take the leader's cores.
-    static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-    let Ok(_running) = ONE_AT_A_TIME.try_acquire() else {
+    let Ok(_running) = state.verifying.try_acquire() else {
         return Err(Failure::unavailable(
             "ERROR_TRANSIENT",
             "another journal verification is running on this scheduler; retry when it ends",
