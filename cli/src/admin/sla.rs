@@ -337,6 +337,17 @@ fn live_tasks(ctx: &Context, cluster: &str) -> CliResult<Vec<TaskView>> {
     ))
 }
 
+/// The cluster's production jobs now, as `common` counts them.
+fn live_domain(ctx: &Context, cluster: &str, common: &CommonArgs) -> CliResult<Domain> {
+    let tasks = live_tasks(ctx, cluster)?;
+    Ok(Domain::new(
+        cluster,
+        &tasks,
+        common.min_job_instance_count,
+        now_ms(),
+    ))
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -356,13 +367,7 @@ pub(super) fn list_safe_domain(
         Some(file) => overrides(file)?,
         None => BTreeMap::new(),
     };
-    let tasks = live_tasks(ctx, cluster)?;
-    let domain = Domain::new(
-        cluster,
-        &tasks,
-        args.common.min_job_instance_count,
-        now_ms(),
-    );
+    let domain = live_domain(ctx, cluster, &args.common)?;
     for (host, jobs) in domain.safe_hosts(default, &overrides, &include) {
         if exclude.contains(&host) {
             continue;
@@ -396,13 +401,7 @@ pub(super) fn probe_hosts(
             "give the hosts to probe with --hosts or --filename",
         ));
     }
-    let tasks = live_tasks(ctx, cluster)?;
-    let domain = Domain::new(
-        cluster,
-        &tasks,
-        args.common.min_job_instance_count,
-        now_ms(),
-    );
+    let domain = live_domain(ctx, cluster, &args.common)?;
     for p in domain.probe(&hosts, wanted) {
         let safe = if p.safe_in == Some(0) {
             "True"

@@ -243,6 +243,9 @@ async fn mirror_once(
     let mut acknowledged = last;
     let mut unasked = 0;
     let in_flight = config.in_flight.max(1) as u64;
+    // The server's limit on one message, read once per attempt (not per message: the server
+    // info is cloned on each read); a server restarted with another limit ends the attempt.
+    let max_payload = context.client().server_info().max_payload;
     loop {
         tokio::select! {
             biased;
@@ -286,9 +289,8 @@ async fn mirror_once(
                 let payload = wire::encode(cluster, &envelope);
                 // The server closes the connection on a message over its limit (and the
                 // publisher would try it again forever without saying why).
-                let max = context.client().server_info().max_payload;
-                if max > 0 && payload.len() > max {
-                    return Err(Error::TooLarge { seq, size: payload.len(), max });
+                if max_payload > 0 && payload.len() > max_payload {
+                    return Err(Error::TooLarge { seq, size: payload.len(), max: max_payload });
                 }
                 // Asked for every `ack_every`th message, where the window would otherwise fill
                 // without one, and where nothing else is ready to go (so that at a light load
