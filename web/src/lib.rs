@@ -18,7 +18,10 @@
 //! Routes: `/scheduler`, `/scheduler/{role}`, `/scheduler/{role}/{env}`,
 //! `/scheduler/{role}/{env}/{job}`, `/scheduler/{role}/{env}/{job}/history`, `/tasks/{id}`,
 //! `/updates`, `/updates/{role}/{env}/{job}/{id}`, `/quotas`, `/maintenance`, `/events`, `/audit`, `/cron`,
-//! `/events/stream` (server-sent events), `/health`; `/` redirects to `/scheduler`.
+//! `/agents` (`/slaves`), `/events/stream` (server-sent events), `/health`; `/` redirects to
+//! `/scheduler`. Aurora's JSON endpoints for scripts: `/offers`, `/pendingtasks`, `/state`,
+//! `/tiers`, and `/maintenance`, `/quotas`, `/cron` and `/agents` to a client that does not ask
+//! for HTML.
 //!
 //! An update's page draws each instance as a cell in the order the update works them
 //! (`batches.rs`, `progress.rs`) and shows what it changes as a line diff of the configs
@@ -95,6 +98,12 @@ pub fn app(state: WebState) -> Router {
         .route("/events", get(events::page))
         .route("/audit", get(pages::audit::page))
         .route("/cron", get(pages::cron::page))
+        .route("/agents", get(pages::admin::agents))
+        .route("/slaves", get(pages::admin::agents))
+        .route("/offers", get(pages::admin::offers))
+        .route("/pendingtasks", get(pages::admin::pending_tasks))
+        .route("/state", get(pages::admin::state_dump))
+        .route("/tiers", get(pages::admin::tiers))
         .route(
             "/events/stream",
             get(events::stream).layer(axum::Extension(Arc::new(feed::Feed::new(

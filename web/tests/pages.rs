@@ -183,6 +183,7 @@ fn pages(world: &World) -> Vec<String> {
         "/maintenance".into(),
         "/events".into(),
         "/cron".into(),
+        "/agents".into(),
     ]
 }
 
@@ -212,6 +213,66 @@ async fn scripts_get_auroras_json_where_browsers_get_pages() {
     assert!(asked.starts_with('{'), "{asked}");
     let (_, page) = get(&state, "/maintenance").await;
     assert!(page.starts_with("<!doctype html>"), "{page}");
+}
+
+#[tokio::test]
+async fn auroras_operator_endpoints_answer_what_the_cluster_holds() {
+    let world = world();
+    let state = state(&world, 4);
+    // tasks[0] runs on h1 (1 cpu, 128 MiB, 10 MiB disk, port 31000); tasks[1] ran there and
+    // failed, so it holds nothing; h2 runs nothing and is draining; tasks[2] waits.
+    let offers = aurora_json(&state, "/offers").await;
+    let h1 = &offers[0];
+    assert_eq!(h1["hostname"], "h1");
+    assert_eq!(h1["agent_id"], "agent-h1");
+    let resources = serde_json::json!([
+        {"name": "cpus", "type": "SCALAR", "scalar": 7.0},
+        {"name": "mem", "type": "SCALAR", "scalar": 16256.0},
+        {"name": "disk", "type": "SCALAR", "scalar": 99990.0},
+        {"name": "ports", "type": "RANGES", "ranges": [{"begin": 31001, "end": 32000}]},
+    ]);
+    assert_eq!(h1["resources"], resources);
+    assert_eq!(offers[1]["resources"][0]["scalar"], 8.0, "{offers}");
+    assert_eq!(offers.as_array().map(Vec::len), Some(2), "{offers}");
+
+    let agents = aurora_json(&state, "/slaves").await;
+    assert_eq!(agents[0]["tasks"], 1, "{agents}");
+    assert_eq!(agents[1]["mode"], "DRAINING", "{agents}");
+    let (_, page) = get(&state, "/agents").await;
+    assert!(
+        page.contains("agent-h2") && page.contains("7 cpus"),
+        "{page}"
+    );
+
+    let pending = aurora_json(&state, "/pendingtasks").await;
+    assert_eq!(
+        pending,
+        serde_json::json!([{
+            "name": "www/prod/web",
+            "taskIds": [world.tasks[2].to_string()],
+            "reason": null,
+        }])
+    );
+
+    let dump = aurora_json(&state, "/state").await;
+    let hash = dump["agents"]["agent-h1"]["tasks"][world.tasks[0].to_string()]
+        .as_str()
+        .unwrap_or_else(|| panic!("h1 holds tasks[0]: {dump}"))
+        .to_string();
+    assert_eq!(dump["configs"][&hash]["resources"]["ram_mb"], 128, "{dump}");
+    assert_eq!(dump["agents"]["agent-h2"]["tasks"], serde_json::json!({}));
+
+    assert_eq!(
+        aurora_json(&state, "/tiers").await,
+        serde_json::json!({
+            "default": "preemptible",
+            "tiers": {
+                "preferred": {"revocable": false, "preemptible": false},
+                "preemptible": {"revocable": false, "preemptible": true},
+                "revocable": {"revocable": true, "preemptible": true},
+            },
+        })
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The page handlers, by area, and what they share: the layout every page extends, reading the
 //! views live or at a past moment, and the error page.
 
+pub mod admin;
 pub mod audit;
 pub mod cluster;
 pub mod cron;
