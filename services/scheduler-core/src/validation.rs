@@ -174,8 +174,22 @@ pub const MAX_CPUS: f64 = 1_000_000.0;
 /// The most RAM or disk a task may ask for, in MB (1 PiB).
 pub const MAX_MB: u64 = 1 << 30;
 
+/// The largest task config accepted, as JSON (the form the API, the event stream and the
+/// read side carry it in). A config is stored in one event: NATS refuses a message over its
+/// `max_payload` (1 MiB by default), so a larger one would hold the JetStream mirror at its
+/// seq; and every replica and read side keeps every config. 256 KiB holds a long inline
+/// script many times over.
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+
 /// Validates one task config.
 pub(crate) fn validate_config(config: &TaskConfig) -> Result<(), Rejection> {
+    let size = serde_json::to_vec(config).map_or(usize::MAX, |json| json.len());
+    if size > MAX_CONFIG_BYTES {
+        return Err(invalid(format!(
+            "the task config is {size} bytes as JSON; at most {MAX_CONFIG_BYTES} are accepted \
+             (look for a large cmdline, metadata or environment in the config)"
+        )));
+    }
     let resources = &config.resources;
     if !(resources.cpus.is_finite() && resources.cpus > 0.0) {
         return Err(invalid(format!(

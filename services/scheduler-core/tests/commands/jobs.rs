@@ -134,6 +134,10 @@ fn create_job_names_what_is_wrong_with_a_config() {
             }),
             "dedicated constraint \"other/db\"",
         ),
+        (
+            Box::new(|c| c.executor.processes[0].cmdline = "x".repeat(300 * 1024)),
+            "bytes as JSON; at most 262144 are accepted",
+        ),
     ];
     for (break_it, needle) in cases {
         let mut broken = config(&job, 1.0, 128);
@@ -160,6 +164,17 @@ fn create_job_names_what_is_wrong_with_a_config() {
         }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("instance count")));
+    // A long inline script under the bound is a config like any other.
+    let mut long = config(&job, 1.0, 128);
+    long.executor.processes[0].cmdline = "x".repeat(200 * 1024);
+    let result = given([])
+        .when(Command::CreateJob(CreateJob {
+            job: job.clone(),
+            config: Box::new(long),
+            instances: 1,
+        }))
+        .result;
+    assert!(result.is_ok(), "{result:?}");
 }
 
 #[test]
