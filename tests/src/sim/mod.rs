@@ -24,7 +24,7 @@ use aurora_events::{
 use aurora_journal::SeqRange;
 use aurora_projections::{Folded, Views};
 use aurora_scheduler::leader::{
-    Agents, Clockwork, MAX_BATCH, joins_batch, propose, settle, updates_to_advance,
+    Agents, BatchKeys, Clockwork, MAX_BATCH, joins_batch, propose, settle, updates_to_advance,
 };
 use aurora_scheduler_core::commands::{
     CreateJob, LoseAgent, RegisterAgent, ScheduleCronJob, StatusUpdate,
@@ -543,14 +543,15 @@ impl Sim {
 /// Splits commands, in order, into the batches the leader would decide together.
 fn batches(commands: Vec<(Actor, Command)>) -> Vec<Vec<(Actor, Command)>> {
     let mut batches: Vec<Vec<(Actor, Command)>> = Vec::new();
-    let mut tasks = BTreeSet::new();
-    // Whether the last batch takes more (it started with a status report and has room).
+    let mut keys = BatchKeys::default();
+    // Whether the last batch takes more (it started with a command that batches, and has
+    // room).
     let mut open = false;
     for (actor, command) in commands {
         let full = batches.last().is_none_or(|b| b.len() >= MAX_BATCH);
-        if !open || full || !joins_batch(&mut tasks, &command) {
-            tasks.clear();
-            open = joins_batch(&mut tasks, &command);
+        if !open || full || !joins_batch(&mut keys, &command) {
+            keys.clear();
+            open = joins_batch(&mut keys, &command);
             batches.push(Vec::new());
         }
         if let Some(batch) = batches.last_mut() {

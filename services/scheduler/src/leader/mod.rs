@@ -4,7 +4,8 @@
 //! follower has none of it. One process without peers is simply always the leader.
 //!
 //! The leader loop takes one command at a time (or a batch of status reports about distinct
-//! tasks, which are independent and share one append):
+//! tasks, or of registrations of distinct agents on distinct hosts, which are independent and
+//! share one append):
 //!
 //! ```text
 //!  command ──► decide on the applied write model, at max(clock, last commit time)
@@ -35,7 +36,8 @@ use crate::replica::{ApplyError, Replica};
 pub use agents::{AgentWork, Agents};
 pub use coordinators::CoordinatorSettings;
 pub use step::{
-    Clockwork, MAX_BATCH, Outcome, Proposal, joins_batch, propose, settle, updates_to_advance,
+    BatchKeys, Clockwork, MAX_BATCH, Outcome, Proposal, joins_batch, propose, settle,
+    updates_to_advance,
 };
 pub use timers::LOOP_INTERVAL;
 
@@ -296,14 +298,15 @@ impl ControllerTurn {
 }
 
 /// The commands to decide together: a status report, with every status report already queued
-/// behind it about another task (up to [`MAX_BATCH`]); anything else alone. (Agents send the
-/// reports they have queued in one request, which queues them together here.) Reports about
-/// distinct tasks are independent — deciding one never reads what another changes — so they
-/// are decided against the same state and committed with one append (one fsync) instead of
-/// one each. Returns the batch and the job that ended it, if any.
+/// behind it about another task, or a registration with every registration queued behind it
+/// of another agent on another host (up to [`MAX_BATCH`], see [`joins_batch`]); anything else
+/// alone. (Agents send the reports they have queued in one request, which queues them
+/// together here; after a leader change every agent registers at once.) Each batch is decided
+/// against one state and committed with one append (one fsync) instead of one each. Returns
+/// the batch and the job that ended it, if any.
 fn batch_from(first: Job, jobs: &mut mpsc::Receiver<Job>) -> (Vec<Job>, Option<Job>) {
-    let mut tasks = BTreeSet::new();
-    if !joins_batch(&mut tasks, &first.command) {
+    let mut keys = BatchKeys::default();
+    if !joins_batch(&mut keys, &first.command) {
         return (vec![first], None);
     }
     let mut batch = vec![first];
@@ -311,7 +314,7 @@ fn batch_from(first: Job, jobs: &mut mpsc::Receiver<Job>) -> (Vec<Job>, Option<J
         let Ok(next) = jobs.try_recv() else {
             break;
         };
-        if !joins_batch(&mut tasks, &next.command) {
+        if !joins_batch(&mut keys, &next.command) {
             return (batch, Some(next));
         }
         batch.push(next);
@@ -489,11 +492,25 @@ mod tests {
 
     fn report(task: &str) -> Job {
         job(Command::StatusUpdate(StatusUpdate {
-            agent: AgentId("a".into()),
+            agent: AgentId("a1".into()),
             task: TaskId::from_raw(task),
             status: ScheduleStatus::Running,
             message: None,
         }))
+    }
+
+    fn registration(agent: &str, host: &str) -> Job {
+        job(Command::RegisterAgent(
+            aurora_scheduler_core::commands::RegisterAgent {
+                agent: AgentId(agent.into()),
+                host: host.into(),
+                capacity: Default::default(),
+                attributes: vec![],
+                endpoint: String::new(),
+                running: Default::default(),
+                principal: None,
+            },
+        ))
     }
 
     fn tasks(batch: &[Job]) -> Vec<String> {
@@ -501,15 +518,21 @@ mod tests {
             .iter()
             .map(|job| match &job.command {
                 Command::StatusUpdate(report) => report.task.to_string(),
+                Command::RegisterAgent(r) => format!("{}@{}", r.agent, r.host),
                 other => command_name(other).to_string(),
             })
             .collect()
     }
 
-    /// A batch of reports shares one append, and each report's outcome names its own events.
-    #[tokio::test]
-    async fn a_batch_commits_once_and_each_outcome_names_its_own_seqs() {
-        use aurora_events::{Capacity, Event, Tier};
+    /// A leading runtime on a memory journal with `agents` registered (agent `aN` on host
+    /// `hN`, each with room for `per_agent` tasks of the sample config) and a job of
+    /// `instances` of it scheduled; its assigned tasks; and the leader loop's context.
+    async fn scheduled(
+        agents: usize,
+        per_agent: f64,
+        instances: u32,
+    ) -> (crate::runtime::Runtime, Vec<TaskId>, Context) {
+        use aurora_events::{Capacity, Tier};
         use aurora_journal::{Clock, MemoryJournal, SystemClock};
         use aurora_scheduler_core::commands::{CreateJob, RegisterAgent, Schedule};
 
@@ -529,28 +552,28 @@ mod tests {
         .await
         .expect("start");
         let user = Actor::User("alice".into());
-        let agent = AgentId("a".into());
-        let capacity = Capacity {
-            cpus: 8.0,
-            ram_mb: 65_536,
-            disk_mb: 1_000_000,
-            gpus: 0,
-            port_ranges: vec![(31000, 32000)],
-        };
-        let register = RegisterAgent {
-            agent: agent.clone(),
-            host: "h".into(),
-            capacity,
-            attributes: vec![],
-            endpoint: String::new(),
-            running: Default::default(),
-            principal: None,
-        };
-        runtime
-            .submit(user.clone(), register.into())
-            .await
-            .expect("register");
         let mut config = aurora_events::samples::task_config();
+        for n in 1..=agents {
+            let register = RegisterAgent {
+                agent: AgentId(format!("a{n}")),
+                host: format!("h{n}"),
+                capacity: Capacity {
+                    cpus: config.resources.cpus * per_agent,
+                    ram_mb: 65_536,
+                    disk_mb: 1_000_000,
+                    gpus: 0,
+                    port_ranges: vec![(31000, 32000)],
+                },
+                attributes: vec![],
+                endpoint: String::new(),
+                running: Default::default(),
+                principal: None,
+            };
+            runtime
+                .submit(user.clone(), register.into())
+                .await
+                .expect("register");
+        }
         config.sla_policy = None;
         config.tier = Tier::Preemptible;
         config.constraints.clear();
@@ -558,7 +581,7 @@ mod tests {
         let create = CreateJob {
             job: config.job.clone(),
             config: Box::new(config),
-            instances: 3,
+            instances,
         };
         runtime.submit(user, create.into()).await.expect("create");
         runtime
@@ -571,16 +594,24 @@ mod tests {
             .filter(|t| t.status == ScheduleStatus::Assigned)
             .map(|t| t.id.clone())
             .collect();
-        assert_eq!(assigned.len(), 3);
-
+        assert_eq!(assigned.len(), instances as usize);
         let context = Context {
             replica: Arc::clone(runtime.replica()),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(aurora_journal::SystemClock),
             agent_timeout: Duration::from_secs(60),
             mirror: None,
             coordinators: CoordinatorSettings::default(),
             step_down: Arc::new(|_| {}),
         };
+        (runtime, assigned, context)
+    }
+
+    /// A batch of reports shares one append, and each report's outcome names its own events.
+    #[tokio::test]
+    async fn a_batch_commits_once_and_each_outcome_names_its_own_seqs() {
+        use aurora_events::Event;
+
+        let (runtime, assigned, context) = scheduled(1, 8.0, 3).await;
         let agents = Agents::new(Instant::now());
         let batch: Vec<Job> = assigned.iter().map(|t| report(t.as_str())).collect();
         let before = runtime.journal().last_seq();
@@ -607,6 +638,70 @@ mod tests {
                 "{range:?} holds only {task}'s events: {events:?}"
             );
         }
+    }
+
+    /// Agents re-registering together after a leader change: one batch, and each agent's
+    /// registration reconciles its own tasks only (a task it no longer runs is LOST).
+    #[tokio::test]
+    async fn a_batch_of_registrations_reconciles_each_agent() {
+        use aurora_events::Event;
+        use aurora_scheduler_core::commands::NOT_FOUND_ON_AGENT;
+
+        // Two agents with room for one task each, one task on each.
+        let (runtime, assigned, context) = scheduled(2, 1.5, 2).await;
+        let (on_a1, on_a2) = {
+            let state = runtime.state();
+            let on = |agent: &str| -> TaskId {
+                state
+                    .tasks()
+                    .find(|t| t.assignment.as_ref().is_some_and(|a| a.agent.0 == agent))
+                    .map(|t| t.id.clone())
+                    .expect("a task on the agent")
+            };
+            (on("a1"), on("a2"))
+        };
+        assert!(assigned.contains(&on_a1) && assigned.contains(&on_a2));
+        // a1 comes back without its task, a2 still runs its own, a3 is new.
+        let mut a2 = registration("a2", "h2");
+        if let Command::RegisterAgent(r) = &mut a2.command {
+            r.running.insert(on_a2.clone());
+        }
+        let batch = vec![registration("a1", "h1"), a2, registration("a3", "h3")];
+        let mut keys = BatchKeys::default();
+        assert!(batch.iter().all(|job| joins_batch(&mut keys, &job.command)));
+        let term = runtime.term().expect("leads");
+        let before = runtime.journal().last_seq();
+        let outcomes = step(term, &context, &Agents::new(Instant::now()), &batch).await;
+        let ranges: Vec<SeqRange> = outcomes
+            .iter()
+            .map(|o| o.as_ref().expect("accepted").committed.expect("committed"))
+            .collect();
+        assert_eq!(ranges[0].first, before + 1);
+        let events = |range: SeqRange| {
+            let journal = runtime.journal();
+            async move { journal.read(range).await.expect("read") }
+        };
+        let first = events(ranges[0]).await;
+        assert!(
+            first.iter().any(|e| matches!(&e.event,
+                Event::TaskStateChanged { task, to: ScheduleStatus::Lost, message: Some(m), .. }
+                    if *task == on_a1 && m == NOT_FOUND_ON_AGENT)),
+            "a1's task is LOST: {first:?}"
+        );
+        for range in &ranges[1..] {
+            let theirs = events(*range).await;
+            assert!(
+                theirs
+                    .iter()
+                    .all(|e| matches!(e.event, Event::AgentRegistered { .. })),
+                "a2 keeps its task, a3 has none: {theirs:?}"
+            );
+        }
+        let state = runtime.state();
+        let status = |task: &TaskId| state.task(task).map(|t| t.status);
+        assert_eq!(status(&on_a1), Some(ScheduleStatus::Lost));
+        assert_eq!(status(&on_a2), Some(ScheduleStatus::Assigned));
+        assert!(state.agent(&AgentId("a3".into())).is_some());
     }
 
     #[test]
@@ -640,5 +735,35 @@ mod tests {
         );
         assert_eq!(tasks(&batch), ["tick"]);
         assert!(held.is_none());
+    }
+
+    #[test]
+    fn queued_registrations_of_distinct_agents_and_hosts_are_decided_together() {
+        let (queue, mut jobs) = mpsc::channel(16);
+        queue.try_send(registration("a2", "h2")).expect("room");
+        queue.try_send(registration("a3", "h3")).expect("room");
+        // Another agent on a host of the batch must see the first one registered there.
+        queue.try_send(registration("a4", "h2")).expect("room");
+        let (batch, held) = batch_from(registration("a1", "h1"), &mut jobs);
+        assert_eq!(tasks(&batch), ["a1@h1", "a2@h2", "a3@h3"]);
+        assert_eq!(tasks(&[held.expect("held")]), ["a4@h2"]);
+
+        // The same agent again ends a batch too.
+        queue.try_send(registration("a5", "h5")).expect("room");
+        queue.try_send(registration("a5", "h6")).expect("room");
+        let (batch, held) = batch_from(registration("a4", "h4"), &mut jobs);
+        assert_eq!(tasks(&batch), ["a4@h4", "a5@h5"]);
+        assert_eq!(tasks(&[held.expect("held")]), ["a5@h6"]);
+
+        // Registrations and status reports never share a batch: a registration may declare
+        // LOST a task a report is about.
+        queue.try_send(report("t1")).expect("room");
+        let (batch, held) = batch_from(registration("a6", "h6"), &mut jobs);
+        assert_eq!(tasks(&batch), ["a6@h6"]);
+        assert_eq!(tasks(&[held.expect("held")]), ["t1"]);
+        queue.try_send(registration("a7", "h7")).expect("room");
+        let (batch, held) = batch_from(report("t2"), &mut jobs);
+        assert_eq!(tasks(&batch), ["t2"]);
+        assert_eq!(tasks(&[held.expect("held")]), ["a7@h7"]);
     }
 }
