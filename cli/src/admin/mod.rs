@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use aurora_api::Committed;
 use clap::{Args, Parser, Subcommand};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::context::Context;
 use crate::exit::{CliError, CliResult};
@@ -110,6 +110,10 @@ enum Command {
     },
     /// Checkpoint the scheduler's state now.
     SchedulerSnapshot { cluster: String },
+    /// Back up the scheduler's journal now, into its --backup-dir.
+    SchedulerBackupNow { cluster: String },
+    /// The scheduler's journal backups, oldest first.
+    SchedulerListBackups { cluster: String },
     /// Put hosts in maintenance (SCHEDULED): tasks stay, new ones go elsewhere if possible.
     HostDeactivate {
         #[command(flatten)]
@@ -316,6 +320,29 @@ fn dispatch(ctx: &Context, command: Command) -> CliResult {
                     .message
                     .unwrap_or_else(|| "Scheduler snapshot taken".into())
             );
+            Ok(())
+        }
+        Command::SchedulerBackupNow { cluster } => {
+            let client = ctx.client(&cluster)?;
+            let taken: Value = client.post("/api/v1/admin/backups", &json!({}))?;
+            println!(
+                "Backup {} taken: the journal through seq {}",
+                taken["name"].as_str().unwrap_or("?"),
+                taken["last_seq"]
+            );
+            Ok(())
+        }
+        Command::SchedulerListBackups { cluster } => {
+            let client = ctx.client(&cluster)?;
+            let listed: Value = client.get("/api/v1/admin/backups")?;
+            let names: Vec<&str> = listed["backups"]
+                .as_array()
+                .map(|names| names.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            println!("{} available backups:", names.len());
+            for name in names {
+                println!("{name}");
+            }
             Ok(())
         }
         Command::HostDeactivate { hosts, cluster } => hosts::change(ctx, &cluster, &hosts, "start"),

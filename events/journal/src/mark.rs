@@ -66,7 +66,7 @@ pub(crate) fn read_identity(dir: &Path) -> Result<Option<String>, Error> {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(dir, "sync", e))

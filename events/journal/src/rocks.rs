@@ -34,6 +34,7 @@ use rocksdb::{
 };
 use tokio::sync::{oneshot, watch};
 
+mod backup;
 mod writer;
 
 use writer::{AppendRequest, Request, Writer};

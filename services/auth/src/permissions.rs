@@ -120,6 +120,8 @@ pub enum Action {
     MaintenanceEnd,
     /// `POST /api/v1/admin/snapshot`: `admin:snapshot`.
     AdminSnapshot,
+    /// `POST /api/v1/admin/backups`: `admin:backup`.
+    AdminBackup,
     /// `POST /api/v1/admin/prune`: `admin:prune`.
     AdminPrune,
     /// `POST /api/v1/admin/reconcile`: `admin:reconcile`.
@@ -148,7 +150,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, grouped by domain. Tests iterate this so that no action is forgotten.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::JobCreate,
         Action::JobKill,
         Action::JobRestart,
@@ -167,6 +169,7 @@ impl Action {
         Action::MaintenanceDrain,
         Action::MaintenanceEnd,
         Action::AdminSnapshot,
+        Action::AdminBackup,
         Action::AdminPrune,
         Action::AdminReconcile,
         Action::AdminForceState,
@@ -201,6 +204,7 @@ impl Action {
                 Domain::Maintenance
             }
             Action::AdminSnapshot
+            | Action::AdminBackup
             | Action::AdminPrune
             | Action::AdminReconcile
             | Action::AdminForceState
@@ -236,6 +240,7 @@ impl Action {
             Action::MaintenanceDrain => "drain",
             Action::MaintenanceEnd => "end",
             Action::AdminSnapshot => "snapshot",
+            Action::AdminBackup => "backup",
             Action::AdminPrune => "prune",
             Action::AdminReconcile => "reconcile",
             Action::AdminForceState => "force_state",

@@ -42,6 +42,7 @@ const TABLE: &[(Action, [&str; 5])] = &[
     (Action::MaintenanceDrain,    ["401",    "403",     "403",    "ok",  "403"]),
     (Action::MaintenanceEnd,      ["401",    "403",     "403",    "ok",  "403"]),
     (Action::AdminSnapshot,       ["401",    "403",     "403",    "ok",  "403"]),
+    (Action::AdminBackup,         ["401",    "403",     "403",    "ok",  "403"]),
     (Action::AdminPrune,          ["401",    "403",     "403",    "ok",  "403"]),
     (Action::AdminReconcile,      ["401",    "403",     "403",    "ok",  "403"]),
     (Action::AdminForceState,     ["401",    "403",     "403",    "ok",  "403"]),

@@ -13,6 +13,8 @@
 //!   and the permission check every mutation passes before it is submitted;
 //! - [`api`]: jobs, tasks, quota, maintenance, admin and the agents' protocol over JSON;
 //! - [`read_side`]: the projections' replays of past views from the journal;
+//! - [`backups`]: backups of the journal (`--backup-dir`) and the admin calls that take and
+//!   list them;
 //! - [`mirror`]: the leader's JetStream mirror of the journal (`--nats`) and its metrics;
 //! - [`serve`]: the HTTP server, with a connection cap and a header-read timeout;
 //! - [`replicated`]: one replica of a Raft group — leadership following Raft's, writes
@@ -22,6 +24,7 @@
 //! mount its router (in the binary).
 
 pub mod api;
+pub mod backups;
 /// The gate the scheduler shares with `aurora-web` (see `aurora_web::gate`).
 pub use aurora_web::gate as auth;
 pub mod leader;

@@ -28,6 +28,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aurora_journal::{CheckpointStore, Journal, RocksJournal, SystemClock};
 use aurora_scheduler::auth::Gate;
+use aurora_scheduler::backups::Backups;
 use aurora_scheduler::runtime::{Runtime, RuntimeConfig, StartAs};
 use aurora_scheduler_core::Settings;
 use clap::Parser;
@@ -53,6 +54,26 @@ struct Args {
     /// only when neither exists.
     #[arg(long, conflicts_with_all = ["dev", "init"])]
     accept_truncation: bool,
+    /// Restore the journal backup BACKUP (a `scheduler-backup-*` directory) into --data-dir,
+    /// which must be new or empty, then exit: the cluster as it was when the backup was taken,
+    /// history included. Start the scheduler on it as usual afterwards.
+    #[arg(long, value_name = "BACKUP", conflicts_with_all = ["dev", "init", "accept_truncation", "peers"])]
+    restore_from: Option<PathBuf>,
+    /// Keep backups of the journal in this directory (Aurora's `-backup_dir`): one every
+    /// --backup-interval-mins, and on `aurora-admin scheduler_backup_now`. Best on another
+    /// disk than --data-dir (on the same file system a backup costs almost no space, but
+    /// shares the disk's fate).
+    #[arg(long, value_name = "DIR", conflicts_with = "peers")]
+    backup_dir: Option<PathBuf>,
+    /// Minutes between backups with --backup-dir (Aurora's `-backup_interval`, 1 hour); 0
+    /// takes them only on request.
+    #[arg(long, default_value_t = 60, requires = "backup_dir")]
+    backup_interval_mins: u64,
+    /// Backups kept with --backup-dir, the oldest removed first (Aurora's
+    /// `-max_saved_backups`).
+    #[arg(long, default_value_t = 48, requires = "backup_dir",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_saved_backups: u64,
     /// Where the journal lives.
     #[arg(long, default_value = "./aurora-data")]
     data_dir: PathBuf,
@@ -369,6 +390,25 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    if let Some(backup) = &args.restore_from {
+        let (cluster, last_seq) =
+            RocksJournal::restore(backup, &args.data_dir).with_context(|| {
+                format!(
+                    "restoring {} into {}",
+                    backup.display(),
+                    args.data_dir.display()
+                )
+            })?;
+        println!(
+            "restored cluster {cluster}'s journal (seqs 1..={last_seq}) from {} into {}; start \
+             the scheduler on it with --data-dir {}",
+            backup.display(),
+            args.data_dir.display(),
+            args.data_dir.display()
+        );
+        return Ok(());
+    }
+
     if args.accept_truncation {
         let lost = RocksJournal::accept_truncation(
             &args.data_dir,
@@ -414,6 +454,17 @@ async fn main() -> anyhow::Result<()> {
     .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
     let cluster = journal.cluster().to_string();
     let last_seq = journal.last_seq();
+    let backups = match &args.backup_dir {
+        Some(dir) => {
+            let keep = usize::try_from(args.max_saved_backups).unwrap_or(usize::MAX);
+            let backups = Arc::new(Backups::new(dir.clone(), keep, journal.clone())?);
+            if args.backup_interval_mins > 0 {
+                Arc::clone(&backups).every(Duration::from_secs(args.backup_interval_mins * 60));
+            }
+            Some(backups)
+        }
+        None => None,
+    };
     // One process without peers: it is its own replica and always the leader. Its write-model
     // checkpoints live beside the journal, in the same database.
     let checkpoints: Arc<dyn CheckpointStore> = Arc::new(journal.clone());
@@ -431,7 +482,11 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("recovering the scheduler's state from the journal")?;
 
-    let app = aurora_scheduler::auth::guard(app(&cluster, &runtime, metrics, &gate), gate.clone());
+    let app = aurora_scheduler::auth::guard(
+        app(&cluster, &runtime, metrics, &gate)
+            .merge(aurora_scheduler::backups::router(backups.clone())),
+        gate.clone(),
+    );
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -451,6 +506,14 @@ async fn main() -> anyhow::Result<()> {
     println!("  jobs:    {base}/api/v1/jobs");
     println!("  metrics: {base}/metrics");
     println!("  auth:    {}", access.shown);
+    if let Some(backups) = &backups {
+        println!(
+            "  backups: {} (every {} min, {} kept)",
+            backups.dir().display(),
+            args.backup_interval_mins,
+            args.max_saved_backups
+        );
+    }
     println!("  tls:     {}", tls_shown(&args.tls));
     if let Some(url) = &args.nats {
         println!(

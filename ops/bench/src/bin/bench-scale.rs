@@ -10,7 +10,9 @@
 //!   asks for it), job-list reads and agent heartbeats (of a probe agent the benchmark runs);
 //! - the leader's time per activity (the scheduler's `aurora_leader_step_seconds` per command)
 //!   as a share of the window, and the process's CPU share;
-//! - how many agents were declared lost (goal: none).
+//! - how many agents were declared lost (goal: none);
+//! - how long every agent took to register at the start, and to register again (with the
+//!   tasks it runs, which the leader reconciles) after the scheduler restarts on its journal.
 //!
 //! The services are production tasks and the preemption delay is short, so pending tasks
 //! search for victims (and find none: every task is production) throughout the backlog.
@@ -292,18 +294,19 @@ async fn main() -> anyhow::Result<()> {
         String::from_utf8_lossy(&init.stderr)
     );
     let port = free_port()?;
+    let scheduler_args: [String; 7] = [
+        "--insecure-no-auth".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--http-port".into(),
+        port.to_string(),
+        "--preemption-delay-secs".into(),
+        args.preemption_delay_secs.to_string(),
+    ];
     let scheduler = spawn(
         "aurora-scheduler",
         &scheduler_bin,
-        &[
-            "--insecure-no-auth".into(),
-            "--data-dir".into(),
-            data.display().to_string(),
-            "--http-port".into(),
-            port.to_string(),
-            "--preemption-delay-secs".into(),
-            args.preemption_delay_secs.to_string(),
-        ],
+        &scheduler_args,
         &work.path().join("scheduler.log"),
     )?;
     let api = Api {
@@ -334,6 +337,7 @@ async fn main() -> anyhow::Result<()> {
         ],
         &work.path().join("hollow.log"),
     )?;
+    let registering = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let live = metric(&api.metrics().await?, "aurora_agents{lost=\"false\"}");
@@ -343,6 +347,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "only {live} agents registered");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let registered_in = registering.elapsed();
     // The probe agent: registered with no room, so nothing is placed on it; its heartbeats are
     // timed.
     api.send(
@@ -502,6 +507,56 @@ async fn main() -> anyhow::Result<()> {
     );
     let lost = metric(&after, "aurora_agents_lost_total");
     println!("  agents declared lost: {lost}");
+    println!(
+        "  {} agents registered at the start in {:.2} s",
+        args.agents,
+        registered_in.as_secs_f64()
+    );
+
+    // A restart on the same journal: every agent registers again with the tasks it runs,
+    // and each registration reconciles them, as after a leader change.
+    drop(scheduler);
+    let restarted = Instant::now();
+    let scheduler = spawn(
+        "aurora-scheduler",
+        &scheduler_bin,
+        &scheduler_args,
+        &work.path().join("scheduler-restarted.log"),
+    )?;
+    let deadline = restarted + Duration::from_secs(300);
+    let mut answering = None;
+    loop {
+        if let Ok(m) = api.metrics().await {
+            answering.get_or_insert_with(|| restarted.elapsed());
+            let registrations = metric(
+                &m,
+                "aurora_leader_decide_seconds_count{command=\"register_agent\"}",
+            );
+            if registrations >= f64::from(args.agents) {
+                break;
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the agents did not register again within 300 s of the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answering = answering.unwrap_or_default();
+    let again = restarted.elapsed();
+    let m = api.metrics().await?;
+    println!(
+        "  after a restart: answering in {:.2} s, all {} agents registered again {:.2} s after \
+         that (in {} leader steps); agents declared lost: {}",
+        answering.as_secs_f64(),
+        args.agents,
+        (again - answering).as_secs_f64(),
+        metric(
+            &m,
+            "aurora_leader_step_seconds_count{command=\"register_agent\"}"
+        ),
+        metric(&m, "aurora_agents_lost_total"),
+    );
     drop(_hollow);
     drop(scheduler);
     Ok(())
