@@ -8,64 +8,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use aurora_api::TaskView;
 use aurora_events::{ScheduleStatus, TaskId, Timestamp};
 use serde_json::{Value, json};
+use support::stub::{Reply, Request, Stub};
 use support::{Cli, code, stderr, stdout};
-
-/// How the stand-in answers a request line (`GET /api/v1/cron HTTP/1.1`) and body: a status
-/// and a JSON body.
-type Routes = dyn Fn(&str, &str) -> (u16, Value) + Send + Sync;
-
-/// Serves `routes` until the test ends and records each request line received.
-fn stub(routes: Box<Routes>) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&received);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut length = 0usize;
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                if header.trim().is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let line = line.trim().to_string();
-            let (status, value) = routes(&line, &String::from_utf8_lossy(&body));
-            log.lock().unwrap().push(line);
-            let text = value.to_string();
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n\r\n{text}",
-                text.len()
-            );
-        }
-    });
-    (port, received)
-}
 
 fn cli(dir: &Path, port: u16) -> Cli {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_aurora"))
@@ -76,13 +25,13 @@ fn cli(dir: &Path, port: u16) -> Cli {
 }
 
 /// The scheduler's refusal: an `ApiError` with this HTTP status, code and message.
-fn refusal(status: u16, code: &str, message: &str) -> (u16, Value) {
-    (status, json!({"code": code, "message": message}))
+fn refusal(status: u16, code: &str, message: &str) -> Reply {
+    Reply::json(status, json!({"code": code, "message": message}))
 }
 
 /// A mutation carried out (`Committed`), with the scheduler's note if any.
-fn committed(message: Option<&str>) -> (u16, Value) {
-    (
+fn committed(message: Option<&str>) -> Reply {
+    Reply::json(
         200,
         json!({"first_seq": 7, "last_seq": 7, "message": message}),
     )
@@ -90,21 +39,16 @@ fn committed(message: Option<&str>) -> (u16, Value) {
 
 const KEY: &str = "devcluster/tester/test/sleeper";
 
-/// One answer for every request: the stand-in of a scheduler that says one thing.
-fn always(answer: (u16, Value)) -> Box<Routes> {
-    Box::new(move |_, _| answer.clone())
-}
-
 #[test]
 fn descheduling_a_job_without_a_cron_schedule_succeeds_as_with_aurora() {
     let dir = tempfile::tempdir().unwrap();
     // The scheduler refuses; Aurora's answers OK with "Job ... is not scheduled with cron".
-    let (port, received) = stub(always(refusal(
+    let scheduler = Stub::always(refusal(
         400,
         "INVALID_REQUEST",
         "tester/test/sleeper is not a cron job",
-    )));
-    let out = cli(dir.path(), port).aurora(&["cron", "deschedule", KEY]);
+    ));
+    let out = cli(dir.path(), scheduler.port).aurora(&["cron", "deschedule", KEY]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Cron descheduling succeeded.\n");
     assert_eq!(
@@ -115,13 +59,13 @@ fn descheduling_a_job_without_a_cron_schedule_succeeds_as_with_aurora() {
         )
     );
     assert_eq!(
-        *received.lock().unwrap(),
+        scheduler.received(),
         ["POST /api/v1/cron/tester/test/sleeper/deschedule HTTP/1.1"]
     );
 
     // A cron job: descheduled, with nothing more to say.
-    let (port, _) = stub(always(committed(None)));
-    let out = cli(dir.path(), port).aurora(&["cron", "deschedule", KEY]);
+    let scheduler = Stub::always(committed(None));
+    let out = cli(dir.path(), scheduler.port).aurora(&["cron", "deschedule", KEY]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Cron descheduling succeeded.\n");
     assert_eq!(
@@ -160,8 +104,8 @@ fn other_refusals_of_a_deschedule_are_still_errors() {
             "tester/test/sleeper is not a cron job",
         ),
     ] {
-        let (port, _) = stub(always(answer));
-        let out = cli(dir.path(), port).aurora(&["cron", "deschedule", KEY]);
+        let scheduler = Stub::always(answer);
+        let out = cli(dir.path(), scheduler.port).aurora(&["cron", "deschedule", KEY]);
         assert_eq!(code(&out), Some(exit), "{}", stderr(&out));
         assert_eq!(stdout(&out), "");
         assert!(
@@ -176,8 +120,8 @@ fn other_refusals_of_a_deschedule_are_still_errors() {
 #[test]
 fn cron_show_of_a_job_without_a_schedule_is_aurora_s_invalid_parameter() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _) = stub(always((200, json!([]))));
-    let out = cli(dir.path(), port).aurora(&["cron", "show", KEY]);
+    let scheduler = Stub::always(Reply::json(200, json!([])));
+    let out = cli(dir.path(), scheduler.port).aurora(&["cron", "show", KEY]);
     assert_eq!(code(&out), Some(6), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     assert_eq!(
@@ -189,21 +133,21 @@ fn cron_show_of_a_job_without_a_schedule_is_aurora_s_invalid_parameter() {
 #[test]
 fn cron_start_prints_only_what_aurora_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, received) = stub(always(committed(None)));
-    let out = cli(dir.path(), port).aurora(&["cron", "start", KEY]);
+    let scheduler = Stub::always(committed(None));
+    let out = cli(dir.path(), scheduler.port).aurora(&["cron", "start", KEY]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     assert_eq!(stderr(&out), format!(" INFO] Starting cron job: {KEY}\n"));
     assert_eq!(
-        *received.lock().unwrap(),
+        scheduler.received(),
         ["POST /api/v1/cron/tester/test/sleeper/start HTTP/1.1"]
     );
-    let (port, _) = stub(always(refusal(
+    let scheduler = Stub::always(refusal(
         400,
         "INVALID_REQUEST",
         "tester/test/sleeper is not a cron job",
-    )));
-    let out = cli(dir.path(), port).aurora(&["cron", "start", KEY]);
+    ));
+    let out = cli(dir.path(), scheduler.port).aurora(&["cron", "start", KEY]);
     assert_eq!(code(&out), Some(10), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
@@ -238,28 +182,27 @@ fn task(id: &str, instance: u32, status: ScheduleStatus) -> Value {
     serde_json::to_value(view).unwrap()
 }
 
-/// Instance 0 RUNNING until killed (then KILLED), instance 1 KILLED long ago; a kill of
-/// instance 1 alone kills nothing ("No tasks to kill.").
-fn job_with_a_dead_instance() -> Box<Routes> {
-    let killed = Arc::new(Mutex::new(false));
-    Box::new(move |line, body| {
-        let path = line.split(' ').nth(1).unwrap_or_default();
-        let mut killed = killed.lock().unwrap();
-        if line.starts_with("POST ") && path.ends_with("/kill") {
-            let body: Value = serde_json::from_str(body).unwrap();
+/// A stand-in scheduler of a job whose instance 0 is RUNNING until killed (then KILLED) and
+/// instance 1 KILLED long ago; a kill of instance 1 alone kills nothing ("No tasks to kill.").
+fn job_with_a_dead_instance() -> Stub {
+    let mut killed = false;
+    Stub::new(move |request: &Request| {
+        let path = request.path.as_str();
+        if request.method == "POST" && path.ends_with("/kill") {
+            let body: Value = serde_json::from_str(&request.body).unwrap();
             if body["instances"] == json!([1]) {
                 return committed(Some("No tasks to kill."));
             }
-            *killed = true;
+            killed = true;
             return committed(None);
         }
-        let zero = if *killed {
+        let zero = if killed {
             ScheduleStatus::Killed
         } else {
             ScheduleStatus::Running
         };
         if path.starts_with("/api/v1/jobs/tester/test/sleeper/tasks") {
-            return (
+            return Reply::json(
                 200,
                 json!([task("a", 0, zero), task("b", 1, ScheduleStatus::Killed)]),
             );
@@ -273,8 +216,8 @@ fn kill_logs_the_job_and_instances_it_asks_to_kill_as_aurora_does() {
     let dir = tempfile::tempdir().unwrap();
 
     // An active instance: Aurora's api logs the job and the instances, then the batch.
-    let (port, _) = stub(job_with_a_dead_instance());
-    let out = cli(dir.path(), port).aurora(&["job", "kill", &format!("{KEY}/0")]);
+    let scheduler = job_with_a_dead_instance();
+    let out = cli(dir.path(), scheduler.port).aurora(&["job", "kill", &format!("{KEY}/0")]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
@@ -287,25 +230,26 @@ fn kill_logs_the_job_and_instances_it_asks_to_kill_as_aurora_does() {
 
     // A dead instance, batched (the default): as with Aurora, no batch holds it, so nothing
     // is asked of the scheduler and nothing logged.
-    let (port, received) = stub(job_with_a_dead_instance());
-    let out = cli(dir.path(), port).aurora(&["job", "kill", &format!("{KEY}/1")]);
+    let scheduler = job_with_a_dead_instance();
+    let out = cli(dir.path(), scheduler.port).aurora(&["job", "kill", &format!("{KEY}/1")]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Job kill succeeded\n");
     assert_eq!(stderr(&out), "");
     assert!(
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|l| !l.starts_with("POST")),
+        scheduler.received().iter().all(|l| !l.starts_with("POST")),
         "{:?}",
-        received.lock().unwrap()
+        scheduler.received()
     );
 
     // A dead instance without batching: the kill is sent; the instances line and the
     // scheduler's note say what came of it.
-    let (port, _) = stub(job_with_a_dead_instance());
-    let out = cli(dir.path(), port).aurora(&["job", "kill", &format!("{KEY}/1"), "--no-batching"]);
+    let scheduler = job_with_a_dead_instance();
+    let out = cli(dir.path(), scheduler.port).aurora(&[
+        "job",
+        "kill",
+        &format!("{KEY}/1"),
+        "--no-batching",
+    ]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Job kill succeeded\n");
     assert_eq!(
@@ -322,10 +266,9 @@ fn host_status_ignores_hosts_the_scheduler_does_not_know() {
     let dir = tempfile::tempdir().unwrap();
     // As the scheduler answers: asked for named hosts, a mode for each (NONE for those it
     // does not know); asked for all, every host it knows.
-    let (port, received) = stub(Box::new(|line, _| {
+    let scheduler = Stub::new(|request| {
         let known = [("agent-1", "NONE"), ("agent-2", "DRAINED")];
-        let path = line.split(' ').nth(1).unwrap_or_default();
-        let statuses: Vec<Value> = match path.strip_prefix("/api/v1/maintenance?hosts=") {
+        let statuses: Vec<Value> = match request.path.strip_prefix("/api/v1/maintenance?hosts=") {
             Some(named) => named
                 .split(',')
                 .map(|host| {
@@ -341,9 +284,9 @@ fn host_status_ignores_hosts_the_scheduler_does_not_know() {
                 .map(|(host, mode)| json!({"host": host, "mode": mode}))
                 .collect(),
         };
-        (200, Value::from(statuses))
-    }));
-    let cli = cli(dir.path(), port);
+        Reply::json(200, Value::from(statuses))
+    });
+    let cli = cli(dir.path(), scheduler.port);
     let out = cli.admin(&[
         "host_status",
         "--hosts",
@@ -355,10 +298,7 @@ fn host_status_ignores_hosts_the_scheduler_does_not_know() {
         stdout(&out),
         " INFO] agent-2 is in state: DRAINED\n INFO] agent-1 is in state: NONE\n"
     );
-    assert_eq!(
-        *received.lock().unwrap(),
-        ["GET /api/v1/maintenance HTTP/1.1"]
-    );
+    assert_eq!(scheduler.received(), ["GET /api/v1/maintenance HTTP/1.1"]);
     let out = cli.admin(&["host_status", "--hosts", "nosuchhost", "devcluster"]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
@@ -367,8 +307,8 @@ fn host_status_ignores_hosts_the_scheduler_does_not_know() {
 #[test]
 fn every_verb_takes_aurora_s_standard_options() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _) = stub(always((200, json!([]))));
-    let cli = cli(dir.path(), port);
+    let scheduler = Stub::always(Reply::json(200, json!([])));
+    let cli = cli(dir.path(), scheduler.port);
     for args in [
         &["job", "list", "devcluster", "-v"][..],
         &["-v", "job", "list", "devcluster"],

@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Output;
 
+use support::stub::{Reply, Stub};
 use support::{Cli, SERVICE, code, stderr};
 
 fn cli(dir: &Path, port: u16) -> Cli {
@@ -18,28 +17,6 @@ fn cli(dir: &Path, port: u16) -> Cli {
         .unwrap()
         .to_path_buf();
     Cli::new(&bin_dir, dir, port)
-}
-
-/// A stand-in scheduler answering its first request, whatever it is, with `body`.
-fn answer_once(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
-            line.clear();
-        }
-        write!(
-            reader.into_inner(),
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-    });
-    port
 }
 
 fn assert_quiet(output: &Output) {
@@ -74,7 +51,11 @@ fn offline_commands_stop_quietly_at_a_closed_pipe() {
 #[test]
 fn admin_commands_stop_quietly_at_a_closed_pipe() {
     let dir = tempfile::tempdir().unwrap();
-    let port = answer_once(r#"{"cluster":"devcluster","seq":7,"hash":"ab12","linked":true}"#);
-    let cli = cli(dir.path(), port);
+    // A stand-in answering its first request, whatever it is, and no other.
+    let scheduler = Stub::script(vec![Reply::raw(
+        200,
+        r#"{"cluster":"devcluster","seq":7,"hash":"ab12","linked":true}"#,
+    )]);
+    let cli = cli(dir.path(), scheduler.port);
     assert_quiet(&cli.run_into_closed_pipe("aurora-admin", &["journal", "head", "devcluster"]));
 }

@@ -7,77 +7,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+use support::stub::{Reply, Stub};
 use support::{Cli, SERVICE, code, stderr, stdout};
-
-/// What the stand-in does with one connection.
-enum Reply {
-    /// Answer with this status and JSON body.
-    Json(u16, Value),
-    /// Read the request and close the connection without answering.
-    Hang,
-}
-
-/// One request as received: method, path with query, and body.
-#[derive(Debug, Clone)]
-struct Received {
-    line: String,
-    body: String,
-}
-
-/// Serves `script` in order, one reply per connection, and records what it received.
-fn stub(script: Vec<Reply>) -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&received);
-    std::thread::spawn(move || {
-        for reply in script {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut length = 0usize;
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                if header.trim().is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            log.lock().unwrap().push(Received {
-                line: line.trim().to_string(),
-                body: String::from_utf8(body).unwrap(),
-            });
-            let mut stream = reader.into_inner();
-            if let Reply::Json(status, value) = reply {
-                let text = value.to_string();
-                write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{text}",
-                    text.len()
-                )
-                .unwrap();
-            }
-        }
-    });
-    (port, received)
-}
 
 fn cli(dir: &Path, port: u16) -> Cli {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_aurora"))
@@ -119,15 +53,16 @@ fn details(status: &str) -> Value {
 #[test]
 fn start_retries_a_dropped_request_once_with_the_same_client_update_id() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, received) = stub(vec![
-        Reply::Json(200, json!({"job": "tester/test/sleeper", "groups": []})),
-        Reply::Hang,
-        Reply::Json(
+    let scheduler = Stub::script(vec![
+        Reply::json(200, json!({"job": "tester/test/sleeper", "groups": []})),
+        Reply::Close,
+        Reply::json(
             200,
             json!({"job": "tester/test/sleeper", "id": ID, "first_seq": 5, "last_seq": 6,
                    "message": null}),
         ),
     ]);
+    let port = scheduler.port;
     let config = dir.path().join("sleeper.aurora");
     std::fs::write(&config, SERVICE).unwrap();
     let started = cli(dir.path(), port).aurora(&[
@@ -146,7 +81,7 @@ fn start_retries_a_dropped_request_once_with_the_same_client_update_id() {
              progress at http://127.0.0.1:{port}/updates/tester/test/sleeper/{ID}\n"
         )
     );
-    let received = received.lock().unwrap().clone();
+    let received = scheduler.requests();
     let lines: Vec<&str> = received.iter().map(|r| r.line.as_str()).collect();
     assert_eq!(
         lines,
@@ -176,9 +111,9 @@ fn start_retries_a_dropped_request_once_with_the_same_client_update_id() {
 #[test]
 fn an_unchanged_job_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _) = stub(vec![
-        Reply::Json(200, json!({"job": "tester/test/sleeper", "groups": []})),
-        Reply::Json(
+    let scheduler = Stub::script(vec![
+        Reply::json(200, json!({"job": "tester/test/sleeper", "groups": []})),
+        Reply::json(
             200,
             json!({"job": "tester/test/sleeper", "id": null, "first_seq": null,
                    "last_seq": null, "message": "Job is unchanged by proposed update."}),
@@ -186,7 +121,7 @@ fn an_unchanged_job_is_not_an_error() {
     ]);
     let config = dir.path().join("sleeper.aurora");
     std::fs::write(&config, SERVICE).unwrap();
-    let started = cli(dir.path(), port).aurora(&[
+    let started = cli(dir.path(), scheduler.port).aurora(&[
         "update",
         "start",
         "devcluster/tester/test/sleeper",
@@ -203,12 +138,12 @@ fn an_unchanged_job_is_not_an_error() {
 #[test]
 fn steering_names_the_refusal_or_the_missing_update() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, received) = stub(vec![
-        Reply::Json(200, json!([summary("ROLLING_FORWARD")])),
-        Reply::Json(400, json!({"code": "INVALID_REQUEST", "message": "Whoops"})),
-        Reply::Json(200, json!([])),
+    let scheduler = Stub::script(vec![
+        Reply::json(200, json!([summary("ROLLING_FORWARD")])),
+        Reply::json(400, json!({"code": "INVALID_REQUEST", "message": "Whoops"})),
+        Reply::json(200, json!([])),
     ]);
-    let cli = cli(dir.path(), port);
+    let cli = cli(dir.path(), scheduler.port);
     let refused = cli.aurora(&[
         "update",
         "pause",
@@ -225,7 +160,7 @@ fn steering_names_the_refusal_or_the_missing_update() {
     let none = cli.aurora(&["update", "resume", "devcluster/tester/test/sleeper"]);
     assert_eq!(code(&none), Some(6));
     assert!(stderr(&none).contains("No active update found for this job."));
-    let received = received.lock().unwrap().clone();
+    let received = scheduler.requests();
     assert!(
         received[0].line.starts_with(
             "GET /api/v1/updates?role=tester&env=test&job=sleeper&statuses=ROLLING_FORWARD,"
@@ -242,17 +177,17 @@ fn steering_names_the_refusal_or_the_missing_update() {
 #[test]
 fn wait_prints_each_state_and_exits_by_the_end() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _) = stub(vec![
-        Reply::Json(200, details("ROLLING_FORWARD")),
-        Reply::Json(200, details("ROLLING_FORWARD")),
-        Reply::Json(200, details("ROLLING_BACK")),
-        Reply::Json(200, details("ROLLED_BACK")),
-        Reply::Json(
+    let scheduler = Stub::script(vec![
+        Reply::json(200, details("ROLLING_FORWARD")),
+        Reply::json(200, details("ROLLING_FORWARD")),
+        Reply::json(200, details("ROLLING_BACK")),
+        Reply::json(200, details("ROLLED_BACK")),
+        Reply::json(
             404,
             json!({"code": "NOT_FOUND", "message": "no such update"}),
         ),
     ]);
-    let cli = cli(dir.path(), port);
+    let cli = cli(dir.path(), scheduler.port);
     let waited = cli.aurora(&["update", "wait", "devcluster/tester/test/sleeper", ID]);
     assert_eq!(code(&waited), Some(4), "ROLLED_BACK is Aurora's exit 4");
     assert_eq!(
@@ -267,13 +202,13 @@ fn wait_prints_each_state_and_exits_by_the_end() {
 #[test]
 fn list_and_info_print_aurora_text() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, received) = stub(vec![
-        Reply::Json(200, json!([summary("ROLLED_FORWARD")])),
-        Reply::Json(200, json!([])),
-        Reply::Json(200, json!([summary("ROLLED_FORWARD")])),
-        Reply::Json(200, details("ROLLED_FORWARD")),
+    let scheduler = Stub::script(vec![
+        Reply::json(200, json!([summary("ROLLED_FORWARD")])),
+        Reply::json(200, json!([])),
+        Reply::json(200, json!([summary("ROLLED_FORWARD")])),
+        Reply::json(200, details("ROLLED_FORWARD")),
     ]);
-    let cli = cli(dir.path(), port);
+    let cli = cli(dir.path(), scheduler.port);
     let listed = cli.aurora(&[
         "update",
         "list",
@@ -302,7 +237,7 @@ fn list_and_info_print_aurora_text() {
              Update events:\n  Status: ROLLED_FORWARD at 1970-01-01T00:00:01\n"
         )
     );
-    let received = received.lock().unwrap().clone();
+    let received = scheduler.requests();
     assert_eq!(
         received[0].line,
         "GET /api/v1/updates?role=tester&statuses=ROLLED_FORWARD&user=tester HTTP/1.1"

@@ -8,120 +8,37 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::stub::{Reply, Stub};
 use support::{Cli, code, dead_urls, stderr, stdout};
-
-/// How a stand-in treats a connection.
-#[derive(Clone, Copy)]
-enum Behaviour {
-    /// Accept it and never read or answer, as a stopped (SIGSTOP) process's kernel does.
-    Silent,
-    /// Read the request and close the connection without answering.
-    HangUp,
-    /// Answer `/leaderhealth` with this status, anything else 200 with [`SNAPSHOT_TAKEN`].
-    Answer(u16),
-}
 
 const SNAPSHOT_TAKEN: &str = r#"{"first_seq": 4, "last_seq": 4, "message": "Snapshot taken"}"#;
 const PROBE: &str = "GET /leaderhealth HTTP/1.1";
 const SNAPSHOT: &str = "POST /api/v1/admin/snapshot HTTP/1.1";
 
-/// A stand-in scheduler on loopback; stops when dropped (or after a minute at most).
-struct Stub {
-    url: String,
-    received: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
+/// A replica that accepts connections and never answers, as a stopped (SIGSTOP) process's
+/// kernel does.
+fn silent() -> Stub {
+    Stub::always(Reply::Hang)
 }
 
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+/// A replica that reads each request and closes the connection without answering.
+fn hangs_up() -> Stub {
+    Stub::always(Reply::Close)
 }
 
-impl Stub {
-    fn received(&self) -> Vec<String> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-fn stub(behaviour: Behaviour) -> Stub {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (log, stopped) = (Arc::clone(&received), Arc::clone(&stop));
-    std::thread::spawn(move || {
-        // Connections a silent stand-in holds open without a word.
-        let mut held: Vec<TcpStream> = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            };
-            match behaviour {
-                Behaviour::Silent => held.push(stream),
-                Behaviour::HangUp | Behaviour::Answer(_) => {
-                    let (line, mut stream) = read_request(stream);
-                    log.lock().unwrap().push(line.clone());
-                    if let Behaviour::Answer(leader_status) = behaviour {
-                        let (status, body) = if line.starts_with("GET /leaderhealth ") {
-                            (leader_status, "\"OK\"")
-                        } else {
-                            (200, SNAPSHOT_TAKEN)
-                        };
-                        write!(
-                            stream,
-                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
-                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .unwrap();
-                    }
-                }
-            }
+/// A replica answering `/leaderhealth` with `leader_status`, anything else 200 with
+/// [`SNAPSHOT_TAKEN`].
+fn answers(leader_status: u16) -> Stub {
+    Stub::new(move |request| {
+        if request.method == "GET" && request.path == "/leaderhealth" {
+            Reply::raw(leader_status, "\"OK\"")
+        } else {
+            Reply::raw(200, SNAPSHOT_TAKEN)
         }
-    });
-    Stub {
-        url,
-        received,
-        stop,
-    }
-}
-
-/// Reads one request from `stream`: its request line, and the stream to answer on.
-fn read_request(stream: TcpStream) -> (String, TcpStream) {
-    stream.set_nonblocking(false).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        if header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (line.trim().to_string(), reader.into_inner())
+    })
 }
 
 fn cli(dir: &Path) -> Cli {
@@ -135,9 +52,9 @@ fn cli(dir: &Path) -> Cli {
 #[test]
 fn a_write_skips_a_hung_replica_and_goes_to_the_leader() {
     let dir = tempfile::tempdir().unwrap();
-    let hung = stub(Behaviour::Silent);
-    let follower = stub(Behaviour::Answer(503));
-    let leader = stub(Behaviour::Answer(200));
+    let hung = silent();
+    let follower = answers(503);
+    let leader = answers(200);
     let cli = cli(dir.path());
     cli.write_clusters(&[(
         "replicated",
@@ -158,8 +75,8 @@ fn a_write_that_may_have_been_received_says_its_outcome_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     // Nobody leads: the write goes to the replicas in order, and the first one that took it
     // hangs up. It is not sent on to the second.
-    let first = stub(Behaviour::HangUp);
-    let second = stub(Behaviour::HangUp);
+    let first = hangs_up();
+    let second = hangs_up();
     let [dead] = dead_urls();
     let cli = cli(dir.path());
     cli.write_clusters(&[(

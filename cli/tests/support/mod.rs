@@ -1,8 +1,11 @@
 //! Runs the `aurora` and `aurora-admin` binaries as a user would, with their own clusters.json
 //! (naming `devcluster` at a given port and `nowhere` at a closed one), `$HOME` and `$USER`.
 //! Shared by the CLI's own tests and the scheduler's end-to-end CLI tests (`#[path]`-included).
+//! [`stub`] is a stand-in scheduler for the tests that need only its answers.
 
 #![allow(dead_code)] // each test binary uses a different part
+
+pub mod stub;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
