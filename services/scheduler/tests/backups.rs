@@ -11,7 +11,7 @@ mod support;
 
 use cli_support::{Cli, code, stderr, stdout};
 use serde_json::{Value, json};
-use support::{become_subreaper, free_port, http, run_scheduler, scheduler, workspace_binary};
+use support::{become_subreaper, cli_binaries, free_port, http, run_scheduler, scheduler};
 
 fn set_quota(port: u16, ram_mb: u64) {
     let quota = json!({"cpus": 4.0, "ram_mb": ram_mb, "disk_mb": 1024});
@@ -43,9 +43,7 @@ fn a_backup_taken_on_request_restores_the_cluster_as_it_was() {
         &data,
         port,
     );
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let cli = Cli::new(&cli_binaries(), dir.path(), port);
 
     set_quota(port, 2048);
     let taken = cli.admin(&["scheduler_backup_now", "devcluster"]);
@@ -98,9 +96,7 @@ fn a_scheduler_without_a_backup_directory_says_how_to_get_one() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let cli = Cli::new(&cli_binaries(), dir.path(), port);
     let refused = cli.admin(&["scheduler_backup_now", "devcluster"]);
     assert_ne!(code(&refused), Some(0));
     assert!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cli_support::{Cli, SERVICE, code, stderr, stdout};
 use serde_json::Value;
-use support::{become_subreaper, free_port, http_text, scheduler, tasks, workspace_binary};
+use support::{become_subreaper, cli_binaries, free_port, http_text, scheduler, tasks};
 
 /// Two instances whose process ignores SIGTERM: they die only when the agent's grace period
 /// (10 s for `--dev`) ends in SIGKILL, so a 1-second kill wait fails.
@@ -33,9 +33,7 @@ fn scripts_read_what_aurora_printed() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let cli = Cli::new(&cli_binaries(), dir.path(), port);
     let config = dir.path().join("sleeper.aurora");
     std::fs::write(&config, SERVICE).unwrap();
     let key = "devcluster/tester/test/sleeper";

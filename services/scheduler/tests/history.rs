@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cli_support::{Cli, code, stderr, stdout};
 use serde_json::Value;
-use support::{become_subreaper, free_port, scheduler, tasks, wait_for, workspace_binary};
+use support::{become_subreaper, cli_binaries, free_port, scheduler, tasks, wait_for};
 
 const KEY: &str = "devcluster/tester/test/hist";
 const JOB: &str = "tester/test/hist";
@@ -48,9 +48,7 @@ fn the_past_task_histories_and_causes_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let cli = Cli::new(&cli_binaries(), dir.path(), port);
     let write = |name: &str, text: String| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -296,9 +294,7 @@ fn the_hash_chain_names_an_event_rewritten_on_disk() {
     let data = dir.path().join("aurora-data");
     let port = free_port();
     let scheduler_process = scheduler(&["--dev"], &data, port);
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let cli = Cli::new(&cli_binaries(), dir.path(), port);
     for cpu in ["1", "2", "3"] {
         let quota = cli.admin(&["set_quota", "devcluster", "tester", cpu, "4G", "4G"]);
         assert_eq!(code(&quota), Some(0), "{}", stderr(&quota));
@@ -337,7 +333,7 @@ fn the_hash_chain_names_an_event_rewritten_on_disk() {
     .unwrap();
     let copy_port = free_port();
     let _copy_scheduler = scheduler(&["--dev"], &copy, copy_port);
-    let copy_cli = Cli::new(aurora.parent().unwrap(), dir.path(), copy_port);
+    let copy_cli = Cli::new(&cli_binaries(), dir.path(), copy_port);
     let tampered = copy_cli.admin(&["journal", "verify", "devcluster"]);
     assert_eq!(code(&tampered), Some(4), "{}", stdout(&tampered));
     let expected = format!("seq {} is damaged", quota_set + 1);

@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 use cli_support::{Cli, code, dead_urls, stderr, stdout};
 use serde_json::json;
 use support::{
-    Guard, agent_binary, become_subreaper, config, free_port, http, init, scheduler, tasks,
-    wait_for, workspace_binary,
+    Guard, agent_binary, become_subreaper, cli_binaries, config, free_port, http, init, scheduler,
+    tasks, wait_for,
 };
 
 #[test]
@@ -64,9 +64,7 @@ fn an_agent_and_the_cli_find_the_live_scheduler_behind_a_dead_one() {
             .any(|t| t["status"] == "RUNNING" && t["agent"] == "a1")
     });
 
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let cli = Cli::new(&cli_binaries(), dir.path(), port);
     cli.write_clusters(&[
         ("replicated", &format!("{dead},{live}")),
         ("down", &format!("{dead},{dead2}")),

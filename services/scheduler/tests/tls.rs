@@ -16,7 +16,9 @@ use std::time::Duration;
 use aurora_net::ClientTls;
 use aurora_net::testing::Pki;
 use cli_support::{Cli, code, stderr};
-use support::{Guard, agent_with, become_subreaper, free_port, init, wait_for, workspace_binary};
+use support::{
+    Guard, agent_with, become_subreaper, cli_binaries, free_port, init, wait_for, workspace_binary,
+};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -113,9 +115,7 @@ fn over_https_the_agent_and_the_client_trust_the_ca_and_others_are_refused() {
             .unwrap_or_default();
         hosts.contains("tls-agent")
     });
-    workspace_binary("aurora-cli", "aurora-admin");
-    let aurora = workspace_binary("aurora-cli", "aurora");
-    let mut cli = Cli::new(aurora.parent().unwrap(), dir.path(), port);
+    let mut cli = Cli::new(&cli_binaries(), dir.path(), port);
     cli.dev_token = false;
     cli.write_clusters(&[("devcluster", &base)]);
     let key = "devcluster/tester/test/hello_world";

@@ -333,6 +333,17 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     path
 }
 
+/// The directory of the `aurora` and `aurora-admin` binaries, both built (or found up to
+/// date) first: what a test's `Cli` runs.
+pub fn cli_binaries() -> PathBuf {
+    workspace_binary("aurora-cli", "aurora-admin");
+    let aurora = workspace_binary("aurora-cli", "aurora");
+    aurora
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("the binaries' directory")
+}
+
 /// Starts `aurora-hollow-agents` against the scheduler on `port`, with `args` (e.g.
 /// `--count 50`) after the scheduler's URL and a 200 ms heartbeat.
 pub fn hollow_agents(port: u16, args: &[&str]) -> Guard {
