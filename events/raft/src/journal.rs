@@ -133,6 +133,15 @@ impl RaftJournal {
     pub fn replica(&self) -> &Replica {
         &self.inner.replica
     }
+
+    /// This replica's own copy of the committed journal, where it is on disk (what a backup
+    /// copies); `None` in memory.
+    pub fn local_rocks(&self) -> Option<aurora_journal::RocksJournal> {
+        match &self.inner.local {
+            LocalJournal::Rocks(journal) => Some(journal.clone()),
+            LocalJournal::Memory(_) => None,
+        }
+    }
 }
 
 #[async_trait]

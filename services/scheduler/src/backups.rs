@@ -162,9 +162,8 @@ pub fn router(backups: Option<Arc<Backups>>) -> Router {
 fn configured(backups: Option<Arc<Backups>>) -> Result<Arc<Backups>, Failure> {
     backups.ok_or_else(|| {
         Failure::invalid(
-            "this scheduler keeps no backups: start it with --backup-dir DIR (a replica's \
-             journal is on every replica; back one up by copying a stopped replica's data \
-             directory)",
+            "this scheduler keeps no backups: start it with --backup-dir DIR (with replicas, \
+             the leader takes the backups asked for)",
         )
     })
 }

@@ -60,10 +60,11 @@ struct Args {
     #[arg(long, value_name = "BACKUP", conflicts_with_all = ["dev", "init", "accept_truncation", "peers"])]
     restore_from: Option<PathBuf>,
     /// Keep backups of the journal in this directory (Aurora's `-backup_dir`): one every
-    /// --backup-interval-mins, and on `aurora-admin scheduler_backup_now`. Best on another
-    /// disk than --data-dir (on the same file system a backup costs almost no space, but
-    /// shares the disk's fate).
-    #[arg(long, value_name = "DIR", conflicts_with = "peers")]
+    /// --backup-interval-mins, and on `aurora-admin scheduler_backup_now` (which the leader
+    /// takes, of its copy). Best on another disk than --data-dir (on the same file system a
+    /// backup costs almost no space, but shares the disk's fate). With --peers each replica
+    /// backs up its own copy of the journal.
+    #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
     /// Minutes between backups with --backup-dir (Aurora's `-backup_interval`, 1 hour); 0
     /// takes them only on request.
@@ -219,6 +220,21 @@ struct Access {
 const DEFAULT_CLUSTER: &str = "devcluster";
 
 impl Args {
+    /// The backups `--backup-dir` asks for, of `journal` (this process's copy on disk),
+    /// taken every `--backup-interval-mins` from now on.
+    fn backups(&self, journal: Option<RocksJournal>) -> anyhow::Result<Option<Arc<Backups>>> {
+        let Some(dir) = &self.backup_dir else {
+            return Ok(None);
+        };
+        let journal = journal.context("--backup-dir: this journal is not on disk")?;
+        let keep = usize::try_from(self.max_saved_backups).unwrap_or(usize::MAX);
+        let backups = Arc::new(Backups::new(dir.clone(), keep, journal)?);
+        if self.backup_interval_mins > 0 {
+            Arc::clone(&backups).every(Duration::from_secs(self.backup_interval_mins * 60));
+        }
+        Ok(Some(backups))
+    }
+
     fn cluster(&self) -> &str {
         self.cluster.as_deref().unwrap_or(DEFAULT_CLUSTER)
     }
@@ -454,17 +470,7 @@ async fn main() -> anyhow::Result<()> {
     .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
     let cluster = journal.cluster().to_string();
     let last_seq = journal.last_seq();
-    let backups = match &args.backup_dir {
-        Some(dir) => {
-            let keep = usize::try_from(args.max_saved_backups).unwrap_or(usize::MAX);
-            let backups = Arc::new(Backups::new(dir.clone(), keep, journal.clone())?);
-            if args.backup_interval_mins > 0 {
-                Arc::clone(&backups).every(Duration::from_secs(args.backup_interval_mins * 60));
-            }
-            Some(backups)
-        }
-        None => None,
-    };
+    let backups = args.backups(Some(journal.clone()))?;
     // One process without peers: it is its own replica and always the leader. Its write-model
     // checkpoints live beside the journal, in the same database.
     let checkpoints: Arc<dyn CheckpointStore> = Arc::new(journal.clone());

@@ -194,9 +194,11 @@ pub(crate) async fn run(
     let watch = replicated::watch_leadership(runtime.clone(), group.clone());
     replicated::note_pages(&runtime, &group);
 
+    let backups = args.backups(journal.local_rocks())?;
     let full = aurora_scheduler::auth::guard(
         crate::app(&cluster, &runtime, metrics, &gate)
-            .merge(replicated::routes(runtime.clone(), group.clone())),
+            .merge(replicated::routes(runtime.clone(), group.clone()))
+            .merge(aurora_scheduler::backups::router(backups)),
         gate.clone(),
     )
     .layer(axum::middleware::from_fn_with_state(

@@ -25,7 +25,7 @@ pub struct Replicas {
     pub ports: BTreeMap<u64, u16>,
     pub peers: String,
     pub running: BTreeMap<u64, Guard>,
-    /// Further arguments every replica is started with.
+    /// Further arguments every replica is started with; `{id}` in one is the replica's id.
     pub extra: Vec<String>,
 }
 
@@ -86,7 +86,11 @@ impl Replicas {
             // Compact the Raft log often, so that every test here also runs with snapshots
             // taken and the log purged under it (and catching up goes through the journal).
             .args(["--raft-snapshot-every", "10", "--raft-log-keep", "5"])
-            .args(&self.extra)
+            .args(
+                self.extra
+                    .iter()
+                    .map(|arg| arg.replace("{id}", &id.to_string())),
+            )
             .env("RUST_LOG", "warn,openraft=info")
             .stdout(Stdio::null())
             .stderr(log);

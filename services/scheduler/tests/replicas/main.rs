@@ -2,8 +2,9 @@
 //! with -9 over and over under a steady write load, a follower comes back with an empty
 //! directory, and a minority refuses writes. Afterwards every replica holds the same journal,
 //! byte for byte, with every acknowledged write in it once. Also: membership changes through
-//! `aurora-admin`, agents and the CLI across a failover, and the stream mirror across leader
-//! kills and a NATS restart. The cluster and its clients are in `cluster.rs`.
+//! `aurora-admin`, agents and the CLI across a failover, the stream mirror across leader
+//! kills and a NATS restart, and a backup of the journal restored as a single scheduler. The
+//! cluster and its clients are in `cluster.rs`.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown
 
@@ -217,6 +218,76 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
                 && metrics.contains("aurora_raft_commit_index")
         });
     }
+}
+
+/// A backup asked of a follower is taken by the leader, of its copy of the journal, into its
+/// own backup directory; restored, it starts a single scheduler with the cluster's history.
+#[test]
+fn a_backup_of_a_replica_restores_as_a_single_scheduler() {
+    let mut replicas = Replicas::new(3);
+    let backups = replicas.dir.path().join("backups-{id}");
+    replicas.extra = vec![
+        "--backup-dir".into(),
+        backups.display().to_string(),
+        "--backup-interval-mins".into(),
+        "0".into(),
+    ];
+    replicas.start_all();
+    let leader = replicas.wait_leader(30);
+    for n in 0..5 {
+        create_job(replicas.port(leader), &format!("kept{n}")).unwrap();
+    }
+    let follower = replicas
+        .ports
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .unwrap();
+    let (status, taken) = http(
+        replicas.port(follower),
+        "POST",
+        "/api/v1/admin/backups",
+        Some(&serde_json::json!({})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{taken}");
+    let name = taken["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{taken}"))
+        .to_string();
+    let root = replicas.dir.path().to_path_buf();
+    let in_dir = |id: u64| root.join(format!("backups-{id}"));
+    assert!(in_dir(leader).join(&name).is_dir(), "the leader took it");
+    assert!(!in_dir(follower).join(&name).exists());
+    create_job(replicas.port(leader), "after").unwrap();
+    let ids: Vec<u64> = replicas.ports.keys().copied().collect();
+    for id in ids {
+        replicas.kill(id);
+    }
+
+    let restored = replicas.dir.path().join("restored");
+    let backup = in_dir(leader).join(&name);
+    let (ok, said) = replicas.run_to_exit(&[
+        "--restore-from",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    let port = support::free_port();
+    let _single = support::scheduler(&["--insecure-no-auth"], &restored, port);
+    let (_, jobs) = http(port, "GET", "/api/v1/jobs", None).unwrap();
+    let names: BTreeSet<String> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["job"].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = (0..5).map(|n| format!("www/prod/kept{n}")).collect();
+    assert_eq!(
+        names, expected,
+        "the jobs created before the backup, and only those"
+    );
 }
 
 #[test]
