@@ -217,6 +217,21 @@ async fn full_disk(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         status == reqwest::StatusCode::SERVICE_UNAVAILABLE && body.contains("is full"),
         "writes are refused, naming the full disk",
     );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let failures = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("aurora_journal_append_failures_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    report.check(
+        failures >= 1.0,
+        "the refused write counts in aurora_journal_append_failures_total",
+    );
     tokio::time::sleep(Duration::from_secs(7)).await;
     report.check(scheduler.alive(), "the scheduler is still up 7 s later");
     std::fs::remove_file(&filler)?;

@@ -392,7 +392,12 @@ async fn step(
                     tracing::warn!(term, current, "another leader took over; stepping down");
                     return every(SubmitError::NotLeader { leader: None });
                 }
-                Err(other) => return every(other.into()),
+                Err(other) => {
+                    // A full disk, a damaged journal, a lost quorum: every write fails until
+                    // it is fixed, while /health stays up. Counted, so that monitoring sees it.
+                    metrics::counter!("aurora_journal_append_failures_total").increment(1);
+                    return every(other.into());
+                }
             }
         };
         return settle(agents, proposal, committed)
