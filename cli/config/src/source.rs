@@ -14,8 +14,9 @@
 //! - generator expressions, which Starlark lacks, into list comprehensions: `f(x for x in y)`
 //!   into `f([x for x in y])` and `(x for x in y)` into `[x for x in y]` (a config only
 //!   iterates them, and its lists are small);
-//! - Python 2's `xrange` into `range`, and dicts' `.iteritems()`, `.iterkeys()` and
-//!   `.itervalues()` into `.items()`, `.keys()` and `.values()`.
+//! - Python 2's `xrange` into `range`, dicts' `.iteritems()`, `.iterkeys()` and
+//!   `.itervalues()` into `.items()`, `.keys()` and `.values()`, and `d.has_key(k)` into
+//!   `(k in d)`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -387,6 +388,7 @@ pub(crate) fn pretransform(src: &str, lines_of: &Lines) -> Result<Mapped, Config
     for line in &lines {
         python2_prefixes(src, line, &mut edits);
         python2_names(src, line, &mut edits);
+        python2_has_key(src, line, &mut edits);
         generator_expressions(src, line, &mut edits);
         implicit_concatenation(line, &mut edits);
     }
@@ -444,6 +446,79 @@ fn python2_names(src: &str, line: &Line, edits: &mut Vec<Edit>) {
             _ => continue,
         };
         edits.push(Edit::replace(t.start, t.end, renamed));
+    }
+}
+
+/// Python 2's `RECEIVER.has_key(KEY)` into `(KEY in RECEIVER)`: the receiver stays where it is
+/// (a dotted name, a call or an index, a string), `(KEY in ` is inserted before it and
+/// `.has_key(KEY)` becomes `)`. Only a one-token key (a name, number or string) is moved, so
+/// that no other rewrite is lost with the text; anything else is left for Starlark to report.
+fn python2_has_key(src: &str, line: &Line, edits: &mut Vec<Edit>) {
+    let text = |t: &Token| &src[t.start..t.end];
+    let tokens = &line.tokens;
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != Kind::Name || text(t) != "has_key" || i < 2 {
+            continue;
+        }
+        let (dot, open) = (&tokens[i - 1], tokens.get(i + 1));
+        let (key, close) = (tokens.get(i + 2), tokens.get(i + 3));
+        let (Some(open), Some(key), Some(close)) = (open, key, close) else {
+            continue;
+        };
+        let one_token_key = matches!(key.kind, Kind::Name | Kind::Number)
+            || (key.kind == Kind::Str && !matches!(src.as_bytes()[key.start], b'u' | b'U'));
+        if text(dot) != "." || text(open) != "(" || text(close) != ")" || !one_token_key {
+            continue;
+        }
+        let Some(start) = receiver_start(src, tokens, i - 2) else {
+            continue;
+        };
+        edits.push(Edit::insert(start, &format!("({} in ", text(key))));
+        edits.push(Edit::replace(dot.start, close.end, ")"));
+    }
+}
+
+/// Where the expression ending at token `last` begins, for a method call on it: a chain of
+/// names, strings and numbers joined by `.`, each possibly called or indexed.
+fn receiver_start(src: &str, tokens: &[Token], mut last: usize) -> Option<usize> {
+    let text = |t: &Token| &src[t.start..t.end];
+    loop {
+        let t = &tokens[last];
+        let first = match text(t) {
+            ")" | "]" | "}" => {
+                // Back to the bracket that opens it.
+                let mut depth = 0usize;
+                let mut at = last;
+                loop {
+                    match text(&tokens[at]) {
+                        ")" | "]" | "}" => depth += 1,
+                        "(" | "[" | "{" => depth -= 1,
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        break at;
+                    }
+                    at = at.checked_sub(1)?;
+                }
+            }
+            _ if matches!(t.kind, Kind::Name | Kind::Str | Kind::Number) => last,
+            _ => return None,
+        };
+        let before = first.checked_sub(1).map(|b| &tokens[b]);
+        match before {
+            // A call or an index of what is before it: `f(x)`, `a[0]`.
+            Some(b)
+                if matches!(text(&tokens[first]), "(" | "[")
+                    && ((matches!(b.kind, Kind::Name | Kind::Str)
+                        && !KEYWORDS.contains(&text(b)))
+                        || matches!(text(b), ")" | "]")) =>
+            {
+                last = first - 1;
+            }
+            // An attribute of what is before the dot.
+            Some(b) if text(b) == "." && first >= 2 => last = first - 2,
+            _ => return Some(tokens[first].start),
+        }
     }
 }
 
@@ -816,6 +891,26 @@ mod tests {
             "for i in range(3): x = d.items() + d.keys() + d.values()\n"
         );
         assert_eq!(transform("o.xrange = 1\n"), "o.xrange = 1\n");
+    }
+
+    #[test]
+    fn python2_has_key_becomes_in() {
+        assert_eq!(
+            transform("if not d.has_key('a'): x = os.environ.has_key(k)\n"),
+            "if not ('a' in d): x = (k in os.environ)\n"
+        );
+        // A keyword before a parenthesised receiver is not a call.
+        assert_eq!(
+            transform("w = not (a or b).has_key(1)\n"),
+            "w = not (1 in (a or b))\n"
+        );
+        assert_eq!(
+            transform("y = f(1)[2].has_key(3) and {1: 2}.has_key(1)\n"),
+            "y = (3 in f(1)[2]) and (1 in {1: 2})\n"
+        );
+        // A key of more than one token is left for Starlark to report.
+        let left = "z = d.has_key(a + b)\n";
+        assert_eq!(transform(left), left);
     }
 
     #[test]

@@ -525,6 +525,8 @@ if not any(v == 1 for v in ports.itervalues()) or sorted(ports.iterkeys()) != ['
 for i in xrange(2):
   if (i, ['a', 'b'][i]) not in [(v, k) for k, v in ports.iteritems()]:
     fail('xrange')
+if not ports.has_key('a') or ports.has_key('c') or not dict(x = 1).has_key("x"):
+  fail('has_key')
 "#;
     let jobs = load(source, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(jobs[0].task.executor.name, "svc-http-p");
