@@ -81,7 +81,10 @@ async fn start(anonymous_read: bool) -> (Runtime, Router, Gate) {
     let runtime = in_process::start_runtime(&store).await;
     let config = AuthConfig::parse(&config_text(anonymous_read)).unwrap();
     let gate = Gate::enforced(config, None);
-    let app = guard(api::router(runtime.clone()), gate.clone());
+    let app = guard(
+        api::router(runtime.clone()).merge(aurora_scheduler::backups::router(None)),
+        gate.clone(),
+    );
     (runtime, app, gate)
 }
 
@@ -423,6 +426,7 @@ fn mutations() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         ("POST", "/api/v1/admin/prune", None),
         ("POST", "/api/v1/admin/snapshot", None),
+        ("POST", "/api/v1/admin/backups", None),
         ("POST", "/api/v1/admin/reconcile", None),
         (
             "POST",
@@ -489,7 +493,10 @@ async fn a_reloaded_config_takes_effect_at_once() {
     in_process::initialise(&store);
     let runtime = in_process::start_runtime(&store).await;
     let gate = Gate::enforced(AuthConfig::load(&path).unwrap(), Some(path.clone()));
-    let app = guard(api::router(runtime.clone()), gate.clone());
+    let app = guard(
+        api::router(runtime.clone()).merge(aurora_scheduler::backups::router(None)),
+        gate.clone(),
+    );
     let bob = bearer(BOB_TOKEN);
     let create = || send(&app, "POST", "/api/v1/jobs", Some(&bob), Some(hello()));
     assert_eq!(create().await.0, StatusCode::FORBIDDEN);
