@@ -262,6 +262,23 @@ async fn auroras_operator_endpoints_answer_what_the_cluster_holds() {
     assert_eq!(dump["configs"][&hash]["resources"]["ram_mb"], 128, "{dump}");
     assert_eq!(dump["agents"]["agent-h2"]["tasks"], serde_json::json!({}));
 
+    // Errors are JSON too, for a script; media types are case-insensitive.
+    for uri in [
+        "/agents?at=abc",
+        "/offers?at=abc",
+        "/state?at=abc",
+        "/maintenance?at=abc",
+        "/pendingtasks?at=1",
+    ] {
+        let (status, body) = get_accepting(&state, uri, "*/*").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        let error: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: {e}: {body}"));
+        assert_eq!(error["code"], "INVALID_REQUEST", "{uri}: {body}");
+    }
+    let (_, page) = get_accepting(&state, "/agents", "TEXT/HTML").await;
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+
     assert_eq!(
         aurora_json(&state, "/tiers").await,
         serde_json::json!({

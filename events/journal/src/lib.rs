@@ -60,7 +60,7 @@ use futures::Stream;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Recovery};
 pub use memory::{MemoryCheckpoints, MemoryJournal, MemoryStore};
-pub use rocks::{Durability, RocksJournal};
+pub use rocks::{Durability, RocksJournal, is_journal_dir};
 
 /// A live stream of committed envelopes: first those already in the journal from the requested
 /// seq, then each new one as it is committed. It ends only if the journal fails.

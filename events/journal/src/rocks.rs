@@ -35,6 +35,7 @@ use rocksdb::{
 use tokio::sync::{oneshot, watch};
 
 mod backup;
+pub use backup::is_journal_dir;
 mod writer;
 
 use writer::{AppendRequest, Request, Writer};
@@ -161,6 +162,11 @@ fn reserve(total: u64) -> u64 {
 
 /// Refuses when the journal's file system has less than its reserve free.
 fn check_space(path: &Path) -> Result<(), Error> {
+    check_space_of(path, "the journal")
+}
+
+/// Refuses when the file system holding `what` at `path` has less than its reserve free.
+fn check_space_of(path: &Path, what: &str) -> Result<(), Error> {
     let Ok(fs) = nix::sys::statvfs::statvfs(path) else {
         // Cannot tell: let RocksDB try, and report what it meets.
         return Ok(());
@@ -170,10 +176,15 @@ fn check_space(path: &Path) -> Result<(), Error> {
         fs.blocks_available().saturating_mul(block),
         fs.blocks().saturating_mul(block),
     );
+    if total == 0 {
+        // A pseudo file system (/proc, /sys): no size to judge; what is written there fails
+        // for its own reason, which is then reported.
+        return Ok(());
+    }
     let keep = reserve(total);
     if free < keep {
         return Err(Error::Storage(format!(
-            "the disk holding the journal ({}) is full: {} MiB free, {} MiB kept in reserve; \
+            "the disk holding {what} ({}) is full: {} MiB free, {} MiB kept in reserve; \
              writes resume by themselves once space is freed",
             path.display(),
             free >> 20,

@@ -49,11 +49,42 @@ pub struct Taken {
 }
 
 impl Backups {
-    /// Backups of `journal` in `dir` (created if missing), keeping the newest `keep`.
-    pub fn new(dir: PathBuf, keep: usize, journal: RocksJournal) -> anyhow::Result<Self> {
+    /// Backups of `journal` in `dir` (created if missing), keeping the newest `keep`. Refuses a
+    /// directory it cannot write in now rather than at the first backup; removes what backups
+    /// cut short by a stopped process left; warns when `dir` is inside `data_dir`, whose
+    /// disk's fate the backups would then share.
+    pub fn new(
+        dir: PathBuf,
+        keep: usize,
+        journal: RocksJournal,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!("--backup-dir {} is not a directory", dir.display());
+        }
         std::fs::create_dir_all(&dir).map_err(|e| {
             anyhow::anyhow!("cannot create the backup directory {}: {e}", dir.display())
         })?;
+        let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"probe")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write in the backup directory {}: {e}",
+                    dir.display()
+                )
+            })?;
+        remove_partials(&dir);
+        if let (Ok(backups), Ok(data)) = (dir.canonicalize(), data_dir.canonicalize())
+            && backups.starts_with(&data)
+        {
+            tracing::warn!(
+                "--backup-dir {} is inside --data-dir {}: the backups are lost with the data \
+                 directory's disk; put them on another disk",
+                dir.display(),
+                data_dir.display()
+            );
+        }
         Ok(Self {
             dir,
             keep: keep.max(1),
@@ -76,6 +107,13 @@ impl Backups {
     }
 
     fn take_blocking(&self) -> Result<Taken, String> {
+        // Made again if someone removed it while the scheduler ran.
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            format!(
+                "cannot create the backup directory {}: {e}",
+                self.dir.display()
+            )
+        })?;
         let stamp = jiff::Timestamp::now()
             .strftime("%Y-%m-%d-%H-%M-%S")
             .to_string();
@@ -91,35 +129,41 @@ impl Backups {
             .journal
             .backup(&self.dir.join(&name))
             .map_err(|e| format!("backing up the journal into {}: {e}", self.dir.display()))?;
-        let removed = self.prune()?;
+        let removed = self.prune(&name)?;
         tracing::info!(backup = %name, last_seq, removed, "journal backed up");
         Ok(Taken { name, last_seq })
     }
 
-    /// The backups kept, oldest first (their names sort by time).
+    /// The backups kept, oldest first: the directories named as backups are
+    /// (`scheduler-backup-` and a time, maybe a suffix) that hold a whole journal. Anything
+    /// else in the directory is neither listed nor ever removed.
     pub fn list(&self) -> Result<Vec<String>, String> {
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| format!("cannot read {}: {e}", self.dir.display()))?;
-        let mut names: Vec<String> = entries
+        let mut names: Vec<(Stamp, String)> = entries
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|name| name.starts_with(PREFIX))
+            .filter_map(|name| Some((backup_stamp(&name)?, name)))
+            .filter(|(_, name)| aurora_journal::is_journal_dir(&self.dir.join(name)))
             .collect();
-        names.sort_by_key(|name| backup_order(name));
-        Ok(names)
+        names.sort();
+        Ok(names.into_iter().map(|(_, name)| name).collect())
     }
 
-    /// Removes the oldest backups beyond the number kept; how many it removed.
-    fn prune(&self) -> Result<usize, String> {
+    /// Removes the oldest backups beyond the number kept, never `taken` (the one just made,
+    /// even if the clock went back since an older one); how many it removed.
+    fn prune(&self, taken: &str) -> Result<usize, String> {
         let names = self.list()?;
         let excess = names.len().saturating_sub(self.keep);
-        for name in &names[..excess] {
+        let mut removed = 0;
+        for name in names.iter().filter(|name| *name != taken).take(excess) {
             let path = self.dir.join(name);
             std::fs::remove_dir_all(&path)
                 .map_err(|e| format!("cannot remove the old backup {}: {e}", path.display()))?;
+            removed += 1;
         }
-        Ok(excess)
+        Ok(removed)
     }
 
     /// Takes a backup every `interval` until the process ends; a failure is logged and
@@ -143,13 +187,56 @@ impl Backups {
     }
 }
 
-/// Names sort by their time stamp, then by their suffix as a number (`…-05`, `…-05-2`,
+/// A backup name's time stamp and suffix, which order backups (`…-05` < `…-05-2` <
 /// `…-05-10`).
-fn backup_order(name: &str) -> (String, u32) {
-    let stamp_len = PREFIX.len() + "YYYY-MM-DD-HH-MM-SS".len();
-    let (stamp, suffix) = name.split_at(stamp_len.min(name.len()));
-    let suffix = suffix.trim_start_matches('-').parse().unwrap_or(0);
-    (stamp.to_string(), suffix)
+type Stamp = (String, u32);
+
+/// The stamp of a backup's name, `None` for a name that is not one:
+/// `scheduler-backup-YYYY-MM-DD-HH-MM-SS`, optionally followed by `-N`.
+fn backup_stamp(name: &str) -> Option<Stamp> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let stamp = rest.get(..19)?;
+    let shape_ok = stamp.char_indices().all(|(i, c)| match i {
+        4 | 7 | 10 | 13 | 16 => c == '-',
+        _ => c.is_ascii_digit(),
+    });
+    if !shape_ok {
+        return None;
+    }
+    let suffix = match &rest[19..] {
+        "" => 0,
+        more => {
+            let digits = more.strip_prefix('-')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok()?
+        }
+    };
+    Some((stamp.to_string(), suffix))
+}
+
+/// Removes what backups cut short by a stopped process left (`.scheduler-backup-…partial`,
+/// and RocksDB's own `.tmp` beside it): called at start, when no backup is being made.
+fn remove_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!(".{PREFIX}")) && name.contains(".partial") {
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => tracing::info!("removed {}, left by a backup cut short", path.display()),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+            }
+        }
+    }
 }
 
 /// The backup routes; without a backup directory they say how to get one.
@@ -206,14 +293,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_sort_by_time_then_suffix() {
+    fn names_sort_by_time_then_suffix_and_others_are_not_backups() {
         let mut names = [
             format!("{PREFIX}2026-12-07-10-00-05-10"),
             format!("{PREFIX}2026-12-07-10-00-05-2"),
             format!("{PREFIX}2026-12-07-09-59-59"),
             format!("{PREFIX}2026-12-07-10-00-05"),
         ];
-        names.sort_by_key(|name| backup_order(name));
+        names.sort_by_key(|name| backup_stamp(name));
         let suffixes: Vec<&str> = names.iter().map(|n| &n[PREFIX.len()..]).collect();
         assert_eq!(
             suffixes,
@@ -224,6 +311,20 @@ mod tests {
                 "2026-12-07-10-00-05-10"
             ]
         );
+        for not_one in [
+            "zzz",
+            "pre-upgrade",
+            "2026-12-07-10-00-05-",
+            "2026-12-07-10-00-05x",
+            "2026-12-07-10-00-05-2b",
+            "2026-12-07 10:00:05",
+        ] {
+            assert_eq!(
+                backup_stamp(&format!("{PREFIX}{not_one}")),
+                None,
+                "{not_one}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -232,12 +333,39 @@ mod tests {
         let journal =
             RocksJournal::initialise(dir.path().join("data"), "west", aurora_events::Timestamp(1))
                 .expect("journal");
-        let backups = Arc::new(Backups::new(dir.path().join("backups"), 2, journal).expect("dir"));
+        let root = dir.path().join("backups");
+        // Someone's directories named like backups, and one that sorts after every stamp:
+        // neither listed nor removed, and never the reason a new backup goes.
+        std::fs::create_dir_all(root.join(format!("{PREFIX}zzz"))).expect("mkdir");
+        std::fs::create_dir_all(root.join(format!("{PREFIX}2999-01-01-00-00-00"))).expect("mkdir");
+        // What a backup cut short left: removed at start.
+        let partial = root.join(format!(".{PREFIX}2026-12-07-10-00-05.partial.tmp"));
+        std::fs::create_dir_all(&partial).expect("mkdir");
+        let data = dir.path().join("data");
+        let backups = Arc::new(Backups::new(root.clone(), 2, journal, &data).expect("dir"));
+        assert!(!partial.exists());
         let mut taken = Vec::new();
         for _ in 0..3 {
             taken.push(backups.take().await.expect("backup").name);
         }
         assert_eq!(backups.list().expect("list"), taken[1..]);
         assert!(!backups.dir().join(&taken[0]).exists());
+        assert!(root.join(format!("{PREFIX}zzz")).is_dir());
+        assert!(root.join(format!("{PREFIX}2999-01-01-00-00-00")).is_dir());
+    }
+
+    #[test]
+    fn a_backup_directory_that_cannot_be_used_is_refused_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal =
+            RocksJournal::initialise(dir.path().join("data"), "west", aurora_events::Timestamp(1))
+                .expect("journal");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").expect("write");
+        let refused = Backups::new(file, 2, journal, dir.path()).expect_err("a file");
+        assert!(
+            refused.to_string().contains("is not a directory"),
+            "{refused}"
+        );
     }
 }

@@ -228,7 +228,7 @@ impl Args {
         };
         let journal = journal.context("--backup-dir: this journal is not on disk")?;
         let keep = usize::try_from(self.max_saved_backups).unwrap_or(usize::MAX);
-        let backups = Arc::new(Backups::new(dir.clone(), keep, journal)?);
+        let backups = Arc::new(Backups::new(dir.clone(), keep, journal, &self.data_dir)?);
         if self.backup_interval_mins > 0 {
             Arc::clone(&backups).every(Duration::from_secs(self.backup_interval_mins * 60));
         }
@@ -380,6 +380,16 @@ async fn main() -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    // Counters an operator alerts on are there at 0 from the start: an alert rule sees "0",
+    // not "absent", until the first agent is lost or the first append fails.
+    for counter in [
+        "aurora_agents_lost_total",
+        "aurora_journal_append_failures_total",
+        "aurora_backup_failed_total",
+        "aurora_backup_success_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
     let clock: Arc<dyn aurora_journal::Clock> = Arc::new(SystemClock);
 
     if args.peers.is_some() {
@@ -513,10 +523,13 @@ async fn main() -> anyhow::Result<()> {
     println!("  metrics: {base}/metrics");
     println!("  auth:    {}", access.shown);
     if let Some(backups) = &backups {
+        let every = match args.backup_interval_mins {
+            0 => "on request only".to_string(),
+            minutes => format!("every {minutes} min"),
+        };
         println!(
-            "  backups: {} (every {} min, {} kept)",
+            "  backups: {} ({every}, {} kept)",
             backups.dir().display(),
-            args.backup_interval_mins,
             args.max_saved_backups
         );
     }

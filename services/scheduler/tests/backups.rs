@@ -11,7 +11,7 @@ mod support;
 
 use cli_support::{Cli, code, stderr, stdout};
 use serde_json::{Value, json};
-use support::{become_subreaper, cli_binaries, free_port, http, run_scheduler, scheduler};
+use support::{become_subreaper, cli_binaries, free_port, http, metric, run_scheduler, scheduler};
 
 fn set_quota(port: u16, ram_mb: u64) {
     let quota = json!({"cpus": 4.0, "ram_mb": ram_mb, "disk_mb": 1024});
@@ -54,6 +54,7 @@ fn a_backup_taken_on_request_restores_the_cluster_as_it_was() {
         .find(|word| word.starts_with("scheduler-backup-"))
         .unwrap_or_else(|| panic!("the backup is named: {said}"))
         .to_string();
+    assert_eq!(metric(port, "aurora_backup_success_total"), Some(1.0));
     // After the backup: not in it.
     set_quota(port, 4096);
     let listed = cli.admin(&["scheduler_list_backups", "devcluster"]);
@@ -74,7 +75,7 @@ fn a_backup_taken_on_request_restores_the_cluster_as_it_was() {
     let again = run_scheduler(&["--restore-from", backup.to_str().unwrap()], &data);
     assert!(!again.status.success());
     assert!(
-        String::from_utf8_lossy(&again.stderr).contains("is not empty"),
+        String::from_utf8_lossy(&again.stderr).contains("holds a journal already"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
@@ -97,6 +98,12 @@ fn a_scheduler_without_a_backup_directory_says_how_to_get_one() {
     let port = free_port();
     let _scheduler = scheduler(&["--dev"], &dir.path().join("aurora-data"), port);
     let cli = Cli::new(&cli_binaries(), dir.path(), port);
+    // Counters to alert on read 0 from the start, not "absent".
+    assert_eq!(metric(port, "aurora_agents_lost_total"), Some(0.0));
+    assert_eq!(
+        metric(port, "aurora_journal_append_failures_total"),
+        Some(0.0)
+    );
     let refused = cli.admin(&["scheduler_backup_now", "devcluster"]);
     assert_ne!(code(&refused), Some(0));
     assert!(

@@ -178,8 +178,13 @@ pub async fn agents(
     Query(at): Query<AtQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
-    let (agents, moment) = read(&state, "/agents", &at, agent_lines).await?;
-    if wants_json(&headers) {
+    let wanted_json = wants_json(&headers);
+    let (agents, moment) = match read(&state, "/agents", &at, agent_lines).await {
+        Ok(read) => read,
+        Err(e) if wanted_json => return Ok(e.into_json()),
+        Err(e) => return Err(e),
+    };
+    if wanted_json {
         let agents: Vec<Value> = agents
             .iter()
             .map(|a| {
@@ -212,11 +217,11 @@ fn port_ranges(ranges: &[(u16, u16)]) -> Vec<Value> {
 
 /// `/offers`: what each live agent has free, in the shape of Aurora's offers (resources
 /// `cpus`, `mem`, `disk`, `gpus` as scalars and `ports` as ranges; attributes as text).
-pub async fn offers(
-    State(state): State<WebState>,
-    Query(at): Query<AtQuery>,
-) -> Result<Response, PageError> {
-    let (agents, _) = read(&state, "/offers", &at, agent_lines).await?;
+pub async fn offers(State(state): State<WebState>, Query(at): Query<AtQuery>) -> Response {
+    let agents = match read(&state, "/offers", &at, agent_lines).await {
+        Ok((agents, _)) => agents,
+        Err(e) => return e.into_json(),
+    };
     let offers: Vec<Value> = agents
         .iter()
         .filter(|a| !a.lost)
@@ -245,13 +250,20 @@ pub async fn offers(
             })
         })
         .collect();
-    Ok(super::json(&Value::Array(offers)))
+    super::json(&Value::Array(offers))
 }
 
 /// `/pendingtasks`: the tasks waiting to be placed, grouped as Aurora groups them (by job and
 /// task config), each group with its task ids and why its first task waits. Reasons are the
-/// leader's, now: this endpoint has no `?at=`.
-pub async fn pending_tasks(State(state): State<WebState>) -> Response {
+/// leader's, now: `?at=` is refused rather than answered with today's tasks.
+pub async fn pending_tasks(State(state): State<WebState>, Query(at): Query<AtQuery>) -> Response {
+    if at.at.is_some() {
+        return PageError::bad_request(
+            "/pendingtasks shows the tasks waiting now, with the leader's reasons; it has no \
+             ?at= (a job's page at a past moment shows its tasks as they were)",
+        )
+        .into_json();
+    }
     let groups: BTreeMap<(String, ConfigHash), Vec<TaskId>> = state
         .read
         .live_off_thread(|views| {
@@ -295,11 +307,8 @@ pub async fn pending_tasks(State(state): State<WebState>) -> Response {
 
 /// `/state`: which tasks each agent holds (task id → config hash) and the configs those
 /// hashes name, once each.
-pub async fn state_dump(
-    State(state): State<WebState>,
-    Query(at): Query<AtQuery>,
-) -> Result<Response, PageError> {
-    let (dump, _) = read(&state, "/state", &at, |views| {
+pub async fn state_dump(State(state): State<WebState>, Query(at): Query<AtQuery>) -> Response {
+    let dumped = read(&state, "/state", &at, |views| {
         let mut agents = serde_json::Map::new();
         let mut configs = serde_json::Map::new();
         for host in views.hosts() {
@@ -324,8 +333,11 @@ pub async fn state_dump(
         }
         json!({"agents": agents, "configs": configs})
     })
-    .await?;
-    Ok(super::json(&dump))
+    .await;
+    match dumped {
+        Ok((dump, _)) => super::json(&dump),
+        Err(e) => e.into_json(),
+    }
 }
 
 /// `/tiers`: the cluster's tiers and the default one, as Aurora's tier config file reads.

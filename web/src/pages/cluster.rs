@@ -165,8 +165,13 @@ pub async fn quotas(
     Query(only): Query<RoleQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
-    let (roles, moment) = read(&state, "/quotas", &at, |v| v.roles()).await?;
-    if wants_json(&headers) {
+    let wanted_json = wants_json(&headers);
+    let (roles, moment) = match read(&state, "/quotas", &at, |v| v.roles()).await {
+        Ok(read) => read,
+        Err(e) if wanted_json => return Ok(e.into_json()),
+        Err(e) => return Err(e),
+    };
+    if wanted_json {
         // Aurora's shape: role → its allocated quota, roles without one left out.
         let quotas: serde_json::Map<String, serde_json::Value> = roles
             .iter()
@@ -232,8 +237,13 @@ pub async fn maintenance(
     Query(at): Query<AtQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
-    let (hosts, moment) = read(&state, "/maintenance", &at, |v| v.hosts()).await?;
-    if wants_json(&headers) {
+    let wanted_json = wants_json(&headers);
+    let (hosts, moment) = match read(&state, "/maintenance", &at, |v| v.hosts()).await {
+        Ok(read) => read,
+        Err(e) if wanted_json => return Ok(e.into_json()),
+        Err(e) => return Err(e),
+    };
+    if wanted_json {
         // Aurora's shape: DRAINED and SCHEDULED hosts, and each DRAINING host's tasks that
         // still hold resources there.
         let named = |mode: MaintenanceMode| {

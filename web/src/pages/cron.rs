@@ -59,7 +59,9 @@ pub async fn page(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     if wants_json(&headers) {
-        return scheduled(&state, &at).await;
+        return Ok(scheduled(&state, &at)
+            .await
+            .unwrap_or_else(PageError::into_json));
     }
     let live = at.at.is_none();
     let zone = state.cron_zone.clone();

@@ -135,6 +135,21 @@ impl PageError {
     }
 }
 
+impl PageError {
+    /// The error as the API words its errors (`{"code", "message"}`), for a client that asked
+    /// for JSON: a script piping an Aurora endpoint to `jq` gets JSON either way.
+    pub fn into_json(self) -> Response {
+        let code = match self.status {
+            StatusCode::BAD_REQUEST => "INVALID_REQUEST",
+            StatusCode::NOT_FOUND => "NOT_FOUND",
+            StatusCode::SERVICE_UNAVAILABLE => "ERROR_TRANSIENT",
+            _ => "ERROR",
+        };
+        let body = serde_json::json!({"code": code, "message": self.message});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -173,10 +188,12 @@ impl IntoResponse for PageError {
 /// browser, which always names `text/html` in its `Accept`; a client that does not (curl's
 /// `*/*`, none at all, `application/json`) gets Aurora's JSON.
 pub fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    // Media types are case-insensitive.
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_ascii_lowercase();
     accept.contains("application/json") || !accept.contains("text/html")
 }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use aurora_events::Seq;
 use rocksdb::checkpoint::Checkpoint;
 
-use super::{RocksJournal, check_space, holds_database, is_empty_or_missing, location};
+use super::{RocksJournal, check_space_of, holds_database, is_empty_or_missing, location};
 use crate::mark::{self, Mark};
 use crate::{Error, Journal};
 
@@ -34,7 +34,7 @@ impl RocksJournal {
             )));
         }
         let parent = into.parent().unwrap_or(Path::new("."));
-        check_space(parent)?;
+        check_space_of(parent, "the backups")?;
         let name = into
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -66,10 +66,17 @@ impl RocksJournal {
     /// the journal as it was when the backup was made. Returns the cluster's name and the last
     /// seq. Nothing is left in `into` if it fails.
     pub fn restore(backup: &Path, into: &Path) -> Result<(String, Seq), Error> {
-        if !holds_database(backup) || mark::read_identity(backup)?.is_none() {
+        if !is_journal_dir(backup) {
             return Err(Error::Storage(format!(
                 "{} is not a journal backup (no journal database and identity in it)",
                 backup.display()
+            )));
+        }
+        if holds_database(into) {
+            return Err(Error::Storage(format!(
+                "{} holds a journal already (a scheduler's data directory?): restore into a \
+                 new or empty directory, and start the scheduler there",
+                into.display()
             )));
         }
         if !is_empty_or_missing(into)? {
@@ -91,6 +98,12 @@ impl RocksJournal {
         }
         copied
     }
+}
+
+/// Whether `dir` holds a whole backup (or any journal): its database and identity. A backup
+/// being made is under another name until it is whole.
+pub fn is_journal_dir(dir: &Path) -> bool {
+    holds_database(dir) && mark::read_identity(dir).ok().flatten().is_some()
 }
 
 /// Copies the regular files of `from` (a checkpoint is flat) into `to`, synced.
@@ -194,6 +207,11 @@ mod tests {
             RocksJournal::restore(&backup, &used),
             Err(Error::NotEmpty { .. })
         ));
+        // A journal's own directory says so, rather than "holds no journal".
+        let message = RocksJournal::restore(&backup, &dir.path().join("data"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("holds a journal already"), "{message}");
         assert_eq!(std::fs::read_to_string(used.join("notes")).unwrap(), "mine");
         let message = RocksJournal::restore(&used, &dir.path().join("new"))
             .unwrap_err()
