@@ -142,6 +142,15 @@ impl Replicas {
         nix::unistd::Pid::from_raw(i32::try_from(self.running[&id].0.id()).unwrap())
     }
 
+    /// A replica other than `leader`.
+    pub fn follower_of(&self, leader: u64) -> u64 {
+        self.ports
+            .keys()
+            .copied()
+            .find(|id| *id != leader)
+            .expect("more than one replica")
+    }
+
     pub fn port(&self, id: u64) -> u16 {
         self.ports[&id]
     }

@@ -164,12 +164,7 @@ fn a_follower_restarted_with_an_empty_directory_catches_up() {
     for n in 0..20 {
         create_job(replicas.port(leader), &format!("early{n}")).unwrap();
     }
-    let follower = replicas
-        .ports
-        .keys()
-        .copied()
-        .find(|id| *id != leader)
-        .unwrap();
+    let follower = replicas.follower_of(leader);
     replicas.kill(follower);
     std::fs::remove_dir_all(replicas.data(follower)).unwrap();
     for n in 0..10 {
@@ -237,12 +232,7 @@ fn a_backup_of_a_replica_restores_as_a_single_scheduler() {
     for n in 0..5 {
         create_job(replicas.port(leader), &format!("kept{n}")).unwrap();
     }
-    let follower = replicas
-        .ports
-        .keys()
-        .copied()
-        .find(|id| *id != leader)
-        .unwrap();
+    let follower = replicas.follower_of(leader);
     let (status, taken) = http(
         replicas.port(follower),
         "POST",
