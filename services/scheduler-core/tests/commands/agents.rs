@@ -11,40 +11,18 @@ use super::support::*;
 
 #[test]
 fn register_records_capacity_and_attributes() {
-    let Event::AgentRegistered {
-        agent,
-        host,
-        capacity,
-        attributes,
-        endpoint,
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
     given([])
-        .when(Command::RegisterAgent(RegisterAgent {
-            agent: agent.clone(),
-            host: host.clone(),
-            capacity: capacity.clone(),
-            attributes: attributes.clone(),
-            endpoint: endpoint.clone(),
-            running: Default::default(),
-            principal: None,
-        }))
+        .when(Command::RegisterAgent(registration(1)))
         .then_events(vec![agent_registered(1)]);
+    let registered = registration(1);
     let backwards = Capacity {
         port_ranges: vec![(2000, 1000)],
-        ..capacity
+        ..registered.capacity.clone()
     };
     let result = given([])
         .when(Command::RegisterAgent(RegisterAgent {
-            agent,
-            host,
             capacity: backwards,
-            attributes,
-            endpoint,
-            running: Default::default(),
-            principal: None,
+            ..registered
         }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("backwards")));
@@ -52,25 +30,10 @@ fn register_records_capacity_and_attributes() {
 
 #[test]
 fn a_second_live_agent_on_one_host_is_refused() {
-    let Event::AgentRegistered {
-        host,
-        capacity,
-        attributes,
-        endpoint,
-        ..
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
     let result = given([agent_registered(1)])
         .when(Command::RegisterAgent(RegisterAgent {
             agent: agent(9),
-            host,
-            capacity,
-            attributes,
-            endpoint,
-            running: Default::default(),
-            principal: None,
+            ..registration(1)
         }))
         .result;
     assert!(matches!(result, Err(Rejection::InvalidRequest(m)) if m.contains("already served")));
@@ -80,25 +43,12 @@ fn a_second_live_agent_on_one_host_is_refused() {
 /// while the host it moved to is still refused to others.
 #[test]
 fn an_agent_that_moved_hosts_frees_the_old_one() {
-    let Event::AgentRegistered {
-        host: old_host,
-        capacity,
-        attributes,
-        endpoint,
-        ..
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
+    let old_host = registration(1).host;
     let register = |id: u32, host: &str| {
         Command::RegisterAgent(RegisterAgent {
             agent: agent(id),
             host: host.to_string(),
-            capacity: capacity.clone(),
-            attributes: attributes.clone(),
-            endpoint: endpoint.clone(),
-            running: Default::default(),
-            principal: None,
+            ..registration(1)
         })
     };
     let mut cluster = given([agent_registered(1)]);
@@ -128,26 +78,12 @@ fn registering_again_reconciles_the_tasks_the_agent_runs() {
     events.extend(job_created(&service, &[kept.clone(), gone.clone()]));
     events.extend(running(&service.job, &kept, 1));
     events.extend(running(&service.job, &gone, 1));
-    let Event::AgentRegistered {
-        agent,
-        host,
-        capacity,
-        attributes,
-        endpoint,
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
+    let agent = agent(1);
     let stranger = task_id(&job("other"), 0);
     let decision = given(events)
         .when(Command::RegisterAgent(RegisterAgent {
-            agent: agent.clone(),
-            host,
-            capacity,
-            attributes,
-            endpoint,
             running: [kept.clone(), stranger.clone()].into(),
-            principal: None,
+            ..registration(1)
         }))
         .decision();
     let facts = decision.facts();
@@ -281,25 +217,11 @@ fn registering_again_kills_again_what_is_being_killed() {
         ScheduleStatus::Restarting,
         None,
     ));
-    let Event::AgentRegistered {
-        agent,
-        host,
-        capacity,
-        attributes,
-        endpoint,
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
+    let agent = agent(1);
     let decision = given(events)
         .when(Command::RegisterAgent(RegisterAgent {
-            agent: agent.clone(),
-            host,
-            capacity,
-            attributes,
-            endpoint,
             running: [restarting.clone(), running_one].into(),
-            principal: None,
+            ..registration(1)
         }))
         .decision();
     assert_eq!(decision.facts(), vec![agent_registered(1)]);
@@ -340,25 +262,10 @@ fn an_endpoint_must_be_an_http_url() {
             "{bad:?}: {refused:?}"
         );
     }
-    let Event::AgentRegistered {
-        agent,
-        host,
-        capacity,
-        attributes,
-        ..
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
     let result = given([])
         .when(Command::RegisterAgent(RegisterAgent {
-            agent,
-            host,
-            capacity,
-            attributes,
             endpoint: "javascript:alert(1)".into(),
-            running: Default::default(),
-            principal: None,
+            ..registration(1)
         }))
         .result;
     assert!(
@@ -369,24 +276,9 @@ fn an_endpoint_must_be_an_http_url() {
 
 /// Registering agent 1 as `principal`.
 fn register_as(principal: Option<&str>) -> Command {
-    let Event::AgentRegistered {
-        agent,
-        host,
-        capacity,
-        attributes,
-        endpoint,
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
     Command::RegisterAgent(RegisterAgent {
-        agent,
-        host,
-        capacity,
-        attributes,
-        endpoint,
-        running: Default::default(),
         principal: principal.map(str::to_owned),
+        ..registration(1)
     })
 }
 
@@ -521,24 +413,11 @@ fn an_unbound_agent_frees_its_id_and_its_host() {
 /// host-name characters are registered.
 #[test]
 fn agent_ids_and_hosts_must_be_names() {
-    let Event::AgentRegistered {
-        host,
-        capacity,
-        attributes,
-        endpoint,
-        ..
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
+    let host = registration(1).host;
     let register = |agent: &str, host: &str| RegisterAgent {
         agent: aurora_events::AgentId(agent.into()),
         host: host.into(),
-        capacity: capacity.clone(),
-        attributes: attributes.clone(),
-        endpoint: endpoint.clone(),
-        running: Default::default(),
-        principal: None,
+        ..registration(1)
     };
     let long = "a".repeat(254);
     for (agent, host) in [

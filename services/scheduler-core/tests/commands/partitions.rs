@@ -103,27 +103,12 @@ fn an_agent_that_returns_running_its_tasks_gets_them_back() {
         delay_secs: 300,
     }));
     let (cluster, task) = lost(&config);
-    let Event::AgentRegistered {
-        host,
-        capacity,
-        attributes,
-        endpoint,
-        ..
-    } = agent_registered(1)
-    else {
-        unreachable!()
-    };
     let back = |running: BTreeSet<aurora_events::TaskId>| {
         cluster
             .at(LOST_AT + 60_000)
             .when(Command::RegisterAgent(RegisterAgent {
-                agent: agent(1),
-                host: host.clone(),
-                capacity: capacity.clone(),
-                attributes: attributes.clone(),
-                endpoint: endpoint.clone(),
                 running,
-                principal: None,
+                ..registration(1)
             }))
             .decision()
     };

@@ -7,6 +7,7 @@ use aurora_events::{
     Actor, AgentId, Capacity, ConfigHash, Event, EventId, JobKey, PendingEvent, ScheduleStatus,
     TaskConfig, TaskId, Timestamp,
 };
+use aurora_scheduler_core::commands::RegisterAgent;
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, Rejection, Settings, decide};
 use pretty_assertions::assert_eq;
 
@@ -59,6 +60,30 @@ pub fn agent_registered(n: u32) -> Event {
             values: vec![format!("r{}", n % 2)],
         }],
         endpoint: format!("http://host-{n}:1338"),
+    }
+}
+
+/// What agent `n` sends to register as [`agent_registered`] records it, running nothing and
+/// without a principal; tests change the fields they are about.
+pub fn registration(n: u32) -> RegisterAgent {
+    let Event::AgentRegistered {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+    } = agent_registered(n)
+    else {
+        unreachable!("agent_registered makes an AgentRegistered")
+    };
+    RegisterAgent {
+        agent,
+        host,
+        capacity,
+        attributes,
+        endpoint,
+        running: Default::default(),
+        principal: None,
     }
 }
 
