@@ -123,15 +123,10 @@ fn report(status: ScheduleStatus) -> StatusReport {
     }
 }
 
-#[tokio::test]
-async fn a_report_is_sent_until_the_scheduler_has_it() {
-    // More failures than the five attempts that used to be all a report got, through an
-    // outage (503) and a scheduler that forgot the agent (404) alike.
-    let mut script = vec![Answer::Transient; 6];
-    script.extend([Answer::Unknown, Answer::Unknown, Answer::Transient]);
-    let stand_in = StandIn::start(script).await;
+/// Delivers a RUNNING report to `stand_in` with fast retries, never shut down.
+async fn deliver_running(stand_in: &StandIn) -> Delivery {
     let (_stop, mut shutdown) = watch::channel(false);
-    let delivery = tokio::time::timeout(
+    tokio::time::timeout(
         WAIT,
         deliver(
             &stand_in.client,
@@ -141,7 +136,17 @@ async fn a_report_is_sent_until_the_scheduler_has_it() {
         ),
     )
     .await
-    .unwrap();
+    .expect("delivered within the wait")
+}
+
+#[tokio::test]
+async fn a_report_is_sent_until_the_scheduler_has_it() {
+    // More failures than the five attempts that used to be all a report got, through an
+    // outage (503) and a scheduler that forgot the agent (404) alike.
+    let mut script = vec![Answer::Transient; 6];
+    script.extend([Answer::Unknown, Answer::Unknown, Answer::Transient]);
+    let stand_in = StandIn::start(script).await;
+    let delivery = deliver_running(&stand_in).await;
     assert_eq!(delivery, Delivery::Delivered);
     assert_eq!(stand_in.posts(), 10, "nine failures, then the one accepted");
     assert_eq!(stand_in.accepted(), ["t-1 RUNNING"]);
@@ -150,18 +155,7 @@ async fn a_report_is_sent_until_the_scheduler_has_it() {
 #[tokio::test]
 async fn a_report_the_scheduler_can_never_take_is_dropped_at_once() {
     let stand_in = StandIn::start([Answer::Invalid]).await;
-    let (_stop, mut shutdown) = watch::channel(false);
-    let delivery = tokio::time::timeout(
-        WAIT,
-        deliver(
-            &stand_in.client,
-            &report(ScheduleStatus::Running),
-            FAST,
-            &mut shutdown,
-        ),
-    )
-    .await
-    .unwrap();
+    let delivery = deliver_running(&stand_in).await;
     assert_eq!(delivery, Delivery::Refused);
     assert_eq!(stand_in.posts(), 1, "not sent again");
     assert!(stand_in.accepted().is_empty());
