@@ -59,11 +59,10 @@ async fn a_byte_flipped_in_the_middle_of_the_log_is_refused() {
     assert!(message.contains("restore"), "says the way out: {message}");
 }
 
-#[tokio::test]
-async fn a_log_cut_short_is_refused_until_the_loss_is_accepted_on_the_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, last) = journal_in_its_log(dir.path()).await;
-    let log = wal(&path);
+/// Cuts the journal's write-ahead log at `path` to half its length, as a disk that lost its
+/// tail would.
+fn cut_log_in_half(path: &std::path::Path) {
+    let log = wal(path);
     let size = std::fs::metadata(&log).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -71,6 +70,13 @@ async fn a_log_cut_short_is_refused_until_the_loss_is_accepted_on_the_record() {
         .unwrap()
         .set_len(size / 2)
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_log_cut_short_is_refused_until_the_loss_is_accepted_on_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, last) = journal_in_its_log(dir.path()).await;
+    cut_log_in_half(&path);
 
     let err = RocksJournal::open(&path).unwrap_err();
     let Error::Truncated {
@@ -176,14 +182,7 @@ async fn envelopes_dropped_after_a_seq_leave_a_journal_that_goes_on_from_it() {
 async fn a_log_cut_short_with_its_mark_removed_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (path, last) = journal_in_its_log(dir.path()).await;
-    let log = wal(&path);
-    let size = std::fs::metadata(&log).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(size / 2)
-        .unwrap();
+    cut_log_in_half(&path);
     std::fs::remove_file(path.join("AURORA-ACKNOWLEDGED")).unwrap();
 
     let err = RocksJournal::open(&path).unwrap_err();
