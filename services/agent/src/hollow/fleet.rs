@@ -234,9 +234,10 @@ impl Agent<'_> {
             tokio::select! {
                 () = tokio::time::sleep_until(next_contact) => {
                     let before = self.tasks.len();
-                    let was_registered = self.registered;
-                    self.contact().await;
-                    if self.registered && !was_registered {
+                    if self.contact().await == Contact::Registered {
+                        // A fresh poll: the one in flight may carry a "register again" the
+                        // scheduler gave before this registration, which would register the
+                        // agent a second time.
                         work = self.client.poll_work(WORK_WAIT, Duration::ZERO);
                     }
                     self.count_tasks(before);
@@ -324,12 +325,12 @@ impl Agent<'_> {
 
     /// One contact: a heartbeat when registered, else (or when the heartbeat says the
     /// scheduler no longer knows this agent) a registration with the tasks it has.
-    async fn contact(&mut self) {
+    async fn contact(&mut self) -> Contact {
         if self.registered {
             match self.client.heartbeat().await {
                 Ok(work) => {
                     self.act(work);
-                    return;
+                    return Contact::Heartbeat;
                 }
                 Err(ClientError::Unregistered(message)) => {
                     tracing::debug!(agent = %self.identity.agent, %message, "the scheduler no longer knows this agent; registering again");
@@ -340,7 +341,7 @@ impl Agent<'_> {
                 Err(error) => {
                     self.stats.failed_contacts.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(agent = %self.identity.agent, %error, "heartbeat failed");
-                    return;
+                    return Contact::Failed;
                 }
             }
         }
@@ -358,13 +359,23 @@ impl Agent<'_> {
                 tracing::debug!(agent = %self.identity.agent, tasks = registration.running.len(), "registered");
                 self.registered = true;
                 self.stats.registered.fetch_add(1, Ordering::Relaxed);
+                Contact::Registered
             }
             Err(error) => {
                 self.stats.failed_contacts.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(agent = %self.identity.agent, %error, "registration failed; retrying");
+                Contact::Failed
             }
         }
     }
+}
+
+/// How one contact with the scheduler went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contact {
+    Heartbeat,
+    Registered,
+    Failed,
 }
 
 /// How long one work poll waits for the scheduler to queue something.

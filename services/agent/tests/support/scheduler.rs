@@ -41,6 +41,9 @@ struct Books {
     status_posts: usize,
     /// Every report accepted, in the order it arrived.
     reports: Vec<(TaskId, ScheduleStatus)>,
+    /// How long a work poll from an agent this stand-in does not know waits for its 404 (a
+    /// scheduler busy with a backlog, whose "register again" reaches the agent late).
+    slow_not_found: Duration,
 }
 
 #[derive(Debug)]
@@ -90,6 +93,14 @@ impl StandIn {
         self.books.lock().unwrap().status_posts
     }
 
+    /// Forgets the agent's registration, as a restarted scheduler does; from now on its
+    /// work polls wait `slow` before they are told to register again.
+    pub fn restart(&self, slow: Duration) {
+        let mut books = self.books.lock().unwrap();
+        books.registered = false;
+        books.slow_not_found = slow;
+    }
+
     pub fn registrations(&self) -> Vec<AgentRegistration> {
         self.books.lock().unwrap().registrations.clone()
     }
@@ -136,12 +147,18 @@ async fn answer(State(books): State<Arc<Mutex<Books>>>, uri: Uri, body: Bytes) -
         return axum::Json(json!({"first_seq": 1, "last_seq": 1, "message": null})).into_response();
     }
     if path.ends_with("/work") || path.ends_with("/heartbeat") {
-        let launch = {
+        let (launch, slow) = {
             let mut books = books.lock().unwrap();
-            if !books.registered {
-                return error(StatusCode::NOT_FOUND, "NOT_FOUND");
+            (
+                books.registered.then(|| std::mem::take(&mut books.launches)),
+                books.slow_not_found,
+            )
+        };
+        let Some(launch) = launch else {
+            if path.ends_with("/work") {
+                tokio::time::sleep(slow).await;
             }
-            std::mem::take(&mut books.launches)
+            return error(StatusCode::NOT_FOUND, "NOT_FOUND");
         };
         if launch.is_empty() && path.ends_with("/work") {
             // A long poll with nothing to hand out, shortened.
