@@ -10,6 +10,11 @@
 //!
 //! Either one turns `/health` into a 503 whose body says what is wrong, since when and what to
 //! do; the note at the top of every page says the same in a line.
+//!
+//! A process that has just started is not ready either: until it has folded the stream as far
+//! as it reached when NATS first answered, its pages show an older cluster (an empty one at
+//! first), and a load balancer must not send users there. `/health` answers 503 "CATCHING UP"
+//! until then; a lag afterwards is normal operation, shown on the pages, not a failure.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,6 +54,21 @@ struct State {
     outage: Option<Outage>,
     /// The stream's last seq when NATS was last reached.
     stream_last: Option<Seq>,
+    /// What to fold before serving (the stream's last seq when NATS first answered), until
+    /// it is folded; then `None` for good.
+    catching_up: CatchingUp,
+}
+
+/// Where the process is in folding the stream it found at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum CatchingUp {
+    /// NATS has not answered yet: how far the stream goes is not known.
+    #[default]
+    Unknown,
+    /// The stream ended at this seq when NATS first answered.
+    To(Seq),
+    /// That far has been folded once.
+    Done,
 }
 
 /// A seq missing from the stream, with the message that follows it.
@@ -127,6 +147,9 @@ impl Freshness {
     fn reached(&self, last: Seq) {
         let mut state = self.state();
         state.stream_last = Some(last);
+        if state.catching_up == CatchingUp::Unknown {
+            state.catching_up = CatchingUp::To(last);
+        }
         if let Some(outage) = state.outage.take()
             && outage.reported
         {
@@ -177,12 +200,44 @@ impl Freshness {
     }
 
     /// What makes the views stale, if anything: a hole first (it does not go away by itself),
-    /// then NATS out of reach past the grace.
+    /// then NATS out of reach past the grace, then the stream found at start not folded yet.
     pub fn problem(&self) -> Option<String> {
-        let state = self.state();
+        let mut state = self.state();
         if let Some(hole) = state.hole {
             return Some(format!("STALLED: {}", self.hole_text(hole)));
         }
+        if let Some(outage) = self.outage_text(&state) {
+            return Some(outage);
+        }
+        let folded = self.read.last_seq();
+        match state.catching_up {
+            CatchingUp::Done => None,
+            CatchingUp::To(target) if folded >= target => {
+                state.catching_up = CatchingUp::Done;
+                drop(state);
+                tracing::info!(
+                    stream = %self.stream,
+                    folded,
+                    "caught up with the stream found at start; /health answers OK"
+                );
+                None
+            }
+            CatchingUp::To(target) => Some(format!(
+                "CATCHING UP: folding stream {} from the start; at seq {folded} of the {target} \
+                 it held when this process started. Until then the pages show the cluster as \
+                 it was at seq {folded}",
+                self.stream
+            )),
+            CatchingUp::Unknown => Some(format!(
+                "STARTING: NATS at {} has not answered yet, so how far stream {} goes is not \
+                 known; the views are at seq {folded}",
+                self.nats, self.stream
+            )),
+        }
+    }
+
+    /// NATS out of reach past the grace, said for `/health`.
+    fn outage_text(&self, state: &State) -> Option<String> {
         let outage = state
             .outage
             .as_ref()
@@ -288,10 +343,56 @@ mod tests {
         )
     }
 
+    /// A process that found an empty stream at start, so has nothing to catch up with.
+    fn started_on_an_empty_stream() -> Freshness {
+        let f = freshness();
+        f.reached(0);
+        assert_eq!(f.problem(), None);
+        f
+    }
+
+    #[test]
+    fn a_new_process_is_not_ready_until_it_folded_the_stream_found_at_start() {
+        let f = freshness();
+        let problem = f.problem().unwrap();
+        assert!(
+            problem.starts_with("STARTING: NATS at nats://x:4222"),
+            "{problem}"
+        );
+        f.reached(3);
+        let problem = f.problem().unwrap();
+        assert!(
+            problem.starts_with("CATCHING UP: folding stream")
+                && problem.contains("at seq 0 of the 3"),
+            "{problem}"
+        );
+        let quota = |seq| {
+            aurora_events::samples::envelope(
+                seq,
+                aurora_events::Event::QuotaSet {
+                    role: aurora_events::Identifier::new("www").unwrap(),
+                    quota: Default::default(),
+                },
+            )
+        };
+        f.read.apply(&[quota(1), quota(2)]);
+        let problem = f.problem().unwrap();
+        assert!(problem.contains("at seq 2 of the 3"), "{problem}");
+        f.read.apply(&[quota(3)]);
+        assert_eq!(f.problem(), None);
+        // Once caught up, falling behind again is normal operation (shown on the pages).
+        f.reached(50);
+        assert_eq!(f.problem(), None);
+        assert!(
+            f.served_by().contains("47 behind the stream"),
+            "{}",
+            f.served_by()
+        );
+    }
+
     #[test]
     fn a_hole_is_a_problem_until_folding_resumes() {
-        let f = freshness();
-        assert_eq!(f.problem(), None);
+        let f = started_on_an_empty_stream();
         f.stalled(10, 11);
         let problem = f.problem().unwrap();
         assert!(problem.contains("seq 10 is missing"), "{problem}");
@@ -311,7 +412,7 @@ mod tests {
 
     #[test]
     fn an_outage_counts_only_past_the_grace() {
-        let f = freshness();
+        let f = started_on_an_empty_stream();
         f.reached(40);
         assert!(
             f.served_by().contains("40 behind the stream"),

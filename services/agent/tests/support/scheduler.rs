@@ -150,7 +150,9 @@ async fn answer(State(books): State<Arc<Mutex<Books>>>, uri: Uri, body: Bytes) -
         let (launch, slow) = {
             let mut books = books.lock().unwrap();
             (
-                books.registered.then(|| std::mem::take(&mut books.launches)),
+                books
+                    .registered
+                    .then(|| std::mem::take(&mut books.launches)),
                 books.slow_not_found,
             )
         };
