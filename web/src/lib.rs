@@ -42,6 +42,7 @@ pub mod gate;
 mod moment;
 mod pages;
 mod progress;
+pub mod query;
 mod timeline;
 
 use std::sync::Arc;

@@ -509,6 +509,23 @@ async fn bad_moments_and_unknown_things_are_clear_errors() {
     let (status, body) = get(&state, &format!("/scheduler?at={}", last + 1)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains(&format!("seq {last}")), "{body}");
+    // A query string that does not parse: the error page to a browser, JSON to a script.
+    let (status, body) = get(&state, "/scheduler?at=1&at=2").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("<html") && body.contains("bad query string") && body.contains("`at`"),
+        "{body}"
+    );
+    let (status, body) = get_accepting(&state, "/quotas?role=a&role=b", "*/*").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(error["code"], "INVALID_REQUEST", "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`role`")),
+        "{body}"
+    );
     for uri in [
         "/scheduler/nobody",
         "/scheduler/www/staging",

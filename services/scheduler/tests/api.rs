@@ -288,6 +288,16 @@ async fn bad_requests_are_named_and_journal_nothing() {
         body["code"], "NOT_FOUND",
         "unknown endpoints answer JSON: {body}"
     );
+    // A query string that does not parse is the API's JSON error too, naming the field.
+    let (status, body) = call(&app, "GET", "/api/v1/jobs?at=1&at=2", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "INVALID_REQUEST", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("bad query string") && m.contains("`at`")),
+        "{body}"
+    );
     let mut no_processes = hello_config();
     no_processes["executor"]["processes"] = json!([]);
     let mut zero_cpu = hello_config();

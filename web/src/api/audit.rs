@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::query::Query;
 use aurora_projections::ReadModel;
 use aurora_projections::audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::Failure;

@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::query::Query;
 use aurora_events::{ConfigHash, Seq, TaskConfig};
 use aurora_projections::diff::{Before, Change, ChangeKind, DiffBuilder};
 use aurora_projections::{Queries, ReadModel};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::Failure;

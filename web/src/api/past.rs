@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
+use crate::query::Query;
 use aurora_events::TaskId;
 use aurora_projections::{Queries, ReadModel, TaskView, Views};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use super::Failure;

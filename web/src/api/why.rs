@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
+use crate::query::Query;
 use aurora_events::{Envelope, EventId, Seq, TaskId, Timestamp};
 use aurora_projections::{Queries, ReadModel};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::Failure;

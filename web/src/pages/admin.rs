@@ -8,10 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::query::Query;
 use askama::Template;
 use aurora_events::{Capacity, ConfigHash, Resources, TaskId, Tier};
 use aurora_projections::{HostView, Queries, Views};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
 use strum::IntoEnumIterator;

@@ -1,9 +1,10 @@
 //! `/audit`: the audit trail (who did what, newest first), filterable by user, kind and seq or
 //! time range, as `aurora audit` and `GET /api/v1/audit` give it.
 
+use crate::query::Query;
 use askama::Template;
 use aurora_projections::audit::{AUDIT_KINDS, AuditEntry};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::{Layout, Moment, PageError, render};

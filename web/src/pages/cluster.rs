@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::query::Query;
 use askama::Template;
 use aurora_events::{MaintenanceMode, ResourceAggregate, Seq};
 use aurora_projections::{HostView, JobSummary, Queries, QuotaView, RoleSummary};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::{Layout, PageError, json, read, render, wants_json};

@@ -1,11 +1,12 @@
 //! `/cron`: every cron job with its schedule, collision policy, instances, next run and what
 //! its last run did (Aurora's `/cron` lists the same), live or `?at=` any past moment.
 
+use crate::query::Query;
 use askama::Template;
 use aurora_events::cron::CronSchedule;
 use aurora_events::{JobKey, Timestamp};
 use aurora_projections::{CronView, Queries};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::{AtQuery, Layout, PageError, json, read, render, wants_json};

@@ -5,12 +5,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::query::Query;
 use askama::Template;
 use aurora_events::Seq;
 use aurora_projections::{ActivityEntry, Queries};
 use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::Response;
 use futures::StreamExt;

@@ -1,12 +1,13 @@
 //! A job's page (instances, configs, active update, pending reasons), its history, and a
 //! task's page with its lifecycle timeline.
 
+use crate::query::Query;
 use askama::Template;
 use aurora_events::config::ConstraintKind;
 use aurora_events::update::InstanceRange;
 use aurora_events::{JobKey, Seq, TaskConfig, TaskId};
 use aurora_projections::{JobView, Queries, TaskSummary, TaskView, Views};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::updates::UpdateRow;

@@ -1,11 +1,12 @@
 //! Updates: every update of the cluster, and one update's page: its status, settings in
 //! words, progress per instance, what it changes in the config, and its events.
 
+use crate::query::Query;
 use askama::Template;
 use aurora_events::update::UpdateStrategy;
 use aurora_events::{ConfigHash, Seq, UpdateKey, UpdateStatus, Uuid};
 use aurora_projections::{Queries, UpdateSummary, UpdateView};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::jobs::ranges;
