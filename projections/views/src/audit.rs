@@ -221,10 +221,17 @@ fn heading(event: &Event) -> Option<Heading> {
             message,
             ..
         } => {
+            let forced = message
+                .as_deref()
+                .is_some_and(|m| m.starts_with(aurora_events::status::FORCED_TRANSITION));
             let action = match to {
+                _ if forced => "force task state",
                 ScheduleStatus::Killing | ScheduleStatus::Killed => "kill",
                 ScheduleStatus::Restarting => "restart",
-                _ => "force task state",
+                // Any other change a user causes follows from the command whose event came
+                // before it in the same commit (a drain's tasks going DRAINING belong to the
+                // drain): no heading of its own, so it joins that command's entry.
+                _ => return None,
             };
             let detail = format!(
                 "{task} → {to}{}",
@@ -520,6 +527,54 @@ mod tests {
             "an entry overlapping the range counts"
         );
         assert_eq!(actions(AuditFilter { limit: 1, ..all() }), ["agent bind"]);
+    }
+
+    #[test]
+    fn a_drains_task_changes_belong_to_the_drain_and_forced_states_are_named() {
+        let root = || Actor::User("root".into());
+        let draining = |seq: Seq, message: &str| {
+            by(
+                root(),
+                seq,
+                100 + seq as i64,
+                Event::TaskStateChanged {
+                    task: task_id(0),
+                    job: job(),
+                    from: ScheduleStatus::Running,
+                    to: ScheduleStatus::Draining,
+                    message: Some(message.into()),
+                },
+            )
+        };
+        let mut log = AuditLog::default();
+        let drain = by(
+            root(),
+            1,
+            101,
+            Event::HostMaintenanceChanged {
+                host: "h1".into(),
+                from: MaintenanceMode::None,
+                to: MaintenanceMode::Draining,
+            },
+        );
+        log.record(&drain);
+        // The drain's transitions are committed with it (one commit time).
+        let mut moved = draining(2, "Draining machine for maintenance.");
+        moved.at = drain.at;
+        log.record(&moved);
+        log.record(&draining(3, "Transition forced by root"));
+        let summary: Vec<(Seq, Seq, String, u32)> = log
+            .query(&all())
+            .into_iter()
+            .map(|e| (e.first_seq, e.last_seq, e.action, e.tasks))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (3, 3, "force task state".to_string(), 1),
+                (1, 2, "maintenance".to_string(), 1),
+            ]
+        );
     }
 
     #[test]

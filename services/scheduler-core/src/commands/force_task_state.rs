@@ -20,7 +20,11 @@ impl Decide for ForceTaskState {
             .task(&self.task)
             .ok_or_else(|| Rejection::UnknownTask(self.task.clone()))?;
         let before = out.decision.events.len();
-        let message = format!("Transition forced by {}", who(out.actor()));
+        let message = format!(
+            "{} {}",
+            aurora_events::status::FORCED_TRANSITION,
+            who(out.actor())
+        );
         change_state(state, out, task, self.status, Some(message), None);
         if out.decision.events.len() == before && task.status != self.status {
             // The operator asked for something the state machine refuses: say so rather than

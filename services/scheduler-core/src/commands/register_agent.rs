@@ -108,7 +108,10 @@ impl Decide for RegisterAgent {
                 "host {host} is already served by agent {other}"
             )));
         }
-        out.emit(
+        // The reconciliation below follows from this registration: it is the cause of every
+        // change it makes (`aurora why` on a task LOST here names the agent's return, not
+        // whatever the task did last).
+        let registered = out.emit(
             Event::AgentRegistered {
                 agent: agent.clone(),
                 host: host.clone(),
@@ -136,7 +139,7 @@ impl Decide for RegisterAgent {
                     task,
                     ScheduleStatus::Lost,
                     Some(NOT_FOUND_ON_AGENT.to_string()),
-                    Some(task.last_event),
+                    Some(registered),
                 );
             } else if being_killed(task.status) {
                 out.effect(Effect::Kill {
@@ -151,7 +154,7 @@ impl Decide for RegisterAgent {
                     task,
                     ScheduleStatus::Running,
                     Some(RECONCILED.to_string()),
-                    Some(task.last_event),
+                    Some(registered),
                 );
             }
         }

@@ -98,6 +98,11 @@ fn registering_again_reconciles_the_tasks_the_agent_runs() {
             Some(aurora_scheduler_core::commands::NOT_FOUND_ON_AGENT)
         )
     );
+    assert_eq!(
+        decision.events[1].cause,
+        Some(decision.events[0].id),
+        "the task is LOST because the agent registered without it (what `aurora why` shows)"
+    );
     assert!(
         matches!(&facts[2], Event::TaskCreated { ancestor: Some(a), .. } if a == &gone),
         "the lost service instance is replaced: {:?}",
