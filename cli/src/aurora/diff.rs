@@ -108,6 +108,32 @@ fn render(cluster: &str, diff: &ClusterDiff, color: bool) -> String {
                 short(&desired.config)
             ),
             ChangeKind::JobRemoved { job } => format!("job {job} removed"),
+            ChangeKind::InstancesKilled {
+                job,
+                instances,
+                left,
+            } => {
+                let ranges = aurora_events::update::InstanceRange::collapse(instances.clone())
+                    .iter()
+                    .map(|r| {
+                        if r.first == r.last {
+                            r.first.to_string()
+                        } else {
+                            format!("{}-{}", r.first, r.last)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let noun = if instances.len() == 1 {
+                    "instance"
+                } else {
+                    "instances"
+                };
+                match left {
+                    0 => format!("job {job}: {noun} {ranges} killed; none left"),
+                    left => format!("job {job}: {noun} {ranges} killed; {left} left"),
+                }
+            }
             ChangeKind::JobChanged { job, from, to } => {
                 let mut parts = Vec::new();
                 match from {
@@ -179,6 +205,39 @@ fn render(cluster: &str, diff: &ClusterDiff, color: bool) -> String {
 mod tests {
     use super::*;
     use crate::exit::ExitCode;
+
+    #[test]
+    fn killed_instances_are_shown_as_ranges_with_what_is_left() {
+        let job = aurora_events::JobKey::new("bob", "prod", "api").unwrap();
+        let killed = |instances: Vec<u32>, left| Change {
+            seq: 45,
+            at: aurora_events::Timestamp(0),
+            actor: aurora_events::Actor::User("bob".into()),
+            on_behalf_of: None,
+            what: ChangeKind::InstancesKilled {
+                job: job.clone(),
+                instances,
+                left,
+            },
+        };
+        let diff = ClusterDiff {
+            from_seq: 40,
+            to_seq: 48,
+            changes: vec![killed(vec![0, 1, 2, 5], 0), killed(vec![7], 3)],
+            configs: Default::default(),
+        };
+        let shown = render("devcluster", &diff, false);
+        assert!(
+            shown.contains(
+                "user:bob                  job bob/prod/api: instances 0-2,5 killed; none left"
+            ),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("job bob/prod/api: instance 7 killed; 3 left"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn a_seq_past_the_end_is_named_by_its_option() {

@@ -1,13 +1,13 @@
 //! What changed in a cluster between two instants (`aurora cluster diff`): jobs created and
-//! removed, jobs' instance counts and configs, quotas, hosts' maintenance modes, each with
-//! who did it. Pure: a fold of the events between the two instants over what the views held
-//! at the first.
+//! removed, jobs' instance counts and configs, instances killed (a `job killall` is how an
+//! Aurora job goes away), quotas, hosts' maintenance modes, each with who did it. Pure: a fold
+//! of the events between the two instants over what the views held at the first.
 
 use std::collections::BTreeMap;
 
 use aurora_events::{
-    Actor, Envelope, Event, EventId, Identifier, JobKey, MaintenanceMode, ResourceAggregate, Seq,
-    Timestamp,
+    Actor, Envelope, Event, EventId, Identifier, InstanceId, JobKey, MaintenanceMode,
+    ResourceAggregate, ScheduleStatus, Seq, TaskId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,9 @@ use crate::model::DesiredState;
 pub struct Before {
     pub desired: BTreeMap<JobKey, DesiredState>,
     pub quotas: BTreeMap<Identifier, ResourceAggregate>,
+    /// The tasks active at the first instant (PENDING through PARTITIONED, not being killed):
+    /// their job and instance.
+    pub active: BTreeMap<TaskId, (JobKey, InstanceId)>,
 }
 
 /// One change, as it was committed.
@@ -41,6 +44,13 @@ pub enum ChangeKind {
     },
     JobRemoved {
         job: JobKey,
+    },
+    /// A user killed these instances (one command: one change); `left` instances of the job
+    /// are still active after it (0: the job is gone, as after `aurora job killall`).
+    InstancesKilled {
+        job: JobKey,
+        instances: Vec<InstanceId>,
+        left: u32,
     },
     /// Instance count and/or config; `from` is none when the job had no desired state.
     JobChanged {
@@ -68,17 +78,76 @@ pub struct DiffBuilder {
     role: Option<String>,
     /// Who started each update seen in the range, by its start event's id.
     starters: BTreeMap<EventId, String>,
+    /// How many tasks of each job are active (kept with `before.active`).
+    active_per_job: BTreeMap<JobKey, u32>,
     changes: Vec<Change>,
 }
 
 impl DiffBuilder {
     pub fn new(before: Before, role: Option<String>) -> Self {
+        let mut active_per_job = BTreeMap::new();
+        for (job, _) in before.active.values() {
+            *active_per_job.entry(job.clone()).or_insert(0) += 1;
+        }
         Self {
             before,
             role,
             starters: BTreeMap::new(),
+            active_per_job,
             changes: Vec::new(),
         }
+    }
+
+    fn task_started(&mut self, task: &TaskId, job: &JobKey, instance: InstanceId) {
+        if self
+            .before
+            .active
+            .insert(task.clone(), (job.clone(), instance))
+            .is_none()
+        {
+            *self.active_per_job.entry(job.clone()).or_insert(0) += 1;
+        }
+    }
+
+    /// `task` is no longer active: its job and instance, if it was.
+    fn task_ended(&mut self, task: &TaskId) -> Option<(JobKey, InstanceId)> {
+        let (job, instance) = self.before.active.remove(task)?;
+        if let Some(count) = self.active_per_job.get_mut(&job) {
+            *count = count.saturating_sub(1);
+        }
+        Some((job, instance))
+    }
+
+    /// A user's kill of `task` (KILLING, KILLED without asking first, or deleted while
+    /// pending): the instance it ran, if it was active.
+    fn killed(&mut self, envelope: &Envelope, task: &TaskId) -> Option<ChangeKind> {
+        let ended = self.task_ended(task);
+        if !matches!(envelope.actor, Actor::User(_)) {
+            return None;
+        }
+        let (job, instance) = ended?;
+        let left = self.active_per_job.get(&job).copied().unwrap_or(0);
+        // The same command's earlier kills (one commit: same actor and time) make one change.
+        if let Some(last) = self.changes.last_mut()
+            && last.actor == envelope.actor
+            && last.at == envelope.at
+            && let ChangeKind::InstancesKilled {
+                job: killed_job,
+                instances,
+                left: killed_left,
+            } = &mut last.what
+            && *killed_job == job
+        {
+            instances.push(instance);
+            instances.sort_unstable();
+            *killed_left = left;
+            return None;
+        }
+        Some(ChangeKind::InstancesKilled {
+            job,
+            instances: vec![instance],
+            left,
+        })
     }
 
     fn keeps_role(&self, role: &str) -> bool {
@@ -139,13 +208,36 @@ impl DiffBuilder {
                 from: *from,
                 to: *to,
             }),
+            Event::TaskCreated {
+                task,
+                job,
+                instance,
+                status,
+                ..
+            } => {
+                if is_active(*status) {
+                    self.task_started(task, job, *instance);
+                }
+                None
+            }
+            Event::TaskStateChanged { task, from, to, .. } => {
+                let asked_to_die = *to == ScheduleStatus::Killing
+                    || (*to == ScheduleStatus::Killed && *from != ScheduleStatus::Killing);
+                if asked_to_die {
+                    self.killed(envelope, task)
+                } else {
+                    if !is_active(*to) {
+                        self.task_ended(task);
+                    }
+                    None
+                }
+            }
+            // A task killed while it waited to be placed (a prune deletes ended tasks only).
+            Event::TaskDeleted { task, .. } => self.killed(envelope, task),
             Event::ClusterInitialised { .. }
             | Event::TaskConfigStored { .. }
             | Event::TaskConfigStoredV2 { .. }
-            | Event::TaskCreated { .. }
             | Event::TaskAssigned { .. }
-            | Event::TaskStateChanged { .. }
-            | Event::TaskDeleted { .. }
             | Event::UpdateStateChanged { .. }
             | Event::UpdateInstanceActioned { .. }
             | Event::UpdatePulsed { .. }
@@ -165,7 +257,8 @@ impl DiffBuilder {
         let role = match &what {
             ChangeKind::JobCreated { job, .. }
             | ChangeKind::JobRemoved { job }
-            | ChangeKind::JobChanged { job, .. } => Some(job.role.as_str()),
+            | ChangeKind::JobChanged { job, .. }
+            | ChangeKind::InstancesKilled { job, .. } => Some(job.role.as_str()),
             ChangeKind::QuotaChanged { role, .. } => Some(role.as_str()),
             ChangeKind::Maintenance { .. } => None,
         };
@@ -194,6 +287,28 @@ impl DiffBuilder {
     }
 }
 
+/// Whether a task in `status` counts as one of its job's instances: waiting or running, and
+/// not on its way out.
+pub fn is_active(status: ScheduleStatus) -> bool {
+    match status {
+        ScheduleStatus::Init
+        | ScheduleStatus::Pending
+        | ScheduleStatus::Throttled
+        | ScheduleStatus::Assigned
+        | ScheduleStatus::Starting
+        | ScheduleStatus::Running
+        | ScheduleStatus::Restarting
+        | ScheduleStatus::Draining
+        | ScheduleStatus::Preempting
+        | ScheduleStatus::Partitioned => true,
+        ScheduleStatus::Killing
+        | ScheduleStatus::Finished
+        | ScheduleStatus::Failed
+        | ScheduleStatus::Killed
+        | ScheduleStatus::Lost => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +330,116 @@ mod tests {
 
     fn alice() -> Actor {
         Actor::User("alice".into())
+    }
+
+    #[test]
+    fn a_users_kills_are_one_change_per_command_with_the_instances_left() {
+        let job = JobKey::new("bob", "prod", "api").unwrap();
+        let task = |i: u32| TaskId::from_raw(&format!("bob-prod-api-{i}"));
+        let mut before = Before::default();
+        for i in 0..3 {
+            before.active.insert(task(i), (job.clone(), i));
+        }
+        let mut builder = DiffBuilder::new(before, None);
+        let bob = || Actor::User("bob".into());
+        let changed = |i: u32, from, to| Event::TaskStateChanged {
+            task: task(i),
+            job: job.clone(),
+            from,
+            to,
+            message: None,
+        };
+        let at = |seq: Seq, at: i64, actor: Actor, event: Event| {
+            let mut e = envelope(seq, actor, event);
+            e.at = Timestamp(at);
+            e
+        };
+        // A restart is not a kill; the instance stays.
+        builder.apply(&at(
+            1,
+            1,
+            bob(),
+            changed(1, ScheduleStatus::Running, ScheduleStatus::Restarting),
+        ));
+        // One command kills instances 0 and 2 (one commit time).
+        builder.apply(&at(
+            2,
+            2,
+            bob(),
+            changed(0, ScheduleStatus::Running, ScheduleStatus::Killing),
+        ));
+        builder.apply(&at(
+            3,
+            2,
+            bob(),
+            changed(2, ScheduleStatus::Running, ScheduleStatus::Killing),
+        ));
+        // Ending as asked is not another kill.
+        builder.apply(&at(
+            4,
+            3,
+            Actor::Agent(aurora_events::AgentId("vm".into())),
+            changed(0, ScheduleStatus::Killing, ScheduleStatus::Killed),
+        ));
+        // Instance 1's replacement waits; a scheduler-made kill (an update's) is not the user's.
+        builder.apply(&at(
+            5,
+            4,
+            Actor::Scheduler,
+            changed(1, ScheduleStatus::Restarting, ScheduleStatus::Finished),
+        ));
+        builder.apply(&at(
+            6,
+            4,
+            Actor::Scheduler,
+            Event::TaskCreated {
+                task: task(9),
+                job: job.clone(),
+                instance: 1,
+                config: ConfigHash([1; 32]),
+                status: ScheduleStatus::Pending,
+                ancestor: Some(task(1)),
+                failure_count: 0,
+                penalty_ms: 0,
+                message: None,
+            },
+        ));
+        // The last instance is killed while pending: deleted.
+        builder.apply(&at(
+            7,
+            5,
+            bob(),
+            Event::TaskDeleted {
+                task: task(9),
+                job: job.clone(),
+            },
+        ));
+        let kills: Vec<(Seq, ChangeKind)> = builder
+            .finish()
+            .into_iter()
+            .map(|c| (c.seq, c.what))
+            .collect();
+        assert_eq!(
+            kills,
+            vec![
+                (
+                    2,
+                    ChangeKind::InstancesKilled {
+                        job: job.clone(),
+                        instances: vec![0, 2],
+                        left: 1
+                    }
+                ),
+                (
+                    7,
+                    ChangeKind::InstancesKilled {
+                        job: job.clone(),
+                        instances: vec![1],
+                        left: 0
+                    }
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -19,13 +19,13 @@ use serde::{Deserialize, Serialize};
 /// Task counts in Aurora's `JobStats` grouping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskCounts {
-    /// PENDING and THROTTLED.
+    /// INIT, PENDING and THROTTLED.
     pub pending: u64,
     /// Every other active state (ASSIGNED through PARTITIONED).
     pub active: u64,
-    /// FINISHED.
+    /// FINISHED and KILLED (as Aurora's `JobStats` counts them).
     pub finished: u64,
-    /// FAILED, KILLED and LOST.
+    /// FAILED and LOST.
     pub failed: u64,
 }
 

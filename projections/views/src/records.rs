@@ -47,19 +47,19 @@ impl StatusCounts {
         u64::from(self.0[status as usize])
     }
 
-    /// Aurora's `JobStats` grouping, as the scheduler's API counts it (INIT, which no stored
-    /// task is in, with the active ones).
+    /// Aurora's `JobStats` grouping, as its scheduler counts it: a task killed on purpose
+    /// ended as asked, so KILLED counts with FINISHED, not with the failures.
     pub(crate) fn grouped(&self) -> TaskCounts {
         use ScheduleStatus::*;
         let mut counts = TaskCounts::default();
         for status in ALL_STATUSES {
             // Every status is named, so a new one cannot be silently left out.
             let group = match status {
-                Pending | Throttled => &mut counts.pending,
-                Finished => &mut counts.finished,
-                Failed | Killed | Lost => &mut counts.failed,
-                Init | Assigned | Starting | Running | Killing | Preempting | Restarting
-                | Draining | Partitioned => &mut counts.active,
+                Init | Pending | Throttled => &mut counts.pending,
+                Finished | Killed => &mut counts.finished,
+                Failed | Lost => &mut counts.failed,
+                Assigned | Starting | Running | Killing | Preempting | Restarting | Draining
+                | Partitioned => &mut counts.active,
             };
             *group += self.get(status);
         }
@@ -336,10 +336,10 @@ mod tests {
         assert_eq!(
             counts.grouped(),
             TaskCounts {
-                pending: 2,
-                active: 9,
-                finished: 1,
-                failed: 3,
+                pending: 3,
+                active: 8,
+                finished: 2,
+                failed: 2,
             }
         );
         for (i, status) in ALL_STATUSES.iter().enumerate() {

@@ -270,6 +270,26 @@ jobs = [Service(cluster = 'devcluster', role = 'tester', environment = 'test', n
             .any(|s| s["status"] == "FAILED"),
         "the ancestor failed: {history}"
     );
+
+    // A killall is how a job goes away: the diff says so, and who did it.
+    let before_kill = journal_last(port).to_string();
+    let killed = cli.aurora_within(LIMIT, &["job", "killall", KEY]);
+    assert_eq!(code(&killed), Some(0), "{}", stderr(&killed));
+    let diff = cli.aurora(&["cluster", "diff", "devcluster", "--from", &before_kill]);
+    assert_eq!(code(&diff), Some(0), "{}", stderr(&diff));
+    let text = stdout(&diff);
+    // The client kills a batch (one instance, as Aurora's) per call: one change each.
+    let kills: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(kills.len(), 2, "{text}");
+    assert!(
+        kills[0].contains("user:tester")
+            && kills[0].contains("job tester/test/hist: instance 0 killed; 1 left"),
+        "{text}"
+    );
+    assert!(
+        kills[1].contains("job tester/test/hist: instance 1 killed; none left"),
+        "{text}"
+    );
 }
 
 /// Copies a directory tree (regular files and directories; anything else is skipped).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::query::Query;
 use aurora_events::{ConfigHash, Seq, TaskConfig};
-use aurora_projections::diff::{Before, Change, ChangeKind, DiffBuilder};
+use aurora_projections::diff::{Before, Change, ChangeKind, DiffBuilder, is_active};
 use aurora_projections::{Queries, ReadModel};
 use axum::Json;
 use axum::extract::State;
@@ -108,7 +108,8 @@ pub(super) async fn diff(
     }))
 }
 
-/// What the diff compares against: each job's desired state and each role's quota at `from`.
+/// What the diff compares against: each job's desired state and active tasks and each role's
+/// quota at `from`.
 fn before(views: &aurora_projections::Views) -> Before {
     let mut before = Before::default();
     for role in views.roles() {
@@ -117,6 +118,15 @@ fn before(views: &aurora_projections::Views) -> Before {
         };
         before.quotas.insert(view.role.clone(), view.quota.quota);
         for job in view.jobs {
+            if job.tasks.pending + job.tasks.active > 0
+                && let Some(tasks) = views.job(&job.job)
+            {
+                for task in tasks.active.into_iter().filter(|t| is_active(t.status)) {
+                    before
+                        .active
+                        .insert(task.id, (job.job.clone(), task.instance));
+                }
+            }
             if let Some(desired) = job.desired {
                 before.desired.insert(job.job, desired);
             }
