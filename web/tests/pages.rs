@@ -499,6 +499,56 @@ async fn past_job_pages_match_fresh_folds_of_the_prefix() {
 }
 
 #[tokio::test]
+async fn the_audit_trail_at_a_past_seq_stops_there() {
+    let world = world();
+    let state = state(&world, 1000);
+    // seq 2: alice's quota; the job she created comes after it.
+    let now = page(&state, "/audit").await;
+    assert!(
+        now.contains("quota set") && now.contains("job create"),
+        "{now}"
+    );
+    let past = page(&state, "/audit?at=2").await;
+    assert!(past.contains("quota set"), "{past}");
+    assert!(!past.contains("job create"), "nothing after seq 2: {past}");
+    assert!(past.contains("seq 2"), "the past's banner: {past}");
+    let api = aurora_web::api::router(Arc::clone(&state.read));
+    let response = api
+        .oneshot(
+            Request::get("/api/v1/audit?at=2&to=9999")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "to=9999 is past the end"
+    );
+    let api = aurora_web::api::router(Arc::clone(&state.read));
+    let response = api
+        .oneshot(
+            Request::get("/api/v1/audit?at=2")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let audit: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["quota set"], "{audit}");
+}
+
+#[tokio::test]
 async fn bad_moments_and_unknown_things_are_clear_errors() {
     let world = world();
     let state = state(&world, 1000);

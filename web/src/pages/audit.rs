@@ -9,7 +9,8 @@ use axum::response::Response;
 
 use super::{Layout, Moment, PageError, render};
 use crate::WebState;
-use crate::api::audit::{AuditQuery, filter};
+use crate::api::audit::{AuditQuery, at_seq, filter};
+use crate::moment::Banner;
 
 #[derive(Template)]
 #[template(path = "audit.html")]
@@ -27,14 +28,29 @@ pub async fn page(
     State(state): State<WebState>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let wanted = filter(&state.read, &query).map_err(|e| PageError::bad_request(e.1.message))?;
+    let bad = |e: crate::api::Failure| PageError::bad_request(e.1.message);
+    let wanted = filter(&state.read, &query).map_err(bad)?;
     let entries = state.read.audit(&wanted);
-    let live = Moment {
-        banner: None,
-        at: String::new(),
+    // `?at=`: the trail as it stood then (the filter stops there), under the past's banner.
+    let moment = match at_seq(&state.read, &query).map_err(bad)? {
+        None => Moment {
+            banner: None,
+            at: String::new(),
+        },
+        Some(seq) => {
+            let time = state
+                .read
+                .events(seq, seq)
+                .ok()
+                .and_then(|events| events.first().map(|e| crate::format::time(e.at)));
+            Moment {
+                banner: Some(Banner::new("/audit", seq, state.read.last_seq(), time)),
+                at: format!("?at={seq}"),
+            }
+        }
     };
     render(&AuditPage {
-        layout: live.layout(&state, "Audit".into(), "audit"),
+        layout: moment.layout(&state, "Audit".into(), "audit"),
         entries,
         user: query.user.unwrap_or_default(),
         kind: query.kind.unwrap_or_default(),
