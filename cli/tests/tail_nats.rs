@@ -1,6 +1,7 @@
 //! `aurora events tail --source nats` against a real nats-server holding a cluster's mirror:
 //! a stream with a hole (a deleted message) is refused, naming the seq, instead of being read
-//! past; a `--from` past the last possible seq reads nothing, without panicking.
+//! past; a `--from` past the last event (up to the last possible seq) is refused naming the
+//! last one, without panicking.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
@@ -99,9 +100,19 @@ fn a_hole_in_the_stream_is_named_not_skipped() {
         .collect();
     assert_eq!(seqs, ["11", "12"], "{printed}");
 
-    // Nothing comes after the last possible seq: no overflow, nothing printed.
-    let beyond = tail(&["devcluster", "--from", &Seq::MAX.to_string()]);
-    assert_eq!(code(&beyond), Some(0), "{}", stderr(&beyond));
-    assert_eq!(stdout(&beyond), "");
-    assert!(!stderr(&beyond).contains("panicked"));
+    // A seq past the last event (a typo would skip every event up to it): refused, naming
+    // the stream's last (no scheduler answers here to name the journal's), without overflow.
+    for beyond in ["13".to_string(), Seq::MAX.to_string()] {
+        let refused = tail(&["devcluster", "--from", &beyond]);
+        assert_eq!(code(&refused), Some(6), "{}", stderr(&refused));
+        assert_eq!(stdout(&refused), "");
+        assert!(
+            stderr(&refused).contains(&format!(
+                "--from {beyond} is after the last event in the stream (seq 12)"
+            )),
+            "{}",
+            stderr(&refused)
+        );
+        assert!(!stderr(&refused).contains("panicked"));
+    }
 }

@@ -110,6 +110,17 @@ fn refuse_future(at: Timestamp, now: Timestamp) -> CliResult {
     Ok(())
 }
 
+/// `--from SEQ` past the last event would print nothing (and, with --follow, silently skip
+/// every event up to it when they come): a mistyped seq, refused naming the last one.
+fn refuse_past_the_end(after: Option<Seq>, last: Seq, source: &str) -> CliResult {
+    match after {
+        Some(after) if after > last => Err(CliError::invalid_parameter(format!(
+            "--from {after} is after the last event in {source} (seq {last}): give a seq up to              {last}, or --follow without --from to print events as they are committed"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `CLUSTER[/ROLE[/ENV[/NAME]]]` as a cluster and a filter.
 fn parse_pattern(pattern: &str) -> CliResult<(String, EventFilter)> {
     let parts: Vec<&str> = pattern.split('/').collect();
@@ -206,6 +217,7 @@ pub(crate) fn tail(ctx: &Context, args: &TailArgs) -> CliResult {
                     info.cluster
                 )));
             }
+            refuse_past_the_end(after, info.last_seq, "the journal")?;
             let after = after.unwrap_or(info.last_seq);
             let end = (!args.follow).then_some(info.last_seq);
             let bases = ctx.clusters.scheduler_uris(&cluster)?;
@@ -213,14 +225,23 @@ pub(crate) fn tail(ctx: &Context, args: &TailArgs) -> CliResult {
         }
         Some(url) => {
             let runtime = stream::runtime()?;
-            runtime.block_on(async {
+            let (reader, last) = runtime.block_on(async {
                 let reader = aurora_stream::Reader::connect(&url, &cluster)
                     .await
                     .map_err(stream::stream_error)?;
-                let after = match after {
-                    Some(after) => after,
-                    None => reader.extent().await.map_err(stream::stream_error)?.0,
-                };
+                let last = reader.extent().await.map_err(stream::stream_error)?.0;
+                Ok::<_, CliError>((reader, last))
+            })?;
+            if after.is_some_and(|after| after > last) {
+                // The mirror may trail the journal by a few events: the journal decides when
+                // the scheduler answers (asked outside the runtime: the client blocks).
+                match info() {
+                    Ok(info) => refuse_past_the_end(after, last.max(info.last_seq), "the journal")?,
+                    Err(_) => refuse_past_the_end(after, last, "the stream")?,
+                }
+            }
+            runtime.block_on(async {
+                let after = after.unwrap_or(last);
                 let until = if args.follow {
                     aurora_stream::Until::Forever
                 } else {
@@ -273,6 +294,21 @@ mod tests {
         assert_eq!(error.code, ExitCode::InvalidParameter);
         assert!(
             error.message.contains("is in the future"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_from_seq_past_the_last_event_is_refused() {
+        assert_eq!(refuse_past_the_end(None, 50, "the journal"), Ok(()));
+        assert_eq!(refuse_past_the_end(Some(50), 50, "the journal"), Ok(()));
+        let error = refuse_past_the_end(Some(99_999), 50, "the journal").unwrap_err();
+        assert_eq!(error.code, ExitCode::InvalidParameter);
+        assert!(
+            error
+                .message
+                .starts_with("--from 99999 is after the last event in the journal (seq 50)"),
             "{}",
             error.message
         );
