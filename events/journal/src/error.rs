@@ -57,7 +57,10 @@ pub enum Error {
     InvalidCheckpointName(String),
     #[error("cannot checkpoint at seq {seq}: the journal ends at {last}")]
     CheckpointBeyondEnd { seq: Seq, last: Seq },
-    #[error(transparent)]
+    #[error(
+        "{0}: the journal is damaged; restore its directory from a backup \
+         (`aurora-scheduler --restore-from BACKUP --data-dir NEW`) or a healthy replica's copy"
+    )]
     Corrupt(#[from] CodecError),
     #[error("journal is damaged: {0}")]
     Damaged(String),
@@ -110,8 +113,18 @@ impl Error {
 }
 
 impl From<rocksdb::Error> for Error {
+    /// RocksDB's `Corruption` (a block whose checksum does not match, say) is damage, not a
+    /// passing storage failure: retrying reads the same bytes.
     fn from(e: rocksdb::Error) -> Self {
-        Error::Storage(e.into_string())
+        let detail = e.into_string();
+        if detail.contains("Corruption") {
+            Error::Damaged(format!(
+                "{detail}; restore the journal's directory from a backup (`aurora-scheduler \
+                 --restore-from BACKUP --data-dir NEW`) or a healthy replica's copy"
+            ))
+        } else {
+            Error::Storage(detail)
+        }
     }
 }
 

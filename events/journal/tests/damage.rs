@@ -199,3 +199,46 @@ async fn a_log_cut_short_with_its_mark_removed_is_refused() {
     drop(journal);
     assert!(path.join("AURORA-ACKNOWLEDGED").exists());
 }
+
+/// The journal's table files (`*.sst`), largest first.
+fn tables(path: &Path) -> Vec<PathBuf> {
+    let mut tables: Vec<(u64, PathBuf)> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    tables.sort();
+    tables.into_iter().rev().map(|(_, p)| p).collect()
+}
+
+#[tokio::test]
+async fn a_damaged_table_file_is_damage_with_the_way_out_not_a_passing_storage_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, last) = journal_in_its_log(dir.path()).await;
+    // Opening again moves the log's events into a table file.
+    drop(RocksJournal::open(&path).unwrap());
+    let table = tables(&path).into_iter().next().expect("a table file");
+    let mut bytes = std::fs::read(&table).unwrap();
+    assert!(
+        bytes.len() > 50_000,
+        "the events are in {}",
+        table.display()
+    );
+    let middle = bytes.len() / 3;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&table, &bytes).unwrap();
+    // Found on opening, or on reading the events.
+    let err = match RocksJournal::open(&path) {
+        Err(err) => err,
+        Ok(journal) => journal
+            .read(SeqRange::new(1, last))
+            .await
+            .expect_err("a block whose checksum does not match cannot be read"),
+    };
+    assert!(
+        matches!(err, Error::Damaged(_) | Error::Corrupt(_)),
+        "damage, which says stop, not a storage failure to retry: {err:?}"
+    );
+    assert!(err.to_string().contains("--restore-from"), "{err}");
+}
