@@ -5,8 +5,11 @@
 //! failure names the first seq that differs and exits 4.
 //!
 //! `aurora-admin journal head CLUSTER`: the last seq and its chain hash, for pinning elsewhere.
+//! `verify --pinned SEQ:HASH` then checks the journal still passes through that hash: the
+//! chain vouches for every event before the newest one, but only a hash kept outside the
+//! cluster (or the stream) can show that the newest events were rewritten or cut off.
 
-use aurora_events::{Envelope, Seq};
+use aurora_events::{ChainHash, Envelope, Seq};
 use clap::Subcommand;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -33,10 +36,69 @@ pub(crate) enum Action {
         #[arg(long, value_name = "N", default_value_t = 100_000,
               value_parser = clap::value_parser!(u64).range(1..))]
         batch: u64,
+        /// A head printed earlier by `journal head` (`SEQ:HASH`): the journal must still
+        /// reach that seq with that hash.
+        #[arg(long, value_name = "SEQ:HASH", value_parser = parse_pinned)]
+        pinned: Option<Pinned>,
     },
     /// Print the journal's last seq and its chain hash (pin them: a later verify must pass
     /// through the same hash).
     Head { cluster: String },
+}
+
+/// A head pinned outside the cluster: the chain hash of the event at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pinned {
+    seq: Seq,
+    hash: ChainHash,
+}
+
+fn parse_pinned(text: &str) -> Result<Pinned, String> {
+    let (seq, hash) = text
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not SEQ:HASH (as `journal head` prints them)"))?;
+    let seq = seq
+        .parse::<Seq>()
+        .ok()
+        .filter(|seq| *seq >= 1)
+        .ok_or_else(|| format!("{seq:?} is not a seq (1 or more)"))?;
+    let hash = hash
+        .parse::<ChainHash>()
+        .map_err(|e| format!("{hash:?} is not a chain hash: {e}"))?;
+    Ok(Pinned { seq, hash })
+}
+
+/// What the pinned head says of a journal ending at `last` whose event `pinned.seq` has the
+/// chain hash `found` (`None`: the journal has no event there, or it is not linked).
+fn check_pinned(cluster: &str, pinned: &Pinned, last: Seq, found: Option<ChainHash>) -> CliResult {
+    let Pinned { seq, hash } = pinned;
+    if *seq > last {
+        return Err(CliError::new(
+            ExitCode::CommandFailure,
+            format!(
+                "journal of {cluster} ends at seq {last}, before the pinned head at seq {seq}: \
+                 the events after seq {last} were removed"
+            ),
+        ));
+    }
+    match found {
+        Some(found) if found == *hash => Ok(()),
+        Some(found) => Err(CliError::new(
+            ExitCode::CommandFailure,
+            format!(
+                "journal of {cluster}: the chain hash at seq {seq} is {found}, not the pinned \
+                 {hash}: an event at or before seq {seq} was altered"
+            ),
+        )),
+        None => Err(CliError::new(
+            ExitCode::CommandFailure,
+            format!(
+                "journal of {cluster}: seq {seq} carries no chain link to compare with the \
+                 pinned {hash}"
+            ),
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,13 +136,14 @@ struct EventsPage {
 }
 
 pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
-    let (cluster, against_stream, nats, batch) = match action {
+    let (cluster, against_stream, nats, batch, pinned) = match action {
         Action::Verify {
             cluster,
             against_stream,
             nats,
             batch,
-        } => (cluster, against_stream, nats, batch),
+            pinned,
+        } => (cluster, against_stream, nats, batch, pinned),
         Action::Head { cluster } => {
             let head: JournalHead = ctx.client(&cluster)?.get("/api/v1/journal/head")?;
             let linked = if head.linked {
@@ -92,6 +155,13 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
                 "journal of {}: head seq {} hash {}{linked}",
                 head.cluster, head.seq, head.hash
             );
+            if head.linked {
+                println!(
+                    "(keep it outside the cluster; later: aurora-admin journal verify {} \
+                     --pinned {}:{})",
+                    head.cluster, head.seq, head.hash
+                );
+            }
             return Ok(());
         }
     };
@@ -125,6 +195,30 @@ pub(crate) fn run(ctx: &Context, action: Action) -> CliResult {
         "journal of {}: {} events, seqs 1..={} dense, checksums sound, times in order, {chain}",
         check.cluster, check.last_seq, check.last_seq
     );
+    if let Some(pinned) = &pinned {
+        // The hash of event S is what event S+1 links to, or the head's when S is the last.
+        let found = if pinned.seq >= check.last_seq {
+            check.head_hash.as_deref().and_then(|h| h.parse().ok())
+        } else {
+            let page: EventsPage =
+                client.get(&format!("/api/v1/events?from={}&limit=1", pinned.seq + 1))?;
+            page.events
+                .first()
+                .filter(|e| e.seq == pinned.seq + 1)
+                .and_then(|e| e.prev_hash)
+        };
+        check_pinned(&check.cluster, pinned, check.last_seq, found)?;
+        println!(
+            "journal of {}: passes through the pinned head, seq {} hash {}",
+            check.cluster, pinned.seq, pinned.hash
+        );
+    } else if nats.is_none() && check.head_hash.is_some() {
+        println!(
+            "(the chain vouches for every event before the head; that the head itself and the \
+             newest events are the ones written shows only against a pinned head \
+             (`journal head`, then `verify --pinned SEQ:HASH`) or the stream (--against-stream))"
+        );
+    }
     let Some(url) = nats else {
         return Ok(());
     };
@@ -245,4 +339,54 @@ fn journal_pages(
     })
     .flat_map(futures::stream::iter)
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pin_is_seq_colon_hash() {
+        let hash = "ab".repeat(32);
+        assert_eq!(
+            parse_pinned(&format!("12:{hash}")),
+            Ok(Pinned {
+                seq: 12,
+                hash: hash.parse().unwrap()
+            })
+        );
+        for bad in ["12", "x:ab", &format!("0:{hash}"), "12:abc"] {
+            assert!(parse_pinned(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_head_must_still_be_reached_with_its_hash() {
+        let pinned = Pinned {
+            seq: 12,
+            hash: ChainHash([7; 32]),
+        };
+        assert_eq!(
+            check_pinned("c", &pinned, 20, Some(ChainHash([7; 32]))),
+            Ok(())
+        );
+        let altered = check_pinned("c", &pinned, 20, Some(ChainHash([8; 32]))).unwrap_err();
+        assert_eq!(altered.code, ExitCode::CommandFailure);
+        assert!(
+            altered.message.contains("at or before seq 12 was altered"),
+            "{}",
+            altered.message
+        );
+        let cut = check_pinned("c", &pinned, 11, None).unwrap_err();
+        assert!(
+            cut.message
+                .contains("ends at seq 11, before the pinned head at seq 12"),
+            "{}",
+            cut.message
+        );
+        assert!(
+            check_pinned("c", &pinned, 20, None).is_err(),
+            "no link to compare"
+        );
+    }
 }

@@ -335,6 +335,38 @@ fn the_hash_chain_names_an_event_rewritten_on_disk() {
     let (_, pinned) = support::http(port, "GET", "/api/v1/journal/head", None).unwrap();
     let hash = pinned["hash"].as_str().unwrap();
     assert!(stdout(&head).contains(hash), "{}", stdout(&head));
+    // A later verify passes through the pinned head; a wrong hash or a seq not reached fails.
+    let pin = format!("{}:{hash}", pinned["seq"]);
+    let quota = cli.admin(&["set_quota", "devcluster", "tester", "4", "4G", "4G"]);
+    assert_eq!(code(&quota), Some(0), "{}", stderr(&quota));
+    let through = cli.admin(&["journal", "verify", "devcluster", "--pinned", &pin]);
+    assert_eq!(code(&through), Some(0), "{}", stderr(&through));
+    assert!(
+        stdout(&through).contains(&format!(
+            "passes through the pinned head, seq {}",
+            pinned["seq"]
+        )),
+        "{}",
+        stdout(&through)
+    );
+    let wrong = format!("{}:{}", pinned["seq"], "ab".repeat(32));
+    let refused = cli.admin(&["journal", "verify", "devcluster", "--pinned", &wrong]);
+    assert_eq!(code(&refused), Some(4), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("was altered"),
+        "{}",
+        stderr(&refused)
+    );
+    let beyond = format!("9999:{hash}");
+    let refused = cli.admin(&["journal", "verify", "devcluster", "--pinned", &beyond]);
+    assert_eq!(code(&refused), Some(4), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("were removed"),
+        "{}",
+        stderr(&refused)
+    );
+    let (_, newest) = support::http(port, "GET", "/api/v1/journal/head", None).unwrap();
+    let newest_pin = format!("{}:{}", newest["seq"], newest["hash"].as_str().unwrap());
 
     // Whoever rewrites a quota change's actor in a copy of the files, checksum and all, is
     // named by the link after it.
@@ -371,5 +403,31 @@ fn the_hash_chain_names_an_event_rewritten_on_disk() {
         stderr(&tampered).contains(&expected),
         "{}",
         stderr(&tampered)
+    );
+
+    // The newest event rewritten: no link after it names it, so only the pinned head does.
+    let newest_seq = newest["seq"].as_u64().unwrap();
+    let copy = dir.path().join("copy-of-the-head");
+    copy_tree(&data, &copy);
+    aurora_journal::RocksJournal::rewrite_record(&copy, newest_seq, |envelope| {
+        envelope.actor = aurora_events::Actor::User("mallory".into());
+    })
+    .unwrap();
+    let head_port = free_port();
+    let _head_scheduler = scheduler(&["--dev"], &copy, head_port);
+    let head_cli = Cli::new(&cli_binaries(), dir.path(), head_port);
+    let unpinned = head_cli.admin(&["journal", "verify", "devcluster"]);
+    assert_eq!(code(&unpinned), Some(0), "{}", stderr(&unpinned));
+    assert!(
+        stdout(&unpinned).contains("--pinned SEQ:HASH"),
+        "says what the chain alone cannot vouch for: {}",
+        stdout(&unpinned)
+    );
+    let pinned = head_cli.admin(&["journal", "verify", "devcluster", "--pinned", &newest_pin]);
+    assert_eq!(code(&pinned), Some(4), "{}", stdout(&pinned));
+    assert!(
+        stderr(&pinned).contains(&format!("at or before seq {newest_seq} was altered")),
+        "{}",
+        stderr(&pinned)
     );
 }
