@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use aurora_events::config::SlaPolicy;
-use aurora_events::{Event, MaintenanceMode, ScheduleStatus, TaskId, Timestamp};
+use aurora_events::{Event, EventId, MaintenanceMode, ScheduleStatus, TaskId, Timestamp};
 
 use super::Decide;
 use crate::decision::{Out, Rejection};
@@ -100,7 +100,7 @@ pub(crate) fn sla_drains(state: &ClusterState, out: &mut Out, now: Timestamp) {
             };
             if allowed {
                 down.insert(task.id.clone());
-                drain_task(state, out, task, message);
+                drain_task(state, out, task, message, drain.request);
             }
         }
     }
@@ -141,14 +141,14 @@ fn policy_of<'a>(state: &'a ClusterState, task: &Task, drain: &'a SlaDrain) -> &
         .unwrap_or(&drain.default_sla)
 }
 
-fn drain_task(state: &ClusterState, out: &mut Out, task: &Task, message: &str) {
+fn drain_task(state: &ClusterState, out: &mut Out, task: &Task, message: &str, request: EventId) {
     change_state(
         state,
         out,
         task,
         ScheduleStatus::Draining,
         Some(message.to_string()),
-        Some(task.last_event),
+        Some(request),
     );
 }
 
@@ -172,8 +172,8 @@ impl Decide for CoordinatorAllowed {
                 && matches!(policy_of(state, task, drain), SlaPolicy::Coordinator { .. })
                 && drain_candidates(state, host).any(|t| t.id == task.id)
         });
-        if drained_host.is_some() {
-            drain_task(state, out, task, COORDINATOR_DRAIN_MESSAGE);
+        if let Some((_, drain)) = drained_host {
+            drain_task(state, out, task, COORDINATOR_DRAIN_MESSAGE, drain.request);
             return Ok(());
         }
         if let Some((key, update)) = state.active_update(&task.job)

@@ -37,7 +37,7 @@ use crate::state_machine::{self, TaskState, Transition};
 
 /// Format byte of [`ClusterState::to_checkpoint`]; bump it whenever a state type changes
 /// shape, so an old checkpoint is ignored (and the journal replayed) rather than misread.
-pub const CHECKPOINT_FORMAT: u8 = 11;
+pub const CHECKPOINT_FORMAT: u8 = 12;
 
 /// The scheduler's write model. Fields are read through accessors; only [`Self::apply`] writes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -606,6 +606,7 @@ impl ClusterState {
                         default_sla: default_sla.clone(),
                         timeout_secs: *timeout_secs,
                         requested_at: at,
+                        request: envelope.id,
                     },
                 );
             }

@@ -96,6 +96,9 @@ pub struct SlaDrain {
     /// After this long from `requested_at`, the rest are drained regardless.
     pub timeout_secs: u64,
     pub requested_at: Timestamp,
+    /// The request's event: the cause of every task the drain moves (`aurora why` on a
+    /// drained task names the operator's request, not the task's own last step).
+    pub request: EventId,
 }
 
 /// A host's attributes, maintenance mode and agent.

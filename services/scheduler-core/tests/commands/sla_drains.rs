@@ -117,6 +117,16 @@ fn tasks_drain_one_at_a_time_while_the_job_keeps_its_sla() {
         drained(&first),
         vec![(tasks[0].clone(), SLA_DRAIN_MESSAGE.to_string())]
     );
+    let draining = first
+        .events
+        .iter()
+        .find(|e| matches!(e.event, Event::TaskStateChanged { .. }))
+        .expect("the drained task's event");
+    assert_eq!(
+        draining.cause,
+        Some(request.events[0].id),
+        "a drained task is caused by the operator's request (what `aurora why` shows)"
+    );
     cluster.commit(&first);
     assert!(drained(&tick(&cluster.at(11 * MINUTE))).is_empty());
 

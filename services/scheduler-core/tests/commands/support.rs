@@ -231,7 +231,12 @@ impl Given {
 
     /// Applies a decision's events at the current time, as if the journal committed them.
     pub fn commit(&mut self, decision: &Decision) {
-        self.apply(decision.facts());
+        // As the journal does: each event keeps its id, actor and cause.
+        for pending in &decision.events {
+            self.seq += 1;
+            self.state
+                .apply(&pending.clone().commit(self.seq, self.now));
+        }
     }
 
     /// The same cluster with the clock at `ms_after_t0` (later events and decisions see it).
