@@ -115,13 +115,7 @@ fn render(cluster: &str, diff: &ClusterDiff, color: bool) -> String {
             } => {
                 let ranges = aurora_events::update::InstanceRange::collapse(instances.clone())
                     .iter()
-                    .map(|r| {
-                        if r.first == r.last {
-                            r.first.to_string()
-                        } else {
-                            format!("{}-{}", r.first, r.last)
-                        }
-                    })
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(",");
                 let noun = if instances.len() == 1 {

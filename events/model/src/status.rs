@@ -316,6 +316,10 @@ pub enum MaintenanceMode {
     Drained,
 }
 
+/// How the message of a transition an operator forced begins (`aurora-admin` force task
+/// state): the audit trail tells such a transition from one a command caused by it.
+pub const FORCED_TRANSITION: &str = "Transition forced by";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +389,3 @@ mod tests {
         }
     }
 }
-
-/// How the message of a transition an operator forced begins (`aurora-admin` force task
-/// state): the audit trail tells such a transition from one a command caused by it.
-pub const FORCED_TRANSITION: &str = "Transition forced by";

@@ -15,6 +15,17 @@ pub struct InstanceRange {
     pub last: InstanceId,
 }
 
+/// `7`, or `0-4`: as Aurora prints an instance range.
+impl std::fmt::Display for InstanceRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
 impl InstanceRange {
     pub fn contains(&self, instance: InstanceId) -> bool {
         self.first <= instance && instance <= self.last

@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn a_users_kills_are_one_change_per_command_with_the_instances_left() {
         let job = JobKey::new("bob", "prod", "api").unwrap();
-        let task = |i: u32| TaskId::from_raw(&format!("bob-prod-api-{i}"));
+        let task = |i: u32| TaskId::from_raw(format!("bob-prod-api-{i}"));
         let mut before = Before::default();
         for i in 0..3 {
             before.active.insert(task(i), (job.clone(), i));

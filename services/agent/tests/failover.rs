@@ -9,6 +9,10 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "support/agent_config.rs"]
+mod agent_config;
+
+use agent_config::agent_config;
 use aurora_agent::client::{ClientError, SchedulerClient};
 use aurora_agent::daemon::{self, AgentConfig};
 use aurora_api::AgentRegistration;
@@ -227,19 +231,11 @@ async fn the_agent_registers_and_heartbeats_through_the_live_replica() {
     let leader = serve(Mode::Leader).await;
     let work_dir = tempfile::tempdir().unwrap();
     let config = AgentConfig {
-        schedulers: vec![dead_url(), follower.url.clone(), leader.url.clone()],
-        agent: AgentId("a1".into()),
-        host: "h1".into(),
         capacity: registration().capacity,
-        attributes: Vec::new(),
-        work_dir: work_dir.path().to_path_buf(),
-        heartbeat_interval: Duration::from_millis(50),
-        kill_grace: Duration::from_secs(1),
-        observer_addr: None,
-        credentials: None,
-        tls: aurora_net::ClientTls::default(),
-        observer_tls: None,
-        observer_auth: aurora_agent::observer::ObserverAuth::closed(),
+        ..agent_config(
+            vec![dead_url(), follower.url.clone(), leader.url.clone()],
+            work_dir.path(),
+        )
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let serving = daemon::serve(config, shutdown).await.unwrap();

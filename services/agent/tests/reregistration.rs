@@ -5,15 +5,17 @@
 //! journal: a restart with thousands of agents wrote duplicates).
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/agent_config.rs"]
+mod agent_config;
 #[path = "support/scheduler.rs"]
 mod scheduler;
 
 use std::time::Duration;
 
+use agent_config::{agent_config, small_capacity};
 use aurora_agent::daemon::{self, AgentConfig};
 use aurora_agent::hollow::{self, DEFAULT_SCRIPT, FleetConfig};
 use aurora_agent::reports::ReportRetry;
-use aurora_events::{AgentId, Capacity};
 use scheduler::{StandIn, wait_until};
 use tokio::sync::watch;
 
@@ -26,16 +28,6 @@ const HEARTBEAT: Duration = Duration::from_millis(300);
 /// How long the restarted stand-in holds a work poll's "register again": longer than a
 /// heartbeat, so that the agent has registered again before that answer reaches it.
 const SLOW_NOT_FOUND: Duration = Duration::from_millis(600);
-
-fn capacity() -> Capacity {
-    Capacity {
-        cpus: 1.0,
-        ram_mb: 64,
-        disk_mb: 64,
-        gpus: 0,
-        port_ranges: vec![(31000, 31010)],
-    }
-}
 
 /// Restarts the stand-in once the agent has registered, then checks that it registers again
 /// once, and only once, in the next few heartbeats and held polls.
@@ -67,7 +59,7 @@ async fn a_hollow_agent_registers_once_after_a_scheduler_restart() {
         schedulers: vec![stand_in.url.clone()],
         count: 1,
         prefix: "hollow".into(),
-        capacity: capacity(),
+        capacity: small_capacity(),
         racks: 0,
         heartbeat_interval: HEARTBEAT,
         script: DEFAULT_SCRIPT.parse().unwrap(),
@@ -87,19 +79,8 @@ async fn an_agent_registers_once_after_a_scheduler_restart() {
     let stand_in = StandIn::start().await;
     let work_dir = tempfile::tempdir().unwrap();
     let config = AgentConfig {
-        schedulers: vec![stand_in.url.clone()],
-        agent: AgentId("a1".into()),
-        host: "h1".into(),
-        capacity: capacity(),
-        attributes: Vec::new(),
-        work_dir: work_dir.path().to_path_buf(),
         heartbeat_interval: HEARTBEAT,
-        kill_grace: Duration::from_secs(1),
-        observer_addr: None,
-        credentials: None,
-        tls: aurora_net::ClientTls::default(),
-        observer_tls: None,
-        observer_auth: aurora_agent::observer::ObserverAuth::closed(),
+        ..agent_config(vec![stand_in.url.clone()], work_dir.path())
     };
     let (stop, shutdown) = watch::channel(false);
     let retry = ReportRetry {

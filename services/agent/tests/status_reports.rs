@@ -6,14 +6,17 @@
 //! waits at most.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/agent_config.rs"]
+mod agent_config;
 #[path = "support/scheduler.rs"]
 mod scheduler;
 
 use std::time::Duration;
 
-use aurora_agent::daemon::{self, AgentConfig, Serving};
+use agent_config::agent_config;
+use aurora_agent::daemon::{self, Serving};
 use aurora_agent::reports::ReportRetry;
-use aurora_events::{AgentId, Capacity, ScheduleStatus, TaskId};
+use aurora_events::{ScheduleStatus, TaskId};
 use pretty_assertions::assert_eq;
 use scheduler::{Failure, StandIn, launch_spec, wait_until};
 use tokio::sync::watch;
@@ -35,27 +38,7 @@ struct Agent {
 impl Agent {
     async fn start(stand_in: &StandIn) -> Self {
         let work_dir = tempfile::tempdir().unwrap();
-        let config = AgentConfig {
-            schedulers: vec![stand_in.url.clone()],
-            agent: AgentId("a1".into()),
-            host: "h1".into(),
-            capacity: Capacity {
-                cpus: 1.0,
-                ram_mb: 64,
-                disk_mb: 64,
-                gpus: 0,
-                port_ranges: vec![(31000, 31010)],
-            },
-            attributes: Vec::new(),
-            work_dir: work_dir.path().to_path_buf(),
-            heartbeat_interval: Duration::from_millis(50),
-            kill_grace: Duration::from_secs(1),
-            observer_addr: None,
-            credentials: None,
-            tls: aurora_net::ClientTls::default(),
-            observer_tls: None,
-            observer_auth: aurora_agent::observer::ObserverAuth::closed(),
-        };
+        let config = agent_config(vec![stand_in.url.clone()], work_dir.path());
         let (stop, shutdown) = watch::channel(false);
         let serving = daemon::serve_with(config, FAST, shutdown).await.unwrap();
         Self {

@@ -34,13 +34,7 @@ fn job_key(role: &str, env: &str, name: &str) -> Result<JobKey, PageError> {
 pub fn ranges(ranges: &[InstanceRange]) -> String {
     ranges
         .iter()
-        .map(|r| {
-            if r.first == r.last {
-                r.first.to_string()
-            } else {
-                format!("{}-{}", r.first, r.last)
-            }
-        })
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -158,13 +158,7 @@ impl Progress {
         }
         let ranges: Vec<String> = instance_ranges(self.working.iter().copied())
             .iter()
-            .map(|r| {
-                if r.first == r.last {
-                    r.first.to_string()
-                } else {
-                    format!("{}-{}", r.first, r.last)
-                }
-            })
+            .map(ToString::to_string)
             .collect();
         format!(
             "{status}: instances {label} (working on {})",
