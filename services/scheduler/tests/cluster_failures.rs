@@ -1,6 +1,7 @@
 //! Failures across processes: a flapping service is throttled; an agent killed with -9 loses
 //! its task, which runs again on another agent; a scheduler killed with -9 and restarted loses
-//! nothing and reconciles with the agent that kept its tasks running.
+//! nothing, reconciles with the agent that kept its tasks running, and places nothing on it
+//! before it has registered again.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value shown, which is what we want
 
@@ -112,7 +113,7 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
         &data,
         port,
     );
-    let _agent = agent("agent-a", &dir.path().join("a"), port);
+    let agent = agent("agent-a", &dir.path().join("a"), port);
     let job = "tester/test/steady";
     create(port, job, "echo $$ > task.pid; exec sleep 600", 2);
     wait_for("both instances running", || running(port, job).len() == 2);
@@ -124,6 +125,9 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
     let seq_before = journal["last_seq"].as_u64().unwrap();
 
     first.kill_now();
+    // The agent is away while the new scheduler starts (stopped, so it cannot register yet).
+    let agent_pid = nix::unistd::Pid::from_raw(i32::try_from(agent.0.id()).unwrap());
+    nix::sys::signal::kill(agent_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     let _second = scheduler(
         &["--insecure-no-auth", "--agent-timeout-secs", "5"],
         &data,
@@ -133,6 +137,24 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
     assert!(
         journal["last_seq"].as_u64().unwrap() >= seq_before,
         "nothing acknowledged was lost"
+    );
+    // A job created now waits for the agent rather than being handed to an agent that has not
+    // come back (whose registration would then find it missing and call it LOST).
+    let later = "tester/test/later";
+    create(port, later, "exec sleep 600", 1);
+    std::thread::sleep(std::time::Duration::from_secs(2)); // four scheduling passes
+    let waiting = tasks(port, later);
+    // Let the agent go on before asserting: a failure must not leave it stopped.
+    nix::sys::signal::kill(agent_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["status"], "PENDING", "{waiting:?}");
+    wait_for_within(30, "the later job to run", || {
+        running(port, later).len() == 1
+    });
+    assert_eq!(
+        tasks(port, later).len(),
+        1,
+        "its one task ran; none was lost and replaced"
     );
     // The agent is asked to register again and reports the tasks it kept running.
     wait_for_within(20, "the agent to register again", || {
@@ -161,4 +183,5 @@ fn a_restarted_scheduler_loses_nothing_and_reconciles() {
     for id in &before {
         kill_pid_file(&dir.path().join("a/sandboxes").join(id).join("task.pid"));
     }
+    drop(agent);
 }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use aurora_events::{ConfigHash, TaskId};
+use aurora_events::{AgentId, ConfigHash, TaskId};
 
 use super::Decide;
 use super::preempt::{self, Unplaced};
@@ -29,6 +29,11 @@ pub struct Schedule {
     pub skip: BTreeSet<ConfigHash>,
     /// Most searches for victims to preempt; `None`: as many as there are preemptors.
     pub max_preemption_searches: Option<usize>,
+    /// Agents the journal knows that have not registered with this leader yet (just after a
+    /// failover or restart): nothing is placed on them, nor taken from them by preemption,
+    /// until they do. Aurora places only against offers of agents that are there; a task
+    /// handed to an agent still away would come back LOST when it registers without it.
+    pub unregistered: BTreeSet<AgentId>,
 }
 
 impl Decide for Schedule {
@@ -59,7 +64,8 @@ impl Decide for Schedule {
             out.decision.pass = pass;
             return Ok(());
         }
-        let agents = agent_slots(state);
+        let mut agents = agent_slots(state);
+        agents.retain(|slot| !self.unregistered.contains(&slot.agent));
         let presence = job_presence(state, &groups);
         let input = PlacementInput {
             agents: &agents,

@@ -81,6 +81,7 @@ impl Backoff {
             max_tasks: Some(self.settings.max_tasks_per_pass),
             skip: self.skipped(now),
             max_preemption_searches: Some(self.settings.max_preemption_searches_per_pass),
+            unregistered: BTreeSet::new(),
         }
     }
 

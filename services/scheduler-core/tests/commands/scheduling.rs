@@ -76,6 +76,41 @@ fn pending_tasks_are_placed_first_fit_and_launched() {
 }
 
 #[test]
+fn nothing_is_placed_on_agents_that_have_not_registered_with_this_leader() {
+    let job = job("hello");
+    let config = config(&job, 1.0, 128);
+    let tasks = [task_id(&job, 0), task_id(&job, 1)];
+    let mut events = vec![agent_registered(1), agent_registered(2)];
+    events.extend(job_created(&config, &tasks));
+    let cluster = given(events);
+    // Just after a failover agent 1 has not registered yet: everything goes to agent 2.
+    let decision = cluster
+        .when(Command::Schedule(Schedule {
+            unregistered: [agent(1)].into(),
+            ..Schedule::default()
+        }))
+        .decision();
+    let hosts: Vec<_> = decision
+        .facts()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TaskAssigned { agent, .. } => Some(agent),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hosts, [agent(2), agent(2)]);
+    // Neither has: the tasks wait.
+    let decision = cluster
+        .when(Command::Schedule(Schedule {
+            unregistered: [agent(1), agent(2)].into(),
+            ..Schedule::default()
+        }))
+        .decision();
+    assert!(decision.events.is_empty(), "{:?}", decision.facts());
+    assert_eq!(decision.pending.len(), 2);
+}
+
+#[test]
 fn unplaceable_tasks_stay_pending_with_a_reason() {
     let job = job("hello");
     let config = config(&job, 16.0, 128);

@@ -165,6 +165,15 @@ impl Agents {
         self.desk().registered.contains(agent)
     }
 
+    /// Which of `known` have not registered with this leader (one look at the desk).
+    pub fn unregistered<'a>(&self, known: impl Iterator<Item = &'a AgentId>) -> BTreeSet<AgentId> {
+        let desk = self.desk();
+        known
+            .filter(|agent| !desk.registered.contains(*agent))
+            .cloned()
+            .collect()
+    }
+
     /// Forgets every registration, so that each agent registers again with the tasks it runs.
     /// Returns how many agents are asked.
     pub fn forget_registrations(&self) -> usize {

@@ -22,7 +22,7 @@ use aurora_events::{
     Actor, AgentId, Event, JobKey, PendingEvent, ScheduleStatus, Seq, TaskId, Timestamp,
 };
 use aurora_journal::SeqRange;
-use aurora_scheduler_core::commands::{AdvanceUpdates, CronRound, Tick};
+use aurora_scheduler_core::commands::{AdvanceUpdates, CronRound, Schedule, Tick};
 use aurora_scheduler_core::scheduling::{Backoff, BackoffSettings};
 use aurora_scheduler_core::{ClusterState, Command, Ctx, Decision, PassOutcome, Rejection, decide};
 
@@ -306,9 +306,14 @@ impl Clockwork {
         AdvanceUpdates::default().into()
     }
 
-    /// The round's next scheduling pass.
-    pub fn pass(&self, now: Timestamp) -> Command {
-        self.backoff.next_pass(now).into()
+    /// The round's next scheduling pass, placing nothing on the `unregistered` agents (known
+    /// to the journal, not yet registered with this leader).
+    pub fn pass(&self, now: Timestamp, unregistered: BTreeSet<AgentId>) -> Command {
+        Schedule {
+            unregistered,
+            ..self.backoff.next_pass(now)
+        }
+        .into()
     }
 
     /// Takes in the outcome of the round's `passes`th pass, run at `now`; whether another

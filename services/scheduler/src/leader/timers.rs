@@ -4,6 +4,7 @@
 //! that stopped heartbeating — but never for silence that the leader's own stall explains.
 //! The backoff is leader-only state: it lives here and goes with the leader.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,7 +61,8 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
         // with the passes of a round.
         for passes in 1.. {
             let now = context.clock.now();
-            match submit(&queue, Actor::Scheduler, clockwork.pass(now)).await {
+            let pass = clockwork.pass(now, unregistered_agents(&context, &agents));
+            match submit(&queue, Actor::Scheduler, pass).await {
                 Ok(outcome) => {
                     if !clockwork.pass_done(now, &outcome.decision.pass, passes) {
                         break;
@@ -89,6 +91,19 @@ pub(super) async fn run(context: Context, queue: mpsc::Sender<Job>, agents: Arc<
 /// A gap between rounds longer than this is the leader's stall, not the agents'.
 fn stall_threshold(agent_timeout: Duration) -> Duration {
     (agent_timeout / 3).max(LOOP_INTERVAL * 4)
+}
+
+/// Live agents that have not registered with this leader yet: the pass places nothing on
+/// them (their tasks would come back LOST when they register without them).
+fn unregistered_agents(context: &Context, agents: &Agents) -> BTreeSet<AgentId> {
+    let state = context.replica.state();
+    agents.unregistered(
+        state
+            .agents()
+            .iter()
+            .filter(|(_, agent)| !agent.lost)
+            .map(|(id, _)| id),
+    )
 }
 
 /// Live agents last heard from (or, if never, since this leader began) longer ago than the
