@@ -35,6 +35,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The scheduler's codes for "this replica cannot serve it; another may".
 const TRY_ANOTHER_CODES: [&str; 2] = ["NOT_LEADER", "ERROR_TRANSIENT"];
 
+/// How long the polls of a command that waits on the scheduler (`update wait`, `job
+/// restart`, `--wait-until`, a batched kill) keep asking through a scheduler that restarts or
+/// fails over: what they wait for goes on at the scheduler meanwhile, and a deploy script
+/// should not report a failure the deploy did not have.
+pub const WAIT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// The longest pause between two asks of a patient poll.
+const PATIENT_PAUSE: Duration = Duration::from_secs(5);
+
 /// The scheduler said no: its HTTP status and, when it sent one, its [`ApiError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -223,6 +232,65 @@ impl Client {
         self.exchange(Method::GET, path, None)
     }
 
+    /// Like [`Client::get`], for the polls of a wait: see [`Client::try_get_patiently`].
+    pub fn get_patiently<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
+        self.try_get_patiently(path)?
+            .map_err(|refusal| refused(path, &refusal))
+    }
+
+    /// Like [`Client::try_get`], for the polls of a wait: a scheduler that cannot be reached,
+    /// does not answer in time or cannot serve now (restarting, a failover under way) is asked
+    /// again, backing off, for up to [`WAIT_PATIENCE`]. The first such failure is said once on
+    /// stderr; after the patience, the last failure is the answer.
+    pub fn try_get_patiently<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> CliResult<Result<T, Refusal>> {
+        self.patiently(path, WAIT_PATIENCE, |failure| {
+            eprintln!(
+                "{failure}; asking again for up to {} s (what this command waits for goes on \
+                 at the scheduler)",
+                WAIT_PATIENCE.as_secs()
+            );
+        })
+    }
+
+    fn patiently<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        patience: Duration,
+        mut tell: impl FnMut(&str),
+    ) -> CliResult<Result<T, Refusal>> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(500);
+        let mut told = false;
+        loop {
+            let outcome = self.exchange::<T>(Method::GET, path, None);
+            let failure = match &outcome {
+                Err(error) if matches!(error.code, ExitCode::NetworkError | ExitCode::Timeout) => {
+                    Some(error.message.clone())
+                }
+                Ok(Err(refusal)) if refusal.try_another() => {
+                    Some(format!("the scheduler cannot serve now: {refusal}"))
+                }
+                Ok(_) | Err(_) => None,
+            };
+            let Some(failure) = failure else {
+                return outcome;
+            };
+            let elapsed = started.elapsed();
+            if elapsed >= patience {
+                return outcome;
+            }
+            if !told {
+                tell(&failure);
+                told = true;
+            }
+            std::thread::sleep(pause.min(patience - elapsed));
+            pause = (pause * 2).min(PATIENT_PAUSE);
+        }
+    }
+
     /// Like [`Client::post`], but hands back the scheduler's refusal for the caller to word.
     pub fn try_post<T: DeserializeOwned>(
         &self,
@@ -238,12 +306,8 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> CliResult<T> {
-        self.exchange(method, path, body)?.map_err(|refusal| {
-            CliError::new(
-                refusal.exit_code(),
-                format!("the scheduler refused {path}: {refusal}"),
-            )
-        })
+        self.exchange(method, path, body)?
+            .map_err(|refusal| refused(path, &refusal))
     }
 
     /// Sends a request to the replicas in turn until one answers it: transport failures and
@@ -462,6 +526,14 @@ fn transport_code(error: &reqwest::Error) -> ExitCode {
     } else {
         ExitCode::NetworkError
     }
+}
+
+/// A refusal of `path` as a command's error.
+fn refused(path: &str, refusal: &Refusal) -> CliError {
+    CliError::new(
+        refusal.exit_code(),
+        format!("the scheduler refused {path}: {refusal}"),
+    )
 }
 
 /// The error of a call to one scheduler that got no answer.

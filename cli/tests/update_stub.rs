@@ -200,6 +200,34 @@ fn wait_prints_each_state_and_exits_by_the_end() {
 }
 
 #[test]
+fn wait_asks_again_through_a_scheduler_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = Stub::script(vec![
+        Reply::json(200, details("ROLLING_FORWARD")),
+        // Restarting: first it cannot serve, then the connection drops.
+        Reply::json(
+            503,
+            json!({"code": "ERROR_TRANSIENT", "message": "recovering the journal"}),
+        ),
+        Reply::Close,
+        Reply::json(200, details("ROLLED_FORWARD")),
+    ]);
+    let cli = cli(dir.path(), scheduler.port);
+    let waited = cli.aurora(&["update", "wait", "devcluster/tester/test/sleeper", ID]);
+    assert_eq!(code(&waited), Some(0), "{}", stderr(&waited));
+    assert_eq!(
+        stdout(&waited),
+        "Current state ROLLING_FORWARD\nCurrent state ROLLED_FORWARD\n"
+    );
+    let said = stderr(&waited);
+    assert_eq!(
+        said.matches("asking again for up to 120 s").count(),
+        1,
+        "said once: {said}"
+    );
+}
+
+#[test]
 fn list_and_info_print_aurora_text() {
     let dir = tempfile::tempdir().unwrap();
     let scheduler = Stub::script(vec![

@@ -216,7 +216,8 @@ fn wait_terminal(
     let started = Instant::now();
     let mut pause = FIRST_POLL;
     loop {
-        let tasks: Vec<TaskView> = client.get(&format!("/api/v1/jobs/{job}/tasks?all=true"))?;
+        let tasks: Vec<TaskView> =
+            client.get_patiently(&format!("/api/v1/jobs/{job}/tasks?all=true"))?;
         let latest = latest_by_instance(&tasks);
         let alive = instances
             .iter()

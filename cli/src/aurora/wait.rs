@@ -73,7 +73,8 @@ pub(crate) fn until(
     let bar = progress(instances.len() as u64, &format!("instances {word}"));
     let started = Instant::now();
     loop {
-        let tasks = all_tasks(client, job)?;
+        let tasks: Vec<TaskView> =
+            client.get_patiently(&format!("/api/v1/jobs/{job}/tasks?all=true"))?;
         let latest = latest_by_instance(&tasks);
         let done = instances
             .iter()

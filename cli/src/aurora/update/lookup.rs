@@ -56,6 +56,20 @@ pub(crate) fn active_update(
     }
 }
 
+/// [`details`] for the polls of a wait, asking again through a scheduler restart or
+/// failover (see [`Client::try_get_patiently`]).
+pub(crate) fn details_while_waiting(
+    client: &Client,
+    key: &ClusterJobKey,
+    id: Uuid,
+) -> CliResult<Option<UpdateDetails>> {
+    match client.try_get_patiently(&format!("/api/v1/updates/{}/{id}", key.job))? {
+        Ok(details) => Ok(Some(details)),
+        Err(refusal) if refusal.is_not_found() => Ok(None),
+        Err(refusal) => Err(refusal.aurora_error("Command failure:")),
+    }
+}
+
 /// One update in full; `Ok(None)` when the scheduler does not know it.
 pub(crate) fn details(
     client: &Client,

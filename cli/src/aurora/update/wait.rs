@@ -9,7 +9,7 @@ use aurora_api::{UpdateDetails, instance_ranges};
 use aurora_events::{InstanceId, InstanceUpdateAction, UpdateStatus, Uuid};
 use indicatif::ProgressBar;
 
-use super::lookup::{details, parse_update_id};
+use super::lookup::{details_while_waiting, parse_update_id};
 use crate::aurora::wait::{POLL, progress};
 use crate::client::Client;
 use crate::context::Context;
@@ -82,7 +82,7 @@ pub(crate) fn follow(
     let mut bar: Option<ProgressBar> = None;
     let mut last: Option<UpdateStatus> = None;
     loop {
-        let Some(current) = details(client, key, id, None)? else {
+        let Some(current) = details_while_waiting(client, key, id)? else {
             if let Some(bar) = &bar {
                 bar.abandon();
             }
