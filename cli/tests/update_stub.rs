@@ -228,6 +228,43 @@ fn wait_asks_again_through_a_scheduler_restart() {
 }
 
 #[test]
+fn ctrl_c_on_a_restart_says_it_goes_on_and_how_to_stop_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = Stub::new(|request| {
+        if request.line.starts_with("POST") {
+            Reply::json(
+                200,
+                json!({"job": "tester/test/sleeper", "id": ID, "first_seq": 5, "last_seq": 6, "message": null}),
+            )
+        } else {
+            Reply::json(200, details("ROLLING_FORWARD"))
+        }
+    });
+    let cli = cli(dir.path(), scheduler.port);
+    let polled = || {
+        scheduler
+            .received()
+            .iter()
+            .filter(|line| line.starts_with("GET /api/v1/updates/"))
+            .count()
+            >= 2
+    };
+    let interrupted = cli.aurora_interrupted(
+        std::time::Duration::from_secs(30),
+        &["job", "restart", "devcluster/tester/test/sleeper"],
+        polled,
+    );
+    assert_eq!(code(&interrupted), Some(130), "{}", stderr(&interrupted));
+    let said = stderr(&interrupted);
+    assert!(
+        said.contains(&format!(
+            "Interrupted: the restart goes on at the scheduler (update {ID} of devcluster/tester/test/sleeper)"
+        )) && said.contains("aurora update pause devcluster/tester/test/sleeper"),
+        "{said}"
+    );
+}
+
+#[test]
 fn list_and_info_print_aurora_text() {
     let dir = tempfile::tempdir().unwrap();
     let scheduler = Stub::script(vec![

@@ -77,6 +77,18 @@ pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult
         );
         return Ok(());
     };
+    // Aurora's restart is the client's loop, and Ctrl-C ends it; here the scheduler carries
+    // it out, so Ctrl-C ends only the watching: say so, and how to stop the restart itself.
+    let note = format!(
+        "\nInterrupted: the restart goes on at the scheduler (update {id} of {key}). Stop it \
+         with `aurora update pause {key}` (then `update resume` or `update abort`), or follow \
+         it with `aurora update wait {key} {id}`."
+    );
+    // (It fails only if a handler is set already; Ctrl-C then ends the command as before.)
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("{note}");
+        std::process::exit(ExitCode::Interrupted.code());
+    });
     let end = follow(&client, key, id, "restarted", |_| {})?
         .summary
         .status;

@@ -161,6 +161,44 @@ impl Cli {
         output
     }
 
+    /// Runs `aurora`, and once `ready` holds sends it SIGINT (a user's Ctrl-C); the test
+    /// fails if it is not ready, or has not ended after the signal, within `limit`.
+    pub fn aurora_interrupted(
+        &self,
+        limit: Duration,
+        args: &[&str],
+        mut ready: impl FnMut() -> bool,
+    ) -> Output {
+        let mut child = self
+            .command("aurora", args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        let deadline = Instant::now() + limit;
+        while !ready() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("aurora {}: not ready to interrupt in time", args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("aurora {}: still running after SIGINT", args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        report("aurora", args, &output);
+        output
+    }
+
     /// Runs `aurora` with `input` on its stdin.
     pub fn aurora_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
