@@ -127,6 +127,21 @@ pub struct UpdateInstructions {
 }
 
 impl UpdateInstructions {
+    /// Whether these are a rolling restart's: every replaced instance gets the config it ran
+    /// (an update proper never does, as a no-op update is refused).
+    pub fn is_restart(&self) -> bool {
+        match &self.desired_state {
+            Some(desired) => {
+                !self.initial_state.is_empty()
+                    && self
+                        .initial_state
+                        .iter()
+                        .all(|group| group.config == desired.config)
+            }
+            None => false,
+        }
+    }
+
     /// The instances the update touches, in the order it works on them rolling forward. At
     /// most `cap`: each state's ranges are expanded up to `cap` instances (a bound for readers
     /// of a damaged record), so past `cap` the list is cut short, not exact.

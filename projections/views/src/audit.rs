@@ -260,8 +260,18 @@ fn heading(event: &Event) -> Option<Heading> {
             kind: Aggregate::Job,
             detail: "killed while pending, or pruned".into(),
         }),
-        Event::UpdateStarted { update, .. } => heading(
-            "update start",
+        // `aurora job restart` is carried out as an update to the config each instance runs:
+        // an auditor must tell it from a deploy.
+        Event::UpdateStarted {
+            update,
+            instructions,
+            ..
+        } => heading(
+            if instructions.is_restart() {
+                "job restart"
+            } else {
+                "update start"
+            },
             format!("{} {}", update.job, update.id),
             String::new(),
         ),
@@ -575,6 +585,46 @@ mod tests {
                 (1, 2, "maintenance".to_string(), 1),
             ]
         );
+    }
+
+    #[test]
+    fn a_restart_is_told_from_an_update() {
+        let mut instructions = aurora_events::samples::events()
+            .into_iter()
+            .find_map(|e| match e {
+                Event::UpdateStarted { instructions, .. } => Some(instructions),
+                _ => None,
+            })
+            .expect("the samples start an update");
+        // A deploy: the instances get another config than the one they run.
+        if let Some(desired) = &mut instructions.desired_state {
+            desired.config = aurora_events::ConfigHash([9; 32]);
+        }
+        assert!(!instructions.is_restart());
+        let mut restart = instructions.clone();
+        if let Some(desired) = &mut restart.desired_state {
+            restart.initial_state = vec![desired.clone()];
+        }
+        assert!(restart.is_restart());
+        let mut log = AuditLog::default();
+        for (seq, instructions) in [(1, instructions), (2, restart)] {
+            log.record(&by(
+                alice(),
+                seq,
+                seq as i64,
+                Event::UpdateStarted {
+                    update: aurora_events::UpdateKey {
+                        job: job(),
+                        id: aurora_events::Uuid::from_u128(u128::from(seq)),
+                    },
+                    user: "alice".into(),
+                    instructions,
+                    metadata: Default::default(),
+                },
+            ));
+        }
+        let actions: Vec<String> = log.query(&all()).into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["job restart", "update start"]);
     }
 
     #[test]

@@ -379,6 +379,12 @@ pub async fn update(
         })
         .collect();
     let desired = match &view.instructions.desired_state {
+        // `aurora job restart`: each instance replaced by a task of the config it runs.
+        Some(d) if view.instructions.is_restart() => format!(
+            "a rolling restart of instances {} (config {}, unchanged)",
+            ranges(&d.instances),
+            d.config.short()
+        ),
         Some(d) => format!(
             "instances {} on config {}",
             ranges(&d.instances),

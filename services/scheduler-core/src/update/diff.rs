@@ -174,19 +174,9 @@ pub fn restart_instructions(
     })
 }
 
-/// Whether the instructions are a restart's: every replaced instance gets the config it ran
-/// (an update proper never does, as a no-op update is refused).
+/// Whether the instructions are a restart's (see [`UpdateInstructions::is_restart`]).
 pub fn is_restart(instructions: &UpdateInstructions) -> bool {
-    match &instructions.desired_state {
-        Some(desired) => {
-            !instructions.initial_state.is_empty()
-                && instructions
-                    .initial_state
-                    .iter()
-                    .all(|group| group.config == desired.config)
-        }
-        None => false,
-    }
+    instructions.is_restart()
 }
 
 #[cfg(test)]
