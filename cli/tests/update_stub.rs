@@ -236,6 +236,8 @@ fn ctrl_c_on_a_restart_says_it_goes_on_and_how_to_stop_it() {
                 200,
                 json!({"job": "tester/test/sleeper", "id": ID, "first_seq": 5, "last_seq": 6, "message": null}),
             )
+        } else if request.path.contains("/tasks") {
+            Reply::json(200, json!([]))
         } else {
             Reply::json(200, details("ROLLING_FORWARD"))
         }

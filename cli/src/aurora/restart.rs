@@ -3,11 +3,11 @@
 //! config they already run (one `rolling-restart` call), so it survives the client going away
 //! and shows on the updates page. The client waits for that update to end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_api::{RollingRestart, UpdateStarted};
 use aurora_events::update::{UpdateSettings, UpdateStrategy};
-use aurora_events::{InstanceId, UpdateStatus};
+use aurora_events::{ConfigHash, InstanceId, UpdateStatus};
 
 use super::RestartArgs;
 use super::update::{Goal, exit_code, follow, fresh_client_update_id, post_retrying_once};
@@ -49,22 +49,66 @@ pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult
         ctx.load_selected(config, &args.bind, args.read_json, key)?;
     }
     let client = ctx.client(&key.cluster)?;
+    // The active instances by the config they run: an update installs one config, so
+    // instances running several (after `update start KEY/0-1`, or an aborted update) are
+    // restarted one config's instances after another.
+    let mut by_config: BTreeMap<ConfigHash, BTreeSet<InstanceId>> = BTreeMap::new();
+    let mut active: BTreeSet<InstanceId> = BTreeSet::new();
+    for task in all_tasks(&client, &key.job)?
+        .iter()
+        .filter(|t| t.status.is_active())
+    {
+        active.insert(task.instance);
+        if spec
+            .instances
+            .as_ref()
+            .is_none_or(|set| set.contains(&task.instance))
+        {
+            by_config
+                .entry(task.config)
+                .or_default()
+                .insert(task.instance);
+        }
+    }
     if let (Some(wanted), true) = (&spec.instances, args.strict) {
-        let active: BTreeSet<InstanceId> = all_tasks(&client, &key.job)?
-            .iter()
-            .filter(|t| t.status.is_active())
-            .map(|t| t.instance)
-            .collect();
         check_active(wanted, &active)?;
     }
+    let mut groups: Vec<BTreeSet<InstanceId>> = by_config.into_values().collect();
+    groups.sort_by_key(|group| group.first().copied());
+    if groups.len() <= 1 {
+        // One config (or none known yet): the scheduler is told the instances as asked.
+        return restart_group(&client, key, spec.instances.clone(), &settings);
+    }
+    for group in groups {
+        let shown: Vec<String> =
+            aurora_events::update::InstanceRange::collapse(group.iter().copied())
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        eprintln!(
+            "Restarting instances {} (they run one config; the others run another)",
+            shown.join(",")
+        );
+        restart_group(&client, key, Some(group), &settings)?;
+    }
+    Ok(())
+}
+
+/// One `rolling-restart` call for `instances` (all active ones when `None`), waited for.
+fn restart_group(
+    client: &crate::client::Client,
+    key: &crate::keys::ClusterJobKey,
+    instances: Option<BTreeSet<InstanceId>>,
+    settings: &UpdateSettings,
+) -> CliResult {
     let request = RollingRestart {
-        instances: spec.instances.clone(),
-        settings,
+        instances,
+        settings: settings.clone(),
         metadata: fresh_client_update_id(),
         message: None,
     };
     let path = format!("/api/v1/jobs/{}/rolling-restart", key.job);
-    let started: UpdateStarted = post_retrying_once(&client, &path, &request)?
+    let started: UpdateStarted = post_retrying_once(client, &path, &request)?
         .map_err(|refusal| refusal.aurora_error(&format!("Error restarting job {key}:")))?;
     let Some(id) = started.id else {
         // Aurora: no active instances is "Nothing to do.", and a success.
@@ -84,14 +128,8 @@ pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult
          with `aurora update pause {key}` (then `update resume` or `update abort`), or follow \
          it with `aurora update wait {key} {id}`."
     );
-    // (It fails only if a handler is set already; Ctrl-C then ends the command as before.)
-    let _ = ctrlc::set_handler(move || {
-        eprintln!("{note}");
-        std::process::exit(ExitCode::Interrupted.code());
-    });
-    let end = follow(&client, key, id, "restarted", |_| {})?
-        .summary
-        .status;
+    say_on_ctrl_c(note);
+    let end = follow(client, key, id, "restarted", |_| {})?.summary.status;
     match exit_code(end, Goal::RollForward) {
         ExitCode::Ok => {
             println!("Job restart succeeded");
@@ -102,6 +140,22 @@ pub(super) fn restart(ctx: &Context, key: &str, args: &RestartArgs) -> CliResult
             &super::update::update_url(client.base(), &key.job, id),
         )),
     }
+}
+
+/// What Ctrl-C prints before the command ends (exit 130): the restart being followed now.
+static CTRL_C_NOTE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Has Ctrl-C print `note` (the handler is set once; a later group replaces the note).
+fn say_on_ctrl_c(note: String) {
+    *CTRL_C_NOTE.lock().unwrap_or_else(|e| e.into_inner()) = note;
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        // (It fails only if another handler is set: Ctrl-C then ends the command as before.)
+        let _ = ctrlc::set_handler(|| {
+            eprintln!("{}", CTRL_C_NOTE.lock().unwrap_or_else(|e| e.into_inner()));
+            std::process::exit(ExitCode::Interrupted.code());
+        });
+    });
 }
 
 /// `--strict`: Aurora's `get_active_instances_or_raise`.

@@ -245,6 +245,43 @@ fn updates_roll_forward_roll_back_pause_resume_and_restart_through_the_cli() {
     let newest = json(&cli.aurora(&["update", "list", KEY, "--write-json"]));
     assert_eq!(newest[0]["status"], "ROLLED_FORWARD", "{newest}");
     assert_eq!(newest.as_array().unwrap().len(), 4, "{newest}");
+
+    // Phase 6: instance 0 updated alone, so the job runs two configs; a restart does each
+    // config's instances in turn (one update installs one config).
+    let v4 = write(
+        "v4.aurora",
+        service("v4", "batch_size = 1, watch_secs = 1", ""),
+    );
+    let partial = cli.aurora_within(
+        LIMIT,
+        &["update", "start", &format!("{KEY}/0"), &v4, "--wait"],
+    );
+    assert_eq!(code(&partial), Some(0), "{}", stderr(&partial));
+    wait_for_within(60, "three running tasks", || running_ids(port).len() == 3);
+    let before = running_ids(port);
+    let restarted = cli.aurora_within(
+        LIMIT,
+        &[
+            "job",
+            "restart",
+            KEY,
+            "--batch-size",
+            "2",
+            "--watch-secs",
+            "1",
+        ],
+    );
+    assert_eq!(code(&restarted), Some(0), "{}", stderr(&restarted));
+    let said = stderr(&restarted);
+    assert!(
+        said.contains("Restarting instances 0 ") && said.contains("Restarting instances 1-2 "),
+        "{said}"
+    );
+    wait_for_within(60, "three running tasks after the restart", || {
+        running_ids(port).len() == 3
+    });
+    let after = running_ids(port);
+    assert!(before.is_disjoint(&after), "{before:?} then {after:?}");
 }
 
 /// A three-instance service whose tasks write their pid (so that processes orphaned by a
