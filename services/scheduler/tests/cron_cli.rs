@@ -73,6 +73,19 @@ fn cron_jobs_are_scheduled_shown_started_and_descheduled() {
     wait_for("the started run's tasks", || {
         tasks(port, "tester/test/nightly").len() == 2
     });
+    // Started again while that run is active: CANCEL_NEW skips it, and says so.
+    let skipped = cli.aurora(&["cron", "start", key]);
+    assert_eq!(code(&skipped), Some(0), "{}", stderr(&skipped));
+    assert!(
+        stderr(&skipped).contains("Skipped: the job's previous run is still active"),
+        "{}",
+        stderr(&skipped)
+    );
+    assert_eq!(
+        tasks(port, "tester/test/nightly").len(),
+        2,
+        "nothing launched"
+    );
     // A service cannot be a cron job, and a job without a schedule is not one.
     let service = dir.path().join("sleeper.aurora");
     std::fs::write(

@@ -71,7 +71,22 @@ async fn start(
     let outcome = runtime
         .submit(actor, Command::StartCronJob(StartCronJob { job }))
         .await?;
-    Ok(Json(super::committed(outcome.committed, None)))
+    // A run its collision policy cancelled is a success that did nothing: say so.
+    let skipped = outcome.decision.events.iter().any(|pending| {
+        matches!(
+            pending.event,
+            aurora_events::Event::CronTriggered {
+                outcome: aurora_events::event::CronOutcome::Skipped,
+                ..
+            }
+        )
+    });
+    let message = skipped.then(|| {
+        "Skipped: the job's previous run is still active and its cron_collision_policy is \
+         CANCEL_NEW"
+            .to_string()
+    });
+    Ok(Json(super::committed(outcome.committed, message)))
 }
 
 /// Every cron job, in job-key order, with when it next runs on this scheduler's clock.
