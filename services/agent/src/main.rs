@@ -189,7 +189,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        aurora_net::signals::shutdown_signal().await;
+        tracing::info!("stopping: killing this agent's tasks first");
         let _ = stop.send(true);
     });
     let serving = daemon::serve(config, shutdown)

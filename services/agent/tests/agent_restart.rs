@@ -1,4 +1,4 @@
-//! An agent killed with SIGKILL leaves its tasks' processes running (reparented, still
+//! SIGTERM stops an agent and its tasks as Ctrl-C does. An agent killed with SIGKILL leaves its tasks' processes running (reparented, still
 //! holding their ports); started again with the same work directory, it stops them before it
 //! registers. The agent is the real binary, against a stand-in scheduler on loopback
 //! (`support/scheduler.rs`); the test signals only the pids it started or that its task
@@ -71,11 +71,19 @@ impl AgentProcess {
         self.child.wait().unwrap();
     }
 
-    /// SIGINT (what the agent stops on), then waits (bounded) for it to exit.
-    async fn stop(mut self) {
-        kill(self.pid(), Signal::SIGINT).unwrap();
+    /// SIGINT (Ctrl-C), then waits (bounded) for it to exit.
+    async fn stop(self) {
+        self.stop_with(Signal::SIGINT).await;
+    }
+
+    /// `signal`, then waits (bounded) for the agent to exit; how it exited.
+    async fn stop_with(mut self, signal: Signal) -> std::process::ExitStatus {
+        kill(self.pid(), signal).unwrap();
         let deadline = tokio::time::Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the agent did not stop"
@@ -230,4 +238,39 @@ async fn a_restarted_agent_stops_what_its_killed_predecessor_left_running() {
         "{logged}"
     );
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_agent_and_its_tasks_as_ctrl_c_does() {
+    let stand_in = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let work_dir = dir.path().join("work");
+    let task = "www-data-prod-hello-0-sigterm";
+    let sandbox = work_dir.join("sandboxes").join(task);
+    stand_in.launch(launch_spec(task, "echo $$ > server.pid; exec sleep 600"));
+    let log = dir.path().join("agent.log");
+    let agent = AgentProcess::start(&stand_in.url, &work_dir, &log);
+    wait_for_file(sandbox.join("server.pid")).await;
+    let processes = TaskProcesses::read(&sandbox, &["server.pid"]);
+
+    // What `systemctl stop` and `docker stop` send: the agent kills its tasks and exits 0
+    // (before, SIGTERM ended it at once and left the task running, orphaned).
+    let status = agent.stop_with(Signal::SIGTERM).await;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status:?}; the agent logged:\n{}",
+        read(&log)
+    );
+    assert_eq!(
+        processes.alive(),
+        Vec::<i32>::new(),
+        "left running; the agent logged:\n{}",
+        read(&log)
+    );
+    assert!(
+        plain(&read(&log)).contains("killed at shutdown"),
+        "{}",
+        read(&log)
+    );
 }

@@ -9,6 +9,7 @@
 //!   [`ClientTls::builder`] (or its blocking twin).
 
 pub mod serve;
+pub mod signals;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;

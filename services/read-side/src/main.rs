@@ -383,9 +383,13 @@ async fn main() -> anyhow::Result<()> {
         aurora_stream::subject::stream_name(&args.cluster),
         args.tls.scheme()
     );
-    aurora_net::serve(listener, app, aurora_net::Limits::default(), tls, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    aurora_net::serve(
+        listener,
+        app,
+        aurora_net::Limits::default(),
+        tls,
+        aurora_net::signals::shutdown_signal(),
+    )
     .await;
     Ok(())
 }

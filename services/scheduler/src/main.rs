@@ -735,24 +735,7 @@ pub(crate) fn tls_shown(tls: &aurora_net::ServerTlsArgs) -> String {
 }
 
 pub(crate) async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    aurora_net::signals::shutdown_signal().await;
 }
 
 /// Descriptors kept for what is not a client connection: the journal's files, the agent's

@@ -113,22 +113,6 @@ fn raise_open_files_limit(count: usize) {
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
-            let _ = interrupt.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = interrupt => {}
-        _ = term.recv() => {}
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -174,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
     raise_open_files_limit(args.count);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        aurora_net::signals::shutdown_signal().await;
         tracing::info!("stopping");
         let _ = stop.send(true);
     });
