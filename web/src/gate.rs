@@ -89,6 +89,7 @@ impl Gate {
 
     /// Authentication against `config`, read from `source` (reloaded by [`Gate::reload`]).
     pub fn enforced(config: AuthConfig, source: Option<PathBuf>) -> Gate {
+        note_disabled_users(&config);
         Gate(Arc::new(Policy::Enforced(Enforced {
             current: RwLock::new(Current::new(config)),
             source,
@@ -112,6 +113,7 @@ impl Gate {
             return Ok(enforced.current().config.users().count());
         };
         let config = AuthConfig::load(path)?;
+        note_disabled_users(&config);
         let users = config.users().count();
         *enforced.current.write().unwrap_or_else(|e| e.into_inner()) = Current::new(config);
         Ok(users)
@@ -238,6 +240,17 @@ impl Current {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .cloned()
+    }
+}
+
+/// Says which users nobody can sign in as. Such a user is valid (revoking a user's last token
+/// must take effect), but one the operator merely forgot to give a credential looks the same.
+fn note_disabled_users(config: &AuthConfig) {
+    for user in config.disabled_users() {
+        tracing::warn!(
+            user,
+            "user {user} has neither a password nor a token: nobody can sign in as it"
+        );
     }
 }
 
