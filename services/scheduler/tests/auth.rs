@@ -548,6 +548,49 @@ async fn revoking_a_users_last_token_refuses_it_from_the_reload_on() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// Two `Authorization` headers are a 400 naming them, whichever order they come in: the first
+/// used to win silently, so a request acted as whoever a proxy or client happened to put first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_authorization_headers_are_a_bad_request() {
+    let (runtime, app, _) = start(true).await;
+    let before = runtime.journal().last_seq();
+    for (first, second) in [(ALICE_TOKEN, BOB_TOKEN), (BOB_TOKEN, ALICE_TOKEN)] {
+        for (method, uri, body) in [
+            ("GET", "/api/v1/jobs", None),
+            ("POST", "/api/v1/jobs", Some(hello())),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .header(header::AUTHORIZATION, bearer(first))
+                .header(header::AUTHORIZATION, bearer(second))
+                .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {body}");
+            assert_eq!(body["code"], "INVALID_REQUEST");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than one Authorization header"),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(
+        runtime.journal().last_seq(),
+        before,
+        "nothing was journaled"
+    );
+}
+
 /// What agent `id` on host `id` sends to register.
 fn registration(id: &str) -> Value {
     json!({
