@@ -8,6 +8,7 @@
 //!   present a certificate. Every HTTP client in the project is built through
 //!   [`ClientTls::builder`] (or its blocking twin).
 
+mod automatic_answers;
 pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -8,6 +8,11 @@
 //! - a **body-read timeout**: a request body not received in whole within
 //!   [`Limits::body_read_timeout`] of its head fails to read (the handler answers 400 and the
 //!   connection closes), so a client trickling a body a byte at a time cannot hold a slot;
+//! - a **request-head limit**: at most [`MAX_REQUEST_HEAD_BYTES`] of request line and headers
+//!   and [`MAX_REQUEST_HEADERS`] headers, so a connection's read buffer stays small; hyper
+//!   answers a request past them (431), and one it cannot parse (400, 414), itself, and
+//!   [`AutomaticAnswers`](crate::automatic_answers) gives those answers a body naming the
+//!   problem (the API's JSON error for `/api/`), which hyper leaves empty;
 //! - graceful shutdown: on `shutdown` it stops accepting, lets requests in flight finish for a
 //!   grace period, then closes what is left;
 //! - TLS, when given a [`ServerTls`]: the handshake runs on the connection's own task, bounded
@@ -33,6 +38,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::ServerTls;
+use crate::automatic_answers::AutomaticAnswers;
+
+/// The most bytes of request line and headers a request may have. hyper's own default is
+/// 408 KiB; no client of ours comes near 64 KiB, and it is also the most hyper buffers of an
+/// answer per connection before it waits for the client to read.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most headers a request may have (hyper's default, named so the answer can say it).
+pub const MAX_REQUEST_HEADERS: usize = 100;
 
 /// What the server allows.
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +153,8 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(MAX_REQUEST_HEADERS)
         .keep_alive(true);
     let service = TowerToHyperService::new(app);
     tokio::pin!(shutdown);
@@ -174,8 +190,8 @@ pub async fn serve(
         let (builder, service, graceful) = (builder.clone(), service.clone(), &graceful);
         match &tls {
             None => {
-                let watched =
-                    graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let io = TokioIo::new(AutomaticAnswers::new(stream));
+                let watched = graceful.watch(builder.serve_connection(io, service));
                 tokio::spawn(async move {
                     if let Err(e) = watched.await {
                         tracing::debug!(error = %e, "connection ended with an error");
@@ -188,7 +204,8 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     if let Some(stream) = handshake.await {
-                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let io = TokioIo::new(AutomaticAnswers::new(stream));
+                        let connection = builder.serve_connection(io, service);
                         if let Err(e) = watcher.watch(connection).await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
