@@ -13,6 +13,10 @@
 //!   answers a request past them (431), and one it cannot parse (400, 414), itself, and
 //!   [`AutomaticAnswers`](crate::automatic_answers) gives those answers a body naming the
 //!   problem (the API's JSON error for `/api/`), which hyper leaves empty;
+//! - a **write-stall timeout**: a connection whose peer takes nothing of what it is sent for
+//!   [`Limits::write_stall_timeout`] is closed ([`WriteDeadline`](crate::write_deadline)), so
+//!   a client that opens an endless answer (an event stream) and never reads holds neither its
+//!   slot nor its buffers for long; a client that reads, however slowly, is not affected;
 //! - graceful shutdown: on `shutdown` it stops accepting, lets requests in flight finish for a
 //!   grace period, then closes what is left;
 //! - TLS, when given a [`ServerTls`]: the handshake runs on the connection's own task, bounded
@@ -39,6 +43,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::ServerTls;
 use crate::automatic_answers::AutomaticAnswers;
+use crate::write_deadline::WriteDeadline;
 
 /// The most bytes of request line and headers a request may have. hyper's own default is
 /// 408 KiB; no client of ours comes near 64 KiB, and it is also the most hyper buffers of an
@@ -60,6 +65,8 @@ pub struct Limits {
     pub body_read_timeout: Option<Duration>,
     /// After shutdown begins, how long requests in flight may take to finish.
     pub grace: Duration,
+    /// Longest a write may wait on a peer that takes nothing before the connection is closed.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -69,6 +76,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Some(Duration::from_secs(30)),
             grace: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -187,6 +195,7 @@ pub async fn serve(
             });
             continue;
         };
+        let stream = WriteDeadline::new(stream, limits.write_stall_timeout);
         let (builder, service, graceful) = (builder.clone(), service.clone(), &graceful);
         match &tls {
             None => {
@@ -229,9 +238,10 @@ pub async fn serve(
 /// logged at debug level (a scanner or a client without the CA is not an event) and dropped.
 fn handshake(
     tls: &ServerTls,
-    stream: TcpStream,
+    stream: WriteDeadline<TcpStream>,
     timeout: Duration,
-) -> impl Future<Output = Option<tokio_rustls::server::TlsStream<TcpStream>>> + use<> {
+) -> impl Future<Output = Option<tokio_rustls::server::TlsStream<WriteDeadline<TcpStream>>>> + use<>
+{
     let accepting = tls.acceptor().accept(stream);
     async move {
         match tokio::time::timeout(timeout, accepting).await {
