@@ -136,6 +136,12 @@ pub enum Error {
     /// credential. The contents are never quoted.
     #[error("bad credential file: {0}")]
     BadCredentialFile(String),
+    /// A credential a client found (in `AURORA_TOKEN`, a `~/.netrc`, the dev token) that
+    /// cannot be sent in an HTTP `Authorization` header: a token with a line break, a space, a
+    /// control or a non-ASCII character. `origin` names where it was found; the credential is
+    /// never quoted.
+    #[error("the credential from {origin} cannot be sent in an HTTP header: {reason}")]
+    Unsendable { origin: String, reason: String },
     /// [`hash_password`] failed (argon2 rejected its input).
     #[error("cannot hash password: {0}")]
     Hash(String),
