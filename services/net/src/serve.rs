@@ -14,9 +14,11 @@
 //!   [`AutomaticAnswers`](crate::automatic_answers) gives those answers a body naming the
 //!   problem (the API's JSON error for `/api/`), which hyper leaves empty;
 //! - a **write-stall timeout**: a connection whose peer takes nothing of what it is sent for
-//!   [`Limits::write_stall_timeout`] is closed ([`WriteDeadline`](crate::write_deadline)), so
-//!   a client that opens an endless answer (an event stream) and never reads holds neither its
-//!   slot nor its buffers for long; a client that reads, however slowly, is not affected;
+//!   [`Limits::write_stall_timeout`] is closed, whether a write of ours waits on it
+//!   ([`WriteDeadline`](crate::write_deadline)) or what the kernel took of it stays
+//!   unacknowledged (TCP_USER_TIMEOUT, on Linux), so a client that opens an endless answer (an
+//!   event stream) and never reads holds neither its slot nor its buffers for long; a client
+//!   that reads, however slowly, is not affected;
 //! - graceful shutdown: on `shutdown` it stops accepting, lets requests in flight finish for a
 //!   grace period, then closes what is left;
 //! - TLS, when given a [`ServerTls`]: the handshake runs on the connection's own task, bounded
@@ -185,6 +187,7 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        give_up_on_unacknowledged(&stream, limits.write_stall_timeout);
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             if tls.is_some() {
                 drop(stream);
@@ -232,6 +235,20 @@ pub async fn serve(
     {
         tracing::warn!("requests still in flight after the grace period; closing them");
     }
+}
+
+/// The kernel's half of the write-stall timeout: what was written but not acknowledged
+/// (TCP_USER_TIMEOUT), including a receive window held shut, for `limit` closes the
+/// connection. A kernel takes megabytes into a socket's send buffer before a write waits, so a
+/// client that stopped reading an answer that fitted there would never make one wait, and
+/// would hold its slot and that memory for as long as it stayed connected.
+fn give_up_on_unacknowledged(stream: &TcpStream, limit: Duration) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(limit)) {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (stream, limit);
 }
 
 /// The server side of a TLS handshake, given `timeout` to finish. A failed or slow one is

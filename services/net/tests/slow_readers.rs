@@ -43,6 +43,27 @@ fn app(dropped: Arc<AtomicUsize>) -> Router {
     )
 }
 
+/// `/burst`: 512 KiB, then nothing more, without ending.
+fn burst(dropped: Arc<AtomicUsize>) -> Router {
+    Router::new().route(
+        "/burst",
+        get(move || {
+            let counted = Counted(Arc::clone(&dropped));
+            async move {
+                let burst = futures::stream::iter(
+                    (0..128)
+                        .map(|_| Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; 4096]))),
+                );
+                let quiet = futures::stream::unfold(counted, |counted| async move {
+                    std::future::pending::<()>().await;
+                    Some((Ok(Bytes::new()), counted))
+                });
+                Body::from_stream(futures::StreamExt::chain(burst, quiet))
+            }
+        }),
+    )
+}
+
 const REQUEST: &[u8] = b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,5 +114,43 @@ async fn a_client_that_stops_reading_is_dropped_and_a_reading_one_is_not() {
         read += n;
     }
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    drop(stalled);
+}
+
+/// A client that stops reading an answer small enough for the kernel to take whole (into the
+/// server's send buffer) makes no write of ours wait; it is closed all the same once what was
+/// sent stays unacknowledged (its window shut) for the limit.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_a_backlog_the_kernel_took_is_dropped() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        write_stall_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    tokio::spawn(aurora_net::serve(
+        listener,
+        burst(Arc::clone(&dropped)),
+        limits,
+        None,
+        std::future::pending(),
+    ));
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /burst HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while dropped.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled client was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(stalled);
 }
