@@ -2,7 +2,8 @@
 //! any handler runs, and what it may do, decided by each handler through [`Caller`].
 //!
 //! - [`Gate::enforced`] (`--auth FILE`, or `--dev`'s local credential): the `Authorization`
-//!   header (Basic or Bearer) is checked against the [`AuthConfig`]; bad credentials are a 401
+//!   header (Basic or Bearer) is checked against the [`AuthConfig`] (more than one such header
+//!   is a 400: which to honour would be a guess); bad credentials are a 401
 //!   before anything else happens (counted in `aurora_auth_failures_total` and logged, never
 //!   journaled); a request without credentials is anonymous, which may read when the config
 //!   allows anonymous reads. The principal's name is the actor of every event the request
@@ -89,6 +90,7 @@ impl Gate {
 
     /// Authentication against `config`, read from `source` (reloaded by [`Gate::reload`]).
     pub fn enforced(config: AuthConfig, source: Option<PathBuf>) -> Gate {
+        note_disabled_users(&config);
         Gate(Arc::new(Policy::Enforced(Enforced {
             current: RwLock::new(Current::new(config)),
             source,
@@ -112,6 +114,7 @@ impl Gate {
             return Ok(enforced.current().config.users().count());
         };
         let config = AuthConfig::load(path)?;
+        note_disabled_users(&config);
         let users = config.users().count();
         *enforced.current.write().unwrap_or_else(|e| e.into_inner()) = Current::new(config);
         Ok(users)
@@ -151,12 +154,18 @@ impl Gate {
         };
         let current = enforced.current();
         let config = Arc::clone(&current.config);
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             return Ok(Caller::Checked {
                 principal: None,
                 config,
             });
         };
+        if values.next().is_some() {
+            // Which one a server honours differs from server to server (and from proxy to
+            // proxy); acting as either could act as someone the client did not mean.
+            return Err(several_authorizations());
+        }
         let credentials = value
             .to_str()
             .map_err(|_| aurora_auth::Error::BadHeader("not visible ASCII".into()))
@@ -241,6 +250,17 @@ impl Current {
     }
 }
 
+/// Says which users nobody can sign in as. Such a user is valid (revoking a user's last token
+/// must take effect), but one the operator merely forgot to give a credential looks the same.
+fn note_disabled_users(config: &AuthConfig) {
+    for user in config.disabled_users() {
+        tracing::warn!(
+            user,
+            "user {user} has neither a password nor a token: nobody can sign in as it"
+        );
+    }
+}
+
 /// The user named by `x-aurora-user` (without authentication).
 fn claimed_user(headers: &HeaderMap) -> String {
     headers
@@ -257,6 +277,24 @@ fn refuse_login(reason: &'static str, user: Option<&str>, error: &aurora_auth::E
     metrics::counter!("aurora_auth_failures_total", "reason" => reason).increment(1);
     tracing::warn!(reason, user = user.unwrap_or("-"), error = %error, "authentication failed");
     unauthenticated(format!("authentication failed: {error}"))
+}
+
+/// The 400 for a request with more than one `Authorization` header: counted and logged as a
+/// failed login.
+fn several_authorizations() -> Response {
+    metrics::counter!("aurora_auth_failures_total", "reason" => "several_headers").increment(1);
+    tracing::warn!(
+        reason = "several_headers",
+        "authentication failed: more than one Authorization header"
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(ApiError {
+            code: "INVALID_REQUEST".into(),
+            message: "more than one Authorization header was sent; send one".into(),
+        }),
+    )
+        .into_response()
 }
 
 /// The 503 for a password login while the password checks are all taken.

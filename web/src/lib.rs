@@ -41,6 +41,7 @@ mod format;
 pub mod gate;
 mod moment;
 mod pages;
+pub mod path;
 mod progress;
 pub mod query;
 mod timeline;

@@ -566,6 +566,24 @@ async fn bad_moments_and_unknown_things_are_clear_errors() {
         body.contains("<html") && body.contains("bad query string") && body.contains("`at`"),
         "{body}"
     );
+    // A path segment that does not decode: the error page to a browser (axum's text/plain
+    // "Invalid URL" before), JSON to a script, each naming the parameter.
+    let (status, body) = get(&state, "/scheduler/%ff%fe").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("<html") && body.contains("Invalid UTF-8 in `role`"),
+        "{body}"
+    );
+    let (status, body) = get_accepting(&state, "/scheduler/www/%ff%fe/web", "*/*").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(error["code"], "INVALID_REQUEST", "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Invalid UTF-8 in `env`")),
+        "{body}"
+    );
     let (status, body) = get_accepting(&state, "/quotas?role=a&role=b", "*/*").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let error: serde_json::Value = serde_json::from_str(&body).expect("JSON");

@@ -265,12 +265,17 @@ pub async fn subscribe_catches_up_then_follows<B: Backend>(mut backend: B) {
     let mut from_start = journal.subscribe(0);
     let mut from_middle = journal.subscribe(3);
     let mut from_future = journal.subscribe(7);
+    // Read a seq at a time, it reads the same.
+    let mut in_ones = journal.subscribe_in_chunks(2, 1);
 
     for expected in 1..=4 {
         assert_eq!(next_seq(&mut from_start).await, expected);
     }
     assert_eq!(next_seq(&mut from_middle).await, 3);
     assert_eq!(next_seq(&mut from_middle).await, 4);
+    for expected in 2..=4 {
+        assert_eq!(next_seq(&mut in_ones).await, expected);
+    }
 
     // Live: appended after the subscribers caught up.
     let writer = journal.clone();
@@ -282,6 +287,7 @@ pub async fn subscribe_catches_up_then_follows<B: Backend>(mut backend: B) {
     for expected in 5..=9 {
         assert_eq!(next_seq(&mut from_start).await, expected);
         assert_eq!(next_seq(&mut from_middle).await, expected);
+        assert_eq!(next_seq(&mut in_ones).await, expected);
     }
     for expected in 7..=9 {
         assert_eq!(next_seq(&mut from_future).await, expected);

@@ -15,6 +15,8 @@ const CHUNK: u64 = 1024;
 struct Follow<J> {
     journal: J,
     committed: watch::Receiver<Seq>,
+    /// Most envelopes read (and held) at a time.
+    chunk: u64,
     next: Seq,
     buffer: VecDeque<Envelope>,
     failed: bool,
@@ -26,9 +28,20 @@ pub(crate) fn follow<J: Journal + Clone>(
     committed: watch::Receiver<Seq>,
     from: Seq,
 ) -> EventStream {
+    follow_in_chunks(journal, committed, from, CHUNK)
+}
+
+/// [`follow`], reading (and holding) at most `chunk` envelopes at a time (at least one).
+pub(crate) fn follow_in_chunks<J: Journal + Clone>(
+    journal: J,
+    committed: watch::Receiver<Seq>,
+    from: Seq,
+    chunk: u64,
+) -> EventStream {
     let state = Follow {
         journal,
         committed,
+        chunk: chunk.max(1),
         next: from.max(1),
         buffer: VecDeque::new(),
         failed: false,
@@ -43,7 +56,7 @@ pub(crate) fn follow<J: Journal + Clone>(
             }
             let last = *st.committed.borrow_and_update();
             if st.next <= last {
-                let range = SeqRange::new(st.next, last.min(st.next + CHUNK - 1));
+                let range = SeqRange::new(st.next, last.min(st.next + st.chunk - 1));
                 match st.journal.read(range).await {
                     Ok(envelopes) if envelopes.len() as u64 == range.len() => {
                         st.next = range.last + 1;

@@ -196,6 +196,15 @@ pub trait Journal: Send + Sync + 'static {
     /// committed. `from` 0 is treated as 1.
     fn subscribe(&self, from: Seq) -> EventStream;
 
+    /// [`Journal::subscribe`], reading (and holding) at most `chunk` envelopes at a time while
+    /// it catches up: for subscribers many of which may run at once, each for a client (the
+    /// API's server-sent event stream), where what each one holds adds up. The default reads
+    /// as `subscribe` does.
+    fn subscribe_in_chunks(&self, from: Seq, chunk: u64) -> EventStream {
+        let _ = chunk;
+        self.subscribe(from)
+    }
+
     /// The last committed seq (≥ 1 once initialised).
     fn last_seq(&self) -> Seq;
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aurora_events::{ChainHash, Envelope, Event, PendingEvent, Seq, Timestamp};
 use tokio::sync::watch;
 
-use crate::follow::follow;
+use crate::follow::{follow, follow_in_chunks};
 use crate::{
     Append, Checkpoint, CheckpointStore, Error, EventStream, Journal, SeqRange, Term, check_append,
     validate_checkpoint_name, validate_new_checkpoint,
@@ -193,6 +193,15 @@ impl Journal for MemoryJournal {
 
     fn subscribe(&self, from: Seq) -> EventStream {
         follow(self.clone(), self.inner.store.0.committed.subscribe(), from)
+    }
+
+    fn subscribe_in_chunks(&self, from: Seq, chunk: u64) -> EventStream {
+        follow_in_chunks(
+            self.clone(),
+            self.inner.store.0.committed.subscribe(),
+            from,
+            chunk,
+        )
     }
 
     fn last_seq(&self) -> Seq {

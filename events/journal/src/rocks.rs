@@ -40,7 +40,7 @@ mod writer;
 
 use writer::{AppendRequest, Request, Writer};
 
-use crate::follow::follow;
+use crate::follow::{follow, follow_in_chunks};
 use crate::mark::{self, Mark};
 use crate::{
     Append, Checkpoint, CheckpointStore, EncodedAppend, Error, EventStream, Journal, Precondition,
@@ -766,6 +766,10 @@ impl Journal for RocksJournal {
 
     fn subscribe(&self, from: Seq) -> EventStream {
         follow(self.clone(), self.inner.committed.clone(), from)
+    }
+
+    fn subscribe_in_chunks(&self, from: Seq, chunk: u64) -> EventStream {
+        follow_in_chunks(self.clone(), self.inner.committed.clone(), from, chunk)
     }
 
     fn last_seq(&self) -> Seq {

@@ -205,6 +205,10 @@ impl Journal for RaftJournal {
         self.inner.local.subscribe(from)
     }
 
+    fn subscribe_in_chunks(&self, from: Seq, chunk: u64) -> EventStream {
+        self.inner.local.subscribe_in_chunks(from, chunk)
+    }
+
     fn last_seq(&self) -> Seq {
         self.inner.local.last_seq()
     }

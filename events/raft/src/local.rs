@@ -85,6 +85,10 @@ impl Journal for LocalJournal {
         self.journal().subscribe(from)
     }
 
+    fn subscribe_in_chunks(&self, from: Seq, chunk: u64) -> EventStream {
+        self.journal().subscribe_in_chunks(from, chunk)
+    }
+
     fn last_seq(&self) -> Seq {
         self.journal().last_seq()
     }

@@ -229,6 +229,38 @@ fn message(body: &[u8]) -> String {
     serde_json::from_slice::<ErrorBody>(body).unwrap().message
 }
 
+/// Two `Authorization` headers are refused, whichever comes first: honouring one of them
+/// (the first, as before) could run a command as a user the client did not mean.
+#[tokio::test]
+async fn two_authorization_headers_are_a_bad_request() {
+    let fixture = Fixture::new().await;
+    let router = fixture.router(ObserverAuth::enforced(config(true), None));
+    let (alice, bob) = tokens();
+    for (first, second) in [(&alice, &bob), (&bob, &alice)] {
+        let request = Request::post(format!("/tasks/{TASK}/run"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {first}"))
+            .header(header::AUTHORIZATION, format!("Bearer {second}"))
+            .body(Body::from(r#"{"command": "touch ran"}"#))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "bad_request".into())
+        );
+        assert!(
+            message(&body).contains("more than one Authorization header"),
+            "{}",
+            message(&body)
+        );
+    }
+    assert!(!fixture.sandbox.join("ran").exists());
+}
+
 #[tokio::test]
 async fn commands_run_in_the_sandbox_for_the_roles_owners_only() {
     tracing::info!("given a running task of role www-data behind an observer with an auth config");

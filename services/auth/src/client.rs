@@ -197,7 +197,11 @@ pub fn parse_credential_file(text: &str) -> Result<Credentials, Error> {
                 "a token is one word without spaces".into(),
             ));
         }
-        return Ok(Credentials::Token(line.to_owned()));
+        let token = Credentials::Token(line.to_owned());
+        if let Some(reason) = token.unsendable() {
+            return Err(Error::BadCredentialFile(reason));
+        }
+        return Ok(token);
     }
     match line.split_once(':') {
         Some((user, password)) if !user.is_empty() && !password.is_empty() => {
@@ -242,7 +246,28 @@ pub fn discover(
 
 /// [`discover`], with where the credentials came from (`AURORA_TOKEN`, `~/.netrc (machine
 /// HOST)`, the dev token's path), for an error that says which credential was refused.
+///
+/// A credential found that cannot be sent in an HTTP header is an error naming where it was
+/// found ([`Error::Unsendable`]) rather than a request sent without it.
 pub fn discover_with_source(
+    url: &str,
+    env_token: Option<&str>,
+    home: Option<&Path>,
+) -> Result<Option<(Credentials, String)>, Error> {
+    let found = find_with_source(url, env_token, home)?;
+    if let Some((credentials, origin)) = &found
+        && let Some(reason) = credentials.unsendable()
+    {
+        return Err(Error::Unsendable {
+            origin: origin.clone(),
+            reason,
+        });
+    }
+    Ok(found)
+}
+
+/// [`discover_with_source`], before the check that the credential can be sent.
+fn find_with_source(
     url: &str,
     env_token: Option<&str>,
     home: Option<&Path>,
@@ -452,7 +477,16 @@ mod tests {
             Some(parse_credential_file("agent-1:pa:ss\n").unwrap()),
             basic("agent-1", "pa:ss")
         );
-        for bad in ["", "\n", "justaword", ":pw", "user:", "a:b\nc:d"] {
+        for bad in [
+            "",
+            "\n",
+            "justaword",
+            ":pw",
+            "user:",
+            "a:b\nc:d",
+            "aurora_x\u{1}y",
+            "aurora_é",
+        ] {
             let error = parse_credential_file(bad).unwrap_err().to_string();
             assert!(error.contains("credential file"), "{bad:?}: {error}");
         }
@@ -489,6 +523,34 @@ mod tests {
             discover(url, Some("aurora_env"), Some(home.path())).unwrap(),
             Some(Credentials::Token("aurora_env".into()))
         );
+    }
+
+    /// A credential that cannot be sent in a header is an error naming where it was found,
+    /// not a request sent without it (the dev agent then retried anonymously for ever).
+    #[test]
+    fn an_unsendable_credential_is_an_error_naming_its_origin() {
+        let home = tempfile::tempdir().unwrap();
+        let url = "http://127.0.0.1:8081";
+        let error = discover(url, Some("aurora_secret\n="), Some(home.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "the credential from AURORA_TOKEN cannot be sent in an HTTP header: the token \
+                 holds a line break"
+            ),
+            "{error}"
+        );
+        assert!(!error.contains("secret"), "{error}");
+        std::fs::write(
+            home.path().join(".netrc"),
+            "machine 127.0.0.1 login \"a:b\" password pw\n",
+        )
+        .unwrap();
+        let error = discover(url, None, Some(home.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(".netrc for 127.0.0.1"), "{error}");
     }
 
     #[test]

@@ -136,9 +136,6 @@ impl AuthConfig {
                 }
                 tokens.push(hash);
             }
-            if password.is_none() && tokens.is_empty() {
-                return Err(Error::NoCredentials { user: name.clone() });
-            }
             users.insert(
                 name.clone(),
                 User {
@@ -196,6 +193,16 @@ impl AuthConfig {
     /// The users' names, in order.
     pub fn users(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
+    }
+
+    /// The users nobody can sign in as, in order: those with neither a password nor a token
+    /// (disabled, e.g. after their last token was revoked). A caller that loads a config says
+    /// so, since a user the operator forgot to give a credential looks the same.
+    pub fn disabled_users(&self) -> impl Iterator<Item = &str> {
+        self.users
+            .iter()
+            .filter(|(_, user)| user.password.is_none() && user.tokens.is_empty())
+            .map(|(name, _)| name.as_str())
     }
 
     /// The groups `user` is in, in order (empty for an unknown user).

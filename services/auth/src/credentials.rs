@@ -85,6 +85,44 @@ impl Credentials {
         }
     }
 
+    /// Why these credentials cannot be sent in an `Authorization` header, if they cannot: a
+    /// token goes as it is, so it must be one word of visible ASCII characters (a token from
+    /// `aurora-admin auth new-token` always is); Basic credentials are base64, but a user name
+    /// holding `:` would reach the server as another user. Never quotes the secret.
+    pub fn unsendable(&self) -> Option<String> {
+        const TOKEN_SHAPE: &str = "a token is one word of visible ASCII characters, as `aurora-admin auth new-token` prints it";
+        match self {
+            Credentials::Token(token) => {
+                if token.is_empty() {
+                    return Some("the token is empty".into());
+                }
+                let (position, bad) = token
+                    .chars()
+                    .enumerate()
+                    .find(|(_, c)| !c.is_ascii_graphic())?;
+                let what = match bad {
+                    '\n' | '\r' => "a line break",
+                    ' ' | '\t' => "a space",
+                    c if c.is_control() => "a control character",
+                    _ => "a non-ASCII character",
+                };
+                Some(format!(
+                    "the token holds {what} (character {}); {TOKEN_SHAPE}",
+                    position + 1
+                ))
+            }
+            Credentials::Basic { user, .. } => {
+                if user.is_empty() {
+                    Some("the user name is empty".into())
+                } else if user.contains(':') {
+                    Some("the user name holds `:`, which Basic credentials cannot carry".into())
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
     /// The `Authorization` header value that presents these credentials (what a client sends).
     pub fn authorization_header(&self) -> String {
         match self {
@@ -252,6 +290,40 @@ mod tests {
         assert!(!err("Bearer a b").contains("a b"));
         assert!(err("Digest username=x").contains("unsupported scheme `Digest`"));
         assert!(err("Token abc").contains("use Basic or Bearer"));
+    }
+
+    #[test]
+    fn unsendable_credentials_say_why_without_quoting_them() {
+        let token = |t: &str| Credentials::Token(t.to_owned()).unsendable();
+        assert_eq!(token(&new_token([7; 32])), None);
+        assert_eq!(token("aurora_x!~"), None);
+        let broken = token("aurora_secret\n=").unwrap();
+        assert!(
+            broken.starts_with("the token holds a line break (character 14);"),
+            "{broken}"
+        );
+        assert!(!broken.contains("secret"), "{broken}");
+        assert!(token("aurora x").unwrap().contains("a space (character 7)"));
+        assert!(
+            token("aurora\u{7f}")
+                .unwrap()
+                .contains("a control character")
+        );
+        assert!(token("auroré").unwrap().contains("a non-ASCII character"));
+        assert!(token("").unwrap().contains("empty"));
+        // Whatever a Basic password holds is base64 in the header.
+        assert_eq!(basic("alice", "p w\nd é").unsendable(), None);
+        assert!(basic("a:b", "pw").unsendable().unwrap().contains("`:`"));
+        assert!(basic("", "pw").unsendable().is_some());
+        // What can be sent is a valid header value, parsed back as sent.
+        for sendable in [
+            basic("alice", "p w\nd é"),
+            Credentials::Token(new_token([1; 32])),
+        ] {
+            let header = sendable.authorization_header();
+            assert!(header.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+            assert_eq!(header.parse::<Credentials>().unwrap(), sendable);
+        }
     }
 
     #[test]

@@ -59,7 +59,9 @@
 //!
 //! User and group names are identifiers: non-empty, ASCII letters, digits, `_`, `.` and `-`
 //! (they appear in messages and the audit trail, and a user name cannot hold Basic's `:`).
-//! Every user needs a password or a token. Unknown fields, unknown groups, malformed
+//! A user with neither a password nor a token is valid and disabled: nobody can sign in as it
+//! (see [`AuthConfig::disabled_users`]), so revoking a user's last token is an ordinary reload
+//! rather than a file the reload refuses, which would keep the revoked token working. Unknown fields, unknown groups, malformed
 //! permissions, password hashes and token digests are errors naming the user or group.
 
 mod authz;
@@ -124,9 +126,6 @@ pub enum Error {
     /// Two users hold the same token, so a Bearer request could not tell them apart.
     #[error("users {first} and {second} share a token")]
     DuplicateToken { first: String, second: String },
-    /// A user with neither a password nor a token could never log in.
-    #[error("user {user} has neither a password nor a token")]
-    NoCredentials { user: String },
     /// Authentication failed: unknown user, wrong password, unknown token, all alike.
     #[error("bad credentials")]
     BadCredentials,
@@ -137,6 +136,12 @@ pub enum Error {
     /// credential. The contents are never quoted.
     #[error("bad credential file: {0}")]
     BadCredentialFile(String),
+    /// A credential a client found (in `AURORA_TOKEN`, a `~/.netrc`, the dev token) that
+    /// cannot be sent in an HTTP `Authorization` header: a token with a line break, a space, a
+    /// control or a non-ASCII character. `origin` names where it was found; the credential is
+    /// never quoted.
+    #[error("the credential from {origin} cannot be sent in an HTTP header: {reason}")]
+    Unsendable { origin: String, reason: String },
     /// [`hash_password`] failed (argon2 rejected its input).
     #[error("cannot hash password: {0}")]
     Hash(String),

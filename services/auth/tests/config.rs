@@ -4,7 +4,7 @@
 
 mod common;
 
-use aurora_auth::{AuthConfig, Error, Permission, token_digest};
+use aurora_auth::{AuthConfig, Credentials, Error, Permission, token_digest};
 use common::{cheap_hash, token};
 
 fn parse_err(text: &str) -> String {
@@ -189,15 +189,44 @@ fn a_token_must_be_a_sha256_digest_and_is_not_echoed() {
     assert!(AuthConfig::parse(&format!("[users.a]\ntokens = [\"{upper}\"]\n")).is_ok());
 }
 
+/// A user with neither a password nor a token is disabled, not an error: revoking a user's
+/// last token must be a config that loads (a refused reload kept the revoked token working).
 #[test]
-fn a_user_needs_a_password_or_a_token() {
-    assert_eq!(
-        parse_err("[users.bob]\npermissions = [\"admin:*\"]\n"),
-        "user bob has neither a password nor a token"
+fn a_user_without_credentials_is_disabled() {
+    let text = format!(
+        "[users.bob]\npermissions = [\"admin:*\"]\n\
+         [users.carol]\ntokens = []\n\
+         [users.dave]\ntokens = [\"{}\"]\n",
+        tok(1)
     );
+    let config = AuthConfig::parse(&text).unwrap();
+    assert_eq!(config.users().collect::<Vec<_>>(), ["bob", "carol", "dave"]);
     assert_eq!(
-        parse_err("[users.bob]\ntokens = []\n"),
-        "user bob has neither a password nor a token"
+        config.disabled_users().collect::<Vec<_>>(),
+        ["bob", "carol"]
+    );
+    for user in ["bob", "carol"] {
+        for password in ["", "pw", &token(1), &token(2)] {
+            let basic = Credentials::Basic {
+                user: user.into(),
+                password: password.to_owned(),
+            };
+            assert!(
+                matches!(config.authenticate(&basic), Err(Error::BadCredentials)),
+                "{user} signed in with {password:?}"
+            );
+        }
+    }
+    assert!(matches!(
+        config.authenticate(&Credentials::Token(token(2))),
+        Err(Error::BadCredentials)
+    ));
+    assert_eq!(
+        config
+            .authenticate(&Credentials::Token(token(1)))
+            .unwrap()
+            .name(),
+        "dave"
     );
 }
 
@@ -246,13 +275,10 @@ fn load_names_the_file() {
     assert!(matches!(err, Error::Read { .. }), "{err:?}");
     assert!(err.to_string().contains("auth.toml"), "{err}");
 
-    std::fs::write(&path, "[users.bob]\n").unwrap();
+    std::fs::write(&path, "[users.bob]\ngroups = [\"nobody\"]\n").unwrap();
     let err = AuthConfig::load(&path).unwrap_err().to_string();
     assert!(err.contains("auth.toml"), "{err}");
-    assert!(
-        err.ends_with("user bob has neither a password nor a token"),
-        "{err}"
-    );
+    assert!(err.ends_with("user bob: unknown group `nobody`"), "{err}");
 
     std::fs::write(&path, format!("[users.bob]\ntokens = [\"{}\"]\n", tok(1))).unwrap();
     let config = AuthConfig::load(&path).unwrap();

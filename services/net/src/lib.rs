@@ -2,17 +2,21 @@
 //!
 //! - [`serve`]: the HTTP server every aurora process runs (the scheduler, the agent's
 //!   observer, aurora-web): a connection cap, a header-read timeout, graceful shutdown, and
-//!   TLS when it is given a [`ServerTls`].
+//!   TLS when it is given a [`ServerTls`]; a connection whose peer stops reading is closed.
+//! - [`streams`]: a cap on the event streams a server answers at once.
 //! - [`tls`]: rustls configurations for both sides. Servers load a certificate and key, and
 //!   may require client certificates; clients trust a CA file (or the system's roots) and may
 //!   present a certificate. Every HTTP client in the project is built through
 //!   [`ClientTls::builder`] (or its blocking twin).
 
+mod automatic_answers;
 pub mod serve;
 pub mod signals;
+pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+mod write_deadline;
 
 pub use serve::{Limits, serve};
 

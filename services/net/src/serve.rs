@@ -8,6 +8,17 @@
 //! - a **body-read timeout**: a request body not received in whole within
 //!   [`Limits::body_read_timeout`] of its head fails to read (the handler answers 400 and the
 //!   connection closes), so a client trickling a body a byte at a time cannot hold a slot;
+//! - a **request-head limit**: at most [`MAX_REQUEST_HEAD_BYTES`] of request line and headers
+//!   and [`MAX_REQUEST_HEADERS`] headers, so a connection's read buffer stays small; hyper
+//!   answers a request past them (431), and one it cannot parse (400, 414), itself, and
+//!   [`AutomaticAnswers`](crate::automatic_answers) gives those answers a body naming the
+//!   problem (the API's JSON error for `/api/`), which hyper leaves empty;
+//! - a **write-stall timeout**: a connection whose peer takes nothing of what it is sent for
+//!   [`Limits::write_stall_timeout`] is closed, whether a write of ours waits on it
+//!   ([`WriteDeadline`](crate::write_deadline)) or what the kernel took of it stays
+//!   unacknowledged (TCP_USER_TIMEOUT, on Linux), so a client that opens an endless answer (an
+//!   event stream) and never reads holds neither its slot nor its buffers for long; a client
+//!   that reads, however slowly, is not affected;
 //! - graceful shutdown: on `shutdown` it stops accepting, lets requests in flight finish for a
 //!   grace period, then closes what is left;
 //! - TLS, when given a [`ServerTls`]: the handshake runs on the connection's own task, bounded
@@ -33,6 +44,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::ServerTls;
+use crate::automatic_answers::AutomaticAnswers;
+use crate::write_deadline::WriteDeadline;
+
+/// The most bytes of request line and headers a request may have. hyper's own default is
+/// 408 KiB; no client of ours comes near 64 KiB, and it is also the most hyper buffers of an
+/// answer per connection before it waits for the client to read.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most headers a request may have (hyper's default, named so the answer can say it).
+pub const MAX_REQUEST_HEADERS: usize = 100;
 
 /// What the server allows.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +67,8 @@ pub struct Limits {
     pub body_read_timeout: Option<Duration>,
     /// After shutdown begins, how long requests in flight may take to finish.
     pub grace: Duration,
+    /// Longest a write may wait on a peer that takes nothing before the connection is closed.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +78,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Some(Duration::from_secs(30)),
             grace: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -139,6 +163,8 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(MAX_REQUEST_HEADERS)
         .keep_alive(true);
     let service = TowerToHyperService::new(app);
     tokio::pin!(shutdown);
@@ -161,6 +187,7 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        give_up_on_unacknowledged(&stream, limits.write_stall_timeout);
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             if tls.is_some() {
                 drop(stream);
@@ -171,11 +198,12 @@ pub async fn serve(
             });
             continue;
         };
+        let stream = WriteDeadline::new(stream, limits.write_stall_timeout);
         let (builder, service, graceful) = (builder.clone(), service.clone(), &graceful);
         match &tls {
             None => {
-                let watched =
-                    graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let io = TokioIo::new(AutomaticAnswers::new(stream));
+                let watched = graceful.watch(builder.serve_connection(io, service));
                 tokio::spawn(async move {
                     if let Err(e) = watched.await {
                         tracing::debug!(error = %e, "connection ended with an error");
@@ -188,7 +216,8 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     if let Some(stream) = handshake.await {
-                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let io = TokioIo::new(AutomaticAnswers::new(stream));
+                        let connection = builder.serve_connection(io, service);
                         if let Err(e) = watcher.watch(connection).await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
@@ -208,13 +237,28 @@ pub async fn serve(
     }
 }
 
+/// The kernel's half of the write-stall timeout: what was written but not acknowledged
+/// (TCP_USER_TIMEOUT), including a receive window held shut, for `limit` closes the
+/// connection. A kernel takes megabytes into a socket's send buffer before a write waits, so a
+/// client that stopped reading an answer that fitted there would never make one wait, and
+/// would hold its slot and that memory for as long as it stayed connected.
+fn give_up_on_unacknowledged(stream: &TcpStream, limit: Duration) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(limit)) {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (stream, limit);
+}
+
 /// The server side of a TLS handshake, given `timeout` to finish. A failed or slow one is
 /// logged at debug level (a scanner or a client without the CA is not an event) and dropped.
 fn handshake(
     tls: &ServerTls,
-    stream: TcpStream,
+    stream: WriteDeadline<TcpStream>,
     timeout: Duration,
-) -> impl Future<Output = Option<tokio_rustls::server::TlsStream<TcpStream>>> + use<> {
+) -> impl Future<Output = Option<tokio_rustls::server::TlsStream<WriteDeadline<TcpStream>>>> + use<>
+{
     let accepting = tls.acceptor().accept(stream);
     async move {
         match tokio::time::timeout(timeout, accepting).await {

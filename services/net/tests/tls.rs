@@ -147,6 +147,7 @@ async fn a_client_that_never_finishes_its_handshake_is_closed_and_frees_its_slot
         header_read_timeout: Duration::from_millis(300),
         body_read_timeout: None,
         grace: Duration::from_secs(1),
+        ..Limits::default()
     };
     let server = Server::start(Some(tls), limits).await;
     // A silent socket takes the only slot, then is closed by the server.
@@ -281,6 +282,7 @@ async fn a_body_sent_too_slowly_is_cut_off_and_frees_its_slot() {
         header_read_timeout: Duration::from_secs(5),
         body_read_timeout: Some(Duration::from_millis(500)),
         grace: Duration::from_secs(1),
+        ..Limits::default()
     };
     let server = Server::start(None, limits).await;
     let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();

@@ -7,6 +7,9 @@
 //!
 //! Events are served only up to the last seq folded, never past a hole in the stream, so a
 //! client of aurora-web sees the same dense seqs as a client of the scheduler.
+//!
+//! As on the scheduler, at most [`MAX_EVENT_STREAMS`] event streams run at once (a JSON 503
+//! beyond), and the server closes a client that stops reading, which frees its slot.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::time::Duration;
 
 use aurora_api::{EventsPage, EventsQuery, JournalHead, JournalInfo, SeqAt};
 use aurora_events::{ChainHash, Envelope, Seq, Timestamp};
+use aurora_net::streams::{MAX_EVENT_STREAMS, StreamSlots};
 use aurora_projections::ReadModel;
 use aurora_web::api::Failure;
 use axum::extract::rejection::QueryRejection;
@@ -36,10 +40,27 @@ struct ApiState {
     cluster: String,
     read: Arc<ReadModel>,
     freshness: Arc<Freshness>,
+    /// One per event stream being answered.
+    streams: StreamSlots,
 }
 
 /// The journal routes and the JSON 404 for every other `/api/v1` path.
 pub fn router(cluster: &str, read: Arc<ReadModel>, freshness: Arc<Freshness>) -> Router {
+    router_with(
+        cluster,
+        read,
+        freshness,
+        StreamSlots::new(MAX_EVENT_STREAMS),
+    )
+}
+
+/// [`router`], with `streams` to answer event streams in.
+fn router_with(
+    cluster: &str,
+    read: Arc<ReadModel>,
+    freshness: Arc<Freshness>,
+    streams: StreamSlots,
+) -> Router {
     Router::new()
         .route("/api/v1/journal", get(journal_info))
         .route("/api/v1/journal/head", get(head))
@@ -53,6 +74,7 @@ pub fn router(cluster: &str, read: Arc<ReadModel>, freshness: Arc<Freshness>) ->
             cluster: cluster.to_string(),
             read,
             freshness,
+            streams,
         })
 }
 
@@ -141,7 +163,7 @@ struct StreamQuery {
 /// `GET /api/v1/events/stream?after=SEQ`: every folded event strictly after `after`, then
 /// each one as it is folded, as server-sent events in the scheduler's framing (`id: <seq>`,
 /// `event: envelope`, `data: <stream payload>`). Dense: a hole in the stream stalls the folds
-/// and so this stream, rather than skipping a seq.
+/// and so this stream, rather than skipping a seq. At most [`MAX_EVENT_STREAMS`] at once.
 async fn event_stream(
     State(state): State<ApiState>,
     shutdown: Option<axum::Extension<aurora_net::serve::Shutdown>>,
@@ -150,6 +172,12 @@ async fn event_stream(
     let Query(query) =
         query.map_err(|e| Failure::invalid(format!("bad query string: {}", e.body_text())))?;
     let after = query.after.unwrap_or(0);
+    let Some(slot) = state.streams.take() else {
+        return Err(Failure::unavailable(format!(
+            "the event stream is serving its maximum of {} clients; retry later",
+            state.streams.max()
+        )));
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(64);
     tokio::spawn(async move {
         let mut folded_seq = state.read.subscribe();
@@ -183,9 +211,9 @@ async fn event_stream(
             }
         }
     });
-    let events = futures::stream::unfold(rx, |mut rx| async move {
+    let events = slot.hold(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
+    }));
     // Ends at shutdown, so that an open stream does not hold the grace period.
     let events = match shutdown {
         Some(axum::Extension(shutdown)) => events.take_until(shutdown.begun()).boxed(),
@@ -205,4 +233,54 @@ async fn not_served(State(state): State<ApiState>, uri: Uri) -> Failure {
         state.cluster,
         uri.path()
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use aurora_projections::HistoryConfig;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    /// Past the cap, an event stream is the API's JSON 503; a stream dropped frees its slot.
+    #[tokio::test]
+    async fn event_streams_past_the_cap_are_a_json_503() {
+        let read = Arc::new(ReadModel::in_memory(HistoryConfig::default()));
+        let freshness = Arc::new(Freshness::new(
+            "devcluster",
+            "nats://127.0.0.1:4222",
+            Arc::clone(&read),
+        ));
+        let app = router_with("devcluster", read, freshness, StreamSlots::new(1));
+        let open = || async {
+            app.clone()
+                .oneshot(
+                    Request::get("/api/v1/events/stream")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap()
+        };
+        let first = open().await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let refused = open().await;
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(refused.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["code"], "ERROR_TRANSIENT", "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("maximum of 1 clients"),
+            "{error}"
+        );
+        drop(first);
+        assert_eq!(open().await.status(), StatusCode::OK);
+    }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::decision::Rejection;
 use crate::state::ClusterState;
+use crate::validation::{MAX_CPUS, MAX_MB};
 
 /// A role's quota and what its active tasks consume (Aurora's `GetQuotaResult`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -136,17 +137,28 @@ pub(crate) fn check_cron_template(
     }
 }
 
-/// Refuses a quota that is negative, not finite, or below what the role already consumes.
+/// Refuses a quota that is negative, not finite, past the bounds of a task's resources, or
+/// below what the role already consumes. A quota may be 0 (the role may run no production
+/// task). The bounds are a task's ([`MAX_CPUS`], [`MAX_MB`]): far past any cluster, and
+/// `u64::MAX` MB was accepted and shown as 17592186044416.0 TiB.
 pub(crate) fn check_new_quota(
     state: &ClusterState,
     role: &Identifier,
     quota: &ResourceAggregate,
 ) -> Result<(), Rejection> {
-    if !quota.cpus.is_finite() || quota.cpus < 0.0 {
+    if !(quota.cpus.is_finite() && (0.0..=MAX_CPUS).contains(&quota.cpus)) {
         return Err(Rejection::InvalidRequest(format!(
-            "quota cpus must be 0 or more, not {}",
+            // Debug: 1e300 rather than its 301 digits.
+            "quota cpus must be between 0 and {MAX_CPUS}, not {:?}",
             quota.cpus
         )));
+    }
+    for (field, mb) in [("ram_mb", quota.ram_mb), ("disk_mb", quota.disk_mb)] {
+        if mb > MAX_MB {
+            return Err(Rejection::InvalidRequest(format!(
+                "quota {field} must be at most {MAX_MB} MB (1 PiB), not {mb}"
+            )));
+        }
     }
     let used = prod_consumption(state, role, None);
     if !used.fits_within(&Exact::of(quota)) {

@@ -464,6 +464,13 @@ async fn main() -> anyhow::Result<()> {
 
     let access = args.gate()?;
     let gate = access.gate.clone();
+    // Before anything starts: a credential the embedded agent cannot use is a refusal to start
+    // now, not an agent retrying anonymously behind a healthy-looking banner.
+    let dev_agent_credentials = if args.dev {
+        Some(dev_agent_credentials(&args, access.local.as_ref())?)
+    } else {
+        None
+    };
     let tls = args
         .tls
         .load()
@@ -542,12 +549,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let agent = if args.dev {
+    let agent = if let Some(credentials) = dev_agent_credentials {
         let port = listener
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(args.http_port);
-        let mut config = dev_agent(&args, port, access.local.clone(), client_tls)?;
+        let mut config = dev_agent(&args, port, credentials.credentials, client_tls)?;
         config.observer_auth = dev_observer_auth(&args, access.local.as_ref())?;
         let (agent, host, work_dir) = (
             config.agent.clone(),
@@ -561,6 +568,10 @@ async fn main() -> anyhow::Result<()> {
             "  agent:   {agent} on {host} (sandboxes in {})",
             work_dir.display()
         );
+        if let Some(warning) = &credentials.warning {
+            tracing::warn!("{warning}");
+            println!("  WARNING: {warning}");
+        }
         println!(
             "  observer: {}/tasks (task run/ssh/scp: {})",
             serving.endpoint,
@@ -632,6 +643,82 @@ pub(crate) fn app(
     ))
 }
 
+/// The credential the embedded agent of `--dev` presents, and what is wrong with it.
+struct DevAgentCredentials {
+    credentials: Option<aurora_auth::Credentials>,
+    /// Why the agent will not be able to register, for the banner and the log.
+    warning: Option<String>,
+}
+
+/// The embedded agent's credential: `--dev`'s own, else (with `--auth FILE` or
+/// `--insecure-no-auth`) what the local user's client would send this machine
+/// (`AURORA_TOKEN`, `~/.netrc`). One that cannot be sent in a header is an error naming where
+/// it was found; with `--auth`, none, or one that is not a user of the file holding `agent:*`,
+/// is a warning saying what to do.
+fn dev_agent_credentials(
+    args: &Args,
+    local: Option<&aurora_auth::Credentials>,
+) -> anyhow::Result<DevAgentCredentials> {
+    if let Some(local) = local {
+        return Ok(DevAgentCredentials {
+            credentials: Some(local.clone()),
+            warning: None,
+        });
+    }
+    let base = format!("{}://127.0.0.1:{}", args.tls.scheme(), args.http_port);
+    let found = aurora_auth::client::discover_from_env_with_source(&base)
+        .context("the embedded agent's credential (what the aurora clients would send here)")?;
+    let warning = match &args.auth {
+        Some(path) => {
+            let config = aurora_auth::AuthConfig::load(path)?;
+            agent_credential_problem(&config, found.as_ref(), path)
+        }
+        None => None,
+    };
+    Ok(DevAgentCredentials {
+        credentials: found.map(|(credentials, _)| credentials),
+        warning,
+    })
+}
+
+/// Why the embedded agent, presenting `found` (the credential and where it came from), cannot
+/// register with a scheduler using `config` (read from `file`): none at all, not a user's, or
+/// a user's without `agent:*`. `None` when it can.
+fn agent_credential_problem(
+    config: &aurora_auth::AuthConfig,
+    found: Option<&(aurora_auth::Credentials, String)>,
+    file: &std::path::Path,
+) -> Option<String> {
+    let advice = format!(
+        "set AURORA_TOKEN (or give ~/.netrc an entry for 127.0.0.1) to the credential of a \
+         user of {} with agent:*, then restart",
+        file.display()
+    );
+    let Some((credentials, origin)) = found else {
+        return Some(format!(
+            "the embedded agent has no credential, so it cannot register and no task will run: \
+             {advice}"
+        ));
+    };
+    match config.authenticate(credentials) {
+        Err(_) => Some(format!(
+            "the embedded agent's credential (from {origin}) is no user's of {}, so it cannot \
+             register and no task will run: {advice}",
+            file.display()
+        )),
+        Ok(principal) => config
+            .authorize(Some(&principal), aurora_auth::Action::AgentRegister, None)
+            .err()
+            .map(|denied| {
+                format!(
+                    "the embedded agent's credential (from {origin}) is user {}'s, who may not \
+                     act as an agent ({denied}), so no task will run: {advice}",
+                    principal.name()
+                )
+            }),
+    }
+}
+
 /// The one agent `--dev` runs in process, on this machine, talking to this scheduler over
 /// loopback like any other agent. Its sandboxes live under the data directory; its observer
 /// listens on a free loopback port.
@@ -647,12 +734,6 @@ fn dev_agent(
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let host = daemon::hostname();
     let base = format!("{}://127.0.0.1:{port}", args.tls.scheme());
-    // With --auth, the embedded agent logs in as the local user's client would.
-    let credentials = match credentials {
-        Some(credentials) => Some(credentials),
-        None => aurora_auth::client::discover_from_env(&base)
-            .context("finding a credential for the dev agent")?,
-    };
     Ok(daemon::AgentConfig {
         schedulers: vec![base],
         agent: aurora_events::AgentId(format!("dev-{host}")),
@@ -767,4 +848,49 @@ fn connections_allowed(wanted: usize) -> usize {
         return fits.max(1);
     }
     wanted
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use aurora_auth::{AuthConfig, Credentials, token_digest};
+
+    #[test]
+    fn the_embedded_agents_credential_must_be_an_agents() {
+        let agent = aurora_auth::new_token([1; 32]);
+        let ops = aurora_auth::new_token([2; 32]);
+        let config = AuthConfig::parse(&format!(
+            "[users.vm]\ntokens = [\"{}\"]\npermissions = [\"agent:*\"]\n\
+             [users.ops]\ntokens = [\"{}\"]\npermissions = [\"admin:*\"]\n",
+            token_digest(&agent),
+            token_digest(&ops),
+        ))
+        .unwrap();
+        let file = std::path::Path::new("auth.toml");
+        let found = |token: &str| Some((Credentials::Token(token.into()), "AURORA_TOKEN".into()));
+        assert_eq!(
+            agent_credential_problem(&config, found(&agent).as_ref(), file),
+            None
+        );
+
+        let none = agent_credential_problem(&config, None, file).unwrap();
+        assert!(
+            none.starts_with("the embedded agent has no credential")
+                && none.contains("AURORA_TOKEN")
+                && none.contains("auth.toml with agent:*"),
+            "{none}"
+        );
+        let stranger = aurora_auth::new_token([3; 32]);
+        let unknown = agent_credential_problem(&config, found(&stranger).as_ref(), file).unwrap();
+        assert!(
+            unknown.contains("(from AURORA_TOKEN) is no user's of auth.toml"),
+            "{unknown}"
+        );
+        let admin = agent_credential_problem(&config, found(&ops).as_ref(), file).unwrap();
+        assert!(
+            admin.contains("is user ops's, who may not act as an agent"),
+            "{admin}"
+        );
+    }
 }

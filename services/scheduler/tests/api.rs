@@ -298,6 +298,26 @@ async fn bad_requests_are_named_and_journal_nothing() {
             .is_some_and(|m| m.starts_with("bad query string") && m.contains("`at`")),
         "{body}"
     );
+    // So is a path segment that does not decode (it was axum's text/plain "Invalid URL"), for
+    // the read half's routes and the scheduler's own, naming the parameter.
+    for (method, uri, parameter) in [
+        ("GET", "/api/v1/jobs/%ff%fe/prod/hello/tasks", "`role`"),
+        ("GET", "/api/v1/tasks/%ff%fe", "`id`"),
+        ("POST", "/api/v1/jobs/www-data/%ff%fe/hello/kill", "`env`"),
+        ("POST", "/api/v1/agents/%ff%fe/heartbeat", "`agent`"),
+    ] {
+        let (status, body) = call(&app, method, uri, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["code"], "INVALID_REQUEST", "{uri}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("bad URL path")
+                    && m.contains("Invalid UTF-8")
+                    && m.contains(parameter)),
+            "{uri}: {body}"
+        );
+    }
     let mut no_processes = hello_config();
     no_processes["executor"]["processes"] = json!([]);
     let mut zero_cpu = hello_config();

@@ -516,6 +516,81 @@ async fn a_reloaded_config_takes_effect_at_once() {
     assert_eq!(last_actor(&runtime).await, Actor::User("bob".into()));
 }
 
+/// Revoking a user's last token is a reload like any other: the user stays in the file with
+/// no credential (disabled) and its old token is refused from the next request on. (The
+/// reload used to be refused, "neither a password nor a token", and the token kept working.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_users_last_token_refuses_it_from_the_reload_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.toml");
+    std::fs::write(&path, config_text(true)).unwrap();
+    let store = MemoryStore::new();
+    in_process::initialise(&store);
+    let runtime = in_process::start_runtime(&store).await;
+    let gate = Gate::enforced(AuthConfig::load(&path).unwrap(), Some(path.clone()));
+    let app = guard(api::router(runtime.clone()), gate.clone());
+    let bob = bearer(BOB_TOKEN);
+    let (status, body, _) = send(&app, "GET", "/api/v1/jobs", Some(&bob), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let revoked = config_text(true).replace(
+        &format!(r#"tokens = ["{}"]"#, token_digest(BOB_TOKEN)),
+        "tokens = []",
+    );
+    assert_ne!(revoked, config_text(true));
+    std::fs::write(&path, revoked).unwrap();
+    assert_eq!(gate.reload().unwrap(), 5, "bob stays, disabled");
+
+    let (status, body, _) = send(&app, "GET", "/api/v1/jobs", Some(&bob), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], AUTH_FAILED);
+    let (status, _, _) = send(&app, "POST", "/api/v1/jobs", Some(&bob), Some(hello())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Two `Authorization` headers are a 400 naming them, whichever order they come in: the first
+/// used to win silently, so a request acted as whoever a proxy or client happened to put first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_authorization_headers_are_a_bad_request() {
+    let (runtime, app, _) = start(true).await;
+    let before = runtime.journal().last_seq();
+    for (first, second) in [(ALICE_TOKEN, BOB_TOKEN), (BOB_TOKEN, ALICE_TOKEN)] {
+        for (method, uri, body) in [
+            ("GET", "/api/v1/jobs", None),
+            ("POST", "/api/v1/jobs", Some(hello())),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .header(header::AUTHORIZATION, bearer(first))
+                .header(header::AUTHORIZATION, bearer(second))
+                .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {body}");
+            assert_eq!(body["code"], "INVALID_REQUEST");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than one Authorization header"),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(
+        runtime.journal().last_seq(),
+        before,
+        "nothing was journaled"
+    );
+}
+
 /// What agent `id` on host `id` sends to register.
 fn registration(id: &str) -> Value {
     json!({

@@ -7,7 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{free_port, http_text, init, run_scheduler as run, scheduler};
+use support::{
+    Guard, free_port, http_text, init, run_scheduler as run, scheduler, scheduler_binary,
+};
 
 /// `/health` answers exactly `OK`.
 fn assert_health_ok(port: u16) {
@@ -231,4 +233,95 @@ fn a_damaged_write_ahead_log_is_refused_until_the_loss_is_accepted() {
         .into_iter()
         .any(|e| e["event"]["JournalTruncationAccepted"]["acknowledged"] == acknowledged);
     assert!(recorded, "the loss is on the record");
+}
+
+/// `aurora-scheduler --dev --auth FILE` in a home of its own (no `~/.netrc`, no dev token),
+/// with `AURORA_TOKEN` set to `token` or unset, its standard output and error captured.
+fn dev_with_auth(dir: &std::path::Path, token: Option<&str>) -> Guard {
+    let auth = dir.join("auth.toml");
+    let digest = aurora_auth::token_digest(&aurora_auth::new_token([9; 32]));
+    std::fs::write(
+        &auth,
+        format!("[users.vm]\ntokens = [\"{digest}\"]\npermissions = [\"agent:*\"]\n"),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(scheduler_binary());
+    command
+        .args(["--dev", "--auth"])
+        .arg(&auth)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--http-port", &free_port().to_string()])
+        .env("HOME", dir)
+        .env_remove("AURORA_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(token) = token {
+        command.env("AURORA_TOKEN", token);
+    }
+    Guard(command.spawn().unwrap())
+}
+
+/// A token that cannot go in a header (a line break in it) is a refusal to start naming
+/// where it came from, as the CLI's; the embedded agent used to log one error and retry
+/// registering anonymously for ever behind a healthy banner.
+#[test]
+fn dev_with_auth_refuses_an_agent_credential_it_cannot_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("{}\n=", aurora_auth::new_token([9; 32]));
+    let mut scheduler = dev_with_auth(dir.path(), Some(&token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = scheduler.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the scheduler started anyway");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(scheduler.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("the credential from AURORA_TOKEN cannot be sent in an HTTP header")
+            && stderr.contains("line break"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&aurora_auth::new_token([9; 32])),
+        "{stderr}"
+    );
+}
+
+/// Without any credential for its embedded agent, `--dev --auth` says so in its banner, naming
+/// what to do, rather than looking healthy while no task can run.
+#[test]
+fn dev_with_auth_warns_when_its_agent_has_no_credential() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut scheduler = dev_with_auth(dir.path(), None);
+    let stdout = scheduler.0.stdout.take().unwrap();
+    let (lines, banner) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let warning = loop {
+        let line = banner
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no warning in the banner: {seen:#?}"));
+        if line.contains("WARNING") {
+            break line;
+        }
+        seen.push(line);
+    };
+    assert!(
+        warning.contains("the embedded agent has no credential")
+            && warning.contains("AURORA_TOKEN")
+            && warning.contains("agent:*"),
+        "{warning}"
+    );
 }

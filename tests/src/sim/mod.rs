@@ -180,6 +180,8 @@ impl Sim {
                 }),
             )
             .expect("agent registration is valid");
+            // As the API's register handler notes it: the passes place on it from now on.
+            self.desk.note_registration(&agent);
             self.agents.insert(agent, HollowAgent::default());
         }
     }
@@ -500,7 +502,14 @@ impl Sim {
             self.submit(Actor::Scheduler, advance)
                 .expect("the update controller's turns are accepted");
             for passes in 1.. {
-                let pass = self.clockwork.pass(self.now);
+                let unregistered = self.desk.unregistered(
+                    self.state
+                        .agents()
+                        .iter()
+                        .filter(|(_, agent)| !agent.lost)
+                        .map(|(id, _)| id),
+                );
+                let pass = self.clockwork.pass(self.now, unregistered);
                 let decision = self
                     .submit(Actor::Scheduler, pass)
                     .expect("scheduling passes are accepted");

@@ -54,6 +54,11 @@ impl Failure {
         Self::with(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
+    /// A 503 the client may retry (`ERROR_TRANSIENT`): the server is at a limit for now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::with(StatusCode::SERVICE_UNAVAILABLE, "ERROR_TRANSIENT", message)
+    }
+
     fn with(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Failure(
             status,

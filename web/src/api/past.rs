@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use crate::path::Path;
 use crate::query::Query;
 use aurora_events::TaskId;
 use aurora_projections::{Queries, ReadModel, TaskView, Views};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 use super::Failure;

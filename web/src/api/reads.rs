@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::path::Path;
 use crate::query::Query;
 use aurora_api::{
     ConfigGroup, ConfigSummary, HostStatus, JobSummary, QuotaView, TaskView, UpdateDetails,
@@ -15,7 +16,7 @@ use aurora_events::{
     InstanceId, JobKey, ScheduleStatus, TaskConfig, TaskId, UpdateKey, UpdateStatus, Uuid,
 };
 use aurora_projections::{Queries, ReadModel, TaskSummary, Views};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;

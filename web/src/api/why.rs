@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
+use crate::path::Path;
 use crate::query::Query;
 use aurora_events::{Envelope, EventId, Seq, TaskId, Timestamp};
 use aurora_projections::{Queries, ReadModel};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::Failure;

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::path::Path;
 use crate::query::Query;
 use askama::Template;
 use aurora_events::{MaintenanceMode, ResourceAggregate, Seq};
 use aurora_projections::{HostView, JobSummary, Queries, QuotaView, RoleSummary};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::{Layout, PageError, json, read, render, wants_json};

@@ -1,13 +1,14 @@
 //! A job's page (instances, configs, active update, pending reasons), its history, and a
 //! task's page with its lifecycle timeline.
 
+use crate::path::Path;
 use crate::query::Query;
 use askama::Template;
 use aurora_events::config::ConstraintKind;
 use aurora_events::update::InstanceRange;
 use aurora_events::{JobKey, Seq, TaskConfig, TaskId};
 use aurora_projections::{JobView, Queries, TaskSummary, TaskView, Views};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::updates::UpdateRow;

@@ -1,12 +1,13 @@
 //! Updates: every update of the cluster, and one update's page: its status, settings in
 //! words, progress per instance, what it changes in the config, and its events.
 
+use crate::path::Path;
 use crate::query::Query;
 use askama::Template;
 use aurora_events::update::UpdateStrategy;
 use aurora_events::{ConfigHash, Seq, UpdateKey, UpdateStatus, Uuid};
 use aurora_projections::{Queries, UpdateSummary, UpdateView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::jobs::ranges;

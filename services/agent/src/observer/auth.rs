@@ -197,7 +197,17 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     // Only the header crosses the await: a request's body is not `Sync`.
-    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let mut authorizations = request.headers().get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next().cloned();
+    if authorizations.next().is_some() {
+        // Which one to honour would be a guess, and either could be someone the client did not
+        // mean to act as.
+        tracing::warn!("observer: authentication failed: more than one Authorization header");
+        return ObserverError::BadRequest(
+            "more than one Authorization header was sent; send one".into(),
+        )
+        .into_response();
+    }
     let caller = match identify(&state, authorization).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),

@@ -55,6 +55,77 @@ fn set_quota_records_it_and_refuses_bad_values() {
     assert!(matches!(result, Err(Rejection::InsufficientQuota(m)) if m.contains("already uses")),);
 }
 
+/// Quota values are bounded as a task's resources are (cpus 0 to 1e6, sizes up to 1 PiB), and
+/// the refusal names the field and the bound; 0 and the bounds themselves are accepted.
+#[test]
+fn set_quota_bounds_each_value_and_names_the_field() {
+    let role = Identifier::new("www-data").unwrap();
+    let set = |quota: ResourceAggregate| {
+        given([])
+            .when(Command::SetQuota(SetQuota {
+                role: role.clone(),
+                quota,
+            }))
+            .result
+            .map(|_| ())
+    };
+    for accepted in [
+        ResourceAggregate::ZERO,
+        ResourceAggregate {
+            cpus: 1_000_000.0,
+            ram_mb: 1 << 30,
+            disk_mb: 1 << 30,
+        },
+    ] {
+        assert_eq!(set(accepted), Ok(()), "{accepted:?}");
+    }
+    let fine = ResourceAggregate {
+        cpus: 1.0,
+        ram_mb: 1024,
+        disk_mb: 1024,
+    };
+    for (quota, expected) in [
+        (
+            ResourceAggregate {
+                ram_mb: u64::MAX,
+                ..fine
+            },
+            "quota ram_mb must be at most 1073741824 MB (1 PiB), not 18446744073709551615",
+        ),
+        (
+            ResourceAggregate {
+                disk_mb: (1 << 30) + 1,
+                ..fine
+            },
+            "quota disk_mb must be at most 1073741824 MB (1 PiB), not 1073741825",
+        ),
+        (
+            ResourceAggregate {
+                cpus: 1e300,
+                ..fine
+            },
+            "quota cpus must be between 0 and 1000000, not 1e300",
+        ),
+        (
+            ResourceAggregate {
+                cpus: f64::INFINITY,
+                ..fine
+            },
+            "quota cpus must be between 0 and 1000000, not inf",
+        ),
+        (
+            ResourceAggregate { cpus: -1.0, ..fine },
+            "quota cpus must be between 0 and 1000000, not -1.0",
+        ),
+    ] {
+        assert_eq!(
+            set(quota),
+            Err(Rejection::InvalidRequest(expected.into())),
+            "{quota:?}"
+        );
+    }
+}
+
 #[test]
 fn force_task_state_goes_through_the_state_machine() {
     let job = job("hello");

@@ -10,8 +10,9 @@ use aurora_scheduler_core::commands::{
     DrainHosts, EndMaintenance, ForceTaskState, PruneTasks, SetQuota, SlaDrainHosts,
     StartMaintenance, UnbindAgent,
 };
+use aurora_web::path::Path;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use serde::Deserialize;

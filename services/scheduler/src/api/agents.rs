@@ -10,8 +10,9 @@ use aurora_api::{AgentRegistration, Committed, Heartbeat, LaunchSpec, StatusRepo
 use aurora_events::{Actor, AgentId};
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{RegisterAgent, StatusUpdate};
+use aurora_web::path::Path;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;

@@ -8,8 +8,9 @@ use aurora_auth::Action;
 use aurora_scheduler_core::Command;
 use aurora_scheduler_core::commands::{DescheduleCronJob, ScheduleCronJob, StartCronJob};
 use aurora_scheduler_core::cron::CronSchedule;
+use aurora_web::path::Path;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 

@@ -7,8 +7,9 @@ use aurora_api::{
 use aurora_events::{UpdateKey, Uuid};
 use aurora_scheduler_core::commands::{self, PulseUpdate, Steer, SteerUpdate};
 use aurora_scheduler_core::{Command, Rejection};
+use aurora_web::path::Path;
+use axum::extract::State;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 
