@@ -66,7 +66,19 @@ pub struct WebState {
     pub warning: Option<String>,
     /// The zone cron schedules are read in (the scheduler's `--cron-timezone`), for next runs.
     pub cron_zone: jiff::tz::TimeZone,
+    /// What each task's executor holds on its agent beside the task's own resources (the
+    /// scheduler's setting): an agent's free resources are counted as placement counts them.
+    pub executor_overhead: aurora_events::ResourceAggregate,
 }
+
+/// The scheduler's default executor overhead per task (Aurora's: a quarter cpu, 128 MiB),
+/// for a read side that is not told the scheduler's.
+pub const DEFAULT_EXECUTOR_OVERHEAD: aurora_events::ResourceAggregate =
+    aurora_events::ResourceAggregate {
+        cpus: 0.25,
+        ram_mb: 128,
+        disk_mb: 0,
+    };
 
 /// `--cron-timezone NAME` (the scheduler's and aurora-web's): GMT and UTC need no tz
 /// database; other names are looked up in the system's.

@@ -138,6 +138,7 @@ fn web_state(envelopes: &[aurora_events::Envelope], checkpoint_every: u64) -> We
         read,
         warning: None,
         cron_zone: jiff::tz::TimeZone::UTC,
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     }
 }
 
@@ -219,15 +220,16 @@ async fn scripts_get_auroras_json_where_browsers_get_pages() {
 async fn auroras_operator_endpoints_answer_what_the_cluster_holds() {
     let world = world();
     let state = state(&world, 4);
-    // tasks[0] runs on h1 (1 cpu, 128 MiB, 10 MiB disk, port 31000); tasks[1] ran there and
-    // failed, so it holds nothing; h2 runs nothing and is draining; tasks[2] waits.
+    // tasks[0] runs on h1 (1 cpu, 128 MiB, 10 MiB disk, port 31000, and its executor's
+    // 0.25 cpu and 128 MiB); tasks[1] ran there and failed, so it holds nothing; h2 runs
+    // nothing and is draining; tasks[2] waits.
     let offers = aurora_json(&state, "/offers").await;
     let h1 = &offers[0];
     assert_eq!(h1["hostname"], "h1");
     assert_eq!(h1["agent_id"], "agent-h1");
     let resources = serde_json::json!([
-        {"name": "cpus", "type": "SCALAR", "scalar": 7.0},
-        {"name": "mem", "type": "SCALAR", "scalar": 16256.0},
+        {"name": "cpus", "type": "SCALAR", "scalar": 6.75},
+        {"name": "mem", "type": "SCALAR", "scalar": 16128.0},
         {"name": "disk", "type": "SCALAR", "scalar": 99990.0},
         {"name": "ports", "type": "RANGES", "ranges": [{"begin": 31001, "end": 32000}]},
     ]);
@@ -240,7 +242,7 @@ async fn auroras_operator_endpoints_answer_what_the_cluster_holds() {
     assert_eq!(agents[1]["mode"], "DRAINING", "{agents}");
     let (_, page) = get(&state, "/agents").await;
     assert!(
-        page.contains("agent-h2") && page.contains("7 cpus"),
+        page.contains("agent-h2") && page.contains("6.75 cpus"),
         "{page}"
     );
 

@@ -247,6 +247,7 @@ fn web_state(script: &Script) -> WebState {
         read,
         warning: None,
         cron_zone: jiff::tz::TimeZone::UTC,
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     }
 }
 

@@ -347,6 +347,8 @@ async fn main() -> anyhow::Result<()> {
                 .to_string()
         }),
         cron_zone: args.cron_timezone.clone(),
+        // (The scheduler's setting is not in the stream: its default.)
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     })
     .merge(aurora_web::api::router(Arc::clone(&read)))
     .merge(journal_api::router(

@@ -631,6 +631,7 @@ pub(crate) fn app(
                 .to_string()
         }),
         cron_zone: runtime.state().settings().cron_zone.clone(),
+        executor_overhead: runtime.state().settings().executor_overhead,
     })
     .merge(aurora_scheduler::api::router(runtime.clone()))
     .merge(aurora_scheduler::api::metrics::router(

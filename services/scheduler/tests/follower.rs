@@ -29,6 +29,7 @@ fn serve(runtime: Runtime) -> Replica {
         read: Arc::clone(runtime.read_model()),
         warning: None,
         cron_zone: jiff::tz::TimeZone::UTC,
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     });
     Replica {
         api: in_process::insecure_api(&runtime),

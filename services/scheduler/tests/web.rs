@@ -27,6 +27,7 @@ async fn start(store: &MemoryStore) -> (Runtime, Router, Router) {
         read: Arc::clone(runtime.read_model()),
         warning: None,
         cron_zone: jiff::tz::TimeZone::UTC,
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     });
     (runtime.clone(), in_process::insecure_api(&runtime), web)
 }
@@ -55,6 +56,7 @@ async fn independent_page(journal: &Arc<dyn Journal>, seq: Seq) -> (StatusCode, 
         read,
         warning: None,
         cron_zone: jiff::tz::TimeZone::UTC,
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     });
     page(&web, JOB_PAGE).await
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::query::Query;
 use askama::Template;
-use aurora_events::{Capacity, ConfigHash, Resources, TaskId, Tier};
+use aurora_events::{Capacity, ConfigHash, ResourceAggregate, Resources, TaskId, Tier};
 use aurora_projections::{HostView, Queries, Views};
 use axum::extract::State;
 use axum::response::Response;
@@ -32,11 +32,13 @@ pub struct Free {
     pub ports: Vec<(u16, u16)>,
 }
 
-/// `capacity` less what each task placed on the agent holds: its resources and the ports it
-/// was given. Never below zero: an agent that re-registered smaller than what runs on it has
-/// nothing free, not a negative amount.
+/// `capacity` less what each task placed on the agent holds: its resources, its executor's
+/// `overhead` (as placement counts it: a task that does not fit what is shown free would wait
+/// with "Insufficient: cpus" while the page showed room) and the ports it was given. Never
+/// below zero: an agent that re-registered smaller than what runs on it has nothing free.
 pub fn free_capacity<'a>(
     capacity: &Capacity,
+    overhead: &ResourceAggregate,
     placed: impl IntoIterator<Item = (&'a Resources, &'a [u16])>,
 ) -> Free {
     let mut free = Free {
@@ -48,9 +50,15 @@ pub fn free_capacity<'a>(
     };
     let mut taken: Vec<u16> = Vec::new();
     for (resources, ports) in placed {
-        free.cpus = (free.cpus - resources.cpus).max(0.0);
-        free.ram_mb = free.ram_mb.saturating_sub(resources.ram_mb);
-        free.disk_mb = free.disk_mb.saturating_sub(resources.disk_mb);
+        free.cpus = (free.cpus - resources.cpus - overhead.cpus).max(0.0);
+        free.ram_mb = free
+            .ram_mb
+            .saturating_sub(resources.ram_mb)
+            .saturating_sub(overhead.ram_mb);
+        free.disk_mb = free
+            .disk_mb
+            .saturating_sub(resources.disk_mb)
+            .saturating_sub(overhead.disk_mb);
         free.gpus = free.gpus.saturating_sub(resources.gpus);
         taken.extend_from_slice(ports);
     }
@@ -102,15 +110,16 @@ struct AgentLine {
     attributes: Vec<(String, String)>,
 }
 
-/// The agents the views know, by host, with what each has free.
-fn agent_lines(views: &Views) -> Vec<AgentLine> {
+/// The agents the views know, by host, with what each has free (each task counted with its
+/// executor's `overhead`).
+fn agent_lines(views: &Views, overhead: &ResourceAggregate) -> Vec<AgentLine> {
     views
         .hosts()
         .into_iter()
         .filter_map(|host| {
             let agent = host.agent.clone()?;
             let capacity = agent.capacity.clone().unwrap_or_default();
-            let free = free_on(views, &host, &capacity);
+            let free = free_on(views, &host, &capacity, overhead);
             Some(AgentLine {
                 free_text: format!(
                     "{} cpus, {} RAM, {} disk{}",
@@ -149,7 +158,12 @@ fn agent_lines(views: &Views) -> Vec<AgentLine> {
 }
 
 /// What `host`'s agent has free: the tasks holding resources there, by their configs.
-fn free_on(views: &Views, host: &HostView, capacity: &Capacity) -> Free {
+fn free_on(
+    views: &Views,
+    host: &HostView,
+    capacity: &Capacity,
+    overhead: &ResourceAggregate,
+) -> Free {
     let placed: Vec<(Resources, Vec<u16>)> = host
         .tasks
         .iter()
@@ -161,6 +175,7 @@ fn free_on(views: &Views, host: &HostView, capacity: &Capacity) -> Free {
         .collect();
     free_capacity(
         capacity,
+        overhead,
         placed.iter().map(|(r, ports)| (r, ports.as_slice())),
     )
 }
@@ -180,7 +195,12 @@ pub async fn agents(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let wanted_json = wants_json(&headers);
-    let (agents, moment) = match read(&state, "/agents", &at, agent_lines).await {
+    let overhead = state.executor_overhead;
+    let (agents, moment) = match read(&state, "/agents", &at, move |views| {
+        agent_lines(views, &overhead)
+    })
+    .await
+    {
         Ok(read) => read,
         Err(e) if wanted_json => return Ok(e.into_json()),
         Err(e) => return Err(e),
@@ -219,7 +239,12 @@ fn port_ranges(ranges: &[(u16, u16)]) -> Vec<Value> {
 /// `/offers`: what each live agent has free, in the shape of Aurora's offers (resources
 /// `cpus`, `mem`, `disk`, `gpus` as scalars and `ports` as ranges; attributes as text).
 pub async fn offers(State(state): State<WebState>, Query(at): Query<AtQuery>) -> Response {
-    let agents = match read(&state, "/offers", &at, agent_lines).await {
+    let overhead = state.executor_overhead;
+    let agents = match read(&state, "/offers", &at, move |views| {
+        agent_lines(views, &overhead)
+    })
+    .await
+    {
         Ok((agents, _)) => agents,
         Err(e) => return e.into_json(),
     };
@@ -360,6 +385,12 @@ pub async fn tiers() -> Response {
 mod tests {
     use super::*;
 
+    const NO_OVERHEAD: ResourceAggregate = ResourceAggregate {
+        cpus: 0.0,
+        ram_mb: 0,
+        disk_mb: 0,
+    };
+
     fn capacity(ports: Vec<(u16, u16)>) -> Capacity {
         Capacity {
             cpus: 4.0,
@@ -386,6 +417,7 @@ mod tests {
         let two = resources(0.5, 512);
         let free = free_capacity(
             &capacity(vec![(31000, 31010), (40000, 40000)]),
+            &NO_OVERHEAD,
             [(&one, &[31000, 31005][..]), (&two, &[31010, 40000][..])],
         );
         assert_eq!(free.cpus, 2.0);
@@ -393,6 +425,14 @@ mod tests {
         assert_eq!(free.disk_mb, 1848);
         assert_eq!(free.gpus, 1);
         assert_eq!(free.ports, vec![(31001, 31004), (31006, 31009)]);
+        // Each task's executor holds its share too, as placement counts it.
+        let with_executors = free_capacity(
+            &capacity(vec![]),
+            &crate::DEFAULT_EXECUTOR_OVERHEAD,
+            [(&one, &[][..]), (&two, &[][..])],
+        );
+        assert_eq!(with_executors.cpus, 1.5);
+        assert_eq!(with_executors.ram_mb, 0, "1024 - 256 - 512 - 2 × 128");
     }
 
     #[test]
@@ -401,7 +441,7 @@ mod tests {
             gpus: 3,
             ..resources(10.0, 4096)
         };
-        let free = free_capacity(&capacity(vec![(1, 1)]), [(&big, &[1][..])]);
+        let free = free_capacity(&capacity(vec![(1, 1)]), &NO_OVERHEAD, [(&big, &[1][..])]);
         assert_eq!(free.cpus, 0.0);
         assert_eq!(free.ram_mb, 0);
         assert_eq!(free.gpus, 0);
@@ -411,10 +451,18 @@ mod tests {
     #[test]
     fn free_capacity_keeps_the_edges_of_the_port_space() {
         let none: [(&Resources, &[u16]); 0] = [];
-        let free = free_capacity(&capacity(vec![(65530, 65535), (0, 2), (9, 3)]), none);
+        let free = free_capacity(
+            &capacity(vec![(65530, 65535), (0, 2), (9, 3)]),
+            &NO_OVERHEAD,
+            none,
+        );
         assert_eq!(free.ports, vec![(0, 2), (65530, 65535)]);
         let task = resources(0.1, 1);
-        let free = free_capacity(&capacity(vec![(65534, 65535)]), [(&task, &[65535][..])]);
+        let free = free_capacity(
+            &capacity(vec![(65534, 65535)]),
+            &NO_OVERHEAD,
+            [(&task, &[65535][..])],
+        );
         assert_eq!(free.ports, vec![(65534, 65534)]);
     }
 }

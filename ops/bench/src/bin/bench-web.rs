@@ -200,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
         read,
         warning: None,
         cron_zone: jiff::tz::TimeZone::UTC,
+        executor_overhead: aurora_web::DEFAULT_EXECUTOR_OVERHEAD,
     };
     let last = envelopes.len() as Seq;
     println!(
