@@ -13,9 +13,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aurora_events::Seq;
+use aurora_net::streams::{StreamSlot, StreamSlots};
 use aurora_projections::{ActivityEntry, Queries, ReadModel};
 use axum::body::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::sync::broadcast;
 
 /// Events looked at per fold; more than the leader commits between two folds in practice.
 /// Older ones in a burst are skipped (the page says so on reload).
@@ -26,7 +27,7 @@ const WINDOW: usize = 1000;
 pub const BACKLOG: usize = 16;
 
 /// Clients served at once; more are refused (503) until some leave.
-pub const MAX_CLIENTS: usize = 256;
+pub const MAX_CLIENTS: usize = aurora_net::streams::MAX_EVENT_STREAMS;
 
 /// Folds arriving within this long of each other go out as one batch.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -39,7 +40,7 @@ pub type Batch = Arc<Vec<(Seq, Bytes)>>;
 pub struct Feed {
     read: Arc<ReadModel>,
     sender: OnceLock<broadcast::Sender<Batch>>,
-    clients: Arc<Semaphore>,
+    clients: StreamSlots,
     /// How an entry becomes a server-sent event.
     render: fn(&ActivityEntry) -> Bytes,
 }
@@ -47,7 +48,7 @@ pub struct Feed {
 impl std::fmt::Debug for Feed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Feed")
-            .field("free_slots", &self.clients.available_permits())
+            .field("max_clients", &self.clients.max())
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +59,7 @@ pub struct Subscription {
     pub batches: broadcast::Receiver<Batch>,
     /// Entries at or before this seq were folded before the client connected.
     pub since: Seq,
-    _slot: OwnedSemaphorePermit,
+    _slot: StreamSlot,
 }
 
 impl Feed {
@@ -66,7 +67,7 @@ impl Feed {
         Self {
             read,
             sender: OnceLock::new(),
-            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            clients: StreamSlots::new(MAX_CLIENTS),
             render,
         }
     }
@@ -74,7 +75,7 @@ impl Feed {
     /// A place in the feed, or `None` when every slot is taken. Starts the pump with the
     /// first subscriber (it needs the tokio runtime the requests run on).
     pub fn subscribe(&self) -> Option<Subscription> {
-        let slot = Arc::clone(&self.clients).try_acquire_owned().ok()?;
+        let slot = self.clients.take()?;
         let sender = self.sender.get_or_init(|| {
             let (sender, _) = broadcast::channel(BACKLOG);
             // Follow the folds from now, not from when the task first runs: a fold in between

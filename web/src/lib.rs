@@ -44,6 +44,7 @@ mod pages;
 pub mod path;
 mod progress;
 pub mod query;
+pub mod rejected;
 mod timeline;
 
 use std::sync::Arc;

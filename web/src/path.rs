@@ -5,31 +5,21 @@
 //! for HTML, and the error page to a browser, both naming what is wrong.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::pages::{PageError, wants_json};
+use crate::rejected::Rejected;
 
 /// Deserialized path parameters (see the module's docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Path<T>(pub T);
-
-/// Path parameters that do not decode, and how to say so.
-#[derive(Debug)]
-pub struct BadPath {
-    status: StatusCode,
-    message: String,
-    json: bool,
-}
 
 impl<T, S> FromRequestParts<S> for Path<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
 {
-    type Rejection = BadPath;
+    type Rejection = Rejected;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
@@ -41,28 +31,9 @@ where
                 if status.is_server_error() {
                     tracing::error!(path = parts.uri.path(), error = %rejection.body_text(), "path parameters do not fit the handler");
                 }
-                Err(BadPath {
-                    status,
-                    message: format!("bad URL path: {}", rejection.body_text()),
-                    json: parts.uri.path().starts_with("/api/") || wants_json(&parts.headers),
-                })
+                let message = format!("bad URL path: {}", rejection.body_text());
+                Err(Rejected::new(parts, status, message))
             }
-        }
-    }
-}
-
-impl IntoResponse for BadPath {
-    fn into_response(self) -> Response {
-        let mut error = if self.status.is_server_error() {
-            PageError::internal(self.message)
-        } else {
-            PageError::bad_request(self.message)
-        };
-        error.status = self.status;
-        if self.json {
-            error.into_json()
-        } else {
-            error.into_response()
         }
     }
 }

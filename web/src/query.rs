@@ -5,48 +5,30 @@
 //! HTML, and the error page to a browser, both naming what is wrong.
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::pages::{PageError, wants_json};
+use crate::rejected::Rejected;
 
 /// A deserialized query string (see the module's docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
-
-/// A query string that does not parse, and how to say so.
-#[derive(Debug)]
-pub struct BadQuery {
-    message: String,
-    json: bool,
-}
 
 impl<T, S> FromRequestParts<S> for Query<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = BadQuery;
+    type Rejection = Rejected;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(rejection) => Err(BadQuery {
-                message: format!("bad query string: {}", rejection.body_text()),
-                json: parts.uri.path().starts_with("/api/") || wants_json(&parts.headers),
-            }),
-        }
-    }
-}
-
-impl IntoResponse for BadQuery {
-    fn into_response(self) -> Response {
-        let error = PageError::bad_request(self.message);
-        if self.json {
-            error.into_json()
-        } else {
-            error.into_response()
+            Err(rejection) => {
+                let message = format!("bad query string: {}", rejection.body_text());
+                Err(Rejected::new(parts, StatusCode::BAD_REQUEST, message))
+            }
         }
     }
 }
