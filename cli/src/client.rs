@@ -246,21 +246,6 @@ impl Client {
         &self,
         path: &str,
     ) -> CliResult<Result<T, Refusal>> {
-        self.patiently(path, WAIT_PATIENCE, |failure| {
-            eprintln!(
-                "{failure}; asking again for up to {} s (what this command waits for goes on \
-                 at the scheduler)",
-                WAIT_PATIENCE.as_secs()
-            );
-        })
-    }
-
-    fn patiently<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        patience: Duration,
-        mut tell: impl FnMut(&str),
-    ) -> CliResult<Result<T, Refusal>> {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(500);
         let mut told = false;
@@ -268,25 +253,26 @@ impl Client {
             let outcome = self.exchange::<T>(Method::GET, path, None);
             let failure = match &outcome {
                 Err(error) if matches!(error.code, ExitCode::NetworkError | ExitCode::Timeout) => {
-                    Some(error.message.clone())
+                    error.message.clone()
                 }
                 Ok(Err(refusal)) if refusal.try_another() => {
-                    Some(format!("the scheduler cannot serve now: {refusal}"))
+                    format!("the scheduler cannot serve now: {refusal}")
                 }
-                Ok(_) | Err(_) => None,
-            };
-            let Some(failure) = failure else {
-                return outcome;
+                Ok(_) | Err(_) => return outcome,
             };
             let elapsed = started.elapsed();
-            if elapsed >= patience {
+            if elapsed >= WAIT_PATIENCE {
                 return outcome;
             }
             if !told {
-                tell(&failure);
+                eprintln!(
+                    "{failure}; asking again for up to {} s (what this command waits for goes \
+                     on at the scheduler)",
+                    WAIT_PATIENCE.as_secs()
+                );
                 told = true;
             }
-            std::thread::sleep(pause.min(patience - elapsed));
+            std::thread::sleep(pause.min(WAIT_PATIENCE - elapsed));
             pause = (pause * 2).min(PATIENT_PAUSE);
         }
     }
