@@ -239,13 +239,18 @@ async fn lead(term: Term, context: Context, agents: Arc<Agents>, mut jobs: mpsc:
         ) {
             controller.wanted(advance, tokio::time::Instant::now());
         }
-        let mut deposed = false;
+        // Step down before answering: whoever hears NOT_LEADER finds this process a follower
+        // already (it answered first, and a caller could still see it leading).
+        let deposed = results
+            .iter()
+            .any(|result| matches!(result, Err(SubmitError::NotLeader { .. })));
+        if deposed {
+            (context.step_down)(term);
+        }
         for (job, result) in batch.into_iter().zip(results) {
-            deposed |= matches!(&result, Err(SubmitError::NotLeader { .. }));
             let _ = job.reply.send(result);
         }
         if deposed {
-            (context.step_down)(term);
             return;
         }
     }
